@@ -1,0 +1,46 @@
+"""The agent loop, its typed step results, prompts, history and limits."""
+
+from valet.agent._guards import Budget, LoopGuard
+from valet.agent._history import History, describe_action, load_prompt
+from valet.agent._loop import Toolbox, run_loop
+from valet.agent._planner import (
+    ModelFailure,
+    ModelPlanner,
+    OutputMode,
+    Planner,
+    Prompt,
+    Proposal,
+    Reply,
+    Usage,
+)
+from valet.agent._record import Recorder, StepClock, StepRecord
+from valet.agent._settings import Limits
+from valet.agent._steps import Continue, Finished, RunEnd, StepEnd, Stopped, StopReason
+
+__all__ = [
+    "Budget",
+    "Continue",
+    "Finished",
+    "History",
+    "Limits",
+    "LoopGuard",
+    "ModelFailure",
+    "ModelPlanner",
+    "OutputMode",
+    "Planner",
+    "Prompt",
+    "Proposal",
+    "Recorder",
+    "Reply",
+    "RunEnd",
+    "StepClock",
+    "StepEnd",
+    "StepRecord",
+    "StopReason",
+    "Stopped",
+    "Toolbox",
+    "Usage",
+    "describe_action",
+    "load_prompt",
+    "run_loop",
+]

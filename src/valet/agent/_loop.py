@@ -1,0 +1,102 @@
+"""The agent loop: observe, ask the model, act through the one call site, record."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol, assert_never
+
+from valet.agent._guards import Budget, LoopGuard
+from valet.agent._history import History
+from valet.agent._planner import ModelFailure, Planner, Proposal, Reply
+from valet.agent._record import Recorder, StepClock, StepRecord
+from valet.agent._settings import Limits
+from valet.agent._steps import Continue, Finished, RunEnd, StepEnd, Stopped
+from valet.browser import ActionOutcome, Observation
+from valet.tools import Action, Done
+
+
+class Toolbox(Protocol):
+    """Where actions meet the world. The gateway wraps this: every action passes `execute`."""
+
+    @property
+    def actions(self) -> tuple[type[Action], ...]: ...
+
+    async def observe(self) -> Observation: ...
+
+    async def execute(self, action: Action) -> ActionOutcome: ...
+
+
+@dataclass
+class _Run:
+    history: History
+    budget: Budget
+    guard: LoopGuard
+    failures: int = 0
+
+
+async def run_loop(
+    task: str, planner: Planner, toolbox: Toolbox, recorder: Recorder, limits: Limits
+) -> RunEnd:
+    """Run `task` until the model calls `done` or a limit stops it; every step is recorded."""
+    run = _Run(History(task, limits), Budget(limits), LoopGuard(limits.loop_repeats))
+    end: StepEnd = Continue()
+    try:
+        async with asyncio.timeout(limits.max_seconds):
+            while isinstance(end, Continue):
+                end = run.budget.exhausted() or await _step(run, planner, toolbox, recorder)
+    except TimeoutError:
+        end = Stopped("max_time", f"ran for more than {limits.max_seconds:g} s")
+    except asyncio.CancelledError:
+        recorder.finish(Stopped("cancelled", "the run was cancelled"), run.budget)
+        raise
+    match end:
+        case Finished() | Stopped():
+            recorder.finish(end, run.budget)
+            return end
+        case Continue():
+            raise AssertionError("the loop ended on Continue")
+        case _:
+            assert_never(end)
+
+
+async def _step(run: _Run, planner: Planner, toolbox: Toolbox, recorder: Recorder) -> StepEnd:
+    clock = StepClock()
+    observation = await toolbox.observe()
+    clock.lap("observe")
+    prompt = run.history.prompt(observation)
+    reply = await planner.propose(prompt)
+    clock.lap("model")
+    run.budget.charge(reply.usage)
+    end, outcome = await _act(run, reply, observation, toolbox)
+    clock.lap("act")
+    recorder.step(StepRecord.of(run.budget.steps, observation, prompt, reply, outcome, clock))
+    run.history.add(reply, outcome)
+    run.failures = 0 if outcome.ok else run.failures + 1
+    if isinstance(end, Continue) and run.failures >= run.budget.limits.max_consecutive_failures:
+        return Stopped("model_errors", f"{run.failures} failed steps in a row: {outcome.message}")
+    return end
+
+
+async def _act(
+    run: _Run, reply: Reply, observation: Observation, toolbox: Toolbox
+) -> tuple[StepEnd, ActionOutcome]:
+    match reply:
+        case ModelFailure(error=error):
+            return Continue(), ActionOutcome(ok=False, message=f"invalid reply: {error}")
+        case Proposal(action=Done(answer=answer, success=success)):
+            return Finished(answer, success), ActionOutcome(ok=True, message="done")
+        case Proposal(action=action):
+            verdict = run.guard.check(action, observation.digest)
+            if verdict == "stop":
+                detail = f"repeated the same action on an unchanged page: {action.kind}"
+                return Stopped("loop", detail), ActionOutcome(ok=False, message=detail)
+            if verdict == "warn":
+                message = (
+                    "not done: you have repeated this exact action on this unchanged page "
+                    f"{run.guard.repeats - 1} times already. Do something different."
+                )
+                return Continue(), ActionOutcome(ok=False, message=message)
+            return Continue(), await toolbox.execute(action)
+        case _:
+            assert_never(reply)

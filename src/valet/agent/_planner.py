@@ -1,0 +1,121 @@
+"""Asking the model for the next action: one request per step, answer typed or a readable error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import httpx
+from pydantic_ai import Agent, NativeOutput, ToolOutput
+from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior
+from pydantic_ai.messages import BinaryContent, ModelResponse, TextPart, UserContent
+from pydantic_ai.models import Model
+from pydantic_ai.usage import RunUsage
+
+from valet.tools import Action
+
+OutputMode = Literal["tools", "json"]
+"""`tools`: each action is a native tool call. `json`: the reply is JSON-schema constrained
+output, for models without (reliable) tool calling."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    requests: int = 0
+    cost_usd: float | None = None
+    """None when the price of the model is unknown."""
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """One step's request: the text and, for vision models, a marked screenshot."""
+
+    text: str
+    screenshot: bytes | None = None
+    observation_chars: int = 0
+    """Size of the rendered page inside `text`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """The model chose an action."""
+
+    action: Action
+    usage: Usage
+    message: str = ""
+    """Any text the model wrote beside its action (its reasoning, when it gives one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFailure:
+    """The model's reply was not a valid action, or the model could not be reached."""
+
+    error: str
+    usage: Usage = field(default_factory=Usage)
+
+
+Reply = Proposal | ModelFailure
+
+
+class Planner(Protocol):
+    async def propose(self, prompt: Prompt) -> Reply: ...
+
+
+class ModelPlanner:
+    """A `Planner` over any pydantic-ai model; the actions are its output types."""
+
+    def __init__(
+        self,
+        model: Model,
+        actions: Sequence[type[Action]],
+        instructions: str,
+        output_mode: OutputMode = "tools",
+    ) -> None:
+        if output_mode == "tools":
+            outputs = [ToolOutput(a, name=a.kind, description=a.__doc__) for a in actions]
+            self._agent = Agent(model, output_type=outputs, instructions=instructions, retries=0)
+        else:
+            native = NativeOutput(list(actions), name="action")
+            self._agent = Agent(model, output_type=native, instructions=instructions, retries=0)
+
+    async def propose(self, prompt: Prompt) -> Reply:
+        content: list[UserContent] = [prompt.text]
+        if prompt.screenshot is not None:
+            content.append(BinaryContent(prompt.screenshot, media_type="image/png"))
+        usage = RunUsage()
+        try:
+            result = await self._agent.run(content, usage=usage)
+        except (UnexpectedModelBehavior, ModelAPIError, AgentRunError, httpx.HTTPError) as exc:
+            return ModelFailure(_explain(exc), _usage(usage, None))
+        output: object = result.output
+        if not isinstance(output, Action):
+            return ModelFailure(f"expected an action, got {type(output).__name__}")
+        return Proposal(output, _usage(usage, result.response), _text_of(result.response))
+
+
+def _explain(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if isinstance(exc, UnexpectedModelBehavior) and cause is not None:
+        return f"{exc.message}: {str(cause).strip()}"[:1500]
+    return f"{type(exc).__name__}: {exc}"[:1500]
+
+
+def _text_of(response: ModelResponse) -> str:
+    return " ".join(p.content for p in response.parts if isinstance(p, TextPart)).strip()
+
+
+def _usage(usage: RunUsage, response: ModelResponse | None) -> Usage:
+    cost: float | None = None
+    if response is not None:
+        try:
+            cost = float(response.cost().total_price)
+        except (LookupError, ValueError, AssertionError):
+            cost = None
+    return Usage(usage.input_tokens, usage.output_tokens, usage.requests, cost)

@@ -1,0 +1,28 @@
+"""Limits of one run, as typed settings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Limits(BaseModel):
+    """When the harness stops a run that has not finished by itself."""
+
+    max_steps: int = Field(default=40, ge=1)
+    """Model turns before the run stops with `max_steps`."""
+    max_seconds: float = Field(default=900.0, gt=0)
+    """Wall-clock time for the whole run before it stops with `max_time`."""
+    max_tokens: int = Field(default=2_000_000, ge=1)
+    """Input plus output tokens over the run before it stops with `max_tokens`."""
+    max_cost_usd: float | None = Field(default=None, gt=0)
+    """Model cost over the run before it stops with `max_cost` (None: no cap)."""
+    loop_repeats: int = Field(default=3, ge=2)
+    """The same action on the same page this many times is refused with a warning; once more
+    and the run stops with `loop`."""
+    max_consecutive_failures: int = Field(default=5, ge=1)
+    """Failed steps in a row (invalid replies, unknown elements, failed actions) before the run
+    stops with `model_errors`."""
+    history_steps: int = Field(default=25, ge=1)
+    """Earlier steps kept as one-line summaries in the prompt; older ones are counted only."""
+    result_chars: int = Field(default=6000, ge=200)
+    """Longest action payload (e.g. `read_page` markdown) shown to the model, once."""

@@ -1,0 +1,42 @@
+"""Every way a step, and so a run, can end: a closed union matched exhaustively."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+StopReason = Literal[
+    "max_steps",
+    "max_time",
+    "max_tokens",
+    "max_cost",
+    "loop",
+    "model_errors",
+    "cancelled",
+]
+"""Why a run stopped before the model said it was done."""
+
+
+@dataclass(frozen=True, slots=True)
+class Continue:
+    """The step ran; the loop goes on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """The model called `done`."""
+
+    answer: str
+    success: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """The harness ended the run."""
+
+    reason: StopReason
+    detail: str
+
+
+StepEnd = Continue | Finished | Stopped
+RunEnd = Finished | Stopped

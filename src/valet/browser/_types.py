@@ -1,0 +1,107 @@
+"""Value types shared by the browser session, the toolbox and the loop."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ByRole(BaseModel):
+    """Address an element by its ARIA role and accessible name instead of its id.
+
+    Used by scripted models and saved workflows, so that a step keeps working when the page's
+    layout changes. `name` matches exactly first, then case-insensitively, then as a substring.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    role: str = Field(description="ARIA role, e.g. button, link, textbox, checkbox, combobox.")
+    name: str = Field(description="Accessible name, e.g. the button's label.")
+    nth: int = Field(default=0, ge=0, description="Which match to take when several match.")
+
+
+Target = int | ByRole
+"""An element: its id from the latest observation, or its role and accessible name."""
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    """One interactive element as the model sees it."""
+
+    id: int
+    role: str
+    name: str
+    """Accessible name, or a descriptor such as `(icon: trash)` when it has none."""
+    value: str | None = None
+    states: tuple[str, ...] = ()
+    """e.g. `checked`, `disabled`, `expanded`, `selected`, `required`, `focused`."""
+    new: bool = False
+    """Appeared since the previous observation."""
+    offscreen: bool = False
+    frame: str | None = None
+    """Label of the iframe the element lives in, `None` for the top document."""
+    extra: str | None = None
+    """Short extra hint, e.g. a link's target path or an input's type."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tab:
+    index: int
+    title: str
+    url: str
+    active: bool
+
+
+@dataclass(slots=True)
+class Observation:
+    """What the model sees at one step."""
+
+    url: str
+    title: str
+    tabs: list[Tab]
+    elements: list[Element]
+    text: str
+    """Visible text, condensed."""
+    truncated: bool = False
+    """True when elements or text were cut to fit the size budget (the render says so)."""
+    omitted_elements: int = 0
+    dialogs: list[str] = field(default_factory=lambda: list[str]())
+    """JavaScript dialogs that appeared (and were dismissed) since the previous observation."""
+    screenshot: bytes | None = None
+    """PNG with numbered marks, only when requested."""
+    digest: str = ""
+    """Content hash of the page state: equal digests mean nothing visible changed."""
+
+    def element(self, element_id: int) -> Element | None:
+        for candidate in self.elements:
+            if candidate.id == element_id:
+                return candidate
+        return None
+
+
+def digest_of(*parts: str) -> str:
+    hasher = hashlib.blake2b(digest_size=8)
+    for part in parts:
+        hasher.update(part.encode("utf-8", "surrogatepass"))
+        hasher.update(b"\x00")
+    return hasher.hexdigest()
+
+
+@dataclass(slots=True)
+class ActionOutcome:
+    """What an action did, as a value the model can read. Failures are values, not exceptions."""
+
+    ok: bool
+    message: str
+    """One or two sentences for the model, e.g. `clicked [12] button "Add to cart"`."""
+    changed: bool | None = None
+    """False when the page looks exactly the same after the action (same URL and digest)."""
+    content: str | None = None
+    """Longer payload, e.g. the page as markdown for `read_page`."""
+    artifacts: list[Path] = field(default_factory=lambda: list[Path]())
+    """Files written to the run's artifacts (screenshots, downloads)."""
+    target: Element | None = None
+    """The element acted on, as it was before the action (for the run record and replay)."""

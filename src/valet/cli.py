@@ -1,0 +1,329 @@
+"""The `valet` command line. Parses, wires and prints; the work happens in the packages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from valet._progress import ProgressView
+from valet.agent import Finished, Limits, RunEnd, Stopped
+from valet.browser import BrowserSettings
+from valet.errors import ConfigError, RunNotFound, WorkflowError
+from valet.models import ModelConfig, ScriptPlayer, build_model, load_script, resolve_model_config
+from valet.models import scripted_model
+from valet.record import RunStore, load_workflow, save_workflow
+from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, run_task
+from valet.settings import load_config, valet_home
+
+app = typer.Typer(help="valet: an agent that does real work in a real browser.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect run records.", no_args_is_help=True)
+workflow_app = typer.Typer(help="Save runs as workflows and replay them.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(workflow_app, name="workflow")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+EXIT_SUCCESS, EXIT_NOT_DONE, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
+
+ModelOption = Annotated[
+    str | None, typer.Option("--model", "-m", help="provider:name, e.g. openai:gpt-4.1 (or VALET_MODEL)")
+]
+StartUrlOption = Annotated[str | None, typer.Option("--start-url", "-u", help="Open this page first.")]
+MaxStepsOption = Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps.")]
+HeadedOption = Annotated[bool, typer.Option("--headed", help="Show the browser window.")]
+CdpOption = Annotated[
+    str | None, typer.Option("--cdp-url", help="Attach to a running Chromium (http://host:9222).")
+]
+ProfileOption = Annotated[
+    str | None, typer.Option("--profile", help="Use a named persistent browser profile.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def main() -> None:
+    app()
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _exit_code(end: RunEnd) -> int:
+    match end:
+        case Finished(success=True):
+            return EXIT_SUCCESS
+        case Finished(success=False):
+            return EXIT_NOT_DONE
+        case Stopped(reason="cancelled"):
+            return EXIT_NOT_DONE
+        case Stopped():
+            return EXIT_STOPPED
+
+
+def _check_url(url: str | None, what: str) -> None:
+    if url is None:
+        return
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        _fail(f"{what} {url!r} is not an http(s) URL, e.g. https://example.com/")
+
+
+def _spec(
+    task: str,
+    start_url: str | None,
+    max_steps: int | None,
+    headed: bool,
+    cdp_url: str | None,
+    profile: str | None,
+) -> TaskSpec:
+    _check_url(start_url, "--start-url")
+    _check_url(cdp_url, "--cdp-url")
+    limits = Limits() if max_steps is None else Limits(max_steps=max_steps)
+    browser = BrowserSettings(headless=not headed, cdp_url=cdp_url, profile=profile)
+    return TaskSpec(task=task, start_url=start_url, limits=limits, browser=browser)
+
+
+def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: bool) -> TaskResult:
+    info: dict[str, Any] = config.public() if config else {"model": "replay"}
+    mode = config.output_mode if config and config.provider != "scripted" else "tools"
+    vision = bool(config and config.vision)
+    console = err if json_out else out
+    try:
+        with ProgressView(console) as progress:
+            return asyncio.run(
+                run_task(
+                    spec,
+                    model,
+                    home=valet_home(),
+                    model_info=info,
+                    output_mode=mode,
+                    vision=vision,
+                    progress=progress,
+                )
+            )
+    except BrowserUnavailable as exc:
+        _fail(f"cannot start or reach the browser: {exc}")
+    except KeyboardInterrupt:
+        _fail("cancelled", EXIT_NOT_DONE)
+
+
+def _report(result: TaskResult, json_out: bool) -> NoReturn:
+    if json_out:
+        header, _ = RunStore(valet_home() / "runs").load(result.run_id)
+        out.print_json(json.dumps(header))
+    else:
+        out.print(f"[dim]run record: {result.run_id}  (valet runs show {result.run_id})[/]")
+    raise typer.Exit(_exit_code(result.end))
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="What to do, in plain language.")],
+    model: ModelOption = None,
+    start_url: StartUrlOption = None,
+    max_steps: MaxStepsOption = None,
+    headed: HeadedOption = False,
+    cdp_url: CdpOption = None,
+    profile: ProfileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Carry out TASK in the browser, step by step."""
+    if not task.strip():
+        _fail("the task is empty")
+    try:
+        config = resolve_model_config(model, config=load_config())
+        llm = build_model(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    spec = _spec(task, start_url, max_steps, headed, cdp_url, profile)
+    _report(_execute(spec, llm, config, json_out), json_out)
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1)] = 20, json_out: JsonOption = False
+) -> None:
+    """List recent runs, newest first."""
+    runs = RunStore(valet_home() / "runs").list(limit=limit)
+    if json_out:
+        out.print_json(json.dumps(runs))
+        return
+    if not runs:
+        out.print("no runs yet: try `valet run \"...\"`")
+        return
+    table = Table("run", "status", "steps", "task", "answer / reason", box=None)
+    for header in runs:
+        end = header.get("end") or {}
+        totals = header.get("totals") or {}
+        outcome = end.get("answer") or end.get("detail") or ""
+        table.add_row(
+            header["id"], header["status"], str(totals.get("steps", "")), header["task"][:50], outcome[:60]
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id, a unique prefix, or `last`.")],
+    json_out: JsonOption = False,
+) -> None:
+    """Show a run: its settings, each step and how it ended."""
+    try:
+        header, steps = RunStore(valet_home() / "runs").load(run_id)
+    except RunNotFound as exc:
+        _fail(str(exc))
+    if json_out:
+        out.print_json(json.dumps({**header, "steps": steps}))
+        return
+    totals = header.get("totals") or {}
+    out.print(f"[bold]{header['id']}[/]  {header['status']}  ·  {header['task']}")
+    out.print(f"[dim]model {header['settings'].get('model')}  ·  {totals.get('steps', 0)} steps  ·  "
+              f"{totals.get('elapsed_s', '?')} s  ·  {totals.get('input_tokens', 0) + totals.get('output_tokens', 0):,} tokens"
+              f"  ·  cost {totals.get('cost_usd')}[/]")
+    for step in steps:
+        mark = "[green]✓[/]" if step["ok"] else "[red]✗[/]"
+        out.print(f"{step['index']:>3} {mark} [cyan]{step['action_text']}[/]  [dim]{step['url']}[/]")
+        if not step["ok"] or step.get("changed") is False:
+            out.print(f"      [yellow]{(step.get('model_error') or step['result'])[:200]}[/]")
+    end = header.get("end") or {}
+    if end.get("kind") == "finished":
+        out.print(f"[bold]{'Done' if end['success'] else 'Not done'}:[/] {end['answer']}")
+    elif end:
+        out.print(f"[bold]Stopped ({end['reason']}):[/] {end['detail']}")
+    out.print(f"[dim]{header['dir']}[/]")
+
+
+@workflow_app.command("save")
+def workflow_save(
+    run_id: Annotated[str, typer.Argument(help="A successful run (id, prefix or `last`).")],
+    name: Annotated[str, typer.Argument(help="Name of the workflow.")],
+) -> None:
+    """Turn a finished run into a workflow that replays without a model."""
+    home = valet_home()
+    try:
+        path = save_workflow(RunStore(home / "runs"), run_id, home / "workflows", name)
+    except (RunNotFound, WorkflowError) as exc:
+        _fail(str(exc))
+    out.print(f"saved workflow [bold]{name}[/] to {path}")
+
+
+@workflow_app.command("list")
+def workflow_list() -> None:
+    """List saved workflows."""
+    folder = valet_home() / "workflows"
+    names = sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+    out.print("\n".join(names) if names else "no workflows yet: `valet workflow save RUN NAME`")
+
+
+def _params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            _fail(f"--param takes key=value, got {pair!r}")
+        params[key.strip()] = value
+    return params
+
+
+@workflow_app.command("run")
+def workflow_run(
+    name: Annotated[str, typer.Argument(help="A saved workflow's name, or a workflow file.")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value")] = None,
+    model: ModelOption = None,
+    start_url: StartUrlOption = None,
+    headed: HeadedOption = False,
+    cdp_url: CdpOption = None,
+    profile: ProfileOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Replay a workflow with no model; with a model configured, it takes over if a step fails."""
+    try:
+        path, document = load_workflow(valet_home() / "workflows", name)
+        params = _params(param or [])
+        unknown = set(params) - set(document.get("params") or {})
+        if unknown:
+            known = ", ".join(document.get("params") or {}) or "none"
+            _fail(f"unknown parameter(s) {', '.join(sorted(unknown))}; this workflow takes: {known}")
+        steps = load_script(path, params)
+        fallback = None
+        config = None
+        if model or os.environ.get("VALET_MODEL"):
+            config = resolve_model_config(model, config=load_config())
+            fallback = build_model(config)
+    except (ConfigError, WorkflowError) as exc:
+        _fail(str(exc))
+    player = ScriptPlayer(steps, replay=True, fallback=fallback)
+    url = start_url or document.get("start_url")
+    task = str(document.get("task") or f"replay workflow {name}")
+    spec = _spec(task, url, len(steps) + (40 if fallback else 5), headed, cdp_url, profile)
+    result = _execute(spec, scripted_model(player), config, json_out)
+    _report(result, json_out)
+
+
+@app.command()
+def demo(
+    task: Annotated[str | None, typer.Option("--task", help="Run this task live (needs a model).")] = None,
+    model: ModelOption = None,
+    stay: Annotated[bool | None, typer.Option("--stay/--no-stay", help="Keep the shop up afterwards.")] = None,
+) -> None:
+    """Start the bundled shop and replay the demo workflow (or run --task live with a model)."""
+    from valet.sites import SiteServer
+
+    with SiteServer() as server:
+        shop = server.url_for("/shop")
+        out.print(f"[bold]Voltline demo shop[/] at {shop}")
+        if task:
+            try:
+                config = resolve_model_config(model, config=load_config())
+                llm = build_model(config)
+            except ConfigError as exc:
+                _fail(str(exc))
+            result = _execute(_spec(task, shop, None, False, None, None), llm, config, False)
+        else:
+            workflow = resources.files("valet.demo").joinpath("shop.yaml")
+            with resources.as_file(workflow) as path:
+                steps = load_script(Path(path))
+            out.print("replaying the bundled workflow: search, add to cart, shipping, order review")
+            spec = TaskSpec(
+                task="Buy the cheapest USB-C cable: add two to the cart and reach the order review",
+                start_url=shop,
+                limits=Limits(max_steps=len(steps) + 5),
+            )
+            result = _execute(spec, scripted_model(ScriptPlayer(steps, replay=True)), None, False)
+        out.print(f"[dim]run record: valet runs show {result.run_id}[/]")
+        if stay if stay is not None else sys.stdout.isatty():
+            out.print(f"the shop stays up at {shop} — Ctrl-C to quit")
+            _wait_until_interrupted()
+        raise typer.Exit(_exit_code(result.end))
+
+
+@app.command()
+def sites(port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8765) -> None:
+    """Serve the bundled demo and test sites until Ctrl-C."""
+    from valet.sites import SiteServer
+
+    with SiteServer(port=port) as server:
+        out.print(f"serving the demo sites at {server.url}/ — Ctrl-C to quit")
+        _wait_until_interrupted()
+
+
+
+
+def _wait_until_interrupted() -> None:
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,95 @@
+"""A model that plays a script: drives tests, demos and workflow replay with no model at all.
+
+It is a pydantic-ai `FunctionModel`, so it travels the same path as a real model: it reads the
+same prompt, answers with the same tool calls (or JSON in `json` output mode), and its mistakes
+(`say`, `raw`) are handled like a real model's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    ToolCallPart,
+    UserPromptPart,
+)
+from pydantic_ai.models import Model
+from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+from valet.models._script import ScriptStep
+from valet.tools import ACTIONS_BY_KIND
+
+
+@dataclass
+class ScriptPlayer:
+    """Per-run state of a scripted model: which step comes next."""
+
+    steps: list[ScriptStep]
+    replay: bool = False
+    """Workflow replay: when the previous step failed, stop (or hand over to `fallback`)."""
+    fallback: Model | None = None
+    """A real model that takes over the rest of the task when a replayed step fails."""
+    position: int = 0
+    handed_over: bool = field(default=False, init=False)
+
+    async def __call__(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        prompt = _last_prompt(messages)
+        if self.handed_over and self.fallback is not None:
+            return await self.fallback.request(
+                messages, info.model_settings, info.model_request_parameters
+            )
+        if self.replay and self.position > 0 and "# Last action result\nFAILED" in prompt:
+            failed = self.steps[self.position - 1]
+            if self.fallback is not None:
+                self.handed_over = True
+                return await self.fallback.request(
+                    messages, info.model_settings, info.model_request_parameters
+                )
+            reason = _failure_line(prompt)
+            answer = f"replay stopped at step {self.position} ({failed.describe()}): {reason}"
+            return _respond(info, "done", {"answer": answer, "success": False})
+        if self.position >= len(self.steps):
+            return _respond(info, "done", {"answer": "the script has no more actions", "success": False})
+        step = self.steps[self.position]
+        self.position += 1
+        if step.expect is not None and (why := step.expect.failure(prompt)) is not None:
+            answer = f"script expectation failed before step {self.position}: {why}"
+            return _respond(info, "done", {"answer": answer, "success": False})
+        if step.text is not None:
+            return ModelResponse(parts=[TextPart(step.text)], model_name="scripted")
+        return _respond(info, step.kind, step.args)
+
+
+def scripted_model(player: ScriptPlayer) -> FunctionModel:
+    return FunctionModel(player, model_name="scripted")
+
+
+def _respond(info: AgentInfo, kind: str, args: dict[str, object]) -> ModelResponse:
+    if info.output_tools:
+        return ModelResponse(parts=[ToolCallPart(tool_name=kind, args=args)], model_name="scripted")
+    action = ACTIONS_BY_KIND.get(kind)
+    label = action.__name__ if action is not None else kind
+    payload = json.dumps({"result": {"kind": label, "data": args}})
+    return ModelResponse(parts=[TextPart(payload)], model_name="scripted")
+
+
+def _last_prompt(messages: list[ModelMessage]) -> str:
+    for message in reversed(messages):
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, UserPromptPart):
+                    content = part.content
+                    if isinstance(content, str):
+                        return content
+                    return "\n".join(c for c in content if isinstance(c, str))
+    return ""
+
+
+def _failure_line(prompt: str) -> str:
+    section = prompt.split("# Last action result\n", 1)[-1]
+    return section.splitlines()[0].removeprefix("FAILED: ").strip() if section else "failed"

@@ -1,0 +1,134 @@
+"""Run records on disk: `runs/<id>/run.json`, `steps.jsonl` and `artifacts/`.
+
+`run.json` is written when the run starts and rewritten (atomically) when it ends; each step is
+appended to `steps.jsonl` and flushed as soon as it happens, so a crash loses nothing that was
+done. The format is documented in the README ("Run records").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, assert_never
+
+from valet.agent import Budget, Finished, RunEnd, StepRecord, Stopped
+from valet.errors import RunNotFound
+
+FORMAT_VERSION = 1
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+class RunRecorder:
+    """Writes one run's record as it happens. A `Recorder` for the loop."""
+
+    def __init__(self, runs_dir: Path, task: str, settings: dict[str, Any]) -> None:
+        self.run_id = new_run_id()
+        self.dir = runs_dir / self.run_id
+        self.artifacts = self.dir / "artifacts"
+        self.artifacts.mkdir(parents=True)
+        self.header: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "id": self.run_id,
+            "task": task,
+            "created_at": datetime.now(UTC).isoformat(),
+            "finished_at": None,
+            "status": "running",
+            "settings": settings,
+            "end": None,
+            "totals": None,
+        }
+        self._write_header()
+        self._steps = (self.dir / "steps.jsonl").open("a", encoding="utf-8")
+
+    def step(self, step: StepRecord) -> None:
+        self._steps.write(json.dumps(asdict(step), ensure_ascii=False) + "\n")
+        self._steps.flush()
+
+    def finish(self, end: RunEnd, budget: Budget) -> None:
+        match end:
+            case Finished(answer=answer, success=success):
+                self.header["status"] = "succeeded" if success else "failed"
+                self.header["end"] = {"kind": "finished", "answer": answer, "success": success}
+            case Stopped(reason=reason, detail=detail):
+                self.header["status"] = "stopped"
+                self.header["end"] = {"kind": "stopped", "reason": reason, "detail": detail}
+            case _:
+                assert_never(end)
+        self.header["finished_at"] = datetime.now(UTC).isoformat()
+        self.header["totals"] = {
+            "steps": budget.steps,
+            "input_tokens": budget.input_tokens,
+            "output_tokens": budget.output_tokens,
+            "cost_usd": round(budget.cost_usd, 6) if budget.cost_known else None,
+            "elapsed_s": round(budget.elapsed, 3),
+        }
+        self._write_header()
+        self._steps.close()
+
+    def discard(self) -> None:
+        """Remove a record of a run that never started (e.g. the browser was unreachable)."""
+        self._steps.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _write_header(self) -> None:
+        tmp = self.dir / "run.json.tmp"
+        tmp.write_text(json.dumps(self.header, indent=2, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, self.dir / "run.json")
+
+
+class RunStore:
+    """Reads stored runs."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.dir = runs_dir
+
+    def list(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """Run headers, newest first."""
+        if not self.dir.is_dir():
+            return []
+        runs: list[dict[str, Any]] = []
+        for path in sorted(self.dir.iterdir(), reverse=True):
+            header = path / "run.json"
+            if header.is_file():
+                runs.append(json.loads(header.read_text(encoding="utf-8")))
+            if limit is not None and len(runs) >= limit:
+                break
+        return runs
+
+    def resolve(self, run_id: str) -> Path:
+        """The run's folder; `last` or a unique prefix of an id also work."""
+        if run_id == "last":
+            runs = self.list(limit=1)
+            if not runs:
+                raise RunNotFound("there are no runs yet")
+            run_id = str(runs[0]["id"])
+        exact = self.dir / run_id
+        if (exact / "run.json").is_file():
+            return exact
+        matches = [p for p in self.dir.glob(f"{run_id}*") if (p / "run.json").is_file()] if self.dir.is_dir() else []
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise RunNotFound(f"no run {run_id!r} (see `valet runs list`)")
+        raise RunNotFound(f"{run_id!r} matches {len(matches)} runs; give more of the id")
+
+    def load(self, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """A run's header and its steps."""
+        folder = self.resolve(run_id)
+        header: dict[str, Any] = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        steps: list[dict[str, Any]] = []
+        steps_file = folder / "steps.jsonl"
+        if steps_file.is_file():
+            for line in steps_file.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    steps.append(json.loads(line))
+        header["dir"] = str(folder)
+        return header, steps

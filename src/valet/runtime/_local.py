@@ -1,0 +1,95 @@
+"""Running one task on this machine: wire model, browser, toolbox, recorder and the loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Error as PlaywrightError
+from pydantic import BaseModel, Field
+from pydantic_ai.models import Model
+
+from valet.agent import Budget, Limits, ModelPlanner, OutputMode, Recorder, RunEnd, StepRecord
+from valet.agent import load_prompt, run_loop
+from valet.browser import BrowserSession, BrowserSettings
+from valet.errors import ValetError
+from valet.record import RunRecorder
+from valet.tools import BrowserToolbox, Goto
+
+
+class BrowserUnavailable(ValetError):
+    """The browser could not be started or reached (e.g. a wrong `--cdp-url`)."""
+
+
+class TaskSpec(BaseModel):
+    """What to do and within which limits."""
+
+    task: str = Field(min_length=1)
+    start_url: str | None = None
+    """Opened before the first step."""
+    limits: Limits = Field(default_factory=Limits)
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    files_dir: Path | None = None
+    """Folder the agent may upload files from."""
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    run_id: str
+    run_dir: Path
+    end: RunEnd
+
+
+@dataclass
+class Tee:
+    """Sends every step and the end to several recorders (the record, the progress view)."""
+
+    recorders: tuple[Recorder, ...]
+
+    def step(self, step: StepRecord) -> None:
+        for recorder in self.recorders:
+            recorder.step(step)
+
+    def finish(self, end: RunEnd, budget: Budget) -> None:
+        for recorder in self.recorders:
+            recorder.finish(end, budget)
+
+
+async def run_task(
+    spec: TaskSpec,
+    model: Model,
+    *,
+    home: Path,
+    model_info: dict[str, Any],
+    output_mode: OutputMode = "tools",
+    vision: bool = False,
+    progress: Recorder | None = None,
+) -> TaskResult:
+    """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`."""
+    settings = {
+        **model_info,
+        "start_url": spec.start_url,
+        "limits": spec.limits.model_dump(),
+        "browser": spec.browser.model_dump(mode="json", exclude={"cdp_url"})
+        | {"cdp": spec.browser.cdp_url is not None},
+    }
+    record = RunRecorder(home / "runs", spec.task, settings)
+    try:
+        session = await BrowserSession.start(spec.browser, record.artifacts, home / "profiles")
+    except PlaywrightError as exc:
+        record.discard()
+        raise BrowserUnavailable(_first_line(exc)) from exc
+    async with session:
+        toolbox = BrowserToolbox(session, spec.files_dir, screenshots=vision)
+        if spec.start_url:
+            await toolbox.execute(Goto(url=spec.start_url))
+        planner = ModelPlanner(model, toolbox.actions, load_prompt("system.md"), output_mode)
+        recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
+        end = await run_loop(spec.task, planner, toolbox, Tee(recorders), spec.limits)
+    return TaskResult(record.run_id, record.dir, end)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
