@@ -29,6 +29,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "valet-home"
     folder.mkdir()
     monkeypatch.setenv("VALET_HOME", str(folder))
-    for variable in ("VALET_MODEL", "VALET_MODEL_BASE_URL", "VALET_MODEL_API_KEY", "OPENAI_API_KEY"):
+    for variable in (
+        "VALET_MODEL",
+        "VALET_MODEL_BASE_URL",
+        "VALET_MODEL_API_KEY",
+        "OPENAI_API_KEY",
+    ):
         monkeypatch.delenv(variable, raising=False)
     return folder

@@ -13,7 +13,14 @@ def test_no_model_lists_every_way_to_configure_one() -> None:
         resolve_model_config(None, env={}, config={})
     message = str(caught.value)
     assert message == HOW_TO_CONFIGURE
-    for way in ("--model", "VALET_MODEL", "config.toml", "ollama:", "VALET_MODEL_BASE_URL", "scripted:"):
+    for way in (
+        "--model",
+        "VALET_MODEL",
+        "config.toml",
+        "ollama:",
+        "VALET_MODEL_BASE_URL",
+        "scripted:",
+    ):
         assert way in message
 
 
@@ -44,7 +51,9 @@ def test_local_servers_default_to_json_output_and_hosted_to_tools() -> None:
     assert ollama.base_url == "http://127.0.0.1:11434/v1"
     assert ollama.output_mode == "json"
     local = resolve_model_config(
-        "openai-compatible:smol", env={"VALET_MODEL_BASE_URL": "http://127.0.0.1:8080/v1"}, config={}
+        "openai-compatible:smol",
+        env={"VALET_MODEL_BASE_URL": "http://127.0.0.1:8080/v1"},
+        config={},
     )
     assert local.output_mode == "json"
     hosted = resolve_model_config("openai:gpt-x", env={"OPENAI_API_KEY": "k"}, config={})

@@ -24,7 +24,16 @@ def test_shorthands_expand_to_valid_actions() -> None:
             {"done": {"answer": "ok", "success": True}},
         ]
     )
-    assert [s.kind for s in steps] == ["goto", "click", "click", "type", "press", "scroll", "back", "done"]
+    assert [s.kind for s in steps] == [
+        "goto",
+        "click",
+        "click",
+        "type",
+        "press",
+        "scroll",
+        "back",
+        "done",
+    ]
     assert steps[0].args == {"url": "/shop"}
     assert steps[1].args == {"element": 12}
     assert steps[2].args == {"element": {"role": "button", "name": "Add to cart"}}
@@ -67,7 +76,9 @@ def test_expectation_reads_the_rendered_page() -> None:
     )
     assert Expectation(url="/cart", text="Subtotal").failure(prompt) is None
     assert Expectation(element=("button", "Checkout")).failure(prompt) is None
-    assert "expected a link named 'Cart'" in (Expectation(element=("link", "Cart")).failure(prompt) or "")
+    assert "expected a link named 'Cart'" in (
+        Expectation(element=("link", "Cart")).failure(prompt) or ""
+    )
     assert Expectation(absent=("button", "Checkout")).failure(prompt) is not None
     assert Expectation(url="/shop").failure(prompt) is not None
 

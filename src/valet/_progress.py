@@ -35,7 +35,11 @@ class ProgressView:
     def step(self, step: StepRecord) -> None:
         self.tokens += step.input_tokens + step.output_tokens
         if self.cost is not None:
-            self.cost = None if step.cost_usd is None and step.input_tokens else self.cost + (step.cost_usd or 0)
+            self.cost = (
+                None
+                if step.cost_usd is None and step.input_tokens
+                else self.cost + (step.cost_usd or 0)
+            )
         mark = Text("✓", style="green") if step.ok else Text("✗", style="red")
         line = Text.assemble(
             (f"{step.index:>3} ", "bold"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -20,13 +21,21 @@ from valet._progress import ProgressView
 from valet.agent import Finished, Limits, RunEnd, Stopped
 from valet.browser import BrowserSettings
 from valet.errors import ConfigError, RunNotFound, WorkflowError
-from valet.models import ModelConfig, ScriptPlayer, build_model, load_script, resolve_model_config
-from valet.models import scripted_model
+from valet.models import (
+    ModelConfig,
+    ScriptPlayer,
+    build_model,
+    load_script,
+    resolve_model_config,
+    scripted_model,
+)
 from valet.record import RunStore, load_workflow, save_workflow
 from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, run_task
 from valet.settings import load_config, valet_home
 
-app = typer.Typer(help="valet: an agent that does real work in a real browser.", no_args_is_help=True)
+app = typer.Typer(
+    help="valet: an agent that does real work in a real browser.", no_args_is_help=True
+)
 runs_app = typer.Typer(help="Inspect run records.", no_args_is_help=True)
 workflow_app = typer.Typer(help="Save runs as workflows and replay them.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -38,10 +47,15 @@ err = Console(stderr=True, highlight=False)
 EXIT_SUCCESS, EXIT_NOT_DONE, EXIT_USAGE, EXIT_STOPPED = 0, 1, 2, 3
 
 ModelOption = Annotated[
-    str | None, typer.Option("--model", "-m", help="provider:name, e.g. openai:gpt-4.1 (or VALET_MODEL)")
+    str | None,
+    typer.Option("--model", "-m", help="provider:name, e.g. openai:gpt-4.1 (or VALET_MODEL)"),
 ]
-StartUrlOption = Annotated[str | None, typer.Option("--start-url", "-u", help="Open this page first.")]
-MaxStepsOption = Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps.")]
+StartUrlOption = Annotated[
+    str | None, typer.Option("--start-url", "-u", help="Open this page first.")
+]
+MaxStepsOption = Annotated[
+    int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps.")
+]
 HeadedOption = Annotated[bool, typer.Option("--headed", help="Show the browser window.")]
 CdpOption = Annotated[
     str | None, typer.Option("--cdp-url", help="Attach to a running Chromium (http://host:9222).")
@@ -162,7 +176,7 @@ def runs_list(
         out.print_json(json.dumps(runs))
         return
     if not runs:
-        out.print("no runs yet: try `valet run \"...\"`")
+        out.print('no runs yet: try `valet run "..."`')
         return
     table = Table("run", "status", "steps", "task", "answer / reason", box=None)
     for header in runs:
@@ -170,7 +184,11 @@ def runs_list(
         totals = header.get("totals") or {}
         outcome = end.get("answer") or end.get("detail") or ""
         table.add_row(
-            header["id"], header["status"], str(totals.get("steps", "")), header["task"][:50], outcome[:60]
+            header["id"],
+            header["status"],
+            str(totals.get("steps", "")),
+            header["task"][:50],
+            outcome[:60],
         )
     out.print(table)
 
@@ -190,12 +208,17 @@ def runs_show(
         return
     totals = header.get("totals") or {}
     out.print(f"[bold]{header['id']}[/]  {header['status']}  ·  {header['task']}")
-    out.print(f"[dim]model {header['settings'].get('model')}  ·  {totals.get('steps', 0)} steps  ·  "
-              f"{totals.get('elapsed_s', '?')} s  ·  {totals.get('input_tokens', 0) + totals.get('output_tokens', 0):,} tokens"
-              f"  ·  cost {totals.get('cost_usd')}[/]")
+    tokens = totals.get("input_tokens", 0) + totals.get("output_tokens", 0)
+    out.print(
+        f"[dim]model {header['settings'].get('model')}  ·  {totals.get('steps', 0)} steps  ·  "
+        f"{totals.get('elapsed_s', '?')} s  ·  {tokens:,} tokens  ·  "
+        f"cost {totals.get('cost_usd')}[/]"
+    )
     for step in steps:
         mark = "[green]✓[/]" if step["ok"] else "[red]✗[/]"
-        out.print(f"{step['index']:>3} {mark} [cyan]{step['action_text']}[/]  [dim]{step['url']}[/]")
+        out.print(
+            f"{step['index']:>3} {mark} [cyan]{step['action_text']}[/]  [dim]{step['url']}[/]"
+        )
         if not step["ok"] or step.get("changed") is False:
             out.print(f"      [yellow]{(step.get('model_error') or step['result'])[:200]}[/]")
     end = header.get("end") or {}
@@ -256,7 +279,9 @@ def workflow_run(
         unknown = set(params) - set(document.get("params") or {})
         if unknown:
             known = ", ".join(document.get("params") or {}) or "none"
-            _fail(f"unknown parameter(s) {', '.join(sorted(unknown))}; this workflow takes: {known}")
+            _fail(
+                f"unknown parameter(s) {', '.join(sorted(unknown))}; this workflow takes: {known}"
+            )
         steps = load_script(path, params)
         fallback = None
         config = None
@@ -275,9 +300,13 @@ def workflow_run(
 
 @app.command()
 def demo(
-    task: Annotated[str | None, typer.Option("--task", help="Run this task live (needs a model).")] = None,
+    task: Annotated[
+        str | None, typer.Option("--task", help="Run this task live (needs a model).")
+    ] = None,
     model: ModelOption = None,
-    stay: Annotated[bool | None, typer.Option("--stay/--no-stay", help="Keep the shop up afterwards.")] = None,
+    stay: Annotated[
+        bool | None, typer.Option("--stay/--no-stay", help="Keep the shop up afterwards.")
+    ] = None,
 ) -> None:
     """Start the bundled shop and replay the demo workflow (or run --task live with a model)."""
     from valet.sites import SiteServer
@@ -320,10 +349,6 @@ def sites(port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 
         _wait_until_interrupted()
 
 
-
-
 def _wait_until_interrupted() -> None:
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()
-    except KeyboardInterrupt:
-        pass

@@ -79,7 +79,9 @@ def resolve_model_config(
     if provider == "ollama":
         base_url = base_url or env.get("OLLAMA_BASE_URL") or "http://127.0.0.1:11434/v1"
     if provider == "openai-compatible" and not base_url:
-        raise ConfigError("openai-compatible models need VALET_MODEL_BASE_URL (e.g. http://127.0.0.1:8080/v1)")
+        raise ConfigError(
+            "openai-compatible models need VALET_MODEL_BASE_URL (e.g. http://127.0.0.1:8080/v1)"
+        )
     key = env.get("VALET_MODEL_API_KEY") or keys.get(provider)
     for variable in _KEY_VARIABLES.get(provider, ()):
         key = key or env.get(variable)
@@ -87,7 +89,7 @@ def resolve_model_config(
         names = " or ".join(_KEY_VARIABLES[provider])
         raise ConfigError(
             f"model {spec!r} needs an API key: set {names}, VALET_MODEL_API_KEY, "
-            f"or `{provider} = \"...\"` under [keys] in ~/.valet/config.toml"
+            f'or `{provider} = "..."` under [keys] in ~/.valet/config.toml'
         )
     local = provider in ("ollama", "openai-compatible") or bool(base_url)
     mode = env.get("VALET_MODEL_OUTPUT") or table.get("output") or ("json" if local else "tools")

@@ -90,7 +90,11 @@ class ScriptStep:
             return f'{self.kind} {element.get("role")} "{element.get("name")}"'
         shown = {k: v for k, v in self.args.items() if k != "element"}
         ref = f" [{element}]" if element is not None else ""
-        return f"{self.kind}{ref} {json.dumps(shown, ensure_ascii=False)}" if shown else self.kind + ref
+        return (
+            f"{self.kind}{ref} {json.dumps(shown, ensure_ascii=False)}"
+            if shown
+            else self.kind + ref
+        )
 
 
 def load_script(path: Path, params: dict[str, str] | None = None) -> list[ScriptStep]:
@@ -193,6 +197,7 @@ def _has_element(page: str, role: str, name: str) -> bool:
 
 def _substitute(data: Any, values: dict[str, str]) -> Any:
     if isinstance(data, str):
+
         def replace(match: re.Match[str]) -> str:
             key = match.group(1)
             if key not in values:

@@ -54,7 +54,9 @@ class ScriptPlayer:
             answer = f"replay stopped at step {self.position} ({failed.describe()}): {reason}"
             return _respond(info, "done", {"answer": answer, "success": False})
         if self.position >= len(self.steps):
-            return _respond(info, "done", {"answer": "the script has no more actions", "success": False})
+            return _respond(
+                info, "done", {"answer": "the script has no more actions", "success": False}
+            )
         step = self.steps[self.position]
         self.position += 1
         if step.expect is not None and (why := step.expect.failure(prompt)) is not None:

@@ -113,7 +113,11 @@ class RunStore:
         exact = self.dir / run_id
         if (exact / "run.json").is_file():
             return exact
-        matches = [p for p in self.dir.glob(f"{run_id}*") if (p / "run.json").is_file()] if self.dir.is_dir() else []
+        matches = (
+            [p for p in self.dir.glob(f"{run_id}*") if (p / "run.json").is_file()]
+            if self.dir.is_dir()
+            else []
+        )
         if len(matches) == 1:
             return matches[0]
         if not matches:

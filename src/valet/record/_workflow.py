@@ -47,7 +47,9 @@ def workflow_from_run(header: dict[str, Any], steps: list[dict[str, Any]]) -> di
         if isinstance(args.get("element"), int):
             target = step.get("target")
             if not target:
-                raise WorkflowError(f"step {step['index']}: the element it acted on was not recorded")
+                raise WorkflowError(
+                    f"step {step['index']}: the element it acted on was not recorded"
+                )
             args["element"] = {"role": target["role"], "name": target["name"]}
         if action["kind"] in ("goto", "open_tab") and args.get("url"):
             args["url"] = _relative_to(str(args["url"]), start_url)
@@ -80,11 +82,17 @@ def save_workflow(store: RunStore, run_id: str, workflows_dir: Path, name: str) 
 def load_workflow(workflows_dir: Path, name_or_path: str) -> tuple[Path, dict[str, Any]]:
     """A saved workflow by name, or a workflow file by path."""
     candidate = Path(name_or_path).expanduser()
-    path = candidate if candidate.suffix in (".yaml", ".yml", ".json") and candidate.is_file() else None
+    path = (
+        candidate
+        if candidate.suffix in (".yaml", ".yml", ".json") and candidate.is_file()
+        else None
+    )
     if path is None:
         path = workflow_path(workflows_dir, name_or_path)
     if not path.is_file():
-        known = sorted(p.stem for p in workflows_dir.glob("*.yaml")) if workflows_dir.is_dir() else []
+        known = (
+            sorted(p.stem for p in workflows_dir.glob("*.yaml")) if workflows_dir.is_dir() else []
+        )
         raise WorkflowError(f"no workflow {name_or_path!r}; saved workflows: {known or 'none'}")
     try:
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -10,8 +10,17 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 from pydantic_ai.models import Model
 
-from valet.agent import Budget, Limits, ModelPlanner, OutputMode, Recorder, RunEnd, StepRecord
-from valet.agent import load_prompt, run_loop
+from valet.agent import (
+    Budget,
+    Limits,
+    ModelPlanner,
+    OutputMode,
+    Recorder,
+    RunEnd,
+    StepRecord,
+    load_prompt,
+    run_loop,
+)
 from valet.browser import BrowserSession, BrowserSettings
 from valet.errors import ValetError
 from valet.record import RunRecorder

@@ -46,7 +46,7 @@ class Click(Action):
 
 
 class ClickAt(Action):
-    """Click at page coordinates (CSS pixels from the viewport's top-left), for canvases and maps."""
+    """Click at viewport coordinates (CSS pixels from the top-left), for canvases and maps."""
 
     kind: ClassVar[str] = "click_at"
     effect: ClassVar[Effect] = Effect.UNKNOWN

@@ -52,7 +52,7 @@ class BrowserToolbox:
     async def observe(self) -> Observation:
         return await self.session.observe(screenshot=self.screenshots)
 
-    async def execute(self, action: Action) -> ActionOutcome:  # noqa: C901 - one flat dispatch
+    async def execute(self, action: Action) -> ActionOutcome:
         s = self.session
         match action:
             case Goto(url=url):
@@ -117,5 +117,3 @@ class BrowserToolbox:
             available = sorted(p.name for p in folder.iterdir() if p.is_file())[:20]
             return f"no file {name!r} in the task's files; available: {available}"
         return path
-
-

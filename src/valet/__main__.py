@@ -1,0 +1,3 @@
+from valet.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""Running scripted tasks in tests: real Chromium, the real loop, the local sites."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from valet.agent import Limits, OutputMode, RunEnd
+from valet.models import ScriptPlayer, parse_steps, scripted_model
+from valet.record import RunStore
+from valet.runtime import TaskSpec, run_task
+from valet.sites import SiteServer
+
+
+@dataclass
+class ScriptedRun:
+    end: RunEnd
+    header: dict[str, Any]
+    steps: list[dict[str, Any]]
+
+
+async def run_script(
+    home: Path,
+    sites: SiteServer,
+    script: list[Any],
+    *,
+    start: str | None = "/shop",
+    limits: Limits | None = None,
+    output_mode: OutputMode = "tools",
+    replay: bool = False,
+) -> ScriptedRun:
+    player = ScriptPlayer(parse_steps(script), replay=replay)
+    spec = TaskSpec(
+        task="scripted test task",
+        start_url=None if start is None else sites.url_for(start),
+        limits=limits or Limits(),
+    )
+    result = await run_task(
+        spec,
+        scripted_model(player),
+        home=home,
+        model_info={"model": "scripted:test"},
+        output_mode=output_mode,
+    )
+    header, steps = RunStore(home / "runs").load(result.run_id)
+    return ScriptedRun(result.end, header, steps)

@@ -1,0 +1,145 @@
+"""The loop, driven by a scripted model, on real headless Chromium and the local sites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests._runs import run_script
+
+from valet.agent import Finished, Limits, Stopped
+from valet.sites import SiteServer
+
+CHEAPEST = "USB-C Cable 1 m (Basic)"
+
+SHOP_TASK = [
+    {
+        "type": {
+            "role": "searchbox",
+            "name": "Search products",
+            "text": "USB-C cable",
+            "submit": True,
+        }
+    },
+    {"expect": {"url": "/shop/search"}},
+    {"select": {"role": "combobox", "name": "Sort by", "option": "Price: low to high"}},
+    {"click": {"role": "button", "name": "Apply filters"}},
+    {"expect": {"element": {"role": "link", "name": CHEAPEST}}},
+    {"click": {"role": "link", "name": CHEAPEST}},
+    {"type": {"role": "spinbutton", "name": "Quantity", "text": "2"}},
+    {"click": {"role": "button", "name": "Add to cart"}},
+    {"expect": {"text": "Added to cart"}},
+    {"goto": "/shop/cart"},
+    {"expect": {"text": CHEAPEST}},
+    {"done": {"answer": f"Added two '{CHEAPEST}' to the cart", "success": True}},
+]
+
+
+async def test_multi_step_shop_task_completes_and_is_recorded(
+    home: Path, sites: SiteServer
+) -> None:
+    run = await run_script(home, sites, SHOP_TASK)
+    assert run.end == Finished(f"Added two '{CHEAPEST}' to the cart", True), run.steps[-1]
+    assert run.header["status"] == "succeeded"
+    assert run.header["totals"]["steps"] == len(run.steps) == 9
+    assert all(step["ok"] for step in run.steps), [s["result"] for s in run.steps]
+    cart = run.steps[-1]
+    assert cart["url"].endswith("/shop/cart")
+    add = next(
+        s
+        for s in run.steps
+        if s["action_text"].startswith("click") and "Add to cart" in s["action_text"]
+    )
+    assert add["target"]["role"] == "button" and add["target"]["name"] == "Add to cart"
+    assert add["changed"] is True
+    for step in run.steps:
+        assert step["observation_chars"] > 0 and step["observation_digest"]
+        assert set(step["timings_ms"]) == {"observe", "model", "act"}
+
+
+async def test_json_output_mode_drives_the_same_task(home: Path, sites: SiteServer) -> None:
+    run = await run_script(home, sites, SHOP_TASK, output_mode="json")
+    assert isinstance(run.end, Finished) and run.end.success, run.steps[-1]
+
+
+async def test_bad_element_id_is_reported_and_the_run_recovers(
+    home: Path, sites: SiteServer
+) -> None:
+    run = await run_script(
+        home,
+        sites,
+        [{"click": 99999}, {"click": {"role": "link", "name": "Cart"}}, {"done": "ok"}],
+    )
+    assert isinstance(run.end, Finished) and run.end.success
+    first = run.steps[0]
+    assert first["ok"] is False
+    assert "99999" in first["result"]
+    assert run.steps[1]["ok"] is True and run.steps[1]["url"].endswith("/shop/cart")
+
+
+async def test_invalid_replies_go_back_to_the_model_then_stop_cleanly(
+    home: Path, sites: SiteServer
+) -> None:
+    run = await run_script(
+        home,
+        sites,
+        [{"raw": {"tool": "click", "args": {"element": "the blue one"}}}]
+        + [{"say": "I will click."}] * 6,
+        limits=Limits(max_consecutive_failures=4),
+    )
+    assert isinstance(run.end, Stopped) and run.end.reason == "model_errors"
+    assert len(run.steps) == 4
+    assert all(step["action"] is None for step in run.steps)
+    assert "valid integer" in run.steps[0]["model_error"]
+    assert "tool call" in run.steps[1]["model_error"]
+
+
+async def test_max_steps_stops_with_its_reason(home: Path, sites: SiteServer) -> None:
+    script = [{"scroll": "down"}, {"scroll": "up"}] * 5
+    run = await run_script(home, sites, script, limits=Limits(max_steps=3))
+    assert run.end == Stopped("max_steps", "reached the limit of 3 steps")
+    assert len(run.steps) == 3 and run.header["end"]["reason"] == "max_steps"
+
+
+async def test_max_tokens_stops_with_its_reason(home: Path, sites: SiteServer) -> None:
+    run = await run_script(home, sites, [{"scroll": "down"}] * 5, limits=Limits(max_tokens=10))
+    assert isinstance(run.end, Stopped) and run.end.reason == "max_tokens"
+    assert len(run.steps) == 1
+
+
+async def test_max_time_stops_a_hanging_step(home: Path, sites: SiteServer) -> None:
+    script = [{"wait_for": {"text": "this text never appears", "timeout": 20}}, {"done": "no"}]
+    run = await run_script(home, sites, script, limits=Limits(max_seconds=2.5))
+    assert isinstance(run.end, Stopped) and run.end.reason == "max_time"
+    assert run.header["status"] == "stopped"
+
+
+async def test_repeating_a_dead_click_triggers_loop_detection(
+    home: Path, sites: SiteServer
+) -> None:
+    dead = {"click": {"role": "button", "name": "Does nothing"}}
+    run = await run_script(home, sites, [dead] * 6, start="/dynamic")
+    assert isinstance(run.end, Stopped) and run.end.reason == "loop", run.steps
+    assert run.steps[0]["ok"] and run.steps[0]["changed"] is False
+    assert "no visible change" in run.steps[0]["result"]
+    warned = run.steps[2]
+    assert warned["ok"] is False and "repeated this exact action" in warned["result"]
+    assert len(run.steps) == 4
+
+
+async def test_acts_inside_iframes_and_a_shadow_root(home: Path, sites: SiteServer) -> None:
+    script = [
+        {"type": {"role": "textbox", "name": "Coupon code", "text": "SAVE10"}},
+        {"click": {"role": "button", "name": "Apply"}},
+        {"expect": {"text": "Coupon applied: SAVE10"}},
+        {"type": {"role": "textbox", "name": "Shadow name", "text": "Ada"}},
+        {"click": {"role": "button", "name": "Shadow action"}},
+        {"expect": {"text": "Shadow clicked: Ada"}},
+        {"type": {"role": "textbox", "name": "Email for deals", "text": "ada@example.com"}},
+        {"click": {"role": "button", "name": "Subscribe"}},
+        {"expect": {"text": "Subscribed ada@example.com"}},
+        {"done": "ok"},
+    ]
+    run = await run_script(home, sites, script, start="/frames")
+    assert isinstance(run.end, Finished) and run.end.success, run.end
+    coupon = run.steps[0]["target"]
+    assert coupon["frame"] is not None

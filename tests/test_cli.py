@@ -1,0 +1,168 @@
+"""The `valet` command: exit codes and messages a person sees."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from valet.sites import SiteServer
+
+
+def valet(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("VALET_", "OPENAI_", "ANTHROPIC_"))
+    }
+    env["VALET_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "valet", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def script(tmp_path: Path, steps: list[object]) -> str:
+    path = tmp_path / "script.yaml"
+    path.write_text(yaml.safe_dump(steps))
+    return f"scripted:{path}"
+
+
+def test_no_model_exits_2_and_lists_the_ways_to_configure_one(home: Path) -> None:
+    done = valet(home, "run", "buy a cable")
+    assert done.returncode == 2
+    assert "no model is configured" in done.stderr
+    assert "VALET_MODEL" in done.stderr and "--model" in done.stderr
+
+
+def test_bad_start_url_exits_2(home: Path, tmp_path: Path) -> None:
+    done = valet(
+        home,
+        "run",
+        "x",
+        "--model",
+        script(tmp_path, [{"done": "ok"}]),
+        "--start-url",
+        "shop.example",
+    )
+    assert done.returncode == 2
+    assert "not an http(s) URL" in done.stderr
+
+
+def test_unreachable_cdp_url_exits_2(home: Path, tmp_path: Path) -> None:
+    done = valet(
+        home,
+        "run",
+        "x",
+        "--model",
+        script(tmp_path, [{"done": "ok"}]),
+        "--cdp-url",
+        "http://127.0.0.1:9",
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "cannot start or reach the browser" in done.stderr
+    assert not list((home / "runs").glob("*")), "no record is left for a run that never started"
+
+
+def test_exit_codes_follow_how_the_run_ended(home: Path, tmp_path: Path, sites: SiteServer) -> None:
+    url = sites.url_for("/shop")
+    ok = valet(home, "run", "t", "-m", script(tmp_path, [{"done": "found it"}]), "-u", url)
+    assert ok.returncode == 0, ok.stderr
+    assert "Done: found it" in ok.stdout
+    failed = valet(
+        home,
+        "run",
+        "t",
+        "-m",
+        script(tmp_path, [{"done": {"answer": "no", "success": False}}]),
+        "-u",
+        url,
+    )
+    assert failed.returncode == 1
+    stopped = valet(
+        home,
+        "run",
+        "t",
+        "-m",
+        script(tmp_path, [{"scroll": "down"}, {"scroll": "up"}] * 3),
+        "-u",
+        url,
+        "--max-steps",
+        "2",
+    )
+    assert stopped.returncode == 3
+    assert "Stopped (max_steps)" in stopped.stdout
+
+
+def test_runs_list_and_show(home: Path, tmp_path: Path, sites: SiteServer) -> None:
+    done = valet(
+        home,
+        "run",
+        "look",
+        "-m",
+        script(tmp_path, [{"scroll": "down"}, {"done": "seen"}]),
+        "-u",
+        sites.url_for("/shop"),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    header = json.loads(done.stdout)
+    assert header["status"] == "succeeded"
+    listed = json.loads(valet(home, "runs", "list", "--json").stdout)
+    assert [r["id"] for r in listed] == [header["id"]]
+    shown = json.loads(valet(home, "runs", "show", "last", "--json").stdout)
+    assert shown["id"] == header["id"] and len(shown["steps"]) == 2
+    text = valet(home, "runs", "show", header["id"][:12])
+    assert text.returncode == 0 and "scroll" in text.stdout and "Done:" in text.stdout
+    missing = valet(home, "runs", "show", "nope")
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+
+
+def test_workflow_save_and_run_with_a_parameter(
+    home: Path, tmp_path: Path, sites: SiteServer
+) -> None:
+    steps = [
+        {
+            "type": {
+                "role": "searchbox",
+                "name": "Search products",
+                "text": "USB-C cable",
+                "submit": True,
+            }
+        },
+        {"expect": {"url": "q=USB-C"}},
+        {"done": "searched"},
+    ]
+    assert (
+        valet(
+            home, "run", "search", "-m", script(tmp_path, steps), "-u", sites.url_for("/shop")
+        ).returncode
+        == 0
+    )
+    saved = valet(home, "workflow", "save", "last", "search")
+    assert saved.returncode == 0, saved.stderr
+    assert "search" in valet(home, "workflow", "list").stdout
+    replay = valet(
+        home,
+        "workflow",
+        "run",
+        "search",
+        "--param",
+        "search_products=HDMI",
+        "-u",
+        sites.url_for("/shop"),
+        "--json",
+    )
+    assert replay.returncode == 0, replay.stderr
+    shown = json.loads(valet(home, "runs", "show", "last", "--json").stdout)
+    assert "q=HDMI" in shown["steps"][-1]["url"]
+    bad = valet(home, "workflow", "run", "search", "--param", "colour=red")
+    assert bad.returncode == 2 and "unknown parameter" in bad.stderr
+    missing = valet(home, "workflow", "run", "nothing-here")
+    assert missing.returncode == 2 and "no workflow 'nothing-here'" in missing.stderr
