@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from valet.agent import OutputMode
 from valet.errors import ConfigError
@@ -37,8 +37,9 @@ class ModelConfig(BaseModel):
     """openai, anthropic, google, ollama, openai-compatible or scripted."""
     name: str
     """Model name at the provider, or the script's path for `scripted`."""
-    base_url: str | None = None
-    """OpenAI-compatible server URL (`VALET_MODEL_BASE_URL`)."""
+    base_url: str | None = Field(default=None, repr=False)
+    """OpenAI-compatible server URL (`VALET_MODEL_BASE_URL`); may hold credentials, so it is
+    left out of `repr` and `public()` strips them."""
     api_key: SecretStr | None = None
     output_mode: OutputMode = "tools"
     """`tools` (native tool calls) or `json` (JSON-schema constrained output)."""
