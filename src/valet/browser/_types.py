@@ -45,6 +45,8 @@ class Element:
     """Label of the iframe the element lives in, `None` for the top document."""
     extra: str | None = None
     """Short extra hint, e.g. a link's target path or an input's type."""
+    above: bool = False
+    """Off-screen above the viewport (scrolled past); `offscreen` is then True too."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,365 @@
+"""Element indexing across frames: one injected indexer per document, stable global ids.
+
+Each document (top page, same-origin or cross-origin iframe) gets one instance of
+`js/indexer.js`, kept by Python as a JS handle. The indexer keeps its own element → local id
+map in a closure; this module maps (document, local id) to a global id that never changes or
+gets reused during the session. One `evaluate` per frame per observation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, TypedDict, cast
+
+from playwright.async_api import ElementHandle, Error, Frame, JSHandle, Page
+
+from valet.browser._types import Element, Observation, digest_of
+
+_STALE_MARKERS = (
+    "Execution context was destroyed",
+    "Cannot find context",
+    "disposed",
+    "Frame was detached",
+    "has been closed",
+    "Target closed",
+    "navigat",
+)
+
+
+def is_stale(error: Error) -> bool:
+    """True when the error means the document (and its indexer) went away."""
+    return any(marker in error.message for marker in _STALE_MARKERS)
+
+
+class RawFrame(TypedDict):
+    seq: int
+    url: str
+    title: str
+    els: list[list[Any]]
+    total: int
+    text: str
+    textMore: int
+    textHash: str
+    frames: list[list[Any]]
+    scroll: list[int]
+    mutations: int
+
+
+@dataclass(eq=False)
+class FrameIndex:
+    """The indexer of one document and the ids it has handed out."""
+
+    frame: Frame
+    handle: JSHandle
+    local_to_global: dict[int, int] = field(default_factory=lambda: dict[int, int]())
+    delivered: int = 0
+    """Sequence number of the last observation of this document shown to the caller."""
+    iframe_id: int | None = None
+    """Local id of this frame's <iframe> element in the parent document's index."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An observation plus what is needed to act on it and to mark it delivered."""
+
+    observation: Observation
+    seqs: tuple[tuple[FrameIndex, int], ...]
+    total_elements: int
+    text_more: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObserveLimits:
+    max_elements: int
+    text_chars: int
+    timeout_s: float
+    settle_quiet_ms: int | None = None
+    settle_max_ms: int = 0
+
+
+class Observer:
+    """Owns the per-document indexers of one browser session and the global id registry."""
+
+    def __init__(self) -> None:
+        self._source = resources.files("valet.browser").joinpath("js/indexer.js").read_text("utf-8")
+        self._indexes: dict[Frame, FrameIndex] = {}
+        self._registry: dict[int, tuple[FrameIndex, int]] = {}
+        self._next_id = 1
+
+    # ---- indexes ---------------------------------------------------------------------------
+
+    def forget_frame(self, frame: Frame) -> None:
+        index = self._indexes.pop(frame, None)
+        if index is not None:
+            self._drop(index)
+
+    def _drop(self, index: FrameIndex) -> None:
+        for global_id in index.local_to_global.values():
+            self._registry.pop(global_id, None)
+        index.local_to_global.clear()
+
+    async def _index_for(self, frame: Frame, timeout_s: float) -> FrameIndex | None:
+        index = self._indexes.get(frame)
+        if index is not None:
+            return index
+        try:
+            handle = await asyncio.wait_for(frame.evaluate_handle(self._source), timeout_s)
+        except (Error, TimeoutError):
+            return None
+        index = FrameIndex(frame=frame, handle=handle)
+        self._indexes[frame] = index
+        return index
+
+    async def _link_to_parent(self, index: FrameIndex, timeout_s: float) -> None:
+        parent = index.frame.parent_frame
+        parent_index = self._indexes.get(parent) if parent is not None else None
+        if parent_index is None or index.iframe_id is not None:
+            return
+        try:
+            element = await asyncio.wait_for(index.frame.frame_element(), timeout_s)
+            local = await asyncio.wait_for(
+                parent_index.handle.evaluate("(ix, el) => ix.lookup(el)", element), timeout_s
+            )
+            await element.dispose()
+        except (Error, TimeoutError):
+            return
+        index.iframe_id = int(local)
+
+    def _global_id(self, index: FrameIndex, local: int) -> int:
+        global_id = index.local_to_global.get(local)
+        if global_id is None:
+            global_id = self._next_id
+            self._next_id += 1
+            index.local_to_global[local] = global_id
+            self._registry[global_id] = (index, local)
+        return global_id
+
+    def mark_delivered(self, snapshot: Snapshot) -> None:
+        for index, seq in snapshot.seqs:
+            index.delivered = max(index.delivered, seq)
+
+    def knows(self, global_id: int) -> bool:
+        return global_id in self._registry
+
+    @property
+    def highest_id(self) -> int:
+        return self._next_id - 1
+
+    # ---- element access ----------------------------------------------------------------------
+
+    async def element_handle(self, global_id: int) -> ElementHandle | None:
+        """A handle on the live element behind a global id, or None when it is gone."""
+        entry = self._registry.get(global_id)
+        if entry is None:
+            return None
+        index, local = entry
+        try:
+            handle = await index.handle.evaluate_handle("(ix, id) => ix.get(id)", local)
+        except Error as error:
+            if is_stale(error):
+                self.forget_frame(index.frame)
+                return None
+            raise
+        element = handle.as_element()
+        if element is None:
+            await handle.dispose()
+        return element
+
+    async def call(self, page: Page, expression: str, arg: Any = None) -> Any:
+        """Evaluate `expression` (a function of the indexer and arg) in the main frame."""
+        index = await self._index_for(page.main_frame, 5)
+        if index is None:
+            return None
+        try:
+            return await index.handle.evaluate(expression, arg)
+        except Error as error:
+            if is_stale(error):
+                self.forget_frame(page.main_frame)
+                return None
+            raise
+
+    async def frame_call(self, global_id: int, expression: str, arg: Any = None) -> Any:
+        """Evaluate `expression` (of the indexer, the element's local id and arg) in its frame."""
+        entry = self._registry.get(global_id)
+        if entry is None:
+            return None
+        index, local = entry
+        try:
+            return await index.handle.evaluate(expression, [local, arg])
+        except Error as error:
+            if is_stale(error):
+                return None
+            raise
+
+    async def draw_marks(self, page: Page, ids: list[int], remove: bool = False) -> None:
+        """Draw (or remove) numbered boxes over the given elements in every frame."""
+        by_index: dict[FrameIndex, list[list[int]]] = {}
+        for global_id in ids:
+            entry = self._registry.get(global_id)
+            if entry is not None and entry[0].frame.page == page:
+                by_index.setdefault(entry[0], []).append([entry[1], global_id])
+        calls = [
+            index.handle.evaluate("(ix) => ix.unmark()")
+            if remove
+            else index.handle.evaluate("(ix, pairs) => ix.marks(pairs)", pairs)
+            for index, pairs in by_index.items()
+        ]
+        await asyncio.gather(*calls, return_exceptions=True)
+
+    # ---- observation -------------------------------------------------------------------------
+
+    async def _observe_frame(self, frame: Frame, limits: ObserveLimits) -> RawFrame | None:
+        settle = (
+            None
+            if limits.settle_quiet_ms is None
+            else {"quietMs": limits.settle_quiet_ms, "maxMs": limits.settle_max_ms}
+        )
+        for _attempt in range(2):
+            index = await self._index_for(frame, limits.timeout_s)
+            if index is None:
+                return None
+            opts = {
+                "maxElements": limits.max_elements,
+                "textChars": limits.text_chars,
+                "since": index.delivered,
+                "settle": settle,
+            }
+            try:
+                raw = await asyncio.wait_for(
+                    index.handle.evaluate(
+                        "async (ix, opts) => JSON.stringify(await ix.observe(opts))", opts
+                    ),
+                    limits.timeout_s,
+                )
+                return cast(RawFrame, json.loads(raw))
+            except TimeoutError:
+                return None
+            except Error as error:
+                if not is_stale(error) or frame.is_detached():
+                    self.forget_frame(frame)
+                    return None
+                self.forget_frame(frame)
+                settle = None
+        return None
+
+    async def snapshot(self, page: Page, limits: ObserveLimits) -> Snapshot:
+        frames = [frame for frame in page.frames if not frame.is_detached()]
+        for stale in [f for f in self._indexes if f.page == page and f not in frames]:
+            self.forget_frame(stale)
+        results = await asyncio.gather(*(self._observe_frame(f, limits) for f in frames))
+        raws = dict(zip(frames, results, strict=True))
+        await asyncio.gather(
+            *(
+                self._link_to_parent(self._indexes[f], limits.timeout_s)
+                for f in frames
+                if f.parent_frame is not None and f in self._indexes and raws[f] is not None
+            )
+        )
+        return self._assemble(page, frames, raws)
+
+    def _frame_state(
+        self, frame: Frame, raws: dict[Frame, RawFrame | None]
+    ) -> tuple[str, str] | None:
+        """(label, visibility) of a child frame; None when it or an ancestor is hidden."""
+        parent = frame.parent_frame
+        if parent is None:
+            return ("", "v")
+        index = self._indexes.get(frame)
+        parent_raw = raws.get(parent)
+        if index is None or parent_raw is None or index.iframe_id is None:
+            return None
+        for local, label, state in parent_raw["frames"]:
+            if local == index.iframe_id:
+                if state == "h":
+                    return None
+                outer = self._frame_state(parent, raws)
+                if outer is None:
+                    return None
+                name = str(label) or frame.name or "frame"
+                return (name, outer[1] if outer[1] != "v" else str(state))
+        return None
+
+    def _assemble(
+        self, page: Page, frames: list[Frame], raws: dict[Frame, RawFrame | None]
+    ) -> Snapshot:
+        main_raw = raws.get(page.main_frame)
+        elements: list[Element] = []
+        seqs: list[tuple[FrameIndex, int]] = []
+        digest_parts: list[str] = []
+        texts: list[str] = []
+        total = 0
+        text_more = 0
+        for frame in frames:
+            raw = raws.get(frame)
+            index = self._indexes.get(frame)
+            if raw is None or index is None:
+                continue
+            state = self._frame_state(frame, raws)
+            if state is None:
+                continue
+            label, frame_vis = state
+            seqs.append((index, raw["seq"]))
+            total += raw["total"]
+            text_more += raw["textMore"]
+            digest_parts.append(f"{label}\x01{raw['textHash']}\x01{raw['scroll']}")
+            for local, role, name, value, states, flags, extra in raw["els"]:
+                flags = str(flags)
+                if frame_vis in ("a", "b") and "a" not in flags and "b" not in flags:
+                    flags += frame_vis
+                element = Element(
+                    id=self._global_id(index, int(local)),
+                    role=str(role),
+                    name=str(name),
+                    value=None if value is None else str(value),
+                    states=tuple(str(states).split()),
+                    new="n" in flags,
+                    offscreen="a" in flags or "b" in flags,
+                    frame=label or None,
+                    extra=None if extra is None else str(extra),
+                    above="a" in flags,
+                )
+                elements.append(element)
+                settled = " ".join(s for s in element.states if s != "focused")
+                digest_parts.append(
+                    f"{element.id}\x02{role}\x02{name}\x02{value}\x02{settled}"
+                    f"\x02{flags.replace('n', '')}"
+                )
+            if raw["text"]:
+                texts.append(raw["text"] if not label else f'[frame "{label}"]\n{raw["text"]}')
+        url = page.url if main_raw is None else main_raw["url"]
+        title = "" if main_raw is None else main_raw["title"]
+        text = _condense("\n".join(texts), {e.name for e in elements})
+        if main_raw is None:
+            text = "(the page is not responding; its content could not be read)\n" + text
+        observation = Observation(
+            url=url,
+            title=title,
+            tabs=[],
+            elements=elements,
+            text=text,
+            truncated=total > len(elements) or text_more > 0,
+            omitted_elements=max(0, total - len(elements)),
+            digest=digest_of(url, *digest_parts),
+        )
+        return Snapshot(
+            observation=observation, seqs=tuple(seqs), total_elements=total, text_more=text_more
+        )
+
+
+def _condense(text: str, names: set[str]) -> str:
+    """Drop lines that merely repeat an element's name, and duplicate lines."""
+    seen: set[str] = set()
+    kept: list[str] = []
+    for line in text.split("\n"):
+        if not line or line in seen or line in names:
+            continue
+        if kept and kept[-1].startswith('[frame "') and line.startswith('[frame "'):
+            kept.pop()
+        seen.add(line)
+        kept.append(line)
+    if kept and kept[-1].startswith('[frame "'):
+        kept.pop()
+    return "\n".join(kept)

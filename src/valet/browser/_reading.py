@@ -1,0 +1,125 @@
+"""Reading a page as markdown, screenshots, and downloads by URL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import trafilatura  # pyright: ignore[reportMissingTypeStubs]
+from playwright.async_api import Error
+
+from valet.browser._driver import ActionFailed, Driver
+from valet.browser._errors import concise
+from valet.browser._navigation import normalize_url
+from valet.browser._types import ActionOutcome
+
+_TEXT_JS = """() => {
+  const seen = new Set();
+  const out = [];
+  for (const raw of (document.body ? document.body.innerText : '').split('\\n')) {
+    const line = raw.replace(/\\s+/g, ' ').trim();
+    if (line && !seen.has(line)) { seen.add(line); out.push(line); }
+  }
+  return out.join('\\n');
+}"""
+
+
+def _extract(html: str, url: str) -> str:
+    result: object = trafilatura.extract(  # pyright: ignore[reportUnknownMemberType]
+        html, url=url, output_format="markdown", include_links=True
+    )
+    return result if isinstance(result, str) else ""
+
+
+async def read_page(driver: Driver) -> ActionOutcome:
+    page = await driver.current_page()
+    if driver.crashed(page):
+        return ActionOutcome(ok=False, message="this tab crashed; goto a URL to reload it")
+    try:
+        html = await page.content()
+        markdown = await asyncio.to_thread(_extract, html, page.url)
+        source = "main content"
+        if not markdown.strip():
+            markdown = str(await page.evaluate(_TEXT_JS))
+            source = "visible text"
+    except Error as error:
+        return ActionOutcome(ok=False, message=f"could not read the page: {concise(error)}")
+    limit = driver.settings.max_read_chars
+    total = len(markdown)
+    if total > limit:
+        cut = markdown[:limit]
+        newline = cut.rfind("\n")
+        cut = cut[:newline] if newline > limit // 2 else cut
+        markdown = f"{cut}\n\n… truncated: {total - len(cut):,} more characters not shown"
+    return ActionOutcome(
+        ok=True,
+        message=f"read {page.url} ({source}, {total:,} characters)",
+        content=markdown,
+        changed=False,
+    )
+
+
+async def screenshot(driver: Driver) -> ActionOutcome:
+    page = await driver.current_page()
+    folder = driver.artifacts / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"shot-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**6}.png"
+    try:
+        await page.screenshot(path=path, timeout=driver.settings.action_timeout_s * 1000)
+    except Error as error:
+        return ActionOutcome(ok=False, message=f"screenshot failed: {concise(error)}")
+    return ActionOutcome(ok=True, message=f"saved a screenshot to {path}", artifacts=[path])
+
+
+def _filename(url: str, disposition: str | None) -> str:
+    if disposition:
+        match = re.search(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', disposition, re.I)
+        if match:
+            return unquote(match.group(1))
+    name = unquote(Path(urlparse(url).path).name)
+    return name or "download"
+
+
+async def download_url(driver: Driver, url: str) -> ActionOutcome:
+    """Fetch a URL with the browser's cookies and save it under artifacts/downloads."""
+    url = normalize_url(url)
+    limit = driver.settings.download_max_bytes
+
+    async def op() -> str | None:
+        try:
+            response = await driver.context.request.get(
+                url, timeout=driver.settings.navigation_timeout_s * 1000
+            )
+        except Error as error:
+            raise ActionFailed(concise(error)) from error
+        try:
+            if not response.ok:
+                raise ActionFailed(f"the server answered HTTP {response.status}")
+            declared = int(response.headers.get("content-length", "0") or 0)
+            if declared > limit:
+                raise ActionFailed(f"{declared:,} bytes is over the {limit:,}-byte limit")
+            body = await response.body()
+            if len(body) > limit:
+                raise ActionFailed(f"{len(body):,} bytes is over the {limit:,}-byte limit")
+            name = re.sub(
+                r"[^\w.\- ]+", "_", _filename(url, response.headers.get("content-disposition"))
+            )
+            folder = driver.artifacts / "downloads"
+            folder.mkdir(parents=True, exist_ok=True)
+            dest = folder / name
+            if dest.exists():
+                dest = folder / f"{time.monotonic_ns() % 10**8}-{name}"
+            await asyncio.to_thread(dest.write_bytes, body)
+        finally:
+            await response.dispose()
+        saved.append(dest)
+        return f"saved {name} ({len(body):,} bytes) to {dest}"
+
+    saved: list[Path] = []
+    outcome = await driver.act(f"downloaded {url}", op, compare=False)
+    outcome.artifacts.extend(saved)
+    outcome.changed = False
+    return outcome

@@ -1,0 +1,236 @@
+"""`BrowserSession`: the public face of valet's browser (launch or attach, observe, act).
+
+Page-level problems (bad element ids, timeouts, unreachable hosts, TLS errors, HTTP errors,
+redirect loops, crashed tabs, dialog storms) come back as `ActionOutcome(ok=False, ...)`;
+only bugs in valet raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from types import TracebackType
+from typing import Literal, Self
+
+from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+
+from valet.browser import _actions, _navigation, _reading
+from valet.browser._driver import Driver
+from valet.browser._resolve import resolve
+from valet.browser._settings import DEFAULT_CHROMIUM, BrowserSettings
+from valet.browser._types import ActionOutcome, Element, Observation, Target
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class BrowserSession:
+    """One browser context driven by valet. Create it with `await BrowserSession.start(...)`."""
+
+    def __init__(
+        self,
+        driver: Driver,
+        playwright: Playwright,
+        browser: Browser | None,
+        owns_context: bool,
+    ) -> None:
+        self._driver = driver
+        self._playwright = playwright
+        self._browser = browser
+        self._owns_context = owns_context
+        self._closed = False
+
+    @classmethod
+    async def start(
+        cls, settings: BrowserSettings, artifacts_dir: Path, profiles_dir: Path | None = None
+    ) -> BrowserSession:
+        await asyncio.to_thread(artifacts_dir.mkdir, parents=True, exist_ok=True)
+        playwright = await async_playwright().start()
+        try:
+            browser, context, owns_context = await _open_context(playwright, settings, profiles_dir)
+        except BaseException:
+            await playwright.stop()
+            raise
+        context.set_default_timeout(settings.action_timeout_s * 1000)
+        context.set_default_navigation_timeout(settings.navigation_timeout_s * 1000)
+        driver = Driver(settings, context, artifacts_dir)
+        await driver.current_page()
+        return cls(driver, playwright, browser, owns_context)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._driver.drain()
+        try:
+            if self._owns_context:
+                await self._driver.context.close()
+            if self._browser is not None:
+                await self._browser.close()
+        finally:
+            await self._playwright.stop()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def settings(self) -> BrowserSettings:
+        return self._driver.settings
+
+    @property
+    def page_url(self) -> str:
+        page = self._driver.page
+        return page.url if page is not None else "about:blank"
+
+    # ---- observing ---------------------------------------------------------------------------
+
+    async def observe(self, *, screenshot: bool = False) -> Observation:
+        """What the model sees now. Right after an action this is the action's own
+        post-action observation (no second pass over the page)."""
+        return await self._driver.observe(screenshot)
+
+    async def resolve(self, target: Target) -> Element | str:
+        """The element a target designates, or a message listing close candidates."""
+        return await resolve(self._driver, target)
+
+    async def read_page(self) -> ActionOutcome:
+        """The page's main content as markdown in `content` (visible text as a fallback)."""
+        return await _reading.read_page(self._driver)
+
+    async def screenshot(self) -> ActionOutcome:
+        """A PNG of the viewport saved under the artifacts directory."""
+        return await _reading.screenshot(self._driver)
+
+    # ---- navigation and tabs -----------------------------------------------------------------
+
+    async def goto(self, url: str) -> ActionOutcome:
+        return await _navigation.goto(self._driver, url)
+
+    async def back(self) -> ActionOutcome:
+        return await _navigation.history(self._driver, forward=False)
+
+    async def forward(self) -> ActionOutcome:
+        return await _navigation.history(self._driver, forward=True)
+
+    async def open_tab(self, url: str | None = None) -> ActionOutcome:
+        return await _navigation.open_tab(self._driver, url)
+
+    async def switch_tab(self, index: int) -> ActionOutcome:
+        return await _navigation.switch_tab(self._driver, index)
+
+    async def close_tab(self, index: int | None = None) -> ActionOutcome:
+        return await _navigation.close_tab(self._driver, index)
+
+    # ---- element actions ---------------------------------------------------------------------
+
+    async def click(self, target: Target) -> ActionOutcome:
+        return await _actions.click(self._driver, target)
+
+    async def click_at(self, x: float, y: float) -> ActionOutcome:
+        return await _actions.click_at(self._driver, x, y)
+
+    async def type(
+        self, target: Target, text: str, *, clear: bool = True, submit: bool = False
+    ) -> ActionOutcome:
+        """Fill a field (replacing its content unless clear=False); submit presses Enter."""
+        return await _actions.type_text(self._driver, target, text, clear=clear, submit=submit)
+
+    async def clear(self, target: Target) -> ActionOutcome:
+        return await _actions.clear(self._driver, target)
+
+    async def select(self, target: Target, option: str) -> ActionOutcome:
+        """Choose an option of a <select> by its label or value."""
+        return await _actions.select(self._driver, target, option)
+
+    async def set_checked(self, target: Target, checked: bool) -> ActionOutcome:
+        return await _actions.set_checked(self._driver, target, checked)
+
+    async def press(self, keys: str, target: Target | None = None) -> ActionOutcome:
+        """Press keys such as "Enter" or "Control+A", on an element or the focused one."""
+        return await _actions.press(self._driver, keys, target)
+
+    async def hover(self, target: Target) -> ActionOutcome:
+        return await _actions.hover(self._driver, target)
+
+    async def scroll(
+        self,
+        direction: Literal["up", "down", "left", "right"] = "down",
+        amount: float = 1.0,
+        target: Target | None = None,
+    ) -> ActionOutcome:
+        """Scroll the page (or the element's scrollable container) by `amount` pages."""
+        return await _actions.scroll(self._driver, direction, amount, target)
+
+    async def drag(self, source: Target, dest: Target) -> ActionOutcome:
+        return await _actions.drag(self._driver, source, dest)
+
+    async def upload(self, target: Target, paths: list[Path]) -> ActionOutcome:
+        return await _actions.upload(self._driver, target, paths)
+
+    async def wait_for(
+        self, text: str | None = None, target: Target | None = None, timeout_s: float = 5
+    ) -> ActionOutcome:
+        """Wait until `text` is visible, or `target` is visible, or (neither) the page settles."""
+        return await _actions.wait_for(self._driver, text, target, timeout_s)
+
+    async def download(self, target_or_url: Target | str) -> ActionOutcome:
+        """Save a file under artifacts/downloads: fetch a URL, or click an element."""
+        if isinstance(target_or_url, str):
+            return await _reading.download_url(self._driver, target_or_url)
+        outcome = await _actions.click(self._driver, target_or_url)
+        if outcome.ok and not outcome.artifacts:
+            outcome.ok = False
+            outcome.message += "; no download started"
+        return outcome
+
+
+async def _open_context(
+    playwright: Playwright, settings: BrowserSettings, profiles_dir: Path | None
+) -> tuple[Browser | None, BrowserContext, bool]:
+    viewport = {"width": settings.viewport_width, "height": settings.viewport_height}
+    if settings.cdp_url is not None:
+        browser = await playwright.chromium.connect_over_cdp(settings.cdp_url)
+        if browser.contexts:
+            return browser, browser.contexts[0], False
+        context = await browser.new_context(viewport=viewport, accept_downloads=True)  # type: ignore[arg-type]
+        return browser, context, True
+    executable = settings.executable
+    if executable is None and DEFAULT_CHROMIUM.exists():
+        executable = DEFAULT_CHROMIUM
+    if settings.profile is not None:
+        if profiles_dir is None:
+            raise ValueError("a named browser profile needs profiles_dir")
+        if not re.fullmatch(r"[\w.\-]+", settings.profile) or settings.profile.startswith("."):
+            raise ValueError(f"invalid profile name {settings.profile!r}")
+        user_data = profiles_dir / settings.profile
+        user_data.mkdir(parents=True, exist_ok=True)
+        context = await playwright.chromium.launch_persistent_context(
+            user_data,
+            executable_path=executable,
+            headless=settings.headless,
+            args=CHROMIUM_ARGS,
+            viewport=viewport,  # type: ignore[arg-type]
+            accept_downloads=True,
+        )
+        return None, context, True
+    browser = await playwright.chromium.launch(
+        executable_path=executable, headless=settings.headless, args=CHROMIUM_ARGS
+    )
+    context = await browser.new_context(viewport=viewport, accept_downloads=True)  # type: ignore[arg-type]
+    return browser, context, True

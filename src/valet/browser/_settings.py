@@ -1,0 +1,76 @@
+"""Settings of a browser session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
+
+
+class BrowserSettings(BaseModel):
+    """How valet launches (or attaches to) its browser and how much of a page it shows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    executable: Path | None = Field(
+        default=None,
+        description="Chromium binary. None: /usr/bin/chromium when present, else Playwright's own.",
+    )
+    cdp_url: str | None = Field(
+        default=None,
+        description="Attach to a running browser over CDP (e.g. http://127.0.0.1:9222) "
+        "instead of launching one; its first context is used.",
+    )
+    headless: bool = Field(default=True, description="Run without a visible window.")
+    profile: str | None = Field(
+        default=None,
+        description="None: an isolated throwaway profile. A name: a persistent profile "
+        "directory of that name under the profiles_dir given to BrowserSession.start.",
+    )
+    viewport_width: int = Field(default=1280, ge=200, description="Viewport width in CSS px.")
+    viewport_height: int = Field(default=900, ge=200, description="Viewport height in CSS px.")
+    action_timeout_s: float = Field(
+        default=5, gt=0, description="Longest wait for an element action (click, type, ...)."
+    )
+    navigation_timeout_s: float = Field(
+        default=15, gt=0, description="Longest wait for a page load (goto, back, a click's load)."
+    )
+    max_elements: int = Field(
+        default=400,
+        ge=1,
+        description="Most elements one observation collects per frame; the render may show "
+        "fewer to fit max_observation_chars, and always says how many it left out.",
+    )
+    max_text_chars: int = Field(
+        default=3000, ge=0, description="Most characters of visible page text in an observation."
+    )
+    max_observation_chars: int = Field(
+        default=8000, ge=500, description="Hard cap on the rendered observation's length."
+    )
+    max_read_chars: int = Field(
+        default=20000, ge=500, description="Most characters of markdown that read_page returns."
+    )
+    download_max_bytes: int = Field(
+        default=50_000_000, ge=1, description="Downloads larger than this are discarded."
+    )
+    dialog_limit: int = Field(
+        default=20,
+        ge=1,
+        description="JavaScript dialogs tolerated within one step before the tab is replaced.",
+    )
+    settle_quiet_ms: int = Field(
+        default=12,
+        ge=0,
+        description="After an action, wait until the DOM has been quiet this long (bounded).",
+    )
+    settle_max_ms: int = Field(
+        default=400, ge=0, description="Upper bound of the post-action settle wait."
+    )
+    observation_reuse_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="An action compares against the latest observation when it is younger "
+        "than this; otherwise it observes the page first.",
+    )

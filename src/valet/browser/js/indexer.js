@@ -1,0 +1,561 @@
+// valet element indexer: evaluated once per document, it returns an object that Python keeps as
+// a JS handle. All state lives in this closure; nothing is written into the page's DOM or
+// globals (only passive capture listeners and MutationObservers are added), so page scripts
+// can neither read nor spoof the element ids.
+(() => {
+  const INTERACTIVE = [
+    "a[href]", "area[href]", "button", "input:not([type=hidden])", "select", "textarea",
+    "summary", "[contenteditable='']", "[contenteditable=true]", "[contenteditable=plaintext-only]",
+    "[role=button]", "[role=link]", "[role=checkbox]", "[role=tab]", "[role=menuitem]",
+    "[role=menuitemcheckbox]", "[role=menuitemradio]", "[role=option]", "[role=switch]",
+    "[role=radio]", "[role=combobox]", "[role=textbox]", "[role=searchbox]", "[role=slider]",
+    "[role=spinbutton]", "[role=treeitem]",
+  ].join(",");
+  const WEAK = "[onclick],[tabindex]";
+  const NAME_FROM_CONTENT = new Set([
+    "button", "link", "tab", "menuitem", "menuitemcheckbox", "menuitemradio", "option",
+    "checkbox", "radio", "switch", "treeitem", "clickable", "cell", "heading",
+  ]);
+  const TEXT_TYPES = new Set(["", "text", "email", "tel", "url", "search", "password"]);
+  const INPUT_EVENTS = [
+    "pointerdown", "mousedown", "keydown", "input", "change", "click", "wheel", "scroll",
+    "mouseover", "focusin", "submit",
+  ];
+  const CAUSED_BY_INPUT_MS = 500;
+
+  let nextId = 1;
+  let seq = 0;
+  let mutations = 0;
+  let lastMutation = 0;
+  let lastInput = -1e9;
+  const ids = new WeakMap(); // element -> local id
+  const byId = new Map(); // local id -> WeakRef(element)
+  const firstSeen = new WeakMap(); // element -> seq of the observation that first listed it
+  const autonomous = new WeakMap(); // element -> count of mutations not caused by input
+  const volatile = new Set(); // elements that change on their own (clocks, tickers)
+  const observedRoots = new WeakSet();
+  const described_ = new WeakMap(); // element -> [mutations, role, name, unnamed, hint]
+  const ownNodes = new WeakSet(); // our overlay: its mutations are not the page's
+
+  const now = () => performance.now();
+  const markInput = () => { lastInput = now(); };
+  for (const type of INPUT_EVENTS) window.addEventListener(type, markInput, { capture: true, passive: true });
+
+  const insideVolatile = (node) => {
+    for (const v of volatile) if (v.contains(node)) return true;
+    return false;
+  };
+  const onMutations = (records) => {
+    const t = now();
+    let counted = false;
+    for (const record of records) {
+      if (ownNodes.has(record.target) || [...record.addedNodes, ...record.removedNodes].some((n) => ownNodes.has(n))) continue;
+      const target = record.target.nodeType === 1 ? record.target : record.target.parentElement;
+      if (!target) continue;
+      if (t - lastInput > CAUSED_BY_INPUT_MS) {
+        const n = (autonomous.get(target) || 0) + 1;
+        autonomous.set(target, n);
+        if (n >= 2 && (target.textContent || "").length <= 200) volatile.add(target);
+      }
+      if (!counted && !insideVolatile(target)) counted = true;
+    }
+    if (counted) { mutations += 1; lastMutation = t; }
+  };
+  const observer = new MutationObserver(onMutations);
+  const watch = (root) => {
+    if (observedRoots.has(root)) return;
+    observedRoots.add(root);
+    observer.observe(root, {
+      subtree: true, childList: true, characterData: true, attributes: true,
+      attributeFilter: [
+        "class", "style", "hidden", "open", "disabled", "value", "checked", "href",
+        "aria-expanded", "aria-hidden", "aria-checked", "aria-selected", "aria-pressed",
+        "aria-disabled", "aria-label",
+      ],
+    });
+  };
+  watch(document);
+  for (const el of document.querySelectorAll("time,[role=timer],[role=marquee],[aria-live=off]")) volatile.add(el);
+
+  const idOf = (el) => {
+    let id = ids.get(el);
+    if (id === undefined) {
+      id = nextId++;
+      ids.set(el, id);
+      byId.set(id, new WeakRef(el));
+    }
+    return id;
+  };
+  const get = (id) => {
+    const ref = byId.get(id);
+    const el = ref && ref.deref();
+    return el && el.isConnected ? el : null;
+  };
+
+  const collapse = (s) => (s || "").replace(/\s+/g, " ").trim();
+  const clip = (s, n) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
+  const parentOf = (el) => el.parentElement || (el.getRootNode() && el.getRootNode().host) || null;
+
+  // Text of a subtree for naming: skips form controls' option lists and hidden bits.
+  const textOf = (node, budget = 160) => {
+    let out = "";
+    const visit = (n) => {
+      if (out.length > budget) return;
+      if (n.nodeType === 3) { out += n.data; return; }
+      if (n.nodeType !== 1) return;
+      const tag = n.localName;
+      if (tag === "script" || tag === "style" || tag === "select" || tag === "textarea" ||
+          tag === "template" || tag === "noscript") return;
+      if (n.getAttribute("aria-hidden") === "true" || n.hidden) return;
+      if (tag === "img" || (tag === "input" && n.type === "image")) { out += " " + (n.alt || "") + " "; return; }
+      if (tag === "input") return;
+      if (tag === "br") { out += " "; return; }
+      const label = n !== node && n.getAttribute("aria-label");
+      if (label) { out += " " + label + " "; return; }
+      const kids = n.shadowRoot ? n.shadowRoot.childNodes : n.childNodes;
+      for (const k of kids) visit(k);
+      if (tag === "div" || tag === "p" || tag === "li" || tag === "td") out += " ";
+    };
+    visit(node);
+    return collapse(out);
+  };
+
+  const roleOf = (el, weak) => {
+    const explicit = (el.getAttribute("role") || "").trim().split(/\s+/)[0];
+    if (explicit && explicit !== "presentation" && explicit !== "none" && explicit !== "generic") return explicit;
+    const tag = el.localName;
+    if (tag === "a" || tag === "area") return el.hasAttribute("href") ? "link" : "clickable";
+    if (tag === "button" || tag === "summary") return "button";
+    if (tag === "select") return el.multiple || el.size > 1 ? "listbox" : "combobox";
+    if (tag === "textarea") return "textbox";
+    if (tag === "input") {
+      const type = (el.getAttribute("type") || "").toLowerCase();
+      if (type === "checkbox") return el.getAttribute("role") === "switch" ? "switch" : "checkbox";
+      if (type === "radio") return "radio";
+      if (["button", "submit", "reset", "image", "file", "color"].includes(type)) return "button";
+      if (type === "range") return "slider";
+      if (type === "number") return "spinbutton";
+      if (type === "search") return "searchbox";
+      if (el.list) return "combobox";
+      return "textbox";
+    }
+    if (el.isContentEditable) return "textbox";
+    return weak ? "clickable" : "generic";
+  };
+
+  const nameOf = (el, role) => {
+    const root = el.getRootNode();
+    const labelledby = el.getAttribute("aria-labelledby");
+    if (labelledby) {
+      const text = labelledby.split(/\s+/).map((ref) => {
+        const target = (root.getElementById ? root.getElementById(ref) : null) || document.getElementById(ref);
+        return target ? textOf(target) : "";
+      }).join(" ");
+      if (collapse(text)) return collapse(text);
+    }
+    const aria = collapse(el.getAttribute("aria-label"));
+    if (aria) return aria;
+    const tag = el.localName;
+    if (tag === "input") {
+      const type = (el.getAttribute("type") || "").toLowerCase();
+      if (type === "submit" || type === "reset" || type === "button") {
+        return collapse(el.value) || (type === "submit" ? "Submit" : type === "reset" ? "Reset" : "");
+      }
+      if (type === "image") return collapse(el.alt || el.value || el.title);
+    }
+    if (tag === "input" || tag === "select" || tag === "textarea" || tag === "button" || tag === "meter" || tag === "progress") {
+      const labels = el.labels ? Array.from(el.labels).map((l) => textOf(l)).filter(Boolean) : [];
+      if (labels.length) return collapse(labels.join(" "));
+    }
+    if (tag === "img" || tag === "area") { const alt = collapse(el.alt); if (alt) return alt; }
+    if (NAME_FROM_CONTENT.has(role) || tag === "button" || tag === "a" || tag === "summary") {
+      const text = textOf(el);
+      if (text) return text;
+      const svgTitle = el.querySelector("svg title");
+      if (svgTitle && collapse(svgTitle.textContent)) return collapse(svgTitle.textContent);
+    }
+    const title = collapse(el.getAttribute("title"));
+    if (title) return title;
+    const placeholder = collapse(el.getAttribute("placeholder") || el.getAttribute("aria-placeholder"));
+    if (placeholder) return placeholder;
+    return "";
+  };
+
+  const ICON_CLASS = /^(?:fa[srlbd]?|bi|icon|glyphicon|mdi|ti|lucide|ri|la|gg|octicon|ion|feather)-(.+)$/;
+  const iconOf = (el) => {
+    const nodes = [el, ...el.querySelectorAll("img,svg,use,i,span,[data-icon],[class*=icon]")].slice(0, 8);
+    for (const n of nodes) {
+      const data = n.getAttribute("data-icon");
+      if (data) return data;
+      for (const cls of n.classList || []) {
+        const m = ICON_CLASS.exec(cls) || /(?:^|[-_])icon[-_](.+)$/.exec(cls);
+        if (m && !["solid", "regular", "light", "fw", "lg", "sm", "xs"].includes(m[1])) return m[1];
+      }
+      if (n.localName === "img" && n.getAttribute("src")) {
+        const file = n.getAttribute("src").split(/[?#]/)[0].split("/").pop() || "";
+        const base = file.replace(/\.[a-z0-9]+$/i, "");
+        if (base && !base.startsWith("data:")) return base;
+      }
+      if (n.localName === "use") {
+        const href = n.getAttribute("href") || n.getAttribute("xlink:href") || "";
+        const m = /#(?:icon[-_])?(.+)$/.exec(href);
+        if (m) return m[1];
+      }
+      if (n.localName === "svg") {
+        const t = n.querySelector("title");
+        if (t && collapse(t.textContent)) return collapse(t.textContent);
+      }
+    }
+    return "";
+  };
+  const nearTextOf = (el) => {
+    let node = el;
+    for (let depth = 0; depth < 3 && node; depth++) {
+      for (let sib = node.previousSibling; sib; sib = sib.previousSibling) {
+        const text = sib.nodeType === 3 ? collapse(sib.data) : sib.nodeType === 1 ? textOf(sib, 60) : "";
+        if (text) return clip(text, 30);
+      }
+      node = node.parentElement;
+    }
+    return "";
+  };
+  const descriptorOf = (el) => {
+    const parts = [];
+    const icon = iconOf(el);
+    if (icon) parts.push("icon: " + clip(icon.replace(/[-_]+/g, " "), 24));
+    const near = nearTextOf(el);
+    if (near) parts.push('near "' + near + '"');
+    if (!parts.length) {
+      const key = el.getAttribute("name") || el.id;
+      if (key) parts.push("name=" + clip(key, 24));
+    }
+    if (!parts.length) parts.push("unlabeled " + el.localName);
+    return "(" + parts.join(", ") + ")";
+  };
+
+  const deepActive = () => {
+    let a = document.activeElement;
+    while (a && a.shadowRoot && a.shadowRoot.activeElement) a = a.shadowRoot.activeElement;
+    return a;
+  };
+
+  const valueOf = (el, role) => {
+    const tag = el.localName;
+    if (tag === "input") {
+      const type = (el.getAttribute("type") || "").toLowerCase();
+      if (type === "checkbox" || type === "radio" || role === "button") return null;
+      if (type === "password") return el.value ? "•••" : null;
+      return el.value ? clip(el.value, 80) : null;
+    }
+    if (tag === "textarea") return el.value ? clip(collapse(el.value), 80) : null;
+    if (tag === "select") {
+      const picked = Array.from(el.selectedOptions).map((o) => collapse(o.label || o.text));
+      return picked.length ? clip(picked.join(", "), 80) : null;
+    }
+    if (el.isContentEditable) return clip(collapse(el.innerText), 80) || null;
+    if (role === "slider" || role === "spinbutton") return el.getAttribute("aria-valuetext") || el.getAttribute("aria-valuenow");
+    if (role === "combobox" || role === "textbox" || role === "searchbox") return clip(collapse(el.textContent), 80) || null;
+    return null;
+  };
+
+  const statesOf = (el, role, active) => {
+    const s = [];
+    const aria = (name) => el.getAttribute(name);
+    if (el.checked === true || aria("aria-checked") === "true") s.push("checked");
+    else if (aria("aria-checked") === "mixed" || el.indeterminate) s.push("mixed");
+    const control = "disabled" in el;
+    if (el.disabled === true || aria("aria-disabled") === "true" || (control && el.matches(":disabled"))) s.push("disabled");
+    if (aria("aria-expanded") === "true" || (el.localName === "summary" && el.parentElement && el.parentElement.open)) s.push("expanded");
+    else if (aria("aria-expanded") === "false" || el.localName === "summary") s.push("collapsed");
+    if (aria("aria-selected") === "true") s.push("selected");
+    if (aria("aria-pressed") === "true") s.push("pressed");
+    if (el.required === true || aria("aria-required") === "true") s.push("required");
+    if (el.readOnly === true || aria("aria-readonly") === "true") s.push("readonly");
+    if (aria("aria-invalid") === "true" || (control && el.matches(":user-invalid"))) s.push("invalid");
+    if (el === active) s.push("focused");
+    if (aria("aria-current") && aria("aria-current") !== "false") s.push("current");
+    return s.join(" ");
+  };
+
+  const extraOf = (el, role) => {
+    const tag = el.localName;
+    if ((tag === "a" || tag === "area") && role === "link") {
+      const raw = el.getAttribute("href") || "";
+      if (!raw || raw.startsWith("javascript:")) return null;
+      const href = el.href;
+      const origin = location.origin;
+      if (href.startsWith(origin + "/")) {
+        const rest = href.slice(origin.length);
+        const here = location.pathname + location.search;
+        const hash = rest.indexOf("#");
+        if (hash >= 0 && rest.slice(0, hash) === here) return rest.slice(hash);
+        return "→" + clip(rest, 40) + (el.target === "_blank" ? " (new tab)" : "");
+      }
+      return "→" + clip(href.replace(/^https?:\/\//, ""), 40) + (el.target === "_blank" ? " (new tab)" : "");
+    }
+    if (tag === "input") {
+      const type = (el.getAttribute("type") || "").toLowerCase();
+      if (!TEXT_TYPES.has(type) && !["checkbox", "radio", "button", "submit", "reset", "range", "number", "search"].includes(type)) return "type=" + type;
+      if (type === "email" || type === "password" || type === "tel" || type === "url") return "type=" + type;
+    }
+    if (tag === "select") {
+      const labels = Array.from(el.options).map((o) => clip(collapse(o.label || o.text), 20));
+      const shown = labels.slice(0, 6).join("|");
+      return "options: " + shown + (labels.length > 6 ? "|+" + (labels.length - 6) : "");
+    }
+    if (el.target === "_blank") return "new tab";
+    return null;
+  };
+
+  // Is the element hidden from people (aria-hidden / inert ancestors), with a per-call cache.
+  const hiddenBy = (el, cache) => {
+    const chain = [];
+    let node = el;
+    let result = false;
+    while (node) {
+      const known = cache.get(node);
+      if (known !== undefined) { result = known; break; }
+      chain.push(node);
+      if (node.getAttribute("aria-hidden") === "true" || node.hasAttribute("inert")) { result = true; break; }
+      node = parentOf(node);
+    }
+    for (const n of chain) cache.set(n, result);
+    return result;
+  };
+
+  const collect = (shadows) => {
+    const all = [];
+    const walk = (root) => {
+      watch(root);
+      for (const el of root.querySelectorAll("*")) {
+        all.push(el);
+        if (el.shadowRoot) {
+          shadows.push(el.shadowRoot);
+          walk(el.shadowRoot);
+        }
+      }
+    };
+    walk(document);
+    return all;
+  };
+
+  const isCandidate = (el) => {
+    if (el.matches(INTERACTIVE)) return 2;
+    if (el.matches(WEAK)) {
+      const t = el.getAttribute("tabindex");
+      if (t !== null && !(Number(t) >= 0) && !el.hasAttribute("onclick")) return 0;
+      if (el.localName === "label" && el.control) return 0;
+      return 1;
+    }
+    return 0;
+  };
+
+  const vis = (rect, vw, vh) => {
+    if (rect.bottom <= 0) return "a";
+    if (rect.top >= vh || rect.right <= 0 || rect.left >= vw) return "b";
+    return "";
+  };
+
+  const observe = async (opts) => {
+    if (opts.settle) await settle(opts.settle);
+    seq += 1;
+    const vw = window.innerWidth, vh = window.innerHeight;
+    const shadows = [];
+    const all = collect(shadows);
+    const strong = new Set();
+    const candidates = [];
+    for (const el of all) {
+      const kind = isCandidate(el);
+      if (!kind) continue;
+      candidates.push([el, kind]);
+      if (kind === 2) strong.add(el);
+    }
+    const hiddenCache = new Map();
+    const visible = [];
+    for (const [el, kind] of candidates) {
+      if (kind === 1) {
+        // weak candidates (onclick / tabindex) that sit inside or around a real control are duplicates
+        let dup = false;
+        for (let p = parentOf(el); p && !dup; p = parentOf(p)) if (strong.has(p)) dup = true;
+        if (dup || el.querySelector(INTERACTIVE)) continue;
+      }
+      if (el.checkVisibility && !el.checkVisibility({ visibilityProperty: true, checkVisibilityCSS: true })) continue;
+      const rect = el.getBoundingClientRect();
+      if (rect.width === 0 || rect.height === 0) continue;
+      if (hiddenBy(el, hiddenCache)) continue;
+      visible.push([el, kind, rect]);
+    }
+    // iframes, so Python can label frames and know whether they are on screen
+    const frames = [];
+    for (const el of all) {
+      if (el.localName !== "iframe" && el.localName !== "frame") continue;
+      let state = "h";
+      if (!el.checkVisibility || el.checkVisibility({ visibilityProperty: true, checkVisibilityCSS: true })) {
+        const rect = el.getBoundingClientRect();
+        if (rect.width > 0 && rect.height > 0 && !hiddenBy(el, hiddenCache)) state = vis(rect, vw, vh) || "v";
+      }
+      let label = collapse(el.getAttribute("title") || el.getAttribute("aria-label") || el.getAttribute("name"));
+      if (!label) {
+        try { label = new URL(el.src, location.href).pathname; } catch { label = ""; }
+      }
+      frames.push([idOf(el), clip(label, 40), state]);
+    }
+    // keep every on-screen element first, then fill with off-screen ones, then restore DOM order
+    const max = opts.maxElements;
+    let chosen = visible;
+    if (visible.length > max) {
+      const onScreen = visible.filter((v) => !vis(v[2], vw, vh));
+      const offScreen = visible.filter((v) => vis(v[2], vw, vh));
+      const keep = new Set(onScreen.slice(0, max).concat(offScreen.slice(0, Math.max(0, max - onScreen.length))).map((v) => v[0]));
+      chosen = visible.filter((v) => keep.has(v[0]));
+    }
+    const active = deepActive();
+    const since = opts.since;
+    const out = [];
+    const unnamed = new Map();
+    for (const [el, kind, rect] of chosen) {
+      const id = idOf(el);
+      if (!firstSeen.has(el)) firstSeen.set(el, seq);
+      // role, name and hint only change with the DOM: recompute them after mutations only
+      let fixed = described_.get(el);
+      if (!fixed || fixed[0] !== mutations) {
+        const role = roleOf(el, kind === 1);
+        const name = clip(nameOf(el, role), 100);
+        fixed = [mutations, role, name || descriptorOf(el), !name, extraOf(el, role)];
+        described_.set(el, fixed);
+      }
+      const [, role, name, described, extra] = fixed;
+      let flags = vis(rect, vw, vh);
+      if (since > 0 && firstSeen.get(el) > since) flags += "n";
+      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra];
+      if (described) {
+        const list = unnamed.get(name) || [];
+        list.push(row);
+        unnamed.set(name, list);
+      }
+      out.push(row);
+    }
+    for (const [name, rows] of unnamed) {
+      if (rows.length < 2) continue;
+      rows.forEach((row, i) => { row[2] = name.slice(0, -1) + ", #" + (i + 1) + ")"; });
+    }
+    // visible text, condensed; the digest skips text of regions that change on their own
+    for (const el of document.querySelectorAll("time,[role=timer],[role=marquee],[aria-live=off]")) volatile.add(el);
+    const body = document.body;
+    let raw = body ? body.innerText || "" : "";
+    // innerText skips shadow trees: add the text of open shadow roots whose host is shown
+    for (const root of shadows) {
+      if (!root.host.checkVisibility || root.host.checkVisibility()) {
+        for (const child of root.children) if (child.innerText) raw += "\n" + child.innerText;
+      }
+    }
+    let digestText = raw;
+    for (const v of volatile) {
+      if (!v.isConnected) { volatile.delete(v); continue; }
+      const t = v.innerText;
+      if (t && t.trim()) digestText = digestText.split(t).join("");
+    }
+    const lines = [];
+    const seen = new Set();
+    for (const row of out) {
+      const el = get(row[0]);
+      if (el && el.localName === "select") for (const o of el.options) seen.add(collapse(o.text));
+    }
+    let size = 0;
+    let more = 0;
+    for (const line of raw.split("\n")) {
+      const text = collapse(line);
+      if (!text || seen.has(text)) continue;
+      seen.add(text);
+      if (size + text.length > opts.textChars) { more += text.length + 1; continue; }
+      lines.push(text);
+      size += text.length + 1;
+    }
+    return {
+      seq, url: location.href, title: document.title, els: out, total: visible.length,
+      text: lines.join("\n"), textMore: more, textHash: hash(digestText),
+      frames, scroll: [Math.round(window.scrollX), Math.round(window.scrollY)],
+      mutations,
+    };
+  };
+
+  const hash = (s) => {
+    let h1 = 0x811c9dc5 | 0, h2 = 0x01000193 | 0;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      h1 = Math.imul(h1 ^ c, 16777619);
+      h2 = Math.imul(h2 + c, 2246822519) ^ (h2 >>> 13);
+    }
+    return (h1 >>> 0).toString(16) + (h2 >>> 0).toString(16);
+  };
+
+  const macrotask = () => new Promise((resolve) => setTimeout(resolve, 0));
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  // Wait until the DOM has been quiet for quietMs (bounded by maxMs). No fixed sleeps: a page
+  // that is already quiet returns after one macrotask.
+  const settle = async ({ quietMs, maxMs }) => {
+    const start = now();
+    await macrotask();
+    while (now() - start < maxMs) {
+      const quiet = now() - lastMutation;
+      if (quiet >= quietMs) break;
+      await sleep(Math.max(1, Math.min(quietMs - quiet, maxMs - (now() - start))));
+    }
+  };
+
+  let overlay = null;
+  const marks = (pairs) => {
+    unmark();
+    const host = document.createElement("div");
+    ownNodes.add(host);
+    host.style.cssText = "position:fixed;inset:0;pointer-events:none;z-index:2147483647;";
+    const shadow = host.attachShadow({ mode: "closed" });
+    const colors = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#008080", "#9a6324"];
+    for (const [local, global] of pairs) {
+      const el = get(local);
+      if (!el) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 || r.bottom <= 0 || r.top >= window.innerHeight) continue;
+      const color = colors[global % colors.length];
+      const box = document.createElement("div");
+      box.style.cssText = `position:fixed;left:${r.left}px;top:${r.top}px;width:${r.width}px;height:${r.height}px;outline:2px solid ${color};box-sizing:border-box;`;
+      const tag = document.createElement("div");
+      tag.textContent = String(global);
+      tag.style.cssText = `position:absolute;left:-2px;top:-14px;font:bold 11px/13px monospace;color:#fff;background:${color};padding:0 2px;`;
+      box.appendChild(tag);
+      shadow.appendChild(box);
+    }
+    (document.body || document.documentElement).appendChild(host);
+    overlay = host;
+  };
+  const unmark = () => {
+    if (overlay) overlay.remove();
+    overlay = null;
+  };
+
+  const lookup = (el) => (el && el.nodeType === 1 ? idOf(el) : 0);
+  // Scroll the element's nearest scrollable container (or the page) by dx/dy viewport sizes.
+  const scrollable = (el) => {
+    for (let node = el; node; node = parentOf(node)) {
+      if (node === document.body || node === document.documentElement) break;
+      const style = getComputedStyle(node);
+      const y = /(auto|scroll|overlay)/.test(style.overflowY) && node.scrollHeight > node.clientHeight;
+      const x = /(auto|scroll|overlay)/.test(style.overflowX) && node.scrollWidth > node.clientWidth;
+      if (x || y) return node;
+    }
+    return null;
+  };
+  const scrollBy = (id, dx, dy) => {
+    const el = id ? get(id) : null;
+    if (id && !el) return false;
+    const box = el ? scrollable(el) : null;
+    const page = document.scrollingElement || document.documentElement;
+    const target = box || page;
+    const fx = box ? box.clientWidth : window.innerWidth;
+    const fy = box ? box.clientHeight : window.innerHeight;
+    target.scrollBy({ left: dx * fx * 0.9, top: dy * fy * 0.9, behavior: "instant" });
+    return true;
+  };
+
+  return { observe, get, lookup, marks, unmark, scrollBy, settle };
+})()
