@@ -63,7 +63,9 @@ async def test_a_tiny_local_model_runs_and_the_run_ends_cleanly(
     spec = TaskSpec(
         task="Find the cheapest USB-C cable in the shop and add two to the cart.",
         start_url=sites.url_for("/shop"),
-        limits=Limits(max_steps=3, max_consecutive_failures=3, max_seconds=240),
+        limits=Limits(
+            max_steps=3, max_consecutive_failures=3, max_seconds=240, max_output_tokens=160
+        ),
     )
     result = await run_task(
         spec,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 from pydantic_ai import Agent, NativeOutput, ToolOutput
 from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior
 from pydantic_ai.messages import BinaryContent, ModelResponse, TextPart, UserContent
 from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage
 
 from valet.tools import Action
@@ -77,13 +78,16 @@ class ModelPlanner:
         actions: Sequence[type[Action]],
         instructions: str,
         output_mode: OutputMode = "tools",
+        settings: ModelSettings | None = None,
     ) -> None:
+        output: Any
         if output_mode == "tools":
-            outputs = [ToolOutput(a, name=a.kind, description=a.__doc__) for a in actions]
-            self._agent = Agent(model, output_type=outputs, instructions=instructions, retries=0)
+            output = [ToolOutput(a, name=a.kind, description=a.__doc__) for a in actions]
         else:
-            native = NativeOutput(list(actions), name="action")
-            self._agent = Agent(model, output_type=native, instructions=instructions, retries=0)
+            output = NativeOutput(list(actions), name="action")
+        self._agent: Agent[None, Any] = Agent(
+            model, output_type=output, instructions=instructions, retries=0, model_settings=settings
+        )
 
     async def propose(self, prompt: Prompt) -> Reply:
         content: list[UserContent] = [prompt.text]

@@ -24,5 +24,9 @@ class Limits(BaseModel):
     stops with `model_errors`."""
     history_steps: int = Field(default=25, ge=1)
     """Earlier steps kept as one-line summaries in the prompt; older ones are counted only."""
+    max_output_tokens: int = Field(default=2048, ge=16)
+    """Longest reply the model may write in one step (a runaway generation is cut here)."""
+    model_timeout_s: float = Field(default=120.0, gt=0)
+    """How long one model request may take before it counts as a failed step."""
     result_chars: int = Field(default=6000, ge=200)
     """Longest action payload (e.g. `read_page` markdown) shown to the model, once."""

@@ -9,6 +9,7 @@ from typing import Any
 from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
 
 from valet.agent import (
     Budget,
@@ -93,7 +94,14 @@ async def run_task(
         toolbox = BrowserToolbox(session, spec.files_dir, screenshots=vision)
         if spec.start_url:
             await toolbox.execute(Goto(url=spec.start_url))
-        planner = ModelPlanner(model, toolbox.actions, load_prompt("system.md"), output_mode)
+        limits = spec.limits
+        planner = ModelPlanner(
+            model,
+            toolbox.actions,
+            load_prompt("system.md"),
+            output_mode,
+            ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
+        )
         recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
         end = await run_loop(spec.task, planner, toolbox, Tee(recorders), spec.limits)
     return TaskResult(record.run_id, record.dir, end)
