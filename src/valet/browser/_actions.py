@@ -9,8 +9,8 @@ from typing import Literal
 from playwright.async_api import ElementHandle, Error, Page
 
 from valet.browser._driver import ActionFailed, Driver, element_label
-from valet.browser._resolve import resolve
-from valet.browser._types import ActionOutcome, Element, Target
+from valet.browser._resolve import appeared, resolve
+from valet.browser._types import ActionOutcome, ByRole, Element, Target
 
 ElementOp = Callable[[ElementHandle, Element], Awaitable[str | None]]
 
@@ -247,6 +247,10 @@ async def wait_for(
 ) -> ActionOutcome:
     page = await driver.current_page()
     ms = timeout_s * 1000
+    if isinstance(target, ByRole):
+        found = await appeared(driver, target, timeout_s)
+        if isinstance(found, str):
+            return ActionOutcome(ok=False, message=f"waited {timeout_s:g} s: {found}")
     if target is not None:
         waited = text
 
@@ -285,7 +289,11 @@ async def _wait_text(page: Page, text: str, ms: float, timeout_s: float) -> None
             """t => {
               const needle = t.toLowerCase();
               const seen = (doc) => doc.body && doc.body.innerText.toLowerCase().includes(needle);
-              return seen(document);
+              if (seen(document)) return true;
+              for (const frame of Array.from(window.frames)) {
+                try { if (seen(frame.document)) return true; } catch (e) { /* cross-origin */ }
+              }
+              return false;
             }""",
             arg=text,
             timeout=ms,

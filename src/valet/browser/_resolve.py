@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from valet.browser._driver import Driver
 from valet.browser._types import ByRole, Element, Target
 
@@ -43,6 +45,18 @@ def _by_role(elements: list[Element], query: ByRole) -> Element | str:
     roles = sorted({e.role for e in elements})
     present = ", ".join(roles) if roles else "none"
     return f"no {query.role} on the page; roles present: {present}"
+
+
+async def appeared(driver: Driver, query: ByRole, timeout_s: float) -> Element | str:
+    """Wait until an element matching `query` is on the page (re-observing as it changes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        await driver.compute()
+        found = _by_role(driver.known_elements(), query)
+        if not isinstance(found, str) or loop.time() >= deadline:
+            return found
+        await asyncio.sleep(min(0.1, max(0.0, deadline - loop.time())))
 
 
 async def resolve(driver: Driver, target: Target) -> Element | str:
