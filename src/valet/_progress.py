@@ -49,7 +49,8 @@ class ProgressView:
         )
         if not step.ok or step.changed is False:
             note = step.model_error or step.result
-            suffix = " (no visible change)" if step.changed is False and step.ok else ""
+            quiet = step.changed is False and step.ok and "no visible change" not in note
+            suffix = " (no visible change)" if quiet else ""
             line.append(f"\n      {note[:160]}{suffix}", style="yellow")
         line.append(f"\n      {step.url[:100]}", style="dim")
         self.console.print(line)
@@ -64,7 +65,7 @@ class ProgressView:
         match end:
             case Finished(answer=answer, success=True):
                 self.console.print(Text.assemble(("Done: ", "bold green"), answer))
-            case Finished(answer=answer, success=False):
+            case Finished(answer=answer):  # success is False
                 self.console.print(Text.assemble(("Not done: ", "bold red"), answer))
             case Stopped(reason=reason, detail=detail):
                 self.console.print(Text.assemble((f"Stopped ({reason}): ", "bold yellow"), detail))

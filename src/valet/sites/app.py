@@ -74,7 +74,9 @@ def create_app() -> FastAPI:
         request.state.sid = sid
         response = await call_next(request)
         if fresh:
-            response.set_cookie(SESSION_COOKIE, sid, path="/", httponly=True, samesite="lax")
+            response.set_cookie(
+                SESSION_COOKIE, sid, path="/", httponly=True, samesite="lax", max_age=30 * 86400
+            )
         return response
 
     @app.exception_handler(StarletteHTTPException)
