@@ -3,13 +3,14 @@ and a replay that hands the rest of a task to a model when a step fails."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
+import socket
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests._runs import run_script
 
@@ -51,10 +52,12 @@ async def test_a_named_profile_keeps_the_session_between_runs(
 
 
 @pytest.fixture
-async def running_chromium(tmp_path: Path) -> AsyncIterator[str]:
+def running_chromium(tmp_path: Path) -> Iterator[str]:
     """A Chromium started on its own with a DevTools port, as a person would."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
     binary = shutil.which("chromium") or "/usr/bin/chromium"
-    user_data = tmp_path / "cdp-profile"
     process = subprocess.Popen(
         [
             binary,
@@ -66,19 +69,19 @@ async def running_chromium(tmp_path: Path) -> AsyncIterator[str]:
             "--disable-component-update",
             "--disable-sync",
             "--remote-debugging-address=127.0.0.1",
-            "--remote-debugging-port=0",
-            f"--user-data-dir={user_data}",
+            f"--remote-debugging-port={port}",
+            f"--user-data-dir={tmp_path / 'cdp-profile'}",
             "about:blank",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    port_file = user_data / "DevToolsActivePort"
+    url = f"http://127.0.0.1:{port}"
     try:
-        async with asyncio.timeout(30):
-            while not (port_file.is_file() and port_file.read_text().strip()):
-                await asyncio.sleep(0.05)
-        yield f"http://127.0.0.1:{port_file.read_text().split()[0]}"
+        # Connection attempts are retried until Chromium listens.
+        with httpx.Client(transport=httpx.HTTPTransport(retries=8), timeout=10) as client:
+            assert client.get(f"{url}/json/version").status_code == 200
+        yield url
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):

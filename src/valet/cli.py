@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import sys
 import threading
 from importlib import resources
@@ -79,7 +80,7 @@ def _exit_code(end: RunEnd) -> int:
     match end:
         case Finished(success=True):
             return EXIT_SUCCESS
-        case Finished(success=False):
+        case Finished():  # success is False
             return EXIT_NOT_DONE
         case Stopped(reason="cancelled"):
             return EXIT_NOT_DONE
@@ -105,6 +106,8 @@ def _spec(
 ) -> TaskSpec:
     _check_url(start_url, "--start-url")
     _check_url(cdp_url, "--cdp-url")
+    if profile is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}", profile):
+        _fail(f"invalid profile name {profile!r}: use letters, digits, '-', '_' and '.'")
     limits = Limits() if max_steps is None else Limits(max_steps=max_steps)
     browser = BrowserSettings(headless=not headed, cdp_url=cdp_url, profile=profile)
     return TaskSpec(task=task, start_url=start_url, limits=limits, browser=browser)
@@ -180,8 +183,8 @@ def runs_list(
         return
     table = Table("run", "status", "steps", "task", "answer / reason", box=None)
     for header in runs:
-        end = header.get("end") or {}
-        totals = header.get("totals") or {}
+        end: dict[str, Any] = header.get("end") or {}
+        totals: dict[str, Any] = header.get("totals") or {}
         outcome = end.get("answer") or end.get("detail") or ""
         table.add_row(
             header["id"],
@@ -206,7 +209,7 @@ def runs_show(
     if json_out:
         out.print_json(json.dumps({**header, "steps": steps}))
         return
-    totals = header.get("totals") or {}
+    totals: dict[str, Any] = header.get("totals") or {}
     out.print(f"[bold]{header['id']}[/]  {header['status']}  ·  {header['task']}")
     tokens = totals.get("input_tokens", 0) + totals.get("output_tokens", 0)
     out.print(
@@ -221,7 +224,7 @@ def runs_show(
         )
         if not step["ok"] or step.get("changed") is False:
             out.print(f"      [yellow]{(step.get('model_error') or step['result'])[:200]}[/]")
-    end = header.get("end") or {}
+    end: dict[str, Any] = header.get("end") or {}
     if end.get("kind") == "finished":
         out.print(f"[bold]{'Done' if end['success'] else 'Not done'}:[/] {end['answer']}")
     elif end:
