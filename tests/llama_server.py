@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-
 READY = "valet-llama-server-ready"
 
 
