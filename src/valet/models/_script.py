@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -86,7 +86,7 @@ class ScriptStep:
         if self.text is not None:
             return f"say {self.text!r}"
         element = self.args.get("element")
-        if isinstance(element, dict):
+        if _is_dict(element):
             return f'{self.kind} {element.get("role")} "{element.get("name")}"'
         shown = {k: v for k, v in self.args.items() if k != "element"}
         ref = f" [{element}]" if element is not None else ""
@@ -103,15 +103,16 @@ def load_script(path: Path, params: dict[str, str] | None = None) -> list[Script
         data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ScriptError(f"cannot read script {path}: {exc}") from exc
-    if isinstance(data, dict) and "steps" in data:
-        defaults: dict[str, str] = {str(k): str(v) for k, v in (data.get("params") or {}).items()}  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType, reportUnknownMemberType]
+    if _is_dict(data) and "steps" in data:
+        declared: dict[Any, Any] = data.get("params") or {}
+        defaults: dict[str, str] = {str(k): str(v) for k, v in declared.items()}
         data = data["steps"]
     else:
         defaults = {}
-    if not isinstance(data, list):
+    if not _is_list(data):
         raise ScriptError(f"script {path} must be a list of actions (or have a `steps:` list)")
     values = defaults | (params or {})
-    return parse_steps(_substitute(data, values), source=str(path))  # pyright: ignore[reportUnknownArgumentType]
+    return parse_steps(_substitute(data, values), source=str(path))
 
 
 def parse_steps(items: list[Any], source: str = "script") -> list[ScriptStep]:
@@ -119,9 +120,9 @@ def parse_steps(items: list[Any], source: str = "script") -> list[ScriptStep]:
     pending: Expectation | None = None
     for number, item in enumerate(items, 1):
         where = f"{source}, item {number}"
-        if not isinstance(item, dict) or not item:
+        if not _is_dict(item) or not item:
             raise ScriptError(f"{where}: expected a mapping like {{click: 12}}, got {item!r}")
-        entry: dict[str, Any] = {str(k): v for k, v in item.items()}  # pyright: ignore[reportUnknownVariableType]
+        entry: dict[str, Any] = {str(k): v for k, v in item.items()}
         if "expect" in entry:
             pending = _expectation(entry.pop("expect"), where)
             if not entry:
@@ -140,9 +141,9 @@ def _step(kind: str, value: Any, expect: Expectation | None, where: str) -> Scri
     if kind == "say":
         return ScriptStep("say", expect=expect, text=str(value))
     if kind == "raw":
-        if not isinstance(value, dict) or "tool" not in value:
+        if not _is_dict(value) or "tool" not in value:
             raise ScriptError(f"{where}: raw needs {{tool: NAME, args: {{...}}}}")
-        raw: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
+        raw: dict[str, Any] = value
         return ScriptStep(str(raw["tool"]), dict(raw.get("args") or {}), expect, raw=True)
     action = ACTIONS_BY_KIND.get(kind)
     if action is None:
@@ -158,8 +159,8 @@ def _step(kind: str, value: Any, expect: Expectation | None, where: str) -> Scri
 def _arguments(kind: str, value: Any, takes_element: bool) -> dict[str, Any]:
     if value is None:
         return {}
-    if isinstance(value, dict):
-        args: dict[str, Any] = {str(k): v for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
+    if _is_dict(value):
+        args: dict[str, Any] = {str(k): v for k, v in value.items()}
         if takes_element and "element" not in args and "role" in args:
             args["element"] = {k: args.pop(k) for k in _TARGET_KEYS if k in args}
         return args
@@ -169,9 +170,9 @@ def _arguments(kind: str, value: Any, takes_element: bool) -> dict[str, Any]:
 
 
 def _expectation(value: Any, where: str) -> Expectation:
-    if not isinstance(value, dict):
+    if not _is_dict(value):
         raise ScriptError(f"{where}: expect needs a mapping (url, title, text, element, absent)")
-    spec: dict[str, Any] = value  # pyright: ignore[reportUnknownVariableType]
+    spec: dict[str, Any] = value
     unknown = set(spec) - {"url", "title", "text", "element", "absent"}
     if unknown:
         raise ScriptError(f"{where}: unknown expectation keys {sorted(unknown)}")
@@ -180,9 +181,9 @@ def _expectation(value: Any, where: str) -> Expectation:
         ref = spec.get(key)
         if ref is None:
             return None
-        if not isinstance(ref, dict) or "role" not in ref or "name" not in ref:
+        if not _is_dict(ref) or "role" not in ref or "name" not in ref:
             raise ScriptError(f"{where}: expect.{key} needs {{role: ..., name: ...}}")
-        return (str(ref["role"]), str(ref["name"]))  # pyright: ignore[reportUnknownArgumentType]
+        return (str(ref["role"]), str(ref["name"]))
 
     def text(key: str) -> str | None:
         return None if spec.get(key) is None else str(spec[key])
@@ -205,8 +206,18 @@ def _substitute(data: Any, values: dict[str, str]) -> Any:
             return values[key]
 
         return _PARAM.sub(replace, data)
-    if isinstance(data, list):
-        return [_substitute(v, values) for v in data]  # pyright: ignore[reportUnknownVariableType]
-    if isinstance(data, dict):
-        return {k: _substitute(v, values) for k, v in data.items()}  # pyright: ignore[reportUnknownVariableType]
+    if _is_list(data):
+        return [_substitute(v, values) for v in data]
+    if _is_dict(data):
+        return {k: _substitute(v, values) for k, v in data.items()}
     return data
+
+
+def _is_dict(value: object) -> TypeGuard[dict[Any, Any]]:
+    """`isinstance(value, dict)`, typed: YAML/JSON mappings hold anything (keys too)."""
+    return isinstance(value, dict)
+
+
+def _is_list(value: object) -> TypeGuard[list[Any]]:
+    """`isinstance(value, list)`, typed: YAML/JSON lists hold anything."""
+    return isinstance(value, list)

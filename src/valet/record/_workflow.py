@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -30,13 +30,14 @@ def workflow_path(workflows_dir: Path, name: str) -> Path:
 
 def workflow_from_run(header: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
     """The workflow document for a run: its successful actions, by role and name."""
-    end = header.get("end") or {}
+    end: dict[str, Any] = header.get("end") or {}
     if end.get("kind") != "finished" or not end.get("success"):
         raise WorkflowError(
             f"run {header['id']} did not finish successfully ({header.get('status')}); "
             "only successful runs can be saved as workflows"
         )
-    start_url = str((header.get("settings") or {}).get("start_url") or "")
+    settings: dict[str, Any] = header.get("settings") or {}
+    start_url = str(settings.get("start_url") or "")
     params: dict[str, str] = {}
     out: list[dict[str, Any]] = []
     for step in steps:
@@ -95,17 +96,18 @@ def load_workflow(workflows_dir: Path, name_or_path: str) -> tuple[Path, dict[st
         )
         raise WorkflowError(f"no workflow {name_or_path!r}; saved workflows: {known or 'none'}")
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded: object = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise WorkflowError(f"{path}: invalid YAML: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+    data = cast(dict[str, Any], loaded) if isinstance(loaded, dict) else None
+    if data is None or not isinstance(data.get("steps"), list):
         raise WorkflowError(f"{path}: a workflow is a mapping with a `steps:` list")
-    return path, data  # pyright: ignore[reportUnknownVariableType]
+    return path, data
 
 
 def _param_name(element: Any, taken: dict[str, str]) -> str:
-    raw = str(element.get("name", "")) if isinstance(element, dict) else ""
-    base = re.sub(r"[^a-z0-9]+", "_", raw.lower()).strip("_")[:30] or "text"  # pyright: ignore[reportUnknownArgumentType]
+    raw = str(cast(dict[str, Any], element).get("name", "")) if isinstance(element, dict) else ""
+    base = re.sub(r"[^a-z0-9]+", "_", raw.lower()).strip("_")[:30] or "text"
     name, n = base, 2
     while name in taken:
         name, n = f"{base}_{n}", n + 1
