@@ -29,6 +29,7 @@ async def run_script(
     limits: Limits | None = None,
     output_mode: OutputMode = "tools",
     replay: bool = False,
+    vision: bool = False,
 ) -> ScriptedRun:
     player = ScriptPlayer(parse_steps(script), replay=replay)
     spec = TaskSpec(
@@ -42,6 +43,7 @@ async def run_script(
         home=home,
         model_info={"model": "scripted:test"},
         output_mode=output_mode,
+        vision=vision,
     )
     header, steps = RunStore(home / "runs").load(result.run_id)
     return ScriptedRun(result.end, header, steps)

@@ -145,3 +145,13 @@ async def test_acts_inside_iframes_and_a_shadow_root(home: Path, sites: SiteServ
     assert isinstance(run.end, Finished) and run.end.success, run.end
     coupon = run.steps[0]["target"]
     assert coupon["frame"] is not None
+
+
+async def test_vision_runs_store_the_marked_screenshot_of_each_step(
+    home: Path, sites: SiteServer
+) -> None:
+    run = await run_script(home, sites, [{"scroll": "down"}, {"done": "ok"}], vision=True)
+    assert isinstance(run.end, Finished) and run.end.success
+    for step in run.steps:
+        image = Path(run.header["dir"]) / step["screenshot"]
+        assert image.read_bytes().startswith(b"\x89PNG"), image

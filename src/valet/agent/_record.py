@@ -53,6 +53,8 @@ class StepRecord:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    screenshot: bytes | None = field(default=None, repr=False)
+    """The marked screenshot the model saw (vision models); stored as a file, not inline."""
 
     @classmethod
     def of(
@@ -88,6 +90,7 @@ class StepRecord:
             input_tokens=reply.usage.input_tokens,
             output_tokens=reply.usage.output_tokens,
             cost_usd=reply.usage.cost_usd,
+            screenshot=observation.screenshot,
         )
 
 

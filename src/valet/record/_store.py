@@ -49,7 +49,14 @@ class RunRecorder:
         self._steps = (self.dir / "steps.jsonl").open("a", encoding="utf-8")
 
     def step(self, step: StepRecord) -> None:
-        self._steps.write(json.dumps(asdict(step), ensure_ascii=False) + "\n")
+        data = asdict(step)
+        image = data.pop("screenshot")
+        data["screenshot"] = None
+        if isinstance(image, bytes):
+            path = self.artifacts / f"step-{step.index:03d}.png"
+            path.write_bytes(image)
+            data["screenshot"] = str(path.relative_to(self.dir))
+        self._steps.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._steps.flush()
 
     def finish(self, end: RunEnd, budget: Budget) -> None:
