@@ -30,6 +30,7 @@ async def run_script(
     output_mode: OutputMode = "tools",
     replay: bool = False,
     vision: bool = False,
+    priced_as: str | None = None,
 ) -> ScriptedRun:
     player = ScriptPlayer(parse_steps(script), replay=replay)
     spec = TaskSpec(
@@ -39,7 +40,7 @@ async def run_script(
     )
     result = await run_task(
         spec,
-        scripted_model(player),
+        scripted_model(player, priced_as),
         home=home,
         model_info={"model": "scripted:test"},
         output_mode=output_mode,

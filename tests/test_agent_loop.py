@@ -106,6 +106,19 @@ async def test_max_tokens_stops_with_its_reason(home: Path, sites: SiteServer) -
     assert len(run.steps) == 1
 
 
+async def test_max_cost_stops_with_its_reason_and_costs_are_recorded(
+    home: Path, sites: SiteServer
+) -> None:
+    script = [{"scroll": "down"}, {"scroll": "up"}] * 5
+    limits = Limits(max_cost_usd=0.002)
+    run = await run_script(home, sites, script, limits=limits, priced_as="openai:gpt-4o")
+    assert isinstance(run.end, Stopped) and run.end.reason == "max_cost", run.end
+    costs = [step["cost_usd"] for step in run.steps]
+    assert all(cost is not None and cost > 0 for cost in costs)
+    assert sum(costs) >= 0.002 > sum(costs[:-1])
+    assert run.header["totals"]["cost_usd"] == round(sum(costs), 6)
+
+
 async def test_max_time_stops_a_hanging_step(home: Path, sites: SiteServer) -> None:
     script = [{"wait_for": {"text": "this text never appears", "timeout": 20}}, {"done": "no"}]
     run = await run_script(home, sites, script, limits=Limits(max_seconds=2.5))

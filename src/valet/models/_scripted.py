@@ -34,6 +34,8 @@ class ScriptPlayer:
     """Workflow replay: when the previous step failed, stop (or hand over to `fallback`)."""
     fallback: Model | None = None
     """A real model that takes over the rest of the task when a replayed step fails."""
+    provider_name: str | None = None
+    """Set by `scripted_model(priced_as=...)`: replies are priced like that provider's model."""
     position: int = 0
     handed_over: bool = field(default=False, init=False)
 
@@ -52,32 +54,39 @@ class ScriptPlayer:
                 )
             reason = _failure_line(prompt)
             answer = f"replay stopped at step {self.position} ({failed.describe()}): {reason}"
-            return _respond(info, "done", {"answer": answer, "success": False})
+            return self._respond(info, "done", {"answer": answer, "success": False})
         if self.position >= len(self.steps):
-            return _respond(
+            return self._respond(
                 info, "done", {"answer": "the script has no more actions", "success": False}
             )
         step = self.steps[self.position]
         self.position += 1
         if step.expect is not None and (why := step.expect.failure(prompt)) is not None:
             answer = f"script expectation failed before step {self.position}: {why}"
-            return _respond(info, "done", {"answer": answer, "success": False})
+            return self._respond(info, "done", {"answer": answer, "success": False})
         if step.text is not None:
-            return ModelResponse(parts=[TextPart(step.text)], model_name="scripted")
-        return _respond(info, step.kind, step.args)
+            return self._response(TextPart(step.text))
+        return self._respond(info, step.kind, step.args)
+
+    def _respond(self, info: AgentInfo, kind: str, args: dict[str, object]) -> ModelResponse:
+        if info.output_tools:
+            return self._response(ToolCallPart(tool_name=kind, args=args))
+        action = ACTIONS_BY_KIND.get(kind)
+        label = action.__name__ if action is not None else kind
+        return self._response(TextPart(json.dumps({"result": {"kind": label, "data": args}})))
+
+    def _response(self, part: TextPart | ToolCallPart) -> ModelResponse:
+        return ModelResponse(parts=[part], model_name="scripted", provider_name=self.provider_name)
 
 
-def scripted_model(player: ScriptPlayer) -> FunctionModel:
-    return FunctionModel(player, model_name="scripted")
-
-
-def _respond(info: AgentInfo, kind: str, args: dict[str, object]) -> ModelResponse:
-    if info.output_tools:
-        return ModelResponse(parts=[ToolCallPart(tool_name=kind, args=args)], model_name="scripted")
-    action = ACTIONS_BY_KIND.get(kind)
-    label = action.__name__ if action is not None else kind
-    payload = json.dumps({"result": {"kind": label, "data": args}})
-    return ModelResponse(parts=[TextPart(payload)], model_name="scripted")
+def scripted_model(player: ScriptPlayer, priced_as: str | None = None) -> FunctionModel:
+    """A model playing `player`'s script. `priced_as="openai:gpt-4o"` makes its (estimated)
+    token usage cost what that model would, to exercise cost accounting and limits."""
+    if priced_as is None:
+        return FunctionModel(player, model_name="scripted")
+    provider, _, name = priced_as.partition(":")
+    player.provider_name = provider
+    return FunctionModel(player, model_name=name)
 
 
 def _last_prompt(messages: list[ModelMessage]) -> str:
