@@ -7,6 +7,8 @@ from pathlib import Path
 from tests._runs import run_script
 
 from valet.agent import Finished, Limits, Stopped
+from valet.models import ScriptPlayer, parse_steps, scripted_model
+from valet.runtime import TaskSpec, run_task
 from valet.sites import SiteServer
 
 CHEAPEST = "USB-C Cable 1 m (Basic)"
@@ -168,3 +170,31 @@ async def test_vision_runs_store_the_marked_screenshot_of_each_step(
     for step in run.steps:
         image = Path(run.header["dir"]) / step["screenshot"]
         assert image.read_bytes().startswith(b"\x89PNG"), image
+
+
+async def test_a_message_from_the_person_reaches_the_next_step(
+    home: Path, sites: SiteServer
+) -> None:
+    class Messages:
+        def __init__(self) -> None:
+            self.queue = ["take the cheapest one"]
+
+        def take(self) -> list[str]:
+            taken, self.queue = self.queue, []
+            return taken
+
+    player = ScriptPlayer(
+        parse_steps(
+            [
+                {"expect": {"prompt": "The person added: take the cheapest one"}},
+                {"scroll": "down"},
+                {"expect": {"prompt": "The person added: take the cheapest one"}},
+                {"done": "heard"},
+            ]
+        )
+    )
+    spec = TaskSpec(task="t", start_url=sites.url_for("/shop"))
+    result = await run_task(
+        spec, scripted_model(player), home=home, model_info={}, inbox=Messages()
+    )
+    assert result.end == Finished("heard", True)

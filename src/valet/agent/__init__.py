@@ -2,7 +2,7 @@
 
 from valet.agent._guards import Budget, LoopGuard
 from valet.agent._history import History, describe_action, load_prompt
-from valet.agent._loop import Toolbox, run_loop
+from valet.agent._loop import Inbox, Toolbox, run_loop
 from valet.agent._planner import (
     ModelFailure,
     ModelPlanner,
@@ -22,6 +22,7 @@ __all__ = [
     "Continue",
     "Finished",
     "History",
+    "Inbox",
     "Limits",
     "LoopGuard",
     "ModelFailure",

@@ -27,19 +27,31 @@ class Toolbox(Protocol):
     async def execute(self, action: Action) -> ActionOutcome: ...
 
 
+class Inbox(Protocol):
+    """Messages the person adds to a running task; the loop reads them before each step."""
+
+    def take(self) -> list[str]: ...
+
+
 @dataclass
 class _Run:
     history: History
     budget: Budget
     guard: LoopGuard
+    inbox: Inbox | None = None
     failures: int = 0
 
 
 async def run_loop(
-    task: str, planner: Planner, toolbox: Toolbox, recorder: Recorder, limits: Limits
+    task: str,
+    planner: Planner,
+    toolbox: Toolbox,
+    recorder: Recorder,
+    limits: Limits,
+    inbox: Inbox | None = None,
 ) -> RunEnd:
     """Run `task` until the model calls `done` or a limit stops it; every step is recorded."""
-    run = _Run(History(task, limits), Budget(limits), LoopGuard(limits.loop_repeats))
+    run = _Run(History(task, limits), Budget(limits), LoopGuard(limits.loop_repeats), inbox)
     end: StepEnd = Continue()
     try:
         async with asyncio.timeout(limits.max_seconds):
@@ -60,6 +72,8 @@ async def run_loop(
 
 async def _step(run: _Run, planner: Planner, toolbox: Toolbox, recorder: Recorder) -> StepEnd:
     clock = StepClock()
+    for message in run.inbox.take() if run.inbox is not None else []:
+        run.history.note(f"The person added: {message}")
     observation = await toolbox.observe()
     clock.lap("observe")
     prompt = run.history.prompt(observation)

@@ -11,7 +11,7 @@ One format serves both. Each item is one action, `{kind: arguments}`, with short
     - done: {answer: "Added two cables", success: true}
 
 `expect` checks the observation before the next action (keys: url, title, text, element,
-absent); a failed expectation ends the run unsuccessfully with the reason. `say: text` makes
+absent, prompt); a failed expectation ends the run unsuccessfully with the reason. `say: text` makes
 the model answer with plain text and `raw: {tool: click, args: {...}}` sends a tool call as is:
 both are for testing how valet handles a model's mistakes. `{{name}}` is replaced by a
 parameter's value.
@@ -51,6 +51,8 @@ class Expectation:
     text: str | None = None
     element: tuple[str, str] | None = None
     absent: tuple[str, str] | None = None
+    prompt: str | None = None
+    """Text anywhere in the prompt (task, history, notes), not only on the page."""
 
     def failure(self, prompt: str) -> str | None:
         """Why the observation in `prompt` does not meet this expectation, or None."""
@@ -67,6 +69,8 @@ class Expectation:
             return f"expected a {self.element[0]} named {self.element[1]!r} on the page"
         if self.absent is not None and _has_element(page, *self.absent):
             return f"expected no {self.absent[0]} named {self.absent[1]!r} on the page"
+        if self.prompt is not None and self.prompt not in prompt:
+            return f"expected the prompt to contain {self.prompt!r}"
         return None
 
 
@@ -171,9 +175,11 @@ def _arguments(kind: str, value: Any, takes_element: bool) -> dict[str, Any]:
 
 def _expectation(value: Any, where: str) -> Expectation:
     if not _is_dict(value):
-        raise ScriptError(f"{where}: expect needs a mapping (url, title, text, element, absent)")
+        raise ScriptError(
+            f"{where}: expect needs a mapping (url, title, text, element, absent, prompt)"
+        )
     spec: dict[str, Any] = value
-    unknown = set(spec) - {"url", "title", "text", "element", "absent"}
+    unknown = set(spec) - {"url", "title", "text", "element", "absent", "prompt"}
     if unknown:
         raise ScriptError(f"{where}: unknown expectation keys {sorted(unknown)}")
 
@@ -188,7 +194,9 @@ def _expectation(value: Any, where: str) -> Expectation:
     def text(key: str) -> str | None:
         return None if spec.get(key) is None else str(spec[key])
 
-    return Expectation(text("url"), text("title"), text("text"), pair("element"), pair("absent"))
+    return Expectation(
+        text("url"), text("title"), text("text"), pair("element"), pair("absent"), text("prompt")
+    )
 
 
 def _has_element(page: str, role: str, name: str) -> bool:

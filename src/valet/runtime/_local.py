@@ -13,6 +13,7 @@ from pydantic_ai.settings import ModelSettings
 
 from valet.agent import (
     Budget,
+    Inbox,
     Limits,
     ModelPlanner,
     OutputMode,
@@ -75,6 +76,7 @@ async def run_task(
     output_mode: OutputMode = "tools",
     vision: bool = False,
     progress: Recorder | None = None,
+    inbox: Inbox | None = None,
 ) -> TaskResult:
     """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`."""
     settings = {
@@ -103,7 +105,7 @@ async def run_task(
             ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
         )
         recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
-        end = await run_loop(spec.task, planner, toolbox, Tee(recorders), spec.limits)
+        end = await run_loop(spec.task, planner, toolbox, Tee(recorders), spec.limits, inbox)
     return TaskResult(record.run_id, record.dir, end)
 
 
