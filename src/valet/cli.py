@@ -342,6 +342,29 @@ def demo(
         raise typer.Exit(_exit_code(result.end))
 
 
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8700,
+    model: ModelOption = None,
+    max_tasks: Annotated[int, typer.Option("--max-tasks", min=1, help="Tasks run at once.")] = 2,
+) -> None:
+    """Serve the web app and REST API; open the printed link to sign in."""
+    from valet.server import serve
+
+    try:
+        serve(
+            host,
+            port,
+            home=valet_home(),
+            model=model,
+            max_concurrent_tasks=max_tasks,
+            announce=lambda line: out.print(line, markup=False, soft_wrap=True),
+        )
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc}")
+
+
 @app.command()
 def sites(port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8765) -> None:
     """Serve the bundled demo and test sites until Ctrl-C."""

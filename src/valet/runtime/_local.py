@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,9 @@ async def run_task(
     except PlaywrightError as exc:
         record.discard()
         raise BrowserUnavailable(_first_line(exc)) from exc
+    except asyncio.CancelledError:
+        record.discard()
+        raise
     async with session:
         toolbox = BrowserToolbox(session, spec.files_dir, screenshots=vision)
         if spec.start_url:

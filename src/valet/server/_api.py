@@ -1,0 +1,168 @@
+"""The REST API under /api: tasks, runs and the person's pending requests."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from valet.errors import RunNotFound
+from valet.record import RunStore
+from valet.server._schemas import (
+    ErrorBody,
+    Message,
+    NewMessage,
+    NewTask,
+    PersonRequest,
+    RunDetail,
+    RunSummary,
+    TaskDetail,
+    TaskList,
+    TaskStatus,
+)
+from valet.server._tasks import TaskManager
+from valet.server._views import RUN_ID, counts, run_detail, run_summary, task_detail, task_summary
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+_ENDED: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}}
+
+router = APIRouter(prefix="/api", responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+
+def tasks_of(request: Request) -> TaskManager:
+    manager: TaskManager = request.app.state.tasks
+    return manager
+
+
+def runs_of(request: Request) -> RunStore:
+    return RunStore(tasks_of(request).home / "runs")
+
+
+@router.post(
+    "/tasks",
+    status_code=status.HTTP_201_CREATED,
+    responses={400: {"model": ErrorBody}},
+    tags=["tasks"],
+)
+async def create_task(body: NewTask, request: Request) -> TaskDetail:
+    """Queue a task; it starts when a slot is free. 400 when the model cannot be used."""
+    task = tasks_of(request).create(body)
+    return task_detail(task, runs_of(request))
+
+
+@router.get("/tasks", tags=["tasks"])
+async def list_tasks(
+    request: Request,
+    status: Annotated[TaskStatus | None, Query(description="Only tasks in this status.")] = None,
+) -> TaskList:
+    """Tasks, newest first, with counts per status and per inbox group."""
+    manager = tasks_of(request)
+    return TaskList(
+        tasks=[task_summary(t) for t in manager.tasks(status)],
+        counts=counts(manager),
+    )
+
+
+@router.get("/tasks/{task_id}", responses=_NOT_FOUND, tags=["tasks"])
+async def get_task(task_id: str, request: Request) -> TaskDetail:
+    """A task: status, its steps so far (from the run record), the final answer."""
+    return task_detail(tasks_of(request).get(task_id), runs_of(request))
+
+
+@router.post(
+    "/tasks/{task_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_ENDED,
+    tags=["tasks"],
+)
+async def cancel_task(task_id: str, request: Request) -> TaskDetail:
+    """Ask a queued or running task to stop; its status becomes `cancelled` when it has."""
+    task = tasks_of(request).cancel(task_id)
+    return task_detail(task, runs_of(request))
+
+
+@router.post(
+    "/tasks/{task_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses=_ENDED,
+    tags=["tasks"],
+)
+async def message_task(task_id: str, body: NewMessage, request: Request) -> Message:
+    """Steer a task: the agent takes the message into account at its next step."""
+    return tasks_of(request).add_message(task_id, body.text)
+
+
+@router.get("/tasks/{task_id}/messages", responses=_NOT_FOUND, tags=["tasks"])
+async def task_messages(
+    task_id: str,
+    request: Request,
+    pending: Annotated[bool, Query(description="Only messages not read yet.")] = False,
+) -> list[Message]:
+    """The person's messages to a task."""
+    manager = tasks_of(request)
+    if pending:
+        return manager.pending_messages(task_id)
+    return list(manager.get(task_id).messages)
+
+
+@router.get("/requests", tags=["requests"])
+async def person_requests() -> list[PersonRequest]:
+    """What tasks wait for the person to do (approvals, takeovers, answers)."""
+    return []
+
+
+@router.get("/runs", tags=["runs"])
+async def list_runs(
+    request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> list[RunSummary]:
+    """Stored run records, newest first."""
+    return [run_summary(h) for h in runs_of(request).list(limit=limit)]
+
+
+@router.get("/runs/{run_id}", responses=_NOT_FOUND, tags=["runs"])
+async def get_run(run_id: str, request: Request) -> RunDetail:
+    """One run record: header and steps. `run_id` may be `last` or a unique prefix."""
+    header, steps = runs_of(request).load(_checked(run_id))
+    return run_detail(header, steps)
+
+
+@router.get(
+    "/runs/{run_id}/download",
+    responses={**_NOT_FOUND, 200: {"content": {"application/zip": {}}}},
+    response_class=FileResponse,
+    tags=["runs"],
+)
+async def download_run(run_id: str, request: Request) -> FileResponse:
+    """The run's folder (run.json, steps.jsonl, artifacts/) as a zip file."""
+    folder = runs_of(request).resolve(_checked(run_id))
+    archive = await run_in_threadpool(_zip, folder)
+    return FileResponse(
+        archive,
+        media_type="application/zip",
+        filename=f"valet-run-{folder.name}.zip",
+        background=BackgroundTask(os.unlink, archive),
+    )
+
+
+def _checked(run_id: str) -> str:
+    if not RUN_ID.fullmatch(run_id):
+        raise RunNotFound(f"no run {run_id!r}")
+    return run_id
+
+
+def _zip(folder: Path) -> Path:
+    """Regular files only: a symlink inside a run folder never leaks what it points to."""
+    fd, name = tempfile.mkstemp(prefix="valet-run-", suffix=".zip")
+    os.close(fd)
+    with zipfile.ZipFile(name, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                archive.write(path, f"{folder.name}/{path.relative_to(folder)}")
+    return Path(name)

@@ -1,0 +1,135 @@
+"""The FastAPI application: wiring of the API, websockets, web app, errors and security."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from valet.errors import RunNotFound
+from valet.server import _api, _web, _ws
+from valet.server._security import Guard, SecurityMiddleware
+from valet.server._settings import ServerSettings, build_model_choice, load_or_create_token
+from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
+
+log = logging.getLogger("valet.server")
+
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+}
+
+
+def create_app(settings: ServerSettings) -> FastAPI:
+    """The valet server for `settings`. Its `TaskManager` is `app.state.tasks`."""
+    token = settings.token or load_or_create_token(settings.home)
+    manager = TaskManager(
+        settings.home,
+        build_model_choice(settings),
+        settings.browser,
+        settings.max_concurrent_tasks,
+        settings.default_max_steps,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncGenerator[None]:
+        yield
+        await manager.shutdown()
+
+    app = FastAPI(
+        title="valet",
+        summary="Tasks, runs and requests of a valet server.",
+        description="Every route needs the server's token: `Authorization: Bearer <token>`.",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.tasks = manager
+    app.state.settings = settings
+    app.state.guard = Guard(token, frozenset(o.rstrip("/") for o in settings.allowed_origins))
+    app.add_middleware(SecurityMiddleware, guard=app.state.guard)
+    _add_error_handlers(app)
+    app.include_router(_api.router)
+    app.include_router(_ws.router)
+    app.include_router(_web.router)
+    static = Path(str(resources.files("valet.server").joinpath("static")))
+    app.mount("/static", StaticFiles(directory=static), name="static")
+
+    @app.get("/api/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="valet API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
+        page.headers["content-security-policy"] = DOCS_CSP
+        return page
+
+    return app
+
+
+def _error(status: int, detail: object, code: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": code or _ERROR_CODES.get(status, "error"), "detail": detail},
+        status_code=status,
+    )
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return _error(422, errors)
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return _error(exc.status_code, exc.detail)
+
+    async def not_found(_: Request, exc: Exception) -> JSONResponse:
+        return _error(404, str(exc))
+
+    async def conflict(_: Request, exc: Exception) -> JSONResponse:
+        return _error(409, str(exc))
+
+    async def bad_model(_: Request, exc: Exception) -> JSONResponse:
+        return _error(400, str(exc), "bad_model")
+
+    async def crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(500, "internal error; see the server log", "internal")
+
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(TaskNotFound, not_found)
+    app.add_exception_handler(RunNotFound, not_found)
+    app.add_exception_handler(TaskFinished, conflict)
+    app.add_exception_handler(BadModel, bad_model)
+    app.add_exception_handler(Exception, crash)

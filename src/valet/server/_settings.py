@@ -1,0 +1,91 @@
+"""Settings of the server, how it picks a model for a task, and its per-install secret token."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_ai.models import Model
+
+from valet.agent import OutputMode
+from valet.browser import BrowserSettings
+from valet.models import build_model, resolve_model_config
+from valet.settings import load_config
+
+TOKEN_FILE = "server-token"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A model ready to run one task, with what the run record may say about it."""
+
+    model: Model
+    info: dict[str, Any]
+    """Stored in the run record's settings: model name, base URL without credentials, ..."""
+    output_mode: OutputMode = "tools"
+    vision: bool = False
+
+
+ModelFactory = Callable[[str | None], ModelChoice]
+"""Builds a fresh model for one task from the spec the person asked for (None: the default).
+Raises `valet.errors.ConfigError` when the spec is unusable."""
+
+
+class ServerSettings(BaseModel):
+    """How one valet server runs: where its files are, which model, who may talk to it."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    home: Path
+    """valet's home folder (`VALET_HOME`): runs, profiles, config.toml, the server token."""
+    model: str | None = None
+    """Default `provider:name` for tasks that name none (else VALET_MODEL / config.toml)."""
+    model_factory: ModelFactory | None = None
+    """Overrides how a task's model is built (tests inject scripted models here)."""
+    token: str | None = Field(default=None, min_length=16, repr=False)
+    """The secret every API call must carry; None: read or create `home/server-token`."""
+    allowed_origins: tuple[str, ...] = ()
+    """Origins (`http://127.0.0.1:8700`) allowed to change state and open websockets; a
+    request that sends any other Origin is refused."""
+    max_concurrent_tasks: int = Field(default=2, ge=1)
+    """Tasks that run at the same time; the rest wait in the queue."""
+    browser: BrowserSettings = Field(default_factory=BrowserSettings)
+    """Browser settings of every task."""
+    default_max_steps: int = Field(default=40, ge=1)
+    """Step limit of a task that does not set one."""
+
+
+def build_model_choice(settings: ServerSettings) -> ModelFactory:
+    """The model factory the server uses: the injected one, else valet's model configuration."""
+    if settings.model_factory is not None:
+        return settings.model_factory
+
+    def from_config(spec: str | None) -> ModelChoice:
+        config = resolve_model_config(spec or settings.model, config=load_config(settings.home))
+        mode: OutputMode = config.output_mode if config.provider != "scripted" else "tools"
+        return ModelChoice(build_model(config), config.public(), mode, config.vision)
+
+    return from_config
+
+
+def load_or_create_token(home: Path) -> str:
+    """The install's secret token: read from `home/server-token`, created (mode 0600) on first
+    start."""
+    path = home / TOKEN_FILE
+    if path.is_file():
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token) >= 16:
+            return token
+    home.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(token + "\n")
+    os.replace(tmp, path)
+    return token

@@ -1,0 +1,316 @@
+"""Tasks the server runs in-process: a queue with a concurrency limit, status, cancel, steering.
+
+One `TaskManager` per server lives on `app.state`; nothing here is module-level state. Durable
+workflows (DBOS) replace the in-memory bookkeeping in a later increment; the API stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import assert_never
+
+from valet.agent import Budget, Finished, Limits, RunEnd, StepRecord, Stopped
+from valet.browser import BrowserSettings
+from valet.errors import ConfigError, ValetError
+from valet.runtime import BrowserUnavailable, TaskSpec, run_task
+from valet.server._events import EventHub
+from valet.server._schemas import (
+    FINAL_STATUSES,
+    Message,
+    MessageEvent,
+    NewTask,
+    StatusEvent,
+    Step,
+    StepEvent,
+    TaskEvent,
+    TaskStatus,
+)
+from valet.server._settings import ModelChoice, ModelFactory
+
+log = logging.getLogger("valet.server")
+
+_EventMaker = Callable[[int], TaskEvent]
+"""Builds a task's next event from its sequence number."""
+
+
+class TaskNotFound(ValetError):
+    """No task has that id."""
+
+
+class TaskFinished(ValetError):
+    """The task already ended; it cannot be cancelled or messaged."""
+
+
+class BadModel(ConfigError):
+    """The model asked for cannot be used."""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass
+class TaskState:
+    """Everything the server knows about one task."""
+
+    id: str
+    request: NewTask
+    model_name: str | None
+    max_steps: int
+    status: TaskStatus = "queued"
+    created_at: str = field(default_factory=_now)
+    started_at: str | None = None
+    finished_at: str | None = None
+    run_id: str | None = None
+    end: RunEnd | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+    steps: list[Step] = field(default_factory=lambda: list[Step]())
+    messages: list[Message] = field(default_factory=lambda: list[Message]())
+    events: list[TaskEvent] = field(default_factory=lambda: list[TaskEvent]())
+    handle: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def answer(self) -> str | None:
+        return self.end.answer if isinstance(self.end, Finished) else None
+
+
+@dataclass
+class _Progress:
+    """The task's `Recorder`: turns each recorded step into an event."""
+
+    manager: TaskManager
+    task: TaskState
+
+    def step(self, step: StepRecord) -> None:
+        self.manager.record_step(self.task, step)
+
+    def finish(self, end: RunEnd, budget: Budget) -> None:
+        self.task.end = end
+
+
+class TaskManager:
+    """Runs tasks as asyncio tasks, at most `max_concurrent` at a time, and tracks them."""
+
+    def __init__(
+        self,
+        home: Path,
+        models: ModelFactory,
+        browser: BrowserSettings,
+        max_concurrent: int,
+        default_max_steps: int = 40,
+    ) -> None:
+        self.home = home
+        self.hub = EventHub()
+        self._models = models
+        self._browser = browser
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._default_max_steps = default_max_steps
+        self._tasks: dict[str, TaskState] = {}
+
+    # reading ---------------------------------------------------------------------------------
+
+    def get(self, task_id: str) -> TaskState:
+        try:
+            return self._tasks[task_id]
+        except KeyError:
+            raise TaskNotFound(f"no task {task_id!r}") from None
+
+    def tasks(self, status: TaskStatus | None = None) -> list[TaskState]:
+        """Tasks, newest first."""
+        tasks = reversed(self._tasks.values())
+        return [t for t in tasks if status is None or t.status == status]
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for task in self._tasks.values():
+            counts[task.status] = counts.get(task.status, 0) + 1
+        return counts
+
+    def pending_messages(self, task_id: str) -> list[Message]:
+        """Messages the person added that the agent has not taken into account yet."""
+        return [m for m in self.get(task_id).messages if not m.delivered]
+
+    # changing --------------------------------------------------------------------------------
+
+    def create(self, request: NewTask) -> TaskState:
+        """Queue a task; it starts as soon as a slot is free. Raises `BadModel`."""
+        try:
+            choice = self._models(request.model)
+        except ConfigError as exc:
+            raise BadModel(str(exc)) from exc
+        task = TaskState(
+            id=secrets.token_hex(6),
+            request=request,
+            model_name=str(choice.info.get("model") or request.model or ""),
+            max_steps=request.max_steps or self._default_max_steps,
+        )
+        self._tasks[task.id] = task
+        self._set_status(task, "queued")
+        task.handle = asyncio.create_task(self._run(task, choice), name=f"valet-task-{task.id}")
+        task.handle.add_done_callback(lambda _: self._settle(task))
+        return task
+
+    def cancel(self, task_id: str) -> TaskState:
+        task = self.get(task_id)
+        if task.final:
+            raise TaskFinished(f"task {task_id} already ended ({task.status})")
+        task.cancel_requested = True
+        if task.handle is not None:
+            task.handle.cancel()
+        return task
+
+    def add_message(self, task_id: str, text: str) -> Message:
+        task = self.get(task_id)
+        if task.final:
+            raise TaskFinished(f"task {task_id} already ended ({task.status})")
+        message = Message(id=secrets.token_hex(4), text=text, created_at=_now())
+        task.messages.append(message)
+        self._publish(task, lambda seq: MessageEvent(task_id=task.id, seq=seq, message=message))
+        return message
+
+    def take_messages(self, task_id: str) -> list[Message]:
+        """The pending messages, now marked delivered: what the loop calls at each step."""
+        pending = self.pending_messages(task_id)
+        for message in pending:
+            message.delivered = True
+        return pending
+
+    async def shutdown(self) -> None:
+        """Cancel every unfinished task and wait for them to end."""
+        handles = [t.handle for t in self._tasks.values() if t.handle and not t.handle.done()]
+        for handle in handles:
+            handle.cancel()
+        await asyncio.gather(*handles, return_exceptions=True)
+        self.hub.close()
+
+    # running ---------------------------------------------------------------------------------
+
+    async def _run(self, task: TaskState, choice: ModelChoice) -> None:
+        request = task.request
+        spec = TaskSpec(
+            task=request.task,
+            start_url=request.start_url,
+            limits=Limits(max_steps=task.max_steps),
+            browser=self._browser,
+        )
+        async with self._slots:
+            task.started_at = _now()
+            self._set_status(task, "running")
+            try:
+                result = await run_task(
+                    spec,
+                    choice.model,
+                    home=self.home,
+                    model_info=choice.info | {"server_task": task.id},
+                    output_mode=choice.output_mode,
+                    vision=choice.vision,
+                    progress=_Progress(self, task),
+                    inbox=_Inbox(self, task.id),
+                )
+            except asyncio.CancelledError:
+                # Ended while holding the slot, so the next task starts after this one ended.
+                self._set_status(task, "cancelled", detail="cancelled by the person")
+                raise
+            except BrowserUnavailable as exc:
+                self._fail(task, f"cannot start or reach the browser: {exc}")
+                return
+            except Exception as exc:  # a bug or an I/O error: this task fails, the server lives
+                log.exception("task %s failed", task.id)
+                self._fail(task, f"internal error: {type(exc).__name__}: {exc}")
+                return
+            task.run_id = result.run_id
+            task.end = result.end
+            self._end(task, result.end)
+
+    def record_step(self, task: TaskState, record: StepRecord) -> None:
+        step = Step.from_record(vars(record))
+        task.steps.append(step)
+        if task.run_id is None:
+            task.run_id = self._find_run(task)
+        self._publish(task, lambda seq: StepEvent(task_id=task.id, seq=seq, step=step))
+
+    def _end(self, task: TaskState, end: RunEnd) -> None:
+        match end:
+            case Finished(answer=answer, success=success):
+                status: TaskStatus = "succeeded" if success else "failed"
+                self._set_status(task, status, answer=answer)
+            case Stopped(reason="cancelled", detail=detail):
+                self._set_status(task, "cancelled", detail=detail)
+            case Stopped(reason=reason, detail=detail):
+                self._set_status(task, "stopped", detail=f"{reason}: {detail}")
+            case _:
+                assert_never(end)
+
+    def _fail(self, task: TaskState, error: str) -> None:
+        task.error = error
+        self._set_status(task, "failed", detail=error)
+
+    def _settle(self, task: TaskState) -> None:
+        """Done callback: a task cancelled (even before it started) or crashed still ends."""
+        if task.final or task.handle is None:
+            return
+        if task.handle.cancelled():
+            self._set_status(task, "cancelled", detail="cancelled by the person")
+        elif (exc := task.handle.exception()) is not None:
+            log.error("task %s crashed", task.id, exc_info=exc)
+            self._fail(task, f"internal error: {type(exc).__name__}: {exc}")
+
+    def _set_status(
+        self,
+        task: TaskState,
+        status: TaskStatus,
+        *,
+        answer: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        task.status = status
+        if task.final:
+            task.finished_at = _now()
+        self._publish(
+            task,
+            lambda seq: StatusEvent(
+                task_id=task.id, seq=seq, status=status, at=_now(), answer=answer, detail=detail
+            ),
+        )
+
+    def _publish(self, task: TaskState, make: _EventMaker) -> None:
+        event = make(len(task.events) + 1)
+        task.events.append(event)
+        self.hub.publish(event)
+
+    def _find_run(self, task: TaskState) -> str | None:
+        """The run record of a running task (its settings carry `server_task`)."""
+        runs = self.home / "runs"
+        if not runs.is_dir():
+            return None
+        for folder in sorted(runs.iterdir(), reverse=True)[:50]:
+            try:
+                header = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if header.get("settings", {}).get("server_task") == task.id:
+                return str(header["id"])
+        return None
+
+
+@dataclass
+class _Inbox:
+    """The person's messages for one task, handed to the loop before each step."""
+
+    manager: TaskManager
+    task_id: str
+
+    def take(self) -> list[str]:
+        return [message.text for message in self.manager.take_messages(self.task_id)]

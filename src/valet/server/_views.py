@@ -1,0 +1,103 @@
+"""Task and run state turned into the API's typed answers (shared by the API and the web app)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from valet.agent import Stopped
+from valet.errors import RunNotFound
+from valet.record import RunStore
+from valet.server._schemas import (
+    ALL_STATUSES,
+    RunDetail,
+    RunSummary,
+    Step,
+    TaskCounts,
+    TaskDetail,
+    TaskSummary,
+)
+from valet.server._tasks import TaskManager, TaskState
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+"""What a run id (or a prefix of one, or `last`) may look like; anything else is a 404."""
+
+
+def task_summary(task: TaskState) -> TaskSummary:
+    return TaskSummary(
+        id=task.id,
+        task=task.request.task,
+        status=task.status,
+        created_at=task.created_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        steps=len(task.steps),
+        answer=task.answer,
+        run_id=task.run_id,
+    )
+
+
+def task_detail(task: TaskState, runs: RunStore) -> TaskDetail:
+    end = task.end
+    return TaskDetail(
+        **task_summary(task).model_dump(),
+        start_url=task.request.start_url,
+        model=task.model_name,
+        max_steps=task.max_steps,
+        agent_mode=task.request.agent_mode,
+        success=getattr(end, "success", None),
+        stop_reason=end.reason if isinstance(end, Stopped) else None,
+        detail=end.detail if isinstance(end, Stopped) else None,
+        error=task.error,
+        cancel_requested=task.cancel_requested,
+        timeline=_timeline(task, runs),
+        messages=list(task.messages),
+        pending_messages=sum(not m.delivered for m in task.messages),
+    )
+
+
+def _timeline(task: TaskState, runs: RunStore) -> list[Step]:
+    """The steps from the run record when there is one, else as they were reported."""
+    if task.run_id is not None:
+        try:
+            _, steps = runs.load(task.run_id)
+        except (RunNotFound, OSError, ValueError):
+            pass
+        else:
+            if len(steps) >= len(task.steps):
+                return [Step.from_record(s) for s in steps]
+    return list(task.steps)
+
+
+def counts(manager: TaskManager, waiting: int = 0) -> TaskCounts:
+    by_status = dict.fromkeys(ALL_STATUSES, 0) | manager.counts()
+    return TaskCounts(
+        by_status=by_status,
+        running=by_status["queued"] + by_status["running"],
+        waiting=waiting,
+        done=sum(by_status[s] for s in ("succeeded", "failed", "stopped", "cancelled")),
+    )
+
+
+def run_summary(header: dict[str, Any]) -> RunSummary:
+    totals: dict[str, Any] | None = header.get("totals")
+    settings: dict[str, Any] = header.get("settings") or {}
+    return RunSummary(
+        id=str(header.get("id", "")),
+        task=str(header.get("task", "")),
+        status=str(header.get("status", "")),
+        created_at=str(header.get("created_at", "")),
+        finished_at=header.get("finished_at"),
+        model=settings.get("model"),
+        steps=None if totals is None else totals.get("steps"),
+        end=header.get("end"),
+    )
+
+
+def run_detail(header: dict[str, Any], steps: list[dict[str, Any]]) -> RunDetail:
+    return RunDetail(
+        **run_summary(header).model_dump(),
+        settings=header.get("settings") or {},
+        totals=header.get("totals"),
+        timeline=[Step.from_record(s) for s in steps],
+    )

@@ -1,0 +1,127 @@
+"""The web app: composer, inbox and task pages (Jinja + HTMX; `static/live.js` streams updates)."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from valet.server._api import runs_of, tasks_of
+from valet.server._schemas import NewMessage, NewTask, TaskSummary
+from valet.server._tasks import BadModel, TaskFinished
+from valet.server._views import counts, task_detail, task_summary
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(
+    directory=Path(str(resources.files("valet.server").joinpath("templates")))
+)
+
+_GROUPS = {
+    "running": ("queued", "running"),
+    "waiting": (),
+    "done": ("succeeded", "failed", "stopped", "cancelled"),
+}
+
+
+def _clock(value: str | None) -> str:
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone().strftime("%H:%M:%S")
+
+
+def _seconds(ms: float) -> str:
+    return f"{ms / 1000:.1f} s" if ms >= 100 else f"{ms:.0f} ms"
+
+
+templates.env.filters["clock"] = _clock
+templates.env.filters["seconds"] = _seconds
+
+
+def _inbox(request: Request) -> dict[str, Any]:
+    manager = tasks_of(request)
+    tasks = [task_summary(t) for t in manager.tasks()]
+    groups: dict[str, list[TaskSummary]] = {
+        name: [t for t in tasks if t.status in statuses] for name, statuses in _GROUPS.items()
+    }
+    return {"groups": groups, "counts": counts(manager)}
+
+
+@router.get("/", response_class=HTMLResponse)
+async def index(request: Request) -> Response:
+    return templates.TemplateResponse(request, "index.html", _inbox(request) | {"form": {}})
+
+
+@router.get("/ui/inbox", response_class=HTMLResponse)
+async def inbox(request: Request) -> Response:
+    return templates.TemplateResponse(request, "_inbox.html", _inbox(request))
+
+
+@router.post("/ui/tasks", response_class=HTMLResponse)
+async def compose(
+    request: Request,
+    task: Annotated[str, Form()] = "",
+    start_url: Annotated[str, Form()] = "",
+    agent_mode: Annotated[str | None, Form()] = None,
+) -> Response:
+    form = {"task": task, "start_url": start_url, "agent_mode": agent_mode is not None}
+    try:
+        new = NewTask(task=task, start_url=start_url or None, agent_mode=agent_mode is not None)
+        created = tasks_of(request).create(new)
+    except ValidationError as exc:
+        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return _composer(request, form, "; ".join(problems))
+    except BadModel as exc:
+        return _composer(request, form, str(exc))
+    target = f"/tasks/{created.id}"
+    if request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": target})
+    return RedirectResponse(target, status_code=303)
+
+
+def _composer(request: Request, form: dict[str, Any], error: str) -> Response:
+    return templates.TemplateResponse(
+        request, "_composer.html", {"form": form, "error": error}, status_code=200
+    )
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(request: Request, task_id: str) -> Response:
+    return templates.TemplateResponse(request, "task.html", _task(request, task_id))
+
+
+@router.get("/ui/tasks/{task_id}", response_class=HTMLResponse)
+async def task_body(request: Request, task_id: str) -> Response:
+    return templates.TemplateResponse(request, "_task_body.html", _task(request, task_id))
+
+
+@router.post("/ui/tasks/{task_id}/cancel", response_class=HTMLResponse)
+async def cancel(request: Request, task_id: str) -> Response:
+    with contextlib.suppress(TaskFinished):
+        tasks_of(request).cancel(task_id)
+    return templates.TemplateResponse(request, "_task_body.html", _task(request, task_id))
+
+
+@router.post("/ui/tasks/{task_id}/messages", response_class=HTMLResponse)
+async def message(request: Request, task_id: str, text: Annotated[str, Form()] = "") -> Response:
+    error = None
+    try:
+        tasks_of(request).add_message(task_id, NewMessage(text=text).text)
+    except ValidationError:
+        error = "Write a message first (up to 4,000 characters)."
+    except TaskFinished:
+        error = "This task has ended; it cannot take messages any more."
+    context = _task(request, task_id) | {"message_error": error}
+    return templates.TemplateResponse(request, "_task_body.html", context)
+
+
+def _task(request: Request, task_id: str) -> dict[str, Any]:
+    manager = tasks_of(request)
+    task = task_detail(manager.get(task_id), runs_of(request))
+    return {"task": task, "counts": counts(manager), "message_error": None}
