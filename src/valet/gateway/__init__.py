@@ -1,0 +1,45 @@
+"""The gateway: the one door between the model's actions and the world.
+
+- `Gateway(tools=[...], rules=Policy(...), audit=AuditLog, approver=..., scope=Scope(...),
+  task=TaskContext(...))`: wraps typed Python tools declared with `@tool(effect=...)`;
+  `await gateway.call(name, args)` returns a `ToolResult`.
+- `GatedToolbox(inner_toolbox, gateway)`: the same decisions for valet's browser actions.
+- Approvals: `Approver` (protocol), `ApprovalRequest`, `Approval`, `DenyAllApprover` (fail
+  closed), `ScriptedApprover` (tests).
+- `ToolFailure`: raise it in a tool for a failure the model should read. `GatewayError`: setup.
+"""
+
+from valet.gateway._approval import (
+    Approval,
+    ApprovalRequest,
+    Approver,
+    DenyAllApprover,
+    ScriptedApprover,
+)
+from valet.gateway._errors import GatewayError, ToolFailure
+from valet.gateway._gate import Gate, Ruling, TaskContext
+from valet.gateway._gateway import Gateway, ToolResult
+from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
+from valet.gateway._toolbox import GatedToolbox, Resolver, resolve_host
+
+__all__ = [
+    "Approval",
+    "ApprovalRequest",
+    "Approver",
+    "DenyAllApprover",
+    "Gate",
+    "GatedToolbox",
+    "Gateway",
+    "GatewayError",
+    "Resolver",
+    "Ruling",
+    "ScriptedApprover",
+    "TaskContext",
+    "Tool",
+    "ToolEffects",
+    "ToolFailure",
+    "ToolResult",
+    "make_tool",
+    "resolve_host",
+    "tool",
+]

@@ -1,0 +1,89 @@
+"""Asking the person: the request shown to them, their answer, and who can answer.
+
+An `Approver` answers asynchronously; a durable runtime implements it by suspending the task
+until the person answers (hours if need be). `DenyAllApprover` is for unattended runs: it
+declines everything (fail closed). `ScriptedApprover` answers from a list, for tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from valet.policy import Decision
+
+Answer = Literal["approved", "declined", "edited"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """What the person is asked about."""
+
+    task_id: str
+    tool: str
+    effect: str
+    args: dict[str, object]
+    """The arguments (secrets redacted)."""
+    decision: Decision
+    """Why the gateway asks (the strictest rule's id and reason)."""
+    sources: tuple[str, ...] = ()
+    """Untrusted sources the arguments came from."""
+    findings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """The person's answer. `edited` runs with `args` instead (still subject to deny rules)."""
+
+    answer: Answer
+    approver: str
+    """Who answered, e.g. `person:alice`, `deny-all`."""
+    args: dict[str, object] | None = None
+    note: str = ""
+
+    @staticmethod
+    def approved(approver: str = "person") -> Approval:
+        return Approval("approved", approver)
+
+    @staticmethod
+    def declined(approver: str = "person", note: str = "") -> Approval:
+        return Approval("declined", approver, note=note)
+
+    @staticmethod
+    def edited(args: dict[str, object], approver: str = "person") -> Approval:
+        return Approval("edited", approver, args=args)
+
+
+class Approver(Protocol):
+    async def decide(self, request: ApprovalRequest) -> Approval: ...
+
+
+class DenyAllApprover:
+    """Declines every ask: for runs with nobody to ask. valet fails closed."""
+
+    async def decide(self, request: ApprovalRequest) -> Approval:
+        return Approval.declined("deny-all", "nobody is available to approve, so valet declines")
+
+
+Script = Approval | Callable[[ApprovalRequest], Approval]
+
+
+@dataclass
+class ScriptedApprover:
+    """Answers from `answers` in order (an `Approval` or a function of the request); declines
+    once they run out. Every request is kept in `requests` for assertions."""
+
+    answers: list[Script] = field(default_factory=lambda: list[Script]())
+    requests: list[ApprovalRequest] = field(default_factory=lambda: list[ApprovalRequest]())
+
+    @classmethod
+    def of(cls, answers: Iterable[Script]) -> ScriptedApprover:
+        return cls(list(answers))
+
+    async def decide(self, request: ApprovalRequest) -> Approval:
+        self.requests.append(request)
+        if not self.answers:
+            return Approval.declined("script", "the script has no more answers")
+        answer = self.answers.pop(0)
+        return answer if isinstance(answer, Approval) else answer(request)

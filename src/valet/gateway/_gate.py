@@ -1,0 +1,282 @@
+"""The decision core shared by `Gateway` (typed tools) and `GatedToolbox` (browser actions):
+provenance, policy, the approver and the audit write, per task."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import cast
+
+from pydantic_core import to_jsonable_python
+
+from valet.audit import Actor, AuditEntry, AuditLog, Outcome, digest, redact
+from valet.gateway._approval import Approval, ApprovalRequest, Approver, DenyAllApprover
+from valet.policy import (
+    PERSON,
+    TRUSTED,
+    ActionRequest,
+    Decision,
+    Finding,
+    HeuristicDetector,
+    InjectionDetector,
+    Money,
+    Policy,
+    Provenance,
+    Scope,
+    Source,
+    TaintedArg,
+    leaves,
+    strictest,
+)
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Who the task is for and what the person asked, fixed when the task starts."""
+
+    task_id: str = ""
+    on_behalf_of: str = "person"
+    request: str = ""
+    """The person's own words: values found here are never tainted."""
+    trusted: tuple[object, ...] = ()
+    """Trusted data (settings, the person's address book…), JSON-like."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ruling:
+    """What the gate concluded for one action, after asking the person if needed."""
+
+    decision: Decision
+    run: bool
+    outcome: Outcome
+    """`executed` when it may run (the caller may still turn it into `failed`/`error`)."""
+    approver: str = ""
+    args: dict[str, object] = field(default_factory=dict[str, object])
+    """The arguments to run with (the person's edit, when they edited)."""
+
+    @property
+    def message(self) -> str:
+        d = self.decision
+        if self.outcome == "denied":
+            return f"denied by rule {d.rule_id}: {d.reason}"
+        if self.outcome == "declined":
+            return f"declined by {self.approver} (rule {d.rule_id}: {d.reason})"
+        return f"allowed by rule {d.rule_id}: {d.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    """What provenance says about one action's arguments."""
+
+    tainted: tuple[TaintedArg, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        found = (str(source) for arg in self.tainted for source in arg.sources)
+        return tuple(dict.fromkeys(found))
+
+
+Recheck = Callable[[dict[str, object]], Awaitable[tuple[dict[str, object], Decision] | str]]
+"""Re-validate and re-decide arguments the person edited: (args, decision) or an error text."""
+
+
+def jsonable(value: object) -> object:
+    return to_jsonable_python(value, fallback=str)
+
+
+def jsonable_args(args: Mapping[str, object]) -> dict[str, object]:
+    return cast(dict[str, object], jsonable(dict(args)))
+
+
+class Gate:
+    """Per task: the policy, the scope, the approver, the audit log and what has been read."""
+
+    def __init__(
+        self,
+        *,
+        policy: Policy,
+        scope: Scope,
+        approver: Approver,
+        audit: AuditLog | None,
+        task: TaskContext,
+        detector: InjectionDetector,
+    ) -> None:
+        self._policy = policy
+        self._scope = scope
+        self.approver = approver
+        self.audit = audit
+        self.task = task
+        self.detector = detector
+        self.provenance = Provenance()
+        self._flags: dict[Source, tuple[Finding, ...]] = {}
+        self._spent: dict[str, Decimal] = {}
+        if task.request:
+            self.provenance.add(PERSON, task.request)
+        for item in task.trusted:
+            self.provenance.add(TRUSTED, item)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        rules: Policy | None = None,
+        scope: Scope | None = None,
+        approver: Approver | None = None,
+        audit: AuditLog | None = None,
+        task: TaskContext | None = None,
+        detector: InjectionDetector | None = None,
+    ) -> Gate:
+        return cls(
+            policy=rules or Policy(),
+            scope=scope or Scope(),
+            approver=approver or DenyAllApprover(),
+            audit=audit,
+            task=task or TaskContext(),
+            detector=detector or HeuristicDetector(),
+        )
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy
+
+    @property
+    def scope(self) -> Scope:
+        """The task's scope: fixed at construction; nothing can widen it later."""
+        return self._scope
+
+    def learn(self, source: Source, content: object) -> tuple[Finding, ...]:
+        """Record content read from `source`; untrusted content is scanned for injections."""
+        self.provenance.add(source, content)
+        if not source.untrusted:
+            return ()
+        text = "\n".join(_texts(content))
+        findings = tuple(self.detector.scan(text)) if text else ()
+        if findings:
+            self._flags[source] = self._flags.get(source, ()) + findings
+        return findings
+
+    def taint(self, args: Mapping[str, object], consequential: Iterable[str]) -> Taint:
+        """Consequential arguments found only in untrusted content, and the injection findings
+        of the untrusted content any argument came from."""
+        important = set(consequential)
+        tainted: list[TaintedArg] = []
+        findings: list[Finding] = []
+        for name, value in args.items():
+            if name not in important and not self._flags:
+                continue  # only consequential arguments matter until something is flagged
+            for item in _items(value):
+                trace = self.provenance.trace(item)
+                if trace.clean:
+                    continue
+                for source in trace.sources:
+                    findings.extend(self._flags.get(source, ()))
+                if name in important:
+                    preview = trace.value if len(trace.value) <= 80 else trace.value[:79] + "…"
+                    tainted.append(TaintedArg(name, preview, trace.sources, trace.excerpt))
+        return Taint(tuple(tainted), tuple(dict.fromkeys(findings)))
+
+    def spent(self) -> tuple[Money, ...]:
+        return tuple(Money(amount, currency) for currency, amount in self._spent.items())
+
+    def spend(self, money: Money) -> None:
+        currency = money.currency.upper()
+        self._spent[currency] = self._spent.get(currency, Decimal(0)) + money.amount
+
+    def decide(self, request: ActionRequest, extra: Sequence[Decision] = ()) -> Decision:
+        return strictest([*self._policy.decisions(request, self._scope), *extra])
+
+    async def rule(
+        self,
+        request: ActionRequest,
+        decision: Decision,
+        args: dict[str, object],
+        taint: Taint,
+        recheck: Recheck,
+    ) -> Ruling:
+        """Apply `decision`: run, refuse, or ask the approver (and re-decide an edit)."""
+        if decision.verdict == "allow":
+            return Ruling(decision, True, "executed", args=args)
+        if decision.verdict == "deny":
+            return Ruling(decision, False, "denied", args=args)
+        asked = ApprovalRequest(
+            task_id=self.task.task_id,
+            tool=request.tool,
+            effect=request.effect.value,
+            args=cast(dict[str, object], redact(jsonable_args(args))),
+            decision=decision,
+            sources=taint.sources,
+            findings=tuple(str(f) for f in taint.findings),
+        )
+        answer: Approval = await self.approver.decide(asked)
+        match answer.answer:
+            case "approved":
+                return Ruling(decision, True, "executed", answer.approver, args)
+            case "declined":
+                return Ruling(decision, False, "declined", answer.approver, args)
+            case "edited":
+                edited = dict(answer.args or {})
+                self.provenance.add(PERSON, edited)
+                redone = await recheck(edited)
+                if isinstance(redone, str):
+                    why = Decision.deny("gateway.invalid_edit", redone)
+                    return Ruling(why, False, "invalid", answer.approver, edited)
+                new_args, new_decision = redone
+                if new_decision.verdict == "deny":
+                    return Ruling(new_decision, False, "denied", answer.approver, new_args)
+                return Ruling(new_decision, True, "executed", answer.approver, new_args)
+
+    def note(self, *, actor: Actor, what: str, details: Mapping[str, object], reason: str) -> None:
+        """Record an event that is not a tool call, e.g. the person editing their rules,
+        taking over the browser or granting access: `what` names it (`rules.edit`)."""
+        decision = Decision.allow(f"{actor}.{what}", reason)
+        ruling = Ruling(decision, True, "recorded", args=dict(details))
+        self.record(actor=actor, tool=what, effect="", ruling=ruling, outcome="recorded")
+
+    def record(
+        self,
+        *,
+        actor: Actor,
+        tool: str,
+        effect: str,
+        ruling: Ruling,
+        outcome: Outcome,
+        result: object = None,
+        taint: Taint | None = None,
+        findings: Sequence[Finding] = (),
+    ) -> None:
+        """Write the audit record of one decision (and its result, when it ran)."""
+        if self.audit is None:
+            return
+        taint = taint or Taint()
+        noted = [str(f) for f in taint.findings] + [f"result: {f}" for f in findings]
+        self.audit.append(
+            AuditEntry(
+                actor=actor,
+                on_behalf_of=self.task.on_behalf_of,
+                task_id=self.task.task_id,
+                tool=tool,
+                effect=effect,
+                args=jsonable_args(ruling.args),
+                verdict=ruling.decision.verdict,
+                rule_id=ruling.decision.rule_id,
+                reason=ruling.decision.reason,
+                approver=ruling.approver,
+                outcome=outcome,
+                result_digest="" if result is None else digest(jsonable(result)),
+                sources=taint.sources,
+                findings=tuple(noted),
+            )
+        )
+
+
+def _items(value: object) -> list[object]:
+    """The values to trace: a scalar itself (numbers stay numbers), else every leaf."""
+    if value is None or isinstance(value, str | int | float | Decimal):
+        return [value]
+    return list(leaves(jsonable(value)))
+
+
+def _texts(content: object) -> list[str]:
+    return list(leaves(jsonable(content)))

@@ -1,0 +1,239 @@
+"""The gateway around valet's browser toolbox: every action is classified, decided and audited.
+
+Wire it between the toolbox and the loop (`GatedToolbox(BrowserToolbox(...), gateway)`); the
+loop's one call site, `execute`, then passes through the gate. A refused action comes back as
+`ActionOutcome(ok=False, message="denied by rule …: …")` for the model to read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+from pydantic import ValidationError
+
+from valet.agent import Toolbox
+from valet.audit import Actor
+from valet.browser import ActionOutcome, ByRole, Element, Observation
+from valet.gateway._gate import Gate, Ruling, Taint
+from valet.gateway._gateway import Gateway
+from valet.policy import (
+    ActionRequest,
+    Classification,
+    Decision,
+    Source,
+    check_navigation,
+    classify_click,
+    classify_enter,
+    find_element,
+    site_of,
+)
+from valet.tools import Action, Click, ClickAt, Download, Goto, OpenTab, Press, Type
+from valet.tools._effects import Effect
+
+Resolver = Callable[[str], Awaitable[list[str]]]
+"""Host name → its IP addresses (empty when it does not resolve)."""
+
+
+async def resolve_host(host: str) -> list[str]:
+    """The host's addresses via `getaddrinfo`, in a thread; empty when it does not resolve."""
+    try:
+        infos = await asyncio.to_thread(socket.getaddrinfo, host, None)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    request: ActionRequest
+    extra: tuple[Decision, ...]
+    taint: Taint
+    classification: Classification | None
+    target: Element | None
+
+
+class GatedToolbox:
+    """A `Toolbox` whose every action passes the gateway first."""
+
+    def __init__(
+        self,
+        inner: Toolbox,
+        gateway: Gateway | Gate,
+        *,
+        resolve: Resolver = resolve_host,
+        actor: Actor = "agent",
+    ) -> None:
+        self.inner = inner
+        self.gate = gateway.gate if isinstance(gateway, Gateway) else gateway
+        self._resolve = resolve
+        self._actor: Actor = actor
+        self._last: Observation | None = None
+        self._seen_digest = ""
+
+    @property
+    def actions(self) -> tuple[type[Action], ...]:
+        return self.inner.actions
+
+    async def observe(self) -> Observation:
+        """Observe the page; leave it if a redirect landed somewhere navigation may not go."""
+        observation = await self.inner.observe()
+        landed = observation.url.startswith(("http:", "https:", "file:"))
+        guard = await self._navigation(observation.url) if landed else None
+        if guard is not None and guard.verdict == "deny":
+            ruling = Ruling(guard, False, "denied", args={"url": observation.url})
+            self.gate.record(
+                actor="system", tool="redirect", effect="navigate", ruling=ruling, outcome="denied"
+            )
+            await self.inner.execute(Goto(url="about:blank"))
+            observation = await self.inner.observe()
+            observation.text = f"[valet left the page: {ruling.message}]\n{observation.text}"
+        self._last = observation
+        if observation.digest != self._seen_digest or not observation.digest:
+            self._seen_digest = observation.digest
+            self.gate.learn(_page_source(observation.url), _page_content(observation))
+        return observation
+
+    async def execute(self, action: Action) -> ActionOutcome:
+        facts = await self._facts(action)
+        gate = self.gate
+        decision = gate.decide(facts.request, facts.extra)
+        if facts.classification is not None and not decision.rule_id.startswith("nav."):
+            decision = Decision(
+                decision.verdict,
+                decision.rule_id,
+                f"{decision.reason} ({facts.classification.reason})",
+            )
+        args = action.model_dump(mode="json")
+
+        async def recheck(edited: dict[str, object]) -> tuple[dict[str, object], Decision] | str:
+            try:
+                changed = type(action).model_validate(edited)
+            except ValidationError as exc:
+                return f"invalid edit: {exc.errors(include_url=False)[0]['msg']}"
+            redone = await self._facts(changed)
+            return changed.model_dump(mode="json"), gate.decide(redone.request, redone.extra)
+
+        ruling = await gate.rule(facts.request, decision, args, facts.taint, recheck)
+        effect = facts.request.effect.value
+        if not ruling.run:
+            gate.record(
+                actor=self._actor,
+                tool=action.kind,
+                effect=effect,
+                ruling=ruling,
+                outcome=ruling.outcome,
+                taint=facts.taint,
+            )
+            return ActionOutcome(ok=False, message=ruling.message, target=facts.target)
+        to_run = action if ruling.args == args else type(action).model_validate(ruling.args)
+        try:
+            outcome = await self.inner.execute(to_run)
+        except Exception:
+            gate.record(
+                actor=self._actor,
+                tool=action.kind,
+                effect=effect,
+                ruling=ruling,
+                outcome="error",
+                taint=facts.taint,
+            )
+            raise
+        gate.record(
+            actor=self._actor,
+            tool=action.kind,
+            effect=effect,
+            ruling=ruling,
+            outcome="executed" if outcome.ok else "failed",
+            result={"message": outcome.message, "content": outcome.content},
+            taint=facts.taint,
+        )
+        return outcome
+
+    async def _facts(self, action: Action) -> _Facts:
+        page = self._last
+        here = page.url if page is not None else ""
+        site = site_of(here) if here.startswith(("http:", "https:")) else None
+        effect = action.effect
+        extra: list[Decision] = []
+        classification: Classification | None = None
+        target: Element | None = None
+        watched: dict[str, object] = {}
+        match action:
+            case Goto(url=url) | OpenTab(url=str() as url) | Download(url=str() as url):
+                absolute = urljoin(here, url) if here else url
+                extra.append(await self._navigation(absolute))
+                site = site_of(absolute)
+                watched["url"] = url
+            case Click(element=ref):
+                target = self._element(ref)
+                classification = self._click(target, ref)
+            case ClickAt():
+                classification = Classification(Effect.UNKNOWN, "a click at coordinates")
+            case Type(element=ref, text=text, submit=True):
+                target = self._element(ref)
+                classification = self._enter(target)
+                watched["text"] = text
+            case Type(element=ref, text=text):
+                target = self._element(ref)
+                watched["text"] = text
+            case Press(keys=keys, element=ref) if "enter" in keys.lower():
+                target = self._element(ref) if ref is not None else None
+                classification = self._enter(target)
+            case _:
+                pass
+        if classification is not None:
+            effect = classification.effect
+        taint = self.gate.taint(watched, ())
+        request = ActionRequest(
+            tool=action.kind,
+            effect=effect,
+            site=site,
+            connector="browser",
+            spent=self.gate.spent(),
+            tainted=taint.tainted,
+            findings=taint.findings,
+        )
+        return _Facts(request, tuple(extra), taint, classification, target)
+
+    def _element(self, ref: int | ByRole) -> Element | None:
+        page = self._last
+        if page is None:
+            return None
+        if isinstance(ref, int):
+            return page.element(ref)
+        return find_element(page, ref.role, ref.name, ref.nth)
+
+    def _click(self, target: Element | None, ref: int | ByRole) -> Classification:
+        if target is None or self._last is None:
+            shown = f"[{ref}]" if isinstance(ref, int) else f'{ref.role} "{ref.name}"'
+            return Classification(Effect.UNKNOWN, f"{shown} is not in the latest observation")
+        return classify_click(target, self._last)
+
+    def _enter(self, target: Element | None) -> Classification:
+        if self._last is None:
+            return Classification(Effect.UNKNOWN, "Enter before any observation")
+        return classify_enter(target, self._last)
+
+    async def _navigation(self, url: str) -> Decision:
+        settings = self.gate.policy.navigation
+        host = urlsplit(url).hostname if url.startswith(("http:", "https:")) else None
+        resolved = await self._resolve(host) if host else []
+        return check_navigation(url, resolved, settings)
+
+
+def _page_source(url: str) -> Source:
+    parts = urlsplit(url)
+    return Source("untrusted", f"page:{parts.netloc}{parts.path}" if parts.netloc else url[:60])
+
+
+def _page_content(page: Observation) -> list[str]:
+    texts = [page.title, page.text]
+    for element in page.elements:
+        texts.append(element.name)
+        if element.value:
+            texts.append(element.value)
+    return texts

@@ -1,0 +1,76 @@
+"""Pure rules: what valet may do, decided by code the person can read. No I/O here.
+
+- `Decision` (`allow | ask | deny`, rule id, reason) and `strictest` (deny > ask > allow).
+- `Policy` = `BuiltinRules` + the person's `RuleSet` (the rule language: `MaxAmount`,
+  `ForbidEffect`, `AllowSites`, `DenySites`, `AllowedRecipientDomains`) + `NavigationSettings`.
+- `Scope`: the sites, connectors and operations of one task, fixed before it reads anything.
+- `check_navigation`: the navigation guard over a URL and its resolved addresses.
+- `classify_click` / `classify_enter`: a click's effect from the page's DOM facts.
+- `Provenance` / `Source` / `Trace`: where values came from (argument taint).
+- `InjectionDetector` / `HeuristicDetector` / `Finding`: instruction-like text in content.
+"""
+
+from valet.policy._classify import (
+    Classification,
+    classify_click,
+    classify_enter,
+    find_element,
+    has_payment_fields,
+)
+from valet.policy._decision import Decision, Verdict, strictest
+from valet.policy._injection import Finding, HeuristicDetector, InjectionDetector
+from valet.policy._navigation import NavigationSettings, check_navigation
+from valet.policy._policy import Policy
+from valet.policy._request import ActionRequest, Money, TaintedArg
+from valet.policy._rules import (
+    CONSEQUENTIAL,
+    AllowedRecipientDomains,
+    AllowSites,
+    BuiltinRules,
+    DenySites,
+    ForbidEffect,
+    MaxAmount,
+    Rule,
+    RuleSet,
+)
+from valet.policy._scope import Scope
+from valet.policy._sites import site_matches, site_of
+from valet.policy._taint import PERSON, TRUSTED, Provenance, Source, Trace, leaves
+
+__all__ = [
+    "CONSEQUENTIAL",
+    "PERSON",
+    "TRUSTED",
+    "ActionRequest",
+    "AllowSites",
+    "AllowedRecipientDomains",
+    "BuiltinRules",
+    "Classification",
+    "Decision",
+    "DenySites",
+    "Finding",
+    "ForbidEffect",
+    "HeuristicDetector",
+    "InjectionDetector",
+    "MaxAmount",
+    "Money",
+    "NavigationSettings",
+    "Policy",
+    "Provenance",
+    "Rule",
+    "RuleSet",
+    "Scope",
+    "Source",
+    "TaintedArg",
+    "Trace",
+    "Verdict",
+    "check_navigation",
+    "classify_click",
+    "classify_enter",
+    "find_element",
+    "has_payment_fields",
+    "leaves",
+    "site_matches",
+    "site_of",
+    "strictest",
+]

@@ -1,0 +1,193 @@
+"""What a click (or an Enter key) does, decided from the page: pure functions over DOM facts.
+
+The order is by consequence: purchase, delete, share, send, publish, submit; then harmless kinds
+(navigation links, toggles, tabs, expanders, search). Anything else is `unknown`, which asks.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from valet.browser._types import Element, Observation
+from valet.tools._effects import Effect
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    effect: Effect
+    reason: str
+    """Why, in words, e.g. `button "Place order" on a page with payment fields`."""
+
+
+def _words(*patterns: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(patterns) + r")\b", re.IGNORECASE)
+
+
+_PURCHASE_STRONG = _words(
+    r"place\s+(?:my\s+)?order",
+    r"buy(?:\s+it)?\s+now",
+    r"pay(?:\s+now)?",
+    r"pay\s+\S+",
+    r"complete\s+(?:purchase|order|payment)",
+    r"confirm\s+(?:and\s+pay|purchase|order|payment)",
+    r"order\s+now",
+    r"submit\s+order",
+    r"purchase",
+)
+_PURCHASE_WEAK = _words(r"check\s*out", r"proceed\s+to\s+(?:checkout|payment)", r"buy")
+_DELETE = _words(
+    r"delete(?:\s+all)?",
+    r"remove(?:\s+all)?",
+    r"erase",
+    r"trash",
+    r"bin",
+    r"discard",
+    r"empty\s+(?:trash|bin|cart)",
+    r"wipe",
+    r"destroy",
+    r"unsubscribe",
+    r"close\s+account",
+)
+_SHARE = _words(r"share", r"invite", r"grant\s+access", r"make\s+public")
+_SEND = _words(r"send", r"reply(?:\s+all)?", r"forward", r"transfer")
+_PUBLISH = _words(r"post", r"publish", r"tweet", r"comment", r"reply", r"upload", r"go\s+live")
+_SUBMIT = _words(
+    r"submit",
+    r"save",
+    r"confirm",
+    r"apply",
+    r"update",
+    r"sign\s*up",
+    r"register",
+    r"create",
+    r"accept",
+    r"agree",
+    r"book",
+    r"reserve",
+    r"subscribe",
+    r"log\s*out|sign\s*out",
+)
+_HARMLESS = _words(
+    r"(?:apply|clear|reset)\s+filters?",
+    r"sort\s+by",
+    r"search",
+    r"save\s+for\s+later",
+    r"continue\s+shopping",
+    r"add\s+to\s+(?:cart|basket|bag|wish\s*list)",
+)
+_INPUT = _words(r"add\s+to\s+(?:cart|basket|bag|wish\s*list)", r"select", r"choose", r"pick")
+_READ = _words(
+    r"search",
+    r"find",
+    r"filter",
+    r"sort",
+    r"next",
+    r"previous|prev",
+    r"more",
+    r"show",
+    r"view",
+    r"open",
+    r"close",
+    r"cancel",
+    r"back",
+    r"menu",
+    r"details",
+    r"expand",
+    r"collapse",
+    r"help",
+    r"zoom",
+    r"dismiss",
+)
+_PAYMENT_FIELD = re.compile(
+    r"cc-(?:number|exp|csc|name|type)|card\s*number|card\s*no|credit\s*card|debit\s*card|"
+    r"\bcvc\b|\bcvv\b|security\s+code|expir(?:y|ation)|name\s+on\s+card|cardholder",
+    re.IGNORECASE,
+)
+_TOGGLE_ROLES = frozenset({"checkbox", "radio", "switch", "menuitemcheckbox", "menuitemradio"})
+_READ_ROLES = frozenset({"tab", "treeitem", "option", "combobox", "listbox", "slider"})
+_COMPOSER = re.compile(r"\b(?:message|compose|to|subject|body|reply|write)\b", re.IGNORECASE)
+_TEXT_ROLES = frozenset({"textbox", "searchbox"})
+
+
+def has_payment_fields(observation: Observation) -> bool:
+    """A card number, expiry or security code field (or its label) is on the page."""
+    for element in observation.elements:
+        facts = f"{element.name} {element.extra or ''}"
+        if _PAYMENT_FIELD.search(facts):
+            return True
+    return bool(_PAYMENT_FIELD.search(observation.text[:20_000]))
+
+
+def _label(element: Element) -> str:
+    return f'{element.role} "{element.name}"'
+
+
+def classify_click(element: Element, observation: Observation) -> Classification:
+    """The effect of clicking `element` on the page `observation` shows."""
+    role = element.role.lower()
+    name = element.name
+    label = _label(element)
+    if role in _TOGGLE_ROLES:
+        return Classification(Effect.INPUT, f"{label} is a toggle")
+    if role in _READ_ROLES or {"expanded", "collapsed"} & set(element.states):
+        return Classification(Effect.READ, f"{label} shows or hides content")
+    payment = has_payment_fields(observation)
+    if _PURCHASE_STRONG.search(name) or (payment and _PURCHASE_WEAK.search(name)):
+        fields = " on a page with payment fields" if payment else ""
+        return Classification(Effect.PURCHASE, f"{label} buys something{fields}")
+    if _DELETE.search(name):
+        return Classification(Effect.DELETE, f"{label} deletes something")
+    if _SHARE.search(name):
+        return Classification(Effect.SHARE, f"{label} shares something")
+    if _SEND.search(name):
+        composer = any(
+            e.role.lower() in _TEXT_ROLES and _COMPOSER.search(e.name) for e in observation.elements
+        )
+        where = " in a message composer" if composer else ""
+        return Classification(Effect.SEND, f"{label} sends a message{where}")
+    if _PUBLISH.search(name):
+        return Classification(Effect.PUBLISH, f"{label} publishes something")
+    if role == "link":
+        return Classification(Effect.NAVIGATE, f"{label} is a link")
+    if _HARMLESS.search(name):
+        effect = Effect.INPUT if _INPUT.search(name) or "save" in name.lower() else Effect.READ
+        return Classification(effect, f"{label} changes only what is shown or kept for later")
+    if _SUBMIT.search(name) or (element.extra or "").lower() == "type=submit":
+        return Classification(Effect.SUBMIT, f"{label} submits a form")
+    if _INPUT.search(name):
+        return Classification(Effect.INPUT, f"{label} changes a selection")
+    if _READ.search(name):
+        return Classification(Effect.READ, f"{label} only changes what is shown")
+    return Classification(Effect.UNKNOWN, f"valet cannot tell what {label} does")
+
+
+def classify_enter(element: Element | None, observation: Observation) -> Classification:
+    """The effect of pressing Enter in `element` (or the focused one): it may submit a form."""
+    if element is None:
+        element = next((e for e in observation.elements if "focused" in e.states), None)
+    if element is None:
+        return Classification(Effect.UNKNOWN, "Enter with no focused element may submit a form")
+    role = element.role.lower()
+    if role == "searchbox" or re.search(r"\bsearch\b", element.name, re.IGNORECASE):
+        return Classification(Effect.READ, f"Enter in {_label(element)} runs a search")
+    if role in ("button", "link"):
+        return classify_click(element, observation)
+    if role in _TOGGLE_ROLES or role in _READ_ROLES:
+        return Classification(Effect.INPUT, f"Enter in {_label(element)} picks a value")
+    return Classification(Effect.SUBMIT, f"Enter in {_label(element)} may submit its form")
+
+
+def find_element(observation: Observation, role: str, name: str, nth: int = 0) -> Element | None:
+    """The element with `role` and `name` (exact, then case-insensitive, then substring)."""
+    of_role = [e for e in observation.elements if e.role.lower() == role.strip().lower()]
+    wanted = name.strip()
+    folded = wanted.casefold()
+    for tier in (
+        [e for e in of_role if e.name == wanted],
+        [e for e in of_role if e.name.casefold() == folded],
+        [e for e in of_role if folded in e.name.casefold()],
+    ):
+        if tier:
+            return tier[nth] if nth < len(tier) else None
+    return None

@@ -1,0 +1,60 @@
+"""The policy: built-in rules, the person's rules, the task's scope, taint and injection findings,
+combined so that the strictest wins. Pure: it decides on an `ActionRequest` and nothing else."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from valet.policy._decision import Decision, strictest
+from valet.policy._navigation import NavigationSettings
+from valet.policy._request import ActionRequest
+from valet.policy._rules import BuiltinRules, RuleSet
+from valet.policy._scope import Scope
+from valet.tools._effects import Effect
+
+
+class Policy(BaseModel):
+    """Everything that decides, as data: valet's built-in rules, the person's, navigation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    builtin: BuiltinRules = Field(default_factory=BuiltinRules)
+    rules: RuleSet = Field(default_factory=RuleSet)
+    navigation: NavigationSettings = Field(default_factory=NavigationSettings)
+
+    def decisions(self, request: ActionRequest, scope: Scope) -> list[Decision]:
+        """Every rule's opinion on `request`, the built-in rule first."""
+        found = [self.builtin.check(request.effect, scope.preapproved)]
+        found.extend(self.rules.check(request))
+        out_of_scope = scope.check(request)
+        if out_of_scope is not None:
+            found.append(out_of_scope)
+        found.extend(_taint(request))
+        if request.findings and request.effect is not Effect.READ:
+            first = request.findings[0]
+            found.append(
+                Decision.ask(
+                    f"injection.{first.kind}",
+                    f"the content behind this action looks like injected instructions ({first})",
+                )
+            )
+        return found
+
+    def evaluate(self, request: ActionRequest, scope: Scope) -> Decision:
+        """The strictest of `decisions`: deny > ask > allow."""
+        return strictest(self.decisions(request, scope))
+
+
+def _taint(request: ActionRequest) -> list[Decision]:
+    found: list[Decision] = []
+    for arg in request.tainted:
+        sources = ", ".join(str(source) for source in arg.sources)
+        seen = f': "{arg.excerpt}"' if arg.excerpt else ""
+        found.append(
+            Decision.ask(
+                f"taint.{arg.name}",
+                f"{arg.name} = {arg.value!r} comes from untrusted content ({sources}{seen}), "
+                "not from your request",
+            )
+        )
+    return found

@@ -1,0 +1,233 @@
+"""The rule language: built-in rules and the person's rules, as data a person can read and edit.
+
+A person's plain-language limits compile to these rules (by hand or with a model's help; the
+rules themselves are enforced by code only). They round-trip as JSON or YAML::
+
+    rules:
+    - kind: max_amount           # never spend more than 100 € per purchase
+      limit: "100"
+      currency: EUR
+      per: purchase              # or: task (the sum over the whole task)
+    - kind: forbid_effect        # never delete anything in my drive
+      effect: delete
+      connectors: [drive]        # and/or sites: [drive.example.com]; none = everywhere
+    - kind: allow_sites          # only use fnac.com and amazon.fr
+      sites: [fnac.com, amazon.fr]
+    - kind: deny_sites
+      sites: [casino.example]
+    - kind: allowed_recipient_domains   # never email anyone outside example.com
+      domains: [example.com]
+
+Every person rule denies what it forbids (the person's limits are not negotiable in the moment;
+they are edited as data). A rule's `id` defaults to `person.<kind>#<position>`.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from valet.policy._decision import Decision
+from valet.policy._request import ActionRequest
+from valet.policy._sites import matches_any
+from valet.tools._effects import Effect
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = ""
+    """Stable name for the audit log; defaults to `person.<kind>#<position>`."""
+    note: str = ""
+    """The person's own words this rule was compiled from."""
+
+
+class MaxAmount(_Rule):
+    """Deny moving more than `limit` in one action (`per: purchase`) or in one task (`per: task`).
+
+    Applies to every action that carries an amount (purchases, transfers). An amount in another
+    currency cannot be compared and is asked about.
+    """
+
+    kind: Literal["max_amount"] = "max_amount"
+    limit: Decimal = Field(gt=0)
+    currency: str = Field(min_length=3, max_length=3)
+    per: Literal["purchase", "task"] = "purchase"
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        amount = request.amount
+        if amount is None:
+            return None
+        currency = self.currency.upper()
+        if amount.currency.upper() != currency:
+            return Decision.ask(
+                rule_id, f"the amount {amount} cannot be compared with your {currency} limit"
+            )
+        total = amount.amount
+        if self.per == "task":
+            total += sum(
+                (m.amount for m in request.spent if m.currency.upper() == currency), Decimal(0)
+            )
+        if total > self.limit:
+            where = "in one purchase" if self.per == "purchase" else "in this task"
+            return Decision.deny(
+                rule_id,
+                f"{total:f} {currency} is over your limit of {self.limit:f} {currency} {where}",
+            )
+        return None
+
+
+class ForbidEffect(_Rule):
+    """Deny an effect everywhere, or only on some sites and/or connectors."""
+
+    kind: Literal["forbid_effect"] = "forbid_effect"
+    effect: Effect
+    sites: tuple[str, ...] = ()
+    connectors: tuple[str, ...] = ()
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        if request.effect != self.effect:
+            return None
+        everywhere = not self.sites and not self.connectors
+        on_site = request.site is not None and matches_any(request.site, self.sites)
+        on_connector = request.connector is not None and request.connector in self.connectors
+        if everywhere or on_site or on_connector:
+            where = "" if everywhere else f" on {request.site or request.connector}"
+            return Decision.deny(rule_id, f"you forbade {self.effect.value}{where}")
+        return None
+
+
+class AllowSites(_Rule):
+    """Deny acting on any site outside `sites`."""
+
+    kind: Literal["allow_sites"] = "allow_sites"
+    sites: tuple[str, ...] = Field(min_length=1)
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        if request.site is None or matches_any(request.site, self.sites):
+            return None
+        return Decision.deny(
+            rule_id, f"{request.site} is not one of your sites ({', '.join(self.sites)})"
+        )
+
+
+class DenySites(_Rule):
+    """Deny acting on any of `sites`."""
+
+    kind: Literal["deny_sites"] = "deny_sites"
+    sites: tuple[str, ...] = Field(min_length=1)
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        if request.site is not None and matches_any(request.site, self.sites):
+            return Decision.deny(rule_id, f"you blocked {request.site}")
+        return None
+
+
+class AllowedRecipientDomains(_Rule):
+    """Deny sending or sharing to an e-mail address outside `domains` (subdomains included)."""
+
+    kind: Literal["allowed_recipient_domains"] = "allowed_recipient_domains"
+    domains: tuple[str, ...] = Field(min_length=1)
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        for recipient in request.recipients:
+            _, at, domain = recipient.strip().rstrip(">").rpartition("@")
+            if at and not matches_any(domain.lower(), self.domains):
+                return Decision.deny(
+                    rule_id,
+                    f"{recipient} is outside the domains you allow ({', '.join(self.domains)})",
+                )
+        return None
+
+
+Rule = Annotated[
+    MaxAmount | ForbidEffect | AllowSites | DenySites | AllowedRecipientDomains,
+    Field(discriminator="kind"),
+]
+"""One person rule; `kind` says which."""
+
+
+class RuleSet(BaseModel):
+    """The person's rules, in order. Edit as data; round-trips through JSON and YAML."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules: tuple[Rule, ...] = ()
+
+    def check(self, request: ActionRequest) -> list[Decision]:
+        found: list[Decision] = []
+        for position, rule in enumerate(self.rules, start=1):
+            decision = rule.check(request, rule.id or f"person.{rule.kind}#{position}")
+            if decision is not None:
+                found.append(decision)
+        return found
+
+    def as_data(self) -> dict[str, object]:
+        """Plain data, `kind` first in each rule and defaults left out (what a person edits)."""
+        rules = [
+            {"kind": rule.kind, **rule.model_dump(mode="json", exclude_defaults=True)}
+            for rule in self.rules
+        ]
+        return {"rules": rules}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_data(), indent=2, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RuleSet:
+        return cls.model_validate_json(text)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.as_data(), sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> RuleSet:
+        loaded: object = yaml.safe_load(text)
+        return cls.model_validate(loaded if loaded is not None else {})
+
+
+CONSEQUENTIAL: frozenset[Effect] = frozenset(
+    {
+        Effect.SEND,
+        Effect.PURCHASE,
+        Effect.DELETE,
+        Effect.PUBLISH,
+        Effect.SHARE,
+        Effect.SUBMIT,
+        Effect.EXECUTE,
+    }
+)
+"""Effects that change the world in a way that may not be undone."""
+
+
+class BuiltinRules(BaseModel):
+    """valet's own rules: consequential effects ask first, harmless ones are allowed.
+
+    An effect in neither set (and `unknown`) asks. The person can lift the ask for some effects
+    for one task (`Scope.preapproved`); that never lifts a person rule, the scope or taint.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ask: frozenset[Effect] = CONSEQUENTIAL
+    allow: frozenset[Effect] = frozenset(
+        {Effect.READ, Effect.NAVIGATE, Effect.INPUT, Effect.DOWNLOAD}
+    )
+
+    def check(self, effect: Effect, preapproved: frozenset[Effect]) -> Decision:
+        if effect in self.ask:
+            if effect in preapproved:
+                return Decision.allow(
+                    f"builtin.preapproved.{effect.value}",
+                    f"you approved {effect.value} in advance for this task",
+                )
+            return Decision.ask(f"builtin.ask.{effect.value}", f"{effect.value} asks you first")
+        if effect in self.allow and effect is not Effect.UNKNOWN:
+            return Decision.allow(f"builtin.allow.{effect.value}", f"{effect.value} is allowed")
+        return Decision.ask(
+            "builtin.unknown", f"valet cannot tell what this {effect.value} action does"
+        )
