@@ -5,11 +5,15 @@ which side goes first:
 
 - valet: `observe()` (the previous step's post-action observation when it is fresh), then the
   action through `BrowserSession` (resolve id → act → wait/settle → observe → compare).
-- bare:  the same action on the same element with a Playwright CSS locator, then one
-  `page.evaluate("0")` round trip — the least a script does to see the page after acting.
+- bare:  the same action on the same element with a Playwright CSS locator, then
+  `page.wait_for_load_state()` and one `page.evaluate("0")` round trip: the cheapest possible
+  read-back, the least a script does to see the page (and so know the action took effect).
+  `--bare-check load-state` drops the read-back (no round trip after the action at all), for
+  the strictest comparison.
 
 Both run in the same browser, page and process. The last line is machine-readable.
 Usage: .venv/bin/python bench/step_overhead.py [--steps 40] [--warmup 5]
+       [--bare-check {read,load-state}]
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run_case(
-    session: BrowserSession, base_url: str, case: Case, steps: int, warmup: int
+    session: BrowserSession, base_url: str, case: Case, steps: int, warmup: int, read_back: bool
 ) -> tuple[list[float], list[float], int, int, int]:
     outcome = await session.goto(base_url + case.path)
     assert outcome.ok, outcome.message
@@ -82,7 +86,9 @@ async def run_case(
             await locator.click()
         else:
             await locator.fill(str(counter))
-        await page.evaluate("0")
+        await page.wait_for_load_state()
+        if read_back:
+            await page.evaluate("0")
 
     async def timed(step: Callable[[], Awaitable[None]]) -> float:
         start = time.perf_counter()
@@ -104,7 +110,7 @@ async def run_case(
     return valet_ms, bare_ms, len(rendered), len(observation.elements), observation.omitted_elements
 
 
-async def main(steps: int, warmup: int) -> None:
+async def main(steps: int, warmup: int, read_back: bool) -> None:
     all_valet: list[float] = []
     all_bare: list[float] = []
     summary: dict[str, tuple[int, int, int]] = {}
@@ -114,7 +120,7 @@ async def main(steps: int, warmup: int) -> None:
         try:
             for case in CASES:
                 valet_ms, bare_ms, chars, shown, omitted = await run_case(
-                    session, sites.url, case, steps, warmup
+                    session, sites.url, case, steps, warmup, read_back
                 )
                 all_valet += valet_ms
                 all_bare += bare_ms
@@ -141,7 +147,8 @@ async def main(steps: int, warmup: int) -> None:
     print(
         f"ratio={p50 / bare50:.2f} p50_ms={p50:.1f} p95_ms={p95:.1f} "
         f"bare_p50_ms={bare50:.1f} bare_p95_ms={pct(all_bare, 0.95):.1f} "
-        f"observation_chars={chars} elements={shown} omitted={omitted} steps={len(all_valet)}"
+        f"observation_chars={chars} elements={shown} omitted={omitted} steps={len(all_valet)} "
+        f"bare_check={'read' if read_back else 'load-state'}"
     )
 
 
@@ -149,5 +156,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="valet browser step overhead vs bare Playwright")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--bare-check", choices=["read", "load-state"], default="read")
     args = parser.parse_args()
-    asyncio.run(main(args.steps, args.warmup))
+    asyncio.run(main(args.steps, args.warmup, read_back=args.bare_check == "read"))

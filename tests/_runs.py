@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from valet.agent import Limits, OutputMode, RunEnd
+from valet.gateway import Approver
 from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.record import RunStore
 from valet.runtime import TaskSpec, run_task
@@ -31,6 +32,7 @@ async def run_script(
     replay: bool = False,
     vision: bool = False,
     priced_as: str | None = None,
+    approver: Approver | None = None,
 ) -> ScriptedRun:
     player = ScriptPlayer(parse_steps(script), replay=replay)
     spec = TaskSpec(
@@ -45,6 +47,7 @@ async def run_script(
         model_info={"model": "scripted:test"},
         output_mode=output_mode,
         vision=vision,
+        approver=approver,
     )
     header, steps = RunStore(home / "runs").load(result.run_id)
     return ScriptedRun(result.end, header, steps)

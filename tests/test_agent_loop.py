@@ -7,6 +7,7 @@ from pathlib import Path
 from tests._runs import run_script
 
 from valet.agent import Finished, Limits, Stopped
+from valet.gateway import Approval, ScriptedApprover
 from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.runtime import TaskSpec, run_task
 from valet.sites import SiteServer
@@ -133,8 +134,10 @@ async def test_repeating_a_dead_click_triggers_loop_detection(
 ) -> None:
     dead = {"click": {"role": "button", "name": "Does nothing"}}
     settle = {"wait_for": {"element": {"role": "button", "name": "Dismiss recommendation"}}}
-    run = await run_script(home, sites, [settle] + [dead] * 6, start="/dynamic")
+    approver = ScriptedApprover.of([Approval.approved()] * 6)
+    run = await run_script(home, sites, [settle] + [dead] * 6, start="/dynamic", approver=approver)
     assert isinstance(run.end, Stopped) and run.end.reason == "loop", run.steps
+    assert "cannot tell what" in approver.requests[0].decision.reason, "unknown effect: asked"
     clicks = run.steps[1:]
     assert clicks[0]["ok"] and clicks[0]["changed"] is False
     assert "no visible change" in clicks[0]["result"]
@@ -156,8 +159,11 @@ async def test_acts_inside_iframes_and_a_shadow_root(home: Path, sites: SiteServ
         {"expect": {"text": "Subscribed ada@example.com"}},
         {"done": "ok"},
     ]
-    run = await run_script(home, sites, script, start="/frames")
+    approver = ScriptedApprover.of([Approval.approved()] * 3)
+    run = await run_script(home, sites, script, start="/frames", approver=approver)
     assert isinstance(run.end, Finished) and run.end.success, run.end
+    asked = [request.args for request in approver.requests]
+    assert len(asked) == 3, "Apply and Subscribe submit forms, Shadow action is unknown: all asked"
     coupon = run.steps[0]["target"]
     assert coupon["frame"] is not None
 

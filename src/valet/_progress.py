@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from rich.console import Console
@@ -31,6 +33,17 @@ class ProgressView:
     def __exit__(self, *_: object) -> None:
         if self.status is not None:
             self.status.stop()
+
+    @contextlib.contextmanager
+    def paused(self) -> Generator[None]:
+        """Stop the live status line while the person is asked something."""
+        if self.status is not None:
+            self.status.stop()
+        try:
+            yield
+        finally:
+            if self.status is not None:
+                self.status.start()
 
     def step(self, step: StepRecord) -> None:
         self.tokens += step.input_tokens + step.output_tokens

@@ -19,9 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from valet._progress import ProgressView
+from valet._terminal_approver import DemoApprover, TerminalApprover
 from valet.agent import Finished, Limits, RunEnd, Stopped
 from valet.browser import BrowserSettings
 from valet.errors import ConfigError, RunNotFound, WorkflowError
+from valet.gateway import Approver, DenyAllApprover
 from valet.models import (
     ModelConfig,
     ScriptPlayer,
@@ -113,13 +115,20 @@ def _spec(
     return TaskSpec(task=task, start_url=start_url, limits=limits, browser=browser)
 
 
-def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: bool) -> TaskResult:
+def _execute(
+    spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: bool, *, demo: bool = False
+) -> TaskResult:
     info: dict[str, Any] = config.public() if config else {"model": "replay"}
     mode = config.output_mode if config and config.provider != "scripted" else "tools"
     vision = bool(config and config.vision)
     console = err if json_out else out
     try:
         with ProgressView(console) as progress:
+            approver: Approver = DenyAllApprover()
+            if demo:
+                approver = DemoApprover(console)
+            elif sys.stdin.isatty():
+                approver = TerminalApprover(console, progress)
             return asyncio.run(
                 run_task(
                     spec,
@@ -129,6 +138,7 @@ def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: b
                     output_mode=mode,
                     vision=vision,
                     progress=progress,
+                    approver=approver,
                 )
             )
     except BrowserUnavailable as exc:
@@ -323,7 +333,8 @@ def demo(
                 llm = build_model(config)
             except ConfigError as exc:
                 _fail(str(exc))
-            result = _execute(_spec(task, shop, None, False, None, None), llm, config, False)
+            spec = _spec(task, shop, None, False, None, None)
+            result = _execute(spec, llm, config, False, demo=True)
         else:
             workflow = resources.files("valet.demo").joinpath("shop.yaml")
             with resources.as_file(workflow) as path:
@@ -334,7 +345,8 @@ def demo(
                 start_url=shop,
                 limits=Limits(max_steps=len(steps) + 5),
             )
-            result = _execute(spec, scripted_model(ScriptPlayer(steps, replay=True)), None, False)
+            replay = scripted_model(ScriptPlayer(steps, replay=True))
+            result = _execute(spec, replay, None, False, demo=True)
         out.print(f"[dim]run record: valet runs show {result.run_id}[/]")
         if stay if stay is not None else sys.stdout.isatty():
             out.print(f"the shop stays up at {shop} — Ctrl-C to quit")

@@ -1,4 +1,8 @@
-"""Element actions: each resolves its target, acts through a JS handle, and is effect-checked."""
+"""Element actions: each resolves its target, acts through a locator, and is effect-checked.
+
+The locator (see `Observer.locator`) finds the element inside the page in the same round trip as
+the action, and fails at once when the element is gone.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,27 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
-from playwright.async_api import ElementHandle, Error, Page
+from playwright.async_api import Error, Locator, Page
 
 from valet.browser._driver import ActionFailed, Driver, element_label
+from valet.browser._observe import CLOSED_MARKER, GONE_MARKER
 from valet.browser._resolve import appeared, resolve
 from valet.browser._types import ActionOutcome, ByRole, Element, Target
 
-ElementOp = Callable[[ElementHandle, Element], Awaitable[str | None]]
+ElementOp = Callable[[Locator, Element], Awaitable[str | None]]
 
 _DIRECTIONS = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
 
 
-async def _handle(driver: Driver, element: Element) -> ElementHandle:
-    handle = await driver.observer.element_handle(element.id)
-    if handle is None:
-        raise ActionFailed(f"{element_label(element)} is no longer on the page; observe again")
-    return handle
+def _gone(element: Element) -> ActionFailed:
+    return ActionFailed(f"{element_label(element)} is no longer on the page; observe again")
+
+
+def _locator(driver: Driver, element: Element) -> Locator:
+    locator = driver.observer.locator(element.id)
+    if locator is None:
+        raise _gone(element)
+    return locator
 
 
 async def on_element(driver: Driver, target: Target, verb: str, op: ElementOp) -> ActionOutcome:
@@ -32,11 +41,14 @@ async def on_element(driver: Driver, target: Target, verb: str, op: ElementOp) -
     resolved = element
 
     async def run() -> str | None:
-        handle = await _handle(driver, resolved)
         try:
-            return await op(handle, resolved)
-        finally:
-            driver.dispose_later(handle)
+            return await op(_locator(driver, resolved), resolved)
+        except Error as error:
+            if GONE_MARKER in error.message:
+                raise _gone(resolved) from error
+            if CLOSED_MARKER in error.message:
+                raise ActionFailed("it moved into a closed shadow root, out of reach") from error
+            raise
 
     return await driver.act(f"{verb} {element_label(resolved)}", run, resolved)
 
@@ -50,12 +62,12 @@ def _is_file_input(element: Element) -> bool:
 
 
 async def click(driver: Driver, target: Target) -> ActionOutcome:
-    async def op(handle: ElementHandle, element: Element) -> str | None:
+    async def op(live: Locator, element: Element) -> str | None:
         if _is_file_input(element):
             raise ActionFailed("it is a file input; use upload with the file paths instead")
         if element.extra is not None and element.extra.endswith("(new tab)"):
             driver.expect_popup()
-        await handle.click(timeout=_ms(driver))
+        await live.click(timeout=_ms(driver))
         return None
 
     return await on_element(driver, target, "clicked", op)
@@ -78,15 +90,15 @@ def _secret(element: Element) -> bool:
 async def type_text(
     driver: Driver, target: Target, text: str, *, clear: bool = True, submit: bool = False
 ) -> ActionOutcome:
-    async def op(handle: ElementHandle, element: Element) -> str | None:
+    async def op(live: Locator, element: Element) -> str | None:
         if clear:
-            await handle.fill(text, timeout=_ms(driver))
+            await live.fill(text, timeout=_ms(driver))
         else:
-            await handle.focus()
-            await handle.press("End", timeout=_ms(driver))
-            await handle.type(text, timeout=_ms(driver))
+            await live.focus()
+            await live.press("End", timeout=_ms(driver))
+            await live.type(text, timeout=_ms(driver))
         if submit:
-            await handle.press("Enter", timeout=_ms(driver))
+            await live.press("Enter", timeout=_ms(driver))
         return None
 
     resolved = await resolve(driver, target)
@@ -100,25 +112,26 @@ async def type_text(
 
 
 async def clear(driver: Driver, target: Target) -> ActionOutcome:
-    async def op(handle: ElementHandle, element: Element) -> str | None:
-        await handle.fill("", timeout=_ms(driver))
+    async def op(live: Locator, element: Element) -> str | None:
+        await live.fill("", timeout=_ms(driver))
         return None
 
     return await on_element(driver, target, "cleared", op)
 
 
 async def select(driver: Driver, target: Target, option: str) -> ActionOutcome:
-    async def op(handle: ElementHandle, element: Element) -> str | None:
-        is_select = await handle.evaluate("el => el.localName === 'select'")
-        if not is_select:
-            raise ActionFailed("it is not a <select>; click it, then click the option you want")
-        options: list[list[str]] = await handle.evaluate(
-            "el => [...el.options].map(o => [o.label || o.text, o.value])"
+    async def op(live: Locator, element: Element) -> str | None:
+        options: list[list[str]] | None = await live.evaluate(
+            "el => el.localName !== 'select' ? null"
+            " : [...el.options].map(o => [o.label || o.text, o.value])",
+            timeout=_ms(driver),
         )
+        if options is None:
+            raise ActionFailed("it is not a <select>; click it, then click the option you want")
         wanted = option.strip().casefold()
         for label, value in options:
             if wanted in (label.strip().casefold(), value.casefold()):
-                await handle.select_option(value=value, timeout=_ms(driver))
+                await live.select_option(value=value, timeout=_ms(driver))
                 return None
         listed = ", ".join(f'"{label}"' for label, _ in options[:20])
         raise ActionFailed(f'no option "{option}"; options: {listed}')
@@ -127,8 +140,8 @@ async def select(driver: Driver, target: Target, option: str) -> ActionOutcome:
 
 
 async def set_checked(driver: Driver, target: Target, checked: bool) -> ActionOutcome:
-    async def op(handle: ElementHandle, element: Element) -> str | None:
-        await handle.set_checked(checked, timeout=_ms(driver))
+    async def op(live: Locator, element: Element) -> str | None:
+        await live.set_checked(checked, timeout=_ms(driver))
         return None
 
     return await on_element(driver, target, "checked" if checked else "unchecked", op)
@@ -137,8 +150,8 @@ async def set_checked(driver: Driver, target: Target, checked: bool) -> ActionOu
 async def press(driver: Driver, keys: str, target: Target | None = None) -> ActionOutcome:
     if target is not None:
 
-        async def op(handle: ElementHandle, element: Element) -> str | None:
-            await handle.press(keys, timeout=_ms(driver))
+        async def op(live: Locator, element: Element) -> str | None:
+            await live.press(keys, timeout=_ms(driver))
             return None
 
         return await on_element(driver, target, f"pressed {keys} on", op)
@@ -152,8 +165,8 @@ async def press(driver: Driver, keys: str, target: Target | None = None) -> Acti
 
 
 async def hover(driver: Driver, target: Target) -> ActionOutcome:
-    async def op(handle: ElementHandle, element: Element) -> str | None:
-        await handle.hover(timeout=_ms(driver))
+    async def op(live: Locator, element: Element) -> str | None:
+        await live.hover(timeout=_ms(driver))
         return None
 
     return await on_element(driver, target, "hovered over", op)
@@ -183,7 +196,7 @@ async def scroll(
 
         return await driver.act(what, page_op)
 
-    async def op(handle: ElementHandle, element: Element) -> str | None:
+    async def op(live: Locator, element: Element) -> str | None:
         done = await driver.observer.frame_call(
             element.id, "(ix, [id, d]) => ix.scrollBy(id, d[0], d[1])", [dx * amount, dy * amount]
         )
@@ -200,20 +213,22 @@ async def drag(driver: Driver, source: Target, dest: Target) -> ActionOutcome:
         return ActionOutcome(ok=False, message=f"drop target: {goal}")
     drop = goal
 
-    async def op(handle: ElementHandle, element: Element) -> str | None:
-        other = await _handle(driver, drop)
+    async def op(live: Locator, element: Element) -> str | None:
+        other = _locator(driver, drop)
+        page = await driver.current_page()
+        await live.hover(timeout=_ms(driver))
+        await page.mouse.down()
         try:
-            page = await driver.current_page()
-            await handle.hover(timeout=_ms(driver))
-            await page.mouse.down()
-            box = await other.bounding_box()
+            box = await other.bounding_box(timeout=_ms(driver))
             if box is None:
                 raise ActionFailed(f"{element_label(drop)} is not visible")
             await other.hover(timeout=_ms(driver))
-            await page.mouse.move(box["x"] + box["width"] / 2 + 1, box["y"] + box["height"] / 2)
-            await page.mouse.up()
-        finally:
-            driver.dispose_later(other)
+        except Error as error:
+            if GONE_MARKER in error.message:
+                raise _gone(drop) from error
+            raise
+        await page.mouse.move(box["x"] + box["width"] / 2 + 1, box["y"] + box["height"] / 2)
+        await page.mouse.up()
         return None
 
     return await on_element(driver, source, f"dragged onto {element_label(drop)}:", op)
@@ -225,14 +240,14 @@ async def upload(driver: Driver, target: Target, paths: list[Path]) -> ActionOut
         return ActionOutcome(ok=False, message=f"no such file: {', '.join(missing)}")
     names = ", ".join(p.name for p in paths)
 
-    async def op(handle: ElementHandle, element: Element) -> str | None:
+    async def op(live: Locator, element: Element) -> str | None:
         if _is_file_input(element):
-            await handle.set_input_files(paths, timeout=_ms(driver))
+            await live.set_input_files(paths, timeout=_ms(driver))
             return None
         page = await driver.current_page()
         try:
             async with page.expect_file_chooser(timeout=_ms(driver)) as chooser_info:
-                await handle.click(timeout=_ms(driver))
+                await live.click(timeout=_ms(driver))
             chooser = await chooser_info.value
         except Error as error:
             raise ActionFailed("clicking it opened no file chooser; pick the file input") from error
@@ -254,9 +269,9 @@ async def wait_for(
     if target is not None:
         waited = text
 
-        async def op(handle: ElementHandle, element: Element) -> str | None:
+        async def op(live: Locator, element: Element) -> str | None:
             try:
-                await handle.wait_for_element_state("visible", timeout=ms)
+                await live.wait_for(state="visible", timeout=ms)
             except Error as error:
                 raise ActionFailed(f"it did not become visible within {timeout_s:g} s") from error
             if waited is not None:

@@ -22,7 +22,6 @@ from playwright.async_api import (
     Download,
     Error,
     Frame,
-    JSHandle,
     Page,
     Request,
 )
@@ -79,11 +78,18 @@ def element_label(element: Element) -> str:
 class Driver:
     """Owns the browser context's pages, their event handlers, and the effect check."""
 
-    def __init__(self, settings: BrowserSettings, context: BrowserContext, artifacts: Path) -> None:
+    def __init__(
+        self,
+        settings: BrowserSettings,
+        context: BrowserContext,
+        artifacts: Path,
+        observer: Observer,
+    ) -> None:
         self.settings = settings
         self.context = context
         self.artifacts = artifacts
-        self.observer = Observer()
+        self.observer = observer
+        """Its selector engine must be registered with the context's Playwright."""
         self.page: Page | None = None
         self._step: _Step | None = None
         self._dialogs: list[str] = []
@@ -99,7 +105,6 @@ class Driver:
         self._download_serial = 0
         self._step_ended = 0.0
         self._opening = False
-        self._spent: list[JSHandle] = []
         context.on("page", self._attach)
         for page in context.pages:
             self._attach(page)
@@ -488,13 +493,6 @@ class Driver:
         if self._step is not None:
             self._step.expect_popup = True
 
-    def dispose_later(self, handle: JSHandle) -> None:
-        """Release element handles in batches, off the action's critical path."""
-        self._spent.append(handle)
-        if len(self._spent) >= 32:
-            spent, self._spent = self._spent, []
-            self._spawn(asyncio.gather(*(_dispose(h) for h in spent)))
-
     async def _wait_requests(self, step: _Step) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
@@ -507,11 +505,6 @@ class Driver:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-
-
-async def _dispose(handle: JSHandle) -> None:
-    with contextlib.suppress(Error):
-        await handle.dispose()
 
 
 def step_paths(step: _Step) -> list[Path | None]:

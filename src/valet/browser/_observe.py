@@ -4,19 +4,30 @@ Each document (top page, same-origin or cross-origin iframe) gets one instance o
 `js/indexer.js`, kept by Python as a JS handle. The indexer keeps its own element → local id
 map in a closure; this module maps (document, local id) to a global id that never changes or
 gets reused during the session. One `evaluate` per frame per observation.
+
+Actions reach elements through `js/locate.js`, a Playwright selector engine registered for the
+session: `locator(global_id)` is a locator that resolves inside the page, in Playwright's
+isolated world, in the same round trip as the action itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypedDict, cast
 
-from playwright.async_api import ElementHandle, Error, Frame, JSHandle, Page
+from playwright.async_api import Error, Frame, JSHandle, Locator, Page, Selectors
 
 from valet.browser._types import Element, Observation, digest_of
+
+_ENGINE = "valet"
+GONE_MARKER = "valet: the element is no longer on the page"
+"""What the selector engine throws for an element that is gone."""
+CLOSED_MARKER = "valet: the element is in a closed shadow root"
+"""What the selector engine throws for an element it cannot be handed."""
 
 _STALE_MARKERS = (
     "Execution context was destroyed",
@@ -54,6 +65,8 @@ class FrameIndex:
 
     frame: Frame
     handle: JSHandle
+    key: str
+    """Name of the events this document's indexer answers (random per injection)."""
     local_to_global: dict[int, int] = field(default_factory=lambda: dict[int, int]())
     delivered: int = 0
     """Sequence number of the last observation of this document shown to the caller."""
@@ -84,7 +97,10 @@ class Observer:
     """Owns the per-document indexers of one browser session and the global id registry."""
 
     def __init__(self) -> None:
-        self._source = resources.files("valet.browser").joinpath("js/indexer.js").read_text("utf-8")
+        scripts = resources.files("valet.browser").joinpath("js")
+        self._source = scripts.joinpath("indexer.js").read_text("utf-8")
+        self._engine_source = scripts.joinpath("locate.js").read_text("utf-8")
+        self._reply = f"valet-{secrets.token_hex(12)}"
         self._indexes: dict[Frame, FrameIndex] = {}
         self._registry: dict[int, tuple[FrameIndex, int]] = {}
         self._next_id = 1
@@ -105,11 +121,13 @@ class Observer:
         index = self._indexes.get(frame)
         if index is not None:
             return index
+        key = f"valet-{secrets.token_hex(12)}"
+        config = {"key": key, "reply": self._reply}
         try:
-            handle = await asyncio.wait_for(frame.evaluate_handle(self._source), timeout_s)
+            handle = await asyncio.wait_for(frame.evaluate_handle(self._source, config), timeout_s)
         except (Error, TimeoutError):
             return None
-        index = FrameIndex(frame=frame, handle=handle)
+        index = FrameIndex(frame=frame, handle=handle, key=key)
         self._indexes[frame] = index
         return index
 
@@ -150,23 +168,22 @@ class Observer:
 
     # ---- element access ----------------------------------------------------------------------
 
-    async def element_handle(self, global_id: int) -> ElementHandle | None:
-        """A handle on the live element behind a global id, or None when it is gone."""
+    async def register_engine(self, selectors: Selectors) -> None:
+        """Register the selector engine behind `locator`; do it before any page is used."""
+        script = f"({self._engine_source})({json.dumps(self._reply)})"
+        await selectors.register(_ENGINE, script=script, content_script=True)
+
+    def locator(self, global_id: int) -> Locator | None:
+        """A locator for the live element behind a global id (None when its id is unknown).
+
+        It resolves inside the page when an action runs; an element that is gone by then makes
+        the action fail at once with an error carrying `GONE_MARKER`.
+        """
         entry = self._registry.get(global_id)
         if entry is None:
             return None
         index, local = entry
-        try:
-            handle = await index.handle.evaluate_handle("(ix, id) => ix.get(id)", local)
-        except Error as error:
-            if is_stale(error):
-                self.forget_frame(index.frame)
-                return None
-            raise
-        element = handle.as_element()
-        if element is None:
-            await handle.dispose()
-        return element
+        return index.frame.locator(f"{_ENGINE}={index.key}/{local}")
 
     async def call(self, page: Page, expression: str, arg: Any = None) -> Any:
         """Evaluate `expression` (a function of the indexer and arg) in the main frame."""
@@ -305,26 +322,31 @@ class Observer:
             total += raw["total"]
             text_more += raw["textMore"]
             digest_parts.append(f"{label}\x01{raw['textHash']}\x01{raw['scroll']}")
+            frame = label or None
             for local, role, name, value, states, flags, extra in raw["els"]:
                 flags = str(flags)
                 if frame_vis in ("a", "b") and "a" not in flags and "b" not in flags:
                     flags += frame_vis
-                element = Element(
-                    id=self._global_id(index, int(local)),
-                    role=str(role),
-                    name=str(name),
-                    value=None if value is None else str(value),
-                    states=tuple(str(states).split()),
-                    new="n" in flags,
-                    offscreen="a" in flags or "b" in flags,
-                    frame=label or None,
-                    extra=None if extra is None else str(extra),
-                    above="a" in flags,
+                states = str(states)
+                global_id = self._global_id(index, int(local))
+                elements.append(
+                    Element(
+                        id=global_id,
+                        role=str(role),
+                        name=str(name),
+                        value=None if value is None else str(value),
+                        states=tuple(states.split()) if states else (),
+                        new="n" in flags,
+                        offscreen="a" in flags or "b" in flags,
+                        frame=frame,
+                        extra=None if extra is None else str(extra),
+                        above="a" in flags,
+                    )
                 )
-                elements.append(element)
-                settled = " ".join(s for s in element.states if s != "focused")
+                if "focused" in states:
+                    states = " ".join(s for s in states.split() if s != "focused")
                 digest_parts.append(
-                    f"{element.id}\x02{role}\x02{name}\x02{value}\x02{settled}"
+                    f"{global_id}\x02{role}\x02{name}\x02{value}\x02{states}"
                     f"\x02{flags.replace('n', '')}"
                 )
             if raw["text"]:

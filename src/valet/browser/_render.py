@@ -142,15 +142,23 @@ def render_observation(obs: Observation, max_chars: int | None = None) -> str:
     return out
 
 
+_LIMITS = ((60, 40), (40, 24), (24, 16))
+"""(name, value) length limits of simplification levels 1, 2 and 3."""
+
+
+def _drops_extra(extra: str) -> bool:
+    return extra.startswith(("→", "#")) or extra == "new tab"
+
+
 def _simplify(element: Element, level: int) -> Element:
     if level == 0:
         return element
     extra = element.extra
-    if extra is not None and (extra.startswith(("→", "#")) or extra == "new tab"):
+    if extra is not None and _drops_extra(extra):
         extra = None
     elif extra is not None and level >= 2 and extra.startswith("options: "):
         extra = None if level >= 3 else _clip(extra, 32)
-    name_limit, value_limit = _LIMITS[min(level, 3) - 1]
+    name_limit, value_limit = _LIMITS[level - 1]
     name = element.name
     if len(name) > name_limit and not name.startswith(_DESCRIPTOR_PREFIXES):
         name = _clip(name, name_limit)
@@ -173,7 +181,58 @@ def _simplify(element: Element, level: int) -> Element:
     )
 
 
-_LIMITS = ((60, 40), (40, 24), (24, 16))
+def _line_size(element: Element) -> int:
+    """len(element_line(element)), without building it."""
+    name = element.name
+    size = len(str(element.id)) + len(element.role) + len(name) + 4 + element.new
+    if not name.startswith(_DESCRIPTOR_PREFIXES):
+        size += 2
+    if element.value is not None:
+        size += len(element.value) + 4
+    for state in element.states:
+        size += len(state) + 1
+    if element.extra:
+        size += len(element.extra) + 1
+    return size
+
+
+def _saving(element: Element, level: int) -> int:
+    """How much shorter the element's line gets at a simplification level (1 to 3)."""
+    name_limit, value_limit = _LIMITS[level - 1]
+    name = element.name
+    saved = 0
+    if len(name) > name_limit and not name.startswith(_DESCRIPTOR_PREFIXES):
+        saved = len(name) - name_limit
+    if element.value is not None and len(element.value) > value_limit:
+        saved += len(element.value) - value_limit
+    extra = element.extra
+    if not extra:
+        return saved
+    if _drops_extra(extra):
+        return saved + len(extra) + 1
+    if level == 1 or not extra.startswith("options: "):
+        return saved
+    return saved + (max(0, len(extra) - 32) if level == 2 else len(extra) + 1)
+
+
+def _elements_size(elements: list[Element], sizes: list[int]) -> int:
+    """Characters the element lines (with frame and fold headers) and the line breaks before
+    each take in the render, mirroring `_element_lines`."""
+    total = 0
+    frame: str | None = None
+    group = 1
+    for index, (element, size) in enumerate(zip(elements, sizes, strict=True)):
+        if index == 0 or element.frame != frame:
+            frame = element.frame
+            group = 1
+            if frame is not None:
+                total += len(frame) + 13  # '\nin frame "<frame>":'
+        current = _group(element)
+        if current != group:
+            total += len(_GROUP_HEADERS[current]) + 1
+            group = current
+        total += size + 1
+    return total
 
 
 def _cut_text(text: str, budget: int, more: bool) -> str:
@@ -191,34 +250,45 @@ def _cut_text(text: str, budget: int, more: bool) -> str:
 
 
 def fit_observation(obs: Observation, max_chars: int, text_more: bool = False) -> Observation:
-    """Shorten element lines, then drop trailing elements and text, until the render fits."""
+    """Shorten element lines, then drop trailing elements and text, until the render fits.
+
+    Line lengths are computed arithmetically (the savings of each simplification level only
+    when the plain lines do not fit), and only the elements that change are rebuilt.
+    """
     elements = display_order(obs.elements)
-    fixed = len("\n".join(_header(obs))) + 80
+    header = len("\n".join(_header(obs)))
+    fixed = header + 80
     text_reserve = min(len(obs.text), _MIN_TEXT)
-    chosen = elements
-    for level in range(4):
-        chosen = [_simplify(e, level) for e in elements]
-        size = sum(len(element_line(e)) + 1 for e in chosen) + 20 * len(_GROUP_HEADERS)
-        if fixed + size + text_reserve <= max_chars:
-            break
+    base = [_line_size(e) for e in elements]
+    budget = max_chars - fixed - text_reserve
+    level = 0
+    sizes = base
+    room = budget - 20 * len(_GROUP_HEADERS) - len(base)
+    while sum(sizes) > room and level < 3:
+        level += 1
+        sizes = [size - _saving(e, level) for e, size in zip(elements, base, strict=True)]
     omitted = obs.omitted_elements
-    budget = max_chars - fixed - text_reserve - len(_omitted_line(10**6))
+    budget -= len(_omitted_line(10**6))
     lines_size = 0
     keep = 0
     frame: str | None = None
-    for element in chosen:
+    for element, size in zip(elements, sizes, strict=True):
         extra = len(element.frame or "") + 20 if element.frame != frame else 0
         frame = element.frame
-        cost = len(element_line(element)) + 1 + extra
+        cost = size + 1 + extra
         if lines_size + cost > budget:
             break
         lines_size += cost
         keep += 1
-    if keep < len(chosen):
-        omitted += len(chosen) - keep
-        chosen = chosen[:keep]
-    fitted = replace(obs, elements=chosen, omitted_elements=omitted, text="")
-    used = len(render_observation(fitted)) + len("\ntext:\n")
+    chosen = [_simplify(e, level) for e in elements[:keep]]
+    omitted += len(elements) - keep
+    line_sizes = sizes[:keep]
+    new_note = " (* = new since the previous observation)" if any(e.new for e in chosen) else ""
+    used = header + 1 + (len(f"elements{new_note}:") if chosen else len("elements: none"))
+    used += _elements_size(chosen, line_sizes)
+    if omitted:
+        used += len(_omitted_line(omitted)) + 1
+    used += len("\ntext:\n")
     text = _cut_text(obs.text, max(0, max_chars - used), text_more) if obs.text else ""
     truncated = obs.truncated or omitted > 0 or text != obs.text
-    return replace(fitted, text=text, truncated=truncated)
+    return replace(obs, elements=chosen, omitted_elements=omitted, text=text, truncated=truncated)

@@ -17,6 +17,7 @@ from playwright.async_api import Browser, BrowserContext, Playwright, async_play
 
 from valet.browser import _actions, _navigation, _reading
 from valet.browser._driver import Driver
+from valet.browser._observe import Observer
 from valet.browser._resolve import resolve
 from valet.browser._settings import DEFAULT_CHROMIUM, BrowserSettings
 from valet.browser._types import ActionOutcome, Element, Observation, Target
@@ -54,14 +55,16 @@ class BrowserSession:
     ) -> BrowserSession:
         await asyncio.to_thread(artifacts_dir.mkdir, parents=True, exist_ok=True)
         playwright = await async_playwright().start()
+        observer = Observer()
         try:
+            await observer.register_engine(playwright.selectors)
             browser, context, owns_context = await _open_context(playwright, settings, profiles_dir)
         except BaseException:
             await playwright.stop()
             raise
         context.set_default_timeout(settings.action_timeout_s * 1000)
         context.set_default_navigation_timeout(settings.navigation_timeout_s * 1000)
-        driver = Driver(settings, context, artifacts_dir)
+        driver = Driver(settings, context, artifacts_dir, observer)
         await driver.current_page()
         return cls(driver, playwright, browser, owns_context)
 
@@ -205,9 +208,9 @@ async def _open_context(
 ) -> tuple[Browser | None, BrowserContext, bool]:
     viewport = {"width": settings.viewport_width, "height": settings.viewport_height}
     if settings.cdp_url is not None:
+        # A fresh context in the running browser: isolated like a launched one, and one that
+        # valet's selector engine is registered in (a pre-existing context would not have it).
         browser = await playwright.chromium.connect_over_cdp(settings.cdp_url)
-        if browser.contexts:
-            return browser, browser.contexts[0], False
         context = await browser.new_context(viewport=viewport, accept_downloads=True)  # type: ignore[arg-type]
         return browser, context, True
     executable = settings.executable

@@ -16,8 +16,8 @@ from typing import Any, Generic, ParamSpec, TypeVar, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
+from valet.effects import Effect
 from valet.gateway._errors import GatewayError
-from valet.tools._effects import Effect
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from valet.agent import Toolbox
 from valet.audit import Actor
 from valet.browser import ActionOutcome, ByRole, Element, Observation
+from valet.effects import Effect
 from valet.gateway._gate import Gate, Ruling, Taint
 from valet.gateway._gateway import Gateway
 from valet.policy import (
@@ -32,7 +33,6 @@ from valet.policy import (
     site_of,
 )
 from valet.tools import Action, Click, ClickAt, Download, Goto, OpenTab, Press, Type
-from valet.tools._effects import Effect
 
 Resolver = Callable[[str], Awaitable[list[str]]]
 """Host name → its IP addresses (empty when it does not resolve)."""

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from valet.browser._types import Element, Observation
-from valet.tools._effects import Effect
+from valet.effects import Effect
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +76,8 @@ _HARMLESS = _words(
     r"continue\s+shopping",
     r"add\s+to\s+(?:cart|basket|bag|wish\s*list)",
 )
+_STEP = _words(r"continue", r"next(?:\s+step)?", r"review", r"proceed", r"go\s+to")
+"""Moving to the next step of a multi-page form: reversible, unless card details go with it."""
 _INPUT = _words(r"add\s+to\s+(?:cart|basket|bag|wish\s*list)", r"select", r"choose", r"pick")
 _READ = _words(
     r"search",
@@ -153,12 +155,16 @@ def classify_click(element: Element, observation: Observation) -> Classification
     if _HARMLESS.search(name):
         effect = Effect.INPUT if _INPUT.search(name) or "save" in name.lower() else Effect.READ
         return Classification(effect, f"{label} changes only what is shown or kept for later")
+    if payment and _STEP.search(name):
+        return Classification(Effect.SUBMIT, f"{label} sends the payment details it follows")
     if _SUBMIT.search(name) or (element.extra or "").lower() == "type=submit":
         return Classification(Effect.SUBMIT, f"{label} submits a form")
     if _INPUT.search(name):
         return Classification(Effect.INPUT, f"{label} changes a selection")
     if _READ.search(name):
         return Classification(Effect.READ, f"{label} only changes what is shown")
+    if _STEP.search(name):
+        return Classification(Effect.NAVIGATE, f"{label} goes to the next step of a form")
     return Classification(Effect.UNKNOWN, f"valet cannot tell what {label} does")
 
 

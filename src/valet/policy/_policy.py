@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from valet.effects import Effect
 from valet.policy._decision import Decision, strictest
 from valet.policy._navigation import NavigationSettings
 from valet.policy._request import ActionRequest
 from valet.policy._rules import BuiltinRules, RuleSet
 from valet.policy._scope import Scope
-from valet.tools._effects import Effect
 
 
 class Policy(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from valet.effects import Effect
 from valet.policy._injection import Finding
 from valet.policy._taint import Source
-from valet.tools._effects import Effect
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,10 +31,10 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from valet.effects import Effect
 from valet.policy._decision import Decision
 from valet.policy._request import ActionRequest
 from valet.policy._sites import matches_any
-from valet.tools._effects import Effect
 
 
 class _Rule(BaseModel):

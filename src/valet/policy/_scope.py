@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from valet.effects import Effect
 from valet.policy._decision import Decision
 from valet.policy._request import ActionRequest
 from valet.policy._sites import matches_any
-from valet.tools._effects import Effect
 
 
 class Scope(BaseModel):

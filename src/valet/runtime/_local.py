@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
@@ -24,8 +25,11 @@ from valet.agent import (
     load_prompt,
     run_loop,
 )
+from valet.audit import AuditLog
 from valet.browser import BrowserSession, BrowserSettings
 from valet.errors import ValetError
+from valet.gateway import Approver, DenyAllApprover, GatedToolbox, Gateway, TaskContext
+from valet.policy import NavigationSettings, Policy
 from valet.record import RunRecorder
 from valet.tools import BrowserToolbox, Goto
 
@@ -44,6 +48,10 @@ class TaskSpec(BaseModel):
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     files_dir: Path | None = None
     """Folder the agent may upload files from."""
+    allow_hosts: frozenset[str] = frozenset()
+    """Internal hosts the browser may open anyway (`127.0.0.1:8765`, `intranet.lan`); loopback,
+    private and link-local addresses are denied otherwise. The start URL's host is added: the
+    person asked for it."""
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,12 @@ async def run_task(
     vision: bool = False,
     progress: Recorder | None = None,
     inbox: Inbox | None = None,
+    approver: Approver | None = None,
 ) -> TaskResult:
-    """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`."""
+    """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`.
+
+    Every action passes the gateway: policy decides, `approver` answers the asks (by default
+    nobody: asks are declined), and each decision goes to the audit log in `home/audit.db`."""
     settings = {
         **model_info,
         "start_url": spec.start_url,
@@ -96,10 +108,18 @@ async def run_task(
     except asyncio.CancelledError:
         record.discard()
         raise
+    audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
     async with session:
-        toolbox = BrowserToolbox(session, spec.files_dir, screenshots=vision)
+        gateway = Gateway(
+            rules=Policy(navigation=NavigationSettings(allow_hosts=_allowed_hosts(spec))),
+            audit=audit,
+            approver=approver or DenyAllApprover(),
+            task=TaskContext(task_id=record.run_id, request=spec.task),
+        )
+        browser = BrowserToolbox(session, spec.files_dir, screenshots=vision)
+        toolbox = GatedToolbox(browser, gateway)
         if spec.start_url:
-            await toolbox.execute(Goto(url=spec.start_url))
+            await GatedToolbox(browser, gateway, actor="person").execute(Goto(url=spec.start_url))
         limits = spec.limits
         planner = ModelPlanner(
             model,
@@ -109,8 +129,21 @@ async def run_task(
             ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
         )
         recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
-        end = await run_loop(spec.task, planner, toolbox, Tee(recorders), spec.limits, inbox)
+        try:
+            end = await run_loop(spec.task, planner, toolbox, Tee(recorders), spec.limits, inbox)
+        finally:
+            audit.close()
     return TaskResult(record.run_id, record.dir, end)
+
+
+def _allowed_hosts(spec: TaskSpec) -> frozenset[str]:
+    if not spec.start_url:
+        return spec.allow_hosts
+    parts = urlsplit(spec.start_url)
+    if not parts.hostname:
+        return spec.allow_hosts
+    host = parts.hostname + (f":{parts.port}" if parts.port else "")
+    return spec.allow_hosts | {host}
 
 
 def _first_line(exc: BaseException) -> str:

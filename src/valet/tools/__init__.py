@@ -1,5 +1,6 @@
 """The toolsets the model sees, each operation with its declared effect."""
 
+from valet.effects import Effect
 from valet.tools._browser_actions import (
     ACTIONS_BY_KIND,
     BROWSER_ACTIONS,
@@ -28,7 +29,6 @@ from valet.tools._browser_actions import (
     WaitFor,
 )
 from valet.tools._browser_toolbox import BrowserToolbox
-from valet.tools._effects import Effect
 
 __all__ = [
     "ACTIONS_BY_KIND",

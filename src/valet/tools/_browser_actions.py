@@ -13,7 +13,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from valet.browser import ByRole
-from valet.tools._effects import Effect
+from valet.effects import Effect
 
 ElementRef = Annotated[
     int | ByRole,

@@ -1,17 +1,32 @@
-// valet element indexer: evaluated once per document, it returns an object that Python keeps as
-// a JS handle. All state lives in this closure; nothing is written into the page's DOM or
-// globals (only passive capture listeners and MutationObservers are added), so page scripts
-// can neither read nor spoof the element ids.
-(() => {
+// valet element indexer: evaluated once per document as a function of `config`, it returns an
+// object that Python keeps as a JS handle. All state lives in this closure; nothing is written
+// into the page's DOM or globals (only passive capture listeners and MutationObservers are
+// added), so page scripts can neither read nor spoof the element ids. valet's selector engine
+// (js/locate.js) asks it for an element with an event named `config.key` (random for every
+// injection) and gets the element back as the target of an event named `config.reply` (random
+// for the session).
+(config) => {
+  const ROLES = new Set([
+    "button", "link", "checkbox", "tab", "menuitem", "menuitemcheckbox", "menuitemradio", "option",
+    "switch", "radio", "combobox", "textbox", "searchbox", "slider", "spinbutton", "treeitem",
+  ]);
   const INTERACTIVE = [
     "a[href]", "area[href]", "button", "input:not([type=hidden])", "select", "textarea",
     "summary", "[contenteditable='']", "[contenteditable=true]", "[contenteditable=plaintext-only]",
-    "[role=button]", "[role=link]", "[role=checkbox]", "[role=tab]", "[role=menuitem]",
-    "[role=menuitemcheckbox]", "[role=menuitemradio]", "[role=option]", "[role=switch]",
-    "[role=radio]", "[role=combobox]", "[role=textbox]", "[role=searchbox]", "[role=slider]",
-    "[role=spinbutton]", "[role=treeitem]",
+    ...[...ROLES].map((role) => `[role=${role}]`),
   ].join(",");
-  const WEAK = "[onclick],[tabindex]";
+  // el.matches(INTERACTIVE) spelled out, as it runs on every element (keep the two in sync)
+  const isInteractive = (el) => {
+    switch (el.localName) {
+      case "button": case "select": case "textarea": case "summary": return true;
+      case "a": case "area": if (el.hasAttribute("href")) return true; break;
+      case "input": if ((el.getAttribute("type") || "").toLowerCase() !== "hidden") return true; break;
+    }
+    const role = el.getAttribute("role");
+    if (role !== null && ROLES.has(role)) return true;
+    const editable = el.getAttribute("contenteditable");
+    return editable === "" || editable === "true" || editable === "plaintext-only";
+  };
   const NAME_FROM_CONTENT = new Set([
     "button", "link", "tab", "menuitem", "menuitemcheckbox", "menuitemradio", "option",
     "checkbox", "radio", "switch", "treeitem", "clickable", "cell", "heading",
@@ -95,6 +110,12 @@
   const collapse = (s) => (s || "").replace(/\s+/g, " ").trim();
   const clip = (s, n) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
   const parentOf = (el) => el.parentElement || (el.getRootNode() && el.getRootNode().host) || null;
+  const inClosedTree = (el) => {
+    for (let root = el.getRootNode(); root !== document && root.host; root = root.host.getRootNode()) {
+      if (root.mode === "closed") return true;
+    }
+    return false;
+  };
 
   // Text of a subtree for naming: skips form controls' option lists and hidden bits.
   const textOf = (node, budget = 160) => {
@@ -339,9 +360,10 @@
     return all;
   };
 
+  // 2: interactive; 1: weak (onclick / tabindex), kept when nothing better is around it
   const isCandidate = (el) => {
-    if (el.matches(INTERACTIVE)) return 2;
-    if (el.matches(WEAK)) {
+    if (isInteractive(el)) return 2;
+    if (el.hasAttribute("onclick") || el.hasAttribute("tabindex")) {
       const t = el.getAttribute("tabindex");
       if (t !== null && !(Number(t) >= 0) && !el.hasAttribute("onclick")) return 0;
       if (el.localName === "label" && el.control) return 0;
@@ -449,6 +471,27 @@
         for (const child of root.children) if (child.innerText) raw += "\n" + child.innerText;
       }
     }
+    const selects = [];
+    for (const row of out) {
+      const el = get(row[0]);
+      if (el && el.localName === "select") selects.push(el);
+    }
+    const text = condensed(raw, selects, opts.textChars);
+    return {
+      seq, url: location.href, title: document.title, els: out, total: visible.length,
+      text: text.text, textMore: text.more, textHash: text.hash,
+      frames, scroll: [Math.round(window.scrollX), Math.round(window.scrollY)],
+      mutations,
+    };
+  };
+
+  // The visible text as lines (without the option lists of the listed <select>s) and its hash
+  // for the digest, minus the text of volatile regions. Most actions leave the text as it was:
+  // then the previous result is reused.
+  let lastText = { key: null, text: "", more: 0, hash: "" };
+  const condensed = (raw, selects, textChars) => {
+    const key = raw + "\u0000" + textChars + "\u0000" + selects.map(idOf).join(",");
+    if (key === lastText.key) return lastText;
     let digestText = raw;
     for (const v of volatile) {
       if (!v.isConnected) { volatile.delete(v); continue; }
@@ -457,26 +500,19 @@
     }
     const lines = [];
     const seen = new Set();
-    for (const row of out) {
-      const el = get(row[0]);
-      if (el && el.localName === "select") for (const o of el.options) seen.add(collapse(o.text));
-    }
+    for (const el of selects) for (const o of el.options) seen.add(collapse(o.text));
     let size = 0;
     let more = 0;
     for (const line of raw.split("\n")) {
       const text = collapse(line);
       if (!text || seen.has(text)) continue;
       seen.add(text);
-      if (size + text.length > opts.textChars) { more += text.length + 1; continue; }
+      if (size + text.length > textChars) { more += text.length + 1; continue; }
       lines.push(text);
       size += text.length + 1;
     }
-    return {
-      seq, url: location.href, title: document.title, els: out, total: visible.length,
-      text: lines.join("\n"), textMore: more, textHash: hash(digestText),
-      frames, scroll: [Math.round(window.scrollX), Math.round(window.scrollY)],
-      mutations,
-    };
+    lastText = { key, text: lines.join("\n"), more, hash: hash(digestText) };
+    return lastText;
   };
 
   const hash = (s) => {
@@ -557,5 +593,17 @@
     return true;
   };
 
+  // A request from valet's selector engine (in Playwright's isolated world, from which only
+  // primitives cross): `detail` is the id. The element goes back as the target of a composed
+  // reply event. One inside a closed shadow root would reach the engine retargeted to its host,
+  // so the reply then comes from the document instead, and the engine refuses.
+  const onRequest = (event) => {
+    const el = get(Number(event.detail));
+    if (!el) return;
+    if (inClosedTree(el)) document.dispatchEvent(new Event(config.reply));
+    else el.dispatchEvent(new Event(config.reply, { composed: true }));
+  };
+  window.addEventListener(config.key, onRequest, { capture: true });
+
   return { observe, get, lookup, marks, unmark, scrollBy, settle };
-})()
+}
