@@ -27,6 +27,7 @@ typecheck: deps
 
 bench: deps chromium
 	$(PY) bench/step_overhead.py
+	$(PY) bench/gateway.py
 
 deps: $(STAMP)
 

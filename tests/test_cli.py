@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,22 @@ def test_workflow_save_and_run_with_a_parameter(
     assert bad.returncode == 2 and "unknown parameter" in bad.stderr
     missing = valet(home, "workflow", "run", "nothing-here")
     assert missing.returncode == 2 and "no workflow 'nothing-here'" in missing.stderr
+
+
+def test_audit_verify_and_export(home: Path, tmp_path: Path, sites: SiteServer) -> None:
+    assert valet(home, "audit", "verify").returncode == 2, "no log yet"
+    done = valet(
+        home, "run", "look", "-m", script(tmp_path, [{"done": "ok"}]), "-u", sites.url_for("/shop")
+    )
+    assert done.returncode == 0, done.stderr
+    verified = valet(home, "audit", "verify")
+    assert verified.returncode == 0 and verified.stdout.startswith("ok:"), verified.stdout
+    exported = tmp_path / "audit.jsonl"
+    assert valet(home, "audit", "export", str(exported)).returncode == 0
+    records = [json.loads(line) for line in exported.read_text().splitlines()]
+    start = records[0]
+    assert start["actor"] == "person" and start["tool"] == "goto", start
+    with sqlite3.connect(home / "audit.db") as db:
+        db.execute("UPDATE records SET actor = 'agent' WHERE seq = (SELECT MIN(seq) FROM records)")
+    tampered = valet(home, "audit", "verify")
+    assert tampered.returncode == 1 and "problem" in tampered.stderr

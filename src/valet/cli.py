@@ -21,6 +21,7 @@ from rich.table import Table
 from valet._progress import ProgressView
 from valet._terminal_approver import DemoApprover, TerminalApprover
 from valet.agent import Finished, Limits, RunEnd, Stopped
+from valet.audit import AuditLog
 from valet.browser import BrowserSettings
 from valet.errors import ConfigError, RunNotFound, WorkflowError
 from valet.gateway import Approver, DenyAllApprover
@@ -43,6 +44,8 @@ runs_app = typer.Typer(help="Inspect run records.", no_args_is_help=True)
 workflow_app = typer.Typer(help="Save runs as workflows and replay them.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(workflow_app, name="workflow")
+audit_app = typer.Typer(help="Check and export the audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -352,6 +355,36 @@ def demo(
             out.print(f"the shop stays up at {shop} — Ctrl-C to quit")
             _wait_until_interrupted()
         raise typer.Exit(_exit_code(result.end))
+
+
+def _audit_log() -> AuditLog:
+    home = valet_home()
+    if not (home / "audit.db").is_file():
+        _fail(f"no audit log yet in {home}")
+    return AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check that no audit record was changed, deleted, inserted or reordered."""
+    log = _audit_log()
+    try:
+        report = log.verify()
+    finally:
+        log.close(checkpoint=False)
+    (out if report.ok else err).print(report.summary(), markup=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("export")
+def audit_export(path: Annotated[Path, typer.Argument(help="JSONL file to write.")]) -> None:
+    """Write every audit record as one JSON line."""
+    log = _audit_log()
+    try:
+        count = log.export_jsonl(path)
+    finally:
+        log.close(checkpoint=False)
+    out.print(f"wrote {count} records to {path}")
 
 
 @app.command("serve")
