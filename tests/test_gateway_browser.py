@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.test_agent_loop import CHEAPEST
+from tests.test_agent_loop import SHOP_TASK as FULL_SHOP_TASK
 
 from valet.agent import (
     Budget,
@@ -28,26 +30,7 @@ from valet.policy import NavigationSettings, Policy, site_of
 from valet.sites import SiteServer
 from valet.tools import BrowserToolbox, Goto
 
-CHEAPEST = "USB-C Cable 1 m (Basic)"
-SHOP_TASK: list[Any] = [
-    {
-        "type": {
-            "role": "searchbox",
-            "name": "Search products",
-            "text": "USB-C cable",
-            "submit": True,
-        }
-    },
-    {"expect": {"url": "/shop/search"}},
-    {"select": {"role": "combobox", "name": "Sort by", "option": "Price: low to high"}},
-    {"click": {"role": "button", "name": "Apply filters"}},
-    {"expect": {"element": {"role": "link", "name": CHEAPEST}}},
-    {"click": {"role": "link", "name": CHEAPEST}},
-    {"click": {"role": "button", "name": "Add to cart"}},
-    {"expect": {"text": "Added to cart"}},
-    {"goto": "/shop/cart"},
-    {"expect": {"text": CHEAPEST}},
-]
+SHOP_TASK: list[Any] = FULL_SHOP_TASK[:-1]  # everything up to `done`
 
 
 @dataclass
