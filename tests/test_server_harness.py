@@ -131,6 +131,7 @@ async def running_server(
     """The app served by uvicorn in this event loop on a free port; stopped afterwards."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections queue in the kernel until uvicorn has started and accepts
     port = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{port}"
     fields: dict[str, Any] = {"model_factory": scripted_factory} | overrides
@@ -145,10 +146,6 @@ async def running_server(
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.01)
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(
         base_url=url, headers=headers, timeout=30, limits=NO_KEEPALIVE
