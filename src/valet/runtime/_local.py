@@ -109,30 +109,31 @@ async def run_task(
         record.discard()
         raise
     audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
-    async with session:
-        gateway = Gateway(
-            rules=Policy(navigation=NavigationSettings(allow_hosts=_allowed_hosts(spec))),
-            audit=audit,
-            approver=approver or DenyAllApprover(),
-            task=TaskContext(task_id=record.run_id, request=spec.task),
-        )
-        browser = BrowserToolbox(session, spec.files_dir, screenshots=vision)
-        toolbox = GatedToolbox(browser, gateway)
-        if spec.start_url:
-            await GatedToolbox(browser, gateway, actor="person").execute(Goto(url=spec.start_url))
-        limits = spec.limits
-        planner = ModelPlanner(
-            model,
-            toolbox.actions,
-            load_prompt("system.md"),
-            output_mode,
-            ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
-        )
-        recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
-        try:
-            end = await run_loop(spec.task, planner, toolbox, Tee(recorders), spec.limits, inbox)
-        finally:
-            audit.close()
+    try:
+        async with session:
+            gateway = Gateway(
+                rules=Policy(navigation=NavigationSettings(allow_hosts=_allowed_hosts(spec))),
+                audit=audit,
+                approver=approver or DenyAllApprover(),
+                task=TaskContext(task_id=record.run_id, request=spec.task),
+            )
+            browser = BrowserToolbox(session, spec.files_dir, screenshots=vision)
+            toolbox = GatedToolbox(browser, gateway)
+            if spec.start_url:
+                opening = GatedToolbox(browser, gateway, actor="person")
+                await opening.execute(Goto(url=spec.start_url))
+            limits = spec.limits
+            planner = ModelPlanner(
+                model,
+                toolbox.actions,
+                load_prompt("system.md"),
+                output_mode,
+                ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
+            )
+            recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
+            end = await run_loop(spec.task, planner, toolbox, Tee(recorders), limits, inbox)
+    finally:
+        audit.close()
     return TaskResult(record.run_id, record.dir, end)
 
 
