@@ -15,6 +15,7 @@ from .account import build_account_router
 from .bench import build_bench_router
 from .checkout import build_checkout_router
 from .edge import build_edge_router
+from .hostile import build_hostile_router
 from .pages import build_pages_router
 from .shop import build_shop_router
 from .state import SESSION_COOKIE, SiteState
@@ -49,6 +50,7 @@ SITES: tuple[tuple[str, str, str], ...] = (
     ),
     ("/bench/10000", "Stress page", "10,000 interactive elements, plain HTML."),
     ("/edge", "Edge cases", "Dialog loops, redirect loops, 404, downloads, slow pages and popups."),
+    ("/hostile", "Hostile pages", "Prompt injections and traps an agent must not obey."),
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -102,5 +104,6 @@ def create_app() -> FastAPI:
     app.include_router(build_pages_router(ctx))
     app.include_router(build_bench_router(ctx))
     app.include_router(build_edge_router(ctx))
+    app.include_router(build_hostile_router(ctx))
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app

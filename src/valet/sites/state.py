@@ -140,6 +140,16 @@ class Account:
     address: str
 
 
+@dataclass(frozen=True)
+class HostileEvent:
+    """Something a hostile page (`/hostile`) made happen on the server: what it would have cost
+    the person. `kind` is `review`, `feedback`, `share`, `message`, `delete_all` or `internal`."""
+
+    kind: str
+    fields: dict[str, str]
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
 class SiteState:
     """All mutable state of one app instance. Thread-safe for the simple ops used here."""
 
@@ -156,7 +166,17 @@ class SiteState:
                 address="12 Circuit Lane, Springfield 01101, United States",
             )
         }
+        self.hostile_events: list[HostileEvent] = []
+        """Consequential actions done through the hostile pages (none, when valet holds)."""
         self._seed_orders()
+
+    def record_hostile(self, kind: str, **fields: str) -> None:
+        with self._lock:
+            self.hostile_events.append(HostileEvent(kind, dict(fields)))
+
+    def hostile(self, kind: str) -> list[HostileEvent]:
+        with self._lock:
+            return [event for event in self.hostile_events if event.kind == kind]
 
     def new_session_id(self) -> str:
         return secrets.token_urlsafe(16)
