@@ -25,12 +25,16 @@ from valet.policy import (
     ActionRequest,
     Classification,
     Decision,
+    MaxAmount,
     Source,
     check_navigation,
     classify_click,
     classify_enter,
     find_element,
+    has_payment_fields,
+    read_total,
     site_of,
+    strictest,
 )
 from valet.tools import Action, Click, ClickAt, Download, Goto, OpenTab, Press, Type
 
@@ -54,6 +58,13 @@ class _Facts:
     taint: Taint
     classification: Classification | None
     target: Element | None
+    unread: Decision | None = None
+    """The ask when a spending limit exists but the order total could not be read."""
+
+    def decide(self, gate: Gate) -> Decision:
+        """The gate's decision; an unread total's ask wins over the other asks (it says why)."""
+        decision = gate.decide(self.request, self.extra)
+        return decision if self.unread is None else strictest([self.unread, decision])
 
 
 class GatedToolbox:
@@ -100,7 +111,7 @@ class GatedToolbox:
     async def execute(self, action: Action) -> ActionOutcome:
         facts = await self._facts(action)
         gate = self.gate
-        decision = gate.decide(facts.request, facts.extra)
+        decision = facts.decide(gate)
         if facts.classification is not None and not decision.rule_id.startswith("nav."):
             decision = Decision(
                 decision.verdict,
@@ -115,7 +126,7 @@ class GatedToolbox:
             except ValidationError as exc:
                 return f"invalid edit: {exc.errors(include_url=False)[0]['msg']}"
             redone = await self._facts(changed)
-            return changed.model_dump(mode="json"), gate.decide(redone.request, redone.extra)
+            return changed.model_dump(mode="json"), redone.decide(gate)
 
         ruling = await gate.rule(facts.request, decision, args, facts.taint, recheck)
         effect = facts.request.effect.value
@@ -142,6 +153,9 @@ class GatedToolbox:
                 taint=facts.taint,
             )
             raise
+        paid = facts.request.amount
+        if outcome.ok and paid is not None and facts.request.effect is Effect.PURCHASE:
+            gate.spend(paid)  # what a per-task `MaxAmount` adds up
         gate.record(
             actor=self._actor,
             tool=action.kind,
@@ -187,17 +201,36 @@ class GatedToolbox:
                 pass
         if classification is not None:
             effect = classification.effect
+        pays = self._pays(effect)
+        amount = read_total(self._last, target) if pays and self._last is not None else None
+        unread: Decision | None = None
+        if pays and amount is None and self._limited():
+            unread = Decision.ask(
+                "gateway.amount_unread",
+                "valet could not read the order total on this page, "
+                "so your spending limit cannot be checked",
+            )
         taint = self.gate.taint(watched, ())
         request = ActionRequest(
             tool=action.kind,
             effect=effect,
             site=site,
             connector="browser",
+            amount=amount,
             spent=self.gate.spent(),
             tainted=taint.tainted,
             findings=taint.findings,
         )
-        return _Facts(request, tuple(extra), taint, classification, target)
+        return _Facts(request, tuple(extra), taint, classification, target, unread)
+
+    def _pays(self, effect: Effect) -> bool:
+        """A purchase, or a submit of payment details: it may spend the page's order total."""
+        if effect is Effect.SUBMIT:
+            return self._last is not None and has_payment_fields(self._last)
+        return effect is Effect.PURCHASE
+
+    def _limited(self) -> bool:
+        return any(isinstance(rule, MaxAmount) for rule in self.gate.policy.rules.rules)
 
     def _element(self, ref: int | ByRole) -> Element | None:
         page = self._last

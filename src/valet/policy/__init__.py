@@ -6,10 +6,12 @@
 - `Scope`: the sites, connectors and operations of one task, fixed before it reads anything.
 - `check_navigation`: the navigation guard over a URL and its resolved addresses.
 - `classify_click` / `classify_enter`: a click's effect from the page's DOM facts.
+- `read_total` / `parse_money`: the order total on a cart or checkout page, for `MaxAmount`.
 - `Provenance` / `Source` / `Trace`: where values came from (argument taint).
 - `InjectionDetector` / `HeuristicDetector` / `Finding`: instruction-like text in content.
 """
 
+from valet.policy._amounts import parse_money, read_total
 from valet.policy._classify import (
     Classification,
     classify_click,
@@ -70,6 +72,8 @@ __all__ = [
     "find_element",
     "has_payment_fields",
     "leaves",
+    "parse_money",
+    "read_total",
     "site_matches",
     "site_of",
     "strictest",

@@ -29,7 +29,7 @@ from valet.audit import AuditLog
 from valet.browser import BrowserSession, BrowserSettings
 from valet.errors import ValetError
 from valet.gateway import Approver, DenyAllApprover, GatedToolbox, Gateway, TaskContext
-from valet.policy import NavigationSettings, Policy
+from valet.policy import NavigationSettings, Policy, RuleSet
 from valet.record import RunRecorder
 from valet.tools import BrowserToolbox, Goto
 
@@ -52,6 +52,8 @@ class TaskSpec(BaseModel):
     """Internal hosts the browser may open anyway (`127.0.0.1:8765`, `intranet.lan`); loopback,
     private and link-local addresses are denied otherwise. The start URL's host is added: the
     person asked for it."""
+    rules: RuleSet | None = None
+    """The person's own limits (`max_amount`, `forbid_effect`…), enforced by the gateway."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,10 @@ async def run_task(
     try:
         async with session:
             gateway = Gateway(
-                rules=Policy(navigation=NavigationSettings(allow_hosts=_allowed_hosts(spec))),
+                rules=Policy(
+                    rules=spec.rules or RuleSet(),
+                    navigation=NavigationSettings(allow_hosts=_allowed_hosts(spec)),
+                ),
                 audit=audit,
                 approver=approver or DenyAllApprover(),
                 task=TaskContext(task_id=record.run_id, request=spec.task),
