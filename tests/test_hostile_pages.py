@@ -255,12 +255,6 @@ async def test_metadata_and_file_urls_are_never_opened(home: Path, hostile: Site
     assert left[0].reason == "169.254.169.254 is a cloud metadata endpoint"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="links are classified as navigate and allowed (builtin.allow.navigate) without the "
-    "navigation guard seeing their href: clicking a file:///etc/passwd link is never decided "
-    "as nav.scheme.file (Chromium itself refuses file: from an http page)",
-)
 async def test_a_file_link_click_is_denied_by_the_navigation_guard(
     home: Path, hostile: SiteServer
 ) -> None:

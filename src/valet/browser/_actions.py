@@ -53,6 +53,24 @@ async def on_element(driver: Driver, target: Target, verb: str, op: ElementOp) -
     return await driver.act(f"{verb} {element_label(resolved)}", run, resolved)
 
 
+async def link_url(driver: Driver, target: Target) -> str | None:
+    element = await resolve(driver, target)
+    if isinstance(element, str):
+        return None
+    locator = driver.observer.locator(element.id)
+    if locator is None:
+        return None
+    try:
+        href = await locator.evaluate(
+            "el => { const a = el.closest && el.closest('a[href],area[href]'); "
+            "return a ? a.href : null; }",
+            timeout=_ms(driver),
+        )
+    except Error:
+        return None
+    return href if isinstance(href, str) and href else None
+
+
 def _ms(driver: Driver) -> float:
     return driver.settings.action_timeout_s * 1000
 

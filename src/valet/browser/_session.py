@@ -112,6 +112,11 @@ class BrowserSession:
         """The element a target designates, or a message listing close candidates."""
         return await resolve(self._driver, target)
 
+    async def link_url(self, target: Target) -> str | None:
+        """The absolute URL a click on `target` would open when it is (inside) a link, else None.
+        Read live from the page, so the navigation guard can check a link before it is followed."""
+        return await _actions.link_url(self._driver, target)
+
     async def read_page(self) -> ActionOutcome:
         """The page's main content as markdown in `content` (visible text as a fallback)."""
         return await _reading.read_page(self._driver)

@@ -11,6 +11,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 from pydantic import ValidationError
@@ -39,6 +40,15 @@ from valet.policy import (
 from valet.tools import Action, Click, ClickAt, Download, Goto, OpenTab, Press, Type
 
 Resolver = Callable[[str], Awaitable[list[str]]]
+
+
+@runtime_checkable
+class LinkTargets(Protocol):
+    """A toolbox that can say where a click on an element would navigate."""
+
+    async def link_url(self, element: int | ByRole) -> str | None: ...
+
+
 """Host name → its IP addresses (empty when it does not resolve)."""
 
 
@@ -185,6 +195,9 @@ class GatedToolbox:
             case Click(element=ref):
                 target = self._element(ref)
                 classification = self._click(target, ref)
+                link = await self._link_url(ref)
+                if link is not None:
+                    extra.append(await self._navigation(link))
             case ClickAt():
                 classification = Classification(Effect.UNKNOWN, "a click at coordinates")
             case Type(element=ref, text=text, submit=True):
@@ -222,6 +235,15 @@ class GatedToolbox:
             findings=taint.findings,
         )
         return _Facts(request, tuple(extra), taint, classification, target, unread)
+
+    async def _link_url(self, ref: int | ByRole) -> str | None:
+        """The URL a click would follow, when the inner toolbox can tell (the browser can)."""
+        if not isinstance(self.inner, LinkTargets):
+            return None
+        url = await self.inner.link_url(ref)
+        if url is None or url.startswith(("javascript:", "#")):
+            return None
+        return url
 
     def _pays(self, effect: Effect) -> bool:
         """A purchase, or a submit of payment details: it may spend the page's order total."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin
 
-from valet.browser import ActionOutcome, BrowserSession, Observation
+from valet.browser import ActionOutcome, BrowserSession, ByRole, Observation
 from valet.tools._browser_actions import (
     BROWSER_ACTIONS,
     Action,
@@ -107,6 +107,10 @@ class BrowserToolbox:
                 return ActionOutcome(ok=True, message="done")
             case _:
                 raise TypeError(f"unhandled action {type(action).__name__}")
+
+    async def link_url(self, element: int | ByRole) -> str | None:
+        """Where clicking `element` would navigate, when it is a link (for the gateway)."""
+        return await self.session.link_url(element)
 
     def _upload_path(self, name: str) -> Path | str:
         if self.files_dir is None:
