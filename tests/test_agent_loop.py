@@ -6,9 +6,10 @@ from pathlib import Path
 
 from tests._runs import run_script
 
-from valet.agent import Finished, Limits, Stopped
+from valet.agent import Finished, HandBack, Limits, Stopped
 from valet.gateway import Approval, ScriptedApprover
 from valet.models import ScriptPlayer, parse_steps, scripted_model
+from valet.record import RunStore
 from valet.runtime import TaskSpec, run_task
 from valet.sites import SiteServer
 
@@ -204,3 +205,62 @@ async def test_a_message_from_the_person_reaches_the_next_step(
         spec, scripted_model(player), home=home, model_info={}, inbox=Messages()
     )
     assert result.end == Finished("heard", True)
+
+
+async def test_the_person_takes_over_and_the_agent_resumes_with_a_fresh_look(
+    home: Path, sites: SiteServer
+) -> None:
+    class Person:
+        """Asks for the browser once; while they have it, they open the cart themselves."""
+
+        def __init__(self, session_page: list[str]) -> None:
+            self.asked = True
+            self.urls = session_page
+
+        def requested(self) -> str | None:
+            asked, self.asked = self.asked, False
+            return "the person asked to take over" if asked else None
+
+        async def hand_over(self, reason: str, url: str) -> HandBack | None:
+            self.urls.append(url)
+            return HandBack(by="person", seconds=3.0, url_before=url, url_after=url + "#cart")
+
+    urls: list[str] = []
+    player = ScriptPlayer(
+        parse_steps(
+            [
+                {"expect": {"prompt": "The person took over the browser"}},
+                {"done": "resumed"},
+            ]
+        )
+    )
+    spec = TaskSpec(task="t", start_url=sites.url_for("/shop"))
+    result = await run_task(
+        spec, scripted_model(player), home=home, model_info={}, handover=Person(urls)
+    )
+    assert result.end == Finished("resumed", True)
+    assert urls == [sites.url_for("/shop")]
+    header, steps = RunStore(home / "runs").load(result.run_id)
+    assert len(steps) == 1  # the takeover is not a model step
+    [taken] = header["handovers"]
+    assert taken["by"] == "person" and taken["seconds"] == 3.0
+    assert taken["url_before"] == sites.url_for("/shop") and taken["after_step"] is None
+
+
+async def test_a_page_that_needs_the_person_stops_the_run_when_nobody_can_take_over(
+    home: Path, sites: SiteServer
+) -> None:
+    class Nobody:
+        def requested(self) -> str | None:
+            return "the person asked to take over"
+
+        async def hand_over(self, reason: str, url: str) -> HandBack | None:
+            return None
+
+    spec = TaskSpec(task="t", start_url=sites.url_for("/shop"))
+    player = ScriptPlayer(parse_steps([{"done": "never reached"}]))
+    result = await run_task(
+        spec, scripted_model(player), home=home, model_info={}, handover=Nobody()
+    )
+    assert isinstance(result.end, Stopped) and result.end.reason == "needs_person"
+    assert "nobody took over" in result.end.detail

@@ -14,6 +14,7 @@ from tests.test_agent_loop import SHOP_TASK as FULL_SHOP_TASK
 from valet.agent import (
     Budget,
     Finished,
+    HandBack,
     Limits,
     ModelPlanner,
     RunEnd,
@@ -43,6 +44,9 @@ class Steps:
 
     def finish(self, end: RunEnd, budget: Budget) -> None:
         self.end = end
+
+    def handover(self, reason: str, back: HandBack) -> None:
+        raise AssertionError(f"no takeover expected here: {reason}")
 
 
 @dataclass

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.status import Status
 from rich.text import Text
 
-from valet.agent import Budget, Finished, RunEnd, StepRecord, Stopped
+from valet.agent import Budget, Finished, HandBack, RunEnd, StepRecord, Stopped
 
 
 @dataclass
@@ -82,6 +82,15 @@ class ProgressView:
                 self.console.print(Text.assemble(("Not done: ", "bold red"), answer))
             case Stopped(reason=reason, detail=detail):
                 self.console.print(Text.assemble((f"Stopped ({reason}): ", "bold yellow"), detail))
+
+    def handover(self, reason: str, back: HandBack) -> None:
+        self.console.print(
+            Text.assemble(
+                ("  ⇄ ", "bold magenta"),
+                f"{back.by} had the browser for {back.seconds:.0f} s ({reason})",
+                (f"\n      {back.url_after[:100]}", "dim"),
+            )
+        )
 
     def _summary(self, state: str) -> str:
         elapsed = time.monotonic() - self.started

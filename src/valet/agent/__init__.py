@@ -2,7 +2,7 @@
 
 from valet.agent._guards import Budget, LoopGuard
 from valet.agent._history import History, describe_action, load_prompt
-from valet.agent._loop import Inbox, Toolbox, run_loop
+from valet.agent._loop import Handover, Inbox, Toolbox, run_loop
 from valet.agent._planner import (
     ModelFailure,
     ModelPlanner,
@@ -15,12 +15,22 @@ from valet.agent._planner import (
 )
 from valet.agent._record import Recorder, StepClock, StepRecord
 from valet.agent._settings import Limits
-from valet.agent._steps import Continue, Finished, RunEnd, StepEnd, Stopped, StopReason
+from valet.agent._steps import (
+    Continue,
+    Finished,
+    HandBack,
+    RunEnd,
+    StepEnd,
+    Stopped,
+    StopReason,
+)
 
 __all__ = [
     "Budget",
     "Continue",
     "Finished",
+    "HandBack",
+    "Handover",
     "History",
     "Inbox",
     "Limits",

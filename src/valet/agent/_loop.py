@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Protocol, assert_never
 
@@ -11,7 +12,7 @@ from valet.agent._history import History
 from valet.agent._planner import ModelFailure, Planner, Proposal, Reply
 from valet.agent._record import Recorder, StepClock, StepRecord
 from valet.agent._settings import Limits
-from valet.agent._steps import Continue, Finished, RunEnd, StepEnd, Stopped
+from valet.agent._steps import Continue, Finished, HandBack, RunEnd, StepEnd, Stopped
 from valet.browser import ActionOutcome, Observation
 from valet.tools import Action, Done
 
@@ -33,12 +34,30 @@ class Inbox(Protocol):
     def take(self) -> list[str]: ...
 
 
+class Handover(Protocol):
+    """Giving the live browser to the person and getting it back.
+
+    The loop hands over when the page needs the person (`Observation.needs_person`, found by
+    code) or when the person asked for the browser (`requested`). Time spent with the person
+    does not count against the run's time limit."""
+
+    def requested(self) -> str | None:
+        """Why the person asked to take over, if they did since the last step."""
+        ...
+
+    async def hand_over(self, reason: str, url: str) -> HandBack | None:
+        """Wait until the person hands the browser back; None when nobody can take over."""
+        ...
+
+
 @dataclass
 class _Run:
     history: History
     budget: Budget
     guard: LoopGuard
     inbox: Inbox | None = None
+    handover: Handover | None = None
+    deadline: asyncio.Timeout | None = None
     failures: int = 0
 
 
@@ -49,12 +68,14 @@ async def run_loop(
     recorder: Recorder,
     limits: Limits,
     inbox: Inbox | None = None,
+    handover: Handover | None = None,
 ) -> RunEnd:
     """Run `task` until the model calls `done` or a limit stops it; every step is recorded."""
-    run = _Run(History(task, limits), Budget(limits), LoopGuard(limits.loop_repeats), inbox)
+    guard = LoopGuard(limits.loop_repeats)
+    run = _Run(History(task, limits), Budget(limits), guard, inbox, handover)
     end: StepEnd = Continue()
     try:
-        async with asyncio.timeout(limits.max_seconds):
+        async with asyncio.timeout(limits.max_seconds) as run.deadline:
             while isinstance(end, Continue):
                 end = run.budget.exhausted() or await _step(run, planner, toolbox, recorder)
     except TimeoutError:
@@ -75,6 +96,9 @@ async def _step(run: _Run, planner: Planner, toolbox: Toolbox, recorder: Recorde
     for message in run.inbox.take() if run.inbox is not None else []:
         run.history.note(f"The person added: {message}")
     observation = await toolbox.observe()
+    asked = run.handover.requested() if run.handover is not None else None
+    if (reason := asked or observation.needs_person) is not None:
+        return await _hand_over(run, reason, observation.url, recorder)
     clock.lap("observe")
     prompt = run.history.prompt(observation)
     reply = await planner.propose(prompt)
@@ -88,6 +112,24 @@ async def _step(run: _Run, planner: Planner, toolbox: Toolbox, recorder: Recorde
     if isinstance(end, Continue) and run.failures >= run.budget.limits.max_consecutive_failures:
         return Stopped("model_errors", f"{run.failures} failed steps in a row: {outcome.message}")
     return end
+
+
+async def _hand_over(run: _Run, reason: str, url: str, recorder: Recorder) -> StepEnd:
+    """Give the browser to the person; the next step observes afresh what they left."""
+    if run.handover is None:
+        return Stopped("needs_person", f"{reason}; nobody can take over the browser here")
+    waited = time.monotonic()
+    back = await run.handover.hand_over(reason, url)
+    if run.deadline is not None and (when := run.deadline.when()) is not None:
+        run.deadline.reschedule(when + time.monotonic() - waited)
+    if back is None:
+        return Stopped("needs_person", f"{reason}; nobody took over the browser")
+    recorder.handover(reason, back)
+    run.history.note(
+        f"The person took over the browser ({reason}) and handed it back after "
+        f"{back.seconds:.0f} s; the page is now {back.url_after}. What they typed is not shown."
+    )
+    return Continue()
 
 
 async def _act(

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from valet.agent._guards import Budget
 from valet.agent._history import describe_reply
 from valet.agent._planner import ModelFailure, Prompt, Proposal, Reply
-from valet.agent._steps import RunEnd
+from valet.agent._steps import HandBack, RunEnd
 from valet.browser import ActionOutcome, Observation
 
 
@@ -100,3 +100,7 @@ class Recorder(Protocol):
     def step(self, step: StepRecord) -> None: ...
 
     def finish(self, end: RunEnd, budget: Budget) -> None: ...
+
+    def handover(self, reason: str, back: HandBack) -> None:
+        """The person had the browser (a takeover); only that it happened is recorded."""
+        ...

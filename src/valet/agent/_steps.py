@@ -13,6 +13,7 @@ StopReason = Literal[
     "loop",
     "model_errors",
     "cancelled",
+    "needs_person",
 ]
 """Why a run stopped before the model said it was done."""
 
@@ -36,6 +37,17 @@ class Stopped:
 
     reason: StopReason
     detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandBack:
+    """A takeover that ended. Only this is kept: never what the person typed or clicked."""
+
+    by: str
+    """Who had the browser, e.g. `person`, `person:alice`."""
+    seconds: float
+    url_before: str
+    url_after: str
 
 
 StepEnd = Continue | Finished | Stopped

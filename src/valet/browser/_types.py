@@ -76,6 +76,9 @@ class Observation:
     """PNG with numbered marks, only when requested."""
     digest: str = ""
     """Content hash of the page state: equal digests mean nothing visible changed."""
+    needs_person: str | None = None
+    """Why the person must take over here (a login form, a payment form, a CAPTCHA, a one-time
+    code), set by code that inspects the page, never by the model."""
 
     def element(self, element_id: int) -> Element | None:
         for candidate in self.elements:

@@ -2,7 +2,8 @@
 
 `run.json` is written when the run starts and rewritten (atomically) when it ends; each step is
 appended to `steps.jsonl` and flushed as soon as it happens, so a crash loses nothing that was
-done. The format is documented in the README ("Run records").
+done. Everything written passes the run's `Redactor` first (secret shapes and the vault's
+values). The format is documented in the README ("Run records").
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, assert_never
 
-from valet.agent import Budget, Finished, RunEnd, StepRecord, Stopped
+from valet.agent import Budget, Finished, HandBack, RunEnd, StepRecord, Stopped
+from valet.audit import Redactor
 from valet.errors import RunNotFound
 
 FORMAT_VERSION = 1
@@ -29,7 +31,14 @@ def new_run_id() -> str:
 class RunRecorder:
     """Writes one run's record as it happens. A `Recorder` for the loop."""
 
-    def __init__(self, runs_dir: Path, task: str, settings: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        runs_dir: Path,
+        task: str,
+        settings: dict[str, Any],
+        redactor: Redactor | None = None,
+    ) -> None:
+        self.redactor = redactor or Redactor()
         self.run_id = new_run_id()
         self.dir = runs_dir / self.run_id
         self.artifacts = self.dir / "artifacts"
@@ -47,6 +56,7 @@ class RunRecorder:
         }
         self._write_header()
         self._steps = (self.dir / "steps.jsonl").open("a", encoding="utf-8")
+        self._last_step: int | None = None
 
     def step(self, step: StepRecord) -> None:
         data = asdict(step)
@@ -56,8 +66,10 @@ class RunRecorder:
             path = self.artifacts / f"step-{step.index:03d}.png"
             path.write_bytes(image)
             data["screenshot"] = str(path.relative_to(self.dir))
+        data = self.redactor.data(data)
         self._steps.write(json.dumps(data, ensure_ascii=False) + "\n")
         self._steps.flush()
+        self._last_step = step.index
 
     def finish(self, end: RunEnd, budget: Budget) -> None:
         match end:
@@ -80,6 +92,21 @@ class RunRecorder:
         self._write_header()
         self._steps.close()
 
+    def handover(self, reason: str, back: HandBack) -> None:
+        """Keep that a takeover happened (who, how long, the URL before and after), nothing
+        of what the person typed or clicked."""
+        self.header.setdefault("handovers", []).append(
+            {
+                "after_step": self._last_step,
+                "reason": reason,
+                "by": back.by,
+                "seconds": round(back.seconds, 1),
+                "url_before": back.url_before,
+                "url_after": back.url_after,
+            }
+        )
+        self._write_header()
+
     def discard(self) -> None:
         """Remove a record of a run that never started (e.g. the browser was unreachable)."""
         self._steps.close()
@@ -87,7 +114,8 @@ class RunRecorder:
 
     def _write_header(self) -> None:
         tmp = self.dir / "run.json.tmp"
-        tmp.write_text(json.dumps(self.header, indent=2, ensure_ascii=False), encoding="utf-8")
+        header = self.redactor.data(self.header)
+        tmp.write_text(json.dumps(header, indent=2, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.dir / "run.json")
 
 

@@ -15,6 +15,8 @@ from pydantic_ai.settings import ModelSettings
 
 from valet.agent import (
     Budget,
+    HandBack,
+    Handover,
     Inbox,
     Limits,
     ModelPlanner,
@@ -77,6 +79,10 @@ class Tee:
         for recorder in self.recorders:
             recorder.finish(end, budget)
 
+    def handover(self, reason: str, back: HandBack) -> None:
+        for recorder in self.recorders:
+            recorder.handover(reason, back)
+
 
 async def run_task(
     spec: TaskSpec,
@@ -89,11 +95,14 @@ async def run_task(
     progress: Recorder | None = None,
     inbox: Inbox | None = None,
     approver: Approver | None = None,
+    handover: Handover | None = None,
 ) -> TaskResult:
     """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`.
 
     Every action passes the gateway: policy decides, `approver` answers the asks (by default
-    nobody: asks are declined), and each decision goes to the audit log in `home/audit.db`."""
+    nobody: asks are declined), and each decision goes to the audit log in `home/audit.db`.
+    When the page needs the person (a login, a payment form…), `handover` gives them the
+    browser; without one the run stops there (`Stopped("needs_person")`)."""
     settings = {
         **model_info,
         "start_url": spec.start_url,
@@ -136,7 +145,9 @@ async def run_task(
                 ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
             )
             recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
-            end = await run_loop(spec.task, planner, toolbox, Tee(recorders), limits, inbox)
+            end = await run_loop(
+                spec.task, planner, toolbox, Tee(recorders), limits, inbox, handover
+            )
     finally:
         audit.close()
     return TaskResult(record.run_id, record.dir, end)

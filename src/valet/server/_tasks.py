@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import assert_never
 
-from valet.agent import Budget, Finished, Limits, RunEnd, StepRecord, Stopped
+from valet.agent import Budget, Finished, HandBack, Limits, RunEnd, StepRecord, Stopped
 from valet.browser import BrowserSettings
 from valet.errors import ConfigError, ValetError
 from valet.runtime import BrowserUnavailable, TaskSpec, run_task
@@ -98,6 +98,9 @@ class _Progress:
 
     def finish(self, end: RunEnd, budget: Budget) -> None:
         self.task.end = end
+
+    def handover(self, reason: str, back: HandBack) -> None:
+        """The takeover is shown by the status events; the run record keeps it."""
 
 
 class TaskManager:
