@@ -12,6 +12,8 @@ class Effect(StrEnum):
     NAVIGATE = "navigate"
     INPUT = "input"
     SUBMIT = "submit"
+    CREATE = "create"
+    UPDATE = "update"
     SEND = "send"
     PURCHASE = "purchase"
     DELETE = "delete"

@@ -199,9 +199,11 @@ CONSEQUENTIAL: frozenset[Effect] = frozenset(
         Effect.SHARE,
         Effect.SUBMIT,
         Effect.EXECUTE,
+        Effect.CREATE,
+        Effect.UPDATE,
     }
 )
-"""Effects that change the world in a way that may not be undone."""
+"""Effects that change the world (or the person's data) in a way that may not be undone."""
 
 
 class BuiltinRules(BaseModel):
