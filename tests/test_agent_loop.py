@@ -186,7 +186,7 @@ async def test_a_message_from_the_person_reaches_the_next_step(
         def __init__(self) -> None:
             self.queue = ["take the cheapest one"]
 
-        def take(self) -> list[str]:
+        async def take(self) -> list[str]:
             taken, self.queue = self.queue, []
             return taken
 
@@ -217,7 +217,7 @@ async def test_the_person_takes_over_and_the_agent_resumes_with_a_fresh_look(
             self.asked = True
             self.urls = session_page
 
-        def requested(self) -> str | None:
+        async def requested(self) -> str | None:
             asked, self.asked = self.asked, False
             return "the person asked to take over" if asked else None
 
@@ -251,7 +251,7 @@ async def test_a_page_that_needs_the_person_stops_the_run_when_nobody_can_take_o
     home: Path, sites: SiteServer
 ) -> None:
     class Nobody:
-        def requested(self) -> str | None:
+        async def requested(self) -> str | None:
             return "the person asked to take over"
 
         async def hand_over(self, reason: str, url: str) -> HandBack | None:

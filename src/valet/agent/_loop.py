@@ -31,7 +31,7 @@ class Toolbox(Protocol):
 class Inbox(Protocol):
     """Messages the person adds to a running task; the loop reads them before each step."""
 
-    def take(self) -> list[str]: ...
+    async def take(self) -> list[str]: ...
 
 
 class Handover(Protocol):
@@ -41,7 +41,7 @@ class Handover(Protocol):
     code) or when the person asked for the browser (`requested`). Time spent with the person
     does not count against the run's time limit."""
 
-    def requested(self) -> str | None:
+    async def requested(self) -> str | None:
         """Why the person asked to take over, if they did since the last step."""
         ...
 
@@ -93,10 +93,10 @@ async def run_loop(
 
 async def _step(run: _Run, planner: Planner, toolbox: Toolbox, recorder: Recorder) -> StepEnd:
     clock = StepClock()
-    for message in run.inbox.take() if run.inbox is not None else []:
+    for message in await run.inbox.take() if run.inbox is not None else []:
         run.history.note(f"The person added: {message}")
     observation = await toolbox.observe()
-    asked = run.handover.requested() if run.handover is not None else None
+    asked = await run.handover.requested() if run.handover is not None else None
     if (reason := asked or observation.needs_person) is not None:
         return await _hand_over(run, reason, observation.url, recorder)
     clock.lap("observe")

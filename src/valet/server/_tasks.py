@@ -315,5 +315,5 @@ class _Inbox:
     manager: TaskManager
     task_id: str
 
-    def take(self) -> list[str]:
+    async def take(self) -> list[str]:
         return [message.text for message in self.manager.take_messages(self.task_id)]
