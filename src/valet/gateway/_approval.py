@@ -3,6 +3,12 @@
 An `Approver` answers asynchronously; a durable runtime implements it by suspending the task
 until the person answers (hours if need be). `DenyAllApprover` is for unattended runs: it
 declines everything (fail closed). `ScriptedApprover` answers from a list, for tests.
+
+Besides yes, no and an edit, the person may answer "allow this on this site for the rest of
+this task" (`Approval.approved_for_site`) when the request says it is `grantable`: only medium
+and high risk effects (submit, download, send, publish, share; see `valet.policy.Risk`). A
+purchase, a delete, running code and unknown effects are asked every time; answering them "for
+this site" approves that one action only.
 """
 
 from __future__ import annotations
@@ -30,21 +36,40 @@ class ApprovalRequest:
     sources: tuple[str, ...] = ()
     """Untrusted sources the arguments came from."""
     findings: tuple[str, ...] = ()
+    site: str | None = None
+    """The site the action acts on (`shop.example`, `127.0.0.1:8765`), if any."""
+    risk: str = ""
+    """The effect's risk tier: `low`, `medium`, `high` or `critical`."""
+    grant: str = ""
+    """What "allow for this site for this task" would allow (`send on shop.example`); empty
+    when the effect is asked every time (critical risk) or has no site to scope it to."""
+
+    @property
+    def grantable(self) -> bool:
+        return bool(self.grant)
 
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """The person's answer. `edited` runs with `args` instead (still subject to deny rules)."""
+    """The person's answer. `edited` runs with `args` instead (still subject to deny rules).
+    `approved` with `for_site` also allows the same effect on the same site for the rest of
+    the task (when the request is `grantable`; otherwise it approves this action only)."""
 
     answer: Answer
     approver: str
     """Who answered, e.g. `person:alice`, `deny-all`."""
     args: dict[str, object] | None = None
     note: str = ""
+    for_site: bool = False
 
     @staticmethod
     def approved(approver: str = "person") -> Approval:
         return Approval("approved", approver)
+
+    @staticmethod
+    def approved_for_site(approver: str = "person") -> Approval:
+        """Yes, and allow this effect on this site for the rest of this task."""
+        return Approval("approved", approver, for_site=True)
 
     @staticmethod
     def declined(approver: str = "person", note: str = "") -> Approval:

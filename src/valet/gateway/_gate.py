@@ -18,6 +18,7 @@ from valet.policy import (
     ActionRequest,
     Decision,
     Finding,
+    Grant,
     HeuristicDetector,
     InjectionDetector,
     Money,
@@ -27,6 +28,7 @@ from valet.policy import (
     Source,
     TaintedArg,
     leaves,
+    risk_of,
     strictest,
 )
 
@@ -112,6 +114,7 @@ class Gate:
         self.provenance = Provenance()
         self._flags: dict[Source, tuple[Finding, ...]] = {}
         self._spent: dict[str, Decimal] = {}
+        self._grants: list[Grant] = []
         if task.request:
             self.provenance.add(PERSON, task.request)
         for item in task.trusted:
@@ -177,6 +180,11 @@ class Gate:
                     tainted.append(TaintedArg(name, preview, trace.sources, trace.excerpt))
         return Taint(tuple(tainted), tuple(dict.fromkeys(findings)))
 
+    @property
+    def grants(self) -> tuple[Grant, ...]:
+        """What the person allowed for a site for the rest of this task, in order."""
+        return tuple(self._grants)
+
     def spent(self) -> tuple[Money, ...]:
         return tuple(Money(amount, currency) for currency, amount in self._spent.items())
 
@@ -185,7 +193,7 @@ class Gate:
         self._spent[currency] = self._spent.get(currency, Decimal(0)) + money.amount
 
     def decide(self, request: ActionRequest, extra: Sequence[Decision] = ()) -> Decision:
-        return strictest([*self._policy.decisions(request, self._scope), *extra])
+        return strictest([*self._policy.decisions(request, self._scope, self._grants), *extra])
 
     async def rule(
         self,
@@ -200,6 +208,7 @@ class Gate:
             return Ruling(decision, True, "executed", args=args)
         if decision.verdict == "deny":
             return Ruling(decision, False, "denied", args=args)
+        grant = Grant.for_request(request)
         asked = ApprovalRequest(
             task_id=self.task.task_id,
             tool=request.tool,
@@ -208,10 +217,23 @@ class Gate:
             decision=decision,
             sources=taint.sources,
             findings=tuple(str(f) for f in taint.findings),
+            site=request.site,
+            risk=risk_of(request.effect).value,
+            grant="" if grant is None else str(grant),
         )
         answer: Approval = await self.approver.decide(asked)
         match answer.answer:
             case "approved":
+                if answer.for_site and grant is not None and grant not in self._grants:
+                    self._grants.append(grant)
+                    self.note(
+                        actor="person",
+                        what="grant",
+                        details={"effect": grant.effect.value, "site": grant.site}
+                        | ({"connector": grant.connector} if grant.connector else {})
+                        | {"approver": answer.approver},
+                        reason=f"{answer.approver} allowed {grant} for the rest of this task",
+                    )
                 return Ruling(decision, True, "executed", answer.approver, args)
             case "declined":
                 return Ruling(decision, False, "declined", answer.approver, args)

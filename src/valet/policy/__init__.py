@@ -3,7 +3,12 @@
 - `Decision` (`allow | ask | deny`, rule id, reason) and `strictest` (deny > ask > allow).
 - `Policy` = `BuiltinRules` + the person's `RuleSet` (the rule language: `MaxAmount`,
   `ForbidEffect`, `AllowSites`, `DenySites`, `AllowedRecipientDomains`) + `NavigationSettings`.
-- `Scope`: the sites, connectors and operations of one task, fixed before it reads anything.
+- `Scope`: the sites, connectors and operations of one task, fixed before it reads anything;
+  `derive_scope` derives it from the task's words and settings.
+- `Risk` / `risk_of` / `Grant`: effects' risk tiers; the person's "allow on this site for this
+  task" answers (medium and high risk only).
+- `compile_instructions` / `compile_with_model`: the person's plain-language limits → rules,
+  with `Uncompiled` for what could not be compiled (never dropped).
 - `check_navigation`: the navigation guard over a URL and its resolved addresses.
 - `classify_click` / `classify_enter`: a click's effect from the page's DOM facts.
 - `read_total` / `parse_money`: the order total on a cart or checkout page, for `MaxAmount`.
@@ -19,11 +24,19 @@ from valet.policy._classify import (
     find_element,
     has_payment_fields,
 )
+from valet.policy._compile import (
+    Compiled,
+    Uncompiled,
+    compile_instruction,
+    compile_instructions,
+    compile_with_model,
+)
 from valet.policy._decision import Decision, Verdict, strictest
 from valet.policy._injection import Finding, HeuristicDetector, InjectionDetector
 from valet.policy._navigation import NavigationSettings, check_navigation
 from valet.policy._policy import Policy
 from valet.policy._request import ActionRequest, Money, TaintedArg
+from valet.policy._risk import GRANTABLE, RISK, Grant, Risk, risk_of
 from valet.policy._rules import (
     CONSEQUENTIAL,
     AllowedRecipientDomains,
@@ -35,23 +48,27 @@ from valet.policy._rules import (
     Rule,
     RuleSet,
 )
-from valet.policy._scope import Scope
+from valet.policy._scope import Scope, derive_scope
 from valet.policy._sites import site_matches, site_of
 from valet.policy._taint import PERSON, TRUSTED, Provenance, Source, Trace, leaves
 
 __all__ = [
     "CONSEQUENTIAL",
+    "GRANTABLE",
     "PERSON",
+    "RISK",
     "TRUSTED",
     "ActionRequest",
     "AllowSites",
     "AllowedRecipientDomains",
     "BuiltinRules",
     "Classification",
+    "Compiled",
     "Decision",
     "DenySites",
     "Finding",
     "ForbidEffect",
+    "Grant",
     "HeuristicDetector",
     "InjectionDetector",
     "MaxAmount",
@@ -59,21 +76,28 @@ __all__ = [
     "NavigationSettings",
     "Policy",
     "Provenance",
+    "Risk",
     "Rule",
     "RuleSet",
     "Scope",
     "Source",
     "TaintedArg",
     "Trace",
+    "Uncompiled",
     "Verdict",
     "check_navigation",
     "classify_click",
     "classify_enter",
+    "compile_instruction",
+    "compile_instructions",
+    "compile_with_model",
+    "derive_scope",
     "find_element",
     "has_payment_fields",
     "leaves",
     "parse_money",
     "read_total",
+    "risk_of",
     "site_matches",
     "site_of",
     "strictest",

@@ -48,6 +48,11 @@ def parse_money(text: str) -> Money | None:
     return found[0] if found else None
 
 
+def parse_amounts(text: str) -> list[Money]:
+    """Every amount with a currency in `text`, in order."""
+    return _amounts(text)
+
+
 def read_total(observation: Observation, button: Element | None = None) -> Money | None:
     """The order total shown on the page, or `None` when it cannot be told.
 

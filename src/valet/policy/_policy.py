@@ -3,12 +3,15 @@ combined so that the strictest wins. Pure: it decides on an `ActionRequest` and 
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from valet.effects import Effect
 from valet.policy._decision import Decision, strictest
 from valet.policy._navigation import NavigationSettings
 from valet.policy._request import ActionRequest
+from valet.policy._risk import Grant
 from valet.policy._rules import BuiltinRules, RuleSet
 from valet.policy._scope import Scope
 
@@ -22,9 +25,19 @@ class Policy(BaseModel):
     rules: RuleSet = Field(default_factory=RuleSet)
     navigation: NavigationSettings = Field(default_factory=NavigationSettings)
 
-    def decisions(self, request: ActionRequest, scope: Scope) -> list[Decision]:
-        """Every rule's opinion on `request`, the built-in rule first."""
-        found = [self.builtin.check(request.effect, scope.preapproved)]
+    def decisions(
+        self, request: ActionRequest, scope: Scope, grants: Collection[Grant] = ()
+    ) -> list[Decision]:
+        """Every rule's opinion on `request`, the built-in rule first. A `Grant` covering the
+        request (the person's "allow for this site for this task") lifts the built-in ask only."""
+        builtin = self.builtin.check(request.effect, scope.preapproved)
+        granted = next((grant for grant in grants if grant.covers(request)), None)
+        if builtin.verdict == "ask" and granted is not None:
+            builtin = Decision.allow(
+                f"builtin.granted.{request.effect.value}",
+                f"you allowed {granted} for this task",
+            )
+        found = [builtin]
         found.extend(self.rules.check(request))
         out_of_scope = scope.check(request)
         if out_of_scope is not None:
@@ -40,9 +53,11 @@ class Policy(BaseModel):
             )
         return found
 
-    def evaluate(self, request: ActionRequest, scope: Scope) -> Decision:
+    def evaluate(
+        self, request: ActionRequest, scope: Scope, grants: Collection[Grant] = ()
+    ) -> Decision:
         """The strictest of `decisions`: deny > ask > allow."""
-        return strictest(self.decisions(request, scope))
+        return strictest(self.decisions(request, scope, grants))
 
 
 def _taint(request: ActionRequest) -> list[Decision]:

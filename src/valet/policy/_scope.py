@@ -2,16 +2,38 @@
 
 A scope is fixed (and shown to the person) before the task reads any untrusted content; it is
 frozen, and nothing read later can widen it. An action outside it asks the person.
+
+`derive_scope` builds it from the person's own words and settings only (never from a page):
+
+- sites: the start URL's site and every site the task names (`fnac.com`, `https://x.example/`);
+  when there is neither, any site (navigation rules and the person's site lists still apply);
+- operations: reading, navigating, typing, submitting forms and downloading, plus the
+  consequential effects the task's words name (`buy` → purchase, `email` → send, `delete`,
+  `post` → publish, `share`, `run the script` → execute), in English or French;
+- connectors: those the settings give (`None`: not restricted).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
 from valet.effects import Effect
 from valet.policy._decision import Decision
 from valet.policy._request import ActionRequest
-from valet.policy._sites import matches_any
+from valet.policy._sites import matches_any, site_of
+from valet.policy._words import effects_in, sites_in
+
+ROUTINE: tuple[Effect, ...] = (
+    Effect.READ,
+    Effect.NAVIGATE,
+    Effect.INPUT,
+    Effect.SUBMIT,
+    Effect.DOWNLOAD,
+)
+"""Operations every task may perform (submitting a form and downloading still follow the
+built-in rules: a submit asks)."""
 
 
 class Scope(BaseModel):
@@ -59,6 +81,48 @@ class Scope(BaseModel):
                 f"({_list(self.operations)})",
             )
         return None
+
+    def describe(self) -> str:
+        """One line for the person, e.g. `sites shop.example · operations read, …`."""
+        sites = "any" if self.sites is None else _list(self.sites)
+        if self.operations is None:
+            operations = "any"
+        else:
+            order = [e.value for e in Effect]
+            operations = ", ".join(
+                sorted(self.operations, key=lambda o: (order.index(o) if o in order else 99, o))
+            )
+        connectors = "any" if self.connectors is None else _list(self.connectors)
+        line = f"sites {sites} · operations {operations} · connectors {connectors}"
+        if self.preapproved:
+            line += f" · approved in advance {', '.join(sorted(self.preapproved))}"
+        return line
+
+
+def derive_scope(
+    task: str,
+    *,
+    start_url: str | None = None,
+    sites: Iterable[str] = (),
+    connectors: Iterable[str] | None = None,
+    preapproved: Iterable[Effect] = (),
+) -> Scope:
+    """The scope of a task, from its words and settings only: call it before anything is read.
+
+    `sites` and `connectors` come from settings (the person's choices); `connectors=None`
+    leaves connectors unrestricted."""
+    found = sites_in(task)
+    start = site_of(start_url) if start_url else None
+    if start is not None:
+        found.insert(0, start)
+    found.extend(sites)
+    operations = {e.value for e in ROUTINE} | {e.value for e in effects_in(task)}
+    return Scope(
+        sites=frozenset(found) or None,
+        connectors=None if connectors is None else frozenset(connectors),
+        operations=frozenset(operations),
+        preapproved=frozenset(preapproved),
+    )
 
 
 def _list(items: frozenset[str]) -> str:
