@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from valet._cli_rules import person_rules, rules_app
 from valet._progress import ProgressView
 from valet._terminal_approver import DemoApprover, TerminalApprover
 from valet.agent import Finished, Limits, RunEnd, Stopped
@@ -46,6 +47,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(workflow_app, name="workflow")
 audit_app = typer.Typer(help="Check and export the audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(rules_app, name="rules")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -115,7 +117,9 @@ def _spec(
         _fail(f"invalid profile name {profile!r}: use letters, digits, '-', '_' and '.'")
     limits = Limits() if max_steps is None else Limits(max_steps=max_steps)
     browser = BrowserSettings(headless=not headed, cdp_url=cdp_url, profile=profile)
-    return TaskSpec(task=task, start_url=start_url, limits=limits, browser=browser)
+    return TaskSpec(
+        task=task, start_url=start_url, limits=limits, browser=browser, rules=person_rules()
+    )
 
 
 def _execute(
@@ -125,6 +129,8 @@ def _execute(
     mode = config.output_mode if config and config.provider != "scripted" else "tools"
     vision = bool(config and config.vision)
     console = err if json_out else out
+    mine = len(spec.rules.rules) if spec.rules else 0
+    console.print(f"[dim]scope: {spec.scope().describe()} · your rules: {mine}[/]", soft_wrap=True)
     try:
         with ProgressView(console) as progress:
             approver: Approver = DenyAllApprover()

@@ -31,7 +31,7 @@ from valet.audit import AuditLog
 from valet.browser import BrowserSession, BrowserSettings
 from valet.errors import ValetError
 from valet.gateway import Approver, DenyAllApprover, GatedToolbox, Gateway, TaskContext
-from valet.policy import NavigationSettings, Policy, RuleSet
+from valet.policy import NavigationSettings, Policy, RuleSet, Scope, derive_scope
 from valet.record import RunRecorder
 from valet.tools import BrowserToolbox, Goto
 
@@ -56,6 +56,11 @@ class TaskSpec(BaseModel):
     person asked for it."""
     rules: RuleSet | None = None
     """The person's own limits (`max_amount`, `forbid_effect`…), enforced by the gateway."""
+
+    def scope(self) -> Scope:
+        """The task's least-privilege scope, from its words and the start URL only: fixed
+        before any page is read; an action outside it asks the person."""
+        return derive_scope(self.task, start_url=self.start_url)
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,7 @@ async def run_task(
     settings = {
         **model_info,
         "start_url": spec.start_url,
+        "scope": spec.scope().describe(),
         "limits": spec.limits.model_dump(),
         "browser": spec.browser.model_dump(mode="json", exclude={"cdp_url"})
         | {"cdp": spec.browser.cdp_url is not None},
@@ -129,6 +135,7 @@ async def run_task(
                 ),
                 audit=audit,
                 approver=approver or DenyAllApprover(),
+                scope=spec.scope(),
                 task=TaskContext(task_id=record.run_id, request=spec.task),
             )
             browser = BrowserToolbox(session, spec.files_dir, screenshots=vision)
