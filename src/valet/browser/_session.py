@@ -8,17 +8,21 @@ only bugs in valet raise.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
 from valet.browser import _actions, _navigation, _reading
 from valet.browser._driver import Driver
 from valet.browser._observe import Observer
+from valet.browser._privacy import is_sensitive, wipe_profile
 from valet.browser._resolve import resolve
+from valet.browser._screencast import Screencast, ScreencastSettings
 from valet.browser._settings import DEFAULT_CHROMIUM, BrowserSettings
 from valet.browser._types import ActionOutcome, Element, Observation, Target
 
@@ -48,17 +52,30 @@ class BrowserSession:
         self._browser = browser
         self._owns_context = owns_context
         self._closed = False
+        self._screencast: Screencast | None = None
+        self.profile_dir: Path | None = None
+        """The persistent profile's folder, when the session uses one."""
+        self.wiped: list[str] | None = None
+        """After `close`: the sensitive sites that made valet wipe the persistent profile."""
 
     @classmethod
     async def start(
-        cls, settings: BrowserSettings, artifacts_dir: Path, profiles_dir: Path | None = None
+        cls,
+        settings: BrowserSettings,
+        artifacts_dir: Path,
+        profiles_dir: Path | None = None,
+        storage_state: Path | None = None,
     ) -> BrowserSession:
+        """Launch (or attach to) the browser. `storage_state` (cookies and local storage saved
+        by `save_state`) puts a throwaway profile back where an interrupted task left it."""
         await asyncio.to_thread(artifacts_dir.mkdir, parents=True, exist_ok=True)
         playwright = await async_playwright().start()
         observer = Observer()
         try:
             await observer.register_engine(playwright.selectors)
-            browser, context, owns_context = await _open_context(playwright, settings, profiles_dir)
+            browser, context, owns_context = await _open_context(
+                playwright, settings, profiles_dir, storage_state
+            )
         except BaseException:
             await playwright.stop()
             raise
@@ -66,12 +83,17 @@ class BrowserSession:
         context.set_default_navigation_timeout(settings.navigation_timeout_s * 1000)
         driver = Driver(settings, context, artifacts_dir, observer)
         await driver.current_page()
-        return cls(driver, playwright, browser, owns_context)
+        session = cls(driver, playwright, browser, owns_context)
+        if settings.profile is not None and settings.cdp_url is None and profiles_dir is not None:
+            session.profile_dir = profiles_dir / settings.profile
+        return session
 
     async def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self._screencast is not None:
+            await self._screencast.close()
         await self._driver.drain()
         try:
             if self._owns_context:
@@ -80,6 +102,18 @@ class BrowserSession:
                 await self._browser.close()
         finally:
             await self._playwright.stop()
+        self._wipe_if_sensitive()
+
+    def _wipe_if_sensitive(self) -> None:
+        """Wipe the persistent profile when the task visited a sensitive site and the settings
+        ask for it (`wipe_profile_after_sensitive`)."""
+        settings = self.settings
+        if self.profile_dir is None or not settings.wipe_profile_after_sensitive:
+            return
+        touched = is_sensitive(self._driver.visited, settings.sensitive_sites)
+        if touched:
+            wipe_profile(self.profile_dir)
+            self.wiped = touched
 
     async def __aenter__(self) -> Self:
         return self
@@ -92,6 +126,13 @@ class BrowserSession:
     ) -> None:
         await self.close()
 
+    async def save_state(self, path: Path) -> None:
+        """Write the context's cookies and local storage to `path` (mode 0600)."""
+        state = await self._driver.context.storage_state()
+        tmp = path.with_suffix(".tmp")
+        await asyncio.to_thread(_write_private, tmp, json.dumps(state))
+        await asyncio.to_thread(os.replace, tmp, path)
+
     @property
     def settings(self) -> BrowserSettings:
         return self._driver.settings
@@ -100,6 +141,18 @@ class BrowserSession:
     def page_url(self) -> str:
         page = self._driver.page
         return page.url if page is not None else "about:blank"
+
+    def screencast(self, settings: ScreencastSettings | None = None) -> Screencast:
+        """The live view of this session's active tab and the person's input into it (one per
+        session; `settings` apply when it is first asked for)."""
+        if self._screencast is None:
+            self._screencast = Screencast(self._driver, settings)
+        return self._screencast
+
+    async def live_page(self) -> Page:
+        """The active tab itself, for the person while they have the browser (a takeover; the
+        demo and tests play the person through it). valet's own actions never use it."""
+        return await self._driver.current_page()
 
     # ---- observing ---------------------------------------------------------------------------
 
@@ -209,14 +262,21 @@ class BrowserSession:
 
 
 async def _open_context(
-    playwright: Playwright, settings: BrowserSettings, profiles_dir: Path | None
+    playwright: Playwright,
+    settings: BrowserSettings,
+    profiles_dir: Path | None,
+    storage_state: Path | None = None,
 ) -> tuple[Browser | None, BrowserContext, bool]:
     viewport = {"width": settings.viewport_width, "height": settings.viewport_height}
     if settings.cdp_url is not None:
         # A fresh context in the running browser: isolated like a launched one, and one that
         # valet's selector engine is registered in (a pre-existing context would not have it).
         browser = await playwright.chromium.connect_over_cdp(settings.cdp_url)
-        context = await browser.new_context(viewport=viewport, accept_downloads=True)  # type: ignore[arg-type]
+        context = await browser.new_context(
+            viewport=viewport,  # type: ignore[arg-type]
+            accept_downloads=True,
+            storage_state=storage_state,
+        )
         return browser, context, True
     executable = settings.executable
     if executable is None and DEFAULT_CHROMIUM.exists():
@@ -240,5 +300,16 @@ async def _open_context(
     browser = await playwright.chromium.launch(
         executable_path=executable, headless=settings.headless, args=CHROMIUM_ARGS
     )
-    context = await browser.new_context(viewport=viewport, accept_downloads=True)  # type: ignore[arg-type]
+    context = await browser.new_context(
+        viewport=viewport,  # type: ignore[arg-type]
+        accept_downloads=True,
+        storage_state=storage_state,
+    )
     return browser, context, True
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)

@@ -6,6 +6,7 @@
 - `GatedToolbox(inner_toolbox, gateway)`: the same decisions for valet's browser actions.
 - Approvals: `Approver` (protocol), `ApprovalRequest`, `Approval`, `DenyAllApprover` (fail
   closed), `ScriptedApprover` (tests).
+- `TaskSecrets(vault, redactor)`: vault placeholders filled on bound sites, values hidden.
 - `ToolFailure`: raise it in a tool for a failure the model should read. `GatewayError`: setup.
 """
 
@@ -20,7 +21,8 @@ from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, TaskContext
 from valet.gateway._gateway import Gateway, ToolResult
 from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
-from valet.gateway._toolbox import GatedToolbox, Resolver, resolve_host
+from valet.gateway._secrets import TaskSecrets
+from valet.gateway._toolbox import GatedToolbox, Resolver, learn_page, resolve_host
 
 __all__ = [
     "Approval",
@@ -35,10 +37,12 @@ __all__ = [
     "Ruling",
     "ScriptedApprover",
     "TaskContext",
+    "TaskSecrets",
     "Tool",
     "ToolEffects",
     "ToolFailure",
     "ToolResult",
+    "learn_page",
     "make_tool",
     "resolve_host",
     "tool",

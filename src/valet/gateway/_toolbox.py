@@ -3,13 +3,19 @@
 Wire it between the toolbox and the loop (`GatedToolbox(BrowserToolbox(...), gateway)`); the
 loop's one call site, `execute`, then passes through the gate. A refused action comes back as
 `ActionOutcome(ok=False, message="denied by rule …: …")` for the model to read.
+
+Secrets: a `type` whose text holds vault placeholders (`{{vault:shop.password}}`) is filled
+with the real values just before it runs, only when the live page's site is bound to the
+credential (else denied: `vault.domain`, `vault.unknown`, `vault.field`, `vault.frame`). The
+audit log, the run record and the model see the placeholder only; values that come back in
+observations and results are replaced by their placeholders.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
@@ -22,12 +28,16 @@ from valet.browser import ActionOutcome, ByRole, Element, Observation
 from valet.effects import Effect
 from valet.gateway._gate import Gate, Ruling, Taint
 from valet.gateway._gateway import Gateway
+from valet.gateway._secrets import TaskSecrets
+from valet.gateway._stop_guard import StopGuard, VaultCanFill, no_vault
 from valet.policy import (
     ActionRequest,
     Classification,
     Decision,
+    STOP_KINDS,
     MaxAmount,
     Source,
+    StopKind,
     check_navigation,
     classify_click,
     classify_enter,
@@ -47,6 +57,14 @@ class LinkTargets(Protocol):
     """A toolbox that can say where a click on an element would navigate."""
 
     async def link_url(self, element: int | ByRole) -> str | None: ...
+
+
+@runtime_checkable
+class LiveUrl(Protocol):
+    """A toolbox that can say which page is open right now (not at the last observation)."""
+
+    @property
+    def page_url(self) -> str: ...
 
 
 """Host name → its IP addresses (empty when it does not resolve)."""
@@ -87,8 +105,15 @@ class GatedToolbox:
         *,
         resolve: Resolver = resolve_host,
         actor: Actor = "agent",
+        secrets: TaskSecrets | None = None,
+        stops: Iterable[StopKind] = STOP_KINDS,
+        vault_can_fill: VaultCanFill = no_vault,
     ) -> None:
+        """`stops`: which stops for the person apply (login, payment, captcha, otp);
+        `vault_can_fill`: whether the vault fills a stop's form itself (then no stop)."""
         self.inner = inner
+        self.stops = StopGuard(stops, vault_can_fill)
+        self.secrets = secrets or TaskSecrets(None)
         self.gate = gateway.gate if isinstance(gateway, Gateway) else gateway
         self._resolve = resolve
         self._actor: Actor = actor
@@ -112,6 +137,8 @@ class GatedToolbox:
             await self.inner.execute(Goto(url="about:blank"))
             observation = await self.inner.observe()
             observation.text = f"[valet left the page: {ruling.message}]\n{observation.text}"
+        observation = self.secrets.hide_observation(observation)
+        observation = self.stops.review(observation)
         self._last = observation
         if observation.digest != self._seen_digest or not observation.digest:
             self._seen_digest = observation.digest
@@ -151,8 +178,12 @@ class GatedToolbox:
             )
             return ActionOutcome(ok=False, message=ruling.message, target=facts.target)
         to_run = action if ruling.args == args else type(action).model_validate(ruling.args)
+        typed = shown = ""
+        if isinstance(to_run, Type) and self.secrets.uses(to_run.text):
+            shown, typed = to_run.text, self.secrets.fill(to_run.text)
+            to_run = to_run.model_copy(update={"text": typed})
         try:
-            outcome = await self.inner.execute(to_run)
+            outcome = self.secrets.hide_outcome(await self.inner.execute(to_run), typed, shown)
         except Exception:
             gate.record(
                 actor=self._actor,
@@ -204,14 +235,17 @@ class GatedToolbox:
                 target = self._element(ref)
                 classification = self._enter(target)
                 watched["text"] = text
+                extra.extend(self._vault(text, target))
             case Type(element=ref, text=text):
                 target = self._element(ref)
                 watched["text"] = text
+                extra.extend(self._vault(text, target))
             case Press(keys=keys, element=ref) if "enter" in keys.lower():
                 target = self._element(ref) if ref is not None else None
                 classification = self._enter(target)
             case _:
                 pass
+        extra.extend(self.stops.check(action, page))
         if classification is not None:
             effect = classification.effect
         pays = self._pays(effect)
@@ -235,6 +269,21 @@ class GatedToolbox:
             findings=taint.findings,
         )
         return _Facts(request, tuple(extra), taint, classification, target, unread)
+
+    def _vault(self, text: str, target: Element | None) -> list[Decision]:
+        """A denial when `text` holds vault placeholders that may not be filled here: checked
+        against the page open right now, not the one last observed."""
+        if not self.secrets.uses(text):
+            return []
+        url = self.inner.page_url if isinstance(self.inner, LiveUrl) else ""
+        url = url or (self._last.url if self._last is not None else "")
+        in_frame = target is not None and target.frame is not None
+        denial = self.secrets.check(text, url, in_frame=in_frame)
+        if denial is None and target is None:
+            denial = Decision.deny(
+                "vault.target", "valet fills secrets only into a field of the latest observation"
+            )
+        return [] if denial is None else [denial]
 
     async def _link_url(self, ref: int | ByRole) -> str | None:
         """The URL a click would follow, when the inner toolbox can tell (the browser can)."""
@@ -278,6 +327,11 @@ class GatedToolbox:
         host = urlsplit(url).hostname if url.startswith(("http:", "https:")) else None
         resolved = await self._resolve(host) if host else []
         return check_navigation(url, resolved, settings)
+
+
+def learn_page(gate: Gate, page: Observation) -> None:
+    """Tell the gate what a page said (untrusted content), e.g. for a replayed observation."""
+    gate.learn(_page_source(page.url), _page_content(page))
 
 
 def _page_source(url: str) -> Source:

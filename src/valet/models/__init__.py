@@ -3,7 +3,7 @@
 from valet.models._build import build_model
 from valet.models._config import HOW_TO_CONFIGURE, ModelConfig, resolve_model_config
 from valet.models._script import Expectation, ScriptStep, load_script, parse_steps
-from valet.models._scripted import ScriptPlayer, scripted_model
+from valet.models._scripted import ScriptPlayer, resume_script, scripted_model
 
 __all__ = [
     "HOW_TO_CONFIGURE",
@@ -15,5 +15,6 @@ __all__ = [
     "load_script",
     "parse_steps",
     "resolve_model_config",
+    "resume_script",
     "scripted_model",
 ]

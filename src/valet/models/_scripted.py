@@ -104,3 +104,10 @@ def _last_prompt(messages: list[ModelMessage]) -> str:
 def _failure_line(prompt: str) -> str:
     section = prompt.split("# Last action result\n", 1)[-1]
     return section.splitlines()[0].removeprefix("FAILED: ").strip() if section else "failed"
+
+
+def resume_script(model: Model, turns: int) -> None:
+    """Move a scripted model past the `turns` replies a restarted durable run replayed (real
+    models keep no such state: nothing to do)."""
+    if isinstance(model, FunctionModel) and isinstance(model.function, ScriptPlayer):
+        model.function.position = turns

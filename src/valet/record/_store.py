@@ -58,7 +58,30 @@ class RunRecorder:
         self._steps = (self.dir / "steps.jsonl").open("a", encoding="utf-8")
         self._last_step: int | None = None
 
+    @property
+    def steps_written(self) -> bool:
+        return self._last_step is not None
+
+    @classmethod
+    def resume(cls, runs_dir: Path, run_id: str, redactor: Redactor | None = None) -> RunRecorder:
+        """Go on writing a run that was interrupted (a durable task restarted after a crash):
+        the steps it replays are already in the record and are not written twice."""
+        recorder = cls.__new__(cls)
+        recorder.redactor = redactor or Redactor()
+        recorder.run_id = run_id
+        recorder.dir = runs_dir / run_id
+        recorder.artifacts = recorder.dir / "artifacts"
+        recorder.artifacts.mkdir(parents=True, exist_ok=True)
+        recorder.header = json.loads((recorder.dir / "run.json").read_text(encoding="utf-8"))
+        recorder.header["restarts"] = int(recorder.header.get("restarts") or 0) + 1
+        recorder._last_step = _last_index(recorder.dir / "steps.jsonl")
+        recorder._write_header()
+        recorder._steps = (recorder.dir / "steps.jsonl").open("a", encoding="utf-8")
+        return recorder
+
     def step(self, step: StepRecord) -> None:
+        if self._last_step is not None and step.index <= self._last_step:
+            return  # replayed after a restart: recorded the first time
         data = asdict(step)
         image = data.pop("screenshot")
         data["screenshot"] = None
@@ -117,6 +140,23 @@ class RunRecorder:
         header = self.redactor.data(self.header)
         tmp.write_text(json.dumps(header, indent=2, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.dir / "run.json")
+
+
+def _last_index(steps_file: Path) -> int | None:
+    """The index of the last complete step line (a line cut by a crash is dropped)."""
+    if not steps_file.is_file():
+        return None
+    last: int | None = None
+    complete: list[str] = []
+    for line in steps_file.read_text(encoding="utf-8").splitlines(keepends=True):
+        try:
+            index = int(json.loads(line)["index"])
+        except (ValueError, KeyError, TypeError):
+            break
+        last = index
+        complete.append(line)
+    steps_file.write_text("".join(complete), encoding="utf-8")
+    return last
 
 
 class RunStore:

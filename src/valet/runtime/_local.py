@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
@@ -24,16 +28,47 @@ from valet.agent import (
     Recorder,
     RunEnd,
     StepRecord,
+    Toolbox,
     load_prompt,
     run_loop,
 )
-from valet.audit import AuditLog
-from valet.browser import BrowserSession, BrowserSettings
+from valet.audit import AuditLog, LogRedaction
+from valet.browser import ActionOutcome, BrowserSession, BrowserSettings, Observation
+from valet.connectors import Toolset, ToolsetConfig, ToolsetToolbox, open_toolsets
 from valet.errors import ValetError
-from valet.gateway import Approver, DenyAllApprover, GatedToolbox, Gateway, TaskContext
-from valet.policy import NavigationSettings, Policy, RuleSet, Scope, derive_scope
+from valet.gateway import (
+    Approver,
+    DenyAllApprover,
+    GatedToolbox,
+    Gateway,
+    TaskContext,
+    TaskSecrets,
+    learn_page,
+)
+from valet.models import resume_script
+from valet.policy import (
+    STOP_KINDS,
+    NavigationSettings,
+    Policy,
+    RuleSet,
+    Scope,
+    StopKind,
+    derive_scope,
+)
 from valet.record import RunRecorder
-from valet.tools import BrowserToolbox, Goto
+from valet.runtime._checkpoints import (
+    CheckpointedHandover,
+    CheckpointedInbox,
+    CheckpointedPlanner,
+    CheckpointedToolbox,
+    Checkpoints,
+    Immediate,
+    Journal,
+    JournaledToolbox,
+    Resumption,
+)
+from valet.tools import BROWSER_ACTIONS, Action, BrowserToolbox, Goto
+from valet.vault import Vault
 
 
 class BrowserUnavailable(ValetError):
@@ -56,6 +91,15 @@ class TaskSpec(BaseModel):
     person asked for it."""
     rules: RuleSet | None = None
     """The person's own limits (`max_amount`, `forbid_effect`…), enforced by the gateway."""
+    stops: frozenset[StopKind] = STOP_KINDS
+    """Where valet stops and hands the browser to the person, found by code on the page:
+    `login` (a password field), `payment` (card number, expiry, security code, IBAN),
+    `captcha` (reCAPTCHA, hCaptcha, Turnstile) and `otp` (a one-time code). Default: all.
+    Whatever this says, the agent never types into password, payment or one-time-code fields
+    itself (only an exact vault placeholder)."""
+    toolsets: tuple[ToolsetConfig, ...] = ()
+    """Toolsets to attach (MCP servers, connectors): each operation becomes a typed action that
+    passes the gateway. Opened when the task starts, closed when it ends."""
 
     def scope(self) -> Scope:
         """The task's least-privilege scope, from its words and the start URL only: fixed
@@ -101,13 +145,22 @@ async def run_task(
     inbox: Inbox | None = None,
     approver: Approver | None = None,
     handover: Handover | None = None,
+    vault: Vault | None = None,
+    checkpoints: Checkpoints | None = None,
+    on_session: Callable[[BrowserSession], None] | None = None,
 ) -> TaskResult:
     """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`.
 
     Every action passes the gateway: policy decides, `approver` answers the asks (by default
     nobody: asks are declined), and each decision goes to the audit log in `home/audit.db`.
     When the page needs the person (a login, a payment form…), `handover` gives them the
-    browser; without one the run stops there (`Stopped("needs_person")`)."""
+    browser; without one the run stops there (`Stopped("needs_person")`).
+    With a `vault`, the model's placeholders (`{{vault:NAME.password}}`) are filled on the
+    credential's sites, and no vault value reaches the run record or the audit log.
+    With durable `checkpoints` (a DBOS workflow), a run restarted after a crash replays what it
+    already did and goes on from the first step that never finished; `on_session` receives the
+    browser each time one is opened (the live view)."""
+    steps = checkpoints or Immediate()
     settings = {
         **model_info,
         "start_url": spec.start_url,
@@ -116,48 +169,237 @@ async def run_task(
         "browser": spec.browser.model_dump(mode="json", exclude={"cdp_url"})
         | {"cdp": spec.browser.cdp_url is not None},
     }
-    record = RunRecorder(home / "runs", spec.task, settings)
+    secrets = TaskSecrets(vault)
+    opened: list[RunRecorder] = []
+
+    async def begin() -> str:
+        opened.append(RunRecorder(home / "runs", spec.task, settings, secrets.redactor))
+        return opened[0].run_id
+
+    run_id = await steps.step("begin", begin)
+    record = opened[0] if opened else RunRecorder.resume(home / "runs", run_id, secrets.redactor)
+    async with AsyncExitStack() as stack:
+        toolsets = await open_toolsets(spec.toolsets, stack)
+        return await _run(
+            spec,
+            model,
+            home=home,
+            record=record,
+            secrets=secrets,
+            toolsets=toolsets,
+            steps=steps,
+            durable=checkpoints is not None,
+            output_mode=output_mode,
+            vision=vision,
+            progress=progress,
+            inbox=inbox,
+            approver=approver,
+            handover=handover,
+            on_session=on_session,
+        )
+
+
+async def _run(
+    spec: TaskSpec,
+    model: Model,
+    *,
+    home: Path,
+    record: RunRecorder,
+    secrets: TaskSecrets,
+    toolsets: Sequence[Toolset],
+    steps: Checkpoints,
+    durable: bool,
+    output_mode: OutputMode,
+    vision: bool,
+    progress: Recorder | None,
+    inbox: Inbox | None,
+    approver: Approver | None,
+    handover: Handover | None,
+    on_session: Callable[[BrowserSession], None] | None,
+) -> TaskResult:
+    run_id = record.run_id
+    audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key", redactor=secrets.redactor)
+    logs = LogRedaction(secrets.redactor).install()
+    gateway = Gateway(
+        tools=[tool for toolset in toolsets for tool in toolset.tools()],
+        rules=Policy(
+            rules=spec.rules or RuleSet(),
+            navigation=NavigationSettings(allow_hosts=_allowed_hosts(spec)),
+        ),
+        audit=audit,
+        approver=approver or DenyAllApprover(),
+        scope=spec.scope(),
+        task=TaskContext(task_id=run_id, request=spec.task),
+    )
+    browser = _Browser(spec, home, record, gateway, secrets, toolsets, vision, durable)
+    browser.on_session = on_session
+    actions = ToolsetToolbox(_ActionsOnly(BROWSER_ACTIONS), gateway, toolsets).actions
+    resumption = Resumption()
+    toolbox = CheckpointedToolbox(
+        start=browser.start,
+        actions=actions,
+        checkpoints=steps,
+        resumption=resumption,
+        journal=browser.journal,
+        seen=lambda page: learn_page(gateway.gate, page),
+    )
+    limits = spec.limits
+    planner = CheckpointedPlanner(
+        ModelPlanner(
+            model,
+            actions,
+            load_prompt("system.md"),
+            output_mode,
+            ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
+        ),
+        steps,
+        resumption,
+        on_resume=lambda turns: resume_script(model, turns),
+    )
+    recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
     try:
-        session = await BrowserSession.start(spec.browser, record.artifacts, home / "profiles")
-    except PlaywrightError as exc:
-        record.discard()
-        raise BrowserUnavailable(_first_line(exc)) from exc
-    except asyncio.CancelledError:
-        record.discard()
+        end: RunEnd = await run_loop(
+            spec.task,
+            planner,
+            toolbox,
+            Tee(recorders),
+            limits,
+            None if inbox is None else CheckpointedInbox(inbox, steps),
+            None if handover is None else CheckpointedHandover(handover, steps),
+        )
+        await browser.forget_state()
+    except BrowserUnavailable:
+        if browser.session is None and not record.steps_written:
+            record.discard()
         raise
-    audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
-    try:
-        async with session:
-            gateway = Gateway(
-                rules=Policy(
-                    rules=spec.rules or RuleSet(),
-                    navigation=NavigationSettings(allow_hosts=_allowed_hosts(spec)),
-                ),
-                audit=audit,
-                approver=approver or DenyAllApprover(),
-                scope=spec.scope(),
-                task=TaskContext(task_id=record.run_id, request=spec.task),
-            )
-            browser = BrowserToolbox(session, spec.files_dir, screenshots=vision)
-            toolbox = GatedToolbox(browser, gateway)
-            if spec.start_url:
-                opening = GatedToolbox(browser, gateway, actor="person")
-                await opening.execute(Goto(url=spec.start_url))
-            limits = spec.limits
-            planner = ModelPlanner(
-                model,
-                toolbox.actions,
-                load_prompt("system.md"),
-                output_mode,
-                ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
-            )
-            recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
-            end = await run_loop(
-                spec.task, planner, toolbox, Tee(recorders), limits, inbox, handover
-            )
     finally:
-        audit.close()
+        try:
+            await browser.close()
+        finally:
+            logs.remove()
+            audit.close()
     return TaskResult(record.run_id, record.dir, end)
+
+
+@dataclass
+class _Browser:
+    """The task's browser, opened on the first step that really runs: at the start URL for a
+    new run, or, after a restart, back at the saved page with the saved cookies and storage."""
+
+    spec: TaskSpec
+    home: Path
+    record: RunRecorder
+    gateway: Gateway
+    secrets: TaskSecrets
+    toolsets: Sequence[Toolset]
+    vision: bool
+    durable: bool
+    session: BrowserSession | None = None
+    on_session: Callable[[BrowserSession], None] | None = None
+
+    @property
+    def state_dir(self) -> Path:
+        return self.home / "tasks" / self.record.run_id
+
+    @property
+    def journal(self) -> Journal:
+        return self._journal
+
+    def __post_init__(self) -> None:
+        self._journal = Journal(self.state_dir / "journal.jsonl")
+
+    async def start(self, resumed: bool) -> Toolbox:
+        saved = _read_json(self.state_dir / "page.json") if resumed else {}
+        state = self.state_dir / "storage.json"
+        try:
+            self.session = await BrowserSession.start(
+                self.spec.browser,
+                self.record.artifacts,
+                self.home / "profiles",
+                storage_state=state if resumed and state.is_file() else None,
+            )
+        except PlaywrightError as exc:
+            raise BrowserUnavailable(_first_line(exc)) from exc
+        if self.on_session is not None:
+            self.on_session(self.session)
+        page = BrowserToolbox(self.session, self.spec.files_dir, screenshots=self.vision)
+        journaled = JournaledToolbox(page, self._journal)
+        gated = GatedToolbox(
+            journaled, self.gateway, secrets=self.secrets, stops=self.spec.stops
+        )
+        toolbox = ToolsetToolbox(gated, self.gateway, self.toolsets)
+        if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":
+            back = GatedToolbox(page, self.gateway, actor="system", secrets=self.secrets)
+            await back.execute(Goto(url=url))
+        elif not resumed and self.spec.start_url:
+            opening = GatedToolbox(page, self.gateway, actor="person", secrets=self.secrets)
+            await opening.execute(Goto(url=self.spec.start_url))
+        return _SavesState(toolbox, self) if self.durable else toolbox
+
+    async def save(self) -> None:
+        """Where the task is, for a restart: the page's URL and the browser's storage."""
+        if self.session is None:
+            return
+        await self.session.save_state(self.state_dir / "storage.json")
+        page = json.dumps({"url": self.session.page_url})
+        await asyncio.to_thread((self.state_dir / "page.json").write_text, page, "utf-8")
+
+    async def close(self) -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            await session.close()
+            if session.wiped is not None:
+                self.gateway.gate.note(
+                    actor="system",
+                    what="browser.wipe",
+                    details={"profile": self.spec.browser.profile, "sites": list(session.wiped)},
+                    reason="the task touched a sensitive site, so its persistent profile was wiped",
+                )
+
+    async def forget_state(self) -> None:
+        """The run ended: nothing to resume, so the saved cookies and page go."""
+        await asyncio.to_thread(shutil.rmtree, self.state_dir, True)
+
+
+@dataclass
+class _SavesState:
+    """Saves the browser's state after every action (durable runs resume from it)."""
+
+    inner: Toolbox
+    browser: _Browser
+
+    @property
+    def actions(self) -> tuple[type[Action], ...]:
+        return self.inner.actions
+
+    async def observe(self) -> Observation:
+        return await self.inner.observe()
+
+    async def execute(self, action: Action) -> ActionOutcome:
+        outcome = await self.inner.execute(action)
+        await self.browser.save()
+        return outcome
+
+
+@dataclass(frozen=True)
+class _ActionsOnly:
+    """Stands for the browser toolbox where only its actions are needed (before it opens)."""
+
+    actions: tuple[type[Action], ...]
+
+    async def observe(self) -> Observation:
+        raise NotImplementedError
+
+    async def execute(self, action: Action) -> ActionOutcome:
+        raise NotImplementedError
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cast(dict[str, Any], data) if isinstance(data, dict) else {}
 
 
 def _allowed_hosts(spec: TaskSpec) -> frozenset[str]:
