@@ -1,0 +1,155 @@
+"""Connectors register through the `valet.connectors` entry point; the person's config names the
+toolsets to open from them.
+
+A package (valet itself included) registers a connector in its `pyproject.toml`:
+
+    [project.entry-points."valet.connectors"]
+    files = "valet.connectors._files:FILES"
+
+The object must satisfy `Connector`; its entry-point name is its name. `config.toml` opens
+toolsets from them:
+
+    [[mcp]]                                  # shorthand for connector = "mcp"
+    name = "git"
+    command = ["mcp-server-git", "--repository", "/home/me/project"]
+    effects = { git_checkout = "update" }    # optional: the person's mapping wins
+
+    [[connectors]]
+    name = "notes"
+    connector = "files"
+    root = "~/notes"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from importlib.metadata import entry_points
+from typing import Any, Protocol, cast, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from valet.connectors._errors import ConnectorError
+from valet.connectors._toolset import AuthMethod, Toolset
+from valet.errors import ConfigError
+
+ENTRY_POINT_GROUP = "valet.connectors"
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """What an entry point names: a kind of toolset and how to open one."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def auth(self) -> AuthMethod: ...
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Every scope its operations may need (the operations say which each needs)."""
+        ...
+
+    @property
+    def settings(self) -> type[BaseModel]:
+        """The typed settings of one toolset opened from this connector."""
+        ...
+
+    def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
+        """Open a toolset named `name` (connect, start the server…); closed on exit."""
+        ...
+
+
+class ToolsetConfig(BaseModel):
+    """A toolset to attach to a task: which connector, under which name, with which settings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    """The toolset's name; its tools are called `<name>_<operation>`."""
+    connector: str
+    settings: dict[str, Any] = Field(default_factory=dict[str, Any])
+    """The connector's settings (checked by its `settings` model when opened)."""
+
+    @classmethod
+    def mcp(cls, name: str, **settings: Any) -> ToolsetConfig:
+        """An MCP server: `command=[...]` or `url=...`, optional `effects={tool: effect}`."""
+        return cls(name=name, connector="mcp", settings=settings)
+
+
+def registered_connectors() -> dict[str, Connector]:
+    """Every connector registered under the `valet.connectors` entry point, by name."""
+    found: dict[str, Connector] = {}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded: object = point.load()
+        except Exception as exc:
+            raise ConnectorError(
+                f"connector {point.name!r} ({point.value}) fails to load: {exc}"
+            ) from exc
+        if not isinstance(loaded, Connector):
+            raise ConnectorError(f"connector {point.name!r} ({point.value}) is not a Connector")
+        if loaded.name != point.name:
+            raise ConnectorError(
+                f"connector {point.value} is named {loaded.name!r}, registered as {point.name!r}"
+            )
+        found[point.name] = loaded
+    return found
+
+
+async def open_toolsets(
+    configs: Sequence[ToolsetConfig],
+    stack: AsyncExitStack,
+    connectors: Mapping[str, Connector] | None = None,
+) -> list[Toolset]:
+    """Open every configured toolset on `stack` (closed when the stack closes)."""
+    registry = registered_connectors() if connectors is None else connectors
+    names = [config.name for config in configs]
+    if len(set(names)) != len(names):
+        raise ConnectorError(f"two toolsets share a name: {names}")
+    opened: list[Toolset] = []
+    for config in configs:
+        connector = registry.get(config.connector)
+        if connector is None:
+            known = ", ".join(sorted(registry)) or "none"
+            raise ConnectorError(
+                f"toolset {config.name!r}: no connector {config.connector!r} (registered: {known})"
+            )
+        try:
+            settings = connector.settings.model_validate(config.settings)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise ConnectorError(f"toolset {config.name!r}: invalid settings: {problems}") from exc
+        opened.append(await stack.enter_async_context(connector.open(config.name, settings)))
+    return opened
+
+
+def configured_toolsets(config: Mapping[str, Any]) -> list[ToolsetConfig]:
+    """The toolsets in `config.toml`: `[[mcp]]` servers and `[[connectors]]` entries."""
+    found: list[ToolsetConfig] = []
+    for key, default in (("mcp", "mcp"), ("connectors", None)):
+        entries: object = config.get(key, [])
+        if not isinstance(entries, list):
+            raise ConfigError(f"config.toml: [[{key}]] must be a list of tables")
+        for number, entry in enumerate(cast(list[object], entries), 1):
+            if not isinstance(entry, dict):
+                raise ConfigError(f"config.toml: [[{key}]] #{number} is not a table")
+            table = {str(k): v for k, v in cast(dict[object, Any], entry).items()}
+            name = table.pop("name", None)
+            connector = default or table.pop("connector", None)
+            try:
+                found.append(ToolsetConfig(name=name, connector=connector, settings=table))
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ConfigError(
+                    f"config.toml: [[{key}]] #{number}: {where}: {first['msg']}"
+                ) from exc
+    return found

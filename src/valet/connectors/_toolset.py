@@ -1,0 +1,114 @@
+"""A toolset: a named group of typed operations, each declaring the effect it has on the world.
+
+    Operation(name="read_file", description="Read a text file.", args=ReadFile,
+              effect=Effect.READ, scopes=("files.read",), run=read_file)
+
+An operation's arguments are a pydantic model (the schema the model sees), its `run` takes an
+instance of it. Operations never run directly: `Toolset.tools()` turns them into gateway tools
+(`valet.gateway.Tool`) and only `Gateway.call` runs those, after the policy (or the person)
+allowed it; `Toolset.actions()` gives the model one typed action per operation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, cast
+
+from pydantic import BaseModel, create_model
+
+from valet.effects import Effect
+from valet.gateway import Tool, ToolEffects
+from valet.tools import Action
+
+AuthMethod = Literal["none", "local", "api_key", "basic", "oauth2"]
+"""How a connector authenticates: `none` (nothing to sign in to), `local` (runs on this machine
+with the person's rights, e.g. an MCP server command), `api_key`, `basic`, `oauth2`."""
+
+Run = Callable[[Any], Awaitable[object]]
+"""An operation's body: takes its validated arguments model, returns a JSON-like value. It
+raises `valet.gateway.ToolFailure` for a failure the model should read."""
+
+_TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One typed operation of a toolset."""
+
+    name: str
+    description: str
+    args: type[BaseModel]
+    effect: Effect
+    run: Run = field(repr=False)
+    scopes: tuple[str, ...] = ()
+    """What access the operation needs (e.g. `files.read`, `mail.send`)."""
+    recipient_args: tuple[str, ...] = ()
+    """Arguments naming who receives what it sends or shares (checked by the person's rules)."""
+    site_arg: str | None = None
+    """An argument holding a URL or host the operation acts on."""
+    effect_source: str = "declared"
+    """Why it has this effect: `declared` by the connector, else e.g. `annotation readOnlyHint`,
+    `your mapping` or `no annotation` (MCP)."""
+
+
+class ToolsetAction(Action):
+    """Base of the actions built for toolset operations (one subclass per operation)."""
+
+    kind: ClassVar[str] = "toolset"
+    effect: ClassVar[Effect] = Effect.UNKNOWN
+    toolset: ClassVar[str] = ""
+    operation: ClassVar[str] = ""
+
+
+@dataclass(frozen=True)
+class Toolset:
+    """A live toolset (an opened connector or MCP server), named by the person's config."""
+
+    name: str
+    description: str
+    auth: AuthMethod
+    operations: tuple[Operation, ...]
+    connector: str = ""
+    """The registered connector it was opened from (`files`, `mcp`…)."""
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s for op in self.operations for s in op.scopes))
+
+    def tool_name(self, operation: Operation) -> str:
+        """The name the model and the gateway know the operation by: `<toolset>_<operation>`
+        (not doubled when the operation already starts with the toolset's name)."""
+        base = operation.name
+        if not base.startswith(f"{self.name}_"):
+            base = f"{self.name}_{base}"
+        return _TOOL_NAME.sub("_", base)[:64]
+
+    def tools(self) -> list[Tool[..., Any]]:
+        """One gateway tool per operation, tagged with this toolset as its connector."""
+        return [self._tool(op) for op in self.operations]
+
+    def actions(self) -> tuple[type[ToolsetAction], ...]:
+        """One typed action per operation, for the model."""
+        return tuple(self._action(op) for op in self.operations)
+
+    def _tool(self, op: Operation) -> Tool[..., Any]:
+        async def run(**kwargs: object) -> object:
+            return await op.run(op.args.model_validate(kwargs, by_name=True))
+
+        effects = ToolEffects(
+            op.effect, recipient_args=op.recipient_args, site_arg=op.site_arg, connector=self.name
+        )
+        return Tool(run, self.tool_name(op), effects, op.args, is_async=True)
+
+    def _action(self, op: Operation) -> type[ToolsetAction]:
+        name = self.tool_name(op)
+        doc = f"{op.description.strip() or op.name} (toolset {self.name}, effect {op.effect.value})"
+        bases = (ToolsetAction, op.args)
+        model = cast(type[ToolsetAction], create_model(name, __base__=bases, __doc__=doc))
+        model.kind = name
+        model.effect = op.effect
+        model.toolset = self.name
+        model.operation = op.name
+        return model
