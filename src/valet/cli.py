@@ -18,7 +18,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from valet._cli_browser import browser_app
 from valet._cli_rules import person_rules, rules_app
+from valet._cli_vault import vault_app
 from valet._progress import ProgressView
 from valet._terminal_approver import DemoApprover, TerminalApprover
 from valet.agent import Finished, Limits, RunEnd, Stopped
@@ -38,6 +40,7 @@ from valet.record import RunStore, load_workflow, save_workflow
 from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, run_task
 from valet.settings import load_config, valet_home
 
+from valet.vault import Vault, VaultError
 app = typer.Typer(
     help="valet: an agent that does real work in a real browser.", no_args_is_help=True
 )
@@ -49,6 +52,8 @@ audit_app = typer.Typer(help="Check and export the audit log.", no_args_is_help=
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
 
+app.add_typer(vault_app, name="vault")
+app.add_typer(browser_app, name="browser")
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -132,6 +137,10 @@ def _execute(
     mine = len(spec.rules.rules) if spec.rules else 0
     console.print(f"[dim]scope: {spec.scope().describe()} · your rules: {mine}[/]", soft_wrap=True)
     try:
+    try:
+        vault = Vault.load(valet_home())
+    except VaultError as exc:
+        _fail(f"cannot open the vault: {exc}")
         with ProgressView(console) as progress:
             approver: Approver = DenyAllApprover()
             if demo:

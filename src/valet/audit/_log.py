@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from valet.audit._keys import load_signing_key, public_hex
 from valet.audit._record import GENESIS, AuditEntry, AuditRecord, now_iso
-from valet.audit._redact import canonical_json, digest, redact
+from valet.audit._redact import Redactor, canonical_json, digest
 from valet.audit._verify import Problem, VerifyReport
 
 _FIELDS: tuple[str, ...] = tuple(AuditRecord.model_fields)
@@ -68,9 +68,11 @@ class AuditLog:
         *,
         checkpoint_every: int = 1000,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        redactor: Redactor | None = None,
     ) -> None:
         self.path = path
         self._key = key
+        self._redactor = redactor or Redactor()
         self._public = public_hex(key.public_key())
         self.checkpoint_every = checkpoint_every
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,12 +91,20 @@ class AuditLog:
         *,
         checkpoint_every: int = 1000,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        redactor: Redactor | None = None,
     ) -> AuditLog:
         """Open (or create) the log at `path`; the key comes from `$VALET_AUDIT_KEY` or
         `key_path` (default: `audit.key` next to the database, created with mode 0600; keep it
-        elsewhere, e.g. outside a backup of the database, for the signatures to mean much)."""
+        elsewhere, e.g. outside a backup of the database, for the signatures to mean much).
+        `redactor` (default: secret shapes only) cleans arguments, reasons and findings."""
         key = load_signing_key(key_path or path.with_name("audit.key"))
-        return cls(path, key, checkpoint_every=checkpoint_every, synchronous=synchronous)
+        return cls(
+            path,
+            key,
+            checkpoint_every=checkpoint_every,
+            synchronous=synchronous,
+            redactor=redactor,
+        )
 
     def __enter__(self) -> Self:
         return self
@@ -112,7 +122,9 @@ class AuditLog:
         re-reads the chain's end and retries, so several writers still build one chain.
         """
         body = entry.model_dump(mode="json")
-        args_json = canonical_json(_redacted_args(entry.args))
+        for name in ("reason", "sources", "findings"):
+            body[name] = self._redactor.data(body[name])
+        args_json = canonical_json(_redacted_args(entry.args, self._redactor))
         body["args"] = json.loads(args_json)
         body["args_digest"] = hashlib.sha256(args_json.encode("utf-8")).hexdigest()
         for _ in range(100):
@@ -262,8 +274,8 @@ def _signed(seq: int, hash_: str, time: str, public: str) -> bytes:
     return canonical_json(body).encode("utf-8")
 
 
-def _redacted_args(args: dict[str, object]) -> dict[str, object]:
-    cleaned = redact(args)
+def _redacted_args(args: dict[str, object], redactor: Redactor) -> dict[str, object]:
+    cleaned = redactor.args(args)
     assert isinstance(cleaned, dict)
     return cast(dict[str, object], cleaned)
 

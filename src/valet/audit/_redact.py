@@ -2,17 +2,22 @@
 
 Values under secret-looking keys (password, token, api_key, cvv, …) are replaced whole; known
 secret shapes (card numbers that pass Luhn, API keys, bearer tokens, private keys) are replaced
-wherever they appear in text.
+wherever they appear in text. A `Redactor` adds exact secret values (the vault's passwords,
+usernames, TOTP seeds and the codes filled in a run): it is the one redaction every writer of
+stored data uses (the run record, the audit log, log records).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 REDACTED = "[redacted]"
+MIN_SECRET_CHARS = 4
+"""Exact secret values shorter than this are not searched for (they would match everywhere)."""
 
 _SECRET_KEY = re.compile(
     r"pass(?:word|wd|phrase)?|secret|token|api[_-]?key|auth|cookie|session|credential|"
@@ -64,6 +69,86 @@ def redact(value: object) -> object:
     if value is None or isinstance(value, bool | int | float):
         return value
     return redact_text(str(value))
+
+
+class Redactor:
+    """Redacts known secret shapes and the exact secret values it was given.
+
+    One per install or run, shared by every writer of stored data; `add` a value (e.g. a TOTP
+    code just filled) and every later write redacts it too.
+    """
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._values: list[str] = []
+        for value in values:
+            self.add(value)
+
+    def add(self, value: str) -> None:
+        """Redact `value` wherever it appears from now on (values under 4 characters are not)."""
+        if len(value) >= MIN_SECRET_CHARS and value not in self._values:
+            self._values.append(value)
+            self._values.sort(key=len, reverse=True)
+
+    def text(self, text: str) -> str:
+        """`text` with the known values and secret shapes replaced by `[redacted]`."""
+        for value in self._values:
+            if value in text:
+                text = text.replace(value, REDACTED)
+        return redact_text(text)
+
+    def data(self, value: object) -> object:
+        """A JSON-like copy of `value` with every string redacted by `text` (keys are kept:
+        for records whose field names are fixed, e.g. `input_tokens`)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            items = value.items()  # pyright: ignore[reportUnknownVariableType]
+            return {str(k): self.data(v) for k, v in items}  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        if isinstance(value, list | tuple):
+            return [self.data(item) for item in value]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        return value
+
+    def args(self, value: object) -> object:
+        """Like `redact` (secret-looking keys replaced whole), plus the known values."""
+        return self.data(redact(value))
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts each record's message with a `Redactor`."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redactor.text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class LogRedaction:
+    """Puts a `RedactingFilter` on the `valet` logger and every `valet.*` logger that exists,
+    so their records pass the redactor before any handler sees them; `remove` takes it off."""
+
+    def __init__(self, redactor: Redactor, prefix: str = "valet") -> None:
+        self.filter = RedactingFilter(redactor)
+        self.prefix = prefix
+        self._loggers: list[logging.Logger] = []
+
+    def install(self) -> LogRedaction:
+        known = logging.Logger.manager.loggerDict
+        names = [self.prefix, *(n for n in known if n.startswith(self.prefix + "."))]
+        self._loggers = [logging.getLogger(name) for name in names]
+        for logger in self._loggers:
+            logger.addFilter(self.filter)
+        return self
+
+    def remove(self) -> None:
+        for logger in self._loggers:
+            logger.removeFilter(self.filter)
+        self._loggers = []
 
 
 def canonical_json(value: object) -> str:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.async_api import (
     BrowserContext,
@@ -27,6 +28,7 @@ from playwright.async_api import (
 )
 
 from valet.browser._errors import concise
+from valet.browser._masking import sensitive_fields
 from valet.browser._observe import ObserveLimits, Observer, Snapshot
 from valet.browser._render import fit_observation, render_observation
 from valet.browser._settings import BrowserSettings
@@ -103,6 +105,8 @@ class Driver:
         self._known: dict[int, Element] = {}
         self._background: set[asyncio.Task[object]] = set()
         self._download_serial = 0
+        self.visited: set[str] = set()
+        """Every `host:port` a tab's main frame navigated to (for sensitive-site wipes)."""
         self._step_ended = 0.0
         self._opening = False
         context.on("page", self._attach)
@@ -212,6 +216,10 @@ class Driver:
             step.nav_committed.set()
 
     def _on_navigated(self, frame: Frame) -> None:
+        if frame.parent_frame is None:
+            parts = urlsplit(frame.url)
+            if parts.hostname:
+                self.visited.add(f"{parts.hostname}:{parts.port or ''}".rstrip(":"))
         step = self._step
         if step is not None and frame.parent_frame is None and frame.page == step.page:
             step.nav_committed.set()
@@ -361,7 +369,9 @@ class Driver:
         ids = [e.id for e in observation.elements if not e.offscreen]
         await self.observer.draw_marks(page, ids)
         try:
-            return await page.screenshot(timeout=self.settings.action_timeout_s * 1000)
+            return await page.screenshot(
+                timeout=self.settings.action_timeout_s * 1000, mask=sensitive_fields(page)
+            )
         except Error:
             return None
         finally:

@@ -13,6 +13,7 @@ from playwright.async_api import Error
 
 from valet.browser._driver import ActionFailed, Driver
 from valet.browser._errors import concise
+from valet.browser._masking import sensitive_fields
 from valet.browser._navigation import normalize_url
 from valet.browser._types import ActionOutcome
 
@@ -68,7 +69,11 @@ async def screenshot(driver: Driver) -> ActionOutcome:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"shot-{time.strftime('%Y%m%d-%H%M%S')}-{time.monotonic_ns() % 10**6}.png"
     try:
-        await page.screenshot(path=path, timeout=driver.settings.action_timeout_s * 1000)
+        await page.screenshot(
+            path=path,
+            timeout=driver.settings.action_timeout_s * 1000,
+            mask=sensitive_fields(page),
+        )
     except Error as error:
         return ActionOutcome(ok=False, message=f"screenshot failed: {concise(error)}")
     return ActionOutcome(ok=True, message=f"saved a screenshot to {path}", artifacts=[path])

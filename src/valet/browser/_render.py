@@ -6,6 +6,7 @@ Format (every part but `url:` and `elements:` appears only when it has something
     title: Search – Shop
     tabs: [0] Search – Shop (active) | [1] Widget
     dialogs: alert "Saved" (accepted)
+    vault (type these; valet fills them in): {{vault:shop.username}} {{vault:shop.password}}
     elements (* = new since the previous observation):
     [1] link "Home" →/shop
     [2] searchbox "Search" ="cable"
@@ -112,6 +113,8 @@ def _header(obs: Observation) -> list[str]:
         lines.append("dialogs: " + "; ".join(_clip(d, 200) for d in obs.dialogs[:5]))
         if len(obs.dialogs) > 5:
             lines.append(f"… {len(obs.dialogs) - 5} more dialogs")
+    if obs.vault:
+        lines.append(f"vault (type these; valet fills them in): {' '.join(obs.vault)}")
     return lines
 
 

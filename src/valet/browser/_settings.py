@@ -8,6 +8,26 @@ from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
 
+DEFAULT_SENSITIVE_SITES: tuple[str, ...] = (
+    "mail.*",
+    "*.mail.*",
+    "webmail.*",
+    "outlook.*",
+    "*.outlook.com",
+    "*.proton.me",
+    "*bank*",
+    "paypal.com",
+    "*.paypal.com",
+    "admin.*",
+    "*.admin.*",
+    "console.*",
+    "*.console.*",
+    "portal.azure.com",
+    "dashboard.stripe.com",
+)
+"""Host patterns (shell-style, `*` any characters) of sites whose traces should not outlive a
+task: mail, banking and payments, admin consoles."""
+
 
 class BrowserSettings(BaseModel):
     """How valet launches (or attaches to) its browser and how much of a page it shows."""
@@ -28,6 +48,16 @@ class BrowserSettings(BaseModel):
         default=None,
         description="None: an isolated throwaway profile. A name: a persistent profile "
         "directory of that name under the profiles_dir given to BrowserSession.start.",
+    )
+    wipe_profile_after_sensitive: bool = Field(
+        default=False,
+        description="With a persistent profile: when the task visited a site matching "
+        "sensitive_sites, wipe the profile (cookies, storage, cache, history) after the task.",
+    )
+    sensitive_sites: tuple[str, ...] = Field(
+        default=DEFAULT_SENSITIVE_SITES,
+        description="Host patterns (`mail.*`, `*bank*`, `admin.example.com`, `host:port`) "
+        "that count as sensitive for wipe_profile_after_sensitive.",
     )
     viewport_width: int = Field(default=1280, ge=200, description="Viewport width in CSS px.")
     viewport_height: int = Field(default=900, ge=200, description="Viewport height in CSS px.")

@@ -110,3 +110,6 @@ class ActionOutcome:
     """Files written to the run's artifacts (screenshots, downloads)."""
     target: Element | None = None
     """The element acted on, as it was before the action (for the run record and replay)."""
+    vault: list[str] = field(default_factory=lambda: list[str]())
+    """Vault placeholders valet fills on this page's site (`{{vault:shop.password}}`): names
+    only, never values. Set by the gateway."""

@@ -112,8 +112,9 @@ class GatedToolbox:
         """`stops`: which stops for the person apply (login, payment, captcha, otp);
         `vault_can_fill`: whether the vault fills a stop's form itself (then no stop)."""
         self.inner = inner
-        self.stops = StopGuard(stops, vault_can_fill)
         self.secrets = secrets or TaskSecrets(None)
+        fills = self.secrets.can_fill if vault_can_fill is no_vault else vault_can_fill
+        self.stops = StopGuard(stops, fills)
         self.gate = gateway.gate if isinstance(gateway, Gateway) else gateway
         self._resolve = resolve
         self._actor: Actor = actor

@@ -108,6 +108,11 @@ class BrowserToolbox:
             case _:
                 raise TypeError(f"unhandled action {type(action).__name__}")
 
+    @property
+    def page_url(self) -> str:
+        """The current tab's URL, read live (the gateway checks it before filling a secret)."""
+        return self.session.page_url
+
     async def link_url(self, element: int | ByRole) -> str | None:
         """Where clicking `element` would navigate, when it is a link (for the gateway)."""
         return await self.session.link_url(element)

@@ -1,0 +1,110 @@
+"""Where the vault's key comes from: `$VALET_VAULT_KEY`, the OS keyring, or a key file.
+
+Order: `$VALET_VAULT_KEY` when set; else the key stored in the OS keyring for this valet home;
+else the key file `home/keys/vault.key` when it exists. A new key goes to the OS keyring when
+one works, and to the key file (mode 0600) on a machine without a keyring backend (a headless
+server): then `VaultKey.note` says so, and whoever can read that file can open the vault.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import keyring
+import keyring.errors
+from cryptography.fernet import Fernet
+
+from valet.vault._errors import VaultKeyError
+
+KEY_ENV = "VALET_VAULT_KEY"
+KEYRING_SERVICE = "valet-vault"
+
+KeySource = Literal["env", "keyring", "file"]
+
+
+@dataclass(frozen=True, slots=True)
+class VaultKey:
+    """A Fernet key (url-safe base64 of 32 bytes) and where it was found."""
+
+    key: bytes
+    source: KeySource
+    where: str
+    """`$VALET_VAULT_KEY`, `OS keyring (<backend>)` or the key file's path."""
+    note: str = ""
+    """Something the person should know, e.g. that the key was put in a file."""
+
+    def __repr__(self) -> str:
+        return f"VaultKey(source={self.source!r}, where={self.where!r})"
+
+
+def key_file(home: Path) -> Path:
+    return home / "keys" / "vault.key"
+
+
+def load_vault_key(home: Path, *, create: bool = False) -> VaultKey:
+    """The vault key for `home` (see the module's order); with `create`, make one if none
+    exists. Raises `VaultKeyError` when there is none (or `$VALET_VAULT_KEY` is malformed)."""
+    raw = os.environ.get(KEY_ENV, "").strip()
+    if raw:
+        return VaultKey(
+            _checked(raw.encode("ascii", "replace"), f"${KEY_ENV}"), "env", f"${KEY_ENV}"
+        )
+    account = str(home.expanduser().resolve())
+    stored = _keyring_get(account)
+    if stored is not None:
+        return VaultKey(
+            _checked(stored.encode("ascii", "replace"), "the OS keyring"), "keyring", _backend()
+        )
+    path = key_file(home)
+    if path.is_file():
+        return VaultKey(_checked(path.read_bytes().strip(), str(path)), "file", str(path))
+    if not create:
+        raise VaultKeyError(
+            f"no vault key: set ${KEY_ENV}, or keep the key in the OS keyring or in {path}"
+        )
+    key = Fernet.generate_key()
+    if _keyring_set(account, key.decode("ascii")):
+        return VaultKey(key, "keyring", _backend())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key + b"\n")
+    note = (
+        f"no OS keyring is available, so the vault key was written to {path} (mode 0600); "
+        f"anyone who can read that file can open the vault. Set ${KEY_ENV} to keep it elsewhere."
+    )
+    return VaultKey(key, "file", str(path), note)
+
+
+def _checked(key: bytes, where: str) -> bytes:
+    try:
+        Fernet(key)
+    except ValueError as exc:
+        raise VaultKeyError(
+            f"{where} is not a vault key (44 characters of url-safe base64, as made by "
+            "cryptography's Fernet.generate_key())"
+        ) from exc
+    return key
+
+
+def _backend() -> str:
+    return f"OS keyring ({type(keyring.get_keyring()).__name__})"
+
+
+def _keyring_get(account: str) -> str | None:
+    try:
+        return keyring.get_password(KEYRING_SERVICE, account)
+    except (keyring.errors.KeyringError, RuntimeError):
+        return None
+
+
+def _keyring_set(account: str, secret: str) -> bool:
+    """Store the key in the OS keyring; False when no working keyring took it."""
+    try:
+        keyring.set_password(KEYRING_SERVICE, account, secret)
+        return keyring.get_password(KEYRING_SERVICE, account) == secret
+    except (keyring.errors.KeyringError, RuntimeError):
+        return False
