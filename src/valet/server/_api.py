@@ -1,4 +1,4 @@
-"""The REST API under /api: tasks, runs and the person's pending requests."""
+"""The REST API under /api: tasks and runs (the person's requests: `_person_api`)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from valet.server._schemas import (
     Message,
     NewMessage,
     NewTask,
-    PersonRequest,
     RunDetail,
     RunSummary,
     TaskDetail,
@@ -110,12 +109,6 @@ async def task_messages(
     if pending:
         return manager.pending_messages(task_id)
     return list(manager.get(task_id).messages)
-
-
-@router.get("/requests", tags=["requests"])
-async def person_requests() -> list[PersonRequest]:
-    """What tasks wait for the person to do (approvals, takeovers, answers)."""
-    return []
 
 
 @router.get("/runs", tags=["runs"])

@@ -16,7 +16,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from valet.errors import RunNotFound
-from valet.server import _api, _web, _ws
+from valet.server import _api, _person_api, _web, _ws
+from valet.server._live import LeaseConflict, NoBrowser, UnknownViewer
+from valet.server._person import InvalidEdit, RequestClosed, RequestNotFound
 from valet.server._security import Guard, SecurityMiddleware
 from valet.server._settings import ServerSettings, build_model_choice, load_or_create_token
 from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
@@ -74,6 +76,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     _add_error_handlers(app)
     app.include_router(_api.router)
     app.include_router(_ws.router)
+    app.include_router(_person_api.router)
     app.include_router(_web.router)
     static = Path(str(resources.files("valet.server").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
@@ -122,6 +125,19 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def bad_model(_: Request, exc: Exception) -> JSONResponse:
         return _error(400, str(exc), "bad_model")
 
+    async def unknown_viewer(_: Request, exc: Exception) -> JSONResponse:
+        return _error(400, str(exc), "unknown_viewer")
+
+    async def no_browser(_: Request, exc: Exception) -> JSONResponse:
+        return _error(409, str(exc), "no_browser")
+
+    async def controlled(_: Request, exc: Exception) -> JSONResponse:
+        return _error(409, str(exc), "controlled_by_another")
+
+    async def invalid_edit(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, InvalidEdit)
+        return _error(422, exc.problems, "invalid_edit")
+
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error(500, "internal error; see the server log", "internal")
@@ -132,4 +148,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RunNotFound, not_found)
     app.add_exception_handler(TaskFinished, conflict)
     app.add_exception_handler(BadModel, bad_model)
+    app.add_exception_handler(RequestNotFound, not_found)
+    app.add_exception_handler(RequestClosed, conflict)
+    app.add_exception_handler(UnknownViewer, unknown_viewer)
+    app.add_exception_handler(NoBrowser, no_browser)
+    app.add_exception_handler(LeaseConflict, controlled)
+    app.add_exception_handler(InvalidEdit, invalid_edit)
     app.add_exception_handler(Exception, crash)

@@ -7,12 +7,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-TaskStatus = Literal["queued", "running", "succeeded", "failed", "stopped", "cancelled"]
-"""`queued` waits for a free slot; the last four are final."""
+TaskStatus = Literal["queued", "running", "waiting", "succeeded", "failed", "stopped", "cancelled"]
+"""`queued` waits for a free slot; `waiting` waits for the person (an approval, a takeover);
+the last four are final."""
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "stopped", "cancelled"})
 ALL_STATUSES: tuple[TaskStatus, ...] = (
     "queued",
     "running",
+    "waiting",
     "succeeded",
     "failed",
     "stopped",
@@ -106,6 +108,8 @@ class TaskSummary(BaseModel):
     """Steps done so far."""
     answer: str | None
     run_id: str | None
+    waiting_for: str | None = None
+    """While `waiting`: what for, e.g. `take over: login form`, `approve: Place order`."""
 
 
 class TaskDetail(TaskSummary):
@@ -168,9 +172,53 @@ class PersonRequest(BaseModel):
     summary: str
     """What the agent wants to do, or what it needs, in one line."""
     reason: str
-    """Why it stopped for the person."""
+    """Why it stopped for the person (for an approval: the gateway's reason)."""
     url: str | None
+    """The page the agent was on."""
     created_at: str
+    state: Literal["pending", "approved", "declined", "edited", "handed_back", "cancelled"] = (
+        "pending"
+    )
+    tool: str | None = None
+    """Approvals: the action the agent wants to take (`click`, `type`, …)."""
+    effect: str | None = None
+    """Approvals: its effect (`purchase`, `send`, …)."""
+    args: dict[str, Any] | None = None
+    """Approvals: its arguments (secrets redacted); an edit replaces them."""
+    rule: str | None = None
+    """Approvals: the gateway rule that asks."""
+    sources: list[str] = Field(default_factory=lambda: list[str]())
+    """Approvals: untrusted content the arguments came from."""
+    findings: list[str] = Field(default_factory=lambda: list[str]())
+    """Approvals: instruction-like text found where the arguments came from."""
+    answered_at: str | None = None
+    answered_by: str | None = None
+
+
+class EditedArgs(_Input):
+    """The person's edit of an action's arguments (validated, then re-decided by the gateway)."""
+
+    args: dict[str, Any] = Field(description='The action\'s arguments, e.g. `{"element": 12}`.')
+
+
+class ViewerRef(_Input):
+    """A viewer of a task's live view, as its websocket's `hello` message named it."""
+
+    viewer: str = Field(min_length=1, max_length=64)
+
+
+class Lease(BaseModel):
+    """Who controls a task's browser."""
+
+    task_id: str
+    viewer: str | None
+    """The viewer holding the lease (None: nobody)."""
+    holder: str | None
+    """Their name, as shown to other viewers ("controlled by …")."""
+    state: Literal["free", "pending", "active"]
+    """`pending`: taken, waiting for the agent to pause at its next step; `active`: the person
+    has the mouse and keyboard."""
+    since: str | None = None
 
 
 class ErrorBody(BaseModel):

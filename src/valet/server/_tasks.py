@@ -21,6 +21,7 @@ from valet.browser import BrowserSettings
 from valet.errors import ConfigError, ValetError
 from valet.runtime import BrowserUnavailable, TaskSpec, run_task
 from valet.server._events import EventHub
+from valet.server._person import PersonDesk
 from valet.server._schemas import (
     FINAL_STATUSES,
     Message,
@@ -72,6 +73,8 @@ class TaskState:
     end: RunEnd | None = None
     error: str | None = None
     cancel_requested: bool = False
+    waiting_for: str | None = None
+    """While `waiting`: what for (`take over: login form`, `approve: Place order`)."""
     steps: list[Step] = field(default_factory=lambda: list[Step]())
     messages: list[Message] = field(default_factory=lambda: list[Message]())
     events: list[TaskEvent] = field(default_factory=lambda: list[TaskEvent]())
@@ -121,6 +124,8 @@ class TaskManager:
         self._slots = asyncio.Semaphore(max_concurrent)
         self._default_max_steps = default_max_steps
         self._tasks: dict[str, TaskState] = {}
+        self.desk = PersonDesk(home, self._waiting)
+        """The person's side: live views, takeovers, approvals."""
 
     # reading ---------------------------------------------------------------------------------
 
@@ -196,6 +201,7 @@ class TaskManager:
         for handle in handles:
             handle.cancel()
         await asyncio.gather(*handles, return_exceptions=True)
+        self.desk.close()
         self.hub.close()
 
     # running ---------------------------------------------------------------------------------
@@ -208,6 +214,7 @@ class TaskManager:
             limits=Limits(max_steps=task.max_steps),
             browser=self._browser,
         )
+        person = self.desk.task(task.id)
         async with self._slots:
             task.started_at = _now()
             self._set_status(task, "running")
@@ -221,6 +228,9 @@ class TaskManager:
                     vision=choice.vision,
                     progress=_Progress(self, task),
                     inbox=_Inbox(self, task.id),
+                    approver=person.approver,
+                    handover=person.handover,
+                    on_session=person.attach,
                 )
             except asyncio.CancelledError:
                 # Ended while holding the slot, so the next task starts after this one ended.
@@ -256,12 +266,21 @@ class TaskManager:
             case _:
                 assert_never(end)
 
+    def _waiting(self, task_id: str, what: str | None) -> None:
+        """The task waits for the person (`what`), or goes on (None)."""
+        task = self._tasks.get(task_id)
+        if task is None or task.final:
+            return
+        task.waiting_for = what
+        self._set_status(task, "running" if what is None else "waiting", detail=what)
+
     def _fail(self, task: TaskState, error: str) -> None:
         task.error = error
         self._set_status(task, "failed", detail=error)
 
     def _settle(self, task: TaskState) -> None:
         """Done callback: a task cancelled (even before it started) or crashed still ends."""
+        self.desk.end(task.id)
         if task.final or task.handle is None:
             return
         if task.handle.cancelled():

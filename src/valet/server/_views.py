@@ -34,6 +34,7 @@ def task_summary(task: TaskState) -> TaskSummary:
         steps=len(task.steps),
         answer=task.answer,
         run_id=task.run_id,
+        waiting_for=task.waiting_for if task.status == "waiting" else None,
     )
 
 
@@ -69,12 +70,12 @@ def _timeline(task: TaskState, runs: RunStore) -> list[Step]:
     return list(task.steps)
 
 
-def counts(manager: TaskManager, waiting: int = 0) -> TaskCounts:
+def counts(manager: TaskManager) -> TaskCounts:
     by_status = dict.fromkeys(ALL_STATUSES, 0) | manager.counts()
     return TaskCounts(
         by_status=by_status,
         running=by_status["queued"] + by_status["running"],
-        waiting=waiting,
+        waiting=by_status["waiting"],
         done=sum(by_status[s] for s in ("succeeded", "failed", "stopped", "cancelled")),
     )
 

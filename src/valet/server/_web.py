@@ -25,7 +25,7 @@ templates = Jinja2Templates(
 
 _GROUPS = {
     "running": ("queued", "running"),
-    "waiting": (),
+    "waiting": ("waiting",),
     "done": ("succeeded", "failed", "stopped", "cancelled"),
 }
 

@@ -1,0 +1,376 @@
+"""The person's side of the server's tasks: what waits for them, their answers, their takeovers.
+
+- `RequestBook`: every request to the person (approvals, takeovers) across tasks and how each
+  was answered. It is the one place that state lives, as plain records a durable runtime can
+  persist; waiting for an answer is the only thing kept in memory.
+- `WebApprover` (an `Approver`) puts the gateway's asks in the book and waits for the answer.
+- `WebHandover` (a `Handover`) pauses the agent while the person has the browser.
+- `PersonDesk` ties them to each task's `LiveView` and writes what the person did to the audit
+  log as actor `person`: approvals (what, the rule, the answer) and takeovers (who, how long,
+  the URL before and after; never what they typed or clicked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from pydantic import ValidationError
+
+from valet.agent import HandBack
+from valet.audit import AuditEntry, AuditLog
+from valet.browser import BrowserSession
+from valet.errors import ValetError
+from valet.gateway import Approval, ApprovalRequest
+from valet.record import RunStore
+from valet.server._live import LiveView, NoBrowser
+from valet.server._schemas import Lease, PersonRequest
+from valet.tools import ACTIONS_BY_KIND
+
+ASKED_REASON = "the person asked to take over"
+Answer = Literal["approved", "declined", "edited"]
+Waiting = Callable[[str, str | None], None]
+"""Told when a task starts or stops waiting for the person: (task id, what for or None)."""
+
+
+class RequestNotFound(ValetError):
+    """No request has that id."""
+
+
+class RequestClosed(ValetError):
+    """The request was already answered, or cannot be answered this way."""
+
+
+class InvalidEdit(ValetError):
+    """Edited arguments that do not fit the action."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        super().__init__("invalid arguments")
+        self.problems = problems
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+# ---- the book of requests --------------------------------------------------------------------
+
+
+@dataclass
+class RequestBook:
+    """Requests to the person and their answers. `records` is everything there is to persist."""
+
+    records: dict[str, PersonRequest] = field(default_factory=lambda: dict[str, PersonRequest]())
+    _answered: dict[str, asyncio.Event] = field(default_factory=lambda: dict[str, asyncio.Event]())
+
+    def open(self, **fields: Any) -> PersonRequest:
+        record = PersonRequest(id=secrets.token_hex(6), created_at=_now(), **fields)
+        self.records[record.id] = record
+        self._answered[record.id] = asyncio.Event()
+        return record
+
+    def get(self, request_id: str) -> PersonRequest:
+        try:
+            return self.records[request_id]
+        except KeyError:
+            raise RequestNotFound(f"no request {request_id!r}") from None
+
+    def pending(self, task_id: str | None = None) -> list[PersonRequest]:
+        """Unanswered requests, oldest first."""
+        return [
+            r
+            for r in self.records.values()
+            if r.state == "pending" and (task_id is None or r.task_id == task_id)
+        ]
+
+    def close(
+        self, request_id: str, state: str, by: str, args: dict[str, Any] | None = None
+    ) -> PersonRequest:
+        record = self.get(request_id)
+        if record.state != "pending":
+            raise RequestClosed(f"request {request_id} was already answered ({record.state})")
+        update: dict[str, Any] = {"state": state, "answered_at": _now(), "answered_by": by}
+        if args is not None:
+            update["args"] = args
+        closed = record.model_copy(update=update)
+        self.records[request_id] = closed
+        self._answered.pop(request_id, asyncio.Event()).set()
+        return closed
+
+    async def wait(self, request_id: str) -> PersonRequest:
+        """The request once answered; cancelled with the task, it is closed as `cancelled`."""
+        event = self._answered.get(request_id)
+        try:
+            if event is not None:
+                await event.wait()
+        except asyncio.CancelledError:
+            if self.get(request_id).state == "pending":
+                self.close(request_id, "cancelled", "system")
+            raise
+        return self.get(request_id)
+
+
+# ---- one task's person -----------------------------------------------------------------------
+
+
+class TaskPerson:
+    """What `run_task` gets for one server task: the approver, the handover, the live view."""
+
+    def __init__(self, desk: PersonDesk, task_id: str) -> None:
+        self.desk = desk
+        self.task_id = task_id
+        self.view = desk.view(task_id)
+        self.approver = WebApprover(self)
+        self.handover = WebHandover(self)
+
+    def attach(self, session: BrowserSession) -> None:
+        """`run_task`'s `on_session`: the live view shows this browser."""
+        self.view.attach(session)
+
+
+class WebApprover:
+    """Asks the person in the web app: the request waits in the book until they answer."""
+
+    def __init__(self, person: TaskPerson) -> None:
+        self._person = person
+
+    async def decide(self, request: ApprovalRequest) -> Approval:
+        person = self._person
+        desk = person.desk
+        summary = _summary(request)
+        record = desk.book.open(
+            task_id=person.task_id,
+            kind="approval",
+            summary=summary,
+            reason=request.decision.reason,
+            url=person.view.page_url,
+            tool=request.tool,
+            effect=request.effect,
+            args=dict(request.args),
+            rule=request.decision.rule_id,
+            sources=list(request.sources),
+            findings=list(request.findings),
+        )
+        desk.waiting(person.task_id, f"approve: {summary}")
+        try:
+            answered = await desk.book.wait(record.id)
+        finally:
+            desk.waiting(person.task_id, None)
+        approver = answered.answered_by or "person"
+        match answered.state:
+            case "approved":
+                return Approval.approved(approver)
+            case "edited":
+                return Approval.edited(dict(answered.args or {}), approver)
+            case _:
+                return Approval.declined(approver, "declined by the person")
+
+
+class WebHandover:
+    """Pauses the agent while the person has the browser; the lease says who has it."""
+
+    def __init__(self, person: TaskPerson) -> None:
+        self._person = person
+        self._asked = False
+
+    async def requested(self) -> str | None:
+        view = self._person.view
+        if view.holder is not None and not view.paused:
+            self._asked = True
+            return ASKED_REASON
+        return None
+
+    async def hand_over(self, reason: str, url: str) -> HandBack | None:
+        person = self._person
+        desk, view = person.desk, person.view
+        asked, self._asked = self._asked, False
+        if asked and view.holder is None:  # they handed back before the agent paused
+            return HandBack("person", 0.0, url, url)
+        summary = reason.removeprefix("the page has ").strip() or reason
+        record = desk.book.open(
+            task_id=person.task_id, kind="takeover", summary=summary, reason=reason, url=url
+        )
+        desk.waiting(person.task_id, f"take over: {summary}")
+        waited = time.monotonic()
+        view.pause()
+        try:
+            answered = await desk.book.wait(record.id)
+        finally:
+            view.resume()
+            desk.waiting(person.task_id, None)
+        after = view.page_url or url
+        seconds = desk.took.pop(record.id, time.monotonic() - waited)
+        back = HandBack(answered.answered_by or "person", seconds, url, after)
+        desk.note_takeover(person.task_id, reason, back)
+        return back
+
+
+# ---- the desk: every task's person -----------------------------------------------------------
+
+
+class PersonDesk:
+    """The person's side of every task of one server (on `TaskManager.desk`)."""
+
+    def __init__(self, home: Path, waiting: Waiting) -> None:
+        self.home = home
+        self.book = RequestBook()
+        self.took: dict[str, float] = {}
+        """Seconds the person had the browser, per takeover request (until it is recorded)."""
+        self._waiting = waiting
+        self._views: dict[str, LiveView] = {}
+        self._audit: AuditLog | None = None
+
+    def view(self, task_id: str) -> LiveView:
+        view = self._views.get(task_id)
+        if view is None:
+            view = self._views[task_id] = LiveView(task_id)
+            view.on_release = lambda by, seconds: self._released(task_id, by, seconds)
+        return view
+
+    def task(self, task_id: str) -> TaskPerson:
+        """The approver, handover and live view of a task that starts running."""
+        return TaskPerson(self, task_id)
+
+    def waiting(self, task_id: str, what: str | None) -> None:
+        self._waiting(task_id, what)
+
+    def end(self, task_id: str) -> None:
+        """The task ended: its open requests are cancelled and its live view closes."""
+        for record in self.book.pending(task_id):
+            self.book.close(record.id, "cancelled", "system")
+        if (view := self._views.get(task_id)) is not None:
+            view.end()
+
+    def close(self) -> None:
+        for task_id in list(self._views):
+            self.end(task_id)
+        if self._audit is not None:
+            self._audit.close()
+            self._audit = None
+
+    # -- takeover --
+
+    def takeover(self, task_id: str, viewer_id: str) -> Lease:
+        """Give the browser to a viewer; a running agent pauses at its next step."""
+        return self.view(task_id).take(viewer_id)
+
+    def handback(self, task_id: str, viewer_id: str | None) -> Lease:
+        """Release the viewer's lease; the agent goes on (even when nobody held the lease)."""
+        view = self.view(task_id)
+        if view.holder is None:
+            takeovers = [r for r in self.book.pending(task_id) if r.kind == "takeover"]
+            if not takeovers:
+                raise NoBrowser(f"task {task_id} is not waiting for a takeover")
+            self.book.close(takeovers[0].id, "handed_back", "person")
+            return view.lease()
+        return view.release(viewer_id)
+
+    def _released(self, task_id: str, by: str, seconds: float) -> None:
+        for record in self.book.pending(task_id):
+            if record.kind == "takeover":
+                self.took[record.id] = seconds
+                self.book.close(record.id, "handed_back", f"person:{by}")
+
+    # -- approvals --
+
+    def answer(
+        self, request_id: str, answer: Answer, args: dict[str, Any] | None = None
+    ) -> PersonRequest:
+        """Approve, decline or edit a pending approval; an edit must fit the action."""
+        record = self.book.get(request_id)
+        if record.kind != "approval":
+            raise RequestClosed(
+                f"request {request_id} is a {record.kind}: take over the browser and hand it back"
+            )
+        if record.state != "pending":
+            raise RequestClosed(f"request {request_id} was already answered ({record.state})")
+        if answer == "edited":
+            args = _validated(record.tool or "", args or {})
+        closed = self.book.close(request_id, answer, "person", args if answer == "edited" else None)
+        self._note(
+            record.task_id,
+            "approval",
+            {
+                "request": record.id,
+                "tool": record.tool or "",
+                "effect": record.effect or "",
+                "rule": record.rule or "",
+                "answer": answer,
+            },
+            f"the person {answer} {record.summary}",
+        )
+        return closed
+
+    # -- audit --
+
+    def note_takeover(self, task_id: str, reason: str, back: HandBack) -> None:
+        self._note(
+            task_id,
+            "takeover",
+            {
+                "by": back.by,
+                "seconds": round(back.seconds, 1),
+                "url_before": back.url_before,
+                "url_after": back.url_after,
+                "reason": reason,
+            },
+            f"{back.by} had the browser for {back.seconds:.0f} s ({reason})",
+        )
+
+    def _note(self, task_id: str, what: str, details: dict[str, object], reason: str) -> None:
+        if self._audit is None:
+            self._audit = AuditLog.open(self.home / "audit.db", self.home / "keys" / "audit.key")
+        self._audit.append(
+            AuditEntry(
+                actor="person",
+                on_behalf_of="person",
+                task_id=self._run_id(task_id) or task_id,
+                tool=what,
+                effect="",
+                args=details | {"server_task": task_id},
+                verdict="allow",
+                rule_id=f"person.{what}",
+                reason=reason,
+                approver="person",
+                outcome="recorded",
+            )
+        )
+
+    def _run_id(self, task_id: str) -> str | None:
+        """The run record of a server task (the gateway audits under the run's id)."""
+        for header in RunStore(self.home / "runs").list(limit=50):
+            settings = cast(dict[str, Any], header.get("settings") or {})
+            if settings.get("server_task") == task_id:
+                return str(header.get("id"))
+        return None
+
+
+def _summary(request: ApprovalRequest) -> str:
+    """What the agent wants to do, in a few words: the element's name when the gateway's
+    reason quotes it (`Place order`), else the action and its effect."""
+    quoted = re.search(r'"([^"]{1,80})"', request.decision.reason)
+    if quoted:
+        return quoted.group(1)
+    return f"{request.tool} ({request.effect})"
+
+
+def _validated(tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    action = ACTIONS_BY_KIND.get(tool)
+    if action is None:
+        return args  # not a browser action: the gateway re-validates it
+    try:
+        return action.model_validate(args).model_dump(mode="json")
+    except ValidationError as exc:
+        raise InvalidEdit(
+            [
+                {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False)
+            ]
+        ) from exc
