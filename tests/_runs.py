@@ -9,6 +9,7 @@ from typing import Any
 from valet.agent import Limits, OutputMode, RunEnd
 from valet.gateway import Approver
 from valet.models import ScriptPlayer, parse_steps, scripted_model
+from valet.policy import RuleSet
 from valet.record import RunStore
 from valet.runtime import TaskSpec, run_task
 from valet.sites import SiteServer
@@ -33,12 +34,15 @@ async def run_script(
     vision: bool = False,
     priced_as: str | None = None,
     approver: Approver | None = None,
+    rules: RuleSet | None = None,
+    task: str = "scripted test task",
 ) -> ScriptedRun:
     player = ScriptPlayer(parse_steps(script), replay=replay)
     spec = TaskSpec(
-        task="scripted test task",
+        task=task,
         start_url=None if start is None else sites.url_for(start),
         limits=limits or Limits(),
+        rules=rules,
     )
     result = await run_task(
         spec,

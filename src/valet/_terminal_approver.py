@@ -18,7 +18,7 @@ def _describe(request: ApprovalRequest) -> Text:
     args = json.dumps(request.args, ensure_ascii=False, default=str)
     text = Text.assemble(
         ("valet asks: ", "bold magenta"),
-        (f"{request.tool} ({request.effect}) ", "bold"),
+        (f"{request.tool} ({request.effect}{_risk(request)}) ", "bold"),
         args[:300],
         "\n      why: ",
         (request.decision.reason, "italic"),
@@ -30,9 +30,15 @@ def _describe(request: ApprovalRequest) -> Text:
     return text
 
 
+def _risk(request: ApprovalRequest) -> str:
+    where = f" on {request.site}" if request.site else ""
+    return f", {request.risk} risk{where}" if request.risk else where
+
+
 @dataclass
 class TerminalApprover:
-    """Shows what the agent wants to do and why, and waits for the person's y/N."""
+    """Shows what the agent wants to do and why, and waits for the person's y/N — or, for
+    medium and high risk effects, `s`: allow it on this site for the rest of this task."""
 
     console: Console
     progress: ProgressView | None = None
@@ -40,9 +46,16 @@ class TerminalApprover:
     async def decide(self, request: ApprovalRequest) -> Approval:
         with self.progress.paused() if self.progress else contextlib.nullcontext():
             self.console.print(_describe(request))
-            answer = await asyncio.to_thread(input, "      allow? [y/N] ")
+            if request.grantable:
+                self.console.print(
+                    Text(f"      s = allow {request.grant} for the rest of this task", "dim")
+                )
+            choices = "[y/s/N]" if request.grantable else "[y/N]"
+            answer = await asyncio.to_thread(input, f"      allow? {choices} ")
         if answer.strip().lower() in ("y", "yes"):
             return Approval.approved("person:terminal")
+        if request.grantable and answer.strip().lower() in ("s", "site"):
+            return Approval.approved_for_site("person:terminal")
         return Approval.declined("person:terminal", "the person said no")
 
 

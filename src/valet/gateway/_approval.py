@@ -6,9 +6,9 @@ declines everything (fail closed). `ScriptedApprover` answers from a list, for t
 
 Besides yes, no and an edit, the person may answer "allow this on this site for the rest of
 this task" (`Approval.approved_for_site`) when the request says it is `grantable`: only medium
-and high risk effects (submit, download, send, publish, share; see `valet.policy.Risk`). A
-purchase, a delete, running code and unknown effects are asked every time; answering them "for
-this site" approves that one action only.
+and high risk effects (submit, create, update, download, send, publish, share; see
+`valet.policy.Risk`). A purchase, a delete, running code and unknown effects are asked every
+time; answering them "for this site" approves that one action only.
 """
 
 from __future__ import annotations

@@ -130,7 +130,11 @@ _PER_PERIOD = _rx(
     r"par\s+(?:jour|semaine|mois|an)|quotidien\w*|mensuel\w*|hebdomadaire\w*)(?![\w'])"
 )
 _ASK = _rx(r"(?<![\w'])(?:ask|confirm|check\s+with|demande\w*|confirm\w*)(?![\w'])")
-_MY_PLACE = _rx(r"(?<![\w'])(?:in|on|from|within|inside|dans|sur|de)\s+(?:my|mon|ma|mes)\s+(\w+)")
+_MY_PLACE = _rx(
+    r"(?<![\w'])(?:(?P<at>in|on|from|within|inside|dans|sur)|to|into|[àa]|de)\s+"
+    r"(?:my|mon|ma|mes)\s+(?P<place>\w+)"
+)
+"""`in my drive` names a place (unknown: not compiled); `to my calendar` only when known."""
 _CURRENCY_WORDS = [
     (_rx(r"(\d)\s*(?:euros?)\b"), r"\1 €"),
     (_rx(r"(\d)\s*(?:dollars?|bucks)\b"), r"\1 $"),
@@ -287,8 +291,10 @@ def _connectors(clause: str) -> tuple[str, ...] | str:
     """Connectors named as a place (`in my drive`); a reason when the place is unknown."""
     found: list[str] = []
     for match in _MY_PLACE.finditer(clause):
-        place = match[1]
+        place = match["place"]
         name = next((n for n, words in CONNECTOR_WORDS.items() if words.fullmatch(place)), None)
+        if name is None and not match["at"]:
+            continue  # `to my boss`: a person, not a place
         if name is None:
             known = ", ".join(CONNECTOR_WORDS)
             return f"valet does not know 'my {place}': name a site or a connector ({known})"

@@ -28,8 +28,9 @@ class Policy(BaseModel):
     def decisions(
         self, request: ActionRequest, scope: Scope, grants: Collection[Grant] = ()
     ) -> list[Decision]:
-        """Every rule's opinion on `request`, the built-in rule first. A `Grant` covering the
-        request (the person's "allow for this site for this task") lifts the built-in ask only."""
+        """Every rule's opinion on `request`, the built-in rule first (after a person rule's
+        ask). A `Grant` covering the request (the person's "allow for this site for this
+        task") lifts the built-in ask only."""
         builtin = self.builtin.check(request.effect, scope.preapproved)
         granted = next((grant for grant in grants if grant.covers(request)), None)
         if builtin.verdict == "ask" and granted is not None:
@@ -37,8 +38,12 @@ class Policy(BaseModel):
                 f"builtin.granted.{request.effect.value}",
                 f"you allowed {granted} for this task",
             )
-        found = [builtin]
-        found.extend(self.rules.check(request))
+        person = self.rules.check(request)
+        # a person rule that asks (an amount it cannot compare) says why better than the
+        # built-in ask, so it comes first and wins the tie between asks
+        found = [d for d in person if d.verdict == "ask"]
+        found.append(builtin)
+        found.extend(d for d in person if d.verdict != "ask")
         out_of_scope = scope.check(request)
         if out_of_scope is not None:
             found.append(out_of_scope)

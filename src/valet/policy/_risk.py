@@ -3,7 +3,7 @@
 | tier | effects | when asked, the person may answer |
 |---|---|---|
 | `low` | read, navigate, input | (never asked by the built-in rules) |
-| `medium` | submit, download | once, or for this site for the rest of the task |
+| `medium` | submit, create, update, download | once, or for this site for the rest of the task |
 | `high` | send, publish, share | once, or for this site for the rest of the task |
 | `critical` | purchase, delete, execute, unknown | once only: asked again every time |
 
@@ -34,6 +34,8 @@ RISK: dict[Effect, Risk] = {
     Effect.NAVIGATE: Risk.LOW,
     Effect.INPUT: Risk.LOW,
     Effect.SUBMIT: Risk.MEDIUM,
+    Effect.CREATE: Risk.MEDIUM,
+    Effect.UPDATE: Risk.MEDIUM,
     Effect.DOWNLOAD: Risk.MEDIUM,
     Effect.SEND: Risk.HIGH,
     Effect.PUBLISH: Risk.HIGH,

@@ -115,6 +115,22 @@ EFFECT_WORDS: dict[Effect, re.Pattern[str]] = {
         r"r[ée]serv\w*",
         r"inscri\w*",
     ),
+    Effect.CREATE: _words(
+        r"creat(?:e|es|ed|ing)",
+        r"add(?:s|ed|ing)?",
+        r"cr[ée]{1,2}\w*",
+        r"ajout\w*",
+    ),
+    Effect.UPDATE: _words(
+        r"updat(?:e|es|ed|ing)",
+        r"edit(?:s|ed|ing)?",
+        r"modif(?:y|ies|ied|ying)",
+        r"chang(?:e|es|ed|ing)",
+        r"renam(?:e|es|ed|ing)",
+        r"modifi\w*",
+        r"mettre\s+[àa]\s+jour",
+        r"renomm\w*",
+    ),
     Effect.DOWNLOAD: _words(r"download(?:s|ed|ing)?", r"t[ée]l[ée]charg\w*"),
     Effect.EXECUTE: _words(
         r"execut(?:e|es|ed|ing)",
