@@ -340,6 +340,8 @@ class Driver:
             omitted_elements=base.omitted_elements,
             dialogs=dialogs,
             digest=base.digest,
+            fields=base.fields,
+            widgets=base.widgets,
         )
         return fit_observation(
             observation, self.settings.max_observation_chars, text_more=snapshot.text_more > 0

@@ -21,7 +21,7 @@ from typing import Any, TypedDict, cast
 
 from playwright.async_api import Error, Frame, JSHandle, Locator, Page, Selectors
 
-from valet.browser._types import Element, Observation, digest_of
+from valet.browser._types import Element, FieldFacts, Observation, Widget, digest_of
 
 _ENGINE = "valet"
 GONE_MARKER = "valet: the element is no longer on the page"
@@ -57,6 +57,7 @@ class RawFrame(TypedDict):
     frames: list[list[Any]]
     scroll: list[int]
     mutations: int
+    widgets: list[list[Any]]
 
 
 @dataclass(eq=False)
@@ -304,6 +305,8 @@ class Observer:
     ) -> Snapshot:
         main_raw = raws.get(page.main_frame)
         elements: list[Element] = []
+        fields: dict[int, FieldFacts] = {}
+        widgets: list[Widget] = []
         seqs: list[tuple[FrameIndex, int]] = []
         digest_parts: list[str] = []
         texts: list[str] = []
@@ -323,12 +326,15 @@ class Observer:
             text_more += raw["textMore"]
             digest_parts.append(f"{label}\x01{raw['textHash']}\x01{raw['scroll']}")
             frame = label or None
-            for local, role, name, value, states, flags, extra in raw["els"]:
+            widgets.extend(_widget(row, frame) for row in raw["widgets"])
+            for local, role, name, value, states, flags, extra, facts in raw["els"]:
                 flags = str(flags)
                 if frame_vis in ("a", "b") and "a" not in flags and "b" not in flags:
                     flags += frame_vis
                 states = str(states)
                 global_id = self._global_id(index, int(local))
+                if facts is not None:
+                    fields[global_id] = _field(facts)
                 elements.append(
                     Element(
                         id=global_id,
@@ -368,10 +374,30 @@ class Observer:
             truncated=total > len(elements) or text_more > 0,
             omitted_elements=max(0, total - len(elements)),
             digest=digest_of(url, *digest_parts),
+            fields=fields,
+            widgets=widgets,
         )
         return Snapshot(
             observation=observation, seqs=tuple(seqs), total_elements=total, text_more=text_more
         )
+
+
+def _field(facts: list[Any]) -> FieldFacts:
+    tag, kind, autocomplete, name, element_id, inputmode, maxlength = facts
+    return FieldFacts(
+        tag=str(tag),
+        type=str(kind),
+        autocomplete=str(autocomplete),
+        name=str(name),
+        id=str(element_id),
+        inputmode=str(inputmode),
+        maxlength=None if maxlength is None else int(maxlength),
+    )
+
+
+def _widget(row: list[Any], frame: str | None) -> Widget:
+    tag, src, classes, sitekey, size = row
+    return Widget(str(tag), str(src), str(classes), bool(sitekey), str(size), frame)
 
 
 def _condense(text: str, names: dict[str, int]) -> str:

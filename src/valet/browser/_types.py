@@ -50,6 +50,42 @@ class Element:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldFacts:
+    """What a form field's markup declares about it (not its accessible name): read by code
+    that must tell a password, card or one-time-code field from a look-alike."""
+
+    tag: str
+    """`input`, `textarea` or `select`."""
+    type: str = ""
+    """The `type` attribute, lower case (`password`, `text`, `tel`…)."""
+    autocomplete: str = ""
+    """The `autocomplete` attribute, lower case (`current-password`, `cc-number`…)."""
+    name: str = ""
+    """The `name` attribute."""
+    id: str = ""
+    """The `id` attribute."""
+    inputmode: str = ""
+    maxlength: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Widget:
+    """A visible iframe, or a container with CAPTCHA-style markup, as the page declares it."""
+
+    tag: str
+    src: str = ""
+    """An iframe's absolute `src` (clipped), empty otherwise."""
+    classes: str = ""
+    """The `class` attribute (clipped)."""
+    sitekey: bool = False
+    """It carries a `data-sitekey` attribute."""
+    size: str = ""
+    """The `data-size` attribute (`invisible` for a background check)."""
+    frame: str | None = None
+    """Label of the iframe whose document holds it, `None` for the top document."""
+
+
+@dataclass(frozen=True, slots=True)
 class Tab:
     index: int
     title: str
@@ -76,9 +112,17 @@ class Observation:
     """PNG with numbered marks, only when requested."""
     digest: str = ""
     """Content hash of the page state: equal digests mean nothing visible changed."""
+    vault: list[str] = field(default_factory=lambda: list[str]())
+    """Vault placeholders valet fills on this page's site (`{{vault:shop.password}}`): names
+    only, never values. Set by the gateway."""
     needs_person: str | None = None
     """Why the person must take over here (a login form, a payment form, a CAPTCHA, a one-time
     code), set by code that inspects the page, never by the model."""
+    fields: dict[int, FieldFacts] = field(default_factory=lambda: dict[int, FieldFacts]())
+    """DOM facts of the form fields listed (element id → facts), for code that decides; the
+    model never sees them. Kept for every element the page listed, also those cut from view."""
+    widgets: list[Widget] = field(default_factory=lambda: list[Widget]())
+    """Visible iframes and CAPTCHA-style widget containers, for code that detects CAPTCHAs."""
 
     def element(self, element_id: int) -> Element | None:
         for candidate in self.elements:
@@ -110,6 +154,3 @@ class ActionOutcome:
     """Files written to the run's artifacts (screenshots, downloads)."""
     target: Element | None = None
     """The element acted on, as it was before the action (for the run record and replay)."""
-    vault: list[str] = field(default_factory=lambda: list[str]())
-    """Vault placeholders valet fills on this page's site (`{{vault:shop.password}}`): names
-    only, never values. Set by the gateway."""

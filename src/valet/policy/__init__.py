@@ -14,6 +14,8 @@
 - `read_total` / `parse_money`: the order total on a cart or checkout page, for `MaxAmount`.
 - `Provenance` / `Source` / `Trace`: where values came from (argument taint).
 - `InjectionDetector` / `HeuristicDetector` / `Finding`: instruction-like text in content.
+- `detect_stop` / `field_kind` / `Stop`: where the person must take over (login, payment,
+  CAPTCHA, one-time code) and the fields only they fill, from the page's markup.
 """
 
 from valet.policy._amounts import parse_money, read_total
@@ -50,6 +52,19 @@ from valet.policy._rules import (
 )
 from valet.policy._scope import Scope, derive_scope
 from valet.policy._sites import site_matches, site_of
+from valet.policy._stops import (
+    STOP_KINDS,
+    FieldKind,
+    Stop,
+    StopKind,
+    captcha_of,
+    combine,
+    detect_stop,
+    detect_stops,
+    field_kind,
+    is_vault_placeholder,
+    sensitive_field,
+)
 from valet.policy._taint import PERSON, TRUSTED, Provenance, Source, Trace, leaves
 
 __all__ = [
@@ -57,6 +72,7 @@ __all__ = [
     "GRANTABLE",
     "PERSON",
     "RISK",
+    "STOP_KINDS",
     "TRUSTED",
     "ActionRequest",
     "AllowSites",
@@ -66,6 +82,7 @@ __all__ = [
     "Compiled",
     "Decision",
     "DenySites",
+    "FieldKind",
     "Finding",
     "ForbidEffect",
     "Grant",
@@ -81,23 +98,32 @@ __all__ = [
     "RuleSet",
     "Scope",
     "Source",
+    "Stop",
+    "StopKind",
     "TaintedArg",
     "Trace",
     "Uncompiled",
     "Verdict",
+    "captcha_of",
     "check_navigation",
     "classify_click",
     "classify_enter",
+    "combine",
     "compile_instruction",
     "compile_instructions",
     "compile_with_model",
     "derive_scope",
+    "detect_stop",
+    "detect_stops",
+    "field_kind",
     "find_element",
     "has_payment_fields",
+    "is_vault_placeholder",
     "leaves",
     "parse_money",
     "read_total",
     "risk_of",
+    "sensitive_field",
     "site_matches",
     "site_of",
     "strictest",

@@ -85,7 +85,7 @@
       attributeFilter: [
         "class", "style", "hidden", "open", "disabled", "value", "checked", "href",
         "aria-expanded", "aria-hidden", "aria-checked", "aria-selected", "aria-pressed",
-        "aria-disabled", "aria-label",
+        "aria-disabled", "aria-label", "type", "autocomplete",
       ],
     });
   };
@@ -328,6 +328,36 @@
     return null;
   };
 
+  // What a form field's markup declares (type, autocomplete, name, id, inputmode, maxlength):
+  // valet's code tells password, card and one-time-code fields from look-alikes with it.
+  const NOT_TYPED = new Set(["checkbox", "radio", "button", "submit", "reset", "image", "file", "range", "color"]);
+  const fieldOf = (el) => {
+    const tag = el.localName;
+    if (tag !== "input" && tag !== "textarea" && tag !== "select") return null;
+    const type = (el.getAttribute("type") || "").toLowerCase();
+    if (tag === "input" && NOT_TYPED.has(type)) return null;
+    const attr = (name) => clip(el.getAttribute(name) || "", 60);
+    return [tag, type, attr("autocomplete").toLowerCase(), attr("name"), clip(el.id || "", 60),
+      attr("inputmode").toLowerCase(), tag === "select" || el.maxLength < 0 ? null : el.maxLength];
+  };
+  // Visible iframes and containers with CAPTCHA-style markup (reCAPTCHA, hCaptcha, Turnstile).
+  const WIDGET_MARKUP = ".g-recaptcha,.h-captcha,.cf-turnstile,[data-sitekey]";
+  const isShown = (el, cache) => {
+    if (el.checkVisibility && !el.checkVisibility({ visibilityProperty: true, checkVisibilityCSS: true })) return false;
+    const rect = el.getBoundingClientRect();
+    return rect.width > 0 && rect.height > 0 && !hiddenBy(el, cache);
+  };
+  const widgetsOf = (iframes, shadows, cache) => {
+    const out = [];
+    const add = (el, src) => out.push([el.localName, clip(src, 300), clip(el.getAttribute("class") || "", 100),
+      el.hasAttribute("data-sitekey"), (el.getAttribute("data-size") || "").toLowerCase()]);
+    for (const el of iframes) if (isShown(el, cache)) add(el, el.src || "");
+    for (const root of [document, ...shadows]) {
+      for (const el of root.querySelectorAll(WIDGET_MARKUP)) if (el.localName !== "iframe" && isShown(el, cache)) add(el, "");
+    }
+    return out;
+  };
+
   // Is the element hidden from people (aria-hidden / inert ancestors), with a per-call cache.
   const hiddenBy = (el, cache) => {
     const chain = [];
@@ -409,8 +439,10 @@
     }
     // iframes, so Python can label frames and know whether they are on screen
     const frames = [];
+    const iframes = [];
     for (const el of all) {
       if (el.localName !== "iframe" && el.localName !== "frame") continue;
+      iframes.push(el);
       let state = "h";
       if (!el.checkVisibility || el.checkVisibility({ visibilityProperty: true, checkVisibilityCSS: true })) {
         const rect = el.getBoundingClientRect();
@@ -443,13 +475,13 @@
       if (!fixed || fixed[0] !== mutations) {
         const role = roleOf(el, kind === 1);
         const name = clip(nameOf(el, role), 100);
-        fixed = [mutations, role, name || descriptorOf(el), !name, extraOf(el, role)];
+        fixed = [mutations, role, name || descriptorOf(el), !name, extraOf(el, role), fieldOf(el)];
         described_.set(el, fixed);
       }
-      const [, role, name, described, extra] = fixed;
+      const [, role, name, described, extra, facts] = fixed;
       let flags = vis(rect, vw, vh);
       if (since > 0 && firstSeen.get(el) > since) flags += "n";
-      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra];
+      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra, facts];
       if (described) {
         const list = unnamed.get(name) || [];
         list.push(row);
@@ -481,7 +513,7 @@
       seq, url: location.href, title: document.title, els: out, total: visible.length,
       text: text.text, textMore: text.more, textHash: text.hash,
       frames, scroll: [Math.round(window.scrollX), Math.round(window.scrollY)],
-      mutations,
+      mutations, widgets: widgetsOf(iframes, shadows, hiddenCache),
     };
   };
 

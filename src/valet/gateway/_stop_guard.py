@@ -1,0 +1,136 @@
+"""Stops for the person inside the gateway: the page that needs them, the fields only they fill.
+
+`StopGuard.review` marks an observation `needs_person` when the page shows a login, payment,
+CAPTCHA or one-time-code form (found by code in `valet.policy`), tells the model why, and hides
+what those fields hold. `StopGuard.check` denies typing into them (`stop.sensitive_field`),
+except for an exact vault placeholder, which the vault fills.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from valet.browser import ByRole, FieldFacts, Observation
+from valet.policy import (
+    STOP_KINDS,
+    Decision,
+    FieldKind,
+    Stop,
+    StopKind,
+    combine,
+    detect_stops,
+    field_kind,
+    find_element,
+    is_vault_placeholder,
+)
+from valet.tools import Action, Clear, Press, Select, Type
+
+VaultCanFill = Callable[[Observation, Stop], bool]
+"""Whether the vault can fill what a stop asks for on this page (a login it holds, a one-time
+code from its TOTP secret): then valet does not stop, and the model types placeholders."""
+
+SENSITIVE_RULE = "stop.sensitive_field"
+_WHAT: dict[FieldKind, str] = {
+    "password": "a password field",
+    "card": "a payment field",
+    "otp": "a one-time-code field",
+}
+_HIDDEN = "•••"
+
+
+def no_vault(observation: Observation, stop: Stop) -> bool:
+    """The default: there is no vault, so every stop goes to the person."""
+    return False
+
+
+class StopGuard:
+    """Per-run memory of the stops raised; decides from the page's DOM facts only."""
+
+    def __init__(
+        self, kinds: Iterable[StopKind] = STOP_KINDS, vault_can_fill: VaultCanFill = no_vault
+    ) -> None:
+        self.kinds = frozenset(kinds)
+        self.vault_can_fill = vault_can_fill
+        self._handed: set[tuple[StopKind, str]] = set()
+        """Stops already given to the person whose form is still on the same page."""
+        self._fields: dict[int, FieldFacts] = {}
+        """Facts of every field seen this run (element ids are never reused in a session)."""
+
+    def review(self, observation: Observation) -> Observation:
+        """Mark the observation `needs_person` when its page calls for the person (once per
+        page while the form stays there); say why in its text; hide sensitive fields' values."""
+        self._fields.update(observation.fields)
+        observation.elements = [
+            replace(e, value=_HIDDEN) if e.value is not None and self._kind(e.id) is not None else e
+            for e in observation.elements
+        ]
+        page = _page(observation.url)
+        stops = [
+            s
+            for s in detect_stops(observation, self.kinds)
+            if not self.vault_can_fill(observation, s)
+        ]
+        shown: set[tuple[StopKind, str]] = {(s.kind, page) for s in stops}
+        self._handed &= shown
+        fresh = combine([s for s in stops if (s.kind, page) not in self._handed])
+        if fresh is not None:
+            self._handed |= shown
+            observation.needs_person = fresh.reason
+            observation.text = f"[valet: the person must take over: {fresh.reason}]\n" + (
+                observation.text
+            )
+        elif (seen := combine(stops)) is not None:
+            observation.text = (
+                f"[valet: {seen.reason}. The person already had the browser on this page; "
+                "valet does not type into those fields.]\n" + observation.text
+            )
+        return observation
+
+    def check(self, action: Action, page: Observation | None) -> list[Decision]:
+        """A denial when the action would type into a password, payment or one-time-code field
+        (by its DOM facts); an exact vault placeholder goes on to the vault's own checks."""
+        match action:
+            case Type(text=text) if is_vault_placeholder(text):
+                return []
+            case Type(element=ref) | Clear(element=ref) | Select(element=ref):
+                element_id = self._id(ref, page)
+            case Press(element=None):
+                focused = (
+                    None
+                    if page is None
+                    else next((e for e in page.elements if "focused" in e.states), None)
+                )
+                element_id = None if focused is None else focused.id
+            case Press(element=ref) if ref is not None:
+                element_id = self._id(ref, page)
+            case _:
+                return []
+        kind = None if element_id is None else self._kind(element_id)
+        if kind is None:
+            return []
+        return [
+            Decision.deny(
+                SENSITIVE_RULE,
+                f"[{element_id}] is {_WHAT[kind]}: only the person fills it, when they take "
+                "over the browser. Do not try again; go on with the rest, or end with done and "
+                "say the person needs to fill it",
+            )
+        ]
+
+    def _kind(self, element_id: int) -> FieldKind | None:
+        facts = self._fields.get(element_id)
+        return None if facts is None else field_kind(facts)
+
+    @staticmethod
+    def _id(ref: int | ByRole, page: Observation | None) -> int | None:
+        if isinstance(ref, int):
+            return ref
+        found = None if page is None else find_element(page, ref.role, ref.name, ref.nth)
+        return None if found is None else found.id
+
+
+def _page(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
