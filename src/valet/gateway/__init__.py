@@ -20,8 +20,8 @@ from valet.gateway._approval import (
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, TaskContext
 from valet.gateway._gateway import Gateway, ToolResult
-from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
 from valet.gateway._secrets import TaskSecrets
+from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
 from valet.gateway._toolbox import GatedToolbox, Resolver, learn_page, resolve_host
 
 __all__ = [

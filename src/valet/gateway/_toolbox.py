@@ -31,10 +31,10 @@ from valet.gateway._gateway import Gateway
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import StopGuard, VaultCanFill, no_vault
 from valet.policy import (
+    STOP_KINDS,
     ActionRequest,
     Classification,
     Decision,
-    STOP_KINDS,
     MaxAmount,
     Source,
     StopKind,

@@ -18,8 +18,8 @@ import time
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pyotp.totp import TOTP
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pyotp.totp import TOTP
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
