@@ -39,8 +39,8 @@ from valet.models import (
 from valet.record import RunStore, load_workflow, save_workflow
 from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, run_task
 from valet.settings import load_config, valet_home
-
 from valet.vault import Vault, VaultError
+
 app = typer.Typer(
     help="valet: an agent that does real work in a real browser.", no_args_is_help=True
 )
@@ -51,9 +51,9 @@ app.add_typer(workflow_app, name="workflow")
 audit_app = typer.Typer(help="Check and export the audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
-
 app.add_typer(vault_app, name="vault")
 app.add_typer(browser_app, name="browser")
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -137,10 +137,10 @@ def _execute(
     mine = len(spec.rules.rules) if spec.rules else 0
     console.print(f"[dim]scope: {spec.scope().describe()} · your rules: {mine}[/]", soft_wrap=True)
     try:
-    try:
         vault = Vault.load(valet_home())
     except VaultError as exc:
         _fail(f"cannot open the vault: {exc}")
+    try:
         with ProgressView(console) as progress:
             approver: Approver = DenyAllApprover()
             if demo:
@@ -157,6 +157,7 @@ def _execute(
                     vision=vision,
                     progress=progress,
                     approver=approver,
+                    vault=vault,
                 )
             )
     except BrowserUnavailable as exc:
