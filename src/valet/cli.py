@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from valet._cli_browser import browser_app
+from valet._cli_connectors import connectors_app
 from valet._cli_rules import person_rules, rules_app
 from valet._cli_vault import vault_app
 from valet._progress import ProgressView
@@ -53,6 +54,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(rules_app, name="rules")
 app.add_typer(vault_app, name="vault")
 app.add_typer(browser_app, name="browser")
+app.add_typer(connectors_app, name="connectors")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

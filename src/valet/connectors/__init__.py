@@ -7,7 +7,8 @@
 - `Connector` (protocol) and `registered_connectors()`: the `valet.connectors` entry point,
   which valet's own connectors use the same way a third-party package would (`files`, `mcp`).
 - `ToolsetConfig` / `configured_toolsets(config)` / `open_toolsets(...)`: which toolsets a task
-  attaches (`[[mcp]]` and `[[connectors]]` in `config.toml`, or `TaskSpec.toolsets`).
+  attaches (`[[mcp]]` and `[[connectors]]` in `config.toml`, or `TaskSpec.toolsets`);
+  `inspect_toolsets(...)` opens each to report its operations (or why it failed).
 - `McpSettings` / `effect_of`: an MCP server (stdio command or streamable-HTTP URL) and how each
   of its tools gets an effect (the person's mapping, then annotations, else unknown → ask).
 - `ToolsetToolbox`: the agent's toolbox with the toolsets' actions added, all gated.
@@ -21,7 +22,9 @@ from valet.connectors._registry import (
     ENTRY_POINT_GROUP,
     Connector,
     ToolsetConfig,
+    ToolsetReport,
     configured_toolsets,
+    inspect_toolsets,
     open_toolsets,
     registered_connectors,
 )
@@ -40,9 +43,11 @@ __all__ = [
     "Toolset",
     "ToolsetAction",
     "ToolsetConfig",
+    "ToolsetReport",
     "ToolsetToolbox",
     "configured_toolsets",
     "effect_of",
+    "inspect_toolsets",
     "model_from_schema",
     "open_toolsets",
     "outcome_of",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any, Protocol, cast, runtime_checkable
 
@@ -153,3 +154,29 @@ def configured_toolsets(config: Mapping[str, Any]) -> list[ToolsetConfig]:
                     f"config.toml: [[{key}]] #{number}: {where}: {first['msg']}"
                 ) from exc
     return found
+
+
+@dataclass(frozen=True)
+class ToolsetReport:
+    """What a configured toolset offers, or why it could not be opened."""
+
+    config: ToolsetConfig
+    toolset: Toolset | None
+    error: str = ""
+
+
+async def inspect_toolsets(
+    configs: Sequence[ToolsetConfig], connectors: Mapping[str, Connector] | None = None
+) -> list[ToolsetReport]:
+    """Open each toolset in turn (starting its server) to list its operations, then close it."""
+    registry = registered_connectors() if connectors is None else connectors
+    reports: list[ToolsetReport] = []
+    for config in configs:
+        try:
+            async with AsyncExitStack() as stack:
+                (toolset,) = await open_toolsets([config], stack, registry)
+        except ConnectorError as exc:
+            reports.append(ToolsetReport(config, None, str(exc)))
+            continue
+        reports.append(ToolsetReport(config, toolset))
+    return reports
