@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests._person import PlaysPerson
+
 from valet.agent import Limits, OutputMode, RunEnd
 from valet.gateway import Approver
 from valet.models import ScriptPlayer, parse_steps, scripted_model
@@ -36,7 +38,9 @@ async def run_script(
     approver: Approver | None = None,
     rules: RuleSet | None = None,
     task: str = "scripted test task",
+    person: PlaysPerson | None = None,
 ) -> ScriptedRun:
+    """`person` takes the browser when valet stops for them (else the run stops there)."""
     player = ScriptPlayer(parse_steps(script), replay=replay)
     spec = TaskSpec(
         task=task,
@@ -52,6 +56,8 @@ async def run_script(
         output_mode=output_mode,
         vision=vision,
         approver=approver,
+        handover=person,
+        on_session=None if person is None else person.attach,
     )
     header, steps = RunStore(home / "runs").load(result.run_id)
     return ScriptedRun(result.end, header, steps)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._person import PlaysPerson, type_card
 
 from valet.agent import Finished
 from valet.audit import KEY_ENV
@@ -41,10 +42,8 @@ CHECKOUT: list[Any] = [  # the demo's steps (src/valet/demo/shop.yaml), cart to 
     {"type": {"role": "textbox", "name": "Email", "text": "ada@example.com"}},
     {"check": {"role": "radio", "name": "Standard"}},
     {"click": {"role": "button", "name": "Continue to payment"}},
+    # valet stops at the card form: the person types the card (`PlaysPerson(type_card)`)
     {"type": {"role": "textbox", "name": "Name on card", "text": "Ada Lovelace"}},
-    {"type": {"role": "textbox", "name": "Card number", "text": "4242 4242 4242 4242"}},
-    {"type": {"role": "textbox", "name": "Expiry date (MM/YY)", "text": "12/30"}},
-    {"type": {"role": "textbox", "name": "Security code (CVC)", "text": "123"}},
     {"click": {"role": "button", "name": "Review order"}},
 ]
 PLACE_ORDER: list[Any] = [
@@ -65,13 +64,19 @@ async def buy(
 ) -> tuple[Finished, list[dict[str, Any]]]:
     spec = TaskSpec(task="Buy some cables", start_url=sites.url_for("/shop"), rules=LIMIT)
     player = ScriptPlayer(parse_steps([*script, {"done": "finished"}]))
+    person = PlaysPerson(type_card)
     result = await run_task(
         spec,
         scripted_model(player),
         home=home,
         model_info={"model": "scripted:test"},
         approver=approver,
+        handover=person,
+        on_session=person.attach,
     )
+    assert person.reasons == [
+        "the page asks for payment details (card number, expiry date and security code)"
+    ]
     assert isinstance(result.end, Finished), result.end
     _, steps = RunStore(home / "runs").load(result.run_id)
     return result.end, steps

@@ -246,7 +246,10 @@ class GatedToolbox:
                 classification = self._enter(target)
             case _:
                 pass
-        extra.extend(self.stops.check(action, page))
+        refused = self.stops.check(action, page)
+        if refused and isinstance(action, Type):
+            self.secrets.redactor.add(action.text)  # what was meant for that field is not kept
+        extra.extend(refused)
         if classification is not None:
             effect = classification.effect
         pays = self._pays(effect)

@@ -16,7 +16,8 @@ Sites (all on one app): ``/`` index, ``/shop`` (Voltline electronics shop with s
 filters, cart, checkout), ``/account`` (login: ``demo@voltline.test`` / ``correct horse``),
 ``/form`` (long library-card form), ``/frames`` (iframes + shadow DOM), ``/dynamic``,
 ``/bench/200`` and ``/bench/10000``, ``/edge/...`` (dialogs, redirect loop, 404,
-download, slow, popup).
+download, slow, popup), ``/hostile`` (prompt injections), ``/stops`` (login, payment,
+CAPTCHA and one-time-code pages where valet stops for the person, and look-alikes).
 
 Layout variants for replay tests
 --------------------------------

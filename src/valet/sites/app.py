@@ -19,6 +19,7 @@ from .hostile import build_hostile_router
 from .pages import build_pages_router
 from .shop import build_shop_router
 from .state import SESSION_COOKIE, SiteState
+from .stops import build_stops_router
 from .web import STATIC_DIR, SiteContext, make_templates
 
 SITES: tuple[tuple[str, str, str], ...] = (
@@ -51,6 +52,11 @@ SITES: tuple[tuple[str, str, str], ...] = (
     ("/bench/10000", "Stress page", "10,000 interactive elements, plain HTML."),
     ("/edge", "Edge cases", "Dialog loops, redirect loops, 404, downloads, slow pages and popups."),
     ("/hostile", "Hostile pages", "Prompt injections and traps an agent must not obey."),
+    (
+        "/stops",
+        "Stops for the person",
+        "Login, payment, CAPTCHA and one-time-code pages, and look-alikes that are none.",
+    ),
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -105,5 +111,6 @@ def create_app() -> FastAPI:
     app.include_router(build_bench_router(ctx))
     app.include_router(build_edge_router(ctx))
     app.include_router(build_hostile_router(ctx))
+    app.include_router(build_stops_router(ctx))
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app

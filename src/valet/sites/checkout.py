@@ -176,6 +176,7 @@ def build_checkout_router(ctx: SiteContext) -> APIRouter:
         request: Request, values: dict[str, str], errors: dict[str, str]
     ) -> Response:
         session = ctx.session(request)
+        account = ctx.state.accounts.get(session.user_email or "")
         return ctx.render(
             request,
             "shop/checkout_payment.html",
@@ -184,6 +185,7 @@ def build_checkout_router(ctx: SiteContext) -> APIRouter:
                 "values": values,
                 "errors": errors,
                 "step": 2,
+                "saved_card": None if account is None else account.saved_card,
                 **totals(session),
             },
             status_code=422 if errors else 200,
@@ -205,12 +207,17 @@ def build_checkout_router(ctx: SiteContext) -> APIRouter:
         card_number: Annotated[str, Form()] = "",
         expiry: Annotated[str, Form()] = "",
         cvc: Annotated[str, Form()] = "",
+        saved_card: Annotated[str, Form()] = "",
     ) -> Response:
         session = ctx.session(request)
         if (bounce := empty_cart(session)) is not None:
             return bounce
         if session.shipping is None:
             return redirect("/shop/checkout")
+        account = ctx.state.accounts.get(session.user_email or "")
+        if saved_card and account is not None and account.saved_card is not None:
+            session.payment = account.saved_card
+            return redirect("/shop/checkout/review")
         values = {
             "cardholder": cardholder,
             "card_number": card_number,

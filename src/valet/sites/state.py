@@ -138,6 +138,8 @@ class Account:
     name: str
     phone: str
     address: str
+    saved_card: Payment | None = None
+    """A card on file: a signed-in checkout pays with it (no card fields)."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,7 @@ class SiteState:
                 name=DEMO_NAME,
                 phone="+1 555 0100",
                 address="12 Circuit Lane, Springfield 01101, United States",
+                saved_card=Payment(DEMO_NAME, "4242", "08/29"),
             )
         }
         self.hostile_events: list[HostileEvent] = []

@@ -1,0 +1,93 @@
+"""Stops for the person in a whole run: real loop, real headless Chromium, the local sites. With
+nobody to take over, the run stops with `needs_person`; with a person (played by the test on the
+live page) it goes on where they left it, and the record keeps the takeover, not what they typed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests._person import PlaysPerson, nothing, sign_in
+from tests._runs import run_script
+
+from valet.agent import Finished, Stopped
+from valet.audit import KEY_ENV
+from valet.sites import DEMO_PASSWORD, SiteServer
+
+
+@pytest.fixture(autouse=True)
+def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+
+
+def files_holding(folder: Path, secret: bytes) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file() and secret in p.read_bytes()]
+
+
+async def test_a_login_page_with_nobody_to_take_over_stops_the_run(
+    home: Path, sites: SiteServer
+) -> None:
+    run = await run_script(home, sites, [{"done": "should not get here"}], start="/stops/login")
+    assert run.end == Stopped(
+        "needs_person",
+        "the page asks for a password (login form); nobody can take over the browser here",
+    )
+    assert run.steps == [], "the model was never asked to act on the login page"
+    assert run.header["status"] == "stopped"
+    assert run.header["end"]["reason"] == "needs_person"
+
+
+async def test_the_person_signs_in_and_the_run_goes_on_signed_in(
+    home: Path, sites: SiteServer
+) -> None:
+    person = PlaysPerson(sign_in)
+    script: list[Any] = [
+        {"expect": {"prompt": "The person took over the browser"}},
+        {"expect": {"url": "/account", "text": "Dana"}},
+        {"goto": "/shop/checkout/payment"},  # an empty cart bounces to the cart page
+        {"expect": {"element": {"role": "link", "name": "My account"}}},  # signed in
+        {"done": "signed in"},
+    ]
+    run = await run_script(home, sites, script, start="/stops/login", person=person)
+    assert run.end == Finished("signed in", True), run.steps
+    assert person.reasons == ["the page asks for a password (login form)"]
+    [takeover] = run.header["handovers"]
+    assert takeover["reason"] == "the page asks for a password (login form)"
+    assert takeover["by"] == "person:test"
+    assert takeover["url_before"].endswith("/stops/login")
+    assert takeover["url_after"].endswith("/account")
+    assert takeover["after_step"] is None, "before the first step"
+    assert files_holding(home, DEMO_PASSWORD.encode()) == []
+    assert files_holding(home, b"demo@voltline.test") == [], "nor what else they typed"
+
+
+async def test_after_a_takeover_the_agent_still_cannot_type_the_password(
+    home: Path, sites: SiteServer
+) -> None:
+    person = PlaysPerson(nothing)  # looks, and hands the browser back as it was
+    script: list[Any] = [
+        {"type": {"role": "textbox", "name": "Email", "text": "demo@voltline.test"}},
+        {"type": {"role": "textbox", "name": "Password", "text": DEMO_PASSWORD}},
+        {"done": {"answer": "the person needs to sign in", "success": False}},
+    ]
+    run = await run_script(home, sites, script, start="/stops/login", person=person)
+    assert run.end == Finished("the person needs to sign in", False)
+    assert len(person.reasons) == 1, "once per page while the form stays"
+    email, password, _done = run.steps
+    assert email["ok"], email["result"]
+    assert not password["ok"]
+    assert password["result"].startswith("denied by rule stop.sensitive_field: [")
+    assert "is a password field: only the person fills it" in password["result"]
+    assert files_holding(home, DEMO_PASSWORD.encode()) == [], "not even the refused text"
+
+
+async def test_the_person_can_ask_for_the_browser_at_any_step(
+    home: Path, sites: SiteServer
+) -> None:
+    person = PlaysPerson(nothing, asks=["I want to check the cart myself"])
+    run = await run_script(home, sites, [{"done": "ok"}], start="/shop", person=person)
+    assert run.end == Finished("ok", True)
+    [takeover] = run.header["handovers"]
+    assert takeover["reason"] == "I want to check the cart myself"
+    assert takeover["url_after"].endswith("/shop")
