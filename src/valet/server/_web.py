@@ -124,4 +124,5 @@ async def message(request: Request, task_id: str, text: Annotated[str, Form()] =
 def _task(request: Request, task_id: str) -> dict[str, Any]:
     manager = tasks_of(request)
     task = task_detail(manager.get(task_id), runs_of(request))
-    return {"task": task, "counts": counts(manager), "message_error": None}
+    requests = manager.desk.book.pending(task_id)
+    return {"task": task, "counts": counts(manager), "message_error": None, "requests": requests}
