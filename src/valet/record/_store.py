@@ -74,6 +74,7 @@ class RunRecorder:
         recorder.artifacts.mkdir(parents=True, exist_ok=True)
         recorder.header = json.loads((recorder.dir / "run.json").read_text(encoding="utf-8"))
         recorder.header["restarts"] = int(recorder.header.get("restarts") or 0) + 1
+        recorder.header.update(status="running", end=None, finished_at=None, totals=None)
         recorder._last_step = _last_index(recorder.dir / "steps.jsonl")
         recorder._write_header()
         recorder._steps = (recorder.dir / "steps.jsonl").open("a", encoding="utf-8")

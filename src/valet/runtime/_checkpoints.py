@@ -52,9 +52,10 @@ class Resumption:
     """How many steps of each kind were replayed: the first live call after a replay knows it
     resumes an interrupted run (to reopen the browser where it was, to move a script on)."""
 
-    live: bool = False
     proposals: int = 0
-    actions: int = 0
+    stale_action: bool = False
+    """The run restarted between a model turn and its action: the action was not run on the
+    reopened page (it was chosen on the page as it was), the model chooses again."""
 
 
 @dataclass
@@ -66,16 +67,17 @@ class CheckpointedPlanner:
     resumption: Resumption
     on_resume: Callable[[int], None] | None = None
     """Told how many model turns were replayed, once, before the first live turn."""
+    _live: bool = field(default=False, init=False)
 
     async def propose(self, prompt: Prompt) -> Reply:
         index = self.resumption.proposals
         self.resumption.proposals += 1
 
         async def live() -> Reply:
-            if not self.resumption.live:
-                self.resumption.live = True
+            if not self._live:
+                self._live = True
                 if index and self.on_resume is not None:
-                    self.on_resume(index)
+                    self.on_resume(index - 1 if self.resumption.stale_action else index)
             return await self.inner.propose(prompt)
 
         return await self.checkpoints.step(f"model-{index}", live)
@@ -102,7 +104,6 @@ class CheckpointedToolbox:
     async def _toolbox(self) -> Toolbox:
         if self._live is None:
             resumed = self._calls > 1 or self.resumption.proposals > 0
-            self.resumption.live = True
             self._live = await self.start(resumed)
         return self._live
 
@@ -125,6 +126,11 @@ class CheckpointedToolbox:
         key = f"act-{self._calls}"
 
         async def live() -> ActionOutcome:
+            if self._live is None and self._calls > 1:
+                # Restarted after the model chose this action on the page as it was then.
+                await self._toolbox()
+                self.resumption.stale_action = True
+                return ActionOutcome(ok=False, message=RESTARTED)
             toolbox = await self._toolbox()
             self.journal.key = key
             return await toolbox.execute(action)
@@ -170,6 +176,10 @@ class CheckpointedHandover:
         return await self.checkpoints.step(f"handover-{self._calls}", live)
 
 
+RESTARTED = (
+    "valet was restarted before this action ran; the page was reopened where the task was. "
+    "Look at it again and choose the next action."
+)
 INTERRUPTED = (
     "valet was restarted while this action was running, so it was not repeated. Look at the "
     "page: if the action took effect, go on; if not, do it again (it will be checked again)."

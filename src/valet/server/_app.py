@@ -52,10 +52,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
         settings.browser,
         settings.max_concurrent_tasks,
         settings.default_max_steps,
+        durable=settings.durable,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncGenerator[None]:
+        await manager.start()
         yield
         await manager.shutdown()
 

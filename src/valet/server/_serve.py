@@ -60,6 +60,7 @@ def serve(
         token=token,
         allowed_origins=own_origins(host, port),
         max_concurrent_tasks=max_concurrent_tasks,
+        durable=True,
     )
     app = create_app(settings)
     say: Callable[[str], object] = announce or _to_stderr

@@ -58,6 +58,9 @@ class ServerSettings(BaseModel):
     """Browser settings of every task."""
     default_max_steps: int = Field(default=40, ge=1)
     """Step limit of a task that does not set one."""
+    durable: bool = False
+    """Run tasks as durable workflows (DBOS) that survive restarts; `valet serve` turns it on.
+    One durable server per process (DBOS is process-wide)."""
 
 
 def build_model_choice(settings: ServerSettings) -> ModelFactory:

@@ -10,16 +10,23 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import assert_never
+from typing import Any, assert_never, cast
 
 from valet.agent import Budget, Finished, HandBack, Limits, RunEnd, StepRecord, Stopped
 from valet.browser import BrowserSettings
 from valet.errors import ConfigError, ValetError
-from valet.runtime import BrowserUnavailable, TaskSpec, run_task
+from valet.runtime import (
+    BrowserUnavailable,
+    Checkpoints,
+    DbosCheckpoints,
+    DurableTasks,
+    TaskSpec,
+    run_task,
+)
 from valet.server._events import EventHub
 from valet.server._person import PersonDesk
 from valet.server._schemas import (
@@ -34,6 +41,7 @@ from valet.server._schemas import (
     TaskStatus,
 )
 from valet.server._settings import ModelChoice, ModelFactory
+from valet.store import StoredMessage, StoredTask, TaskStore, database_url
 
 log = logging.getLogger("valet.server")
 
@@ -73,6 +81,8 @@ class TaskState:
     end: RunEnd | None = None
     error: str | None = None
     cancel_requested: bool = False
+    saved_answer: str | None = None
+    """The final answer of a task that ended before the server restarted."""
     waiting_for: str | None = None
     """While `waiting`: what for (`take over: login form`, `approve: Place order`)."""
     steps: list[Step] = field(default_factory=lambda: list[Step]())
@@ -86,7 +96,7 @@ class TaskState:
 
     @property
     def answer(self) -> str | None:
-        return self.end.answer if isinstance(self.end, Finished) else None
+        return self.end.answer if isinstance(self.end, Finished) else self.saved_answer
 
 
 @dataclass
@@ -116,16 +126,61 @@ class TaskManager:
         browser: BrowserSettings,
         max_concurrent: int,
         default_max_steps: int = 40,
+        *,
+        durable: bool = False,
     ) -> None:
         self.home = home
+        self.durable = durable
+        """Durable: tasks run as DBOS workflows and survive restarts (call `start` first)."""
+        self._runtime: DurableTasks | None = None
+        self._store: TaskStore | None = None
+        self._closing = False
         self.hub = EventHub()
         self._models = models
         self._browser = browser
         self._slots = asyncio.Semaphore(max_concurrent)
+        self._max_concurrent = max_concurrent
+        self._chores: set[asyncio.Task[None]] = set()
         self._default_max_steps = default_max_steps
         self._tasks: dict[str, TaskState] = {}
         self.desk = PersonDesk(home, self._waiting)
         """The person's side: live views, takeovers, approvals."""
+
+    async def start(self) -> None:
+        """Durable mode: load the stored tasks, start DBOS and let it resume unfinished ones."""
+        if not self.durable:
+            return
+        self._store = await asyncio.to_thread(TaskStore, database_url(self.home))
+        for stored in await asyncio.to_thread(self._store.tasks):
+            self._tasks[stored.id] = await asyncio.to_thread(self._restore, stored)
+        self._runtime = await DurableTasks.launch(
+            self.home, self._execute_durable, self._max_concurrent
+        )
+        alive = await self._runtime.unfinished()
+        for task in self._tasks.values():
+            if not task.final and task.id not in alive:
+                self._fail(task, "valet stopped while this task ran and could not resume it")
+
+    def _restore(self, stored: StoredTask) -> TaskState:
+        assert self._store is not None
+        task = TaskState(
+            id=stored.id,
+            request=NewTask.model_validate(stored.request),
+            model_name=stored.model_name,
+            max_steps=stored.max_steps,
+            status=cast(TaskStatus, stored.status),
+            created_at=stored.created_at,
+            started_at=stored.started_at,
+            finished_at=stored.finished_at,
+            run_id=stored.run_id,
+            error=stored.error,
+            saved_answer=stored.answer,
+        )
+        task.messages = [
+            Message(id=m.id, text=m.text, created_at=m.created_at, delivered=m.delivered)
+            for m in self._store.messages(stored.id)
+        ]
+        return task
 
     # reading ---------------------------------------------------------------------------------
 
@@ -165,7 +220,19 @@ class TaskManager:
             max_steps=request.max_steps or self._default_max_steps,
         )
         self._tasks[task.id] = task
+        if self._store is not None:
+            self._store.add_task(
+                task.id,
+                request.model_dump(mode="json"),
+                task.model_name,
+                task.max_steps,
+                "queued",
+                task.created_at,
+            )
         self._set_status(task, "queued")
+        if self._runtime is not None:
+            self._background(self._runtime.submit(task.id), f"valet-submit-{task.id}")
+            return task
         task.handle = asyncio.create_task(self._run(task, choice), name=f"valet-task-{task.id}")
         task.handle.add_done_callback(lambda _: self._settle(task))
         return task
@@ -175,6 +242,10 @@ class TaskManager:
         if task.final:
             raise TaskFinished(f"task {task_id} already ended ({task.status})")
         task.cancel_requested = True
+        if self._runtime is not None:
+            self._background(self._runtime.cancel(task.id), f"valet-cancel-{task.id}")
+            if task.handle is None:  # still queued: it will never start
+                self._set_status(task, "cancelled", detail="cancelled by the person")
         if task.handle is not None:
             task.handle.cancel()
         return task
@@ -185,6 +256,10 @@ class TaskManager:
             raise TaskFinished(f"task {task_id} already ended ({task.status})")
         message = Message(id=secrets.token_hex(4), text=text, created_at=_now())
         task.messages.append(message)
+        if self._store is not None:
+            self._store.add_message(
+                StoredMessage(message.id, task.id, message.text, message.created_at, False)
+            )
         self._publish(task, lambda seq: MessageEvent(task_id=task.id, seq=seq, message=message))
         return message
 
@@ -193,20 +268,52 @@ class TaskManager:
         pending = self.pending_messages(task_id)
         for message in pending:
             message.delivered = True
+        if self._store is not None:
+            self._store.deliver([message.id for message in pending])
         return pending
 
     async def shutdown(self) -> None:
-        """Cancel every unfinished task and wait for them to end."""
+        """Cancel every unfinished task and wait for them to end. Durable tasks are not
+        cancelled: they stay pending and resume when the server starts again."""
+        self._closing = True
         handles = [t.handle for t in self._tasks.values() if t.handle and not t.handle.done()]
         for handle in handles:
             handle.cancel()
         await asyncio.gather(*handles, return_exceptions=True)
+        if self._runtime is not None:
+            self._runtime.close()
+        if self._store is not None:
+            self._store.close()
         self.desk.close()
         self.hub.close()
 
     # running ---------------------------------------------------------------------------------
 
     async def _run(self, task: TaskState, choice: ModelChoice) -> None:
+        async with self._slots:
+            await self._execute(task, choice)
+
+    async def _execute_durable(self, task_id: str) -> str:
+        """The body of a task's durable workflow (also when DBOS resumes it after a restart)."""
+        task = self._tasks[task_id]
+        if task.final:
+            return task.status
+        task.handle = asyncio.current_task()
+        try:
+            choice = self._models(task.request.model)
+        except ConfigError as exc:
+            self._fail(task, f"the model cannot be used: {exc}")
+            return task.status
+        try:
+            await self._execute(task, choice, DbosCheckpoints())
+        finally:
+            task.handle = None
+            self.desk.end(task.id)
+        return task.status
+
+    async def _execute(
+        self, task: TaskState, choice: ModelChoice, checkpoints: Checkpoints | None = None
+    ) -> None:
         request = task.request
         spec = TaskSpec(
             task=request.task,
@@ -215,37 +322,39 @@ class TaskManager:
             browser=self._browser,
         )
         person = self.desk.task(task.id)
-        async with self._slots:
-            task.started_at = _now()
-            self._set_status(task, "running")
-            try:
-                result = await run_task(
-                    spec,
-                    choice.model,
-                    home=self.home,
-                    model_info=choice.info | {"server_task": task.id},
-                    output_mode=choice.output_mode,
-                    vision=choice.vision,
-                    progress=_Progress(self, task),
-                    inbox=_Inbox(self, task.id),
-                    approver=person.approver,
-                    handover=person.handover,
-                    on_session=person.attach,
-                )
-            except asyncio.CancelledError:
-                # Ended while holding the slot, so the next task starts after this one ended.
+        task.started_at = task.started_at or _now()
+        self._set_status(task, "running")
+        try:
+            result = await run_task(
+                spec,
+                choice.model,
+                home=self.home,
+                model_info=choice.info | {"server_task": task.id},
+                output_mode=choice.output_mode,
+                vision=choice.vision,
+                progress=_Progress(self, task),
+                inbox=_Inbox(self, task.id),
+                approver=person.approver,
+                handover=person.handover,
+                on_session=person.attach,
+                checkpoints=checkpoints,
+            )
+        except asyncio.CancelledError:
+            # Ended while holding the slot, so the next task starts after this one ended.
+            # A durable task interrupted by the server stopping resumes at the next start.
+            if not (self._closing and self._runtime is not None):
                 self._set_status(task, "cancelled", detail="cancelled by the person")
-                raise
-            except BrowserUnavailable as exc:
-                self._fail(task, f"cannot start or reach the browser: {exc}")
-                return
-            except Exception as exc:  # a bug or an I/O error: this task fails, the server lives
-                log.exception("task %s failed", task.id)
-                self._fail(task, f"internal error: {type(exc).__name__}: {exc}")
-                return
-            task.run_id = result.run_id
-            task.end = result.end
-            self._end(task, result.end)
+            raise
+        except BrowserUnavailable as exc:
+            self._fail(task, f"cannot start or reach the browser: {exc}")
+            return
+        except Exception as exc:  # a bug or an I/O error: this task fails, the server lives
+            log.exception("task %s failed", task.id)
+            self._fail(task, f"internal error: {type(exc).__name__}: {exc}")
+            return
+        task.run_id = result.run_id
+        task.end = result.end
+        self._end(task, result.end)
 
     def record_step(self, task: TaskState, record: StepRecord) -> None:
         step = Step.from_record(vars(record))
@@ -300,12 +409,34 @@ class TaskManager:
         task.status = status
         if task.final:
             task.finished_at = _now()
+        if self._store is not None:
+            self._store.update_task(
+                task.id,
+                status=status,
+                started_at=task.started_at,
+                finished_at=task.finished_at,
+                run_id=task.run_id,
+                answer=answer if answer is not None else task.answer,
+                detail=detail,
+                error=task.error,
+            )
         self._publish(
             task,
             lambda seq: StatusEvent(
                 task_id=task.id, seq=seq, status=status, at=_now(), answer=answer, detail=detail
             ),
         )
+
+    def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run `work` without waiting for it (kept referenced until done; failures logged)."""
+        chore = asyncio.create_task(work, name=name)
+        self._chores.add(chore)
+        chore.add_done_callback(self._chore_done)
+
+    def _chore_done(self, chore: asyncio.Task[None]) -> None:
+        self._chores.discard(chore)
+        if not chore.cancelled() and (exc := chore.exception()) is not None:
+            log.error("%s failed", chore.get_name(), exc_info=exc)
 
     def _publish(self, task: TaskState, make: _EventMaker) -> None:
         event = make(len(task.events) + 1)

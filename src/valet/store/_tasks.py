@@ -1,0 +1,140 @@
+"""Tasks and messages in SQL (SQLAlchemy Core): the server's memory across restarts."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+DATABASE_ENV = "VALET_DATABASE_URL"
+
+_meta = sa.MetaData()
+
+tasks = sa.Table(
+    "valet_tasks",
+    _meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("max_steps", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("started_at", sa.String(40)),
+    sa.Column("finished_at", sa.String(40)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("answer", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Column("error", sa.Text),
+)
+
+messages = sa.Table(
+    "valet_messages",
+    _meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("task_id", sa.String(32), sa.ForeignKey("valet_tasks.id"), index=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("delivered", sa.Boolean, nullable=False, default=False),
+)
+
+
+def database_url(home: Path) -> str:
+    """`VALET_DATABASE_URL` (e.g. `postgresql://…`) or a SQLite file in the valet home."""
+    return os.environ.get(DATABASE_ENV) or f"sqlite:///{(home / 'valet.db').resolve()}"
+
+
+@dataclass(frozen=True)
+class StoredTask:
+    id: str
+    request: dict[str, Any]
+    model_name: str | None
+    max_steps: int
+    status: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    run_id: str | None
+    answer: str | None
+    detail: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: str
+    task_id: str
+    text: str
+    created_at: str
+    delivered: bool
+
+
+class TaskStore:
+    """Reads and writes tasks and messages; every write is its own committed transaction."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        self.engine = sa.create_engine(url)
+        _meta.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def add_task(
+        self,
+        task_id: str,
+        request: dict[str, Any],
+        model_name: str | None,
+        max_steps: int,
+        status: str,
+        created_at: str,
+    ) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                tasks.insert().values(
+                    id=task_id,
+                    request=json.dumps(request),
+                    model_name=model_name,
+                    max_steps=max_steps,
+                    status=status,
+                    created_at=created_at,
+                )
+            )
+
+    def update_task(self, task_id: str, **fields: str | None) -> None:
+        with self.engine.begin() as db:
+            db.execute(tasks.update().where(tasks.c.id == task_id).values(**fields))
+
+    def tasks(self) -> list[StoredTask]:
+        """Every task, oldest first."""
+        with self.engine.connect() as db:
+            rows = db.execute(tasks.select().order_by(tasks.c.created_at)).mappings().all()
+        return [StoredTask(**{**row, "request": json.loads(str(row["request"]))}) for row in rows]
+
+    def add_message(self, message: StoredMessage) -> None:
+        with self.engine.begin() as db:
+            db.execute(
+                messages.insert().values(
+                    id=message.id,
+                    task_id=message.task_id,
+                    text=message.text,
+                    created_at=message.created_at,
+                    delivered=message.delivered,
+                )
+            )
+
+    def deliver(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        with self.engine.begin() as db:
+            db.execute(messages.update().where(messages.c.id.in_(ids)).values(delivered=True))
+
+    def messages(self, task_id: str) -> list[StoredMessage]:
+        with self.engine.connect() as db:
+            query = messages.select().where(messages.c.task_id == task_id)
+            rows = db.execute(query.order_by(messages.c.created_at)).mappings().all()
+        return [StoredMessage(**row) for row in rows]

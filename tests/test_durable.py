@@ -1,0 +1,200 @@
+"""Durable tasks: `valet serve` killed with SIGKILL mid-task resumes each task after a restart.
+
+The server runs in a subprocess (its own process group, with its Chromium); the demo sites run
+in this process, so the test reads the shop's real state (carts) to prove nothing ran twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+import pytest
+import yaml
+
+from valet.sites import SiteServer
+from valet.sites.state import SiteState
+
+CHEAPEST = "USB-C Cable 1 m (Basic)"
+CART_TASK: list[Any] = [
+    {
+        "type": {
+            "role": "searchbox",
+            "name": "Search products",
+            "text": "USB-C cable",
+            "submit": True,
+        }
+    },
+    {"select": {"role": "combobox", "name": "Sort by", "option": "Price: low to high"}},
+    {"click": {"role": "button", "name": "Apply filters"}},
+    {"click": {"role": "link", "name": CHEAPEST}},
+    {"type": {"role": "spinbutton", "name": "Quantity", "text": "2"}},
+    {"click": {"role": "button", "name": "Add to cart"}},
+    {"goto": "/shop/cart"},
+    {"expect": {"text": CHEAPEST}},
+    {"done": {"answer": "two cables in the cart", "success": True}},
+]
+
+
+SERVE = [sys.executable, "-m", "valet", "serve"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Server:
+    """`valet serve` in a subprocess on a fixed home and port."""
+
+    def __init__(self, home: Path, script: Path) -> None:
+        self.home = home
+        self.script = script
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = home / "serve.log"
+
+    def start(self) -> None:
+        env = {**os.environ, "VALET_HOME": str(self.home)}
+        env.pop("VALET_DATABASE_URL", None)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*SERVE, "--port", str(self.port), "--model", f"scripted:{self.script}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait(self._up, "the server to listen", 60)
+
+    def _up(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"valet serve exited: {self.log.read_text()[-2000:]}")
+        try:
+            return self.get("/api/tasks").status_code == 200
+        except (httpx.TransportError, FileNotFoundError):
+            return False
+
+    @property
+    def token(self) -> str:
+        return (self.home / "server-token").read_text().strip()
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self._url(path), headers=self._auth(), timeout=10)
+
+    def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(self._url(path), json=body, headers=self._auth(), timeout=10)
+
+    def _url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def kill(self) -> None:
+        """SIGKILL the server and everything it started (its Chromium too)."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.kill()
+
+
+@contextmanager
+def serving(home: Path, script: list[Any]) -> Iterator[Server]:
+    path = home / "script.yaml"
+    path.write_text(yaml.safe_dump(script), encoding="utf-8")
+    server = Server(home, path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _steps(home: Path, task: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = home / "runs"
+    for folder in runs.iterdir() if runs.is_dir() else []:
+        header = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        if header["settings"].get("server_task") == task["id"]:
+            lines = (folder / "steps.jsonl").read_text(encoding="utf-8").splitlines()
+            return [json.loads(line) for line in lines if line.strip()]
+    return []
+
+
+def _header(home: Path, task_id: str) -> dict[str, Any]:
+    for folder in (home / "runs").iterdir():
+        header = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        if header["settings"].get("server_task") == task_id:
+            return cast(dict[str, Any], header)
+    raise AssertionError(f"no run record for task {task_id}")
+
+
+def _sessions(sites: SiteServer) -> dict[str, dict[str, int]]:
+    state = cast(SiteState, sites.app.state.site)
+    return {sid: dict(session.cart) for sid, session in state.sessions.items()}
+
+
+@pytest.mark.parametrize("kill_after", [1, 4, 6])
+def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step(
+    tmp_path: Path, sites: SiteServer, kill_after: int
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    before = set(_sessions(sites))
+    with serving(home, CART_TASK) as server:
+        created = server.post(
+            "/api/tasks",
+            {
+                "task": "put two cheapest USB-C cables in the cart",
+                "start_url": sites.url_for("/shop"),
+            },
+        )
+        assert created.status_code == 201, created.text
+        task = created.json()
+        _wait(lambda: len(_steps(home, task)) >= kill_after, f"step {kill_after}")
+        server.kill()
+        server.start()
+        final = _wait(
+            lambda: (
+                (t := server.get(f"/api/tasks/{task['id']}").json())["status"]
+                in {"succeeded", "failed", "stopped", "cancelled"}
+                and t
+            ),
+            "the task to end after the restart",
+            120,
+        )
+    assert final["status"] == "succeeded", final
+    steps = _steps(home, task)
+    indices = [step["index"] for step in steps]
+    assert indices == sorted(set(indices)), indices  # no step recorded (so run) twice
+    assert len(steps) == len(CART_TASK) - 1  # every model turn once (`expect` is not a turn)
+    header = _header(home, task["id"])
+    assert header["restarts"] == 1 and header["status"] == "succeeded"
+    # "Add to cart" ran once, in the browser session restored after the restart: two cables.
+    carts = [cart for sid, cart in _sessions(sites).items() if sid not in before and cart]
+    assert [sum(cart.values()) for cart in carts] == [2], carts
