@@ -11,6 +11,7 @@ import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
+from tests._person import PlaysPerson, type_card
 from tests._runs import run_script
 from tests.test_gateway_amounts import CHECKOUT, DEAR, PLACE_ORDER, orders
 
@@ -238,6 +239,7 @@ async def test_a_compiled_limit_is_enforced_on_the_demo_shop(home: Path, sites: 
         [*DEAR, *CHECKOUT, *PLACE_ORDER, {"done": "finished"}],
         rules=rules,
         approver=approver,
+        person=PlaysPerson(type_card),  # types the card when valet stops for it
         task="Buy five 240 W cables",
     )
     assert isinstance(run.end, Finished)
@@ -264,6 +266,7 @@ async def test_a_euro_limit_on_a_dollar_shop_is_asked_not_guessed(
         [*DEAR, *CHECKOUT, *PLACE_ORDER, {"done": "finished"}],
         rules=rules,
         approver=approver,
+        person=PlaysPerson(type_card),  # types the card when valet stops for it
     )
     review = next(s for s in run.steps if "Review order" in s["action_text"])
     assert review["result"].startswith("declined by script (rule max-amount-1: the amount")
