@@ -4,10 +4,14 @@ live page) it goes on where they left it, and the record keeps the takeover, not
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from tests._person import PlaysPerson, nothing, sign_in
 from tests._runs import run_script
 
@@ -91,3 +95,41 @@ async def test_the_person_can_ask_for_the_browser_at_any_step(
     [takeover] = run.header["handovers"]
     assert takeover["reason"] == "I want to check the cart myself"
     assert takeover["url_after"].endswith("/shop")
+
+
+def valet(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VALET_", "OPENAI_"))}
+    env["VALET_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "valet", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_valet_run_without_a_terminal_stops_for_the_person_with_exit_3(
+    home: Path, tmp_path: Path, sites: SiteServer
+) -> None:
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([{"done": "never"}]))
+    done = valet(
+        home, "run", "sign in", "-m", f"scripted:{script}", "-u", sites.url_for("/stops/otp")
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "the page asks for a one-time code (two-step verification)" in done.stderr
+    assert "--headed" in done.stderr and "valet serve" in done.stderr
+
+
+def test_the_demo_signs_in_as_the_person_then_asks_before_the_order(home: Path) -> None:
+    done = valet(home, "demo", "--no-stay")
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = " ".join(done.stdout.split())
+    assert "valet stops for you: the page asks for a password (login form)" in out
+    assert "the person (played by the demo) takes over the browser" in out
+    assert "signed in as demo@voltline.test" in out
+    assert out.count("valet asks:") == 1 and 'button "Place order" buys something' in out
+    assert "Done: Ordered two 'USB-C Cable 1 m (Basic)' with the saved card" in out
+    assert files_holding(home, DEMO_PASSWORD.encode()) == []

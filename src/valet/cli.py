@@ -24,6 +24,7 @@ from valet._cli_rules import person_rules, rules_app
 from valet._cli_vault import vault_app
 from valet._progress import ProgressView
 from valet._terminal_approver import DemoApprover, TerminalApprover
+from valet._terminal_handover import TAKE_OVER_KEY, DemoHandover, TerminalHandover
 from valet.agent import Finished, Limits, RunEnd, Stopped
 from valet.audit import AuditLog
 from valet.browser import BrowserSettings
@@ -149,26 +150,60 @@ def _execute(
                 approver = DemoApprover(console)
             elif sys.stdin.isatty():
                 approver = TerminalApprover(console, progress)
-            return asyncio.run(
-                run_task(
-                    spec,
-                    model,
-                    home=valet_home(),
-                    model_info=info,
-                    output_mode=mode,
-                    vision=vision,
-                    progress=progress,
-                    approver=approver,
-                    vault=vault,
-                )
+            handover = _handover(spec, console, progress, demo)
+            listening = (
+                handover.listening()
+                if isinstance(handover, TerminalHandover)
+                else contextlib.nullcontext()
             )
+            with listening:
+                return asyncio.run(
+                    run_task(
+                        spec,
+                        model,
+                        home=valet_home(),
+                        model_info=info,
+                        output_mode=mode,
+                        vision=vision,
+                        progress=progress,
+                        approver=approver,
+                        vault=vault,
+                        handover=handover,
+                        on_session=None if handover is None else handover.attach,
+                    )
+                )
     except BrowserUnavailable as exc:
         _fail(f"cannot start or reach the browser: {exc}")
     except KeyboardInterrupt:
         _fail("cancelled", EXIT_NOT_DONE)
 
 
+def _handover(
+    spec: TaskSpec, console: Console, progress: ProgressView, demo: bool
+) -> TerminalHandover | DemoHandover | None:
+    """Who takes the browser when the page needs the person: the demo plays them; a headed
+    run on a terminal gives the window to them; otherwise nobody (the run stops there)."""
+    if demo:
+        from valet.sites import DEMO_EMAIL, DEMO_PASSWORD
+
+        return DemoHandover(console, DEMO_EMAIL, DEMO_PASSWORD)
+    if spec.browser.headless or not sys.stdin.isatty():
+        return None
+    console.print(
+        f"[dim]the browser window is yours at any time: press {TAKE_OVER_KEY} and valet hands "
+        "it over at its next step[/]"
+    )
+    return TerminalHandover(console, progress)
+
+
 def _report(result: TaskResult, json_out: bool) -> NoReturn:
+    if isinstance(result.end, Stopped) and result.end.reason == "needs_person":
+        err.print(
+            f"valet stopped for you: {result.end.detail}. To take over in the browser window, "
+            "run with --headed on a terminal; or use `valet serve` and take over in the web app.",
+            markup=False,
+            soft_wrap=True,
+        )
     if json_out:
         header, _ = RunStore(valet_home() / "runs").load(result.run_id)
         out.print_json(json.dumps(header))
@@ -360,9 +395,12 @@ def demo(
             workflow = resources.files("valet.demo").joinpath("shop.yaml")
             with resources.as_file(workflow) as path:
                 steps = load_script(Path(path))
-            out.print("replaying the bundled workflow: search, add to cart, shipping, order review")
+            out.print(
+                "replaying the bundled workflow: sign in (the demo plays you), search, add to "
+                "cart, shipping, pay with the saved card, place the order (the demo approves)"
+            )
             spec = TaskSpec(
-                task="Buy the cheapest USB-C cable: add two to the cart and reach the order review",
+                task="Sign in, then buy two of the cheapest USB-C cable with the saved card",
                 start_url=shop,
                 limits=Limits(max_steps=len(steps) + 5),
             )
