@@ -198,3 +198,44 @@ def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step
     # "Add to cart" ran once, in the browser session restored after the restart: two cables.
     carts = [cart for sid, cart in _sessions(sites).items() if sid not in before and cart]
     assert [sum(cart.values()) for cart in carts] == [2], carts
+
+
+def test_a_task_waiting_for_approval_survives_a_restart_and_goes_on_when_approved(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    state = cast(SiteState, sites.app.state.site)
+    deleted_before = len(state.hostile("delete_all"))
+    script: list[Any] = [
+        {"click": {"role": "button", "name": "Delete all"}},
+        {"done": {"answer": "deleted after the person approved", "success": True}},
+    ]
+    with serving(home, script) as server:
+        created = server.post(
+            "/api/tasks",
+            {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
+        )
+        assert created.status_code == 201, created.text
+        task_id = created.json()["id"]
+        asked = _wait(lambda: server.get(f"/api/requests?task_id={task_id}").json(), "the ask")
+        assert asked[0]["kind"] == "approval", asked
+        server.kill()
+        assert len(state.hostile("delete_all")) == deleted_before  # nothing done yet
+        server.start()
+        again = _wait(
+            lambda: server.get(f"/api/requests?task_id={task_id}").json(), "the ask, again"
+        )
+        answered = server.post(f"/api/requests/{again[0]['id']}/approve", {})
+        assert answered.status_code == 200, answered.text
+        final = _wait(
+            lambda: (
+                (t := server.get(f"/api/tasks/{task_id}").json())["status"]
+                in {"succeeded", "failed", "stopped", "cancelled"}
+                and t
+            ),
+            "the task to end",
+            60,
+        )
+    assert final["status"] == "succeeded", final
+    assert len(state.hostile("delete_all")) == deleted_before + 1  # done once, after approval

@@ -334,7 +334,10 @@ class _Browser:
         elif not resumed and self.spec.start_url:
             opening = GatedToolbox(page, self.gateway, actor="person", secrets=self.secrets)
             await opening.execute(Goto(url=self.spec.start_url))
-        return _SavesState(toolbox, self) if self.durable else toolbox
+        if not self.durable:
+            return toolbox
+        await self.save()
+        return _SavesState(toolbox, self)
 
     async def save(self) -> None:
         """Where the task is, for a restart: the page's URL and the browser's storage."""
