@@ -59,12 +59,14 @@ class Pacing:
 
     gates: dict[str, asyncio.Event] = field(default_factory=lambda: dict[str, asyncio.Event]())
     scripts: dict[str, list[Any]] = field(default_factory=lambda: SCRIPTS | LIVE_SCRIPTS)
+    default: str = "quick"
+    """The script of a task that names no model (e.g. one started from the composer)."""
 
     def gate(self, name: str) -> asyncio.Event:
         return self.gates.setdefault(name, asyncio.Event())
 
     def factory(self, spec: str | None) -> ModelChoice:
-        name = spec or "quick"
+        name = spec or self.default
         if name not in self.scripts:
             raise ConfigError(f"no test script {name!r}")
         steps: list[Any] = []

@@ -193,7 +193,7 @@ class WebHandover:
         asked, self._asked = self._asked, False
         if asked and view.holder is None:  # they handed back before the agent paused
             return HandBack("person", 0.0, url, url)
-        summary = reason.removeprefix("the page has ").strip() or reason
+        summary = _stop_summary(reason)
         record = desk.book.open(
             task_id=person.task_id, kind="takeover", summary=summary, reason=reason, url=url
         )
@@ -359,6 +359,19 @@ def _summary(request: ApprovalRequest) -> str:
     if quoted:
         return quoted.group(1)
     return f"{request.tool} ({request.effect})"
+
+
+def _stop_summary(reason: str) -> str:
+    """Why the agent stopped, in a few words: `the page asks for a password (login form)` →
+    `login form`; `the page shows a CAPTCHA (reCAPTCHA)` → `a CAPTCHA`."""
+    first = reason.split(";")[0].strip()
+    named = re.search(r"\(([^()]{1,60}(?:form|verification))\)$", first)
+    if named:
+        return named.group(1)
+    short = re.sub(r"\s*\([^()]*\)$", "", first)
+    for prefix in ("the page asks for ", "the page asks ", "the page shows "):
+        short = short.removeprefix(prefix)
+    return short or reason
 
 
 def _validated(tool: str, args: dict[str, Any]) -> dict[str, Any]:

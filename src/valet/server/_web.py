@@ -124,5 +124,10 @@ async def message(request: Request, task_id: str, text: Annotated[str, Form()] =
 def _task(request: Request, task_id: str) -> dict[str, Any]:
     manager = tasks_of(request)
     task = task_detail(manager.get(task_id), runs_of(request))
-    requests = manager.desk.book.pending(task_id)
-    return {"task": task, "counts": counts(manager), "message_error": None, "requests": requests}
+    return {
+        "task": task,
+        "counts": counts(manager),
+        "message_error": None,
+        "requests": manager.desk.book.pending(task_id),
+        "fragment": request.headers.get("hx-request") == "true",
+    }

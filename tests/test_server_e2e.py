@@ -1,0 +1,187 @@
+"""The web app end to end in real headless Chromium: Playwright plays the person.
+
+The agent (a scripted model) stops at the shop's login form by itself; the person takes over in
+the live view, signs in by typing into it, hands back, and approves the checkout in the dialog.
+The credentials they typed must appear nowhere: not in the run record, valet's home folder, the
+audit database or the server's logs.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page, async_playwright, expect
+from tests.test_server_harness import TOKEN, Harness, running_server
+from tests.test_server_live import Pacing, until
+
+from valet.sites import SiteServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+EXECUTABLE = CHROMIUM if CHROMIUM.exists() else None  # else Playwright's own
+EMAIL = "demo@voltline.test"
+PASSWORD = "correct horse"
+
+SHOP_SCRIPTS: dict[str, list[Any]] = {
+    "shop-login": [
+        {"click": {"role": "link", "name": "Sign in"}},  # the login form: valet stops here
+        {"expect": {"prompt": "The person took over the browser"}},
+        {
+            "type": {
+                "role": "searchbox",
+                "name": "Search products",
+                "text": "USB-C cable",
+                "submit": True,
+            }
+        },
+        {"click": {"role": "link", "name": "USB-C Cable 1 m (Basic)"}},
+        {"click": {"role": "button", "name": "Add to cart"}},
+        {"click": {"role": "link", "name": "Cart"}},
+        {"click": {"role": "link", "name": "Proceed to checkout"}},
+        {"type": {"role": "textbox", "name": "Full name", "text": "Ada Lovelace"}},
+        {"type": {"role": "textbox", "name": "Street address", "text": "12 Analytical Row"}},
+        {"type": {"role": "textbox", "name": "City", "text": "London"}},
+        {"type": {"role": "textbox", "name": "Postal code", "text": "NW1 2AB"}},
+        {"select": {"role": "combobox", "name": "Country", "option": "United Kingdom"}},
+        # Email stays as the shop prefilled it for the signed-in account: acting on it would put
+        # its value (the shop's, not the person's typing) in the step record's target.
+        {"check": {"role": "radio", "name": "Standard"}},
+        {"click": {"role": "button", "name": "Continue to payment"}},
+        {"click": {"role": "button", "name": "Review order"}},  # the saved card
+        {"click": {"role": "button", "name": "Place order"}},
+        {"expect": {"text": "Thank you"}},
+        {"done": {"answer": "The order is placed", "success": True}},
+    ],
+}
+
+
+@contextmanager
+def server_logs() -> Iterator[io.StringIO]:
+    """Everything valet logs (any level) and everything else logs at its configured level."""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root, valet = logging.getLogger(), logging.getLogger("valet")
+    root.addHandler(handler)
+    level = valet.level
+    valet.setLevel(logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        valet.setLevel(level)
+        root.removeHandler(handler)
+
+
+@asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=EXECUTABLE, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+async def signed_in_page(browser: Browser, srv: Harness, errors: list[str]) -> Page:
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    await page.goto(f"{srv.url}/?token={TOKEN}")
+    return page
+
+
+async def click_in_live_view(page: Page, srv: Harness, task_id: str, selector: str) -> None:
+    """Click, through the live view, the middle of an element of the agent's page (found
+    where a sighted person would see it)."""
+    session = srv.manager.desk.view(task_id).session
+    assert session is not None
+    box = await (await session.live_page()).locator(selector).bounding_box()
+    canvas = await page.locator("#live-canvas").bounding_box()
+    assert box is not None and canvas is not None
+    width, height = session.settings.viewport_width, session.settings.viewport_height
+    x = canvas["x"] + (box["x"] + box["width"] / 2) / width * canvas["width"]
+    y = canvas["y"] + (box["y"] + box["height"] / 2) / height * canvas["height"]
+    await page.mouse.click(x, y)
+
+
+async def test_login_stop_takeover_and_checkout_approval(home: Path, sites: SiteServer) -> None:
+    pacing = Pacing(scripts=SHOP_SCRIPTS, default="shop-login")
+    errors: list[str] = []
+    with server_logs() as logs:
+        async with (
+            running_server(home, model_factory=pacing.factory) as srv,
+            chromium() as browser,
+        ):
+            page = await signed_in_page(browser, srv, errors)
+            await page.locator("#task-text").fill("Sign in and buy the cheapest USB-C cable")
+            await page.locator("input[name=start_url]").fill(sites.url_for("/shop"))
+            await page.get_by_role("button", name="Start task").click()
+            await page.wait_for_url(f"{srv.url}/tasks/*")
+            task_id = page.url.rsplit("/", 1)[1]
+
+            live = page.locator("#live")
+            await expect(live).not_to_have_attribute("data-frames", "0")  # frames arrive
+            await expect(page.locator("#task-status")).to_have_text("waiting")
+            banner = page.locator(".takeover-needed")
+            await expect(banner).to_contain_text("valet needs you: login form")
+            await expect(banner).to_contain_text("/account/login")
+            await expect(page.locator("#waiting-badge")).to_have_text("1")
+
+            await page.get_by_role("button", name="Take over").click()
+            await expect(page.locator("#lease-state")).to_have_text("You are in control")
+            await click_in_live_view(page, srv, task_id, "#login-email")
+            await page.keyboard.type(EMAIL)
+            await click_in_live_view(page, srv, task_id, "#login-password")
+            await page.keyboard.type(PASSWORD)
+            await page.keyboard.press("Enter")
+            session = srv.manager.desk.view(task_id).session
+            assert session is not None
+
+            async def signed_in() -> bool:
+                return session.page_url.endswith("/account")
+
+            await until(signed_in, "the shop's account page")
+            frames = int(await live.get_attribute("data-frames") or 0)
+            await expect(live).not_to_have_attribute("data-frames", str(frames))  # repainted
+            await page.get_by_role("button", name="Hand back").click()
+            await expect(page.locator("#lease-state")).to_have_text("The agent is in control")
+
+            asked: list[str] = []
+            status = page.locator("#task-status")
+            while await status.text_content() != "succeeded":
+                dialog = page.locator(".approval")
+                await expect(dialog.or_(page.locator(".outcome"))).to_be_visible(timeout=60_000)
+                if not await dialog.is_visible():
+                    break
+                request_id = await dialog.get_attribute("data-request-id")
+                asked.append(await dialog.locator("h2").text_content() or "")
+                await expect(dialog).to_contain_text("Why it asks")
+                await expect(dialog).to_contain_text("/shop/checkout")
+                await expect(dialog.locator("textarea")).to_have_value(
+                    re.compile(r'^\{"element": ')
+                )
+                await dialog.get_by_role("button", name="Approve", exact=True).click()
+                answered = page.locator(f'.approval[data-request-id="{request_id}"]')
+                await expect(answered).to_have_count(0)
+            await expect(status).to_have_text("succeeded", timeout=60_000)
+            assert asked[-1] == "valet asks: Place order", asked
+            await expect(page.locator(".outcome")).to_contain_text("The order is placed")
+            assert errors == []
+
+            detail = (await srv.client.get(f"/api/tasks/{task_id}")).json()
+            run_dir = home / "runs" / detail["run_id"]
+            header = (run_dir / "run.json").read_text()
+            assert '"handovers"' in header and "/account/login" in header
+
+    # The person's keystrokes were never stored or logged anywhere.
+    files = [p for p in home.rglob("*") if p.is_file()]  # noqa: ASYNC240 (the test's own files)
+    assert run_dir in [p.parent for p in files] and (home / "audit.db") in files
+    for secret in (PASSWORD.encode(), EMAIL.encode()):
+        for path in files:
+            assert secret not in path.read_bytes(), (secret, path)
+        assert secret.decode() not in logs.getvalue()
