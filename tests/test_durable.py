@@ -129,8 +129,8 @@ def serving(home: Path, script: list[Any]) -> Iterator[Server]:
     path = home / "script.yaml"
     path.write_text(yaml.safe_dump(script), encoding="utf-8")
     server = Server(home, path)
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.stop()
