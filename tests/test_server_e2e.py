@@ -9,6 +9,7 @@ audit database or the server's logs.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
@@ -185,3 +186,135 @@ async def test_login_stop_takeover_and_checkout_approval(home: Path, sites: Site
         for path in files:
             assert secret not in path.read_bytes(), (secret, path)
         assert secret.decode() not in logs.getvalue()
+
+
+async def test_two_browsers_on_one_task_only_one_controls(home: Path, sites: SiteServer) -> None:
+    pacing = Pacing(scripts=SHOP_SCRIPTS)
+    async with running_server(home, model_factory=pacing.factory) as srv, chromium() as browser:
+        task = await srv.create("shop-login", sites)
+        await srv.events_until(task["id"], lambda e: e.get("status") == "waiting")
+        errors: list[str] = []
+        first = await signed_in_page(browser, srv, errors)
+        second = await signed_in_page(browser, srv, errors)
+        for page in (first, second):
+            await page.goto(f"{srv.url}/tasks/{task['id']}")
+            await expect(page.locator("#live")).not_to_have_attribute("data-frames", "0")
+            await expect(page.get_by_role("button", name="Take over")).to_be_enabled()
+
+        await first.get_by_role("button", name="Take over").click()
+        await expect(first.locator("#lease-state")).to_have_text("You are in control")
+        await expect(second.locator("#lease-state")).to_have_text(re.compile("^Controlled by "))
+        await expect(second.get_by_role("button", name="Take over")).to_be_disabled()
+        await expect(second.get_by_role("button", name="Hand back")).to_be_hidden()
+
+        # The second browser tries anyway: through the API, and with input on its own socket.
+        tried = await second.evaluate(
+            """async (task) => {
+                const socket = new WebSocket(`ws://${location.host}/api/tasks/${task}/live`);
+                const messages = [];
+                const next = (type) => new Promise((resolve) => {
+                    const look = () => {
+                        const found = messages.find((m) => m.type === type);
+                        if (found) resolve(found); else setTimeout(look, 20);
+                    };
+                    look();
+                });
+                socket.onmessage = (m) => {
+                    if (typeof m.data === "string") messages.push(JSON.parse(m.data));
+                };
+                const hello = await next("hello");
+                const response = await fetch(`/api/tasks/${task}/takeover`, {
+                    method: "POST",
+                    headers: {"Content-Type": "application/json"},
+                    body: JSON.stringify({viewer: hello.viewer}),
+                });
+                socket.send(JSON.stringify({type: "text", text: "intruder"}));
+                const error = await next("error");
+                socket.close();
+                return {status: response.status, body: await response.json(), error: error.detail};
+            }""",
+            task["id"],
+        )
+        assert tried["status"] == 409 and tried["body"]["error"] == "controlled_by_another"
+        assert tried["error"] == "you do not control this browser: take over first"
+        await second.locator("#live-canvas").click()
+        await second.keyboard.type("intruder")
+        session = srv.manager.desk.view(task["id"]).session
+        assert session is not None
+        field = (await session.live_page()).locator("#login-email")
+        assert await field.input_value() == ""
+
+        await click_in_live_view(first, srv, task["id"], "#login-email")
+        await first.keyboard.type("a")
+        await expect(field).to_have_value("a")  # the controller's keys arrive
+        lease = (await srv.client.get(f"/api/tasks/{task['id']}/lease")).json()
+        assert lease["state"] == "active" and lease["holder"].startswith("viewer ")
+
+        await first.get_by_role("button", name="Hand back").click()
+        await expect(second.get_by_role("button", name="Take over")).to_be_enabled()
+        await second.get_by_role("button", name="Take over").click()
+        await expect(first.locator("#lease-state")).to_have_text(re.compile("^Controlled by "))
+        await srv.client.post(f"/api/tasks/{task['id']}/cancel")
+        await srv.final_events(task["id"])
+        assert [e for e in errors if "409 (Conflict)" not in e] == []  # only the refused try
+
+
+async def test_a_page_on_another_port_cannot_use_the_api_or_take_over(
+    home: Path, sites: SiteServer
+) -> None:
+    pacing = Pacing(scripts=SHOP_SCRIPTS)
+    async with running_server(home, model_factory=pacing.factory) as srv, chromium() as browser:
+        task = await srv.create("shop-login", sites)
+        await srv.events_until(task["id"], lambda e: e.get("status") == "waiting")
+        async with srv.ws(f"/api/tasks/{task['id']}/live") as socket_:
+            viewer = json.loads(await socket_.recv())["viewer"]  # a real viewer id, leaked
+            page = await signed_in_page(browser, srv, [])  # the valet cookie is in this browser
+            await page.goto(sites.url_for("/shop"))  # same host, another port: another origin
+            attempts = await page.evaluate(
+                """async ({api, task, viewer}) => {
+                    const out = {};
+                    const body = JSON.stringify({viewer});
+                    try {
+                        const r = await fetch(`${api}/api/tasks`, {credentials: "include"});
+                        out.read = `read ${r.status}`;
+                    } catch (e) { out.read = "blocked"; }
+                    try {
+                        await fetch(`${api}/api/tasks/${task}/takeover`, {
+                            method: "POST", credentials: "include", mode: "no-cors",
+                            headers: {"Content-Type": "text/plain"}, body,
+                        });
+                        out.takeover = "sent";
+                    } catch (e) { out.takeover = "blocked"; }
+                    try {
+                        const r = await fetch(`${api}/api/tasks/${task}/takeover`, {
+                            method: "POST", credentials: "include",
+                            headers: {"Content-Type": "application/json"}, body,
+                        });
+                        out.json = `status ${r.status}`;
+                    } catch (e) { out.json = "blocked"; }
+                    out.socket = await new Promise((resolve) => {
+                        const url = `${api.replace("http", "ws")}/api/tasks/${task}/live`;
+                        const s = new WebSocket(url);
+                        s.onopen = () => resolve("open");
+                        s.onerror = () => resolve("refused");
+                    });
+                    return out;
+                }""",
+                {"api": srv.url, "task": task["id"], "viewer": viewer},
+            )
+            assert attempts == {
+                "read": "blocked",  # no CORS headers: nothing can be read
+                "takeover": "blocked",  # goes out, is refused (Origin); CORP hides the answer
+                "json": "blocked",
+                "socket": "refused",
+            }
+            lease = (await srv.client.get(f"/api/tasks/{task['id']}/lease")).json()
+            assert lease["state"] == "free"  # nobody took the browser
+            own = await srv.client.post(
+                f"/api/tasks/{task['id']}/takeover",
+                json={"viewer": viewer},
+                headers={"Origin": sites.url_for("/").rstrip("/")},
+            )
+            assert own.status_code == 403 and own.json()["error"] == "forbidden_origin"
+        await srv.client.post(f"/api/tasks/{task['id']}/cancel")
+        await srv.final_events(task["id"])
