@@ -7,6 +7,7 @@
 - Approvals: `Approver` (protocol), `ApprovalRequest`, `Approval`, `DenyAllApprover` (fail
   closed), `ScriptedApprover` (tests).
 - `TaskSecrets(vault, redactor)`: vault placeholders filled on bound sites, values hidden.
+- `current_task()`: inside a tool, the `TaskContext` its call runs for.
 - `ToolFailure`: raise it in a tool for a failure the model should read. `GatewayError`: setup.
 """
 
@@ -19,7 +20,7 @@ from valet.gateway._approval import (
 )
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, TaskContext
-from valet.gateway._gateway import Gateway, ToolResult
+from valet.gateway._gateway import Gateway, ToolResult, current_task
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
 from valet.gateway._toolbox import GatedToolbox, Resolver, learn_page, resolve_host
@@ -42,6 +43,7 @@ __all__ = [
     "ToolEffects",
     "ToolFailure",
     "ToolResult",
+    "current_task",
     "learn_page",
     "make_tool",
     "resolve_host",

@@ -17,6 +17,7 @@ values the model can read. Only valet's own bugs and a tool's unexpected excepti
 from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from itertools import count
@@ -60,6 +61,14 @@ class ToolResult:
 
 
 AnyTool = Tool[..., Any]
+
+_RUNNING_FOR: ContextVar[TaskContext | None] = ContextVar("valet_gateway_task", default=None)
+
+
+def current_task() -> TaskContext | None:
+    """The task a gated call is running for, inside the tool's body (None outside
+    `Gateway.call`): what a connector marks on mail, events and commits it writes."""
+    return _RUNNING_FOR.get()
 
 
 class Gateway:
@@ -163,6 +172,7 @@ class Gateway:
     async def _run(self, tool_: AnyTool, ruling: Ruling, taint: Taint, actor: Actor) -> ToolResult:
         gate = self.gate
         effect = tool_.effects.effect.value
+        running = _RUNNING_FOR.set(gate.task)
         try:
             value: object = tool_.fn(**ruling.args)
             if tool_.is_async:
@@ -188,6 +198,8 @@ class Gateway:
                 taint=taint,
             )
             raise
+        finally:
+            _RUNNING_FOR.reset(running)
         money = self._money(tool_, ruling.args)
         if money is not None:
             gate.spend(money)
