@@ -42,7 +42,7 @@ from valet.gateway import (
     TaskContext,
 )
 from valet.models import ScriptPlayer, parse_steps, scripted_model
-from valet.policy import ForbidEffect, NavigationSettings, Policy, RuleSet
+from valet.policy import ConnectorGrant, ForbidEffect, NavigationSettings, Policy, RuleSet
 from valet.record import RunStore
 from valet.runtime import TaskSpec, run_task
 from valet.settings import load_config
@@ -263,6 +263,7 @@ async def test_a_scripted_run_calls_an_mcp_tool_as_an_action(
         task="check the state of my repository",
         start_url=sites.url_for("/shop"),
         toolsets=(ToolsetConfig.mcp("git", command=[GIT_SERVER, "--repository", str(repo)]),),
+        grants=(ConnectorGrant.of("git", "update"),),  # writes may be asked for, not made
     )
     result = await run_task(
         spec,

@@ -5,6 +5,8 @@
   `ForbidEffect`, `AllowSites`, `DenySites`, `AllowedRecipientDomains`) + `NavigationSettings`.
 - `Scope`: the sites, connectors and operations of one task, fixed before it reads anything;
   `derive_scope` derives it from the task's words and settings.
+- `ConnectorGrant` / `check_grants` / `standing_grants`: per task, the effects allowed on each
+  connector (read-only by default); anything outside is denied (`grant.*`).
 - `Risk` / `risk_of` / `Grant`: effects' risk tiers; the person's "allow on this site for this
   task" answers (medium and high risk only).
 - `compile_instructions` / `compile_with_model`: the person's plain-language limits → rules,
@@ -34,6 +36,13 @@ from valet.policy._compile import (
     compile_with_model,
 )
 from valet.policy._decision import Decision, Verdict, strictest
+from valet.policy._grants import (
+    READ_ONLY,
+    ConnectorGrant,
+    check_grants,
+    merge_grants,
+    standing_grants,
+)
 from valet.policy._injection import Finding, HeuristicDetector, InjectionDetector
 from valet.policy._navigation import NavigationSettings, check_navigation
 from valet.policy._policy import Policy
@@ -71,6 +80,7 @@ __all__ = [
     "CONSEQUENTIAL",
     "GRANTABLE",
     "PERSON",
+    "READ_ONLY",
     "RISK",
     "STOP_KINDS",
     "TRUSTED",
@@ -80,6 +90,7 @@ __all__ = [
     "BuiltinRules",
     "Classification",
     "Compiled",
+    "ConnectorGrant",
     "Decision",
     "DenySites",
     "FieldKind",
@@ -105,6 +116,7 @@ __all__ = [
     "Uncompiled",
     "Verdict",
     "captcha_of",
+    "check_grants",
     "check_navigation",
     "classify_click",
     "classify_enter",
@@ -120,11 +132,13 @@ __all__ = [
     "has_payment_fields",
     "is_vault_placeholder",
     "leaves",
+    "merge_grants",
     "parse_money",
     "read_total",
     "risk_of",
     "sensitive_field",
     "site_matches",
     "site_of",
+    "standing_grants",
     "strictest",
 ]

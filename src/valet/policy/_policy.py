@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from valet.effects import Effect
 from valet.policy._decision import Decision, strictest
+from valet.policy._grants import approved_for, check_grants
 from valet.policy._navigation import NavigationSettings
 from valet.policy._request import ActionRequest
 from valet.policy._risk import Grant
@@ -31,7 +32,8 @@ class Policy(BaseModel):
         """Every rule's opinion on `request`, the built-in rule first (after a person rule's
         ask). A `Grant` covering the request (the person's "allow for this site for this
         task") lifts the built-in ask only."""
-        builtin = self.builtin.check(request.effect, scope.preapproved)
+        approved = scope.preapproved | approved_for(scope.grants or (), request)
+        builtin = self.builtin.check(request.effect, approved)
         granted = next((grant for grant in grants if grant.covers(request)), None)
         if builtin.verdict == "ask" and granted is not None:
             builtin = Decision.allow(
@@ -47,6 +49,9 @@ class Policy(BaseModel):
         out_of_scope = scope.check(request)
         if out_of_scope is not None:
             found.append(out_of_scope)
+        outside_grant = None if scope.grants is None else check_grants(scope.grants, request)
+        if outside_grant is not None:
+            found.append(outside_grant)
         found.extend(_taint(request))
         if request.findings and request.effect is not Effect.READ:
             first = request.findings[0]

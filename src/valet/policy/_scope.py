@@ -10,7 +10,9 @@ frozen, and nothing read later can widen it. An action outside it asks the perso
 - operations: reading, navigating, typing, submitting forms and downloading, plus the
   consequential effects the task's words name (`buy` → purchase, `email` → send, `delete`,
   `post` → publish, `share`, `run the script` → execute), in English or French;
-- connectors: those the settings give (`None`: not restricted).
+- connectors: those the settings give (`None`: not restricted);
+- grants: what the task may do on each connector (`ConnectorGrant`, read-only by default);
+  an action outside them is denied, not asked (`None`: no grants, e.g. no connectors).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 
 from valet.effects import Effect
 from valet.policy._decision import Decision
+from valet.policy._grants import ConnectorGrant, merge_grants
 from valet.policy._request import ActionRequest
 from valet.policy._sites import matches_any, site_of
 from valet.policy._words import effects_in, sites_in
@@ -50,6 +53,9 @@ class Scope(BaseModel):
     preapproved: frozenset[Effect] = frozenset()
     """Consequential effects the person approved in advance for this task: the built-in ask is
     lifted for them. Person rules, scope and taint still apply."""
+    grants: tuple[ConnectorGrant, ...] | None = None
+    """Per connector, the effects this task may have (see `valet.policy.ConnectorGrant`);
+    `None`: connectors are not limited by grants."""
 
     def check(self, request: ActionRequest) -> Decision | None:
         if (
@@ -96,6 +102,8 @@ class Scope(BaseModel):
         line = f"sites {sites} · operations {operations} · connectors {connectors}"
         if self.preapproved:
             line += f" · approved in advance {', '.join(sorted(self.preapproved))}"
+        if self.grants is not None:
+            line += f" · grants {'; '.join(g.describe() for g in self.grants) or 'none'}"
         return line
 
 
@@ -106,11 +114,13 @@ def derive_scope(
     sites: Iterable[str] = (),
     connectors: Iterable[str] | None = None,
     preapproved: Iterable[Effect] = (),
+    grants: Iterable[ConnectorGrant] | None = None,
 ) -> Scope:
     """The scope of a task, from its words and settings only: call it before anything is read.
 
     `sites` and `connectors` come from settings (the person's choices); `connectors=None`
-    leaves connectors unrestricted."""
+    leaves connectors unrestricted; `grants` (the person's, per connector) limits what the task
+    may do on each."""
     found = sites_in(task)
     start = site_of(start_url) if start_url else None
     if start is not None:
@@ -122,6 +132,7 @@ def derive_scope(
         connectors=None if connectors is None else frozenset(connectors),
         operations=frozenset(operations),
         preapproved=frozenset(preapproved),
+        grants=None if grants is None else merge_grants(grants),
     )
 
 

@@ -48,6 +48,7 @@ from valet.gateway import (
 from valet.models import resume_script
 from valet.policy import (
     STOP_KINDS,
+    ConnectorGrant,
     NavigationSettings,
     Policy,
     RuleSet,
@@ -100,11 +101,19 @@ class TaskSpec(BaseModel):
     toolsets: tuple[ToolsetConfig, ...] = ()
     """Toolsets to attach (MCP servers, connectors): each operation becomes a typed action that
     passes the gateway. Opened when the task starts, closed when it ends."""
+    grants: tuple[ConnectorGrant, ...] = ()
+    """What the task may do on each toolset, given by the person (for this task, or standing
+    grants from `config.toml`). A toolset without one is read-only; an action outside its
+    grant is denied whatever the model asks (`grant.read_only`)."""
 
     def scope(self) -> Scope:
-        """The task's least-privilege scope, from its words and the start URL only: fixed
-        before any page is read; an action outside it asks the person."""
-        return derive_scope(self.task, start_url=self.start_url)
+        """The task's least-privilege scope, from its words, the start URL and the person's
+        grants only: fixed before any page is read; an action outside it asks the person (or,
+        outside its connector grants, is denied)."""
+        grants = None
+        if self.toolsets or self.grants:
+            grants = (*(ConnectorGrant(connector=t.name) for t in self.toolsets), *self.grants)
+        return derive_scope(self.task, start_url=self.start_url, grants=grants)
 
 
 @dataclass(frozen=True)
