@@ -28,6 +28,7 @@ typecheck: deps
 bench: deps chromium
 	$(PY) bench/step_overhead.py
 	$(PY) bench/gateway.py
+	$(PY) bench/concurrency.py
 
 deps: $(STAMP)
 

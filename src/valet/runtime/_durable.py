@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from pathlib import Path
 
-from dbos import DBOS, DBOSConfiguredInstance, Queue, SetWorkflowID
+from dbos import DBOS, DBOSConfiguredInstance, Queue, SetWorkflowID, WorkflowHandleAsync
 
 from valet.store import database_url
 
@@ -79,6 +79,11 @@ class DurableTasks:
     async def submit(self, task_id: str) -> None:
         with SetWorkflowID(task_id):
             await self._queue.enqueue_async(self._workflows.task, task_id)
+
+    async def result(self, task_id: str) -> str:
+        """Wait for a task's workflow to end; its final status."""
+        handle: WorkflowHandleAsync[str] = await DBOS.retrieve_workflow_async(task_id)
+        return await handle.get_result()
 
     async def cancel(self, task_id: str) -> None:
         await DBOS.cancel_workflow_async(task_id)

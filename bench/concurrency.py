@@ -1,0 +1,186 @@
+"""Many tasks at once, and what durability costs per step.
+
+1. `--tasks` (20) scripted tasks run at the same time on the bundled demo shop, each with its
+   own Chromium, through `run_task` (the same wiring the server uses). Reported: p50/p95 of the
+   harness's own time per step (observe + act, the model is scripted so its time is ~0), and the
+   memory per task (proportional memory of this process and every browser process at the busiest
+   moment, minus the same before the tasks started, divided by the number of tasks).
+2. The same task run `--repeat` times one after another without checkpoints, then as a DBOS
+   workflow (`DbosCheckpoints`, SQLite): the difference of the median step time is the
+   checkpoint overhead per loop step (five checkpoints: messages, observe, takeover check,
+   model turn, action). A workflow of 200 no-op DBOS steps gives the cost of one checkpoint.
+
+Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 3]
+The last line is machine-readable: step_p50_ms= step_p95_ms= mb_per_task= checkpoint_ms= ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from dbos import DBOS
+
+from valet.agent import Limits
+from valet.models import ScriptPlayer, parse_steps, scripted_model
+from valet.runtime import DbosCheckpoints, DurableTasks, TaskSpec, run_task
+from valet.sites import SiteServer
+
+SCRIPT: list[Any] = [
+    {
+        "type": {
+            "role": "searchbox",
+            "name": "Search products",
+            "text": "USB-C cable",
+            "submit": True,
+        }
+    },
+    {"select": {"role": "combobox", "name": "Sort by", "option": "Price: low to high"}},
+    {"click": {"role": "button", "name": "Apply filters"}},
+    {"click": {"role": "link", "name": "USB-C Cable 1 m (Basic)"}},
+    {"type": {"role": "spinbutton", "name": "Quantity", "text": "2"}},
+    {"click": {"role": "button", "name": "Add to cart"}},
+    {"goto": "/shop/cart"},
+    {"done": {"answer": "two cables in the cart", "success": True}},
+]
+
+
+async def _noop() -> None:
+    return None
+
+
+@DBOS.workflow()
+async def noop_checkpoints(count: int) -> int:
+    """`count` checkpoints that do nothing: the cost of checkpointing alone."""
+    for _ in range(count):
+        await DBOS.run_step_async({"name": "noop"}, _noop)
+    return count
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def tree_pss_mb(root: int) -> float:
+    """Proportional memory (PSS: shared pages split between their users) of `root` and all
+    its descendants, from Linux /proc, in MB."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    total_kb, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        stack.extend(children.get(pid, []))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as rollup:
+                for line in rollup:
+                    if line.startswith("Pss:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except OSError:
+            continue
+    return total_kb / 1000
+
+
+async def one_task(home: Path, sites: SiteServer, **kwargs: Any) -> list[float]:
+    """Run the script once; the harness time (observe + act) of each step, in ms."""
+    player = ScriptPlayer(parse_steps(SCRIPT))
+    spec = TaskSpec(task="bench", start_url=sites.url_for("/shop"), limits=Limits(max_steps=20))
+    result = await run_task(
+        spec, scripted_model(player), home=home, model_info={"model": "scripted"}, **kwargs
+    )
+    steps_file = result.run_dir / "steps.jsonl"
+    steps = [json.loads(line) for line in steps_file.read_text().splitlines() if line.strip()]
+    assert result.end.__class__.__name__ == "Finished", result.end
+    return [s["timings_ms"]["observe"] + s["timings_ms"]["act"] for s in steps]
+
+
+async def concurrent(home: Path, sites: SiteServer, tasks: int) -> tuple[list[float], float]:
+    baseline = tree_pss_mb(os.getpid())
+    peak = baseline
+    running = True
+
+    async def sample() -> None:
+        nonlocal peak
+        while running:
+            peak = max(peak, await asyncio.to_thread(tree_pss_mb, os.getpid()))
+            await asyncio.sleep(0.25)
+
+    sampler = asyncio.create_task(sample())
+    results = await asyncio.gather(*(one_task(home, sites) for _ in range(tasks)))
+    running = False
+    await sampler
+    return [t for steps in results for t in steps], (peak - baseline) / tasks
+
+
+async def durability(home: Path, sites: SiteServer, repeat: int) -> tuple[float, float, float]:
+    plain = [t for _ in range(repeat) for t in await one_task(home, sites)]
+    durable: list[float] = []
+
+    async def execute(task_id: str) -> str:
+        durable.extend(await one_task(home, sites, checkpoints=DbosCheckpoints()))
+        return "done"
+
+    runtime = await DurableTasks.launch(home / "durable", execute, 1)
+    try:
+        for i in range(repeat):
+            await runtime.submit(f"bench-{i}")
+            await runtime.result(f"bench-{i}")
+        started = time.perf_counter()
+        handle = await DBOS.start_workflow_async(noop_checkpoints, 200)
+        await handle.get_result()
+        per_checkpoint = (time.perf_counter() - started) * 1000 / 200
+    finally:
+        runtime.close()
+    return statistics.median(plain), statistics.median(durable), per_checkpoint
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    sites = SiteServer().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            started = time.perf_counter()
+            steps, mb_per_task = await concurrent(home, sites, args.tasks)
+            wall = time.perf_counter() - started
+            print(
+                f"{args.tasks} concurrent tasks: {len(steps)} steps in {wall:.1f} s; "
+                f"harness time per step p50 {pct(steps, 0.5):.0f} ms, "
+                f"p95 {pct(steps, 0.95):.0f} ms; "
+                f"{mb_per_task:.0f} MB per task"
+            )
+            plain, durable, per_checkpoint = await durability(home, sites, args.repeat)
+            print(
+                f"one task at a time: median step {plain:.1f} ms without checkpoints, "
+                f"{durable:.1f} ms as a DBOS workflow; one checkpoint {per_checkpoint:.2f} ms"
+            )
+    finally:
+        sites.stop()
+    print(
+        f"tasks={args.tasks} step_p50_ms={pct(steps, 0.5):.1f} step_p95_ms={pct(steps, 0.95):.1f} "
+        f"mb_per_task={mb_per_task:.0f} step_plain_ms={plain:.1f} step_durable_ms={durable:.1f} "
+        f"checkpoint_ms={durable - plain:.1f} checkpoint_op_ms={per_checkpoint:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
