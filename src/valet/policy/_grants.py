@@ -129,7 +129,9 @@ def standing_grants(config: Mapping[str, Any]) -> tuple[ConnectorGrant, ...]:
         raise ConfigError("config.toml: [grants] must be a table of connector = [effects]")
     found: list[ConnectorGrant] = []
     for name, value in cast(dict[str, object], table).items():
-        entry: object = {"effects": value} if isinstance(value, list) else value
+        entry: object = value
+        if isinstance(value, list):
+            entry = {"effects": cast(list[object], value)}
         if not isinstance(entry, dict):
             raise ConfigError(f"config.toml: [grants] {name}: expected a list of effects")
         fields = cast(dict[str, object], entry)
