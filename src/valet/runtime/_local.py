@@ -334,7 +334,11 @@ class _Browser:
         page = BrowserToolbox(self.session, self.spec.files_dir, screenshots=self.vision)
         journaled = JournaledToolbox(page, self._journal)
         gated = GatedToolbox(
-            journaled, self.gateway, secrets=self.secrets, stops=self.spec.stops
+            journaled,
+            self.gateway,
+            secrets=self.secrets,
+            stops=self.spec.stops,
+            vault_can_fill=self.secrets.can_fill,
         )
         toolbox = ToolsetToolbox(gated, self.gateway, self.toolsets)
         if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":
