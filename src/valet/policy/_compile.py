@@ -26,11 +26,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_ai import Agent
-from pydantic_ai.exceptions import UnexpectedModelBehavior
-from pydantic_ai.models import Model
 
 from valet.effects import Effect
 from valet.policy._amounts import parse_amounts, parse_money
@@ -45,6 +43,9 @@ from valet.policy._rules import (
     RuleSet,
 )
 from valet.policy._words import CONNECTOR_WORDS, EFFECT_WORDS, effects_in, sites_in
+
+if TYPE_CHECKING:  # pydantic-ai loads only when a model helps compile (it is slow to import)
+    from pydantic_ai.models import Model
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +321,9 @@ async def compile_with_model(instructions: Iterable[str], model: Model) -> Compi
     rule for, or whose answer is invalid, is `Uncompiled`. The model only proposes: the person
     confirms the rules, and enforcement never calls a model."""
     prompt = resources.files("valet.policy").joinpath("compile_prompt.md").read_text("utf-8")
+    from pydantic_ai import Agent
+    from pydantic_ai.exceptions import UnexpectedModelBehavior
+
     agent = Agent(model, output_type=ModelCompilation, instructions=prompt, retries=1)
     found = Compiled()
     for instruction in instructions:
