@@ -3,7 +3,8 @@
 The model never sees a secret: it types a placeholder (`{{vault:shop.password}}`) and the
 gateway fills the value only on a page of a bound domain. Values never reach a stored record.
 
-- `Vault` (`open`, `load`, `add`, `remove`, `save`, `for_page`) and `Credential`.
+- `Vault` (`open`, `load`, `add`, `remove`, `save`, `for_page`) and `Credential`; `Token`: a
+  connector account's OAuth2 tokens (`put_token`, `token`, `remove_token`), never filled in pages.
 - `load_vault_key` / `VaultKey`: `$VALET_VAULT_KEY`, the OS keyring, or `home/keys/vault.key`.
 - `placeholders`, `available`, `check`, `fill`: the placeholder language.
 - `VaultError`, `VaultKeyError`.
@@ -23,6 +24,7 @@ from valet.vault._placeholders import (
     placeholder,
     placeholders,
 )
+from valet.vault._token import Token
 from valet.vault._vault import Vault, vault_path
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "Filled",
     "Placeholder",
     "Refusal",
+    "Token",
     "Vault",
     "VaultError",
     "VaultKey",
