@@ -4,7 +4,9 @@ live page) it goes on where they left it, and the record keeps the takeover, not
 
 from __future__ import annotations
 
+import io
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
+from rich.console import Console
 from tests._person import PlaysPerson, nothing, sign_in
 from tests._runs import run_script
 
+from valet._terminal_handover import TerminalHandover
 from valet.agent import Finished, Stopped
 from valet.audit import KEY_ENV
 from valet.sites import DEMO_PASSWORD, SiteServer
@@ -133,3 +137,22 @@ def test_the_demo_signs_in_as_the_person_then_asks_before_the_order(home: Path) 
     assert out.count("valet asks:") == 1 and 'button "Place order" buys something' in out
     assert "Done: Ordered two 'USB-C Cable 1 m (Basic)' with the saved card" in out
     assert files_holding(home, DEMO_PASSWORD.encode()) == []
+
+
+async def test_the_terminal_hands_over_until_enter_and_ctrl_backslash_asks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    shown = io.StringIO()
+    handover = TerminalHandover(Console(file=shown, width=200))
+    url = "https://shop.example/login"
+    with handover.listening():
+        os.kill(os.getpid(), signal.SIGQUIT)
+        assert await handover.requested() == "you pressed Ctrl-\\ to take over"
+    assert await handover.requested() is None, "asked once, answered once"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n"))  # the person presses Enter
+    back = await handover.hand_over("the page asks for a password (login form)", url)
+    assert back is not None
+    assert (back.by, back.url_before, back.url_after) == ("person:terminal", url, url)
+    assert "valet stops for you: the page asks for a password (login form)" in shown.getvalue()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # nobody there: end of input
+    assert await handover.hand_over("the page shows a CAPTCHA (hCaptcha)", url) is None
