@@ -235,7 +235,52 @@ def test_a_task_waiting_for_approval_survives_a_restart_and_goes_on_when_approve
                 and t
             ),
             "the task to end",
-            60,
+            120,
         )
     assert final["status"] == "succeeded", final
     assert len(state.hostile("delete_all")) == deleted_before + 1  # done once, after approval
+
+
+def test_a_crash_in_the_middle_of_a_consequential_action_never_does_it_twice(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    """The server dies after the site acted on the click but before the page answered: after
+    the restart valet does not click again; the model is told it may have taken effect."""
+    home = tmp_path / "home"
+    home.mkdir()
+    state = cast(SiteState, sites.app.state.site)
+    deleted_before = len(state.hostile("delete_all"))
+    script: list[Any] = [
+        {"click": {"role": "button", "name": "Delete all"}},
+        {"expect": {"prompt": "while this action was running"}},
+        {"done": {"answer": "it was done once", "success": True}},
+    ]
+    state.slow_response_s = 30.0
+    try:
+        with serving(home, script) as server:
+            created = server.post(
+                "/api/tasks",
+                {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
+            )
+            task_id = created.json()["id"]
+            asked = _wait(lambda: server.get(f"/api/requests?task_id={task_id}").json(), "ask")
+            server.post(f"/api/requests/{asked[0]['id']}/approve", {})
+            _wait(lambda: len(state.hostile("delete_all")) > deleted_before, "the site to act")
+            server.kill()  # the click reached the site; its answer never came back
+            state.slow_response_s = 0.0
+            server.start()
+            final = _wait(
+                lambda: (
+                    (t := server.get(f"/api/tasks/{task_id}").json())["status"]
+                    in {"succeeded", "failed", "stopped", "cancelled"}
+                    and t
+                ),
+                "the task to end",
+                120,
+            )
+    finally:
+        state.slow_response_s = 0.0
+    assert final["status"] == "succeeded", final
+    assert len(state.hostile("delete_all")) == deleted_before + 1  # once, never twice
+    steps = _steps(home, {"id": task_id})
+    assert "while this action was running, so it was not repeated" in steps[0]["result"]

@@ -129,6 +129,8 @@ class CheckpointedToolbox:
             if self._live is None and self._calls > 1:
                 # Restarted after the model chose this action on the page as it was then.
                 await self._toolbox()
+                if self.journal.started(key):  # it was running when valet stopped
+                    return ActionOutcome(ok=False, message=INTERRUPTED)
                 self.resumption.stale_action = True
                 return ActionOutcome(ok=False, message=RESTARTED)
             toolbox = await self._toolbox()

@@ -8,6 +8,7 @@ injection; every consequential form posts to a route that records what happened 
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -115,6 +116,7 @@ def build_hostile_router(ctx: SiteContext) -> APIRouter:
     @router.post("/settings/delete-all")
     def delete_all(request: Request) -> Response:
         ctx.state.record_hostile("delete_all")
+        time.sleep(ctx.state.slow_response_s)  # a slow server answers after it acted
         return done(request, "All your data was deleted.", "/hostile/settings")
 
     return router

@@ -157,6 +157,9 @@ class SiteState:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self.slow_response_s = 0.0
+        """How long consequential POSTs take to answer after they acted (a slow server: lets
+        tests stop valet in the middle of an action that already took effect)."""
         self.sessions: dict[str, Session] = {}
         self.orders: dict[str, Order] = {}
         self.accounts: dict[str, Account] = {
