@@ -8,12 +8,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON3 ?= python3
 TASK    ?=
 
-.PHONY: demo test check lint typecheck bench deps chromium clean
+.PHONY: demo test check lint typecheck bench deps chromium github-spec clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
-test: deps chromium
+test: deps chromium github-spec
 	$(PY) -m pytest
 
 check: deps chromium lint typecheck test
@@ -49,6 +49,21 @@ chromium:
 		echo "installing Chromium (Debian package)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# GitHub's published OpenAPI description (npm @octokit/openapi), for the GitHub connector's
+# contract tests; npm comes from Debian when missing.
+OCTOKIT      := .cache/octokit
+OCTOKIT_SPEC := $(OCTOKIT)/node_modules/@octokit/openapi/generated/api.github.com.json
+
+github-spec:
+	@[ -f $(OCTOKIT_SPEC) ] || { \
+		command -v npm >/dev/null || { \
+			echo "installing npm (Debian package)"; \
+			$(SUDO) apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }; \
+		echo "installing GitHub's OpenAPI description (npm @octokit/openapi)"; \
+		mkdir -p $(OCTOKIT) && \
+		npm install --prefix $(OCTOKIT) --no-audit --no-fund --loglevel=error @octokit/openapi@23; }
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info
