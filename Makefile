@@ -8,12 +8,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON3 ?= python3
 TASK    ?=
 
-.PHONY: demo test check lint typecheck bench deps chromium github-spec clean
+.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
-test: deps chromium github-spec
+test: deps chromium github-spec dovecot
 	$(PY) -m pytest
 
 check: deps chromium lint typecheck test
@@ -49,6 +49,13 @@ chromium:
 		echo "installing Chromium (Debian package)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# Dovecot IMAP for the mail connector's tests (the tests start it with their own config).
+dovecot:
+	@command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ] || { \
+		echo "installing Dovecot IMAP (Debian package)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq dovecot-imapd; }
 
 # GitHub's published OpenAPI description (npm @octokit/openapi), for the GitHub connector's
 # contract tests; npm comes from Debian when missing.

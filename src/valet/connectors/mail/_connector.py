@@ -1,0 +1,213 @@
+"""The `mail` connector: how a mail toolset signs in and which operations it offers.
+
+The password comes from the vault by credential name, only for the hosts the credential is
+bound to; with `auth = "xoauth2"` an access token comes from the token source given to
+`MailConnector(tokens=...)` (the OAuth2 sign-in gives one). Nothing connects before the first
+operation: a wrong password or a server that is down is a failure the model and the person read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+from valet.connectors._errors import ConnectorError
+from valet.connectors._toolset import AuthMethod, Operation, Toolset
+from valet.connectors.mail._imap import Login
+from valet.connectors.mail._operations import (
+    Compose,
+    Flag,
+    ListFolders,
+    LoginSource,
+    Mailbox,
+    MessageRef,
+    Move,
+    Search,
+    Send,
+)
+from valet.connectors.mail._settings import MailSettings
+from valet.effects import Effect
+from valet.errors import ValetError
+from valet.settings import valet_home
+from valet.vault import Vault
+
+TokenSource = Callable[[str], Awaitable[str]]
+"""Gives a fresh OAuth2 access token for an account (the toolset's `credential`)."""
+
+READ, MODIFY, COMPOSE, SEND = "mail.read", "mail.modify", "mail.compose", "mail.send"
+
+
+class MailConnector:
+    """E-mail over IMAP and SMTP (password from the vault, or XOAUTH2)."""
+
+    name: ClassVar[str] = "mail"
+    description: ClassVar[str] = (
+        "E-mail over IMAP and SMTP: list folders, search, read (with attachments), move, "
+        "flag, draft and send."
+    )
+    auth: ClassVar[AuthMethod] = "basic"
+    scopes: ClassVar[tuple[str, ...]] = (READ, MODIFY, COMPOSE, SEND)
+    settings: ClassVar[type[BaseModel]] = MailSettings
+
+    def __init__(self, *, home: Path | None = None, tokens: TokenSource | None = None) -> None:
+        """`home`: the valet home whose vault holds the credentials (default: `VALET_HOME`).
+        `tokens`: the OAuth2 access-token source for `auth = "xoauth2"` toolsets."""
+        self.home = home
+        self.tokens = tokens
+
+    def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
+        if not isinstance(settings, MailSettings):
+            raise ConnectorError(f"toolset {name!r}: expected mail settings")
+        username, login = self._login(name, settings)
+        address = settings.address or (username if "@" in username else "")
+        if not address:
+            raise ConnectorError(
+                f"toolset {name!r}: set `address` (the From address): the login "
+                f"{username!r} is not an e-mail address"
+            )
+        final = settings.model_copy(update={"address": address, "username": username})
+        return _open(name, final, login)
+
+    def _login(self, name: str, settings: MailSettings) -> tuple[str, LoginSource]:
+        if settings.auth == "xoauth2":
+            tokens = self.tokens
+            if tokens is None:
+                raise ConnectorError(
+                    f"toolset {name!r} signs in with XOAUTH2 but valet has no OAuth2 token "
+                    f"source for {settings.credential!r} (sign in to the account first)"
+                )
+            if not settings.username:
+                raise ConnectorError(f"toolset {name!r}: XOAUTH2 needs `username`")
+            username, account = settings.username, settings.credential
+
+            async def token() -> Login:
+                return Login(username, await tokens(account), "xoauth2", account)
+
+            return username, token
+        fixed = self._password_login(name, settings)
+
+        async def password() -> Login:
+            return fixed
+
+        return fixed.username, password
+
+    def _password_login(self, name: str, settings: MailSettings) -> Login:
+        home = self.home or valet_home()
+        try:
+            vault = Vault.load(home)
+        except ValetError as exc:
+            raise ConnectorError(f"toolset {name!r}: the vault cannot be opened: {exc}") from exc
+        wanted = settings.credential
+        credential = vault.get(wanted) if vault is not None else None
+        if credential is None:
+            host = settings.imap_host
+            raise ConnectorError(
+                f"toolset {name!r}: the vault has no credential {wanted!r} (add it: valet vault "
+                f"add {wanted} --domain {host} --domain {settings.smtp_host} --username …)"
+            )
+        for kind, (host, port) in (
+            ("IMAP", settings.imap_address),
+            ("SMTP", settings.smtp_address),
+        ):
+            if not credential.bound_to(f"https://{host}:{port}/"):
+                bound = ", ".join(credential.domains)
+                raise ConnectorError(
+                    f"toolset {name!r}: vault credential {wanted!r} is bound to {bound}, not to "
+                    f"the {kind} server {host}:{port}"
+                )
+        secret = credential.password.get_secret_value()
+        if not secret:
+            raise ConnectorError(f"toolset {name!r}: vault credential {wanted!r} has no password")
+        username = settings.username or credential.username
+        if not username:
+            raise ConnectorError(
+                f"toolset {name!r}: no login name (set `username` or store one with {wanted!r})"
+            )
+        return Login(username, secret, "password", wanted)
+
+
+MAIL = MailConnector()
+
+
+@asynccontextmanager
+async def _open(name: str, settings: MailSettings, login: LoginSource) -> AsyncGenerator[Toolset]:
+    box = Mailbox(name, settings, login)
+    operations = (
+        _op(
+            "list_folders",
+            "List the mail folders with their message counts.",
+            ListFolders,
+            Effect.READ,
+            box.list_folders,
+            READ,
+        ),
+        _op(
+            "search",
+            "Search a folder (from, to, subject, text, since, unseen); newest first.",
+            Search,
+            Effect.READ,
+            box.search,
+            READ,
+        ),
+        _op(
+            "read_message",
+            "Read one message: headers, text and attachments (not marked seen).",
+            MessageRef,
+            Effect.READ,
+            box.read_message,
+            READ,
+        ),
+        _op("move", "Move a message to another folder.", Move, Effect.UPDATE, box.move, MODIFY),
+        _op(
+            "flag",
+            "Set or clear a flag (seen, flagged, answered).",
+            Flag,
+            Effect.UPDATE,
+            box.flag,
+            MODIFY,
+        ),
+        _op(
+            "draft",
+            "Save a draft in the Drafts folder (nothing is sent).",
+            Compose,
+            Effect.CREATE,
+            box.draft,
+            COMPOSE,
+        ),
+        Operation(
+            "send",
+            "Send an e-mail now.",
+            Send,
+            Effect.SEND,
+            box.send,
+            (SEND,),
+            recipient_args=("to", "cc", "bcc"),
+        ),
+    )
+    host, port = settings.imap_address
+    auth: AuthMethod = "oauth2" if settings.auth == "xoauth2" else "basic"
+    try:
+        yield Toolset(
+            name,
+            f"the mailbox {settings.address} ({host}:{port})",
+            auth,
+            operations,
+            connector="mail",
+        )
+    finally:
+        await box.close()
+
+
+def _op(
+    name: str,
+    description: str,
+    args: type[BaseModel],
+    effect: Effect,
+    body: Callable[[Any], Awaitable[object]],
+    scope: str,
+) -> Operation:
+    return Operation(name, description, args, effect, body, (scope,))
