@@ -121,6 +121,22 @@ async def test_the_lookalikes_show_what_they_look_like(
     assert "$129.00" in price.text
 
 
+async def test_a_captcha_shown_later_is_found(session: BrowserSession, sites: SiteServer) -> None:
+    page = await observe(session, sites.url_for("/stops/lookalike/article"))
+    live = await session.live_page()
+    await live.evaluate(
+        """() => { const box = document.createElement("div"); box.id = "late";
+        box.className = "h-captcha"; box.dataset.sitekey = "x"; box.hidden = true;
+        box.style.cssText = "width:300px;height:80px"; document.body.append(box); }"""
+    )
+    hidden = await session.observe()
+    assert detect_stop(page) is None and detect_stop(hidden) is None, "hidden: no stop yet"
+    await live.evaluate("() => { document.getElementById('late').hidden = false; }")
+    shown = await session.observe()
+    stop = detect_stop(shown)
+    assert stop is not None and stop.reason == "the page shows a CAPTCHA (hCaptcha)"
+
+
 def facts(**declared: str | int) -> FieldFacts:
     maxlength = declared.pop("maxlength", None)
     text = {k: str(v) for k, v in declared.items()}

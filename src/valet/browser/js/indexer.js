@@ -347,7 +347,10 @@
     const rect = el.getBoundingClientRect();
     return rect.width > 0 && rect.height > 0 && !hiddenBy(el, cache);
   };
+  // Like roles and names, widgets only change with the DOM: recomputed after mutations only.
+  let widgetsSeen = { mutations: -1, frames: -1, out: [] };
   const widgetsOf = (iframes, shadows, cache) => {
+    if (widgetsSeen.mutations === mutations && widgetsSeen.frames === iframes.length) return widgetsSeen.out;
     const out = [];
     const add = (el, src) => out.push([el.localName, clip(src, 300), clip(el.getAttribute("class") || "", 100),
       el.hasAttribute("data-sitekey"), (el.getAttribute("data-size") || "").toLowerCase()]);
@@ -355,6 +358,7 @@
     for (const root of [document, ...shadows]) {
       for (const el of root.querySelectorAll(WIDGET_MARKUP)) if (el.localName !== "iframe" && isShown(el, cache)) add(el, "");
     }
+    widgetsSeen = { mutations, frames: iframes.length, out };
     return out;
   };
 
