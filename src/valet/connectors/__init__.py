@@ -12,12 +12,30 @@
 - `McpSettings` / `effect_of`: an MCP server (stdio command or streamable-HTTP URL) and how each
   of its tools gets an effect (the person's mapping, then annotations, else unknown → ask).
 - `ToolsetToolbox`: the agent's toolbox with the toolsets' actions added, all gated.
+- Accounts: `Account` / `Accounts` (`connectors.toml`, no secrets), `add_oauth_account`,
+  `add_password_account`, `check_account`, `remove_account`, `AccountToken` (a connector's
+  refreshed OAuth token). OAuth2: `OAuthProvider`, `PRESETS` (google, microsoft, github),
+  `oauth_provider`, `authorization_request`, `exchange_code`, `refresh`, `revoke`,
+  `LoopbackRedirect`, `OAuthError`.
 - `ConnectorError`: a connector or toolset cannot be loaded or opened.
 """
 
+from valet.connectors._accounts import Account, Accounts, unused_after_days
 from valet.connectors._errors import ConnectorError
 from valet.connectors._files import FilesSettings
 from valet.connectors._mcp import McpSettings, effect_of
+from valet.connectors._oauth import (
+    PRESETS,
+    AuthorizationRequest,
+    LoopbackRedirect,
+    OAuthError,
+    OAuthProvider,
+    authorization_request,
+    exchange_code,
+    oauth_provider,
+    refresh,
+    revoke,
+)
 from valet.connectors._registry import (
     ENTRY_POINT_GROUP,
     Connector,
@@ -29,27 +47,54 @@ from valet.connectors._registry import (
     registered_connectors,
 )
 from valet.connectors._schema import model_from_schema
+from valet.connectors._signin import (
+    AccountToken,
+    CheckReport,
+    add_oauth_account,
+    add_password_account,
+    check_account,
+    remove_account,
+)
 from valet.connectors._toolbox import ToolsetToolbox, outcome_of
 from valet.connectors._toolset import AuthMethod, Operation, Toolset, ToolsetAction
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "PRESETS",
+    "Account",
+    "AccountToken",
+    "Accounts",
     "AuthMethod",
+    "AuthorizationRequest",
+    "CheckReport",
     "Connector",
     "ConnectorError",
     "FilesSettings",
+    "LoopbackRedirect",
     "McpSettings",
+    "OAuthError",
+    "OAuthProvider",
     "Operation",
     "Toolset",
     "ToolsetAction",
     "ToolsetConfig",
     "ToolsetReport",
     "ToolsetToolbox",
+    "add_oauth_account",
+    "add_password_account",
+    "authorization_request",
+    "check_account",
     "configured_toolsets",
     "effect_of",
+    "exchange_code",
     "inspect_toolsets",
     "model_from_schema",
+    "oauth_provider",
     "open_toolsets",
     "outcome_of",
+    "refresh",
     "registered_connectors",
+    "remove_account",
+    "revoke",
+    "unused_after_days",
 ]
