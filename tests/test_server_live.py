@@ -282,6 +282,8 @@ async def test_takeover_pauses_the_agent_and_hand_back_resumes_it(
 
             pacing.gate("asked").set()  # the agent finishes its step, then pauses
             await first.until(lease_is("active", you=True))
+            status = await second.until(lambda m: m["type"] == "status" and m["waiting_for"])
+            assert status["waiting_for"] == "take over: the person asked to take over"
             waiting = await srv.events_until(task_id, status_is("waiting"))
             assert waiting[-1]["detail"] == "take over: the person asked to take over"
             listing = (await srv.client.get("/api/tasks")).json()

@@ -4,7 +4,8 @@ The websocket `/api/tasks/{id}/live` carries binary messages (JPEG frames of the
 tab, newest only: a slow viewer skips frames) and JSON text messages:
 
 - server → viewer: `hello` (this viewer's id and name), `lease` (who controls the browser and
-  whether it is you), `browser` (whether the task has a browser now), `error`, `ended`;
+  whether it is you), `status` (what the agent waits for, if anything), `browser` (whether the
+  task has a browser now), `error` (refused input), `ended`;
 - viewer → server: `pointer`, `wheel`, `key`, `text`. Input is accepted only from the viewer
   holding the lease, and only while the agent is paused (`active`); it is dispatched to the
   browser and forgotten: never logged, stored, or shown to the model.
@@ -130,6 +131,7 @@ class LiveView:
         self.paused = False
         """The agent waits for the person (in a takeover), so input may reach the page."""
         self.on_release: Released | None = None
+        self.waiting_for: str | None = None
         self._viewers: dict[str, Viewer] = {}
         self._joined = 0
         self._holder: Viewer | None = None
@@ -148,6 +150,11 @@ class LiveView:
     @property
     def page_url(self) -> str | None:
         return None if self.session is None else self.session.page_url
+
+    def waiting(self, what: str | None) -> None:
+        """Tell viewers what the agent waits for (`take over: login form`), or that it goes on."""
+        self.waiting_for = what
+        self._broadcast({"type": "status", "waiting_for": what})
 
     def end(self) -> None:
         """The task ended: viewers are told, the lease goes, nothing more is accepted."""
@@ -314,6 +321,7 @@ class LiveView:
         viewer = self.join(name)
         viewer.send({"type": "hello", "viewer": viewer.id, "name": viewer.name})
         viewer.send({"type": "browser", "live": self.session is not None})
+        viewer.send({"type": "status", "waiting_for": self.waiting_for})
         viewer.send(self._lease_message(viewer))
         if self.ended:
             viewer.send({"type": "ended"})

@@ -240,6 +240,7 @@ class PersonDesk:
 
     def waiting(self, task_id: str, what: str | None) -> None:
         self._waiting(task_id, what)
+        self.view(task_id).waiting(what)
 
     def end(self, task_id: str) -> None:
         """The task ended: its open requests are cancelled and its live view closes."""
