@@ -7,6 +7,9 @@
 - Approvals: `Approver` (protocol), `ApprovalRequest`, `Approval`, `DenyAllApprover` (fail
   closed), `ScriptedApprover` (tests).
 - `TaskSecrets(vault, redactor)`: vault placeholders filled on bound sites, values hidden.
+- `StopGuard` (inside `GatedToolbox(stops=..., vault_can_fill=...)`): marks a page that needs
+  the person (login, payment, CAPTCHA, one-time code) and denies typing into those fields
+  (`stop.sensitive_field`); `VaultCanFill` is the vault's say on whether it fills the form.
 - `current_task()`: inside a tool, the `TaskContext` its call runs for.
 - `ToolFailure`: raise it in a tool for a failure the model should read. `GatewayError`: setup.
 """
@@ -22,10 +25,12 @@ from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, TaskContext
 from valet.gateway._gateway import Gateway, ToolResult, current_task
 from valet.gateway._secrets import TaskSecrets
+from valet.gateway._stop_guard import SENSITIVE_RULE, StopGuard, VaultCanFill, no_vault
 from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
 from valet.gateway._toolbox import GatedToolbox, Resolver, learn_page, resolve_host
 
 __all__ = [
+    "SENSITIVE_RULE",
     "Approval",
     "ApprovalRequest",
     "Approver",
@@ -37,15 +42,18 @@ __all__ = [
     "Resolver",
     "Ruling",
     "ScriptedApprover",
+    "StopGuard",
     "TaskContext",
     "TaskSecrets",
     "Tool",
     "ToolEffects",
     "ToolFailure",
     "ToolResult",
+    "VaultCanFill",
     "current_task",
     "learn_page",
     "make_tool",
+    "no_vault",
     "resolve_host",
     "tool",
 ]
