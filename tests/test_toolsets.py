@@ -309,6 +309,13 @@ OPENERS: dict[str, ToolsetsFor] = {
         ToolsetConfig.mcp("git", command=[GIT_SERVER, "--repository", str(repo)]),
         ToolsetConfig.mcp("time", command=[TIME_SERVER]),
     ],
+    # Nothing listens on port 9: a call that got past the gateway would fail loudly.
+    "calendar": lambda files, repo: [
+        ToolsetConfig(name="cal", connector="calendar", settings={"url": "http://127.0.0.1:9/"})
+    ],
+    "webdav": lambda files, repo: [
+        ToolsetConfig(name="dav", connector="webdav", settings={"url": "http://127.0.0.1:9/"})
+    ],
 }
 
 
@@ -316,6 +323,8 @@ def sample(schema: dict[str, Any], defs: dict[str, Any]) -> object:
     """A valid value for a JSON schema (the model's view of an action's arguments)."""
     if "$ref" in schema:
         return sample(defs[str(schema["$ref"]).rsplit("/", 1)[-1]], defs)
+    if schema.get("examples"):  # e.g. a time or an e-mail address
+        return schema["examples"][0]
     if "const" in schema:
         return schema["const"]
     if "enum" in schema:

@@ -1,4 +1,5 @@
-"""The `files` connector: a folder on this machine as a toolset (list, read, write, delete).
+"""The `files` connector: a folder on this machine as a toolset (list, search, read, write, move,
+delete).
 
     [[connectors]]
     name = "notes"
@@ -6,12 +7,15 @@
     root = "~/notes"
 
 Paths are relative to `root`; nothing outside it can be reached (`..` and symlinks out of it
-are refused). Reading is allowed, writing asks (`update`), deleting asks (`delete`).
+are refused). Reading and searching are allowed, writing and moving ask (`update`), deleting
+asks (`delete`). A move never replaces an existing file unless asked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fnmatch
+import os
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -25,6 +29,7 @@ from valet.effects import Effect
 from valet.gateway import ToolFailure
 
 _MAX_READ = 200_000
+_MAX_FOUND = 500
 
 
 class FilesSettings(BaseModel):
@@ -38,6 +43,13 @@ class ListFiles(BaseModel):
     folder: str = Field(default="", description="Folder relative to the root ('' = the root).")
 
 
+class SearchFiles(BaseModel):
+    name: str = Field(
+        min_length=1, description="Part of a name, or a pattern with * and ? (case ignored)."
+    )
+    folder: str = Field(default="", description="Where to search ('' = the root).")
+
+
 class ReadFile(BaseModel):
     path: str = Field(description="File path relative to the root.")
 
@@ -47,13 +59,21 @@ class WriteFile(BaseModel):
     text: str = Field(description="The file's whole new content.")
 
 
+class MoveFile(BaseModel):
+    source: str = Field(description="File or folder to move, relative to the root.")
+    destination: str = Field(description="New path relative to the root.")
+    overwrite: bool = Field(default=False, description="Replace a file at the destination.")
+
+
 class DeleteFile(BaseModel):
     path: str = Field(description="File path relative to the root.")
 
 
 class FilesConnector:
     name: ClassVar[str] = "files"
-    description: ClassVar[str] = "A folder on this machine: list, read, write and delete files."
+    description: ClassVar[str] = (
+        "A folder on this machine: list, search, read, write, move and delete files."
+    )
     auth: ClassVar[AuthMethod] = "none"
     scopes: ClassVar[tuple[str, ...]] = ("files.read", "files.write")
     settings: ClassVar[type[BaseModel]] = FilesSettings
@@ -85,6 +105,22 @@ async def _open(name: str, folder: Path) -> AsyncGenerator[Toolset]:
         found = sorted(where.iterdir())
         return [str(p.relative_to(folder)) + ("/" if p.is_dir() else "") for p in found]
 
+    def search_files(args: SearchFiles) -> list[str]:
+        where = inside(args.folder)
+        if not where.is_dir():
+            raise ToolFailure(f"no folder {args.folder!r}")
+        pattern = args.name.lower()
+        if not any(ch in pattern for ch in "*?["):
+            pattern = f"*{pattern}*"
+        found: list[str] = []
+        for path in sorted(where.rglob("*")):
+            matches = fnmatch.fnmatch(path.name.lower(), pattern)
+            if matches and path.resolve().is_relative_to(folder):
+                found.append(str(path.relative_to(folder)) + ("/" if path.is_dir() else ""))
+                if len(found) >= _MAX_FOUND:
+                    break
+        return found
+
     def read_file(args: ReadFile) -> str:
         path = inside(args.path)
         if not path.is_file():
@@ -97,6 +133,19 @@ async def _open(name: str, folder: Path) -> AsyncGenerator[Toolset]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(args.text, encoding="utf-8")
         return f"wrote {len(args.text)} characters to {args.path}"
+
+    def move_file(args: MoveFile) -> str:
+        source, target = inside(args.source), inside(args.destination)
+        if source == folder or target == folder:
+            raise ToolFailure(f"the {name} folder itself cannot be moved, nor replaced")
+        if not source.exists():
+            raise ToolFailure(f"no file or folder {args.source!r}")
+        if target.exists() and not (args.overwrite and target.is_file()):
+            why = "ask with overwrite=true to replace it" if target.is_file() else "a folder"
+            raise ToolFailure(f"{args.destination!r} already exists ({why}); nothing was moved")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        return f"moved {args.source} to {args.destination}"
 
     def delete_file(args: DeleteFile) -> str:
         path = inside(args.path)
@@ -111,10 +160,26 @@ async def _open(name: str, folder: Path) -> AsyncGenerator[Toolset]:
             "list_files", "List a folder.", ListFiles, Effect.READ, _thread(list_files), read
         ),
         Operation(
+            "search_files",
+            "Find files and folders by name.",
+            SearchFiles,
+            Effect.READ,
+            _thread(search_files),
+            read,
+        ),
+        Operation(
             "read_file", "Read a text file.", ReadFile, Effect.READ, _thread(read_file), read
         ),
         Operation(
             "write_file", "Write a text file.", WriteFile, Effect.UPDATE, _thread(write_file), write
+        ),
+        Operation(
+            "move_file",
+            "Move or rename a file or folder.",
+            MoveFile,
+            Effect.UPDATE,
+            _thread(move_file),
+            write,
         ),
         Operation(
             "delete_file", "Delete a file.", DeleteFile, Effect.DELETE, _thread(delete_file), write
