@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import grp
 import imaplib
+import json
 import os
 import pwd
 import secrets
@@ -14,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, closing
@@ -21,8 +23,10 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -55,7 +59,7 @@ state_dir = {root}/state-{name}
 log_path = {root}/{name}.log
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login xoauth2
 auth_failure_delay = 0
 default_internal_user = {user}
 default_internal_group = {group}
@@ -63,6 +67,11 @@ default_login_user = {user}
 first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:{root}/mail/%u
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2
+  args = {root}/oauth2.conf.ext
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {root}/passwd
@@ -105,6 +114,37 @@ namespace inbox {{
 }}
 {extra}
 """
+
+
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = http://127.0.0.1:{port}/introspect
+username_attribute = username
+active_attribute = active
+active_value = true
+"""
+
+
+class Introspection(BaseHTTPRequestHandler):
+    """The OAuth2 token introspection endpoint Dovecot asks about XOAUTH2 tokens."""
+
+    tokens: ClassVar[dict[str, str]] = {}
+    """Each valid access token → its user."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode())
+        user = self.tokens.get(form.get("token", [""])[0])
+        answer = {"active": True, "username": user} if user else {"active": False}
+        body = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def free_port() -> int:
@@ -225,6 +265,10 @@ def dovecot() -> Iterator[Dovecot]:
         os.chown(root / "mail", nobody.pw_uid, nobody.pw_gid)
     server = Dovecot(root, free_port(), free_port())
     server.create_users(40)
+    introspection = ThreadingHTTPServer(("127.0.0.1", 0), Introspection)
+    threading.Thread(target=introspection.serve_forever, daemon=True).start()
+    (root / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(port=introspection.server_port))
+    (root / "oauth2.conf.ext").chmod(0o644)
     (root / "passwd").chmod(0o644)
     plain = f"protocol imap {{\n  imap_capability = {CAPABILITIES_WITHOUT_MOVE}\n}}\n"
     processes = [
@@ -236,6 +280,8 @@ def dovecot() -> Iterator[Dovecot]:
         process.terminate()
     for process in processes:
         process.wait(timeout=10)
+    introspection.shutdown()
+    introspection.server_close()
     shutil.rmtree(root, ignore_errors=True)
 
 
@@ -252,7 +298,6 @@ class MailDrop:
     def __init__(self, dovecot: Dovecot) -> None:
         self.dovecot = dovecot
         self.received: list[Received] = []
-        self.tokens: dict[str, str] = {}
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
@@ -269,7 +314,7 @@ class MailDrop:
         said = base64.b64decode(args[1]).decode() if len(args) > 1 else ""
         fields = dict(p.split("=", 1) for p in said.split("\x01") if "=" in p)
         user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
-        ok = bool(token) and self.tokens.get(user) == token
+        ok = bool(token) and Introspection.tokens.get(token) == user
         return AuthResult(success=ok, handled=False, auth_data=user)
 
     def authenticate(
@@ -814,30 +859,53 @@ async def test_bad_settings_fail_when_the_toolset_opens(account: Account, audit:
 
 
 async def test_xoauth2_signs_in_with_a_token_from_the_token_source(
-    account: Account, smtp: tuple[MailDrop, int], audit: AuditLog
+    account: Account, dovecot: Dovecot, smtp: tuple[MailDrop, int], audit: AuditLog
 ) -> None:
     drop, _ = smtp
-    drop.tokens[account.user] = "good-token"
+    Introspection.tokens["good-token"] = account.user
     asked: list[str] = []
 
     async def tokens(name: str) -> str:
         asked.append(name)
-        return "good-token" if len(asked) == 1 else "expired-token"
+        return "expired-token" if len(asked) > 3 else "good-token"
 
     connector = MailConnector(tokens=tokens)
     before = len(drop.received)
-    async with opened(
-        account,
-        audit,
-        approve=2,
-        connector=connector,
-        auth="xoauth2",
-        username=account.user,
-        save_sent=False,
-    ) as mail:
+    overrides = {"auth": "xoauth2", "username": account.user, "credential": "oauth-account"}
+    async with opened(account, audit, approve=2, connector=connector, **overrides) as mail:
+        folders = await mail.call("list_folders")
         sent = await mail.call("send", to=[f"x@{DOMAIN}"], subject="token", body="b")
         refused = await mail.fail("send", to=[f"x@{DOMAIN}"], subject="token", body="b")
+    async with opened(account, audit, connector=connector, **overrides) as mail:
+        imap_refused = await mail.fail("search")
     assert mail.toolset.auth == "oauth2"
-    assert asked == ["work-mail", "work-mail"]
+    assert set(asked) == {"oauth-account"}
+    assert "INBOX" in {f["name"] for f in folders}
     assert sent["sent_to"] == [f"x@{DOMAIN}"] and len(drop.received) == before + 1
-    assert "check the access token of vault credential 'work-mail'" in refused
+    assert sent["copy_in"] == "Sent"  # kept through IMAP, signed in with the token too
+    assert len(dovecot.messages(account.user, "Sent")) == 1
+    assert "check the access token of vault credential 'oauth-account'" in refused
+    assert "nothing was sent" in refused
+    assert f"refused the sign-in of {account.user!r}" in imap_refused
+
+
+async def test_non_ascii_folders_and_searches(
+    account: Account, dovecot: Dovecot, audit: AuditLog
+) -> None:
+    conn = dovecot.imap(account.user)
+    try:
+        typ, data = conn.create('"Re&AOc-us"')  # "Reçus" in IMAP's modified UTF-7
+        assert typ == "OK", data
+    finally:
+        conn.logout()
+    dovecot.append(account.user, "INBOX", letter("Café au lait", "Merci beaucoup"))
+    dovecot.append(account.user, "INBOX", letter("Tea", "Thanks"))
+    async with opened(account, audit, approve=1) as mail:
+        found = await mail.call("search", subject="Café")
+        moved = await mail.call("move", uid=found["messages"][0]["uid"], to_folder="Reçus")
+        folders = await mail.call("list_folders")
+        there = await mail.call("search", folder="Reçus")
+    assert [m["subject"] for m in found["messages"]] == ["Café au lait"]
+    assert moved["to"] == "Reçus"
+    assert {"name": "Reçus", "messages": 1, "unseen": 1} in folders
+    assert [m["subject"] for m in there["messages"]] == ["Café au lait"]
