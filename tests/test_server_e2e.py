@@ -318,3 +318,32 @@ async def test_a_page_on_another_port_cannot_use_the_api_or_take_over(
             assert own.status_code == 403 and own.json()["error"] == "forbidden_origin"
         await srv.client.post(f"/api/tasks/{task['id']}/cancel")
         await srv.final_events(task["id"])
+
+
+async def test_the_person_can_let_the_agent_go_on_without_taking_over(
+    home: Path, sites: SiteServer
+) -> None:
+    pacing = Pacing(scripts=SHOP_SCRIPTS)
+    async with running_server(home, model_factory=pacing.factory) as srv, chromium() as browser:
+        task = await srv.create("shop-login", sites)
+        await srv.events_until(task["id"], lambda e: e.get("status") == "waiting")
+        errors: list[str] = []
+        page = await signed_in_page(browser, srv, errors)
+        await page.goto(f"{srv.url}/tasks/{task['id']}")
+        [request] = (await srv.client.get("/api/requests")).json()
+        await page.get_by_role("button", name="Let the agent go on without me").click()
+        await expect(page.locator(".takeover-needed")).to_have_count(0)
+        answered = (await srv.client.get(f"/api/requests/{request['id']}")).json()
+        assert answered["state"] == "handed_back" and answered["answered_by"] == "person"
+        statuses: list[str] = []
+
+        def resumed(event: dict[str, Any]) -> bool:
+            if event["type"] == "status":
+                statuses.append(event["status"])
+            return statuses[-2:] == ["waiting", "running"]
+
+        await srv.events_until(task["id"], resumed)
+        assert statuses == ["queued", "running", "waiting", "running"]
+        await srv.client.post(f"/api/tasks/{task['id']}/cancel")
+        await srv.final_events(task["id"])
+        assert errors == []

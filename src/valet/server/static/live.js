@@ -251,6 +251,11 @@ function liveView(taskId) {
 
 function answerRequests(taskId) {
   document.addEventListener("click", async (e) => {
+    if (e.target.closest("[data-resume]")) {
+      await postJson(`/api/tasks/${encodeURIComponent(taskId)}/handback`);
+      refreshTask(taskId);
+      return;
+    }
     const button = e.target.closest("[data-answer]");
     const card = button && button.closest("[data-request-id]");
     if (!card) return;
