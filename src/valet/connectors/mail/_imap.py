@@ -287,7 +287,7 @@ class ImapSession:
             _ok(typ, data, f"expunge message {uid} from {source!r} (it is copied to {target!r})")
             return Moved(copied, "copy")
         typ, data = conn.uid("SEARCH", "DELETED")
-        others = [w for w in b" ".join(d for d in data if isinstance(d, bytes)).split()]
+        others = b" ".join(d for d in data if isinstance(d, bytes)).split()
         if others != [str(uid).encode()]:
             note = (
                 f"the original is marked deleted in {source!r} but stays until the folder is "
