@@ -80,6 +80,7 @@ class Scope(BaseModel):
             self.operations is not None
             and request.tool not in self.operations
             and request.effect.value not in self.operations
+            and not self.granted(request)
         ):
             return Decision.ask(
                 "scope.operation",
@@ -87,6 +88,14 @@ class Scope(BaseModel):
                 f"({_list(self.operations)})",
             )
         return None
+
+    def granted(self, request: ActionRequest) -> bool:
+        """Whether the person's grant on the request's connector covers its effect (then the
+        operation is in scope: the person named it for this task or in a standing grant)."""
+        return any(
+            g.connector == request.connector and request.effect in g.effects
+            for g in self.grants or ()
+        )
 
     def describe(self) -> str:
         """One line for the person, e.g. `sites shop.example · operations read, …`."""
