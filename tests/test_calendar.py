@@ -338,8 +338,9 @@ async def test_create_invites_marks_and_never_duplicates_on_retry(
     assert str(event["ATTENDEE"]) == "mailto:bob@example.org"
     assert event["ATTENDEE"].params["RSVP"] == "TRUE"
     assert str(event["ORGANIZER"]) == f"mailto:{user}"
-    assert str(event["X-VALET-TASK"]) == "valet"
-    assert "Added by valet" in str(event["DESCRIPTION"])
+    task = str(event["X-VALET-TASK"])
+    assert len(task) == 12  # no task id given: one made for the opened toolset
+    assert str(event["DESCRIPTION"]) == f"Added by valet, an AI agent, for task {task}."
     assert str(event["LOCATION"]) == "Cafe"
 
 
@@ -349,7 +350,7 @@ async def test_update_and_delete(
     work, home = calendars["Work"], calendars["Home"]
     fill(work, home)
     approver = ScriptedApprover.of([Approval.approved()] * 4)
-    async with calendar_toolset(radicale, mark=False) as toolset:
+    async with calendar_toolset(radicale, attribution=False) as toolset:
         gateway = Gateway(toolset.tools(), audit=audit, approver=approver)
         moved = await gateway.call(
             "cal_update_event",
@@ -379,7 +380,7 @@ async def test_update_and_delete(
     ]
     assert int(review["SEQUENCE"]) == 1
     assert str(review["SUMMARY"]) == "Design review" and str(review["LOCATION"]) == "Room 4"
-    assert "X-VALET-TASK" not in review  # mark = false
+    assert "X-VALET-TASK" not in review  # attribution = false
     assert "dentist" not in server_events(home)
     assert [e["uid"] for e in found.value["events"]] == ["standup", "review"]  # type: ignore[index]
 
@@ -390,13 +391,13 @@ async def test_an_unknown_uid_event_update_marks_by_default(
     work, home = calendars["Work"], calendars["Home"]
     fill(work, home)
     approver = ScriptedApprover.of([Approval.approved()])
-    async with calendar_toolset(radicale, task="task-42") as toolset:
+    async with calendar_toolset(radicale, task_id="task-42") as toolset:
         gateway = Gateway(toolset.tools(), approver=approver)
         renamed = await gateway.call("cal_update_event", {"uid": "dentist", "summary": "Dr. K"})
     assert renamed.ok
     dentist = next(iter(parse(server_events(home)["dentist"]).walk("VEVENT")))
     assert str(dentist["SUMMARY"]) == "Dr. K" and str(dentist["X-VALET-TASK"]) == "task-42"
-    assert str(dentist["DESCRIPTION"]).startswith("Added by valet")
+    assert str(dentist["DESCRIPTION"]) == "Added by valet, an AI agent, for task task-42."
 
 
 async def test_broken_events_are_reported_and_the_others_still_listed(

@@ -13,18 +13,19 @@ deleting events ask the person. Inviting people is creating an event with attend
 addresses are the operation's recipients, so the person's recipient rules apply to them.
 
 What valet writes carries its mark: an `X-VALET-TASK` property and a line in the description
-(`mark = false` turns both off). A new event gets a stable UID derived from what it says (or the
-one the model gives), so a retried create finds the event instead of making a second one.
+(`attribution = false` turns both off). A new event gets a stable UID derived from what it says
+(or the one the model gives), so a retried create finds the event instead of making a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Annotated, Any, ClassVar, Protocol, cast
+from typing import Annotated, Any, ClassVar, Literal, Protocol, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from caldav.davclient import DAVClient
@@ -58,20 +59,22 @@ class CalendarSettings(BaseModel):
     `https://apidata.googleusercontent.com/caldav/v2/<calendar id>/events`."""
     credential: str | None = None
     """The vault credential to sign in with (bound to the server's host); None: no login."""
-    token: bool = False
-    """The credential's password is an OAuth2 access token sent as a bearer token (Google),
-    not a password for basic authentication."""
+    auth: Literal["password", "token"] = "password"
+    """`password`: the credential's username and password (HTTP basic). `token`: its password
+    is an OAuth2 access token, sent as a bearer token (Google)."""
     calendar: str | None = None
     """The calendar new events go to (its name or URL); default: the first one."""
     timezone: str = "UTC"
     """The IANA time zone for times given without an offset and for all-day events."""
     organizer: EmailAddress | None = None
     """The address invitations come from; default: the login's username when it is one."""
-    mark: bool = True
+    attribution: bool = True
     """Mark the events valet creates or changes (`X-VALET-TASK` and a description line)."""
-    mark_note: str = "Added by valet, an AI agent acting for the calendar's owner."
-    task: str = "valet"
-    """The value of the `X-VALET-TASK` marker (the task's id when valet opens it for one)."""
+    note: str = Field(default="Added by valet, an AI agent, for task {task}.", max_length=500)
+    """The line added to the description; `{task}` becomes the task id."""
+    task_id: str = Field(default="", max_length=100)
+    """The task this toolset works for (set by the runtime), the value of `X-VALET-TASK`;
+    without one, valet makes an id per opened toolset so one task's marks belong together."""
     timeout: float = Field(default=30.0, gt=0)
     """Seconds one request to the server may take."""
 
@@ -248,7 +251,9 @@ class CalDavAccount:
         self.settings = settings
         self.login = login
         self.zone: tzinfo = ZoneInfo(settings.timezone)
-        self.mark = ical.Mark(settings.mark, settings.task, settings.mark_note)
+        task = settings.task_id or uuid.uuid4().hex[:12]
+        note = settings.note.replace("{task}", task)
+        self.mark = ical.Mark(settings.attribution, task, note)
         self._lock = threading.Lock()
         self._client: _Client | None = None
 
@@ -294,7 +299,7 @@ class CalDavAccount:
             login = self.login
             headers: dict[str, str] = {}
             username = password = None
-            if login is not None and self.settings.token:
+            if login is not None and self.settings.auth == "token":
                 headers["Authorization"] = f"Bearer {login.password}"
             elif login is not None:
                 username, password = login.username, login.password

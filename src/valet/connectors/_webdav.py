@@ -247,10 +247,7 @@ class WebDavFolder:
         )
         if response.status_code != 207:
             raise self._fail(response, what)
-        try:
-            root = ElementTree.fromstring(response.content)
-        except ElementTree.ParseError as exc:
-            raise ToolFailure(f"the WebDAV server sent an unreadable listing ({exc})") from exc
+        root = _listing(response)
         entries: list[Entry] = []
         for item in root.iter(f"{_DAV}response"):
             entry = self._entry(item)
@@ -291,8 +288,7 @@ class WebDavFolder:
             return None
         if response.status_code != 207:
             raise self._fail(response, f"look at {relative!r}")
-        root = ElementTree.fromstring(response.content)
-        item = root.find(f"{_DAV}response")
+        item = _listing(response).find(f"{_DAV}response")
         return None if item is None else self._entry(item)
 
     # -- operations ------------------------------------------------------------------------
@@ -475,6 +471,14 @@ def _ocs_shares(base: str) -> tuple[str, str] | None:
             root = path[: at + len(marker)]
         return f"{origin}{prefix}/ocs/v2.php/apps/files_sharing/api/v1/shares", root
     return None
+
+
+def _listing(response: httpx.Response) -> ElementTree.Element:
+    """The XML of a PROPFIND answer; a failure the model reads when it is not XML."""
+    try:
+        return ElementTree.fromstring(response.content)
+    except ElementTree.ParseError as exc:
+        raise ToolFailure(f"the WebDAV server sent an unreadable listing ({exc})") from exc
 
 
 def _iso(element: ElementTree.Element | None) -> str | None:
