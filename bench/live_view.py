@@ -5,9 +5,9 @@ A valet server runs in this process (uvicorn on a free port, real headless Chrom
 opens the demo shop's login form, where the agent stops for the person. A websocket client
 connects to `/api/tasks/{id}/live` like the web app does.
 
-1. Frames: `--frames` (60) times, the page's background changes; the page notes when its next
-   animation frame starts (the paint), the client when the next JPEG arrives. Both clocks are
-   this machine's wall clock.
+1. Frames: `--frames` (60) times, once the stream is quiet, the page's background changes; the
+   page notes when its next animation frame starts (the paint), the client when the next JPEG
+   arrives. Both clocks are this machine's wall clock.
 2. Input: the client takes over (the lease), then sends `--keys` (60) key presses over the
    websocket; the page notes when each `keydown` arrives. Round trip = client send → page sees
    it (the path a person's key takes: websocket, lease check, CDP `Input.dispatchKeyEvent`).
@@ -66,6 +66,15 @@ async def next_frame(client: ClientConnection) -> float:
             return time.time() * 1000
 
 
+async def quiet(client: ClientConnection, for_s: float = 0.2) -> None:
+    """Read until nothing arrived for `for_s`: the next frame then belongs to the next paint."""
+    while True:
+        try:
+            await asyncio.wait_for(client.recv(), for_s)
+        except TimeoutError:
+            return
+
+
 async def next_json(client: ClientConnection, kind: str) -> dict[str, object]:
     while True:
         message = await client.recv()
@@ -112,6 +121,7 @@ async def main(frames: int, keys: int) -> None:
 
                 frame_ms: list[float] = []
                 for i in range(frames):
+                    await quiet(client)
                     arrived = asyncio.create_task(next_frame(client))
                     painted = await page.evaluate(PAINT, i)
                     frame_ms.append(await asyncio.wait_for(arrived, 30) - painted)
