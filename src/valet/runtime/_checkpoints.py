@@ -20,9 +20,9 @@ from typing import Any, Protocol, TypeVar
 from dbos import DBOS
 
 from valet.agent import HandBack, Handover, Inbox, Planner, Prompt, Reply, Toolbox
-from valet.browser import ActionOutcome, Observation
+from valet.browser import ActionOutcome, ByRole, Observation
 from valet.effects import Effect
-from valet.tools import Action
+from valet.tools import Action, BrowserToolbox
 
 T = TypeVar("T")
 
@@ -199,14 +199,18 @@ class Journal:
 
     path: Path
     key: str = ""
+    mine: set[str] = field(default_factory=lambda: set[str]())
+    """Keys this process wrote: a step may act more than once (e.g. leaving a denied page)."""
 
     def started(self, key: str) -> bool:
-        if not self.path.is_file():
+        """Whether an earlier process started the action `key` (and was interrupted)."""
+        if key in self.mine or not self.path.is_file():
             return False
         with self.path.open(encoding="utf-8") as lines:
             return any(json.loads(line).get("key") == key for line in lines if line.strip())
 
     def write(self, key: str, action: Action) -> None:
+        self.mine.add(key)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps({"key": key, "kind": action.kind}) + "\n")
@@ -218,12 +222,21 @@ class Journal:
 class JournaledToolbox:
     """Below the gateway: an interrupted consequential action is never re-run blindly."""
 
-    inner: Toolbox
+    inner: BrowserToolbox
     journal: Journal
 
     @property
     def actions(self) -> tuple[type[Action], ...]:
         return self.inner.actions
+
+    @property
+    def page_url(self) -> str:
+        """The live page's URL (the gateway checks vault bindings against it)."""
+        return self.inner.page_url
+
+    async def link_url(self, element: int | ByRole) -> str | None:
+        """Where a click on `element` would go (the gateway checks it before the click)."""
+        return await self.inner.link_url(element)
 
     async def observe(self) -> Observation:
         return await self.inner.observe()
