@@ -40,9 +40,9 @@ from typing import Any, Protocol, Self, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+from authlib.common.errors import AuthlibBaseError
 from authlib.common.security import generate_token  # pyright: ignore[reportUnknownVariableType]
 from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.common.errors import AuthlibBaseError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from valet.connectors._errors import ConnectorError
