@@ -850,12 +850,25 @@ async def test_bad_settings_fail_when_the_toolset_opens(account: Account, audit:
                 pass
         return str(caught.value)
 
-    assert "no credential 'missing'" in await opens(credential="missing")
-    assert "bound to 127.0.0.1, not to the IMAP server localhost" in await opens(
-        imap_host="localhost"
-    )
     assert "only allowed for a server on this machine" in await opens(smtp_host="smtp.example.com")
     assert "no OAuth2 token source" in await opens(auth="xoauth2", username=account.user)
+    with_tokens = MailConnector(tokens=no_token)
+    assert "XOAUTH2 needs `username`" in await opens(auth="xoauth2", connector=with_tokens)
+
+
+async def no_token(account: str) -> str:
+    raise AssertionError("never asked")
+
+
+async def test_a_missing_or_misbound_credential_is_a_clear_failure(
+    account: Account, audit: AuditLog
+) -> None:
+    async with opened(account, audit, credential="missing") as mail:
+        missing = await mail.fail("list_folders")
+    async with opened(account, audit, imap_host="localhost") as mail:
+        misbound = await mail.fail("search")
+    assert missing.startswith("the vault has no credential 'missing'")
+    assert "bound to 127.0.0.1, not to the IMAP server localhost" in misbound
 
 
 async def test_xoauth2_signs_in_with_a_token_from_the_token_source(

@@ -316,6 +316,18 @@ OPENERS: dict[str, ToolsetsFor] = {
     "webdav": lambda files, repo: [
         ToolsetConfig(name="dav", connector="webdav", settings={"url": "http://127.0.0.1:9/"})
     ],
+    "mail": lambda files, repo: [
+        ToolsetConfig(name="mail", connector="mail", settings=MAIL_ON_PORT_9),
+    ],
+}
+MAIL_ON_PORT_9 = {
+    "credential": "mail",  # not in the vault: the mailbox opens, its first call would fail
+    "imap_host": "127.0.0.1",
+    "imap_port": 9,
+    "imap_tls": "none",
+    "smtp_host": "127.0.0.1",
+    "smtp_port": 9,
+    "smtp_tls": "none",
 }
 
 

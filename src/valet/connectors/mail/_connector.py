@@ -2,12 +2,14 @@
 
 The password comes from the vault by credential name, only for the hosts the credential is
 bound to; with `auth = "xoauth2"` an access token comes from the token source given to
-`MailConnector(tokens=...)` (the OAuth2 sign-in gives one). Nothing connects before the first
-operation: a wrong password or a server that is down is a failure the model and the person read.
+`MailConnector(tokens=...)` (the OAuth2 sign-in gives one). Nothing connects, and the vault is
+not read, before the first operation: a missing credential, a wrong password or a server that is
+down is a failure the model and the person read, and the toolset lists without the vault.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -32,6 +34,7 @@ from valet.connectors.mail._operations import (
 from valet.connectors.mail._settings import MailSettings
 from valet.effects import Effect
 from valet.errors import ValetError
+from valet.gateway import ToolFailure
 from valet.settings import valet_home
 from valet.vault import Vault
 
@@ -62,17 +65,9 @@ class MailConnector:
     def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
         if not isinstance(settings, MailSettings):
             raise ConnectorError(f"toolset {name!r}: expected mail settings")
-        username, login = self._login(name, settings)
-        address = settings.address or (username if "@" in username else "")
-        if not address:
-            raise ConnectorError(
-                f"toolset {name!r}: set `address` (the From address): the login "
-                f"{username!r} is not an e-mail address"
-            )
-        final = settings.model_copy(update={"address": address, "username": username})
-        return _open(name, final, login)
+        return _open(name, settings, self._login(name, settings))
 
-    def _login(self, name: str, settings: MailSettings) -> tuple[str, LoginSource]:
+    def _login(self, name: str, settings: MailSettings) -> LoginSource:
         if settings.auth == "xoauth2":
             tokens = self.tokens
             if tokens is None:
@@ -87,27 +82,28 @@ class MailConnector:
             async def token() -> Login:
                 return Login(username, await tokens(account), "xoauth2", account)
 
-            return username, token
-        fixed = self._password_login(name, settings)
+            return token
 
         async def password() -> Login:
-            return fixed
+            return await asyncio.to_thread(self._password_login, settings)
 
-        return fixed.username, password
+        return password
 
-    def _password_login(self, name: str, settings: MailSettings) -> Login:
+    def _password_login(self, settings: MailSettings) -> Login:
+        """The vault's login for this mailbox, read when an operation needs it (so a toolset
+        opens, and lists its operations, without the vault)."""
         home = self.home or valet_home()
         try:
             vault = Vault.load(home)
         except ValetError as exc:
-            raise ConnectorError(f"toolset {name!r}: the vault cannot be opened: {exc}") from exc
+            raise ToolFailure(f"the vault cannot be opened: {exc}") from exc
         wanted = settings.credential
         credential = vault.get(wanted) if vault is not None else None
         if credential is None:
             host = settings.imap_host
-            raise ConnectorError(
-                f"toolset {name!r}: the vault has no credential {wanted!r} (add it: valet vault "
-                f"add {wanted} --domain {host} --domain {settings.smtp_host} --username …)"
+            raise ToolFailure(
+                f"the vault has no credential {wanted!r} (the person adds it: valet vault add "
+                f"{wanted} --domain {host} --domain {settings.smtp_host} --username …)"
             )
         for kind, (host, port) in (
             ("IMAP", settings.imap_address),
@@ -115,17 +111,17 @@ class MailConnector:
         ):
             if not credential.bound_to(f"https://{host}:{port}/"):
                 bound = ", ".join(credential.domains)
-                raise ConnectorError(
-                    f"toolset {name!r}: vault credential {wanted!r} is bound to {bound}, not to "
-                    f"the {kind} server {host}:{port}"
+                raise ToolFailure(
+                    f"vault credential {wanted!r} is bound to {bound}, not to the {kind} server "
+                    f"{host}:{port}; valet sends a login only to the hosts it is bound to"
                 )
         secret = credential.password.get_secret_value()
         if not secret:
-            raise ConnectorError(f"toolset {name!r}: vault credential {wanted!r} has no password")
+            raise ToolFailure(f"vault credential {wanted!r} has no password")
         username = settings.username or credential.username
         if not username:
-            raise ConnectorError(
-                f"toolset {name!r}: no login name (set `username` or store one with {wanted!r})"
+            raise ToolFailure(
+                f"no login name: set `username` in the toolset or store one with {wanted!r}"
             )
         return Login(username, secret, "password", wanted)
 
@@ -193,7 +189,7 @@ async def _open(name: str, settings: MailSettings, login: LoginSource) -> AsyncG
     try:
         yield Toolset(
             name,
-            f"the mailbox {settings.address} ({host}:{port})",
+            f"the mailbox {settings.address or settings.username} ({host}:{port})",
             auth,
             operations,
             connector="mail",

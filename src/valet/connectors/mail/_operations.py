@@ -260,7 +260,7 @@ class Mailbox:
         return {"uid": args.uid, "flags": _flag_names(flags)}
 
     async def draft(self, args: Compose) -> dict[str, object]:
-        message = self._compose(args)
+        message = self._compose(args, await self._login())
         wanted = self.settings.drafts_folder
 
         def run(conn: imaplib.IMAP4) -> tuple[str, int | None]:
@@ -275,8 +275,8 @@ class Mailbox:
         return result
 
     async def send(self, args: Send) -> dict[str, object]:
-        message = self._compose(args)
         login = await self._login()
+        message = self._compose(args, login)
         refused = await asyncio.to_thread(send, self.settings, login, message)
         sent_to = [r for r in [*args.to, *args.cc, *args.bcc] if _bare(r) not in refused]
         result: dict[str, object] = {"sent_to": sent_to, "message_id": message["Message-ID"]}
@@ -299,13 +299,19 @@ class Mailbox:
         except ToolFailure as failure:
             return {"copy_note": f"sent, but no copy was kept in the Sent folder: {failure}"}
 
-    def _compose(self, args: Compose) -> EmailMessage:
+    def _compose(self, args: Compose, login: Login) -> EmailMessage:
         settings = self.settings
         task = current_task()
-        sender = sender_of(settings.address, settings.display_name)
+        address = settings.address or (login.username if "@" in login.username else "")
+        if not address:
+            raise ToolFailure(
+                f"the login {login.username!r} is not an e-mail address: set `address` (the From "
+                f"address) in the {self.name!r} toolset"
+            )
+        sender = sender_of(address, settings.display_name)
         footer = None
         if settings.footer:
-            footer = f"— sent by valet on behalf of {settings.display_name or settings.address}"
+            footer = f"— sent by valet on behalf of {settings.display_name or address}"
         task_id = (task.task_id if task is not None else "") if settings.task_header else None
         return compose(
             sender=sender,
