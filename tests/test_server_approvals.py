@@ -8,7 +8,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import pytest
 from tests.test_server_harness import Harness, running_server
 from tests.test_server_live import Pacing, status_is, until
 
@@ -134,11 +133,6 @@ async def test_approve_edit_and_decline_go_through_the_gateway(
         assert all(rule == "builtin.ask.delete" for *_, rule in clicks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the runtime's journaled toolbox does not pass on where a link leads, "
-    "so the gateway cannot check a clicked link's target (here a mailto: link)",
-)
 async def test_an_edit_is_decided_again_and_a_deny_rule_still_refuses_it(
     home: Path, sites: SiteServer
 ) -> None:
