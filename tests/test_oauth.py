@@ -321,3 +321,22 @@ def test_unknown_provider_and_missing_client_id_say_what_to_do(home: Path) -> No
     assert google.authorize_params["access_type"] == "offline"
     start = authorization_request(google, "http://127.0.0.1:5000/callback")
     assert "access_type=offline" in start.url and "code_challenge_method=S256" in start.url
+
+
+async def test_a_failed_first_read_leaves_no_token_anywhere(
+    home: Path, server: OAuthServer
+) -> None:
+    broken = provider(home).model_copy(update={"userinfo_url": server.url("/nowhere")})
+    opened: list[asyncio.Task[httpx.Response]] = []
+    live = server.state.live_tokens()
+    with pytest.raises(OAuthError, match="answered HTTP 404 to a read"):
+        await add_oauth_account(
+            home,
+            "local",
+            broken,
+            connector="github",
+            show=lambda url: opened.append(asyncio.ensure_future(browse(url))),
+        )
+    assert (await opened[0]).status_code == 200
+    assert server.state.live_tokens() == live  # the new tokens were revoked at once
+    assert not (home / "vault.json").exists() and Accounts.load(home).accounts == ()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,7 +59,13 @@ async def add_oauth_account(
         start = authorization_request(provider, listener.uri, scopes)
         show(start.url)
         token = await exchange_code(provider, start, await listener.wait(), name=name)
-    login = await whoami(provider, token)
+    try:
+        login = await whoami(provider, token)
+    except OAuthError:
+        if provider.revoke_url is not None:  # leave no live token behind at the provider
+            with suppress(OAuthError):
+                await revoke(provider, token)
+        raise
     account = Account(
         name=name,
         connector=connector,
