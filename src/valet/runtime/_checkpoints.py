@@ -66,7 +66,8 @@ class CheckpointedPlanner:
     checkpoints: Checkpoints
     resumption: Resumption
     on_resume: Callable[[int], None] | None = None
-    """Told how many model turns were replayed, once, before the first live turn."""
+    """Told how many model turns count as done: the replayed ones before the first live turn,
+    one fewer when the last chosen action was not run on the reopened page."""
     _live: bool = field(default=False, init=False)
 
     async def propose(self, prompt: Prompt) -> Reply:
@@ -74,10 +75,13 @@ class CheckpointedPlanner:
         self.resumption.proposals += 1
 
         async def live() -> Reply:
-            if not self._live:
-                self._live = True
-                if index and self.on_resume is not None:
-                    self.on_resume(index - 1 if self.resumption.stale_action else index)
+            if self.on_resume is not None:
+                if self.resumption.stale_action:  # the last choice is made again, live
+                    self.on_resume(index - 1)
+                elif not self._live and index:
+                    self.on_resume(index)
+            self.resumption.stale_action = False
+            self._live = True
             return await self.inner.propose(prompt)
 
         return await self.checkpoints.step(f"model-{index}", live)
