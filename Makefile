@@ -8,12 +8,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON3 ?= python3
 TASK    ?=
 
-.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot clean
+.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
-test: deps chromium github-spec dovecot
+test: deps chromium github-spec dovecot postgres
 	$(PY) -m pytest
 
 check: deps chromium lint typecheck test
@@ -49,6 +49,13 @@ chromium:
 		echo "installing Chromium (Debian package)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+
+# PostgreSQL for the durable tasks' scale-out test (the test starts a throwaway cluster).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing PostgreSQL (Debian package)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
 # Dovecot IMAP for the mail connector's tests (the tests start it with their own config).
 dovecot:

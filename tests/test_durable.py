@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
+import sqlalchemy as sa
 import yaml
 
 from valet.sites import SiteServer
@@ -68,9 +69,10 @@ def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
 class Server:
     """`valet serve` in a subprocess on a fixed home and port."""
 
-    def __init__(self, home: Path, script: Path) -> None:
+    def __init__(self, home: Path, script: Path, database_url: str | None = None) -> None:
         self.home = home
         self.script = script
+        self.database_url = database_url
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log = home / "serve.log"
@@ -78,6 +80,8 @@ class Server:
     def start(self) -> None:
         env = {**os.environ, "VALET_HOME": str(self.home)}
         env.pop("VALET_DATABASE_URL", None)
+        if self.database_url is not None:
+            env["VALET_DATABASE_URL"] = self.database_url
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [*SERVE, "--port", str(self.port), "--model", f"scripted:{self.script}"],
@@ -139,6 +143,8 @@ def serving(home: Path, script: list[Any]) -> Iterator[Server]:
 def _steps(home: Path, task: dict[str, Any]) -> list[dict[str, Any]]:
     runs = home / "runs"
     for folder in runs.iterdir() if runs.is_dir() else []:
+        if not (folder / "run.json").is_file():
+            continue  # a run being created
         header = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         if header["settings"].get("server_task") == task["id"]:
             lines = (folder / "steps.jsonl").read_text(encoding="utf-8").splitlines()
@@ -154,19 +160,47 @@ def _header(home: Path, task_id: str) -> dict[str, Any]:
     raise AssertionError(f"no run record for task {task_id}")
 
 
+def _chose(home: Path, task_id: str, turn: int, database_url: str | None = None) -> bool:
+    """Whether the task's workflow has recorded model turn `turn` (0-based): its action is
+    then what runs next."""
+    url = database_url or f"sqlite:///{home / 'workflows.db'}"
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+    table = "operation_outputs" if database_url is None else "dbos.operation_outputs"
+    try:
+        with engine.connect() as db:
+            found = db.execute(
+                sa.text(f"SELECT 1 FROM {table} WHERE workflow_uuid = :id AND function_name = :n"),
+                {"id": task_id, "n": f"model-{turn}"},
+            ).first()
+    except sa.exc.OperationalError:
+        return False  # not created yet
+    finally:
+        engine.dispose()
+    return found is not None
+
+
 def _sessions(sites: SiteServer) -> dict[str, dict[str, int]]:
     state = cast(SiteState, sites.app.state.site)
     return {sid: dict(session.cart) for sid, session in state.sessions.items()}
 
 
-@pytest.mark.parametrize("kill_after", [1, 4, 6])
+SLOW = {"wait_for": {"text": "a text this page never shows", "timeout": 4}}
+"""A slow action: killing the server while it runs stops the task at a known place."""
+
+RESTARTED = "valet was restarted before this action ran"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("after", [1, 4, 6])
 def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step(
-    tmp_path: Path, sites: SiteServer, kill_after: int
+    tmp_path: Path, sites: SiteServer, after: int
 ) -> None:
+    """Killed in the search results, on the product page, or with the cables in the cart."""
     home = tmp_path / "home"
     home.mkdir()
     before = set(_sessions(sites))
-    with serving(home, CART_TASK) as server:
+    script = [*CART_TASK[:after], SLOW, *CART_TASK[after:]]
+    with serving(home, script) as server:
         created = server.post(
             "/api/tasks",
             {
@@ -176,8 +210,8 @@ def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step
         )
         assert created.status_code == 201, created.text
         task = created.json()
-        _wait(lambda: len(_steps(home, task)) >= kill_after, f"step {kill_after}")
-        server.kill()
+        _wait(lambda: _chose(home, task["id"], after), f"the model's turn {after}")
+        server.kill()  # while the slow action runs
         server.start()
         final = _wait(
             lambda: (
@@ -191,8 +225,13 @@ def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step
     assert final["status"] == "succeeded", final
     steps = _steps(home, task)
     indices = [step["index"] for step in steps]
-    assert indices == sorted(set(indices)), indices  # no step recorded (so run) twice
-    assert len(steps) == len(CART_TASK) - 1  # every model turn once (`expect` is not a turn)
+    assert indices == list(range(1, len(steps) + 1)), indices  # each step recorded once
+    # Every model turn once (`expect` is not a turn), plus the one the restart interrupted:
+    # that action was not run on the reopened page, and the model chose it again.
+    assert len(steps) == len(script) - 1 + 1
+    interrupted = [s for s in steps if s["result"].startswith(RESTARTED)]
+    assert [s["index"] for s in interrupted] == [after + 1], [s["result"] for s in steps]
+    assert steps[after + 1]["action"] == steps[after]["action"]  # chosen again, then run
     header = _header(home, task["id"])
     assert header["restarts"] == 1 and header["status"] == "succeeded"
     # "Add to cart" ran once, in the browser session restored after the restart: two cables.
@@ -200,6 +239,7 @@ def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step
     assert [sum(cart.values()) for cart in carts] == [2], carts
 
 
+@pytest.mark.timeout(300)
 def test_a_task_waiting_for_approval_survives_a_restart_and_goes_on_when_approved(
     tmp_path: Path, sites: SiteServer
 ) -> None:
@@ -241,6 +281,7 @@ def test_a_task_waiting_for_approval_survives_a_restart_and_goes_on_when_approve
     assert len(state.hostile("delete_all")) == deleted_before + 1  # done once, after approval
 
 
+@pytest.mark.timeout(300)
 def test_a_crash_in_the_middle_of_a_consequential_action_never_does_it_twice(
     tmp_path: Path, sites: SiteServer
 ) -> None:

@@ -1,0 +1,133 @@
+"""The same durable tasks on PostgreSQL (`VALET_DATABASE_URL`): a throwaway cluster is started
+for the session (Debian's `postgresql` package, installed by the Makefile)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from tests.test_durable import CART_TASK, SLOW, Server, _chose, _steps, _wait
+
+from valet.sites import SiteServer
+
+
+def _bin(name: str) -> str:
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
+    if not found[-1]:
+        raise AssertionError(f"PostgreSQL's {name} is missing: install the postgresql package")
+    return found[-1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server on a free loopback port, its data in a temporary folder."""
+    root = Path(tempfile.mkdtemp(prefix="valet-pg-"))
+    data = root / "data"
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
+        owner = pwd.getpwnam("postgres")
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    subprocess.run(
+        [*as_user, _bin("initdb"), "-D", str(data), "-U", "valet", "--auth=trust", "-E", "UTF8"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off"
+    subprocess.run(
+        [
+            *as_user,
+            _bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(root / "log"),
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        engine = sa.create_engine(f"postgresql+psycopg://valet@127.0.0.1:{port}/postgres")
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
+            db.execute(sa.text("CREATE DATABASE valet"))
+        engine.dispose()
+        yield f"postgresql://valet@127.0.0.1:{port}/valet"
+    finally:
+        subprocess.run(
+            [*as_user, _bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.timeout(300)
+def test_a_task_killed_mid_run_resumes_on_postgres(
+    tmp_path: Path, sites: SiteServer, postgres_url: str
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    script = [*CART_TASK[:3], SLOW, *CART_TASK[3:]]
+    (home / "script.yaml").write_text(yaml.safe_dump(script), encoding="utf-8")
+    server = Server(home, home / "script.yaml", database_url=postgres_url)
+    try:
+        server.start()
+        created = server.post(
+            "/api/tasks",
+            {
+                "task": "put two cheapest USB-C cables in the cart",
+                "start_url": sites.url_for("/shop"),
+            },
+        )
+        assert created.status_code == 201, created.text
+        task = created.json()
+        _wait(lambda: _chose(home, task["id"], 3, postgres_url), "the model's turn 3")
+        server.kill()  # while the slow action runs
+        server.start()
+        final = _wait(
+            lambda: (
+                (t := server.get(f"/api/tasks/{task['id']}").json())["status"]
+                in {"succeeded", "failed", "stopped", "cancelled"}
+                and t
+            ),
+            "the task to end after the restart",
+            120,
+        )
+        engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+
+        def stored() -> tuple[str, str] | None:
+            with engine.connect() as db:
+                status = db.execute(
+                    sa.text("SELECT status FROM valet_tasks WHERE id = :id"), {"id": task["id"]}
+                ).scalar_one()
+                workflow = db.execute(
+                    sa.text("SELECT status FROM dbos.workflow_status WHERE workflow_uuid = :id"),
+                    {"id": task["id"]},
+                ).scalar_one()
+            return (status, workflow) if workflow != "PENDING" else None
+
+        statuses = _wait(stored, "the workflow to be recorded as ended", 30)
+        engine.dispose()
+    finally:
+        server.stop()
+    assert final["status"] == "succeeded", final
+    indices = [step["index"] for step in _steps(home, task)]
+    assert indices == list(range(1, len(script) + 1))  # each turn once, plus the interrupted one
+    assert not (home / "valet.db").exists() and not (home / "workflows.db").exists()
+    assert statuses == ("succeeded", "SUCCESS")
