@@ -29,6 +29,7 @@ bench: deps chromium
 	$(PY) bench/step_overhead.py
 	$(PY) bench/gateway.py
 	$(PY) bench/concurrency.py
+	$(PY) bench/live_view.py
 
 deps: $(STAMP)
 

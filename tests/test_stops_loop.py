@@ -5,6 +5,7 @@ live page) it goes on where they left it, and the record keeps the takeover, not
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -127,16 +128,25 @@ def test_valet_run_without_a_terminal_stops_for_the_person_with_exit_3(
     assert "--headed" in done.stderr and "valet serve" in done.stderr
 
 
-def test_the_demo_signs_in_as_the_person_then_asks_before_the_order(home: Path) -> None:
+def test_the_demo_signs_in_through_the_live_view_then_asks_before_the_order(home: Path) -> None:
+    """`valet demo` without a terminal: the server runs the task and the demo plays the person
+    through the API only (takeover, key presses in the live view, hand back, approve)."""
     done = valet(home, "demo", "--no-stay")
     assert done.returncode == 0, done.stdout + done.stderr
     out = " ".join(done.stdout.split())
+    assert "valet's web app: http://127.0.0.1:" in out
     assert "valet stops for you: the page asks for a password (login form)" in out
-    assert "the person (played by the demo) takes over the browser" in out
-    assert "signed in as demo@voltline.test" in out
-    assert out.count("valet asks:") == 1 and 'button "Place order" buys something' in out
+    assert "the person (played by the demo) takes over and signs in" in out
+    assert out.count("the person (played by the demo) approves: Place order") == 1
     assert "Done: Ordered two 'USB-C Cable 1 m (Basic)' with the saved card" in out
+    # Typed in the live view, the password reached the page and nothing valet stores.
     assert files_holding(home, DEMO_PASSWORD.encode()) == []
+    exported = home / "audit.jsonl"
+    assert valet(home, "audit", "export", str(exported)).returncode == 0
+    records = [json.loads(line) for line in exported.read_text().splitlines()]
+    by_person = {r["tool"] for r in records if r["actor"] == "person"}
+    assert {"takeover", "approval"} <= by_person, by_person
+    assert valet(home, "audit", "verify").returncode == 0
 
 
 async def test_the_terminal_hands_over_until_enter_and_ctrl_backslash_asks(

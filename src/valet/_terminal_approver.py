@@ -57,15 +57,3 @@ class TerminalApprover:
         if request.grantable and answer.strip().lower() in ("s", "site"):
             return Approval.approved_for_site("person:terminal")
         return Approval.declined("person:terminal", "the person said no")
-
-
-@dataclass
-class DemoApprover:
-    """The demo plays the person: it shows each ask and approves it."""
-
-    console: Console
-
-    async def decide(self, request: ApprovalRequest) -> Approval:
-        self.console.print(_describe(request))
-        self.console.print(Text("      → approved (the demo plays the person)", style="magenta"))
-        return Approval.approved("person:demo")

@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import threading
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 from urllib.parse import urlsplit
@@ -17,14 +16,15 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from valet._cli_browser import browser_app
 from valet._cli_connectors import connectors_app
 from valet._cli_rules import person_rules, rules_app
 from valet._cli_vault import vault_app
 from valet._progress import ProgressView
-from valet._terminal_approver import DemoApprover, TerminalApprover
-from valet._terminal_handover import TAKE_OVER_KEY, DemoHandover, TerminalHandover
+from valet._terminal_approver import TerminalApprover
+from valet._terminal_handover import TAKE_OVER_KEY, TerminalHandover
 from valet.agent import Finished, Limits, RunEnd, Stopped
 from valet.audit import AuditLog
 from valet.browser import BrowserSettings
@@ -130,9 +130,7 @@ def _spec(
     )
 
 
-def _execute(
-    spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: bool, *, demo: bool = False
-) -> TaskResult:
+def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: bool) -> TaskResult:
     info: dict[str, Any] = config.public() if config else {"model": "replay"}
     mode = config.output_mode if config and config.provider != "scripted" else "tools"
     vision = bool(config and config.vision)
@@ -146,11 +144,9 @@ def _execute(
     try:
         with ProgressView(console) as progress:
             approver: Approver = DenyAllApprover()
-            if demo:
-                approver = DemoApprover(console)
-            elif sys.stdin.isatty():
+            if sys.stdin.isatty():
                 approver = TerminalApprover(console, progress)
-            handover = _handover(spec, console, progress, demo)
+            handover = _handover(spec, console, progress)
             listening = (
                 handover.listening()
                 if isinstance(handover, TerminalHandover)
@@ -178,15 +174,9 @@ def _execute(
         _fail("cancelled", EXIT_NOT_DONE)
 
 
-def _handover(
-    spec: TaskSpec, console: Console, progress: ProgressView, demo: bool
-) -> TerminalHandover | DemoHandover | None:
-    """Who takes the browser when the page needs the person: the demo plays them; a headed
-    run on a terminal gives the window to them; otherwise nobody (the run stops there)."""
-    if demo:
-        from valet.sites import DEMO_EMAIL, DEMO_PASSWORD
-
-        return DemoHandover(console, DEMO_EMAIL, DEMO_PASSWORD)
+def _handover(spec: TaskSpec, console: Console, progress: ProgressView) -> TerminalHandover | None:
+    """Who takes the browser when the page needs the person: a headed run on a terminal gives
+    the window to them; otherwise nobody (the run stops there)."""
     if spec.browser.headless or not sys.stdin.isatty():
         return None
     console.print(
@@ -377,40 +367,38 @@ def demo(
         bool | None, typer.Option("--stay/--no-stay", help="Keep the shop up afterwards.")
     ] = None,
 ) -> None:
-    """Start the bundled shop and replay the demo workflow (or run --task live with a model)."""
-    from valet.sites import SiteServer
+    """Start the bundled shop and valet's web app, and run the demo task in it.
 
-    with SiteServer() as server:
-        shop = server.url_for("/shop")
-        out.print(f"[bold]Voltline demo shop[/] at {shop}")
-        if task:
-            try:
-                config = resolve_model_config(model, config=load_config())
-                llm = build_model(config)
-            except ConfigError as exc:
-                _fail(str(exc))
-            spec = _spec(task, shop, None, False, None, None)
-            result = _execute(spec, llm, config, False, demo=True)
-        else:
-            workflow = resources.files("valet.demo").joinpath("shop.yaml")
-            with resources.as_file(workflow) as path:
-                steps = load_script(Path(path))
-            out.print(
-                "replaying the bundled workflow: sign in (the demo plays you), search, add to "
-                "cart, shipping, pay with the saved card, place the order (the demo approves)"
-            )
-            spec = TaskSpec(
-                task="Sign in, then buy two of the cheapest USB-C cable with the saved card",
-                start_url=shop,
-                limits=Limits(max_steps=len(steps) + 5),
-            )
-            replay = scripted_model(ScriptPlayer(steps, replay=True))
-            result = _execute(spec, replay, None, False, demo=True)
-        out.print(f"[dim]run record: valet runs show {result.run_id}[/]")
-        if stay if stay is not None else sys.stdout.isatty():
-            out.print(f"the shop stays up at {shop} — Ctrl-C to quit")
-            _wait_until_interrupted()
-        raise typer.Exit(_exit_code(result.end))
+    On a terminal you play the person in the web app (take over at the login, approve the
+    order); otherwise the demo plays them through the API and exits with the task's outcome."""
+    from valet._demo import run_demo, validate_live_model
+
+    if task:
+        try:
+            validate_live_model(valet_home(), model)
+        except ConfigError as exc:
+            _fail(str(exc))
+    person = not sys.stdout.isatty()
+    final = asyncio.run(
+        run_demo(
+            valet_home(),
+            task=task,
+            model=model,
+            person=person,
+            stay=stay if stay is not None else not person,
+            say=lambda line: out.print(line, markup=False, soft_wrap=True),
+        )
+    )
+    status = final["status"]
+    if status == "succeeded":
+        out.print(Text.assemble(("Done: ", "bold green"), final.get("answer") or ""))
+    else:
+        why = final.get("answer") or final.get("detail") or final.get("error") or ""
+        out.print(Text.assemble((f"{status.capitalize()}: ", "bold red"), why))
+    if final.get("run_id"):
+        out.print(f"[dim]run record: valet runs show {final['run_id']}[/]")
+    codes = {"succeeded": EXIT_SUCCESS, "failed": EXIT_NOT_DONE}
+    raise typer.Exit(codes.get(status, EXIT_STOPPED))
 
 
 def _audit_log() -> AuditLog:
