@@ -319,6 +319,9 @@ OPENERS: dict[str, ToolsetsFor] = {
     "mail": lambda files, repo: [
         ToolsetConfig(name="mail", connector="mail", settings=MAIL_ON_PORT_9),
     ],
+    "github": lambda files, repo: [
+        ToolsetConfig(name="gh", connector="github", settings={"base_url": "http://127.0.0.1:9"})
+    ],
 }
 MAIL_ON_PORT_9 = {
     "credential": "mail",  # not in the vault: the mailbox opens, its first call would fail

@@ -31,7 +31,6 @@ from valet._rules_file import (
     with_ids,
 )
 from valet.errors import ConfigError
-from valet.models import build_model, resolve_model_config
 from valet.policy import (
     AllowedRecipientDomains,
     AllowSites,
@@ -98,6 +97,8 @@ def _saved() -> RuleSet:
 
 def _with_model(instruction: str, model: str) -> Compiled:
     try:
+        from valet.models import build_model, resolve_model_config  # loads pydantic-ai
+
         llm = build_model(resolve_model_config(model, config=load_config()))
     except ConfigError as exc:
         _fail(str(exc))

@@ -10,7 +10,7 @@ import re
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
@@ -30,18 +30,13 @@ from valet.audit import AuditLog
 from valet.browser import BrowserSettings
 from valet.errors import ConfigError, RunNotFound, WorkflowError
 from valet.gateway import Approver, DenyAllApprover
-from valet.models import (
-    ModelConfig,
-    ScriptPlayer,
-    build_model,
-    load_script,
-    resolve_model_config,
-    scripted_model,
-)
 from valet.record import RunStore, load_workflow, save_workflow
 from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, run_task
 from valet.settings import load_config, valet_home
 from valet.vault import Vault, VaultError
+
+if TYPE_CHECKING:  # valet.models loads pydantic-ai (slow): commands that need it import it
+    from valet.models import ModelConfig
 
 app = typer.Typer(
     help="valet: an agent that does real work in a real browser.", no_args_is_help=True
@@ -214,6 +209,8 @@ def run(
     json_out: JsonOption = False,
 ) -> None:
     """Carry out TASK in the browser, step by step."""
+    from valet.models import build_model, resolve_model_config
+
     if not task.strip():
         _fail("the task is empty")
     try:
@@ -332,6 +329,14 @@ def workflow_run(
     json_out: JsonOption = False,
 ) -> None:
     """Replay a workflow with no model; with a model configured, it takes over if a step fails."""
+    from valet.models import (
+        ScriptPlayer,
+        build_model,
+        load_script,
+        resolve_model_config,
+        scripted_model,
+    )
+
     try:
         path, document = load_workflow(valet_home() / "workflows", name)
         params = _params(param or [])

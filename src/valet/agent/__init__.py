@@ -1,11 +1,15 @@
-"""The agent loop, its typed step results, prompts, history and limits."""
+"""The agent loop, its typed step results, prompts, history and limits.
+
+`ModelPlanner` (pydantic-ai) loads on first use: code that only needs the loop's types does not
+pay for importing pydantic-ai."""
+
+from typing import TYPE_CHECKING, Any
 
 from valet.agent._guards import Budget, LoopGuard
 from valet.agent._history import History, describe_action, load_prompt
 from valet.agent._loop import Handover, Inbox, Toolbox, run_loop
 from valet.agent._planner import (
     ModelFailure,
-    ModelPlanner,
     OutputMode,
     Planner,
     Prompt,
@@ -55,3 +59,14 @@ __all__ = [
     "load_prompt",
     "run_loop",
 ]
+
+if TYPE_CHECKING:
+    from valet.agent._model_planner import ModelPlanner
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ModelPlanner":
+        from valet.agent._model_planner import ModelPlanner
+
+        return ModelPlanner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import trafilatura  # pyright: ignore[reportMissingTypeStubs]
 from playwright.async_api import Error
 
 from valet.browser._driver import ActionFailed, Driver
@@ -29,6 +28,8 @@ _TEXT_JS = """() => {
 
 
 def _extract(html: str, url: str) -> str:
+    import trafilatura  # pyright: ignore[reportMissingTypeStubs]  # slow to import: on first use
+
     result: object = trafilatura.extract(  # pyright: ignore[reportUnknownMemberType]
         html, url=url, output_format="markdown", include_links=True
     )

@@ -20,10 +20,11 @@
 - `ConnectorError`: a connector or toolset cannot be loaded or opened.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from valet.connectors._accounts import Account, Accounts, unused_after_days
 from valet.connectors._errors import ConnectorError
 from valet.connectors._files import FilesSettings
-from valet.connectors._mcp import McpSettings, effect_of
 from valet.connectors._oauth import (
     PRESETS,
     AuthorizationRequest,
@@ -98,3 +99,14 @@ __all__ = [
     "revoke",
     "unused_after_days",
 ]
+
+if TYPE_CHECKING:
+    from valet.connectors._mcp import McpSettings, effect_of
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("McpSettings", "effect_of"):  # the MCP SDK loads on first use (slow import)
+        from valet.connectors import _mcp
+
+        return getattr(_mcp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,9 @@ _REPO = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$"
 
 
 class Repo(BaseModel):
-    repo: str = Field(pattern=_REPO, description="The repository, as owner/name.")
+    repo: str = Field(
+        pattern=_REPO, description="The repository, as owner/name.", examples=["octocat/hello"]
+    )
 
     @field_validator("repo")
     @classmethod
@@ -40,6 +42,7 @@ class _InRepo(Repo):
         max_length=1000,
         pattern=r"^[^/]",
         description="Path of the file in the repository (e.g. docs/guide.md); '.' for the root.",
+        examples=["docs/guide.md"],
     )
 
     @field_validator("path")

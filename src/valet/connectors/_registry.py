@@ -108,6 +108,8 @@ async def open_toolsets(
     connectors: Mapping[str, Connector] | None = None,
 ) -> list[Toolset]:
     """Open every configured toolset on `stack` (closed when the stack closes)."""
+    if not configs:
+        return []  # nothing to load (connectors import their client libraries)
     registry = registered_connectors() if connectors is None else connectors
     names = [config.name for config in configs]
     if len(set(names)) != len(names):

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from dbos import DBOS
-
 from valet.agent import HandBack, Handover, Inbox, Planner, Prompt, Reply, Toolbox
 from valet.browser import ActionOutcome, ByRole, Observation
 from valet.effects import Effect
@@ -44,6 +42,8 @@ class DbosCheckpoints:
     """Each step is a DBOS step of the current workflow (results stored in its database)."""
 
     async def step(self, name: str, run: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        from dbos import DBOS  # only durable runs need it (it is slow to import)
+
         return await DBOS.run_step_async({"name": name, "retries_allowed": False}, run)
 
 

@@ -9,13 +9,11 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
-from pydantic_ai.models import Model
-from pydantic_ai.settings import ModelSettings
 
 from valet.agent import (
     Budget,
@@ -23,7 +21,6 @@ from valet.agent import (
     Handover,
     Inbox,
     Limits,
-    ModelPlanner,
     OutputMode,
     Recorder,
     RunEnd,
@@ -45,7 +42,6 @@ from valet.gateway import (
     TaskSecrets,
     learn_page,
 )
-from valet.models import resume_script
 from valet.policy import (
     STOP_KINDS,
     ConnectorGrant,
@@ -70,6 +66,9 @@ from valet.runtime._checkpoints import (
 )
 from valet.tools import BROWSER_ACTIONS, Action, BrowserToolbox, Goto
 from valet.vault import Vault
+
+if TYPE_CHECKING:  # pydantic-ai loads with the first run, not with the module (slow import)
+    from pydantic_ai.models import Model
 
 
 class BrowserUnavailable(ValetError):
@@ -253,6 +252,11 @@ async def _run(
         seen=lambda page: learn_page(gateway.gate, page),
     )
     limits = spec.limits
+    from pydantic_ai.settings import ModelSettings
+
+    from valet.agent import ModelPlanner
+    from valet.models import resume_script
+
     planner = CheckpointedPlanner(
         ModelPlanner(
             model,

@@ -76,7 +76,7 @@ class Flag(MessageRef):
 
 
 class Compose(BaseModel):
-    to: list[str] = Field(description="Recipients' addresses.")
+    to: list[str] = Field(description="Recipients' addresses.", examples=[["ann@example.com"]])
     cc: list[str] = Field(default_factory=list[str])
     bcc: list[str] = Field(default_factory=list[str])
     subject: str
@@ -90,7 +90,9 @@ class Compose(BaseModel):
 
 
 class Send(Compose):
-    to: list[str] = Field(min_length=1, description="Recipients' addresses.")
+    to: list[str] = Field(
+        min_length=1, description="Recipients' addresses.", examples=[["ann@example.com"]]
+    )
 
 
 LoginSource = Callable[[], Awaitable[Login]]
