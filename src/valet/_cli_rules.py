@@ -38,6 +38,7 @@ from valet.policy import (
     DenySites,
     ForbidEffect,
     MaxAmount,
+    MaxDownload,
     Rule,
     RuleSet,
     compile_instruction,
@@ -79,6 +80,8 @@ def explain(rule: Rule) -> str:
                 "deny sending or sharing to addresses outside "
                 f"{', '.join(rule.domains)} (subdomains included)"
             )
+        case MaxDownload():
+            return f"deny downloading a file larger than {rule.bytes:,} bytes"
 
 
 def _table(rules: tuple[Rule, ...], *, sources: bool = True) -> Table:

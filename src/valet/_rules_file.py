@@ -36,7 +36,7 @@ def rules_to_toml(rules: RuleSet) -> str:
     lines = [
         "# valet's rules: your limits, enforced by code on every action.",
         "# Edit with `valet rules edit`; kinds: max_amount, forbid_effect, allow_sites,",
-        "# deny_sites, allowed_recipient_domains.",
+        "# deny_sites, allowed_recipient_domains, max_download.",
     ]
     for rule in rules.rules:
         data = rule.model_dump(mode="json", exclude_defaults=True)

@@ -89,6 +89,34 @@ def _filename(url: str, disposition: str | None) -> str:
     return name or "download"
 
 
+async def content_length(driver: Driver, url: str) -> int | None:
+    """The size the server declares for `url`, with the browser's cookies: a `HEAD`'s
+    `Content-Length`, or when the server refuses `HEAD`, the total of a one-byte ranged `GET`.
+    None when it declares none or cannot be asked."""
+    request = driver.context.request
+    timeout = driver.settings.action_timeout_s * 1000
+    url = normalize_url(url)
+    try:
+        head = await request.head(url, timeout=timeout)
+        try:
+            declared = head.headers.get("content-length", "")
+            refused = head.status in (405, 501)
+        finally:
+            await head.dispose()
+        if head.ok and declared.isdigit():
+            return int(declared)
+        if not refused:
+            return None
+        ranged = await request.get(url, headers={"Range": "bytes=0-0"}, timeout=timeout)
+        try:
+            total = ranged.headers.get("content-range", "").rpartition("/")[2]
+            return int(total) if ranged.status == 206 and total.isdigit() else None
+        finally:
+            await ranged.dispose()
+    except Error:
+        return None
+
+
 async def download_url(driver: Driver, url: str) -> ActionOutcome:
     """Fetch a URL with the browser's cookies and save it under artifacts/downloads."""
     url = normalize_url(url)

@@ -250,6 +250,11 @@ class BrowserSession:
         """Wait until `text` is visible, or `target` is visible, or (neither) the page settles."""
         return await _actions.wait_for(self._driver, text, target, timeout_s)
 
+    async def content_length(self, url: str) -> int | None:
+        """The size the server declares for `url` (`HEAD`, else a ranged `GET`), with the
+        browser's cookies; None when unknown. For the gateway's download cap."""
+        return await _reading.content_length(self._driver, url)
+
     async def download(self, target_or_url: Target | str) -> ActionOutcome:
         """Save a file under artifacts/downloads: fetch a URL, or click an element."""
         if isinstance(target_or_url, str):

@@ -17,6 +17,7 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
@@ -65,6 +66,13 @@ class LiveUrl(Protocol):
 
     @property
     def page_url(self) -> str: ...
+
+
+@runtime_checkable
+class DownloadSizes(Protocol):
+    """A toolbox that can ask a server how big a file is before downloading it."""
+
+    async def content_length(self, url: str) -> int | None: ...
 
 
 """Host name → its IP addresses (empty when it does not resolve)."""
@@ -195,6 +203,12 @@ class GatedToolbox:
                 taint=facts.taint,
             )
             raise
+        if isinstance(to_run, Download) and outcome.ok:
+            too_large = await self._too_large(outcome)
+            if too_large is not None:
+                ruling = Ruling(too_large, False, "denied", ruling.approver, ruling.args)
+                message = f"{ruling.message}; valet deleted the file"
+                outcome = ActionOutcome(ok=False, message=message, target=outcome.target)
         paid = facts.request.amount
         if outcome.ok and paid is not None and facts.request.effect is Effect.PURCHASE:
             gate.spend(paid)  # what a per-task `MaxAmount` adds up
@@ -218,12 +232,22 @@ class GatedToolbox:
         classification: Classification | None = None
         target: Element | None = None
         watched: dict[str, object] = {}
+        size: int | None = None
         match action:
             case Goto(url=url) | OpenTab(url=str() as url) | Download(url=str() as url):
                 absolute = urljoin(here, url) if here else url
-                extra.append(await self._navigation(absolute))
+                guard = await self._navigation(absolute)
+                extra.append(guard)
                 site = site_of(absolute)
                 watched["url"] = url
+                if isinstance(action, Download):
+                    size = await self._declared_size(absolute, guard)
+            case Download(element=int() | ByRole() as ref):
+                link = await self._link_url(ref)
+                if link is not None:
+                    guard = await self._navigation(link)
+                    extra.append(guard)
+                    size = await self._declared_size(link, guard)
             case Click(element=ref):
                 target = self._element(ref)
                 classification = self._click(target, ref)
@@ -271,6 +295,7 @@ class GatedToolbox:
             spent=self.gate.spent(),
             tainted=taint.tainted,
             findings=taint.findings,
+            size_bytes=size,
         )
         return _Facts(request, tuple(extra), taint, classification, target, unread)
 
@@ -297,6 +322,23 @@ class GatedToolbox:
         if url is None or url.startswith(("javascript:", "#")):
             return None
         return url
+
+    async def _declared_size(self, url: str, guard: Decision) -> int | None:
+        """The size the server declares for a download, when the inner toolbox can ask (the
+        browser can) and navigation may go there (no request to a denied or asked URL)."""
+        if guard.verdict != "allow" or not isinstance(self.inner, DownloadSizes):
+            return None
+        return await self.inner.content_length(url)
+
+    async def _too_large(self, outcome: ActionOutcome) -> Decision | None:
+        """After a download whose size was not declared: the denial when a saved file is over
+        the download cap; the saved files are deleted then."""
+        cap, cap_id = self.gate.policy.download_cap()
+        biggest = max(await asyncio.to_thread(_sizes, outcome.artifacts), default=0)
+        denial = cap.over(biggest, cap_id)
+        if denial is not None:
+            await asyncio.to_thread(_delete, outcome.artifacts)
+        return denial
 
     def _pays(self, effect: Effect) -> bool:
         """A purchase, or a submit of payment details: it may spend the page's order total."""
@@ -336,6 +378,15 @@ class GatedToolbox:
 def learn_page(gate: Gate, page: Observation) -> None:
     """Tell the gate what a page said (untrusted content), e.g. for a replayed observation."""
     gate.learn(_page_source(page.url), _page_content(page))
+
+
+def _sizes(paths: Iterable[Path]) -> list[int]:
+    return [path.stat().st_size for path in paths if path.is_file()]
+
+
+def _delete(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def _page_source(url: str) -> Source:

@@ -2,7 +2,8 @@
 
 - `Decision` (`allow | ask | deny`, rule id, reason) and `strictest` (deny > ask > allow).
 - `Policy` = `BuiltinRules` + the person's `RuleSet` (the rule language: `MaxAmount`,
-  `ForbidEffect`, `AllowSites`, `DenySites`, `AllowedRecipientDomains`) + `NavigationSettings`.
+  `ForbidEffect`, `AllowSites`, `DenySites`, `AllowedRecipientDomains`, `MaxDownload`) +
+  `NavigationSettings`.
 - `Scope`: the sites, connectors and operations of one task, fixed before it reads anything;
   `derive_scope` derives it from the task's words and settings.
 - `ConnectorGrant` / `check_grants` / `standing_grants`: per task, the effects allowed on each
@@ -56,6 +57,7 @@ from valet.policy._rules import (
     DenySites,
     ForbidEffect,
     MaxAmount,
+    MaxDownload,
     Rule,
     RuleSet,
 )
@@ -100,6 +102,7 @@ __all__ = [
     "HeuristicDetector",
     "InjectionDetector",
     "MaxAmount",
+    "MaxDownload",
     "Money",
     "NavigationSettings",
     "Policy",

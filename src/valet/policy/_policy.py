@@ -13,7 +13,7 @@ from valet.policy._grants import approved_for, check_grants
 from valet.policy._navigation import NavigationSettings
 from valet.policy._request import ActionRequest
 from valet.policy._risk import Grant
-from valet.policy._rules import BuiltinRules, RuleSet
+from valet.policy._rules import BuiltinRules, MaxDownload, RuleSet
 from valet.policy._scope import Scope
 
 
@@ -41,6 +41,9 @@ class Policy(BaseModel):
                 f"you allowed {granted} for this task",
             )
         person = self.rules.check(request)
+        if self.rules.download_cap() is None:
+            default = self.builtin.max_download.check(request, "builtin.max_download")
+            person += [] if default is None else [default]
         # a person rule that asks (an amount it cannot compare) says why better than the
         # built-in ask, so it comes first and wins the tie between asks
         found = [d for d in person if d.verdict == "ask"]
@@ -62,6 +65,10 @@ class Policy(BaseModel):
                 )
             )
         return found
+
+    def download_cap(self) -> tuple[MaxDownload, str]:
+        """The download cap in force and its id: the person's smallest, else valet's default."""
+        return self.rules.download_cap() or (self.builtin.max_download, "builtin.max_download")
 
     def evaluate(
         self, request: ActionRequest, scope: Scope, grants: Collection[Grant] = ()

@@ -53,3 +53,5 @@ class ActionRequest:
     """Consequential arguments that come from untrusted content only."""
     findings: tuple[Finding, ...] = field(default=())
     """Injection findings in the untrusted content that influenced this action."""
+    size_bytes: int | None = None
+    """The size of what the action would download, when the server declared it."""

@@ -17,6 +17,8 @@ rules themselves are enforced by code only). They round-trip as JSON or YAML::
       sites: [casino.example]
     - kind: allowed_recipient_domains   # never email anyone outside example.com
       domains: [example.com]
+    - kind: max_download         # never download a file over 20 MB
+      bytes: 20000000
 
 Every person rule denies what it forbids (the person's limits are not negotiable in the moment;
 they are edited as data). A rule's `id` defaults to `person.<kind>#<position>`.
@@ -144,8 +146,46 @@ class AllowedRecipientDomains(_Rule):
         return None
 
 
+DOWNLOAD_TOO_LARGE = "download.too_large"
+"""The rule id of every download refused or removed for its size (the cap's own id is in the
+reason)."""
+
+DEFAULT_MAX_DOWNLOAD_BYTES = 100_000_000
+"""valet's download cap when the person set none: 100 MB (10^8 bytes)."""
+
+
+class MaxDownload(_Rule):
+    """Deny downloading a file larger than `bytes`.
+
+    valet's built-in default is 100 MB (100,000,000 bytes) when the person set no
+    `max_download` rule; a person's rule replaces it (up or down), and with several the smallest
+    wins. The gateway asks the server for the size before a download by URL (or by a link whose
+    URL it can read) and denies it when the declared size is over; a file whose size the server
+    does not declare is downloaded, then deleted if it turns out larger. Both are denied with
+    rule id `download.too_large`.
+    """
+
+    kind: Literal["max_download"] = "max_download"
+    bytes: int = Field(gt=0)
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        if request.effect is not Effect.DOWNLOAD or request.size_bytes is None:
+            return None
+        return self.over(request.size_bytes, rule_id)
+
+    def over(self, size: int, rule_id: str) -> Decision | None:
+        """The denial when a file of `size` bytes is over this cap (`rule_id`: the cap's own)."""
+        if size <= self.bytes:
+            return None
+        whose = "valet's default" if rule_id.startswith("builtin.") else f"your rule {rule_id}"
+        return Decision.deny(
+            DOWNLOAD_TOO_LARGE,
+            f"the file is {size:,} bytes, over the download cap of {self.bytes:,} bytes ({whose})",
+        )
+
+
 Rule = Annotated[
-    MaxAmount | ForbidEffect | AllowSites | DenySites | AllowedRecipientDomains,
+    MaxAmount | ForbidEffect | AllowSites | DenySites | AllowedRecipientDomains | MaxDownload,
     Field(discriminator="kind"),
 ]
 """One person rule; `kind` says which."""
@@ -165,6 +205,15 @@ class RuleSet(BaseModel):
             if decision is not None:
                 found.append(decision)
         return found
+
+    def download_cap(self) -> tuple[MaxDownload, str] | None:
+        """The person's smallest `max_download` rule and its id, if they set one."""
+        caps = [
+            (rule, rule.id or f"person.{rule.kind}#{position}")
+            for position, rule in enumerate(self.rules, start=1)
+            if isinstance(rule, MaxDownload)
+        ]
+        return min(caps, key=lambda cap: cap[0].bytes, default=None)
 
     def as_data(self) -> dict[str, object]:
         """Plain data, `kind` first in each rule and defaults left out (what a person edits)."""
@@ -211,9 +260,13 @@ class BuiltinRules(BaseModel):
 
     An effect in neither set (and `unknown`) asks. The person can lift the ask for some effects
     for one task (`Scope.preapproved`); that never lifts a person rule, the scope or taint.
+    Downloads are capped at `max_download` unless the person set their own `max_download`.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_download: MaxDownload = MaxDownload(bytes=DEFAULT_MAX_DOWNLOAD_BYTES)
+    """The download cap when the person set none (100 MB)."""
 
     ask: frozenset[Effect] = CONSEQUENTIAL
     allow: frozenset[Effect] = frozenset(

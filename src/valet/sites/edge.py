@@ -1,16 +1,22 @@
 # pyright: strict
-"""Edge cases: dialogs, redirect loop, real 404, downloads, slow responses, popups."""
+"""Edge cases: dialogs, redirect loop, real 404, downloads, slow responses, popups.
+
+`/edge/blob?size=N&length=1|0` serves a file of N zero bytes (at most `MAX_BLOB_BYTES`), with a
+`Content-Length` (`length=1`, the default) or chunked without one (`length=0`); `HEAD` too.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from .web import SiteContext
 
 MAX_SLOW_MS = 10_000
+MAX_BLOB_BYTES = 20_000_000
 
 CSV_BODY = (
     "order_id,date,customer,item,quantity,total\n"
@@ -50,6 +56,19 @@ def build_edge_router(ctx: SiteContext) -> APIRouter:
             media_type="text/csv",
             headers={"Content-Disposition": 'attachment; filename="voltline-orders.csv"'},
         )
+
+    @router.api_route("/blob", methods=["GET", "HEAD"])
+    def blob(size: int = 1000, length: int = 1) -> Response:
+        size = max(0, min(size, MAX_BLOB_BYTES))
+        headers = {"Content-Disposition": f'attachment; filename="blob-{size}.bin"'}
+        if length:
+            return Response(bytes(size), media_type="application/octet-stream", headers=headers)
+
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, size, 65536):
+                yield bytes(min(65536, size - start))
+
+        return StreamingResponse(chunks(), media_type="application/octet-stream", headers=headers)
 
     @router.get("/slow")
     async def slow(request: Request, ms: int = 2000) -> Response:

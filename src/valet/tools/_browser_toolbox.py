@@ -99,7 +99,7 @@ class BrowserToolbox:
             case Screenshot():
                 return await s.screenshot()
             case Download(element=element, url=url):
-                source = element if element is not None else url
+                source = element if element is not None else url and urljoin(s.page_url, url)
                 if source is None:
                     return ActionOutcome(ok=False, message="download needs an element or a url")
                 return await s.download(source)
@@ -116,6 +116,10 @@ class BrowserToolbox:
     async def link_url(self, element: int | ByRole) -> str | None:
         """Where clicking `element` would navigate, when it is a link (for the gateway)."""
         return await self.session.link_url(element)
+
+    async def content_length(self, url: str) -> int | None:
+        """The size the server declares for `url`, when it does (for the gateway's download cap)."""
+        return await self.session.content_length(urljoin(self.session.page_url, url))
 
     def _upload_path(self, name: str) -> Path | str:
         if self.files_dir is None:
