@@ -1,7 +1,13 @@
 """valet's browser: Chromium sessions, compact observations, effect-checked actions."""
 
 from valet.browser._masking import SENSITIVE_FIELDS
-from valet.browser._privacy import Forgotten, forget_all, forget_site, wipe_profile
+from valet.browser._privacy import (
+    Forgotten,
+    forget_all,
+    forget_site,
+    is_sensitive,
+    wipe_profile,
+)
 from valet.browser._render import render_observation
 from valet.browser._screencast import Screencast, ScreencastSettings
 from valet.browser._session import BrowserSession
@@ -37,6 +43,7 @@ __all__ = [
     "digest_of",
     "forget_all",
     "forget_site",
+    "is_sensitive",
     "render_observation",
     "wipe_profile",
 ]

@@ -57,7 +57,13 @@ class BrowserSettings(BaseModel):
     sensitive_sites: tuple[str, ...] = Field(
         default=DEFAULT_SENSITIVE_SITES,
         description="Host patterns (`mail.*`, `*bank*`, `admin.example.com`, `host:port`) "
-        "that count as sensitive for wipe_profile_after_sensitive.",
+        "that count as sensitive for wipe_profile_after_sensitive and watch_sensitive.",
+    )
+    watch_sensitive: bool = Field(
+        default=True,
+        description="Watch mode, where the person has a live view (valet serve): on a site "
+        "matching sensitive_sites the agent acts only while someone watches its browser, "
+        "and pauses until they open the live view. False: it goes on unwatched.",
     )
     viewport_width: int = Field(default=1280, ge=200, description="Viewport width in CSS px.")
     viewport_height: int = Field(default=900, ge=200, description="Viewport height in CSS px.")

@@ -10,6 +10,8 @@
 - `StopGuard` (inside `GatedToolbox(stops=..., vault_can_fill=...)`): marks a page that needs
   the person (login, payment, CAPTCHA, one-time code) and denies typing into those fields
   (`stop.sensitive_field`); `VaultCanFill` is the vault's say on whether it fills the form.
+- Watch mode: `GatedToolbox(watch=Watch, sensitive_sites=...)` holds actions on sensitive
+  sites (mail, banking, admin consoles) until the person watches the live view.
 - `current_task()`: inside a tool, the `TaskContext` its call runs for.
 - `ToolFailure`: raise it in a tool for a failure the model should read. `GatewayError`: setup.
 """
@@ -28,6 +30,7 @@ from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import SENSITIVE_RULE, StopGuard, VaultCanFill, no_vault
 from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
 from valet.gateway._toolbox import GatedToolbox, Resolver, learn_page, resolve_host
+from valet.gateway._watch import Watch, WatchGuard
 
 __all__ = [
     "SENSITIVE_RULE",
@@ -50,6 +53,8 @@ __all__ = [
     "ToolFailure",
     "ToolResult",
     "VaultCanFill",
+    "Watch",
+    "WatchGuard",
     "current_task",
     "learn_page",
     "make_tool",

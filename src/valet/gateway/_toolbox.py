@@ -25,12 +25,13 @@ from pydantic import ValidationError
 
 from valet.agent import Toolbox
 from valet.audit import Actor
-from valet.browser import ActionOutcome, ByRole, Element, Observation
+from valet.browser import DEFAULT_SENSITIVE_SITES, ActionOutcome, ByRole, Element, Observation
 from valet.effects import Effect
 from valet.gateway._gate import Gate, Ruling, Taint
 from valet.gateway._gateway import Gateway
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import StopGuard, VaultCanFill, no_vault
+from valet.gateway._watch import Watch, WatchGuard
 from valet.policy import (
     STOP_KINDS,
     ActionRequest,
@@ -116,9 +117,13 @@ class GatedToolbox:
         secrets: TaskSecrets | None = None,
         stops: Iterable[StopKind] = STOP_KINDS,
         vault_can_fill: VaultCanFill = no_vault,
+        watch: Watch | None = None,
+        sensitive_sites: Iterable[str] = DEFAULT_SENSITIVE_SITES,
     ) -> None:
         """`stops`: which stops for the person apply (login, payment, captcha, otp);
-        `vault_can_fill`: whether the vault fills a stop's form itself (then no stop)."""
+        `vault_can_fill`: whether the vault fills a stop's form itself (then no stop);
+        `watch`: watch mode, an action on (or to) one of `sensitive_sites` waits until the
+        person watches (None: no watch mode)."""
         self.inner = inner
         self.secrets = secrets or TaskSecrets(None)
         fills = self.secrets.can_fill if vault_can_fill is no_vault else vault_can_fill
@@ -128,6 +133,7 @@ class GatedToolbox:
         self._actor: Actor = actor
         self._last: Observation | None = None
         self._seen_digest = ""
+        self.watch = None if watch is None else WatchGuard(watch, sensitive_sites)
 
     @property
     def actions(self) -> tuple[type[Action], ...]:
@@ -155,6 +161,8 @@ class GatedToolbox:
         return observation
 
     async def execute(self, action: Action) -> ActionOutcome:
+        if self.watch is not None:
+            await self.watch.hold(self._sites_of(action), self.gate)
         facts = await self._facts(action)
         gate = self.gate
         decision = facts.decide(gate)
@@ -298,6 +306,16 @@ class GatedToolbox:
             size_bytes=size,
         )
         return _Facts(request, tuple(extra), taint, classification, target, unread)
+
+    def _sites_of(self, action: Action) -> list[str]:
+        """The page open right now and, for a navigation, where it goes (watch mode)."""
+        here = self.inner.page_url if isinstance(self.inner, LiveUrl) else ""
+        here = here or (self._last.url if self._last is not None else "")
+        match action:
+            case Goto(url=url) | OpenTab(url=str() as url) | Download(url=str() as url):
+                return [here, urljoin(here, url) if here else url]
+            case _:
+                return [here]
 
     def _vault(self, text: str, target: Element | None) -> list[Decision]:
         """A denial when `text` holds vault placeholders that may not be filled here: checked

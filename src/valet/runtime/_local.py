@@ -40,6 +40,7 @@ from valet.gateway import (
     Gateway,
     TaskContext,
     TaskSecrets,
+    Watch,
     learn_page,
 )
 from valet.policy import (
@@ -156,6 +157,7 @@ async def run_task(
     vault: Vault | None = None,
     checkpoints: Checkpoints | None = None,
     on_session: Callable[[BrowserSession], None] | None = None,
+    watch: Watch | None = None,
 ) -> TaskResult:
     """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`.
 
@@ -167,7 +169,9 @@ async def run_task(
     credential's sites, and no vault value reaches the run record or the audit log.
     With durable `checkpoints` (a DBOS workflow), a run restarted after a crash replays what it
     already did and goes on from the first step that never finished; `on_session` receives the
-    browser each time one is opened (the live view)."""
+    browser each time one is opened (the live view). With a `watch` (the live view's viewers),
+    actions on sensitive sites wait until the person watches (`BrowserSettings.watch_sensitive`
+    turns that off)."""
     steps = checkpoints or Immediate()
     settings = {
         **model_info,
@@ -204,6 +208,7 @@ async def run_task(
             approver=approver,
             handover=handover,
             on_session=on_session,
+            watch=watch,
         )
 
 
@@ -224,6 +229,7 @@ async def _run(
     approver: Approver | None,
     handover: Handover | None,
     on_session: Callable[[BrowserSession], None] | None,
+    watch: Watch | None,
 ) -> TaskResult:
     run_id = record.run_id
     audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key", redactor=secrets.redactor)
@@ -241,6 +247,7 @@ async def _run(
     )
     browser = _Browser(spec, home, record, gateway, secrets, toolsets, vision, durable)
     browser.on_session = on_session
+    browser.watch = watch if spec.browser.watch_sensitive else None
     actions = ToolsetToolbox(_ActionsOnly(BROWSER_ACTIONS), gateway, toolsets).actions
     resumption = Resumption()
     toolbox = CheckpointedToolbox(
@@ -309,6 +316,8 @@ class _Browser:
     durable: bool
     session: BrowserSession | None = None
     on_session: Callable[[BrowserSession], None] | None = None
+    watch: Watch | None = None
+    """Watch mode: the model's actions on sensitive sites wait until the person watches."""
 
     @property
     def state_dir(self) -> Path:
@@ -343,6 +352,8 @@ class _Browser:
             secrets=self.secrets,
             stops=self.spec.stops,
             vault_can_fill=self.secrets.can_fill,
+            watch=self.watch,
+            sensitive_sites=self.spec.browser.sensitive_sites,
         )
         toolbox = ToolsetToolbox(gated, self.gateway, self.toolsets)
         if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":

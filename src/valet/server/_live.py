@@ -138,6 +138,8 @@ class LiveView:
         self._taken_at = ""
         self._active_since: float | None = None
         self._browser_changed = asyncio.Event()
+        self._watched = asyncio.Event()
+        """Set while at least one viewer has the live view open (watch mode)."""
 
     # -- the browser --
 
@@ -176,13 +178,25 @@ class LiveView:
         shown = " ".join((name or "").split())[:_NAME_CHARS] or f"viewer {self._joined}"
         viewer = Viewer(secrets.token_urlsafe(12), shown)
         self._viewers[viewer.id] = viewer
+        self._watched.set()
         return viewer
 
     def leave(self, viewer: Viewer) -> None:
         """A viewer closed its live view; the lease it held is handed back."""
         self._viewers.pop(viewer.id, None)
+        if not self._viewers:
+            self._watched.clear()
         if self._holder is viewer:
             self.release(viewer.id)
+
+    @property
+    def watched(self) -> bool:
+        """Someone has the live view open."""
+        return self._watched.is_set()
+
+    async def until_watched(self) -> None:
+        """Return once someone has the live view open."""
+        await self._watched.wait()
 
     def viewer(self, viewer_id: str) -> Viewer:
         found = self._viewers.get(viewer_id)

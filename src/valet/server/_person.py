@@ -5,6 +5,7 @@
   persist; waiting for an answer is the only thing kept in memory.
 - `WebApprover` (an `Approver`) puts the gateway's asks in the book and waits for the answer.
 - `WebHandover` (a `Handover`) pauses the agent while the person has the browser.
+- `TaskPerson` is also the task's `Watch` (watch mode): someone has its live view open.
 - `PersonDesk` ties them to each task's `LiveView` and writes what the person did to the audit
   log as actor `person`: approvals (what, the rule, the answer) and takeovers (who, how long,
   the URL before and after; never what they typed or clicked).
@@ -133,6 +134,18 @@ class TaskPerson:
     def attach(self, session: BrowserSession) -> None:
         """`run_task`'s `on_session`: the live view shows this browser."""
         self.view.attach(session)
+
+    def watched(self) -> bool:
+        """`run_task`'s `watch`: someone has this task's live view open."""
+        return self.view.watched
+
+    async def until_watched(self, site: str) -> None:
+        """The agent waits on a sensitive site until the person opens the live view."""
+        self.desk.waiting(self.task_id, f"open the live view: {site} is sensitive")
+        try:
+            await self.view.until_watched()
+        finally:
+            self.desk.waiting(self.task_id, None)
 
 
 class WebApprover:

@@ -337,6 +337,7 @@ class TaskManager:
                 approver=person.approver,
                 handover=person.handover,
                 on_session=person.attach,
+                watch=person,
                 checkpoints=checkpoints,
             )
         except asyncio.CancelledError:
