@@ -48,6 +48,7 @@ CART_TASK: list[Any] = [
 
 
 SERVE = [sys.executable, "-m", "valet", "serve"]
+FINAL = {"succeeded", "failed", "stopped", "cancelled"}
 
 
 def _free_port() -> int:
@@ -140,6 +141,16 @@ def serving(home: Path, script: list[Any]) -> Iterator[Server]:
         server.stop()
 
 
+def _final(server: Server, task_id: str, what: str) -> dict[str, Any]:
+    """The task's state once it ended (waits up to two minutes)."""
+
+    def ended() -> dict[str, Any] | None:
+        task: dict[str, Any] = server.get(f"/api/tasks/{task_id}").json()
+        return task if task["status"] in FINAL else None
+
+    return _wait(ended, what, 120)
+
+
 def _steps(home: Path, task: dict[str, Any]) -> list[dict[str, Any]]:
     runs = home / "runs"
     for folder in runs.iterdir() if runs.is_dir() else []:
@@ -213,15 +224,7 @@ def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step
         _wait(lambda: _chose(home, task["id"], after), f"the model's turn {after}")
         server.kill()  # while the slow action runs
         server.start()
-        final = _wait(
-            lambda: (
-                (t := server.get(f"/api/tasks/{task['id']}").json())["status"]
-                in {"succeeded", "failed", "stopped", "cancelled"}
-                and t
-            ),
-            "the task to end after the restart",
-            120,
-        )
+        final = _final(server, task["id"], "the task to end after the restart")
     assert final["status"] == "succeeded", final
     steps = _steps(home, task)
     indices = [step["index"] for step in steps]
@@ -268,15 +271,7 @@ def test_a_task_waiting_for_approval_survives_a_restart_and_goes_on_when_approve
         )
         answered = server.post(f"/api/requests/{again[0]['id']}/approve", {})
         assert answered.status_code == 200, answered.text
-        final = _wait(
-            lambda: (
-                (t := server.get(f"/api/tasks/{task_id}").json())["status"]
-                in {"succeeded", "failed", "stopped", "cancelled"}
-                and t
-            ),
-            "the task to end",
-            120,
-        )
+        final = _final(server, task_id, "the task to end")
     assert final["status"] == "succeeded", final
     assert len(state.hostile("delete_all")) == deleted_before + 1  # done once, after approval
 
@@ -310,15 +305,7 @@ def test_a_crash_in_the_middle_of_a_consequential_action_never_does_it_twice(
             server.kill()  # the click reached the site; its answer never came back
             state.slow_response_s = 0.0
             server.start()
-            final = _wait(
-                lambda: (
-                    (t := server.get(f"/api/tasks/{task_id}").json())["status"]
-                    in {"succeeded", "failed", "stopped", "cancelled"}
-                    and t
-                ),
-                "the task to end",
-                120,
-            )
+            final = _final(server, task_id, "the task to end")
     finally:
         state.slow_response_s = 0.0
     assert final["status"] == "succeeded", final

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import yaml
-from tests.test_durable import CART_TASK, SLOW, Server, _chose, _steps, _wait
+from tests.test_durable import CART_TASK, SLOW, Server, _chose, _final, _steps, _wait
 
 from valet.sites import SiteServer
 
@@ -100,15 +100,7 @@ def test_a_task_killed_mid_run_resumes_on_postgres(
         _wait(lambda: _chose(home, task["id"], 3, postgres_url), "the model's turn 3")
         server.kill()  # while the slow action runs
         server.start()
-        final = _wait(
-            lambda: (
-                (t := server.get(f"/api/tasks/{task['id']}").json())["status"]
-                in {"succeeded", "failed", "stopped", "cancelled"}
-                and t
-            ),
-            "the task to end after the restart",
-            120,
-        )
+        final = _final(server, task["id"], "the task to end after the restart")
         engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
 
         def stored() -> tuple[str, str] | None:

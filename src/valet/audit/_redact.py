@@ -31,7 +31,12 @@ _SECRET_TEXT = re.compile(
     r"(?i:bearer)\s+[A-Za-z0-9._\-+/=]{16,}|"
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
 )
-_CARD = re.compile(r"(?<!\d)(?:\d[ \-]?){12,18}\d(?!\d)")
+_CARD = re.compile(
+    r"(?<![\d-])(?:\d{13,19}"  # written without separators
+    r"|\d{4}(?:[ -]\d{4}){2,3}(?:[ -]\d{1,3})?"  # 4-4-4-4 (and 4-4-4-1..4-4-4-4-3)
+    r"|\d{4}[ -]\d{6}[ -]\d{4,5})(?![\d-])"  # 4-6-5 (Amex), 4-6-4 (Diners)
+)
+"""Card numbers as people write them; ids such as `20261126-103259` are not cards."""
 
 
 def _luhn(digits: str) -> bool:
