@@ -60,10 +60,10 @@ async def test_a_tiny_local_model_runs_and_the_run_ends_cleanly(
         task="Find the cheapest USB-C cable in the shop and add two to the cart.",
         start_url=sites.url_for("/dynamic"),
         limits=Limits(
-            max_steps=3,
+            max_steps=2,  # two real requests show the path; each costs seconds on a small CPU
             max_consecutive_failures=3,
             max_seconds=150,
-            max_output_tokens=120,
+            max_output_tokens=64,
             model_timeout_s=60,
         ),
     )
