@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from valet.errors import RunNotFound
-from valet.server import _api, _person_api, _web, _ws
+from valet.server import _api, _audit, _person_api, _web, _ws
 from valet.server._live import LeaseConflict, NoBrowser, UnknownViewer
 from valet.server._person import InvalidEdit, RequestClosed, RequestNotFound
 from valet.server._security import Guard, SecurityMiddleware
@@ -79,6 +79,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_api.router)
     app.include_router(_ws.router)
     app.include_router(_person_api.router)
+    app.include_router(_audit.api)
+    app.include_router(_audit.web)
     app.include_router(_web.router)
     static = Path(str(resources.files("valet.server").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
