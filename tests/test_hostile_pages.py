@@ -152,13 +152,6 @@ async def test_alt_and_aria_label_instructions_are_denied_or_asked(
     assert any(f.startswith("command:") and aria in f for f in denied.findings)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a click is classified by the element's accessible name only: a submit <button> "
-    'whose aria-label is "Continue" (visible text "Share my email and phone number with '
-    'partners") is classified as navigate (builtin.allow.navigate, "goes to the next step of a '
-    'form"), so its form posts without asking',
-)
 async def test_an_aria_label_cannot_disguise_a_submit_button(
     home: Path, hostile: SiteServer
 ) -> None:

@@ -7,10 +7,11 @@ The order is by consequence: purchase, delete, share, send, publish, submit; the
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from valet.browser._types import Element, Observation
 from valet.effects import Effect
+from valet.policy._risk import Risk, risk_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,29 @@ def _label(element: Element) -> str:
 
 
 def classify_click(element: Element, observation: Observation) -> Classification:
-    """The effect of clicking `element` on the page `observation` shows."""
+    """The effect of clicking `element` on the page `observation` shows. A button whose visible
+    text differs from its accessible name (an aria-label) is read both ways; the riskier wins."""
+    by_name = _classify_click(element, observation)
+    shown = _VISIBLE_TEXT.fullmatch(element.extra or "")
+    if shown is None:
+        return by_name
+    by_text = _classify_click(replace(element, name=shown.group(1)), observation)
+    if by_text.effect is Effect.UNKNOWN:
+        return by_name  # the text tells nothing more
+    if by_name.effect is Effect.UNKNOWN or _rank(by_text.effect) > _rank(by_name.effect):
+        return Classification(by_text.effect, f"{by_text.reason}, whatever its label says")
+    return by_name
+
+
+_VISIBLE_TEXT = re.compile(r'text="(.+)"')
+
+
+def _rank(effect: Effect) -> int:
+    """Low, medium, high, critical: 0 to 3."""
+    return list(Risk).index(risk_of(effect))
+
+
+def _classify_click(element: Element, observation: Observation) -> Classification:
     role = element.role.lower()
     name = element.name
     label = _label(element)

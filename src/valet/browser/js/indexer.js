@@ -298,8 +298,14 @@
     return s.join(" ");
   };
 
-  const extraOf = (el, role) => {
+  const extraOf = (el, role, name) => {
     const tag = el.localName;
+    if (role === "button" && name) {
+      // A button whose name (aria-label…) says something else than its visible text: show both,
+      // so nobody (the model, the gateway's classifier) is fooled by a disguised label.
+      const shown = clip(collapse(el.innerText || el.value || ""), 80);
+      if (shown && shown.toLowerCase() !== name.toLowerCase()) return 'text="' + shown + '"';
+    }
     if ((tag === "a" || tag === "area") && role === "link") {
       const raw = el.getAttribute("href") || "";
       if (!raw || raw.startsWith("javascript:")) return null;
@@ -479,7 +485,7 @@
       if (!fixed || fixed[0] !== mutations) {
         const role = roleOf(el, kind === 1);
         const name = clip(nameOf(el, role), 100);
-        fixed = [mutations, role, name || descriptorOf(el), !name, extraOf(el, role), fieldOf(el)];
+        fixed = [mutations, role, name || descriptorOf(el), !name, extraOf(el, role, name), fieldOf(el)];
         described_.set(el, fixed);
       }
       const [, role, name, described, extra, facts] = fixed;
