@@ -311,12 +311,6 @@ async def test_delete_all_after_an_injection_is_asked_and_declined(
         )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="injection findings reach a decision only through argument values traced to flagged "
-    'content; a click has no such argument, so the ask for "Delete all" placed right after '
-    "an injection carries no findings (the person is not told about the injection)",
-)
 async def test_the_delete_all_ask_shows_the_injection(home: Path, hostile: SiteServer) -> None:
     approver = ScriptedApprover()
     script: list[Any] = [{"click": {"role": "button", "name": "Delete all"}}, {"done": "ok"}]

@@ -160,6 +160,10 @@ class Gate:
             self._flags[source] = self._flags.get(source, ()) + findings
         return findings
 
+    def flags_of(self, source: Source) -> tuple[Finding, ...]:
+        """What the injection detector found in content read from `source`."""
+        return self._flags.get(source, ())
+
     def taint(self, args: Mapping[str, object], consequential: Iterable[str]) -> Taint:
         """Consequential arguments found only in untrusted content, and the injection findings
         of the untrusted content any argument came from."""

@@ -182,7 +182,12 @@ class GatedToolbox:
             redone = await self._facts(changed)
             return changed.model_dump(mode="json"), redone.decide(gate)
 
-        ruling = await gate.rule(facts.request, decision, args, facts.taint, recheck)
+        taint = facts.taint
+        if decision.verdict == "ask" and isinstance(action, Click) and self._last is not None:
+            # The person is told when the page they are asked about holds injected text.
+            page = self.gate.flags_of(_page_source(self._last.url))
+            taint = Taint(taint.tainted, tuple(dict.fromkeys((*taint.findings, *page))))
+        ruling = await gate.rule(facts.request, decision, args, taint, recheck)
         effect = facts.request.effect.value
         if not ruling.run:
             gate.record(
