@@ -186,3 +186,36 @@ def test_audit_verify_and_export(home: Path, tmp_path: Path, sites: SiteServer) 
         db.execute("UPDATE records SET actor = 'agent' WHERE seq = (SELECT MIN(seq) FROM records)")
     tampered = valet(home, "audit", "verify")
     assert tampered.returncode == 1 and "problem" in tampered.stderr
+
+
+def test_valet_run_attaches_the_configured_toolsets_and_refuses_a_broken_config(
+    home: Path, tmp_path: Path, sites: SiteServer
+) -> None:
+    """`[[mcp]]` in config.toml gives every `valet run` that server's tools, through the
+    gateway; an invalid `[grants]` stops the run before anything starts."""
+    time_server = str(Path(sys.executable).with_name("mcp-server-time"))
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text(
+        f'[[mcp]]\nname = "time"\ncommand = ["{time_server}"]\n', encoding="utf-8"
+    )
+    steps: list[object] = [
+        {"raw": {"tool": "time_get_current_time", "args": {"timezone": "Europe/Paris"}}},
+        {"expect": {"prompt": "Europe/Paris"}},
+        {"done": "it is daytime somewhere"},
+    ]
+    done = valet(
+        home,
+        "run",
+        "what time is it in Paris",
+        "-m",
+        script(tmp_path, steps),
+        "-u",
+        sites.url_for("/shop"),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    header = json.loads(done.stdout)
+    assert "grants time: read" in header["settings"]["scope"]  # read-only unless granted
+    (home / "config.toml").write_text('grants = "everything"\n', encoding="utf-8")
+    broken = valet(home, "run", "anything", "-m", script(tmp_path, steps))
+    assert broken.returncode == 2 and "[grants]" in broken.stderr

@@ -9,6 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import SecretStr, ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from valet.settings import valet_home
@@ -25,7 +26,7 @@ err = Console(stderr=True, highlight=False)
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     raise typer.Exit(2)
 
 

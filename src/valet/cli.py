@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -28,10 +29,11 @@ from valet._terminal_handover import TAKE_OVER_KEY, TerminalHandover
 from valet.agent import Finished, Limits, RunEnd, Stopped
 from valet.audit import AuditLog
 from valet.browser import BrowserSettings
+from valet.connectors._errors import ConnectorError
 from valet.errors import ConfigError, RunNotFound, WorkflowError
 from valet.gateway import Approver, DenyAllApprover
 from valet.record import RunStore, load_workflow, save_workflow
-from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, run_task
+from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, person_setup, run_task
 from valet.settings import load_config, valet_home
 from valet.vault import Vault, VaultError
 
@@ -82,7 +84,7 @@ def main() -> None:
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")  # messages may hold [brackets]
     raise typer.Exit(code)
 
 
@@ -120,9 +122,12 @@ def _spec(
         _fail(f"invalid profile name {profile!r}: use letters, digits, '-', '_' and '.'")
     limits = Limits() if max_steps is None else Limits(max_steps=max_steps)
     browser = BrowserSettings(headless=not headed, cdp_url=cdp_url, profile=profile)
-    return TaskSpec(
-        task=task, start_url=start_url, limits=limits, browser=browser, rules=person_rules()
-    )
+    person_rules()  # a broken rules.toml is reported the way `valet rules` reports it
+    try:
+        setup = person_setup(valet_home())
+    except ConfigError as exc:
+        _fail(str(exc))
+    return TaskSpec(task=task, start_url=start_url, limits=limits, browser=browser, **setup)
 
 
 def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: bool) -> TaskResult:
@@ -165,6 +170,8 @@ def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: b
                 )
     except BrowserUnavailable as exc:
         _fail(f"cannot start or reach the browser: {exc}")
+    except ConnectorError as exc:
+        _fail(f"cannot open a toolset: {exc}")
     except KeyboardInterrupt:
         _fail("cancelled", EXIT_NOT_DONE)
 

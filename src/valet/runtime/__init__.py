@@ -4,7 +4,14 @@ tasks as DBOS workflows on a queue and resumes them after a restart."""
 from typing import TYPE_CHECKING, Any
 
 from valet.runtime._checkpoints import Checkpoints, DbosCheckpoints, Immediate
-from valet.runtime._local import BrowserUnavailable, TaskResult, TaskSpec, Tee, run_task
+from valet.runtime._local import (
+    BrowserUnavailable,
+    TaskResult,
+    TaskSpec,
+    Tee,
+    person_setup,
+    run_task,
+)
 
 if TYPE_CHECKING:
     from valet.runtime._durable import DurableTasks
@@ -27,5 +34,6 @@ __all__ = [
     "TaskResult",
     "TaskSpec",
     "Tee",
+    "person_setup",
     "run_task",
 ]

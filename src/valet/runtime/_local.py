@@ -188,10 +188,12 @@ async def run_task(
         opened.append(RunRecorder(home / "runs", spec.task, settings, secrets.redactor))
         return opened[0].run_id
 
-    run_id = await steps.step("begin", begin)
-    record = opened[0] if opened else RunRecorder.resume(home / "runs", run_id, secrets.redactor)
     async with AsyncExitStack() as stack:
-        toolsets = await open_toolsets(spec.toolsets, stack)
+        toolsets = await open_toolsets(spec.toolsets, stack)  # before the record: may fail
+        run_id = await steps.step("begin", begin)
+        record = (
+            opened[0] if opened else RunRecorder.resume(home / "runs", run_id, secrets.redactor)
+        )
         return await _run(
             spec,
             model,
@@ -446,3 +448,21 @@ def _allowed_hosts(spec: TaskSpec) -> frozenset[str]:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def person_setup(home: Path) -> dict[str, Any]:
+    """What the person configured for every task: their rules (`rules.toml`), the toolsets
+    (`[[mcp]]`, `[[connectors]]`) and standing grants (`[grants]`) of `config.toml`, as
+    `TaskSpec` fields. Raises `ConfigError` when either file is invalid: no task runs without
+    the person's limits."""
+    from valet._rules_file import load_rules
+    from valet.connectors import configured_toolsets
+    from valet.policy import standing_grants
+    from valet.settings import load_config
+
+    config = load_config(home)
+    return {
+        "rules": load_rules(home),
+        "toolsets": tuple(configured_toolsets(config)),
+        "grants": standing_grants(config),
+    }

@@ -18,6 +18,7 @@ from typing import Any, assert_never, cast
 
 from valet.agent import Budget, Finished, HandBack, Limits, RunEnd, StepRecord, Stopped
 from valet.browser import BrowserSettings
+from valet.connectors._errors import ConnectorError
 from valet.errors import ConfigError, ValetError
 from valet.runtime import (
     BrowserUnavailable,
@@ -25,6 +26,7 @@ from valet.runtime import (
     DbosCheckpoints,
     DurableTasks,
     TaskSpec,
+    person_setup,
     run_task,
 )
 from valet.server._events import EventHub
@@ -315,11 +317,17 @@ class TaskManager:
         self, task: TaskState, choice: ModelChoice, checkpoints: Checkpoints | None = None
     ) -> None:
         request = task.request
+        try:  # the person's rules, toolsets and grants, read afresh for every task
+            setup = await asyncio.to_thread(person_setup, self.home)
+        except ConfigError as exc:
+            self._fail(task, f"valet's configuration is invalid: {exc}")
+            return
         spec = TaskSpec(
             task=request.task,
             start_url=request.start_url,
             limits=Limits(max_steps=task.max_steps),
             browser=self._browser,
+            **setup,
         )
         person = self.desk.task(task.id)
         task.started_at = task.started_at or _now()
@@ -348,6 +356,9 @@ class TaskManager:
             raise
         except BrowserUnavailable as exc:
             self._fail(task, f"cannot start or reach the browser: {exc}")
+            return
+        except ConnectorError as exc:
+            self._fail(task, f"cannot open a toolset: {exc}")
             return
         except Exception as exc:  # a bug or an I/O error: this task fails, the server lives
             log.exception("task %s failed", task.id)
