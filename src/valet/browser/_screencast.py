@@ -126,6 +126,10 @@ class Screencast:
         self._cdp: CDPSession | None = None
         self._last: Frame | None = None
         self._seq = 0
+        self._painted = False
+        """Whether the page cast now has sent a frame of its own."""
+        self._casting = False
+        """Whether the screencast of the page cast now has started."""
         self._follower: asyncio.Task[None] | None = None
         self._switch = asyncio.Lock()
         self._closed = False
@@ -267,6 +271,10 @@ class Screencast:
             if page is not None and (page is not self._page or self._cdp is None):
                 async with self._switch:
                     await self._attach(page)
+            elif (cdp := self._cdp) is not None and not (self._casting and self._painted):
+                async with self._switch:
+                    if cdp is self._cdp:
+                        await self._cast(cdp)
             await asyncio.sleep(_FOLLOW_EVERY_S)
 
     async def _stop_follower(self) -> None:
@@ -283,14 +291,24 @@ class Screencast:
         await self._detach()
         cdp = await self._driver.context.new_cdp_session(page)
         self._page, self._cdp = page, cdp
+        self._painted = False
 
         def on_frame(params: dict[str, Any]) -> None:
             self._on_frame(cdp, params)
 
         cdp.on("Page.screencastFrame", on_frame)
+        self._casting = False
         if self._feeds:
-            s = self.settings
-            with contextlib.suppress(Error):
+            await self._cast(cdp)
+        return cdp
+
+    async def _cast(self, cdp: CDPSession) -> None:
+        """Start the screencast (if it is not running) and show the page as it is now (if it
+        has not painted since). Retried by the follower: a page in the middle of loading can
+        refuse both."""
+        s = self.settings
+        with contextlib.suppress(Error):
+            if not self._casting:
                 await _cdp_send(
                     cdp,
                     "Page.startScreencast",
@@ -301,7 +319,38 @@ class Screencast:
                         "maxHeight": s.max_height,
                     },
                 )
-        return cdp
+                self._casting = True
+            await self._first_frame(cdp)
+
+    async def _first_frame(self, cdp: CDPSession) -> None:
+        """A still of the page as it is: the screencast only sends frames when the page paints,
+        and a page that is already still would otherwise show nothing until it changes."""
+        shot = cast(
+            dict[str, Any],
+            await _cdp_send(
+                cdp, "Page.captureScreenshot", {"format": "jpeg", "quality": self.settings.quality}
+            ),
+        )
+        metrics = cast(dict[str, Any], await _cdp_send(cdp, "Page.getLayoutMetrics"))
+        view: dict[str, Any] = metrics.get("cssVisualViewport") or {}
+        if cdp is not self._cdp or self._painted:  # moved on, or the screencast was first
+            return
+        self._seq += 1
+        frame = Frame(
+            jpeg=base64.b64decode(shot["data"]),
+            geometry=FrameGeometry.of(
+                {
+                    "deviceWidth": view.get("clientWidth"),
+                    "deviceHeight": view.get("clientHeight"),
+                    "pageScaleFactor": view.get("scale"),
+                }
+            ),
+            painted_at=time.time(),
+            seq=self._seq,
+        )
+        self._last, self._painted = frame, True
+        for feed in list(self._feeds):
+            feed.offer(frame)
 
     async def _detach(self) -> None:
         cdp, self._cdp, self._page = self._cdp, None, None
@@ -320,6 +369,7 @@ class Screencast:
         ack.add_done_callback(_settled(self._acks))
         if cdp is not self._cdp:
             return
+        self._painted = True
         metadata: dict[str, Any] = params.get("metadata") or {}
         self._seq += 1
         frame = Frame(
