@@ -62,7 +62,7 @@ class WriteFile(BaseModel):
 class MoveFile(BaseModel):
     source: str = Field(description="File or folder to move, relative to the root.")
     destination: str = Field(description="New path relative to the root.")
-    overwrite: bool = Field(default=False, description="Replace a file at the destination.")
+    overwrite: bool = Field(default=False, description="Replace what is at the destination.")
 
 
 class DeleteFile(BaseModel):

@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from valet.connectors._dav_login import Login, vault_login
 from valet.connectors._errors import ConnectorError
+from valet.connectors._files import MoveFile, ReadFile, WriteFile
 from valet.connectors._toolset import AuthMethod, Operation, Run, Toolset
 from valet.effects import Effect
 from valet.gateway import ToolFailure
@@ -69,21 +70,6 @@ class SearchFiles(BaseModel):
     )
     folder: str = Field(default="", description="Where to search ('' = the root).")
     depth: int = Field(default=5, ge=1, le=20, description="How many folder levels to go down.")
-
-
-class ReadFile(BaseModel):
-    path: str = Field(description="File path relative to the root.")
-
-
-class WriteFile(BaseModel):
-    path: str = Field(description="File path relative to the root (created if missing).")
-    text: str = Field(description="The file's whole new content.")
-
-
-class MoveFile(BaseModel):
-    source: str = Field(description="File or folder to move, relative to the root.")
-    destination: str = Field(description="New path relative to the root.")
-    overwrite: bool = Field(default=False, description="Replace what is at the destination.")
 
 
 class DeleteFile(BaseModel):
