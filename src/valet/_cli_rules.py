@@ -248,9 +248,3 @@ def _edit_in_editor(rules: RuleSet) -> RuleSet:
         _fail(f"{exc}\nnothing saved; fix the draft and run `valet rules edit --file {draft}`")
     draft.unlink(missing_ok=True)
     return edited
-
-
-def person_rules() -> RuleSet:
-    """The saved rules for a task; invalid rules stop the command (exit 2): a task never runs
-    without the person's limits."""
-    return _saved()

@@ -21,9 +21,10 @@ from rich.text import Text
 
 from valet._cli_browser import browser_app
 from valet._cli_connectors import connectors_app
-from valet._cli_rules import person_rules, rules_app
+from valet._cli_rules import rules_app
 from valet._cli_vault import vault_app
 from valet._progress import ProgressView
+from valet._rules_file import RulesError
 from valet._terminal_approver import TerminalApprover
 from valet._terminal_handover import TAKE_OVER_KEY, TerminalHandover
 from valet.agent import Finished, Limits, RunEnd, Stopped
@@ -122,9 +123,10 @@ def _spec(
         _fail(f"invalid profile name {profile!r}: use letters, digits, '-', '_' and '.'")
     limits = Limits() if max_steps is None else Limits(max_steps=max_steps)
     browser = BrowserSettings(headless=not headed, cdp_url=cdp_url, profile=profile)
-    person_rules()  # a broken rules.toml is reported the way `valet rules` reports it
     try:
         setup = person_setup(valet_home())
+    except RulesError as exc:
+        _fail(f"{exc}\nfix it with `valet rules edit`")
     except ConfigError as exc:
         _fail(str(exc))
     return TaskSpec(task=task, start_url=start_url, limits=limits, browser=browser, **setup)

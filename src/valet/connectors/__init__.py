@@ -56,7 +56,7 @@ from valet.connectors._signin import (
     check_account,
     remove_account,
 )
-from valet.connectors._toolbox import ToolsetToolbox, outcome_of
+from valet.connectors._toolbox import ToolsetToolbox, outcome_of, toolset_actions
 from valet.connectors._toolset import AuthMethod, Operation, Toolset, ToolsetAction
 
 __all__ = [
@@ -97,6 +97,7 @@ __all__ = [
     "registered_connectors",
     "remove_account",
     "revoke",
+    "toolset_actions",
     "unused_after_days",
 ]
 

@@ -21,6 +21,27 @@ from valet.gateway import Gateway, ToolResult
 from valet.tools import Action, Done
 
 
+def toolset_actions(
+    own: Sequence[type[Action]], gateway: Gateway, toolsets: Sequence[Toolset]
+) -> tuple[type[Action], ...]:
+    """The model's actions: `own` (the browser's) and each toolset's, `done` last. Raises
+    `ConnectorError` for a name taken twice or an operation the gateway does not know."""
+    gated = {tool.name for tool in gateway.tools}
+    taken = {action.kind for action in own}
+    added: list[type[ToolsetAction]] = []
+    for toolset in toolsets:
+        for action in toolset.actions():
+            if action.kind in taken:
+                raise ConnectorError(
+                    f"toolset {toolset.name!r}: an action is already named {action.kind!r}"
+                )
+            if action.kind not in gated:
+                raise ConnectorError(f"{action.kind} is not registered with the gateway")
+            taken.add(action.kind)
+            added.append(action)
+    return (*(a for a in own if a is not Done), *added, Done)
+
+
 class ToolsetToolbox:
     """A `Toolbox`: the inner (gated browser) toolbox plus the gated toolsets' operations."""
 
@@ -28,21 +49,7 @@ class ToolsetToolbox:
         self.inner = inner
         self.gateway = gateway
         self.toolsets = tuple(toolsets)
-        gated = {tool.name for tool in gateway.tools}
-        taken = {action.kind for action in inner.actions}
-        added: list[type[ToolsetAction]] = []
-        for toolset in self.toolsets:
-            for action in toolset.actions():
-                if action.kind in taken:
-                    raise ConnectorError(
-                        f"toolset {toolset.name!r}: an action is already named {action.kind!r}"
-                    )
-                if action.kind not in gated:
-                    raise ConnectorError(f"{action.kind} is not registered with the gateway")
-                taken.add(action.kind)
-                added.append(action)
-        own = tuple(a for a in inner.actions if a is not Done)
-        self._actions: tuple[type[Action], ...] = (*own, *added, Done)
+        self._actions = toolset_actions(inner.actions, gateway, self.toolsets)
 
     @property
     def actions(self) -> tuple[type[Action], ...]:

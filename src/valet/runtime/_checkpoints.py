@@ -203,23 +203,36 @@ class Journal:
 
     path: Path
     key: str = ""
-    mine: set[str] = field(default_factory=lambda: set[str]())
-    """Keys this process wrote: a step may act more than once (e.g. leaving a denied page)."""
+    earlier: frozenset[str] = field(init=False)
+    """Keys written by earlier processes, read once when the run opens (a step of this process
+    may act more than once, e.g. leaving a denied page: its own keys never count)."""
+
+    def __post_init__(self) -> None:
+        self.earlier = frozenset(_journal_keys(self.path))
 
     def started(self, key: str) -> bool:
         """Whether an earlier process started the action `key` (and was interrupted)."""
-        if key in self.mine or not self.path.is_file():
-            return False
-        with self.path.open(encoding="utf-8") as lines:
-            return any(json.loads(line).get("key") == key for line in lines if line.strip())
+        return key in self.earlier
 
     def write(self, key: str, action: Action) -> None:
-        self.mine.add(key)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as out:
             out.write(json.dumps({"key": key, "kind": action.kind}) + "\n")
             out.flush()
             os.fsync(out.fileno())
+
+
+def _journal_keys(path: Path) -> list[str]:
+    """The keys in a journal; a line cut short by a crash is skipped."""
+    if not path.is_file():
+        return []
+    keys: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            keys.append(str(json.loads(line)["key"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return keys
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import shutil
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -31,7 +31,13 @@ from valet.agent import (
 )
 from valet.audit import AuditLog, LogRedaction
 from valet.browser import ActionOutcome, BrowserSession, BrowserSettings, Observation
-from valet.connectors import Toolset, ToolsetConfig, ToolsetToolbox, open_toolsets
+from valet.connectors import (
+    Toolset,
+    ToolsetConfig,
+    ToolsetToolbox,
+    open_toolsets,
+    toolset_actions,
+)
 from valet.errors import ValetError
 from valet.gateway import (
     Approver,
@@ -250,7 +256,7 @@ async def _run(
     browser = _Browser(spec, home, record, gateway, secrets, toolsets, vision, durable)
     browser.on_session = on_session
     browser.watch = watch if spec.browser.watch_sensitive else None
-    actions = ToolsetToolbox(_ActionsOnly(BROWSER_ACTIONS), gateway, toolsets).actions
+    actions = toolset_actions(BROWSER_ACTIONS, gateway, toolsets)
     resumption = Resumption()
     toolbox = CheckpointedToolbox(
         start=browser.start,
@@ -320,17 +326,14 @@ class _Browser:
     on_session: Callable[[BrowserSession], None] | None = None
     watch: Watch | None = None
     """Watch mode: the model's actions on sensitive sites wait until the person watches."""
+    journal: Journal = field(init=False)
 
     @property
     def state_dir(self) -> Path:
         return self.home / "tasks" / self.record.run_id
 
-    @property
-    def journal(self) -> Journal:
-        return self._journal
-
     def __post_init__(self) -> None:
-        self._journal = Journal(self.state_dir / "journal.jsonl")
+        self.journal = Journal(self.state_dir / "journal.jsonl")
 
     async def start(self, resumed: bool) -> Toolbox:
         saved = _read_json(self.state_dir / "page.json") if resumed else {}
@@ -347,7 +350,7 @@ class _Browser:
         if self.on_session is not None:
             self.on_session(self.session)
         page = BrowserToolbox(self.session, self.spec.files_dir, screenshots=self.vision)
-        journaled = JournaledToolbox(page, self._journal)
+        journaled = JournaledToolbox(page, self.journal)
         gated = GatedToolbox(
             journaled,
             self.gateway,
@@ -412,19 +415,6 @@ class _SavesState:
         outcome = await self.inner.execute(action)
         await self.browser.save()
         return outcome
-
-
-@dataclass(frozen=True)
-class _ActionsOnly:
-    """Stands for the browser toolbox where only its actions are needed (before it opens)."""
-
-    actions: tuple[type[Action], ...]
-
-    async def observe(self) -> Observation:
-        raise NotImplementedError
-
-    async def execute(self, action: Action) -> ActionOutcome:
-        raise NotImplementedError
 
 
 def _read_json(path: Path) -> dict[str, Any]:
