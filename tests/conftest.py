@@ -1,4 +1,5 @@
-"""Shared fixtures: the local sites (real HTTP server on 127.0.0.1) and valet's home folder."""
+"""Shared fixtures: the local sites (real HTTP server on 127.0.0.1), valet's home folder, and
+the connectors' real servers (`tests/_servers.py`: Dovecot, aiosmtpd, Radicale, WsgiDAV)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from valet.browser import BrowserSettings
 from valet.sites import SiteServer
+
+pytest_plugins = ("tests._servers",)
 
 
 @pytest.fixture(scope="session")

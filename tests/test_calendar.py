@@ -1,16 +1,11 @@
-"""The calendar connector against a real Radicale server on 127.0.0.1 (started for the session):
-every operation through the gateway, reads allowed and writes asked, a declined write leaves
-the server unchanged (checked with a direct CalDAV client), no duplicate after a retried create,
-the attribution marker, and the error cases: wrong login, server down, broken events."""
+"""The calendar connector against a real Radicale server on 127.0.0.1 (started for the session
+by `tests/_servers.py`): every operation through the gateway, reads allowed and writes asked, a
+declined write leaves the server unchanged (checked with a direct CalDAV client), no duplicate
+after a retried create, the attribution marker, and the error cases: wrong login, server down,
+broken events."""
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import caldav
-import httpx
 import pytest
 from cryptography.fernet import Fernet
+from tests._servers import CAL_PASSWORD as PASSWORD
+from tests._servers import Radicale, free_port
 
 from valet.audit import KEY_ENV, AuditLog
 from valet.connectors import ConnectorError, Toolset, ToolsetConfig, open_toolsets
@@ -30,75 +26,7 @@ from valet.policy import AllowedRecipientDomains, Policy, RuleSet
 from valet.vault import KEY_ENV as VAULT_KEY_ENV
 from valet.vault import Credential, Vault
 
-PASSWORD = "correct horse"
 DAY = datetime(2026, 12, 7, tzinfo=UTC)  # a Monday
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Radicale:
-    """A Radicale server in a subprocess, with one user and storage in a temporary folder."""
-
-    def __init__(self, folder: Path) -> None:
-        if importlib.util.find_spec("radicale") is None:
-            pytest.fail("Radicale is not installed: run `pip install -e '.[dev]'` (or make test)")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.storage = folder / "storage"
-        self.users = folder / "users"
-        self.users.write_text("")
-        config = folder / "config"
-        config.write_text(
-            f"[server]\nhosts = 127.0.0.1:{self.port}\n"
-            f"[auth]\ntype = htpasswd\nhtpasswd_filename = {folder / 'users'}\n"
-            "htpasswd_encryption = plain\ndelay = 0\n"
-            f"[storage]\nfilesystem_folder = {self.storage}\n"
-            "[logging]\nlevel = error\n"
-        )
-        self.log = (folder / "radicale.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(config)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"Radicale exited: {(folder / 'radicale.log').read_text()[-2000:]}")
-            try:
-                httpx.get(self.url, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail("Radicale did not start within 20 s")
-
-    def add_user(self) -> str:
-        """A new user (Radicale reads its users file at each login)."""
-        user = f"{uuid.uuid4().hex[:10]}@example.org"
-        with self.users.open("a") as users:
-            users.write(f"{user}:{PASSWORD}\n")
-        return user
-
-    def client(self, user: str) -> caldav.DAVClient:
-        return caldav.DAVClient(
-            url=self.url, username=user, password=PASSWORD, enable_rfc6764=False
-        )
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(10)
-        self.log.close()
-
-
-@pytest.fixture(scope="session")
-def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Radicale]:
-    server = Radicale(tmp_path_factory.mktemp("radicale"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

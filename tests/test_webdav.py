@@ -1,14 +1,10 @@
-"""The webdav connector against a real WsgiDAV server on 127.0.0.1 (started for the session), and
+"""The webdav connector against a real WsgiDAV server on 127.0.0.1 (`tests/_servers.py`), and
 the local `files` connector's search and move: every operation through the gateway, reads
 allowed and writes asked, a declined write leaves the server unchanged, a move never replaces
 a file unless asked, and the error cases: wrong login, server down, a huge file, no share links."""
 
 from __future__ import annotations
 
-import importlib.util
-import socket
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -18,74 +14,15 @@ from typing import Any
 import httpx
 import pytest
 from cryptography.fernet import Fernet
+from tests._servers import DAV_PASSWORD as PASSWORD
+from tests._servers import DAV_USER as USER
+from tests._servers import WsgiDav, free_port
 
 from valet.audit import KEY_ENV, AuditLog
 from valet.connectors import Toolset, ToolsetConfig, open_toolsets
 from valet.gateway import Approval, Gateway, ScriptedApprover
 from valet.vault import KEY_ENV as VAULT_KEY_ENV
 from valet.vault import Credential, Vault
-
-USER, PASSWORD = "ann", "correct horse"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class WsgiDav:
-    """A WsgiDAV server (cheroot, in a thread) sharing a temporary folder at /files/."""
-
-    def __init__(self, root: Path) -> None:
-        for module in ("wsgidav", "cheroot"):
-            if importlib.util.find_spec(module) is None:
-                pytest.fail(f"{module} is not installed: run `pip install -e '.[dev]'`")
-        from cheroot import wsgi
-        from wsgidav.wsgidav_app import WsgiDAVApp
-
-        self.root = root
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/files/"
-        app = WsgiDAVApp(
-            {
-                "host": "127.0.0.1",
-                "port": self.port,
-                "provider_mapping": {"/files": str(root)},
-                "simple_dc": {"user_mapping": {"*": {USER: {"password": PASSWORD}}}},
-                "http_authenticator": {
-                    "accept_basic": True,
-                    "accept_digest": False,
-                    "default_to_digest": False,
-                },
-                "verbose": 1,
-                "logging": {"enable_loggers": []},
-                "dir_browser": {"enable": False},
-            }
-        )
-        self.server = wsgi.Server(("127.0.0.1", self.port), app)
-        self.server.prepare()
-        self.thread = threading.Thread(target=self.server.serve, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                httpx.request("OPTIONS", self.url, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail("WsgiDAV did not start within 10 s")
-
-    def stop(self) -> None:
-        self.server.stop()
-        self.thread.join(10)
-
-
-@pytest.fixture(scope="session")
-def wsgidav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WsgiDav]:
-    server = WsgiDav(tmp_path_factory.mktemp("webdav"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
