@@ -21,7 +21,7 @@ from tests._servers import Radicale, free_port
 from valet.audit import KEY_ENV, AuditLog
 from valet.connectors import ConnectorError, Toolset, ToolsetConfig, open_toolsets
 from valet.connectors._ical import BrokenEvent, parse
-from valet.gateway import Approval, Gateway, ScriptedApprover
+from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
 from valet.policy import AllowedRecipientDomains, Policy, RuleSet
 from valet.vault import KEY_ENV as VAULT_KEY_ENV
 from valet.vault import Credential, Vault
@@ -326,6 +326,23 @@ async def test_an_unknown_uid_event_update_marks_by_default(
     dentist = next(iter(parse(server_events(home)["dentist"]).walk("VEVENT")))
     assert str(dentist["SUMMARY"]) == "Dr. K" and str(dentist["X-VALET-TASK"]) == "task-42"
     assert str(dentist["DESCRIPTION"]) == "Added by valet, an AI agent, for task task-42."
+
+
+async def test_events_are_marked_with_the_id_of_the_task_the_call_runs_for(
+    radicale: Radicale, vault_home: Path, calendars: dict[str, caldav.Calendar]
+) -> None:
+    approver = ScriptedApprover.of([Approval.approved()] * 2)
+    new = {"summary": "Pay invoice", "start": "2026-12-15", "end": "2026-12-16"}
+    async with calendar_toolset(radicale, calendar="work") as toolset:
+        for task in ("run-1", "run-2"):  # one toolset, two tasks: each call its own task's id
+            gateway = Gateway(toolset.tools(), approver=approver, task=TaskContext(task_id=task))
+            created = await gateway.call("cal_create_event", {**new, "uid": f"pay-{task}"})
+            assert created.ok, created.message
+    events = server_events(calendars["Work"])
+    for task in ("run-1", "run-2"):
+        event = next(iter(parse(events[f"pay-{task}"]).walk("VEVENT")))
+        assert str(event["X-VALET-TASK"]) == task
+        assert str(event["DESCRIPTION"]) == f"Added by valet, an AI agent, for task {task}."
 
 
 async def test_broken_events_are_reported_and_the_others_still_listed(

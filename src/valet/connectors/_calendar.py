@@ -37,7 +37,7 @@ from valet.connectors._dav_login import Login, vault_login
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Run, Toolset
 from valet.effects import Effect
-from valet.gateway import ToolFailure
+from valet.gateway import ToolFailure, current_task
 
 EmailAddress = Annotated[
     str,
@@ -73,8 +73,9 @@ class CalendarSettings(BaseModel):
     note: str = Field(default="Added by valet, an AI agent, for task {task}.", max_length=500)
     """The line added to the description; `{task}` becomes the task id."""
     task_id: str = Field(default="", max_length=100)
-    """The task this toolset works for (set by the runtime), the value of `X-VALET-TASK`;
-    without one, valet makes an id per opened toolset so one task's marks belong together."""
+    """The value of `X-VALET-TASK` for calls made outside a task; inside one (every call of a
+    valet run) it is the task's id. Without either, valet makes an id per opened toolset so
+    one task's marks belong together."""
     timeout: float = Field(default=30.0, gt=0)
     """Seconds one request to the server may take."""
 
@@ -251,15 +252,22 @@ class CalDavAccount:
         self.settings = settings
         self.login = login
         self.zone: tzinfo = ZoneInfo(settings.timezone)
-        task = settings.task_id or uuid.uuid4().hex[:12]
-        note = settings.note.replace("{task}", task)
-        self.mark = ical.Mark(settings.attribution, task, note)
+        self._own_id = settings.task_id or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
         self._client: _Client | None = None
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    @property
+    def mark(self) -> ical.Mark:
+        """valet's mark on what this call writes, with the id of the task the call runs for
+        (the same id as the run record's and the audit log's)."""
+        running = current_task()
+        task = running.task_id if running is not None and running.task_id else self._own_id
+        note = self.settings.note.replace("{task}", task)
+        return ical.Mark(self.settings.attribution, task, note)
 
     def run(self, body: Callable[[Any], object]) -> Run:
         async def call(args: Any) -> object:
