@@ -264,3 +264,58 @@ async def test_a_page_that_needs_the_person_stops_the_run_when_nobody_can_take_o
     )
     assert isinstance(result.end, Stopped) and result.end.reason == "needs_person"
     assert "nobody took over" in result.end.detail
+
+
+class Answers:
+    """The person at the other end of `ask_person`: answers in turn (None: no answer)."""
+
+    def __init__(self, *answers: str | None) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    async def ask(self, question: str) -> str | None:
+        self.asked.append(question)
+        return self.answers.pop(0)
+
+
+async def test_the_agent_asks_the_person_and_acts_on_the_answer(
+    home: Path, sites: SiteServer
+) -> None:
+    person = Answers("the blue one", None)
+    player = ScriptPlayer(
+        parse_steps(
+            [
+                {"ask_person": {"question": "Which colour do you want?"}},
+                {"expect": {"prompt": "OK: the person answered: the blue one"}},
+                {"ask_person": {"question": "And the size?"}},
+                {"expect": {"prompt": "the person did not answer"}},
+                # The answer stays in every later prompt, as the person's.
+                {"expect": {"prompt": 'You asked the person "Which colour do you want?"'}},
+                {"done": "asked"},
+            ]
+        )
+    )
+    spec = TaskSpec(task="buy a cable", start_url=sites.url_for("/shop"))
+    result = await run_task(
+        spec, scripted_model(player), home=home, model_info={}, questions=person
+    )
+    assert result.end == Finished("asked", True)
+    assert person.asked == ["Which colour do you want?", "And the size?"]
+    _, steps = RunStore(home / "runs").load(result.run_id)
+    assert [s["ok"] for s in steps] == [True, False, True]
+    assert steps[0]["action_text"] == "ask_person question=Which colour do you want?"
+
+
+async def test_without_anyone_to_answer_the_agent_cannot_ask(home: Path, sites: SiteServer) -> None:
+    """`ask_person` is not offered; a model that calls it anyway is told nobody answers."""
+    run = await run_script(
+        home,
+        sites,
+        [
+            {"ask_person": {"question": "Which one?"}},
+            {"expect": {"prompt": "FAILED"}},
+            {"done": {"answer": "decided alone", "success": True}},
+        ],
+    )
+    assert run.end == Finished("decided alone", True)
+    assert not run.steps[0]["ok"]

@@ -57,3 +57,21 @@ class TerminalApprover:
         if request.grantable and answer.strip().lower() in ("s", "site"):
             return Approval.approved_for_site("person:terminal")
         return Approval.declined("person:terminal", "the person said no")
+
+
+@dataclass
+class TerminalQuestions:
+    """The agent's `ask_person` questions, answered on the terminal (an empty line or end of
+    input: no answer, and the agent goes on without one)."""
+
+    console: Console
+    progress: ProgressView | None = None
+
+    async def ask(self, question: str) -> str | None:
+        with self.progress.paused() if self.progress else contextlib.nullcontext():
+            self.console.print(Text.assemble(("valet asks you: ", "bold magenta"), question))
+            try:
+                answer = await asyncio.to_thread(input, "      your answer: ")
+            except EOFError:
+                return None
+        return answer.strip() or None

@@ -25,7 +25,7 @@ from valet._cli_rules import rules_app
 from valet._cli_vault import vault_app
 from valet._progress import ProgressView
 from valet._rules_file import RulesError
-from valet._terminal_approver import TerminalApprover
+from valet._terminal_approver import TerminalApprover, TerminalQuestions
 from valet._terminal_handover import TAKE_OVER_KEY, TerminalHandover
 from valet.agent import Finished, Limits, RunEnd, Stopped
 from valet.audit import AuditLog
@@ -146,8 +146,10 @@ def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: b
     try:
         with ProgressView(console) as progress:
             approver: Approver = DenyAllApprover()
+            questions: TerminalQuestions | None = None
             if sys.stdin.isatty():
                 approver = TerminalApprover(console, progress)
+                questions = TerminalQuestions(console, progress)
             handover = _handover(spec, console, progress)
             listening = (
                 handover.listening()
@@ -167,6 +169,7 @@ def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: b
                         approver=approver,
                         vault=vault,
                         handover=handover,
+                        questions=questions,
                         on_session=None if handover is None else handover.attach,
                     )
                 )

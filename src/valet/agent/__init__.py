@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from valet.agent._guards import Budget, LoopGuard
 from valet.agent._history import History, describe_action, load_prompt
-from valet.agent._loop import Handover, Inbox, Toolbox, run_loop
+from valet.agent._loop import NOBODY_ANSWERS, Handover, Inbox, Questions, Toolbox, run_loop
 from valet.agent._planner import (
     ModelFailure,
     OutputMode,
@@ -30,6 +30,7 @@ from valet.agent._steps import (
 )
 
 __all__ = [
+    "NOBODY_ANSWERS",
     "Budget",
     "Continue",
     "Finished",
@@ -45,6 +46,7 @@ __all__ = [
     "Planner",
     "Prompt",
     "Proposal",
+    "Questions",
     "Recorder",
     "Reply",
     "RunEnd",

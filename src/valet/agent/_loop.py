@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol, assert_never
 
@@ -14,7 +16,7 @@ from valet.agent._record import Recorder, StepClock, StepRecord
 from valet.agent._settings import Limits
 from valet.agent._steps import Continue, Finished, HandBack, RunEnd, StepEnd, Stopped
 from valet.browser import ActionOutcome, Observation
-from valet.tools import Action, Done
+from valet.tools import Action, AskPerson, Done
 
 
 class Toolbox(Protocol):
@@ -50,6 +52,21 @@ class Handover(Protocol):
         ...
 
 
+class Questions(Protocol):
+    """The person answering the agent's questions (`ask_person`). Their answer comes from the
+    person, so the model may act on it; waiting does not count against the time limit."""
+
+    async def ask(self, question: str) -> str | None:
+        """The person's answer; None when nobody can answer here (or they chose not to)."""
+        ...
+
+
+NOBODY_ANSWERS = (
+    "nobody can answer questions during this run: decide with what you know, or finish with "
+    "`done` saying what you need from the person"
+)
+
+
 @dataclass
 class _Run:
     history: History
@@ -57,8 +74,19 @@ class _Run:
     guard: LoopGuard
     inbox: Inbox | None = None
     handover: Handover | None = None
+    questions: Questions | None = None
     deadline: asyncio.Timeout | None = None
     failures: int = 0
+
+    @contextmanager
+    def with_person(self) -> Generator[None]:
+        """Time spent waiting for the person does not count against the run's time limit."""
+        waited = time.monotonic()
+        try:
+            yield
+        finally:
+            if self.deadline is not None and (when := self.deadline.when()) is not None:
+                self.deadline.reschedule(when + time.monotonic() - waited)
 
 
 async def run_loop(
@@ -69,10 +97,11 @@ async def run_loop(
     limits: Limits,
     inbox: Inbox | None = None,
     handover: Handover | None = None,
+    questions: Questions | None = None,
 ) -> RunEnd:
     """Run `task` until the model calls `done` or a limit stops it; every step is recorded."""
     guard = LoopGuard(limits.loop_repeats)
-    run = _Run(History(task, limits), Budget(limits), guard, inbox, handover)
+    run = _Run(History(task, limits), Budget(limits), guard, inbox, handover, questions)
     end: StepEnd = Continue()
     try:
         async with asyncio.timeout(limits.max_seconds) as run.deadline:
@@ -118,10 +147,8 @@ async def _hand_over(run: _Run, reason: str, url: str, recorder: Recorder) -> St
     """Give the browser to the person; the next step observes afresh what they left."""
     if run.handover is None:
         return Stopped("needs_person", f"{reason}; nobody can take over the browser here")
-    waited = time.monotonic()
-    back = await run.handover.hand_over(reason, url)
-    if run.deadline is not None and (when := run.deadline.when()) is not None:
-        run.deadline.reschedule(when + time.monotonic() - waited)
+    with run.with_person():
+        back = await run.handover.hand_over(reason, url)
     if back is None:
         return Stopped("needs_person", f"{reason}; nobody took over the browser")
     recorder.handover(reason, back)
@@ -140,6 +167,8 @@ async def _act(
             return Continue(), ActionOutcome(ok=False, message=f"invalid reply: {error}")
         case Proposal(action=Done(answer=answer, success=success)):
             return Finished(answer, success), ActionOutcome(ok=True, message="done")
+        case Proposal(action=AskPerson(question=question)):
+            return Continue(), await _ask(run, question)
         case Proposal(action=action):
             verdict = run.guard.check(action, observation.digest)
             if verdict == "stop":
@@ -154,3 +183,15 @@ async def _act(
             return Continue(), await toolbox.execute(action)
         case _:
             assert_never(reply)
+
+
+async def _ask(run: _Run, question: str) -> ActionOutcome:
+    """The person's answer, as the result of the model's `ask_person`."""
+    if run.questions is None:
+        return ActionOutcome(ok=False, message=NOBODY_ANSWERS)
+    with run.with_person():
+        answer = await run.questions.ask(question)
+    if answer is None:
+        return ActionOutcome(ok=False, message=f"the person did not answer; {NOBODY_ANSWERS}")
+    run.history.note(f'You asked the person "{question}"; they answered: {answer}')
+    return ActionOutcome(ok=True, message=f"the person answered: {answer}")

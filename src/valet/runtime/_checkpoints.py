@@ -5,7 +5,8 @@ and goes live again at the first step that never finished.
 
 `Immediate` runs steps directly (`valet run`); `DbosCheckpoints` makes each one a DBOS step
 inside the task's workflow (`valet serve`). The loop itself does not know which it runs on:
-the wrappers here present the same `Toolbox`, `Planner`, `Inbox` and `Handover` it expects.
+the wrappers here present the same `Toolbox`, `Planner`, `Inbox`, `Handover` and `Questions`
+it expects.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from valet.agent import HandBack, Handover, Inbox, Planner, Prompt, Reply, Toolbox
+from valet.agent import HandBack, Handover, Inbox, Planner, Prompt, Questions, Reply, Toolbox
 from valet.browser import ActionOutcome, ByRole, Observation
 from valet.effects import Effect
 from valet.tools import Action, BrowserToolbox
@@ -180,6 +181,23 @@ class CheckpointedHandover:
             return await self.inner.hand_over(reason, url)
 
         return await self.checkpoints.step(f"handover-{self._calls}", live)
+
+
+@dataclass
+class CheckpointedQuestions:
+    """The person's answers as checkpoints: a replay does not ask again."""
+
+    inner: Questions
+    checkpoints: Checkpoints
+    _calls: int = 0
+
+    async def ask(self, question: str) -> str | None:
+        self._calls += 1
+
+        async def live() -> str | None:
+            return await self.inner.ask(question)
+
+        return await self.checkpoints.step(f"question-{self._calls}", live)
 
 
 RESTARTED = (

@@ -22,6 +22,7 @@ from valet.agent import (
     Inbox,
     Limits,
     OutputMode,
+    Questions,
     Recorder,
     RunEnd,
     StepRecord,
@@ -65,13 +66,14 @@ from valet.runtime._checkpoints import (
     CheckpointedInbox,
     CheckpointedPlanner,
     CheckpointedToolbox,
+    CheckpointedQuestions,
     Checkpoints,
     Immediate,
     Journal,
     JournaledToolbox,
     Resumption,
 )
-from valet.tools import BROWSER_ACTIONS, Action, BrowserToolbox, Goto
+from valet.tools import BROWSER_ACTIONS, Action, AskPerson, BrowserToolbox, Done, Goto
 from valet.vault import Vault
 
 if TYPE_CHECKING:  # pydantic-ai loads with the first run, not with the module (slow import)
@@ -161,6 +163,7 @@ async def run_task(
     approver: Approver | None = None,
     handover: Handover | None = None,
     vault: Vault | None = None,
+    questions: Questions | None = None,
     checkpoints: Checkpoints | None = None,
     on_session: Callable[[BrowserSession], None] | None = None,
     watch: Watch | None = None,
@@ -170,7 +173,8 @@ async def run_task(
     Every action passes the gateway: policy decides, `approver` answers the asks (by default
     nobody: asks are declined), and each decision goes to the audit log in `home/audit.db`.
     When the page needs the person (a login, a payment form…), `handover` gives them the
-    browser; without one the run stops there (`Stopped("needs_person")`).
+    browser; without one the run stops there (`Stopped("needs_person")`). With `questions`,
+    the model may `ask_person` and wait for the answer.
     With a `vault`, the model's placeholders (`{{vault:NAME.password}}`) are filled on the
     credential's sites, and no vault value reaches the run record or the audit log.
     With durable `checkpoints` (a DBOS workflow), a run restarted after a crash replays what it
@@ -216,6 +220,7 @@ async def run_task(
             approver=approver,
             handover=handover,
             on_session=on_session,
+            questions=questions,
             watch=watch,
         )
 
@@ -237,6 +242,7 @@ async def _run(
     approver: Approver | None,
     handover: Handover | None,
     on_session: Callable[[BrowserSession], None] | None,
+    questions: Questions | None,
     watch: Watch | None,
 ) -> TaskResult:
     run_id = record.run_id
@@ -258,6 +264,8 @@ async def _run(
     browser.watch = watch if spec.browser.watch_sensitive else None
     actions = toolset_actions(BROWSER_ACTIONS, gateway, toolsets)
     resumption = Resumption()
+    if questions is not None:  # offered only when someone can answer
+        actions = (*actions[:-1], AskPerson, Done)
     toolbox = CheckpointedToolbox(
         start=browser.start,
         actions=actions,
@@ -295,6 +303,7 @@ async def _run(
             None if inbox is None else CheckpointedInbox(inbox, steps),
             None if handover is None else CheckpointedHandover(handover, steps),
         )
+            None if questions is None else CheckpointedQuestions(questions, steps),
         await browser.forget_state()
     except BrowserUnavailable:
         if browser.session is None and not record.steps_written:

@@ -5,6 +5,7 @@
   persist; waiting for an answer is the only thing kept in memory.
 - `WebApprover` (an `Approver`) puts the gateway's asks in the book and waits for the answer.
 - `WebHandover` (a `Handover`) pauses the agent while the person has the browser.
+- `WebQuestions` (`Questions`) puts the agent's `ask_person` questions in the book.
 - `TaskPerson` is also the task's `Watch` (watch mode): someone has its live view open.
 - `PersonDesk` ties them to each task's `LiveView` and writes what the person did to the audit
   log as actor `person`: approvals (what, the rule, the answer) and takeovers (who, how long,
@@ -92,7 +93,12 @@ class RequestBook:
         ]
 
     def close(
-        self, request_id: str, state: str, by: str, args: dict[str, Any] | None = None
+        self,
+        request_id: str,
+        state: str,
+        by: str,
+        args: dict[str, Any] | None = None,
+        answer: str | None = None,
     ) -> PersonRequest:
         record = self.get(request_id)
         if record.state != "pending":
@@ -100,6 +106,8 @@ class RequestBook:
         update: dict[str, Any] = {"state": state, "answered_at": _now(), "answered_by": by}
         if args is not None:
             update["args"] = args
+        if answer is not None:
+            update["answer"] = answer
         closed = record.model_copy(update=update)
         self.records[request_id] = closed
         self._answered.pop(request_id, asyncio.Event()).set()
@@ -130,6 +138,7 @@ class TaskPerson:
         self.view = desk.view(task_id)
         self.approver = WebApprover(self)
         self.handover = WebHandover(self)
+        self.questions = WebQuestions(self)
 
     def attach(self, session: BrowserSession) -> None:
         """`run_task`'s `on_session`: the live view shows this browser."""
@@ -225,6 +234,30 @@ class WebHandover:
         return back
 
 
+class WebQuestions:
+    """The agent's questions wait in the book until the person answers (or the task ends)."""
+
+    def __init__(self, person: TaskPerson) -> None:
+        self._person = person
+
+    async def ask(self, question: str) -> str | None:
+        person = self._person
+        desk = person.desk
+        record = desk.book.open(
+            task_id=person.task_id,
+            kind="question",
+            summary=question,
+            reason="the agent needs an answer only you can give",
+            url=person.view.page_url,
+        )
+        desk.waiting(person.task_id, f"answer: {question}")
+        try:
+            answered = await desk.book.wait(record.id)
+        finally:
+            desk.waiting(person.task_id, None)
+        return answered.answer if answered.state == "answered" else None
+
+
 # ---- the desk: every task's person -----------------------------------------------------------
 
 
@@ -300,9 +333,7 @@ class PersonDesk:
         """Approve, decline or edit a pending approval; an edit must fit the action."""
         record = self.book.get(request_id)
         if record.kind != "approval":
-            raise RequestClosed(
-                f"request {request_id} is a {record.kind}: take over the browser and hand it back"
-            )
+            raise RequestClosed(f"request {request_id} is a {record.kind}: {_HOW[record.kind]}")
         if record.state != "pending":
             raise RequestClosed(f"request {request_id} was already answered ({record.state})")
         if answer == "edited":
@@ -319,6 +350,22 @@ class PersonDesk:
                 "answer": answer,
             },
             f"the person {answer} {record.summary}",
+        )
+        return closed
+
+    # -- questions --
+
+    def reply(self, request_id: str, text: str) -> PersonRequest:
+        """Answer the agent's question; the answer reaches the model as the person's."""
+        record = self.book.get(request_id)
+        if record.kind != "question":
+            raise RequestClosed(f"request {request_id} is a {record.kind}: {_HOW[record.kind]}")
+        closed = self.book.close(request_id, "answered", "person", answer=text)
+        self._note(
+            record.task_id,
+            "answer",
+            {"request": record.id, "question": record.summary, "answer": text},
+            f"the person answered the agent's question: {record.summary}",
         )
         return closed
 
@@ -364,6 +411,14 @@ class PersonDesk:
             if settings.get("server_task") == task_id:
                 return str(header.get("id"))
         return None
+
+
+_HOW = {
+    "approval": "approve, edit or decline it",
+    "takeover": "take over the browser and hand it back",
+    "question": "answer it",
+}
+"""How each kind of request is answered (for the error when answered the wrong way)."""
 
 
 def _summary(request: ApprovalRequest) -> str:

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Query, Request, WebSocket
 
 from valet.server._live import NoBrowser
 from valet.server._person import PersonDesk
-from valet.server._schemas import EditedArgs, ErrorBody, Lease, PersonRequest, ViewerRef
+from valet.server._schemas import (
+    EditedArgs,
+    ErrorBody,
+    Lease,
+    PersonRequest,
+    QuestionAnswer,
+    ViewerRef,
+)
 from valet.server._tasks import TaskManager, TaskNotFound
 
 CLOSE_NOT_FOUND = 4404
@@ -77,7 +84,8 @@ async def person_requests(
     request: Request,
     task_id: Annotated[str | None, Query(max_length=64, description="Only this task's.")] = None,
 ) -> list[PersonRequest]:
-    """What tasks wait for the person to do now (approvals, takeovers), oldest first."""
+    """What tasks wait for the person to do now (approvals, takeovers, questions), oldest
+    first."""
     return _desk(request).book.pending(task_id)
 
 
@@ -104,3 +112,10 @@ async def edit(request_id: str, body: EditedArgs, request: Request) -> PersonReq
     """Let the agent do it with other arguments. They must fit the action (422 otherwise);
     the gateway decides again, so a deny rule still refuses the edited action."""
     return _desk(request).answer(request_id, "edited", body.args)
+
+
+@router.post("/requests/{request_id}/answer", responses=_REQUEST, tags=["requests"])
+async def answer(request_id: str, body: QuestionAnswer, request: Request) -> PersonRequest:
+    """Answer the agent's question (`ask_person`); it goes on with the answer. 409 when the
+    request is not a question or was already answered."""
+    return _desk(request).reply(request_id, body.text)

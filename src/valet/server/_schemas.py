@@ -176,9 +176,9 @@ class PersonRequest(BaseModel):
     url: str | None
     """The page the agent was on."""
     created_at: str
-    state: Literal["pending", "approved", "declined", "edited", "handed_back", "cancelled"] = (
-        "pending"
-    )
+    state: Literal[
+        "pending", "approved", "declined", "edited", "handed_back", "answered", "cancelled"
+    ] = "pending"
     tool: str | None = None
     """Approvals: the action the agent wants to take (`click`, `type`, …)."""
     effect: str | None = None
@@ -191,6 +191,8 @@ class PersonRequest(BaseModel):
     """Approvals: untrusted content the arguments came from."""
     findings: list[str] = Field(default_factory=lambda: list[str]())
     """Approvals: instruction-like text found where the arguments came from."""
+    answer: str | None = None
+    """Questions: the person's answer."""
     answered_at: str | None = None
     answered_by: str | None = None
 
@@ -199,6 +201,12 @@ class EditedArgs(_Input):
     """The person's edit of an action's arguments (validated, then re-decided by the gateway)."""
 
     args: dict[str, Any] = Field(description='The action\'s arguments, e.g. `{"element": 12}`.')
+
+
+class QuestionAnswer(_Input):
+    """The person's answer to the agent's question (it reaches the model as the person's)."""
+
+    text: str = Field(min_length=1, max_length=4_000, description="The answer, in plain words.")
 
 
 class ViewerRef(_Input):

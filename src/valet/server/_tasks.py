@@ -344,6 +344,7 @@ class TaskManager:
                 inbox=_Inbox(self, task.id),
                 approver=person.approver,
                 handover=person.handover,
+                questions=person.questions,
                 on_session=person.attach,
                 watch=person,
                 checkpoints=checkpoints,

@@ -206,6 +206,16 @@ class Download(Action):
     url: str | None = None
 
 
+class AskPerson(Action):
+    """Ask the person something only they can answer (a choice between options, a missing
+    detail, a preference) and wait for the answer. Never ask for passwords, card numbers or
+    codes: pages that need them are handed to the person by valet itself."""
+
+    kind: ClassVar[str] = "ask_person"
+    effect: ClassVar[Effect] = Effect.READ
+    question: str = Field(min_length=1, max_length=1000)
+
+
 class Done(Action):
     """Finish the task: give the answer (what you did or found) and whether the task succeeded."""
 
@@ -241,4 +251,6 @@ BROWSER_ACTIONS: tuple[type[Action], ...] = (
 )
 """Every action the model may choose, `Done` last."""
 
-ACTIONS_BY_KIND: dict[str, type[Action]] = {cls.kind: cls for cls in BROWSER_ACTIONS}
+ACTIONS_BY_KIND: dict[str, type[Action]] = {cls.kind: cls for cls in (*BROWSER_ACTIONS, AskPerson)}
+"""Every action of valet's own, by kind: the browser's, and `ask_person` (offered to the model
+only when someone can answer)."""

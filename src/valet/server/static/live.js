@@ -247,7 +247,7 @@ function liveView(taskId) {
   connect();
 }
 
-// ---- approvals: approve, edit or decline what the agent asks --------------------------------
+// ---- requests: approve, edit or decline what the agent asks; answer its questions --------------------------------
 
 function answerRequests(taskId) {
   document.addEventListener("click", async (e) => {
@@ -263,7 +263,15 @@ function answerRequests(taskId) {
     const answer = button.dataset.answer;
     const error = card.querySelector(".approval-error");
     let body;
-    if (answer === "edit") {
+    if (answer === "answer") {
+      const text = card.querySelector("textarea[name=answer]").value.trim();
+      if (!text) {
+        error.textContent = "Write an answer first.";
+        error.hidden = false;
+        return;
+      }
+      body = { text };
+    } else if (answer === "edit") {
       try {
         body = { args: JSON.parse(card.querySelector("textarea[name=args]").value) };
       } catch {
