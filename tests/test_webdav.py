@@ -255,3 +255,46 @@ async def test_local_files_search_and_move(local: Path) -> None:
     assert not (local / "todo.txt").exists()
     assert not outside.ok and "outside the notes folder" in outside.message
     assert [r.effect for r in approver.requests] == ["update"] * 4
+
+
+async def test_local_files_import_copies_a_file_in_only_from_the_folders_given(
+    local: Path, tmp_path: Path
+) -> None:
+    attachments = tmp_path / "attachments"
+    (attachments / "mail" / "INBOX-1").mkdir(parents=True)
+    pdf = b"%PDF-1.7\n" + bytes(range(256)) * 8  # not text: copied byte for byte
+    saved = attachments / "mail" / "INBOX-1" / "invoice.pdf"
+    saved.write_bytes(pdf)
+    (tmp_path / "secret.txt").write_text("not for the agent\n")
+    (attachments / "escape").symlink_to(tmp_path / "secret.txt")
+    settings = {"root": str(local), "import_from": [str(attachments)]}
+    config = ToolsetConfig(name="notes", connector="files", settings=settings)
+    approver = ScriptedApprover.of([Approval.declined(), *[Approval.approved()] * 6])
+    before = state(local)
+    async with AsyncExitStack() as stack:
+        (toolset,) = await open_toolsets([config], stack)
+        gateway = Gateway(toolset.tools(), approver=approver)
+
+        async def copy(source: Path | str, destination: str, **more: object) -> str:
+            args = {"source": str(source), "destination": destination, **more}
+            result = await gateway.call("notes_import_file", args)
+            return "ok" if result.ok else result.message
+
+        declined = await copy(saved, "Invoices/invoice.pdf")
+        unchanged = state(local)
+        copied = await copy(saved, "Invoices/invoice.pdf")
+        again = await copy(saved, "Invoices/invoice.pdf")
+        outside = await copy(tmp_path / "secret.txt", "secret.txt")
+        through_link = await copy(attachments / "escape", "secret.txt")
+        out_of_root = await copy(saved, "../invoice.pdf")
+        replaced = await copy(saved, "todo.txt", overwrite=True)
+    assert declined.startswith("declined by person") and unchanged == before
+    assert copied == "ok" and (local / "Invoices" / "invoice.pdf").read_bytes() == pdf
+    assert "already exists" in again and "nothing was copied" in again
+    assert "not in a folder notes may import from" in outside
+    assert "not in a folder notes may import from" in through_link
+    assert "outside the notes folder" in out_of_root
+    assert replaced == "ok" and (local / "todo.txt").read_bytes() == pdf
+    assert saved.read_bytes() == pdf  # a copy: the attachment stays where the mail put it
+    assert not (local / "secret.txt").exists()
+    assert [r.effect for r in approver.requests] == ["update"] * 7

@@ -1,14 +1,17 @@
 """The `files` connector: a folder on this machine as a toolset (list, search, read, write, move,
-delete).
+import, delete).
 
     [[connectors]]
     name = "notes"
     connector = "files"
     root = "~/notes"
+    import_from = ["~/valet-attachments"]   # optional: where `import_file` may copy from
 
 Paths are relative to `root`; nothing outside it can be reached (`..` and symlinks out of it
-are refused). Reading and searching are allowed, writing and moving ask (`update`), deleting
-asks (`delete`). A move never replaces an existing file unless asked.
+are refused), except that `import_file` copies a file in from the folders `import_from` names
+(e.g. the mail toolset's `attachments_dir`, so an e-mail attachment can be saved, byte for
+byte). Reading and searching are allowed, writing, moving and importing ask (`update`),
+deleting asks (`delete`). A move or an import never replaces an existing file unless asked.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import os
+import shutil
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -37,6 +41,9 @@ class FilesSettings(BaseModel):
 
     root: Path
     """The folder the toolset works in."""
+    import_from: tuple[Path, ...] = ()
+    """Folders outside `root` that `import_file` may copy files from (e.g. the mail toolset's
+    `attachments_dir`); nothing else outside `root` is ever read."""
 
 
 class ListFiles(BaseModel):
@@ -65,6 +72,15 @@ class MoveFile(BaseModel):
     overwrite: bool = Field(default=False, description="Replace what is at the destination.")
 
 
+class ImportFile(BaseModel):
+    source: str = Field(
+        description="Absolute path of a file valet saved outside this folder (e.g. an e-mail "
+        "attachment's saved_to)."
+    )
+    destination: str = Field(description="New path relative to the root.")
+    overwrite: bool = Field(default=False, description="Replace what is at the destination.")
+
+
 class DeleteFile(BaseModel):
     path: str = Field(description="File path relative to the root.")
 
@@ -84,14 +100,15 @@ class FilesConnector:
         root = settings.root.expanduser()
         if not root.is_dir():
             raise ConnectorError(f"toolset {name!r}: {root} is not a folder")
-        return _open(name, root.resolve())
+        sources = tuple(folder.expanduser().resolve() for folder in settings.import_from)
+        return _open(name, root.resolve(), sources)
 
 
 FILES = FilesConnector()
 
 
 @asynccontextmanager
-async def _open(name: str, folder: Path) -> AsyncGenerator[Toolset]:
+async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGenerator[Toolset]:
     def inside(relative: str) -> Path:
         path = (folder / relative).resolve()
         if not path.is_relative_to(folder):
@@ -147,6 +164,21 @@ async def _open(name: str, folder: Path) -> AsyncGenerator[Toolset]:
         os.replace(source, target)
         return f"moved {args.source} to {args.destination}"
 
+    def import_file(args: ImportFile) -> str:
+        source = Path(args.source).expanduser().resolve()
+        if not any(source.is_relative_to(allowed) for allowed in sources):
+            where = ", ".join(str(s) for s in sources) or "nowhere (no import_from folders)"
+            raise ToolFailure(f"{args.source!r} is not in a folder {name} may import from: {where}")
+        if not source.is_file():
+            raise ToolFailure(f"no file {args.source!r}")
+        target = inside(args.destination)
+        if target == folder or (target.exists() and not (args.overwrite and target.is_file())):
+            why = "ask with overwrite=true to replace it" if target.is_file() else "a folder"
+            raise ToolFailure(f"{args.destination!r} already exists ({why}); nothing was copied")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return f"copied {source.name} ({target.stat().st_size} bytes) to {args.destination}"
+
     def delete_file(args: DeleteFile) -> str:
         path = inside(args.path)
         if not path.is_file():
@@ -179,6 +211,14 @@ async def _open(name: str, folder: Path) -> AsyncGenerator[Toolset]:
             MoveFile,
             Effect.UPDATE,
             _thread(move_file),
+            write,
+        ),
+        Operation(
+            "import_file",
+            "Copy a file valet saved elsewhere (an e-mail attachment) into the folder.",
+            ImportFile,
+            Effect.UPDATE,
+            _thread(import_file),
             write,
         ),
         Operation(
