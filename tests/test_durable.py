@@ -243,16 +243,24 @@ def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step
 
 
 @pytest.mark.timeout(300)
-def test_a_task_waiting_for_approval_survives_a_restart_and_goes_on_when_approved(
-    tmp_path: Path, sites: SiteServer
+@pytest.mark.parametrize("kind", ["approval", "question"])
+def test_a_task_waiting_for_the_person_survives_a_restart_and_goes_on_when_answered(
+    tmp_path: Path, sites: SiteServer, kind: str
 ) -> None:
+    """The request itself survives: after the restart the person finds it with the same id
+    (a page left open still works), answers it once, and the task goes on."""
     home = tmp_path / "home"
     home.mkdir()
     state = cast(SiteState, sites.app.state.site)
     deleted_before = len(state.hostile("delete_all"))
+    ask: dict[str, Any] = (
+        {"click": {"role": "button", "name": "Delete all"}}
+        if kind == "approval"
+        else {"ask_person": {"question": "Delete the saved cards too?"}}
+    )
     script: list[Any] = [
-        {"click": {"role": "button", "name": "Delete all"}},
-        {"done": {"answer": "deleted after the person approved", "success": True}},
+        ask,
+        {"done": {"answer": "went on after the person answered", "success": True}},
     ]
     with serving(home, script) as server:
         created = server.post(
@@ -262,18 +270,24 @@ def test_a_task_waiting_for_approval_survives_a_restart_and_goes_on_when_approve
         assert created.status_code == 201, created.text
         task_id = created.json()["id"]
         asked = _wait(lambda: server.get(f"/api/requests?task_id={task_id}").json(), "the ask")
-        assert asked[0]["kind"] == "approval", asked
+        assert [r["kind"] for r in asked] == [kind], asked
         server.kill()
         assert len(state.hostile("delete_all")) == deleted_before  # nothing done yet
         server.start()
-        again = _wait(
-            lambda: server.get(f"/api/requests?task_id={task_id}").json(), "the ask, again"
-        )
-        answered = server.post(f"/api/requests/{again[0]['id']}/approve", {})
+        # Listed again at once, before the resumed task even asks.
+        again = server.get(f"/api/requests?task_id={task_id}").json()
+        assert [r["id"] for r in again] == [asked[0]["id"]], again
+        answer = "approve" if kind == "approval" else "answer"
+        answered = server.post(f"/api/requests/{asked[0]['id']}/{answer}", {"text": "yes"})
         assert answered.status_code == 200, answered.text
         final = _final(server, task_id, "the task to end")
+        assert server.get(f"/api/requests?task_id={task_id}").json() == []
     assert final["status"] == "succeeded", final
-    assert len(state.hostile("delete_all")) == deleted_before + 1  # done once, after approval
+    done = 1 if kind == "approval" else 0
+    assert len(state.hostile("delete_all")) == deleted_before + done  # once, after approval
+    if kind == "question":
+        steps = _steps(home, {"id": task_id})
+        assert [s["result"] for s in steps][-2:] == ["the person answered: yes", "done"]
 
 
 @pytest.mark.timeout(300)

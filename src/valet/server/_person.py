@@ -1,8 +1,8 @@
 """The person's side of the server's tasks: what waits for them, their answers, their takeovers.
 
-- `RequestBook`: every request to the person (approvals, takeovers) across tasks and how each
-  was answered. It is the one place that state lives, as plain records a durable runtime can
-  persist; waiting for an answer is the only thing kept in memory.
+- `RequestBook`: every request to the person (approvals, takeovers, questions) across tasks
+  and how each was answered. It is the one place that state lives; in durable mode every change
+  is stored (`valet_requests`), so a request survives a restart of the server.
 - `WebApprover` (an `Approver`) puts the gateway's asks in the book and waits for the answer.
 - `WebHandover` (a `Handover`) pauses the agent while the person has the browser.
 - `WebQuestions` (`Questions`) puts the agent's `ask_person` questions in the book.
@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 import secrets
 import time
@@ -34,6 +36,7 @@ from valet.gateway import Approval, ApprovalRequest
 from valet.record import RunStore
 from valet.server._live import LiveView, NoBrowser
 from valet.server._schemas import Lease, PersonRequest
+from valet.store import StoredRequest
 from valet.tools import ACTIONS_BY_KIND
 
 ASKED_REASON = "the person asked to take over"
@@ -65,17 +68,62 @@ def _now() -> str:
 # ---- the book of requests --------------------------------------------------------------------
 
 
+Persist = Callable[[StoredRequest], None]
+"""Stores a request and its state (the server's `TaskStore.save_request` when durable)."""
+
+
 @dataclass
 class RequestBook:
-    """Requests to the person and their answers. `records` is everything there is to persist."""
+    """Requests to the person and their answers. `records` is everything there is to persist.
+
+    With `persist` (durable mode) every change is stored, so a request outlives the process: a
+    task resumed after a restart that asks the same thing again (same kind, action, arguments)
+    finds its request, with the same id, still pending or already answered in the meantime;
+    anything else it left pending is withdrawn when it asks something new or ends."""
 
     records: dict[str, PersonRequest] = field(default_factory=lambda: dict[str, PersonRequest]())
+    persist: Persist | None = None
+    suspending: bool = False
+    """The server stops and its tasks will resume: their pending requests stay pending."""
     _answered: dict[str, asyncio.Event] = field(default_factory=lambda: dict[str, asyncio.Event]())
+    _fingerprints: dict[str, str] = field(default_factory=lambda: dict[str, str]())
+    _claimed: set[str] = field(default_factory=lambda: set[str]())
+
+    def restore(self, stored: list[StoredRequest]) -> None:
+        """Requests of an earlier process (no task waits on them until it asks again)."""
+        for item in stored:
+            record = PersonRequest.model_validate(item.record)
+            self.records[record.id] = record
+            self._fingerprints[record.id] = item.fingerprint
+            if item.claimed:
+                self._claimed.add(record.id)
 
     def open(self, **fields: Any) -> PersonRequest:
+        """A request for a waiting task: the earlier one it left owed (see above), or a new one."""
+        print_ = _fingerprint(fields)
+        task_id = str(fields["task_id"])
+        owed: PersonRequest | None = None
+        for record in [r for r in self.records.values() if r.task_id == task_id]:
+            if record.id in self._answered or record.id in self._claimed:
+                continue  # awaited in this process, or already acted on
+            if owed is None and self._fingerprints.get(record.id) == print_:
+                owed = record
+                continue
+            # Left by an earlier process and not asked again: withdrawn, its answer forfeit.
+            if record.state == "pending":
+                self.close(record.id, "cancelled", "system")
+            self._claimed.add(record.id)
+            self._save(self.records[record.id])
+        if owed is not None:
+            event = self._answered[owed.id] = asyncio.Event()
+            if owed.state != "pending":
+                event.set()
+            return owed
         record = PersonRequest(id=secrets.token_hex(6), created_at=_now(), **fields)
         self.records[record.id] = record
+        self._fingerprints[record.id] = print_
         self._answered[record.id] = asyncio.Event()
+        self._save(record)
         return record
 
     def get(self, request_id: str) -> PersonRequest:
@@ -110,20 +158,48 @@ class RequestBook:
             update["answer"] = answer
         closed = record.model_copy(update=update)
         self.records[request_id] = closed
-        self._answered.pop(request_id, asyncio.Event()).set()
+        self._save(closed)
+        if (event := self._answered.get(request_id)) is not None:
+            event.set()
         return closed
 
     async def wait(self, request_id: str) -> PersonRequest:
-        """The request once answered; cancelled with the task, it is closed as `cancelled`."""
+        """The request once answered; cancelled with the task, it is closed as `cancelled`
+        (unless the server is suspending: the resumed task will ask for it again)."""
         event = self._answered.get(request_id)
         try:
             if event is not None:
                 await event.wait()
         except asyncio.CancelledError:
-            if self.get(request_id).state == "pending":
+            if self.get(request_id).state == "pending" and not self.suspending:
                 self.close(request_id, "cancelled", "system")
             raise
-        return self.get(request_id)
+        finally:
+            self._answered.pop(request_id, None)
+        answered = self.get(request_id)
+        self._claimed.add(request_id)
+        self._save(answered)
+        return answered
+
+    def _save(self, record: PersonRequest) -> None:
+        if self.persist is not None:
+            self.persist(
+                StoredRequest(
+                    id=record.id,
+                    task_id=record.task_id,
+                    fingerprint=self._fingerprints.get(record.id, ""),
+                    claimed=record.id in self._claimed,
+                    record=record.model_dump(mode="json"),
+                )
+            )
+
+
+def _fingerprint(fields: dict[str, Any]) -> str:
+    """What makes two requests the same question to the person (not when or where)."""
+    same = {k: fields.get(k) for k in ("task_id", "kind", "summary", "tool", "effect", "args")}
+    if fields.get("kind") == "takeover":
+        same["reason"] = fields.get("reason")
+    return hashlib.sha256(json.dumps(same, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # ---- one task's person -----------------------------------------------------------------------
@@ -289,8 +365,9 @@ class PersonDesk:
         self.view(task_id).waiting(what)
 
     def end(self, task_id: str) -> None:
-        """The task ended: its open requests are cancelled and its live view closes."""
-        for record in self.book.pending(task_id):
+        """The task ended: its open requests are cancelled and its live view closes. (When the
+        server suspends, a durable task has not ended: it asks again when it resumes.)"""
+        for record in [] if self.book.suspending else self.book.pending(task_id):
             self.book.close(record.id, "cancelled", "system")
         if (view := self._views.get(task_id)) is not None:
             view.end()

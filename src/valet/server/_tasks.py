@@ -152,9 +152,11 @@ class TaskManager:
         """Durable mode: load the stored tasks, start DBOS and let it resume unfinished ones."""
         if not self.durable:
             return
-        self._store = await asyncio.to_thread(TaskStore, database_url(self.home))
-        for stored in await asyncio.to_thread(self._store.tasks):
+        self._store = store = await asyncio.to_thread(TaskStore, database_url(self.home))
+        for stored in await asyncio.to_thread(store.tasks):
             self._tasks[stored.id] = await asyncio.to_thread(self._restore, stored)
+        self.desk.book.restore(await asyncio.to_thread(store.requests))
+        self.desk.book.persist = store.save_request
         self._runtime = await DurableTasks.launch(
             self.home, self._execute_durable, self._max_concurrent
         )
@@ -162,6 +164,8 @@ class TaskManager:
         for task in self._tasks.values():
             if not task.final and task.id not in alive:
                 self._fail(task, "valet stopped while this task ran and could not resume it")
+            if task.final:  # nothing will ask for its requests again
+                self.desk.end(task.id)
 
     def _restore(self, stored: StoredTask) -> TaskState:
         assert self._store is not None
@@ -278,6 +282,7 @@ class TaskManager:
         """Cancel every unfinished task and wait for them to end. Durable tasks are not
         cancelled: they stay pending and resume when the server starts again."""
         self._closing = True
+        self.desk.book.suspending = self._runtime is not None  # durable tasks will resume
         handles = [t.handle for t in self._tasks.values() if t.handle and not t.handle.done()]
         for handle in handles:
             handle.cancel()

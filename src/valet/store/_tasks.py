@@ -1,4 +1,5 @@
-"""Tasks and messages in SQL (SQLAlchemy Core): the server's memory across restarts."""
+"""Tasks, messages and requests to the person in SQL (SQLAlchemy Core): the server's memory
+across restarts."""
 
 from __future__ import annotations
 
@@ -42,6 +43,19 @@ messages = sa.Table(
 )
 
 
+person_requests = sa.Table(
+    "valet_requests",
+    _meta,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("task_id", sa.String(32), index=True, nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("claimed", sa.Boolean, nullable=False, default=False),
+    sa.Column("record", sa.Text, nullable=False),
+)
+"""Approvals, takeovers and questions: `record` is the request as JSON; `claimed` once the
+waiting task has read the answer (an unclaimed answer is still owed to the task)."""
+
+
 def database_url(home: Path) -> str:
     """`VALET_DATABASE_URL` (e.g. `postgresql://…`) or a SQLite file in the valet home."""
     return os.environ.get(DATABASE_ENV) or f"sqlite:///{(home / 'valet.db').resolve()}"
@@ -61,6 +75,15 @@ class StoredTask:
     answer: str | None
     detail: str | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    id: str
+    task_id: str
+    fingerprint: str
+    claimed: bool
+    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -138,3 +161,23 @@ class TaskStore:
             query = messages.select().where(messages.c.task_id == task_id)
             rows = db.execute(query.order_by(messages.c.created_at)).mappings().all()
         return [StoredMessage(**row) for row in rows]
+
+    def save_request(self, request: StoredRequest) -> None:
+        """Insert or replace one request to the person."""
+        values = {
+            "task_id": request.task_id,
+            "fingerprint": request.fingerprint,
+            "claimed": request.claimed,
+            "record": json.dumps(request.record),
+        }
+        with self.engine.begin() as db:
+            updated = db.execute(
+                person_requests.update().where(person_requests.c.id == request.id).values(**values)
+            )
+            if not updated.rowcount:
+                db.execute(person_requests.insert().values(id=request.id, **values))
+
+    def requests(self) -> list[StoredRequest]:
+        with self.engine.connect() as db:
+            rows = db.execute(person_requests.select()).mappings().all()
+        return [StoredRequest(**{**row, "record": json.loads(str(row["record"]))}) for row in rows]
