@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -343,6 +343,23 @@ async def test_events_are_marked_with_the_id_of_the_task_the_call_runs_for(
         event = next(iter(parse(events[f"pay-{task}"]).walk("VEVENT")))
         assert str(event["X-VALET-TASK"]) == task
         assert str(event["DESCRIPTION"]) == f"Added by valet, an AI agent, for task {task}."
+
+
+async def test_a_day_given_as_a_date_is_an_all_day_event(
+    radicale: Radicale, vault_home: Path, calendars: dict[str, caldav.Calendar]
+) -> None:
+    approver = ScriptedApprover.of([Approval.approved()] * 2)
+    day = {"summary": "Pay invoice", "start": "2026-12-15", "end": "2026-12-16", "uid": "pay"}
+    async with calendar_toolset(radicale, calendar="work", timezone="Europe/Paris") as toolset:
+        gateway = Gateway(toolset.tools(), approver=approver)
+        created = await gateway.call("cal_create_event", day)
+        moved = await gateway.call(
+            "cal_update_event", {"uid": "pay", "start": "2026-12-14", "end": "2026-12-15"}
+        )
+    assert created.ok and moved.ok, (created.message, moved.message)
+    event = next(iter(parse(server_events(calendars["Work"])["pay"]).walk("VEVENT")))
+    assert event.decoded("DTSTART") == date(2026, 12, 14)  # a day, not midnight in Paris
+    assert event.decoded("DTEND") == date(2026, 12, 15)
 
 
 async def test_broken_events_are_reported_and_the_others_still_listed(

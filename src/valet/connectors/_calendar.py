@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic.functional_validators import BeforeValidator
 
 from valet.connectors import _ical as ical
 from valet.connectors._dav_login import Login, vault_login
@@ -47,6 +48,21 @@ EmailAddress = Annotated[
 """An e-mail address (`ann@example.org`)."""
 _MAX_EVENTS = 200
 _T1, _T2 = "2026-12-07T09:00:00+01:00", "2026-12-07T10:00:00+01:00"
+
+
+def _day_or_time(value: object) -> object:
+    """`2026-12-15` is a day (an all-day event) however the arguments arrive: read from a
+    dict rather than JSON, pydantic would take it for midnight."""
+    if isinstance(value, str) and len(text := value.strip()) == 10:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            return value
+    return value
+
+
+When = Annotated[datetime | date, BeforeValidator(_day_or_time)]
+"""A time (`2026-12-15T10:00:00+01:00`) or a day (`2026-12-15`, all day)."""
 
 
 class CalendarSettings(BaseModel):
@@ -108,12 +124,8 @@ class FreeBusy(BaseModel):
 
 class CreateEvent(BaseModel):
     summary: str = Field(min_length=1, description="The event's title.")
-    start: datetime | date = Field(
-        description="Start: ISO time, or a date for all-day.", examples=[_T1]
-    )
-    end: datetime | date = Field(
-        description="End (exclusive): ISO time, or a date.", examples=[_T2]
-    )
+    start: When = Field(description="Start: ISO time, or a date for all-day.", examples=[_T1])
+    end: When = Field(description="End (exclusive): ISO time, or a date.", examples=[_T2])
     location: str = ""
     description: str = ""
     attendees: list[EmailAddress] = Field(
@@ -130,8 +142,8 @@ class CreateEvent(BaseModel):
 class UpdateEvent(BaseModel):
     uid: str = Field(min_length=1, description="The event's UID (from search_events).")
     summary: str | None = None
-    start: datetime | date | None = None
-    end: datetime | date | None = None
+    start: When | None = None
+    end: When | None = None
     location: str | None = None
     description: str | None = None
     attendees: list[EmailAddress] | None = Field(
