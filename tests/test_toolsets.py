@@ -322,6 +322,24 @@ OPENERS: dict[str, ToolsetsFor] = {
     "github": lambda files, repo: [
         ToolsetConfig(name="gh", connector="github", settings={"base_url": "http://127.0.0.1:9"})
     ],
+    "git": lambda files, repo: [
+        ToolsetConfig(
+            name="repo",
+            connector="git",
+            settings={
+                "url": "git://127.0.0.1:9/notes.git",
+                "author_name": "Ann",
+                "author_email": "ann@example.com",
+            },
+        )
+    ],
+    "matrix": lambda files, repo: [
+        ToolsetConfig(
+            name="chat",
+            connector="matrix",
+            settings={"homeserver": "http://127.0.0.1:9", "credential": "matrix"},
+        )
+    ],
 }
 MAIL_ON_PORT_9 = {
     "credential": "mail",  # not in the vault: the mailbox opens, its first call would fail
