@@ -8,12 +8,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON3 ?= python3
 TASK    ?=
 
-.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres clean
+.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres git clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
-test: deps chromium github-spec dovecot postgres
+test: deps chromium github-spec dovecot postgres git
 	$(PY) -m pytest
 
 check: deps chromium lint typecheck test
@@ -57,6 +57,13 @@ postgres:
 		echo "installing PostgreSQL (Debian package)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
+
+# git (with `git daemon` and `git http-backend`) for the git connector's tests.
+git:
+	@command -v git >/dev/null && [ -x "$$(git --exec-path)/git-daemon" ] || { \
+		echo "installing git (Debian package)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq git; }
 
 # Dovecot IMAP for the mail connector's tests (the tests start it with their own config).
 dovecot:
