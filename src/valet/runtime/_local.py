@@ -65,8 +65,8 @@ from valet.runtime._checkpoints import (
     CheckpointedHandover,
     CheckpointedInbox,
     CheckpointedPlanner,
-    CheckpointedToolbox,
     CheckpointedQuestions,
+    CheckpointedToolbox,
     Checkpoints,
     Immediate,
     Journal,
@@ -162,8 +162,8 @@ async def run_task(
     inbox: Inbox | None = None,
     approver: Approver | None = None,
     handover: Handover | None = None,
-    vault: Vault | None = None,
     questions: Questions | None = None,
+    vault: Vault | None = None,
     checkpoints: Checkpoints | None = None,
     on_session: Callable[[BrowserSession], None] | None = None,
     watch: Watch | None = None,
@@ -219,8 +219,8 @@ async def run_task(
             inbox=inbox,
             approver=approver,
             handover=handover,
-            on_session=on_session,
             questions=questions,
+            on_session=on_session,
             watch=watch,
         )
 
@@ -241,8 +241,8 @@ async def _run(
     inbox: Inbox | None,
     approver: Approver | None,
     handover: Handover | None,
-    on_session: Callable[[BrowserSession], None] | None,
     questions: Questions | None,
+    on_session: Callable[[BrowserSession], None] | None,
     watch: Watch | None,
 ) -> TaskResult:
     run_id = record.run_id
@@ -263,9 +263,9 @@ async def _run(
     browser.on_session = on_session
     browser.watch = watch if spec.browser.watch_sensitive else None
     actions = toolset_actions(BROWSER_ACTIONS, gateway, toolsets)
-    resumption = Resumption()
     if questions is not None:  # offered only when someone can answer
         actions = (*actions[:-1], AskPerson, Done)
+    resumption = Resumption()
     toolbox = CheckpointedToolbox(
         start=browser.start,
         actions=actions,
@@ -302,8 +302,8 @@ async def _run(
             limits,
             None if inbox is None else CheckpointedInbox(inbox, steps),
             None if handover is None else CheckpointedHandover(handover, steps),
-        )
             None if questions is None else CheckpointedQuestions(questions, steps),
+        )
         await browser.forget_state()
     except BrowserUnavailable:
         if browser.session is None and not record.steps_written:
