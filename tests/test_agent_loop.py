@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
 from pathlib import Path
+from typing import ClassVar
 
 from tests._runs import run_script
 
-from valet.agent import Finished, HandBack, Limits, Stopped
+from valet.agent import (
+    Finished,
+    HandBack,
+    Limits,
+    Prompt,
+    Proposal,
+    StepClock,
+    StepRecord,
+    Stopped,
+    Usage,
+    describe_action,
+)
+from valet.browser import ActionOutcome, Observation
+from valet.effects import Effect
 from valet.gateway import Approval, ScriptedApprover
 from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.record import RunStore
 from valet.runtime import TaskSpec, run_task
 from valet.sites import SiteServer
+from valet.tools import Action
 
 CHEAPEST = "USB-C Cable 1 m (Basic)"
 
@@ -319,3 +336,22 @@ async def test_without_anyone_to_answer_the_agent_cannot_ask(home: Path, sites: 
     )
     assert run.end == Finished("decided alone", True)
     assert not run.steps[0]["ok"]
+
+
+class AddEvent(Action):
+    """An action with a day and a time among its arguments (a calendar's create_event)."""
+
+    kind: ClassVar[str] = "add_event"
+    effect: ClassVar[Effect] = Effect.CREATE
+    day: date
+    at: datetime | None = None
+
+
+def test_an_action_with_dates_is_described_and_recorded() -> None:
+    action = AddEvent(day=date(2026, 12, 15), at=datetime(2026, 12, 15, 9, 30))
+    page = Observation(url="about:blank", title="", tabs=[], elements=[], text="")
+    reply, outcome = Proposal(action, Usage()), ActionOutcome(ok=True, message="added")
+    step = StepRecord.of(1, page, Prompt("add it"), reply, outcome, StepClock())
+    assert describe_action(action) == "add_event day=2026-12-15 at=2026-12-15T09:30:00"
+    assert step.action == {"kind": "add_event", "day": "2026-12-15", "at": "2026-12-15T09:30:00"}
+    assert json.loads(json.dumps(step.action)) == step.action  # what steps.jsonl holds

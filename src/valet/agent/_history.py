@@ -21,7 +21,7 @@ def load_prompt(name: str) -> str:
 
 def describe_action(action: Action, target: Element | None = None) -> str:
     """`click [12] button "Add to cart"` — one line, for summaries, progress and records."""
-    fields = action.model_dump(exclude_defaults=True)
+    fields = action.model_dump(mode="json", exclude_defaults=True)
     parts = [action.kind]
     element = fields.pop("element", None)
     if target is not None:

@@ -68,7 +68,8 @@ class StepRecord:
     ) -> StepRecord:
         action: dict[str, Any] | None = None
         if isinstance(reply, Proposal):
-            action = {"kind": reply.action.kind, **reply.action.model_dump(exclude_defaults=True)}
+            fields = reply.action.model_dump(mode="json", exclude_defaults=True)
+            action = {"kind": reply.action.kind, **fields}
         target = None if outcome.target is None else asdict(outcome.target)
         return cls(
             index=index,
