@@ -193,6 +193,11 @@ class ContractServer:
         """Answer the next call of `operation` with this (validated) response."""
         self.queued.setdefault(operation, []).append(Answer(status, body, headers))
 
+    def accepts(self, authorization: str | None) -> bool:
+        """Whether GitHub takes a request with this `Authorization` header (GitHub answers 401
+        otherwise)."""
+        return authorization == f"Bearer {self.token}"
+
     @property
     def writes(self) -> list[Seen]:
         return [s for s in self.seen if s.method in WRITES]
@@ -219,7 +224,7 @@ class ContractServer:
             return self._send(
                 environ, start_response, Answer(400, {"message": "; ".join(problems)})
             )
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        if not self.accepts(request.headers.get("Authorization")):
             answer = Answer(401, {"message": "Bad credentials", "documentation_url": DOCS})
         elif self.queued.get(operation):
             answer = self.queued[operation].pop(0)

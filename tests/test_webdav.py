@@ -208,7 +208,7 @@ async def test_wrong_login_and_server_down_are_clear_failures(
         down = await Gateway(toolset.tools()).call("cloud_list", {})
     assert not wrong.ok and wrong.message == (
         f"the WebDAV server at {wsgidav.url}{folder}/ refused the login for 'ann': wrong "
-        "username or password (check vault credential 'wrong')"
+        "username or password, or no access (check vault credential 'wrong')"
     )
     assert not down.ok
     assert (

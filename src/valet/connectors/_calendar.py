@@ -8,6 +8,16 @@ iCloud, Google Calendar's CalDAV endpoint…).
     credential = "nextcloud"         # a vault credential bound to cloud.example
     timezone = "Europe/Paris"
 
+    [[connectors]]
+    name = "google_calendar"
+    connector = "calendar"
+    url = "https://apidata.googleusercontent.com/caldav/v2/me@gmail.com/events"
+    account = "google"               # an OAuth account: its access token is sent as a bearer
+
+With `account`, an OAuth account's access token (refreshed before it expires, and once more
+after the server refused it) is sent as `Authorization: Bearer`; an app-password account signs
+in with its vault credential, as `credential` would.
+
 Reading (list calendars, search a time range, free/busy) is allowed; creating, changing and
 deleting events ask the person. Inviting people is creating an event with attendees: their
 addresses are the operation's recipients, so the person's recipient rules apply to them.
@@ -30,11 +40,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from caldav.davclient import DAVClient
 from caldav.lib import error as dav_error
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.functional_validators import BeforeValidator
 
 from valet.connectors import _ical as ical
-from valet.connectors._dav_login import Login, vault_login
+from valet.connectors._dav_login import DavSignIn, dav_sign_in
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Run, Toolset
 from valet.effects import Effect
@@ -75,9 +92,13 @@ class CalendarSettings(BaseModel):
     `https://apidata.googleusercontent.com/caldav/v2/<calendar id>/events`."""
     credential: str | None = None
     """The vault credential to sign in with (bound to the server's host); None: no login."""
+    account: str | None = Field(default=None, min_length=1)
+    """A connector account (`valet connectors add`) to sign in with instead of `credential`:
+    an OAuth account's access token goes as a bearer token (Google), an app-password account
+    signs in with its vault credential."""
     auth: Literal["password", "token"] = "password"
     """`password`: the credential's username and password (HTTP basic). `token`: its password
-    is an OAuth2 access token, sent as a bearer token (Google)."""
+    is an access token, sent as a bearer token. An OAuth `account` always sends a bearer."""
     calendar: str | None = None
     """The calendar new events go to (its name or URL); default: the first one."""
     timezone: str = "UTC"
@@ -103,6 +124,12 @@ class CalendarSettings(BaseModel):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (write e.g. Europe/Paris)") from exc
         return value
+
+    @model_validator(mode="after")
+    def _one_sign_in(self) -> CalendarSettings:
+        if self.account is not None and self.credential is not None:
+            raise ValueError("give either `account` or `credential`, not both")
+        return self
 
 
 class ListCalendars(BaseModel):
@@ -170,8 +197,8 @@ class CalendarConnector:
     def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
         if not isinstance(settings, CalendarSettings):
             raise ConnectorError(f"toolset {name!r}: expected calendar settings")
-        login = vault_login(name, settings.credential, settings.url)
-        return _open(name, settings, login)
+        sign_in = dav_sign_in(name, settings.url, settings.credential, settings.account)
+        return _open(name, settings, sign_in)
 
 
 CALENDAR = CalendarConnector()
@@ -179,9 +206,9 @@ CALENDAR = CalendarConnector()
 
 @asynccontextmanager
 async def _open(
-    name: str, settings: CalendarSettings, login: Login | None
+    name: str, settings: CalendarSettings, sign_in: DavSignIn
 ) -> AsyncGenerator[Toolset]:
-    account = CalDavAccount(settings, login)
+    account = CalDavAccount(settings, sign_in)
     try:
         read, write = ("calendar.read",), ("calendar.write",)
         run = account.run
@@ -249,6 +276,8 @@ class _Principal(Protocol):
 
 
 class _Client(Protocol):
+    headers: dict[str, str]
+
     def principal(self) -> _Principal: ...
     def calendar(self, *, url: str) -> _Calendar: ...
     def put(self, url: str, body: str, headers: Mapping[str, str]) -> _Response: ...
@@ -260,9 +289,9 @@ class _Client(Protocol):
 class CalDavAccount:
     """One CalDAV connection for the length of a task; calls run one at a time in a thread."""
 
-    def __init__(self, settings: CalendarSettings, login: Login | None) -> None:
+    def __init__(self, settings: CalendarSettings, sign_in: DavSignIn) -> None:
         self.settings = settings
-        self.login = login
+        self.sign_in = sign_in
         self.zone: tzinfo = ZoneInfo(settings.timezone)
         self._own_id = settings.task_id or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()
@@ -282,26 +311,39 @@ class CalDavAccount:
         return ical.Mark(self.settings.attribution, task, note)
 
     def run(self, body: Callable[[Any], object]) -> Run:
+        tokens = self.sign_in.tokens
+
         async def call(args: Any) -> object:
-            return await asyncio.to_thread(self._guarded, body, args)
+            if tokens is None:
+                return await asyncio.to_thread(self._guarded, body, args, None)
+            bearer = await tokens.token()
+            try:
+                return await asyncio.to_thread(self._guarded, body, args, bearer)
+            except ToolFailure as failure:  # refused: nothing was done, so once more
+                if not isinstance(failure.__cause__, dav_error.AuthorizationError):
+                    raise
+                fresh = await tokens.token(renew=True)
+                if fresh == bearer:
+                    raise
+                return await asyncio.to_thread(self._guarded, body, args, fresh)
 
         return call
 
-    def _guarded(self, body: Callable[[Any], object], args: Any) -> object:
+    def _guarded(self, body: Callable[[Any], object], args: Any, bearer: str | None) -> object:
         url = self.settings.url
         with self._lock:
             try:
+                if bearer is not None:
+                    self.client.headers["Authorization"] = f"Bearer {bearer}"
+                if self.sign_in.used is not None:
+                    self.sign_in.used()
                 return body(args)
             except dav_error.AuthorizationError as exc:
-                who = f" for {self.login.username!r}" if self.login else ""
-                fix = (
-                    f" (check vault credential {self.login.credential!r})"
-                    if self.login
-                    else " (set credential in the toolset's settings)"
-                )
+                who = self.sign_in.username
                 raise ToolFailure(
-                    f"the calendar server at {url} refused the login{who}: wrong username or "
-                    f"password, or no access{fix}"
+                    f"the calendar server at {url} refused the login"
+                    + (f" for {who!r}" if who else "")
+                    + f": {self.sign_in.refused}"
                 ) from exc
             except dav_error.DAVError as exc:
                 reason = getattr(exc, "reason", "") or str(exc)
@@ -316,7 +358,7 @@ class CalDavAccount:
     @property
     def client(self) -> _Client:
         if self._client is None:
-            login = self.login
+            login = self.sign_in.login
             headers: dict[str, str] = {}
             username = password = None
             if login is not None and self.settings.auth == "token":
@@ -459,7 +501,7 @@ class CalDavAccount:
     def _organizer(self) -> str:
         if self.settings.organizer:
             return str(self.settings.organizer)
-        username = self.login.username if self.login else ""
+        username = self.sign_in.username
         return username if "@" in username else ""
 
     def create_event(self, args: CreateEvent) -> dict[str, object]:

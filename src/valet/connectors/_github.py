@@ -1,16 +1,19 @@
 """The `github` connector: repositories, files, issues, pull requests, comments and reviews
-through GitHub's REST API (githubkit), with a token from the vault.
+through GitHub's REST API (githubkit), with a token from the vault or an OAuth account.
 
     [[connectors]]
     name = "github"
     connector = "github"
     credential = "github"                 # vault credential whose password is the token
+    # account = "github"                  # or: a connector account (valet connectors add)
     # base_url = "https://ghe.example/api/v3"   # GitHub Enterprise Server
     # attribution = true                  # mark what valet writes (on by default)
 
 The token is the password of a vault credential bound to the API's host (`api.github.com`);
-valet never sends it elsewhere. Reads run; creating issues, commenting, reviewing, writing
-files and closing issues ask the person (their effects: create, publish, update).
+valet never sends it elsewhere. With `account`, an OAuth account sends its access token
+(refreshed when it expires), an app-password account its vault credential. Reads run;
+creating issues, commenting, reviewing, writing files and closing issues ask the person (their
+effects: create, publish, update).
 
 What valet writes carries its mark, so that GitHub's history tells it from the person: commit
 messages get a `Valet-Task: <task>` trailer; comments, issue bodies and reviews get a short
@@ -36,8 +39,13 @@ from githubkit_schemas.v2022_11_28.models import (  # pyright: ignore[reportMiss
     PullRequest,
     PullRequestSimple,
 )
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from valet.connectors._account_credentials import (
+    OAuthCredentials,
+    PasswordCredentials,
+    account_credentials,
+)
 from valet.connectors._errors import ConnectorError
 from valet.connectors._github_api import Calls, TokenSource, TokenStrategy, VaultToken, client
 from valet.connectors._github_args import (
@@ -81,6 +89,9 @@ class GitHubSettings(BaseModel):
     (`https://HOST/api/v3`)."""
     credential: str = Field(default="github", pattern=NAME_PATTERN)
     """The vault credential whose password is the token; it must be bound to the API's host."""
+    account: str | None = Field(default=None, pattern=NAME_PATTERN)
+    """A connector account (`valet connectors add`) to use instead of `credential`: an OAuth
+    account's access token, or an app-password account's vault credential."""
     task_id: str = Field(default="", max_length=100)
     """The task this toolset works for (set by the runtime); without one, valet makes an id
     per opened toolset so that one task's marks still belong together."""
@@ -101,13 +112,19 @@ class GitHubSettings(BaseModel):
             raise ValueError(f"base_url must be http:// or https://, got {value!r}")
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _one_sign_in(self) -> GitHubSettings:
+        if self.account is not None and "credential" in self.model_fields_set:
+            raise ValueError("give either `account` or `credential`, not both")
+        return self
+
 
 TokenSources = Callable[[GitHubSettings], TokenSource]
 
 
 class GitHubConnector:
-    """The `github` connector. `tokens` makes the token source for a toolset's settings (the
-    vault credential by default; an OAuth session can be given instead)."""
+    """The `github` connector. `tokens` makes the token source for a toolset's settings
+    (default: the settings' account, else its vault credential)."""
 
     name: ClassVar[str] = "github"
     description: ClassVar[str] = (
@@ -123,12 +140,23 @@ class GitHubConnector:
     settings: ClassVar[type[BaseModel]] = GitHubSettings
 
     def __init__(self, tokens: TokenSources | None = None) -> None:
-        self.tokens: TokenSources = tokens or (lambda s: VaultToken(s.credential, s.base_url))
+        self.tokens = tokens
 
     def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
         if not isinstance(settings, GitHubSettings):
             raise ConnectorError(f"toolset {name!r}: expected GitHub settings")
-        return _open(name, settings, self.tokens(settings))
+        tokens = self.tokens(settings) if self.tokens else _token_source(name, settings)
+        return _open(name, settings, tokens)
+
+
+def _token_source(toolset: str, settings: GitHubSettings) -> TokenSource:
+    if settings.account is None:
+        return VaultToken(settings.credential, settings.base_url)
+    match account_credentials(toolset, settings.account):
+        case OAuthCredentials(tokens=tokens):
+            return tokens
+        case PasswordCredentials() as password:
+            return VaultToken(password.credential, settings.base_url, on_use=password.used)
 
 
 GITHUB = GitHubConnector()

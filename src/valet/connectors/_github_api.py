@@ -2,9 +2,10 @@
 into what the model reads (short summaries, or a `ToolFailure` that says what went wrong).
 
 Tokens come from a `TokenSource`: by default `VaultToken`, the password of a vault credential
-bound to the API's host (so a token is never sent to a host it was not saved for). OAuth
-sources plug in the same way: `token(renew=True)` after a 401 gives a refreshed token, and the
-request is sent once more with it (a refused request changed nothing).
+bound to the API's host (so a token is never sent to a host it was not saved for). An OAuth
+account's tokens plug in the same way (`account = "NAME"` in the settings): `token(renew=True)`
+after a 401 gives a refreshed token, and the request is sent once more with it (a refused
+request changed nothing).
 
 Nothing is retried on its own: not after a rate limit, not after a server error. A write that
 failed half-way would be repeated blindly, so the model is told what happened and decides.
@@ -13,10 +14,10 @@ failed half-way would be repeated blindly, so the model is told what happened an
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Awaitable, Generator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import httpx
 from githubkit import GitHub
@@ -25,6 +26,7 @@ from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed, 
 from githubkit.response import Response
 from pydantic import ValidationError
 
+from valet.connectors._account_credentials import BearerAuth, TokenSource
 from valet.gateway import ToolFailure
 from valet.settings import valet_home
 from valet.vault import Vault, VaultError
@@ -35,30 +37,23 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-class TokenSource(Protocol):
-    """Where the connector's token comes from (the vault, an OAuth session…)."""
-
-    @property
-    def label(self) -> str:
-        """How the person knows this token, for error messages (e.g. `the vault credential
-        'github'`)."""
-        ...
-
-    async def token(self, *, renew: bool = False) -> str:
-        """The token to send. `renew`: the last one was refused (401); return a fresh one, or
-        the same when there is no other. Raise `ToolFailure` when there is none at all."""
-        ...
-
-
 class VaultToken:
     """The password of vault credential `credential`, sent only to hosts it is bound to.
 
-    The vault is read on every call, so a token the person replaces is used at once."""
+    The vault is read on every call, so a token the person replaces is used at once.
+    `on_use` runs after each read (an account records its last use)."""
 
-    def __init__(self, credential: str, base_url: str, home: Path | None = None) -> None:
+    def __init__(
+        self,
+        credential: str,
+        base_url: str,
+        home: Path | None = None,
+        on_use: Callable[[], None] | None = None,
+    ) -> None:
         self.credential = credential
         self.base_url = base_url
         self.home = home
+        self.on_use = on_use
 
     @property
     def label(self) -> str:
@@ -85,39 +80,19 @@ class VaultToken:
         secret = found.password.get_secret_value()
         if not secret:
             raise ToolFailure(f"{self.label} has no token (its password is empty)")
+        if self.on_use is not None:
+            self.on_use()
         return secret
 
 
-class _TokenAuth(httpx.Auth):
-    """Bearer token from a `TokenSource`; after a 401, one retry with a renewed token."""
-
-    def __init__(self, tokens: TokenSource) -> None:
-        self.tokens = tokens
-
-    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        raise RuntimeError("the GitHub connector only makes asynchronous requests")
-
-    async def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = await self.tokens.token()
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            fresh = await self.tokens.token(renew=True)
-            if fresh != token:
-                request.headers["Authorization"] = f"Bearer {fresh}"
-                yield request
-
-
 class TokenStrategy(BaseAuthStrategy):
-    """githubkit's way in for `_TokenAuth`."""
+    """githubkit's way in for `BearerAuth`."""
 
     def __init__(self, tokens: TokenSource) -> None:
         self.tokens = tokens
 
     def get_auth_flow(self, github: GitHubCore[BaseAuthStrategy]) -> httpx.Auth:
-        return _TokenAuth(self.tokens)
+        return BearerAuth(self.tokens)
 
 
 def client(base_url: str, tokens: TokenSource, timeout: float) -> GitHub[TokenStrategy]:

@@ -5,6 +5,10 @@
     connector = "webdav"
     url = "https://cloud.example/remote.php/dav/files/ann/"
     credential = "nextcloud"         # a vault credential bound to cloud.example
+    # account = "nextcloud"          # or: a connector account (valet connectors add)
+
+With `account`, an app-password account signs in with its vault credential, an OAuth account
+sends its access token as a bearer (refreshed when it expires).
 
 Paths are relative to `url`; nothing above it can be reached. Listing, searching and reading
 are allowed; writing and moving ask (`update`), deleting asks (`delete`), a share link asks
@@ -26,9 +30,10 @@ from urllib.parse import quote, unquote, urlsplit
 from xml.etree import ElementTree
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from valet.connectors._dav_login import Login, vault_login
+from valet.connectors._account_credentials import BearerAuth
+from valet.connectors._dav_login import DavSignIn, dav_sign_in
 from valet.connectors._errors import ConnectorError
 from valet.connectors._files import MoveFile, ReadFile, WriteFile
 from valet.connectors._toolset import AuthMethod, Operation, Run, Toolset
@@ -52,12 +57,20 @@ class WebDavSettings(BaseModel):
     """The folder the toolset works in (everything is relative to it)."""
     credential: str | None = None
     """The vault credential to sign in with (bound to the server's host); None: no login."""
+    account: str | None = Field(default=None, min_length=1)
+    """A connector account (`valet connectors add`) to sign in with instead of `credential`."""
     max_read: int = Field(default=200_000, gt=0)
     """Bytes `read` returns at most (the rest is cut off, and the model is told)."""
     max_search: int = Field(default=2_000, gt=0)
     """Folders and files a search looks at, at most."""
     timeout: float = Field(default=30.0, gt=0)
     """Seconds one request to the server may take."""
+
+    @model_validator(mode="after")
+    def _one_sign_in(self) -> WebDavSettings:
+        if self.account is not None and self.credential is not None:
+            raise ValueError("give either `account` or `credential`, not both")
+        return self
 
 
 class ListFolder(BaseModel):
@@ -112,20 +125,23 @@ class WebDavConnector:
     def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
         if not isinstance(settings, WebDavSettings):
             raise ConnectorError(f"toolset {name!r}: expected WebDAV settings")
-        login = vault_login(name, settings.credential, settings.url)
-        return _open(name, settings, login)
+        sign_in = dav_sign_in(name, settings.url, settings.credential, settings.account)
+        return _open(name, settings, sign_in)
 
 
 WEBDAV = WebDavConnector()
 
 
 @asynccontextmanager
-async def _open(
-    name: str, settings: WebDavSettings, login: Login | None
-) -> AsyncGenerator[Toolset]:
-    auth = None if login is None else httpx.BasicAuth(login.username, login.password)
+async def _open(name: str, settings: WebDavSettings, sign_in: DavSignIn) -> AsyncGenerator[Toolset]:
+    login = sign_in.login
+    auth: httpx.Auth | None = None
+    if sign_in.tokens is not None:
+        auth = BearerAuth(sign_in.tokens)
+    elif login is not None:
+        auth = httpx.BasicAuth(login.username, login.password)
     async with httpx.AsyncClient(auth=auth, timeout=settings.timeout) as http:
-        folder = WebDavFolder(settings, login, http)
+        folder = WebDavFolder(settings, sign_in, http)
         read, write, share = ("files.read",), ("files.write",), ("files.share",)
         run = folder.run
         operations = (
@@ -157,15 +173,17 @@ async def _open(
 class WebDavFolder:
     """The operations on one WebDAV folder, over one HTTP client for the length of a task."""
 
-    def __init__(self, settings: WebDavSettings, login: Login | None, http: httpx.AsyncClient):
+    def __init__(self, settings: WebDavSettings, sign_in: DavSignIn, http: httpx.AsyncClient):
         self.settings = settings
-        self.login = login
+        self.sign_in = sign_in
         self.http = http
         self.base = settings.url.rstrip("/") + "/"
         self.base_path = unquote(urlsplit(self.base).path)
 
     def run(self, body: Callable[[Any], Awaitable[object]]) -> Run:
         async def call(args: Any) -> object:
+            if self.sign_in.used is not None:
+                self.sign_in.used()
             try:
                 return await body(args)
             except httpx.TimeoutException as exc:
@@ -206,15 +224,9 @@ class WebDavFolder:
     def _fail(self, response: httpx.Response, what: str) -> ToolFailure:
         status = response.status_code
         if status == 401:
-            who = f" for {self.login.username!r}" if self.login else ""
-            fix = (
-                f" (check vault credential {self.login.credential!r})"
-                if self.login
-                else " (set credential in the toolset's settings)"
-            )
+            who = f" for {self.sign_in.username!r}" if self.sign_in.username else ""
             return ToolFailure(
-                f"the WebDAV server at {self.base} refused the login{who}: wrong username or "
-                f"password{fix}"
+                f"the WebDAV server at {self.base} refused the login{who}: {self.sign_in.refused}"
             )
         if status == 403:
             return ToolFailure(f"the WebDAV server does not allow you to {what}")

@@ -7,6 +7,8 @@ move, flag, draft) and SMTP (send).
     imap_host = "imap.example.com"      # imap_port, imap_tls = "ssl" | "starttls" | "none"
     smtp_host = "smtp.example.com"      # smtp_port, smtp_tls
     credential = "work-mail"            # the vault credential: username and password
+    # account = "google"                # or: a connector account (valet connectors add);
+                                        # an OAuth one signs in with XOAUTH2 (Gmail, Outlook)
 
 Reading is allowed; moving and flagging (`update`), drafting (`create`) and sending (`send`)
 ask the person unless a grant or rule allows them. Every sent mail and draft carries

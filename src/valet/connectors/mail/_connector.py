@@ -2,9 +2,11 @@
 
 The password comes from the vault by credential name, only for the hosts the credential is
 bound to; with `auth = "xoauth2"` an access token comes from the token source given to
-`MailConnector(tokens=...)` (the OAuth2 sign-in gives one). Nothing connects, and the vault is
-not read, before the first operation: a missing credential, a wrong password or a server that is
-down is a failure the model and the person read, and the toolset lists without the vault.
+`MailConnector(tokens=...)`. A toolset with `account = "NAME"` signs in with that connector
+account instead: XOAUTH2 with its OAuth access token (refreshed when it expires), or its app
+password's vault credential. Nothing connects, and the vault is not read, before the first
+operation: a missing credential, a wrong password or a server that is down is a failure the
+model and the person read, and the toolset lists without the vault.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from valet.connectors._account_credentials import (
+    AccountCredentials,
+    OAuthCredentials,
+    PasswordCredentials,
+    account_credentials,
+    sign_in_again,
+)
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Toolset
 from valet.connectors.mail._imap import Login
@@ -65,31 +74,76 @@ class MailConnector:
     def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
         if not isinstance(settings, MailSettings):
             raise ConnectorError(f"toolset {name!r}: expected mail settings")
-        return _open(name, settings, self._login(name, settings))
+        if settings.account is None:
+            return _open(name, settings, self._login(name, settings))
+        found = account_credentials(name, settings.account, self.home)
+        if isinstance(found, OAuthCredentials):  # the account decides: XOAUTH2
+            settings = settings.model_copy(update={"auth": "xoauth2"})
+        return _open(name, settings, self._account_login(name, settings, found))
 
     def _login(self, name: str, settings: MailSettings) -> LoginSource:
+        credential = settings.credential or ""  # the settings give one or the other
         if settings.auth == "xoauth2":
             tokens = self.tokens
             if tokens is None:
                 raise ConnectorError(
                     f"toolset {name!r} signs in with XOAUTH2 but valet has no OAuth2 token "
-                    f"source for {settings.credential!r} (sign in to the account first)"
+                    f"source for {credential!r}: sign in to the account (valet connectors add "
+                    f"NAME --oauth) and set `account = NAME` instead of `credential`"
                 )
             if not settings.username:
                 raise ConnectorError(f"toolset {name!r}: XOAUTH2 needs `username`")
-            username, account = settings.username, settings.credential
+            username = settings.username
 
             async def token() -> Login:
-                return Login(username, await tokens(account), "xoauth2", account)
+                return Login(username, await tokens(credential), "xoauth2", credential)
 
             return token
 
         async def password() -> Login:
-            return await asyncio.to_thread(self._password_login, settings)
+            return await asyncio.to_thread(self._password_login, settings, credential)
 
         return password
 
-    def _password_login(self, settings: MailSettings) -> Login:
+    def _account_login(
+        self, name: str, settings: MailSettings, found: AccountCredentials
+    ) -> LoginSource:
+        """XOAUTH2 with an OAuth account's token, or an app-password account's vault login."""
+        match found:
+            case OAuthCredentials(account=account, tokens=tokens):
+                username = settings.username or found.username
+                if not username:
+                    raise ConnectorError(
+                        f"toolset {name!r}: the account {account.name!r} did not say its address: "
+                        "set `username` (the mailbox's login, e.g. me@gmail.com)"
+                    )
+                fix = (
+                    f"the account {account.name!r} may lack mail access or have been revoked: "
+                    f"{sign_in_again(account)}, with the provider's mail scope"
+                )
+
+                async def token() -> Login:
+                    return Login(username, await tokens.token(), "xoauth2", account.name, fix)
+
+                return token
+            case PasswordCredentials(account=account):
+                if settings.auth == "xoauth2":
+                    raise ConnectorError(
+                        f"toolset {name!r}: the account {account.name!r} signs in with an app "
+                        'password, not OAuth: remove `auth = "xoauth2"`'
+                    )
+
+                def used_login() -> Login:
+                    login = self._password_login(settings, found.credential)
+                    found.used()
+                    return login
+
+                async def password() -> Login:
+                    return await asyncio.to_thread(used_login)
+
+                return password
+
+    def _password_login(self, settings: MailSettings, wanted: str) -> Login:
         """The vault's login for this mailbox, read when an operation needs it (so a toolset
         opens, and lists its operations, without the vault)."""
         home = self.home or valet_home()
@@ -97,7 +151,6 @@ class MailConnector:
             vault = Vault.load(home)
         except ValetError as exc:
             raise ToolFailure(f"the vault cannot be opened: {exc}") from exc
-        wanted = settings.credential
         credential = vault.get(wanted) if vault is not None else None
         if credential is None:
             host = settings.imap_host

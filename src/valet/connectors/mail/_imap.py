@@ -40,9 +40,19 @@ class Login:
     secret: str
     mechanism: Literal["password", "xoauth2"] = "password"
     credential: str = ""
+    fix: str = ""
+    """What the person does when a server refuses this sign-in (default: check the secret of
+    vault credential `credential`)."""
 
     def __repr__(self) -> str:
         return f"Login({self.username!r}, {self.mechanism})"
+
+    @property
+    def advice(self) -> str:
+        if self.fix:
+            return self.fix
+        what = "access token" if self.mechanism == "xoauth2" else "password"
+        return f"check the {what} of vault credential {self.credential!r}"
 
 
 @dataclass(frozen=True)
@@ -145,10 +155,9 @@ class ImapSession:
             else:
                 conn.login(login.username, login.secret)
         except imaplib.IMAP4.error as exc:
-            what = "access token" if login.mechanism == "xoauth2" else "password"
             raise ToolFailure(
                 f"{self.where} refused the sign-in of {login.username!r}: {_reason(exc)} "
-                f"(check the {what} of vault credential {login.credential!r})"
+                f"({login.advice})"
             ) from exc
         except OSError as exc:
             raise ToolFailure(f"{self.where} dropped the connection: {_reason(exc)}") from exc

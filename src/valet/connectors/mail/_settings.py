@@ -40,15 +40,19 @@ class MailSettings(BaseModel):
     smtp_port: int | None = Field(default=None, gt=0, lt=65536)
     """Default: 465 with `ssl`, 587 with `starttls`, else 25."""
     smtp_tls: TlsMode = "starttls"
-    credential: str = Field(min_length=1)
+    credential: str | None = Field(default=None, min_length=1)
     """The vault credential that signs in (`valet vault add NAME --domain imap.example.com …`):
     its username and password, never a password in this file. It must be bound to both hosts.
     With `auth = "xoauth2"`, the account name the OAuth2 token source is asked about."""
+    account: str | None = Field(default=None, min_length=1)
+    """A connector account (`valet connectors add`) to sign in with instead of `credential`:
+    an OAuth account signs in with XOAUTH2 (Gmail, Outlook), an app-password account with its
+    vault credential."""
     auth: MailAuth = "password"
     """`password` (or an app password) from the vault, or `xoauth2` (Gmail, Outlook) with an
-    access token from the OAuth2 token source."""
+    access token from the OAuth2 token source. With `account`, the account decides."""
     username: str = ""
-    """The login name; default: the vault credential's username."""
+    """The login name; default: the vault credential's username (or the OAuth account's)."""
     address: str = ""
     """The From address; default: the login name when it is an address."""
     display_name: str = ""
@@ -75,6 +79,15 @@ class MailSettings(BaseModel):
     """The most text `read_message` returns from a message body or a text attachment."""
     timeout: float = Field(default=30.0, gt=0)
     """Seconds to wait for a server before giving up."""
+
+    @model_validator(mode="after")
+    def _one_sign_in(self) -> MailSettings:
+        if (self.credential is None) == (self.account is None):
+            raise ValueError(
+                "give either `credential` (a vault credential) or `account` (a connector "
+                "account: valet connectors add), exactly one"
+            )
+        return self
 
     @model_validator(mode="after")
     def _plain_only_on_this_machine(self) -> MailSettings:

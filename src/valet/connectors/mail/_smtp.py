@@ -42,10 +42,9 @@ def send(settings: MailSettings, login: Login, message: EmailMessage) -> dict[st
                 smtp.starttls(context=ssl.create_default_context())
             _sign_in(smtp, login)
         except smtplib.SMTPAuthenticationError as exc:
-            what = "access token" if login.mechanism == "xoauth2" else "password"
             raise ToolFailure(
-                f"{where} refused the sign-in of {login.username!r}: {_said(exc)} (check the "
-                f"{what} of vault credential {login.credential!r}); nothing was sent"
+                f"{where} refused the sign-in of {login.username!r}: {_said(exc)} "
+                f"({login.advice}); nothing was sent"
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise ToolFailure(f"{where} failed before sending: {exc}; nothing was sent") from exc
