@@ -31,6 +31,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SYNAPSE_VENV = ROOT / ".cache" / "synapse-venv"
 SERVER_NAME = "localhost"
+SLOW_PER_SECOND = 0.2
+"""How many messages a second a user named `slow…` may send (one, then one every 5 s)."""
 _RELAXED = "{{per_second: 1000, burst_count: 1000}}"  # braces survive str.format
 
 CONFIG = f"""\
@@ -65,7 +67,9 @@ presence:
   enabled: false
 url_preview_enabled: false
 enable_metrics: false
-rc_message: {_RELAXED}
+rc_message:  # strict for users named slow…; every other user is exempted when registered
+  per_second: {SLOW_PER_SECOND}
+  burst_count: 1
 rc_registration: {_RELAXED}
 rc_login:
   address: {_RELAXED}
@@ -187,7 +191,8 @@ class Synapse:
     # People and rooms, made directly on the server
 
     def register(self, name: str, *, admin: bool = False) -> User:
-        """A new account (`name` plus a random suffix, so tests never share one)."""
+        """A new account (`name` plus a random suffix, so tests never share one). The server
+        limits how fast it sends only when `name` is `slow`."""
         localpart = f"{name}{uuid.uuid4().hex[:6]}"
         password = secrets.token_urlsafe(12)
         nonce = self.http.get("/_synapse/admin/v1/register").json()["nonce"]
@@ -206,7 +211,20 @@ class Synapse:
         )
         answer.raise_for_status()
         made = answer.json()
-        return User(localpart, made["user_id"], password, made["access_token"])
+        user = User(localpart, made["user_id"], password, made["access_token"])
+        if name != "slow":
+            self._unlimited(user, admin_token=made["access_token"] if admin else None)
+        return user
+
+    def _unlimited(self, user: User, admin_token: str | None) -> None:
+        """Exempt `user` from the strict message rate (the admin API's per-user override)."""
+        token = admin_token or self.admin.token
+        answer = self.http.post(
+            f"/_synapse/admin/v1/users/{quote(user.user_id, safe='')}/override_ratelimit",
+            json={"messages_per_second": 0, "burst_count": 0},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200, answer.text
 
     def api(
         self,
@@ -269,15 +287,6 @@ class Synapse:
     def members(self, user: User, room_id: str) -> set[str]:
         answer = self.api(user, "GET", f"/rooms/{quote(room_id, safe='')}/joined_members")
         return set(answer["joined"])
-
-    def limit_messages(self, user: User, per_second: int, burst: int) -> None:
-        """Make the server rate-limit what `user` sends (the admin API's per-user override)."""
-        answer = self.http.post(
-            f"/_synapse/admin/v1/users/{quote(user.user_id, safe='')}/override_ratelimit",
-            json={"messages_per_second": per_second, "burst_count": burst},
-            headers={"Authorization": f"Bearer {self.admin.token}"},
-        )
-        assert answer.status_code == 200, answer.text
 
     def refused_sends(self, user: User) -> list[str]:
         """The access log's lines of `user`'s sends that the server answered 429."""

@@ -247,7 +247,7 @@ class MatrixClient:
                     f"(it asks to wait {wait:.1f} s) and did not {doing}"
                     f"{_NOTHING if sends else ''}; try again later"
                 )
-            await asyncio.sleep(wait)
+            await asyncio.sleep(wait + _MARGIN)
         raise AssertionError("unreachable")
 
     def _refused(
@@ -271,6 +271,7 @@ class MatrixClient:
 
 
 _NOTHING = "; nothing was sent"
+_MARGIN = 0.05  # seconds past the server's wait (it rounds down to whole milliseconds)
 
 
 class _Unauthorized(Exception):
