@@ -8,12 +8,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON3 ?= python3
 TASK    ?=
 
-.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres git clean
+.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres git synapse clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
-test: deps chromium github-spec dovecot postgres git
+test: deps chromium github-spec dovecot postgres git synapse
 	$(PY) -m pytest
 
 check: deps chromium lint typecheck test
@@ -64,6 +64,18 @@ git:
 		echo "installing git (Debian package)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq git; }
+
+# Synapse (Matrix homeserver) for the Matrix connector's tests, in its own venv so that its
+# Twisted stack never touches valet's (the tests start it with their own config).
+SYNAPSE_VENV := .cache/synapse-venv
+
+synapse: $(SYNAPSE_VENV)/.installed
+
+$(SYNAPSE_VENV)/.installed:
+	@$(PYTHON3) -m venv $(SYNAPSE_VENV)
+	$(SYNAPSE_VENV)/bin/python -m pip install -q --upgrade pip
+	$(SYNAPSE_VENV)/bin/python -m pip install -q 'matrix-synapse==1.163.*'
+	@touch $@
 
 # Dovecot IMAP for the mail connector's tests (the tests start it with their own config).
 dovecot:
