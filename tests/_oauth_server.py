@@ -5,7 +5,8 @@ RFC 6750 bearer tokens) in a small Flask app, served by Werkzeug on 127.0.0.1.
     with OAuthServer.start() as server:
         server.url("/authorize")        # auto-consents for the user "octocat"
 
-Only a loopback redirect URI (`http://127.0.0.1:<any port>/callback`, RFC 8252) is accepted.
+Only a loopback redirect URI (`http://127.0.0.1:<any port>/callback`, RFC 8252, or the valet
+server's `/sources/oauth/callback`) is accepted.
 The server keeps everything in memory and tells what it holds (`live_tokens`, `refreshes`).
 """
 
@@ -32,6 +33,8 @@ from werkzeug.serving import make_server
 CLIENT_ID = "valet-test"
 USER = "octocat"
 SCOPES = ("read", "write")
+REDIRECT_PATHS = ("/callback", "/sources/oauth/callback")
+"""The CLI's loopback listener and the valet server's own callback route."""
 
 
 @dataclass
@@ -50,7 +53,9 @@ class Client(ClientMixin):
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         parts = urlsplit(redirect_uri)
         return (
-            parts.scheme == "http" and parts.hostname == "127.0.0.1" and parts.path == "/callback"
+            parts.scheme == "http"
+            and parts.hostname == "127.0.0.1"
+            and parts.path in REDIRECT_PATHS
         )
 
     def check_client_secret(self, client_secret: str) -> bool:

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
+from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from tests.test_server_harness import TOKEN, running_server
 from tests.test_server_live import Pacing
@@ -88,7 +90,10 @@ def _fuzz_operation(operation: Any, probe: Probe) -> None:
     check()
 
 
-async def test_generated_requests_never_cause_a_server_error(home: Path, sites: SiteServer) -> None:
+async def test_generated_requests_never_cause_a_server_error(
+    home: Path, sites: SiteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VALET_VAULT_KEY", Fernet.generate_key().decode())  # sources may connect
     pacing = Pacing()
     async with running_server(home, model_factory=pacing.factory) as srv:
         # One task runs, so the person's routes also meet real state.
@@ -103,6 +108,9 @@ async def test_generated_requests_never_cause_a_server_error(home: Path, sites: 
             "POST /api/requests/{request_id}/edit",
             "POST /api/tasks/{task_id}/takeover",
             "GET /api/requests",
+            "GET /api/sources",
+            "POST /api/sources",
+            "DELETE /api/sources/{name}",
         ):
             assert route in operations, sorted(operations)
         assert sum(seen.values()) >= len(operations) * 5

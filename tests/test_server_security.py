@@ -29,9 +29,15 @@ API_ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/runs/abc/download"),
     ("GET", "/api/openapi.json"),
     ("GET", "/api/docs"),
+    ("GET", "/api/sources"),
+    ("POST", "/api/sources"),
+    ("POST", "/api/sources/abc/test"),
+    ("DELETE", "/api/sources/abc"),
     ("GET", "/"),
     ("GET", "/tasks/abc"),
     ("POST", "/ui/tasks"),
+    ("GET", "/sources"),
+    ("POST", "/ui/sources"),
 ]
 
 
@@ -87,10 +93,11 @@ async def test_query_token_becomes_a_strict_httponly_cookie(home: Path) -> None:
 async def test_foreign_origin_cannot_change_state_or_open_sockets(home: Path) -> None:
     async with running_server(home) as srv:
         for method, path in API_ROUTES:
-            if method != "POST":
+            if method not in ("POST", "DELETE"):
                 continue
             for headers in ({"Origin": FOREIGN}, {"Sec-Fetch-Site": "cross-site"}):
-                response = await srv.client.post(path, json={"task": "x"}, headers=headers)
+                body = {"task": "x"} if method == "POST" else None
+                response = await srv.client.request(method, path, json=body, headers=headers)
                 assert response.status_code == 403, (path, response.text)
                 _no_cors(response)
         own = await srv.client.post(

@@ -28,6 +28,8 @@ from valet.connectors import (
     configured_toolsets,
     inspect_toolsets,
     oauth_provider,
+    record_connect,
+    record_removal,
     registered_connectors,
     remove_account,
     unused_after_days,
@@ -214,6 +216,7 @@ def connectors_add(
             account = add_password_account(
                 home, name, connector=kind, credential=credential, replace=replace
             )
+            record_connect(home, account)
             out.print(f"connected {name} with the vault credential {credential!r}", markup=False)
             return
         settings = oauth_provider(provider or name, load_config())
@@ -238,6 +241,7 @@ def connectors_add(
                 replace=replace,
             )
         )
+        record_connect(home, account)
     except (ConnectorError, ConfigError) as exc:
         raise _fail(exc) from exc
     who = f" as {account.login}" if account.login else ""
@@ -271,15 +275,17 @@ def connectors_remove(
 ) -> None:
     """Revoke an OAuth account's tokens at the provider, then delete them from the vault and
     forget the account. When revocation fails nothing is deleted."""
+    home = valet_home()
     try:
-        account = asyncio.run(
-            remove_account(valet_home(), name, load_config(), local_only=local_only)
-        )
+        account = asyncio.run(remove_account(home, name, load_config(), local_only=local_only))
+        record_removal(home, account, local_only=local_only)
     except (ConnectorError, ConfigError) as exc:
         raise _fail(exc) from exc
     if account.auth == "oauth2":
         how = "deleted its tokens" if local_only else "revoked and deleted its tokens"
         out.print(f"removed {name}: {how}", markup=False)
+    elif account.credential_owned:
+        out.print(f"removed {name} and its vault credential", markup=False)
     else:
         out.print(
             f"removed {name}; the vault credential {account.credential!r} stays "

@@ -144,7 +144,8 @@ def _fresh_id(kind: str, taken: set[str]) -> str:
 def record_change(
     home: Path, what: str, details: Mapping[str, object], reason: str, *, person: str = "person"
 ) -> None:
-    """Append the person's rule change to the audit log (actor `person`)."""
+    """Append the person's change (a rule; a connector account connected or revoked) to the
+    audit log (actor `person`)."""
     log = AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
     try:
         log.append(

@@ -4,7 +4,8 @@
   of them, with its auth method); `Toolset.tools()` gives the gateway's tools,
   `Toolset.actions()` the model's typed actions. Nothing here runs an operation: only
   `valet.gateway.Gateway.call` does.
-- `Connector` (protocol) and `registered_connectors()`: the `valet.connectors` entry point,
+- `Connector` (protocol) and `registered_connectors()` (`connector_names()`: without loading
+  them): the `valet.connectors` entry point,
   which valet's own connectors use the same way a third-party package would (`files`, `mcp`).
 - `ToolsetConfig` / `configured_toolsets(config)` / `open_toolsets(...)`: which toolsets a task
   attaches (`[[mcp]]` and `[[connectors]]` in `config.toml`, or `TaskSpec.toolsets`);
@@ -12,23 +13,28 @@
 - `McpSettings` / `effect_of`: an MCP server (stdio command or streamable-HTTP URL) and how each
   of its tools gets an effect (the person's mapping, then annotations, else unknown → ask).
 - `ToolsetToolbox`: the agent's toolbox with the toolsets' actions added, all gated.
-- Accounts: `Account` / `Accounts` (`connectors.toml`, no secrets), `add_oauth_account`,
-  `add_password_account`, `check_account`, `remove_account`, `AccountToken` (a connector's
-  refreshed OAuth token). OAuth2: `OAuthProvider`, `PRESETS` (google, microsoft, github),
-  `oauth_provider`, `authorization_request`, `exchange_code`, `refresh`, `revoke`,
-  `LoopbackRedirect`, `OAuthError`.
+- Accounts: `Account` / `Accounts` (`connectors.toml`, no secrets), `add_oauth_account`
+  (`finish_oauth_account`: its second half, for a redirect received elsewhere, `name_is_free`),
+  `add_password_account`, `add_secret_account`, `check_account`, `remove_account`,
+  `uses_account`, `AccountToken` (a connector's refreshed OAuth token); `record_connect` and
+  `record_removal` put the person's account changes in the audit log. OAuth2:
+  `OAuthProvider`, `PRESETS` (google, microsoft, github), `oauth_provider`,
+  `authorization_request`, `exchange_code`, `refresh`, `revoke`, `LoopbackRedirect`,
+  `OAuthError` (`NoRevocationEndpoint`).
 - `ConnectorError`: a connector or toolset cannot be loaded or opened.
 """
 
 from typing import TYPE_CHECKING, Any
 
 from valet.connectors._accounts import Account, Accounts, unused_after_days
+from valet.connectors._changes import record_connect, record_removal
 from valet.connectors._errors import ConnectorError
 from valet.connectors._files import FilesSettings
 from valet.connectors._oauth import (
     PRESETS,
     AuthorizationRequest,
     LoopbackRedirect,
+    NoRevocationEndpoint,
     OAuthError,
     OAuthProvider,
     authorization_request,
@@ -43,6 +49,7 @@ from valet.connectors._registry import (
     ToolsetConfig,
     ToolsetReport,
     configured_toolsets,
+    connector_names,
     inspect_toolsets,
     open_toolsets,
     registered_connectors,
@@ -53,8 +60,12 @@ from valet.connectors._signin import (
     CheckReport,
     add_oauth_account,
     add_password_account,
+    add_secret_account,
     check_account,
+    finish_oauth_account,
+    name_is_free,
     remove_account,
+    uses_account,
 )
 from valet.connectors._toolbox import ToolsetToolbox, outcome_of, toolset_actions
 from valet.connectors._toolset import AuthMethod, Operation, Toolset, ToolsetAction
@@ -73,6 +84,7 @@ __all__ = [
     "FilesSettings",
     "LoopbackRedirect",
     "McpSettings",
+    "NoRevocationEndpoint",
     "OAuthError",
     "OAuthProvider",
     "Operation",
@@ -83,22 +95,29 @@ __all__ = [
     "ToolsetToolbox",
     "add_oauth_account",
     "add_password_account",
+    "add_secret_account",
     "authorization_request",
     "check_account",
     "configured_toolsets",
+    "connector_names",
     "effect_of",
     "exchange_code",
+    "finish_oauth_account",
     "inspect_toolsets",
     "model_from_schema",
+    "name_is_free",
     "oauth_provider",
     "open_toolsets",
     "outcome_of",
+    "record_connect",
+    "record_removal",
     "refresh",
     "registered_connectors",
     "remove_account",
     "revoke",
     "toolset_actions",
     "unused_after_days",
+    "uses_account",
 ]
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@
     connector = "mail"
     auth = "password"               # an app password or token: the vault credential named here
     credential = "mail"
+    credential_owned = true         # stored with the account (web app): removed with it
 
 OAuth tokens live in the vault (encrypted, like every secret); an app password is a vault
 credential the account names. An account unused for `unused_after_days` (config.toml
@@ -55,6 +56,10 @@ class Account(BaseModel):
     """The OAuth provider (`github`, `google`, `microsoft`, or one in config.toml)."""
     credential: str | None = None
     """The vault credential holding the app password or token (`auth = "password"`)."""
+    credential_owned: bool = False
+    """The credential was stored together with the account (its secret given when connecting it
+    in the web app), so removing the account deletes it; a credential the person put in the
+    vault themselves (and may use elsewhere) stays."""
     login: str = ""
     """The account's name at the service, when it said (`octocat`, `me@example.com`)."""
     scopes: tuple[str, ...] = ()
@@ -142,7 +147,7 @@ class Accounts:
         lines = ["# valet's connector accounts (no secrets: tokens are in the vault)", ""]
         for account in self.accounts:
             lines.append("[[accounts]]")
-            for key, value in account.model_dump(exclude_none=True).items():
+            for key, value in account.model_dump(exclude_defaults=True).items():
                 lines.append(f"{key} = {_toml(value)}")
             lines.append("")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -154,7 +159,10 @@ class Accounts:
 
 
 def _toml(value: object) -> str:
-    """A TOML value for a string, datetime or list of strings (JSON strings are TOML strings)."""
+    """A TOML value for a string, boolean, datetime or list of strings (JSON strings are TOML
+    strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, list | tuple):

@@ -68,6 +68,12 @@ class OAuthError(ConnectorError):
     """Signing in, refreshing or revoking failed (the message says why and what to do)."""
 
 
+class NoRevocationEndpoint(OAuthError):
+    """The provider offers no way to revoke a token by API: the person revokes valet's access on
+    the provider's site, then removes the account locally (a different answer than a provider
+    that failed)."""
+
+
 class _Client(Protocol):
     """The part of authlib's `AsyncOAuth2Client` valet uses."""
 
@@ -187,7 +193,8 @@ def oauth_provider(name: str, config: Mapping[str, Any]) -> OAuthProvider:
     if not provider.client_id:
         raise ConfigError(
             f"no client id for {name}: register valet as an OAuth app with {name} (redirect "
-            f"URI http://127.0.0.1/callback, any port) and put client_id in [oauth.{name}] "
+            "URI http://127.0.0.1/callback, any port; to connect from the web app, also "
+            f"valet's address + /sources/oauth/callback) and put client_id in [oauth.{name}] "
             "of config.toml"
         )
     return provider
@@ -273,7 +280,7 @@ async def refresh(provider: OAuthProvider, token: Token) -> Token:
 async def revoke(provider: OAuthProvider, token: Token) -> None:
     """Revoke `token` at the provider (RFC 7009): the refresh token, then the access token."""
     if provider.revoke_url is None:
-        raise OAuthError(
+        raise NoRevocationEndpoint(
             f"{provider.name} has no revocation endpoint: revoke valet's access at "
             f"{provider.revoke_how or 'the provider'}, then remove the account with --local-only"
         )

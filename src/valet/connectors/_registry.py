@@ -102,6 +102,11 @@ def registered_connectors() -> dict[str, Connector]:
     return found
 
 
+def connector_names() -> list[str]:
+    """The registered connectors' names, without loading them (nor their client libraries)."""
+    return sorted({point.name for point in entry_points(group=ENTRY_POINT_GROUP)})
+
+
 async def open_toolsets(
     configs: Sequence[ToolsetConfig],
     stack: AsyncExitStack,

@@ -16,11 +16,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from valet.errors import RunNotFound
-from valet.server import _api, _audit, _person_api, _web, _ws
+from valet.server import _api, _audit, _person_api, _sources_api, _sources_web, _web, _ws
 from valet.server._live import LeaseConflict, NoBrowser, UnknownViewer
 from valet.server._person import InvalidEdit, RequestClosed, RequestNotFound
 from valet.server._security import Guard, SecurityMiddleware
 from valet.server._settings import ServerSettings, build_model_choice, load_or_create_token
+from valet.server._signins import CALLBACK_PATH, SignIns
+from valet.server._sources import SourceError
 from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
 
 log = logging.getLogger("valet.server")
@@ -40,6 +42,7 @@ _ERROR_CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    502: "provider_error",
 }
 
 
@@ -73,7 +76,12 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.tasks = manager
     app.state.settings = settings
-    app.state.guard = Guard(token, frozenset(o.rstrip("/") for o in settings.allowed_origins))
+    app.state.signins = signins = SignIns()
+    app.state.guard = Guard(
+        token,
+        frozenset(o.rstrip("/") for o in settings.allowed_origins),
+        redirects={CALLBACK_PATH: signins.expects},
+    )
     app.add_middleware(SecurityMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
     app.include_router(_api.router)
@@ -81,6 +89,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_person_api.router)
     app.include_router(_audit.api)
     app.include_router(_audit.web)
+    app.include_router(_sources_api.api)
+    app.include_router(_sources_web.web)
     app.include_router(_web.router)
     static = Path(str(resources.files("valet.server").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
@@ -142,6 +152,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, InvalidEdit)
         return _error(422, exc.problems, "invalid_edit")
 
+    async def source_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SourceError)
+        return _error(exc.status, str(exc))
+
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error(500, "internal error; see the server log", "internal")
@@ -158,4 +172,5 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NoBrowser, no_browser)
     app.add_exception_handler(LeaseConflict, controlled)
     app.add_exception_handler(InvalidEdit, invalid_edit)
+    app.add_exception_handler(SourceError, source_error)
     app.add_exception_handler(Exception, crash)

@@ -2,7 +2,8 @@
 
 Even bound to 127.0.0.1 the server is reachable by any page the person's (or the agent's own)
 browser opens. So every route except the static assets needs the token (`Authorization: Bearer`,
-a one-time `?token=` that becomes an HttpOnly SameSite=Strict cookie, or that cookie); requests
+a one-time `?token=` that becomes an HttpOnly SameSite=Strict cookie, or that cookie; an OAuth
+provider's redirect back needs the state of a sign-in the person started instead); requests
 that change state and websocket handshakes must come from the server's own origin; and no
 response carries CORS headers, so other origins cannot read anything.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
@@ -40,6 +42,13 @@ class Guard:
     token: str
     origins: frozenset[str]
     """Allowed `Origin` values; empty: only the origin the request was addressed to (its Host)."""
+    redirects: Mapping[str, Callable[[str | None], bool]] = field(
+        default_factory=dict[str, Callable[[str | None], bool]]
+    )
+    """Paths a provider sends the person's browser back to (OAuth callbacks), each with the
+    check of its `state`. That cross-site navigation carries no SameSite=Strict cookie, so a GET
+    there is let in without the token when its state belongs to a sign-in the person started
+    (with the token): a one-time, unguessable pass for that one request."""
 
     @property
     def cookie_name(self) -> str:
@@ -97,7 +106,7 @@ class SecurityMiddleware:
         cookies = cookie_parser(headers.get("cookie", ""))
         authorized = any(
             guard.token_ok(t) for t in (from_header, from_query, cookies.get(guard.cookie_name))
-        )
+        ) or _expected_redirect(guard, scope, query)
         if not guard.host_ok(headers):
             refusal = _refuse(400, "bad_host", "this server does not answer to that Host", path)
         elif not authorized:
@@ -124,6 +133,13 @@ class SecurityMiddleware:
                 return
             send = _with_cookie(send, guard)
         await self.app(scope, receive, _with_headers(send, path) if not is_ws else send)
+
+
+def _expected_redirect(guard: Guard, scope: Scope, query: QueryParams) -> bool:
+    check = guard.redirects.get(scope["path"])
+    if check is None or scope["type"] != "http" or scope["method"] != "GET":
+        return False
+    return check(query.get("state"))
 
 
 def _refuse(status: int, code: str, detail: str, path: str) -> Response:
