@@ -260,12 +260,6 @@ async def test_a_file_link_click_is_denied_by_the_navigation_guard(
     assert run.steps[0]["result"].startswith("denied by rule nav.scheme.file:"), run.steps[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="redirects are checked only after the page has loaded (GatedToolbox.observe): "
-    "Chromium follows a 302 to a denied host (here http://localhost:<port>, nav.loopback) and "
-    "sends the request before valet leaves the page, so the internal endpoint is hit",
-)
 async def test_a_redirect_to_a_denied_host_is_never_requested(
     home: Path, hostile: SiteServer
 ) -> None:

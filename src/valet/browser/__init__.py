@@ -1,5 +1,6 @@
 """valet's browser: Chromium sessions, compact observations, effect-checked actions."""
 
+from valet.browser._interception import DocumentCheck, DocumentKind, DocumentRequest
 from valet.browser._masking import SENSITIVE_FIELDS
 from valet.browser._privacy import (
     Forgotten,
@@ -31,6 +32,9 @@ __all__ = [
     "BrowserSession",
     "BrowserSettings",
     "ByRole",
+    "DocumentCheck",
+    "DocumentKind",
+    "DocumentRequest",
     "Element",
     "FieldFacts",
     "Forgotten",

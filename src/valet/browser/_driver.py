@@ -28,6 +28,7 @@ from playwright.async_api import (
 )
 
 from valet.browser._errors import concise
+from valet.browser._interception import DocumentCheck
 from valet.browser._masking import sensitive_fields
 from valet.browser._observe import ObserveLimits, Observer, Snapshot
 from valet.browser._render import fit_observation, render_observation
@@ -107,6 +108,9 @@ class Driver:
         self._download_serial = 0
         self.visited: set[str] = set()
         """Every `host:port` a tab's main frame navigated to (for sensitive-site wipes)."""
+        self.guard: DocumentCheck | None = None
+        """Asked about each redirect of a file fetched by URL (the browser's own requests are
+        held by the session's `DocumentInterceptor`)."""
         self._step_ended = 0.0
         self._opening = False
         context.on("page", self._attach)

@@ -22,7 +22,7 @@ _NET_REASONS = {
     "ERR_EMPTY_RESPONSE": "the server sent an empty response",
     "ERR_INVALID_URL": "the URL is invalid",
     "ERR_UNSAFE_PORT": "the browser refuses that port",
-    "ERR_BLOCKED_BY_CLIENT": "the request was blocked",
+    "ERR_BLOCKED_BY_CLIENT": "valet refused to open a page it leads to (navigation rules)",
     "ERR_ABORTED": "the navigation was aborted",
 }
 

@@ -6,12 +6,13 @@ import asyncio
 import re
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urljoin, urlparse
 
-from playwright.async_api import Error
+from playwright.async_api import APIResponse, Error
 
 from valet.browser._driver import ActionFailed, Driver
 from valet.browser._errors import concise
+from valet.browser._interception import DocumentKind, DocumentRequest
 from valet.browser._masking import sensitive_fields
 from valet.browser._navigation import normalize_url
 from valet.browser._types import ActionOutcome
@@ -89,15 +90,49 @@ def _filename(url: str, disposition: str | None) -> str:
     return name or "download"
 
 
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_HOPS = 20
+
+
+async def _fetch(
+    driver: Driver,
+    url: str,
+    kind: DocumentKind,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    timeout_ms: float,
+) -> APIResponse:
+    """A request with the browser's cookies (`context.request`), outside the browser's network
+    stack: Playwright would follow its redirects unchecked, so with a guard each hop is put to
+    it first. Raises `ActionFailed` when a hop is refused or the redirects never end."""
+    request = driver.context.request
+    guard = driver.guard
+    if guard is None:
+        return await request.fetch(url, method=method, headers=headers, timeout=timeout_ms)
+    for _ in range(_MAX_HOPS):
+        response = await request.fetch(
+            url, method=method, headers=headers, timeout=timeout_ms, max_redirects=0
+        )
+        location = response.headers.get("location")
+        if response.status not in _REDIRECTS or not location:
+            return response
+        await response.dispose()
+        url = urljoin(url, location)
+        refusal = await guard(DocumentRequest(url, kind, redirected=True))
+        if refusal is not None:
+            raise ActionFailed(f"it redirects to a page valet does not open ({refusal})")
+    raise ActionFailed("the site redirects endlessly (redirect loop)")
+
+
 async def content_length(driver: Driver, url: str) -> int | None:
     """The size the server declares for `url`, with the browser's cookies: a `HEAD`'s
     `Content-Length`, or when the server refuses `HEAD`, the total of a one-byte ranged `GET`.
     None when it declares none or cannot be asked."""
-    request = driver.context.request
     timeout = driver.settings.action_timeout_s * 1000
     url = normalize_url(url)
     try:
-        head = await request.head(url, timeout=timeout)
+        head = await _fetch(driver, url, "probe", method="HEAD", timeout_ms=timeout)
         try:
             declared = head.headers.get("content-length", "")
             refused = head.status in (405, 501)
@@ -107,13 +142,15 @@ async def content_length(driver: Driver, url: str) -> int | None:
             return int(declared)
         if not refused:
             return None
-        ranged = await request.get(url, headers={"Range": "bytes=0-0"}, timeout=timeout)
+        ranged = await _fetch(
+            driver, url, "probe", headers={"Range": "bytes=0-0"}, timeout_ms=timeout
+        )
         try:
             total = ranged.headers.get("content-range", "").rpartition("/")[2]
             return int(total) if ranged.status == 206 and total.isdigit() else None
         finally:
             await ranged.dispose()
-    except Error:
+    except (Error, ActionFailed):
         return None
 
 
@@ -124,8 +161,8 @@ async def download_url(driver: Driver, url: str) -> ActionOutcome:
 
     async def op() -> str | None:
         try:
-            response = await driver.context.request.get(
-                url, timeout=driver.settings.navigation_timeout_s * 1000
+            response = await _fetch(
+                driver, url, "download", timeout_ms=driver.settings.navigation_timeout_s * 1000
             )
         except Error as error:
             raise ActionFailed(concise(error)) from error

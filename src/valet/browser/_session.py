@@ -19,6 +19,7 @@ from playwright.async_api import Browser, BrowserContext, Page, Playwright, asyn
 
 from valet.browser import _actions, _navigation, _reading
 from valet.browser._driver import Driver
+from valet.browser._interception import DocumentCheck, DocumentInterceptor
 from valet.browser._observe import Observer
 from valet.browser._privacy import is_sensitive, wipe_profile
 from valet.browser._resolve import resolve
@@ -53,6 +54,7 @@ class BrowserSession:
         self._owns_context = owns_context
         self._closed = False
         self._screencast: Screencast | None = None
+        self._interceptor: DocumentInterceptor | None = None
         self.profile_dir: Path | None = None
         """The persistent profile's folder, when the session uses one."""
         self.wiped: list[str] | None = None
@@ -65,9 +67,12 @@ class BrowserSession:
         artifacts_dir: Path,
         profiles_dir: Path | None = None,
         storage_state: Path | None = None,
+        guard: DocumentCheck | None = None,
     ) -> BrowserSession:
         """Launch (or attach to) the browser. `storage_state` (cookies and local storage saved
-        by `save_state`) puts a throwaway profile back where an interrupted task left it."""
+        by `save_state`) puts a throwaway profile back where an interrupted task left it.
+        `guard` is asked about every document request before it is sent (pages, iframes,
+        popups, each redirect hop, files fetched by URL): a text it returns refuses it."""
         await asyncio.to_thread(artifacts_dir.mkdir, parents=True, exist_ok=True)
         playwright = await async_playwright().start()
         observer = Observer()
@@ -82,8 +87,15 @@ class BrowserSession:
         context.set_default_timeout(settings.action_timeout_s * 1000)
         context.set_default_navigation_timeout(settings.navigation_timeout_s * 1000)
         driver = Driver(settings, context, artifacts_dir, observer)
-        await driver.current_page()
         session = cls(driver, playwright, browser, owns_context)
+        try:
+            if guard is not None:
+                session._interceptor = await _intercept(context, guard, settings)
+                driver.guard = guard
+            await driver.current_page()
+        except BaseException:
+            await session.close()
+            raise
         if settings.profile is not None and settings.cdp_url is None and profiles_dir is not None:
             session.profile_dir = profiles_dir / settings.profile
         return session
@@ -100,6 +112,8 @@ class BrowserSession:
                 await self._driver.context.close()
             if self._browser is not None:
                 await self._browser.close()
+            if self._interceptor is not None:  # only now: no page is left to navigate unchecked
+                await self._interceptor.close()
         finally:
             await self._playwright.stop()
         self._wipe_if_sensitive()
@@ -264,6 +278,16 @@ class BrowserSession:
             outcome.ok = False
             outcome.message += "; no download started"
         return outcome
+
+
+async def _intercept(
+    context: BrowserContext, guard: DocumentCheck, settings: BrowserSettings
+) -> DocumentInterceptor:
+    browser = context.browser
+    if browser is None:  # not with Chromium, launched or reached over CDP
+        raise RuntimeError("this browser cannot hold requests for valet's navigation guard")
+    shared = settings.cdp_url is not None
+    return await DocumentInterceptor.start(browser, context, guard, shared=shared)
 
 
 async def _open_context(

@@ -4,6 +4,9 @@
   task=TaskContext(...))`: wraps typed Python tools declared with `@tool(effect=...)`;
   `await gateway.call(name, args)` returns a `ToolResult`.
 - `GatedToolbox(inner_toolbox, gateway)`: the same decisions for valet's browser actions.
+- `DocumentGuard(gate)`: the navigation rules on every document request the browser makes
+  (redirect hops, popups, iframes, script navigations), before it is sent; pass its `check` to
+  `BrowserSession.start(guard=...)` and the guard to `GatedToolbox(documents=...)`.
 - Approvals: `Approver` (protocol), `ApprovalRequest`, `Approval`, `DenyAllApprover` (fail
   closed), `ScriptedApprover` (tests).
 - `TaskSecrets(vault, redactor)`: vault placeholders filled on bound sites, values hidden.
@@ -23,13 +26,14 @@ from valet.gateway._approval import (
     DenyAllApprover,
     ScriptedApprover,
 )
+from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_host
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, TaskContext
 from valet.gateway._gateway import Gateway, ToolResult, current_task
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import SENSITIVE_RULE, StopGuard, VaultCanFill, no_vault
 from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
-from valet.gateway._toolbox import GatedToolbox, Resolver, learn_page, resolve_host
+from valet.gateway._toolbox import GatedToolbox, learn_page
 from valet.gateway._watch import Watch, WatchGuard
 
 __all__ = [
@@ -38,10 +42,12 @@ __all__ = [
     "ApprovalRequest",
     "Approver",
     "DenyAllApprover",
+    "DocumentGuard",
     "Gate",
     "GatedToolbox",
     "Gateway",
     "GatewayError",
+    "Refusal",
     "Resolver",
     "Ruling",
     "ScriptedApprover",

@@ -14,8 +14,7 @@ observations and results are replaced by their placeholders.
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -27,6 +26,7 @@ from valet.agent import Toolbox
 from valet.audit import Actor
 from valet.browser import DEFAULT_SENSITIVE_SITES, ActionOutcome, ByRole, Element, Observation
 from valet.effects import Effect
+from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_host
 from valet.gateway._gate import Gate, Ruling, Taint
 from valet.gateway._gateway import Gateway
 from valet.gateway._secrets import TaskSecrets
@@ -51,8 +51,6 @@ from valet.policy import (
 )
 from valet.tools import Action, Click, ClickAt, Download, Goto, OpenTab, Press, Type
 
-Resolver = Callable[[str], Awaitable[list[str]]]
-
 
 @runtime_checkable
 class LinkTargets(Protocol):
@@ -74,18 +72,6 @@ class DownloadSizes(Protocol):
     """A toolbox that can ask a server how big a file is before downloading it."""
 
     async def content_length(self, url: str) -> int | None: ...
-
-
-"""Host name → its IP addresses (empty when it does not resolve)."""
-
-
-async def resolve_host(host: str) -> list[str]:
-    """The host's addresses via `getaddrinfo`, in a thread; empty when it does not resolve."""
-    try:
-        infos = await asyncio.to_thread(socket.getaddrinfo, host, None)
-    except (OSError, UnicodeError):
-        return []
-    return sorted({str(info[4][0]) for info in infos})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +105,13 @@ class GatedToolbox:
         vault_can_fill: VaultCanFill = no_vault,
         watch: Watch | None = None,
         sensitive_sites: Iterable[str] = DEFAULT_SENSITIVE_SITES,
+        documents: DocumentGuard | None = None,
     ) -> None:
         """`stops`: which stops for the person apply (login, payment, captcha, otp);
         `vault_can_fill`: whether the vault fills a stop's form itself (then no stop);
         `watch`: watch mode, an action on (or to) one of `sensitive_sites` waits until the
-        person watches (None: no watch mode)."""
+        person watches (None: no watch mode); `documents`: the guard the browser session
+        asks before each document request, whose refusals the model is told about."""
         self.inner = inner
         self.secrets = secrets or TaskSecrets(None)
         fills = self.secrets.can_fill if vault_can_fill is no_vault else vault_can_fill
@@ -134,24 +122,29 @@ class GatedToolbox:
         self._last: Observation | None = None
         self._seen_digest = ""
         self.watch = None if watch is None else WatchGuard(watch, sensitive_sites)
+        self.documents = documents
 
     @property
     def actions(self) -> tuple[type[Action], ...]:
         return self.inner.actions
 
     async def observe(self) -> Observation:
-        """Observe the page; leave it if a redirect landed somewhere navigation may not go."""
+        """Observe the page; leave it when a navigation went, or tried to go, where it may
+        not: the browser's guard refused it (the tab shows an error page), or, the second
+        line, the page loaded from a denied address (no guard, or the host's DNS changed)."""
         observation = await self.inner.observe()
-        landed = observation.url.startswith(("http:", "https:", "file:"))
-        guard = await self._navigation(observation.url) if landed else None
-        if guard is not None and guard.verdict == "deny":
-            ruling = Ruling(guard, False, "denied", args={"url": observation.url})
-            self.gate.record(
-                actor="system", tool="redirect", effect="navigate", ruling=ruling, outcome="denied"
-            )
+        refused = self.documents.take() if self.documents is not None else []
+        notes = [_note(refusal) for refusal in refused]
+        left = await self._landed(observation.url)
+        if left is None and observation.url.startswith("chrome-error:"):
+            left = next((r.ruling for r in reversed(refused) if r.kind == "page"), None)
+        if left is not None:
+            notes = [f"[valet left the page: {left.message}]"]
+            notes += [_note(r) for r in refused if r.ruling is not left]
             await self.inner.execute(Goto(url="about:blank"))
             observation = await self.inner.observe()
-            observation.text = f"[valet left the page: {ruling.message}]\n{observation.text}"
+        if notes:
+            observation.text = "\n".join([*notes, observation.text])
         observation = self.secrets.hide_observation(observation)
         observation = self.stops.review(observation)
         self._last = observation
@@ -391,11 +384,29 @@ class GatedToolbox:
             return Classification(Effect.UNKNOWN, "Enter before any observation")
         return classify_enter(target, self._last)
 
+    async def _landed(self, url: str) -> Ruling | None:
+        """The denial, audited, when the page open now is at an address navigation may not go."""
+        if not url.startswith(("http:", "https:", "file:")):
+            return None
+        guard = await self._navigation(url)
+        if guard.verdict != "deny":
+            return None
+        ruling = Ruling(guard, False, "denied", args={"url": url})
+        self.gate.record(
+            actor="system", tool="redirect", effect="navigate", ruling=ruling, outcome="denied"
+        )
+        return ruling
+
     async def _navigation(self, url: str) -> Decision:
         settings = self.gate.policy.navigation
         host = urlsplit(url).hostname if url.startswith(("http:", "https:")) else None
         resolved = await self._resolve(host) if host else []
         return check_navigation(url, resolved, settings)
+
+
+def _note(refusal: Refusal) -> str:
+    what = "an embedded frame" if refusal.kind == "frame" else "a page"
+    return f"[valet refused to open {what}: {refusal.ruling.message}]"
 
 
 def learn_page(gate: Gate, page: Observation) -> None:

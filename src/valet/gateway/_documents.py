@@ -1,0 +1,109 @@
+"""The navigation rules on every document the browser requests, before the request is sent.
+
+`GatedToolbox` checks where an action will go before it runs; the browser then goes further on
+its own: a server redirects, a script sets `location`, a page opens a popup or embeds an iframe.
+`DocumentGuard.check` is the browser session's guard (`BrowserSession.start(guard=...)`): each
+of those requests, each redirect hop included, is decided by the same navigation rules
+(`check_navigation`, with the person's `allow_hosts`) before Chromium sends it, so a denied
+host is never contacted. A refusal is audited (actor `system`, tool `redirect` for a hop the
+server sent, `navigation` for a request the page made) and told to the model in its next
+observation.
+
+It applies whoever drives: during a takeover the person's clicks are held to the same rules.
+The rules protect the machine the browser runs on (its loopback, its private network, its
+cloud metadata endpoint), which is valet's host, not the person's computer; an internal host
+the person needs goes on `allow_hosts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from valet.browser import DocumentKind, DocumentRequest
+from valet.gateway._gate import Gate, Ruling
+from valet.policy import Decision, check_navigation
+
+Resolver = Callable[[str], Awaitable[list[str]]]
+"""Host name → its IP addresses (empty when it does not resolve)."""
+
+
+async def resolve_host(host: str) -> list[str]:
+    """The host's addresses via `getaddrinfo`, in a thread; empty when it does not resolve."""
+    try:
+        infos = await asyncio.to_thread(socket.getaddrinfo, host, None)
+    except (OSError, UnicodeError):
+        return []
+    return sorted({str(info[4][0]) for info in infos})
+
+
+_NO_HOST = ("about:", "blob:", "data:")
+"""Documents a frame makes from its own content: no request reaches a host."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A document request the guard refused, for the model's next observation."""
+
+    kind: DocumentKind
+    ruling: Ruling
+
+
+class DocumentGuard:
+    """Decides the browser's document requests for one task and remembers what it refused."""
+
+    def __init__(self, gate: Gate, resolve: Resolver = resolve_host, remember_s: float = 10.0):
+        """`remember_s`: how long a host's addresses are reused (the action's own check and
+        the browser's request for it resolve the same host moments apart)."""
+        self.gate = gate
+        self._resolve = resolve
+        self._remember_s = remember_s
+        self._addresses: dict[str, tuple[float, list[str]]] = {}
+        self._refused: list[Refusal] = []
+
+    async def check(self, request: DocumentRequest) -> str | None:
+        """None when the request may go; else why not (the browser refuses it)."""
+        if request.kind == "frame" and request.url.startswith(_NO_HOST):
+            return None
+        decision = await self.decide(request.url)
+        if decision.verdict != "deny":
+            return None
+        extra: dict[str, object] = {} if request.kind == "page" else {"in": request.kind}
+        ruling = Ruling(decision, False, "denied", args={"url": request.url, **extra})
+        if request.kind != "probe":  # a size probe's hop is met (and audited) by its download
+            self.gate.record(
+                actor="system",
+                tool="redirect" if request.redirected else "navigation",
+                effect="navigate",
+                ruling=ruling,
+                outcome="denied",
+            )
+        if request.kind in ("page", "frame"):
+            self._refused.append(Refusal(request.kind, ruling))
+        return ruling.message
+
+    async def decide(self, url: str) -> Decision:
+        """The navigation rules' decision for `url`, its host resolved."""
+        host = urlsplit(url).hostname if url.startswith(("http:", "https:")) else None
+        resolved = await self._resolved(host) if host else []
+        return check_navigation(url, resolved, self.gate.policy.navigation)
+
+    def take(self) -> list[Refusal]:
+        """What was refused since the last call, oldest first."""
+        refused, self._refused = self._refused, []
+        return refused
+
+    async def _resolved(self, host: str) -> list[str]:
+        now = time.monotonic()
+        known = self._addresses.get(host)
+        if known is not None and known[0] > now:
+            return known[1]
+        addresses = await self._resolve(host)
+        if len(self._addresses) > 256:
+            self._addresses.clear()
+        self._addresses[host] = (now + self._remember_s, addresses)
+        return addresses
