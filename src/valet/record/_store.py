@@ -37,12 +37,15 @@ class RunRecorder:
         task: str,
         settings: dict[str, Any],
         redactor: Redactor | None = None,
+        run_id: str | None = None,
     ) -> None:
+        """A new run's record, under `run_id` when given (a server task's id; a durable task
+        that restarts before its first checkpoint writes it afresh), else under a new id."""
         self.redactor = redactor or Redactor()
-        self.run_id = new_run_id()
+        self.run_id = run_id or new_run_id()
         self.dir = runs_dir / self.run_id
         self.artifacts = self.dir / "artifacts"
-        self.artifacts.mkdir(parents=True)
+        self.artifacts.mkdir(parents=True, exist_ok=run_id is not None)
         self.header: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "id": self.run_id,

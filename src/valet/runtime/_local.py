@@ -43,7 +43,6 @@ from valet.errors import ValetError
 from valet.gateway import (
     Approver,
     DenyAllApprover,
-    DocumentGuard,
     GatedToolbox,
     Gateway,
     TaskContext,
@@ -168,8 +167,13 @@ async def run_task(
     checkpoints: Checkpoints | None = None,
     on_session: Callable[[BrowserSession], None] | None = None,
     watch: Watch | None = None,
+    run_id: str | None = None,
 ) -> TaskResult:
     """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`.
+
+    The run's id (`run_id`, e.g. the server's task id, else a new one) is the task's id
+    everywhere: the run record, the audit log, and the marks connectors leave on what they write
+    (`X-Valet-Task` on mail, `X-VALET-TASK` on events, commit trailers).
 
     Every action passes the gateway: policy decides, `approver` answers the asks (by default
     nobody: asks are declined), and each decision goes to the audit log in `home/audit.db`.
@@ -196,7 +200,7 @@ async def run_task(
     opened: list[RunRecorder] = []
 
     async def begin() -> str:
-        opened.append(RunRecorder(home / "runs", spec.task, settings, secrets.redactor))
+        opened.append(RunRecorder(home / "runs", spec.task, settings, secrets.redactor, run_id))
         return opened[0].run_id
 
     async with AsyncExitStack() as stack:
@@ -348,14 +352,12 @@ class _Browser:
     async def start(self, resumed: bool) -> Toolbox:
         saved = _read_json(self.state_dir / "page.json") if resumed else {}
         state = self.state_dir / "storage.json"
-        documents = DocumentGuard(self.gateway.gate)
         try:
             self.session = await BrowserSession.start(
                 self.spec.browser,
                 self.record.artifacts,
                 self.home / "profiles",
                 storage_state=state if resumed and state.is_file() else None,
-                guard=documents.check,
             )
         except PlaywrightError as exc:
             raise BrowserUnavailable(_first_line(exc)) from exc
@@ -371,7 +373,6 @@ class _Browser:
             vault_can_fill=self.secrets.can_fill,
             watch=self.watch,
             sensitive_sites=self.spec.browser.sensitive_sites,
-            documents=documents,
         )
         toolbox = ToolsetToolbox(gated, self.gateway, self.toolsets)
         if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":

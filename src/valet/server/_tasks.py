@@ -20,6 +20,7 @@ from valet.agent import Budget, Finished, HandBack, Limits, RunEnd, StepRecord, 
 from valet.browser import BrowserSettings
 from valet.connectors._errors import ConnectorError
 from valet.errors import ConfigError, ValetError
+from valet.record import new_run_id
 from valet.runtime import (
     BrowserUnavailable,
     Checkpoints,
@@ -220,7 +221,7 @@ class TaskManager:
         except ConfigError as exc:
             raise BadModel(str(exc)) from exc
         task = TaskState(
-            id=secrets.token_hex(6),
+            id=new_run_id(),  # the run's id too: one id for the task everywhere
             request=request,
             model_name=str(choice.info.get("model") or request.model or ""),
             max_steps=request.max_steps or self._default_max_steps,
@@ -353,6 +354,7 @@ class TaskManager:
                 on_session=person.attach,
                 watch=person,
                 checkpoints=checkpoints,
+                run_id=task.id,
             )
         except asyncio.CancelledError:
             # Ended while holding the slot, so the next task starts after this one ended.
