@@ -43,6 +43,7 @@ from valet.errors import ValetError
 from valet.gateway import (
     Approver,
     DenyAllApprover,
+    DocumentGuard,
     GatedToolbox,
     Gateway,
     TaskContext,
@@ -352,12 +353,14 @@ class _Browser:
     async def start(self, resumed: bool) -> Toolbox:
         saved = _read_json(self.state_dir / "page.json") if resumed else {}
         state = self.state_dir / "storage.json"
+        documents = DocumentGuard(self.gateway.gate)
         try:
             self.session = await BrowserSession.start(
                 self.spec.browser,
                 self.record.artifacts,
                 self.home / "profiles",
                 storage_state=state if resumed and state.is_file() else None,
+                guard=documents.check,
             )
         except PlaywrightError as exc:
             raise BrowserUnavailable(_first_line(exc)) from exc
@@ -373,6 +376,7 @@ class _Browser:
             vault_can_fill=self.secrets.can_fill,
             watch=self.watch,
             sensitive_sites=self.spec.browser.sensitive_sites,
+            documents=documents,
         )
         toolbox = ToolsetToolbox(gated, self.gateway, self.toolsets)
         if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":
