@@ -42,7 +42,7 @@ from valet.audit import KEY_ENV as AUDIT_KEY_ENV
 from valet.audit import AuditLog
 from valet.connectors import ToolsetConfig, open_toolsets, registered_connectors
 from valet.connectors._github import GITHUB, TRAILER, with_note, with_trailer
-from valet.gateway import Approval, Gateway, ScriptedApprover
+from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
 from valet.vault import KEY_ENV, Credential, Vault
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -473,6 +473,21 @@ async def test_writes_ask_and_carry_valets_mark(
     assert base64.b64decode(put["content"]).decode() == "New.\n"
     assert put["branch"] == "docs" and "sha" not in put  # a new file
     assert [s.path for s in server.writes][2] == "/repos/octo/hello/contents/docs/new guide.md"
+
+
+async def test_the_mark_names_the_task_the_call_runs_for(
+    server: ContractServer, vault_home: Path
+) -> None:
+    values = {"base_url": server.url}  # no task_id: the runtime never sets one
+    cfg = ToolsetConfig(name="gh", connector="github", settings=values)
+    async with AsyncExitStack() as stack:
+        (toolset,) = await open_toolsets([cfg], stack)
+        for task in ("run-1", "run-2"):  # one toolset, two tasks: each call its own task's id
+            gw = Gateway(toolset.tools(), approver=approving(1), task=TaskContext(task_id=task))
+            said = await gw.call("gh_comment", {"repo": "octo/hello", "number": 7, "body": "Hi"})
+            assert said.ok, said.message
+    bodies = [s.body["body"] for s in server.writes if s.operation == "issues/create-comment"]
+    assert [b.rsplit("for task ", 1)[1] for b in bodies] == ["run-1.</sub>", "run-2.</sub>"]
 
 
 async def test_updating_a_file_sends_its_sha_and_a_retry_writes_nothing(

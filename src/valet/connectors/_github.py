@@ -62,7 +62,7 @@ from valet.connectors._github_args import (
 )
 from valet.connectors._toolset import AuthMethod, Operation, Run, Toolset
 from valet.effects import Effect
-from valet.gateway import ToolFailure
+from valet.gateway import ToolFailure, current_task
 from valet.vault._credential import NAME_PATTERN
 
 API_VERSION = "2022-11-28"
@@ -93,8 +93,9 @@ class GitHubSettings(BaseModel):
     """A connector account (`valet connectors add`) to use instead of `credential`: an OAuth
     account's access token, or an app-password account's vault credential."""
     task_id: str = Field(default="", max_length=100)
-    """The task this toolset works for (set by the runtime); without one, valet makes an id
-    per opened toolset so that one task's marks still belong together."""
+    """The task id to mark with for calls made outside a task; inside one (every call of a
+    valet run) it is the task's id. Without either, valet makes an id per opened toolset so
+    that one task's marks still belong together."""
     attribution: bool = True
     """Mark what valet writes: a `Valet-Task` trailer on commits, a note under comments,
     issue bodies and reviews."""
@@ -184,7 +185,13 @@ class _Api:
         self.rest = gh.rest(API_VERSION)
         self.calls = calls
         self.settings = settings
-        self.task = settings.task_id or uuid.uuid4().hex[:12]
+        self._own_id = settings.task_id or uuid.uuid4().hex[:12]
+
+    @property
+    def task(self) -> str:
+        """The id of the task the call runs for (the run's id, as in the audit log)."""
+        running = current_task()
+        return running.task_id if running is not None and running.task_id else self._own_id
 
     def operations(self) -> tuple[Operation, ...]:
         def op(
