@@ -30,6 +30,7 @@ bench: deps chromium
 	$(PY) bench/gateway.py
 	$(PY) bench/concurrency.py
 	$(PY) bench/live_view.py
+	$(PY) bench/navigation_guard.py
 
 deps: $(STAMP)
 
