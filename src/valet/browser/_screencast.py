@@ -30,6 +30,11 @@ KeyKind = Literal["down", "up"]
 
 _CDP_POINTER = {"down": "mousePressed", "up": "mouseReleased", "move": "mouseMoved"}
 _FOLLOW_EVERY_S = 0.2
+_CDP_TIMEOUT_S = 3.0
+"""The longest the live view waits for one CDP answer. Chromium can leave a screenshot (or a new
+session on a tab) unanswered while the tab commits a navigation; without a bound, the lock that
+input shares with the screencast would stay held and the person's keys would never arrive."""
+_GIVE_UP = (Error, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,13 +258,14 @@ class Screencast:
         return FrameGeometry(float(s.viewport_width), float(s.viewport_height))
 
     async def _send(self, method: str, params: dict[str, Any]) -> None:
-        """Dispatch to the active tab; input for a tab that just closed is dropped."""
-        async with self._switch:
-            cdp = self._cdp
-            if cdp is None or self._page is not self._driver.page:
-                page = await self._driver.current_page()
-                cdp = await self._attach(page)
-        with contextlib.suppress(Error):
+        """Dispatch to the active tab; input for a tab that just closed (or that does not
+        answer) is dropped."""
+        with contextlib.suppress(*_GIVE_UP):
+            async with self._switch:
+                cdp = self._cdp
+                if cdp is None or self._page is not self._driver.page:
+                    page = await self._driver.current_page()
+                    cdp = await self._attach(page)
             await _cdp_send(cdp, method, params)
 
     # ---- following the active tab ------------------------------------------------------------
@@ -270,7 +276,8 @@ class Screencast:
             page = self._driver.page
             if page is not None and (page is not self._page or self._cdp is None):
                 async with self._switch:
-                    await self._attach(page)
+                    with contextlib.suppress(*_GIVE_UP):  # tried again at the next turn
+                        await self._attach(page)
             elif (cdp := self._cdp) is not None and not (self._casting and self._painted):
                 async with self._switch:
                     if cdp is self._cdp:
@@ -289,7 +296,8 @@ class Screencast:
         if self._cdp is not None and self._page is page:
             return self._cdp
         await self._detach()
-        cdp = await self._driver.context.new_cdp_session(page)
+        async with asyncio.timeout(_CDP_TIMEOUT_S):
+            cdp = await self._driver.context.new_cdp_session(page)
         self._page, self._cdp = page, cdp
         self._painted = False
 
@@ -307,7 +315,7 @@ class Screencast:
         has not painted since). Retried by the follower: a page in the middle of loading can
         refuse both."""
         s = self.settings
-        with contextlib.suppress(Error):
+        with contextlib.suppress(*_GIVE_UP):
             if not self._casting:
                 await _cdp_send(
                     cdp,
@@ -356,10 +364,11 @@ class Screencast:
         cdp, self._cdp, self._page = self._cdp, None, None
         if cdp is None:
             return
-        with contextlib.suppress(Error):
+        with contextlib.suppress(*_GIVE_UP):
             await _cdp_send(cdp, "Page.stopScreencast")
-        with contextlib.suppress(Error):
-            await cdp.detach()
+        with contextlib.suppress(*_GIVE_UP):
+            async with asyncio.timeout(_CDP_TIMEOUT_S):
+                await cdp.detach()
 
     def _on_frame(self, cdp: CDPSession, params: dict[str, Any]) -> None:
         ack: asyncio.Task[object] = asyncio.get_running_loop().create_task(
@@ -384,8 +393,10 @@ class Screencast:
 
 
 async def _cdp_send(cdp: CDPSession, method: str, params: dict[str, Any] | None = None) -> object:
+    """One CDP call, answered within `_CDP_TIMEOUT_S` (else `TimeoutError`)."""
     sender = cast(Any, cdp)  # Playwright types CDP params loosely
-    result: object = await sender.send(method, params)
+    async with asyncio.timeout(_CDP_TIMEOUT_S):
+        result: object = await sender.send(method, params)
     return result
 
 
