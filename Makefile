@@ -8,12 +8,12 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON3 ?= python3
 TASK    ?=
 
-.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres git synapse clean
+.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres git synapse mcp-filesystem clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
-test: deps chromium github-spec dovecot postgres git synapse
+test: deps chromium github-spec mcp-filesystem dovecot postgres git synapse
 	$(PY) -m pytest
 
 check: deps chromium lint typecheck test
@@ -99,6 +99,21 @@ github-spec:
 		echo "installing GitHub's OpenAPI description (npm @octokit/openapi)"; \
 		mkdir -p $(OCTOKIT) && \
 		npm install --prefix $(OCTOKIT) --no-audit --no-fund --loglevel=error @octokit/openapi@23; }
+
+# The reference filesystem MCP server (npm @modelcontextprotocol/server-filesystem), for the
+# MCP toolset tests (the PyPI ones, mcp-server-git and mcp-server-time, come with the venv).
+MCP_FS := .cache/mcp-filesystem
+
+mcp-filesystem:
+	@[ -f $(MCP_FS)/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js ] || { \
+		command -v npm >/dev/null || { \
+			echo "installing npm (Debian package)"; \
+			$(SUDO) apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }; \
+		echo "installing the filesystem MCP server (npm @modelcontextprotocol/server-filesystem)"; \
+		mkdir -p $(MCP_FS) && \
+		npm install --prefix $(MCP_FS) --no-audit --no-fund --loglevel=error \
+			@modelcontextprotocol/server-filesystem@2026; }
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

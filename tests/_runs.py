@@ -39,6 +39,7 @@ async def run_script(
     rules: RuleSet | None = None,
     task: str = "scripted test task",
     person: PlaysPerson | None = None,
+    allow_hosts: frozenset[str] = frozenset(),
 ) -> ScriptedRun:
     """`person` takes the browser when valet stops for them (else the run stops there)."""
     player = ScriptPlayer(parse_steps(script), replay=replay)
@@ -47,6 +48,7 @@ async def run_script(
         start_url=None if start is None else sites.url_for(start),
         limits=limits or Limits(),
         rules=rules,
+        allow_hosts=allow_hosts,
     )
     result = await run_task(
         spec,

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests._repo import make_repo
 
+from valet.audit import KEY_ENV, AuditLog
 from valet.browser import BrowserSettings
 from valet.sites import SiteServer
 
@@ -40,3 +42,18 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     ):
         monkeypatch.delenv(variable, raising=False)
     return folder
+
+
+@pytest.fixture
+def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
+    """A fresh audit log for one test, its key in a file (not from the environment)."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
+    yield log
+    log.close()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A git repository with one commit and one untracked file."""
+    return make_repo(tmp_path / "repo")

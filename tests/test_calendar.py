@@ -6,7 +6,7 @@ broken events."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 from tests._servers import CAL_PASSWORD as PASSWORD
 from tests._servers import Radicale, free_port
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.connectors import ConnectorError, Toolset, ToolsetConfig, open_toolsets
 from valet.connectors._ical import BrokenEvent, parse
 from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
@@ -46,14 +46,6 @@ def vault_home(home: Path, monkeypatch: pytest.MonkeyPatch, radicale: Radicale, 
     vault.add(Credential(name="elsewhere", domains=("cal.example",), username=user))
     vault.save()
     return home
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    yield log
-    log.close()
 
 
 @pytest.fixture

@@ -6,12 +6,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.gateway import (
     Approval,
     ApprovalRequest,
@@ -120,12 +119,6 @@ def world() -> World:
             Email("security@bank-alerts.example", "Action required", INJECTION),
         ]
     )
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AuditLog:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    return AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
 
 
 SCOPE = Scope(

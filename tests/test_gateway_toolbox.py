@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.browser import ActionOutcome, ByRole, Element, Observation
 from valet.gateway import Approval, GatedToolbox, Gateway, ScriptedApprover, TaskContext
 from valet.policy import AllowSites, NavigationSettings, Policy, RuleSet, Scope
@@ -90,12 +89,6 @@ PAGES = {
 
 async def public_dns(host: str) -> list[str]:
     return {"evil.example": ["93.184.215.14"], "shop.example": ["93.184.216.34"]}.get(host, [])
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AuditLog:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    return AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
 
 
 def gated(

@@ -25,7 +25,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from cryptography.fernet import Fernet
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.connectors import ConnectorError, Toolset, ToolsetConfig, open_toolsets
 from valet.connectors._git import GIT, TRAILER
 from valet.effects import Effect
@@ -174,14 +174,6 @@ def make_remote(base: Path, scratch: Path) -> Remote:
 @pytest.fixture
 def remote(daemon: Daemon, tmp_path: Path) -> Remote:
     return make_remote(daemon.base, tmp_path)
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    yield log
-    log.close()
 
 
 def config(url: str, **settings: Any) -> ToolsetConfig:

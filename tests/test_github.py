@@ -38,7 +38,6 @@ from openapi_core.testing import MockRequest, MockResponse
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
-from valet.audit import KEY_ENV as AUDIT_KEY_ENV
 from valet.audit import AuditLog
 from valet.connectors import ToolsetConfig, open_toolsets, registered_connectors
 from valet.connectors._github import GITHUB, TRAILER, with_note, with_trailer
@@ -336,14 +335,6 @@ def vault_home(home: Path, monkeypatch: pytest.MonkeyPatch, server: ContractServ
     vault.add(Credential(name="github", domains=(host,), password=TOKEN))
     vault.save()
     return home
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
-    monkeypatch.delenv(AUDIT_KEY_ENV, raising=False)
-    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    yield log
-    log.close()
 
 
 def config(server: ContractServer, **settings: Any) -> ToolsetConfig:

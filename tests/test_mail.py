@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 from tests._servers import DOMAIN, Dovecot, Introspection, MailDrop, free_port
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.connectors import ConnectorError, Toolset, ToolsetConfig, open_toolsets
 from valet.connectors import registered_connectors as registry
 from valet.connectors.mail import TASK_HEADER, MailConnector
@@ -74,14 +73,6 @@ def account(
         "timeout": 10,
     }
     return Account(user, f"{user}@{DOMAIN}", settings)
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    yield log
-    log.close()
 
 
 @dataclass

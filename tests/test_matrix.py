@@ -22,7 +22,7 @@ import pytest
 from cryptography.fernet import Fernet
 from tests._synapse import Synapse, User, free_port
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.connectors import ConnectorError, Toolset, ToolsetConfig, open_toolsets, outcome_of
 from valet.connectors._matrix import MATRIX, TASK_KEY, transaction_id
 from valet.effects import Effect
@@ -74,14 +74,6 @@ def room(synapse: Synapse, home: Path, monkeypatch: pytest.MonkeyPatch) -> Room:
     vault.add(Credential(name="any-port", domains=("127.0.0.1",), password=ann.token))
     vault.save()
     return Room(ann, bob, room_id, alias, name)
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    yield log
-    log.close()
 
 
 @dataclass

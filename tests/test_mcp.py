@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests._repo import git, git_state
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.connectors import ConnectorError, Toolset, ToolsetConfig, open_toolsets
 from valet.effects import Effect
 from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
@@ -105,41 +106,11 @@ server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
 '''
 
 
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A git repository with one commit and one untracked file."""
-    folder = tmp_path / "repo"
-    folder.mkdir()
-    git(folder, "init", "-q", "-b", "main")
-    git(folder, "config", "user.email", "person@example.com")
-    git(folder, "config", "user.name", "Person")
-    (folder / "README.md").write_text("hello\n")
-    git(folder, "add", "README.md")
-    git(folder, "commit", "-q", "-m", "first commit")
-    (folder / "notes.txt").write_text("new notes\n")
-    return folder
-
-
 @pytest.fixture
 def flaky(tmp_path: Path) -> Path:
     script = tmp_path / "flaky_server.py"
     script.write_text(FLAKY)
     return script
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    yield log
-    log.close()
 
 
 @asynccontextmanager
@@ -162,11 +133,6 @@ def gateway_for(toolsets: list[Toolset], audit: AuditLog | None, approver: Scrip
     return Gateway(tools, audit=audit, approver=approver, task=task)
 
 
-def state(repo: Path) -> tuple[str, str, str]:
-    """What a write would change: the commits, the branches and the index."""
-    return git(repo, "log", "--format=%H %s"), git(repo, "branch"), git(repo, "status", "-s")
-
-
 async def test_git_server_tools_get_effects_from_their_annotations(repo: Path) -> None:
     async with opened(git_config(repo)) as (toolset,):
         found = effects(toolset)
@@ -185,7 +151,7 @@ async def test_git_server_tools_get_effects_from_their_annotations(repo: Path) -
 async def test_git_reads_run_and_writes_are_asked_then_declined(
     repo: Path, audit: AuditLog
 ) -> None:
-    before = state(repo)
+    before = git_state(repo)
     approver = ScriptedApprover()  # declines every ask
     async with opened(git_config(repo)) as toolsets:
         gateway = gateway_for(toolsets, audit, approver)
@@ -212,7 +178,7 @@ async def test_git_reads_run_and_writes_are_asked_then_declined(
         ("git_create_branch", "update"),
     ]
     assert approver.requests[1].args == {"repo_path": str(repo), "message": "sneaky"}
-    assert state(repo) == before  # nothing staged, committed or branched
+    assert git_state(repo) == before  # nothing staged, committed or branched
     records = [(r.tool, r.verdict, r.outcome) for r in audit.records(task_id="mcp-test")]
     assert records == [
         ("git_status", "allow", "executed"),

@@ -5,9 +5,8 @@ points, the browser, configured MCP servers) reaches the world only through the 
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -16,9 +15,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from pydantic import BaseModel
+from tests._repo import git_state
 from typer.testing import CliRunner
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.browser import BrowserSession, BrowserSettings
 from valet.cli import app
 from valet.connectors import (
@@ -96,17 +96,6 @@ for line in sys.stdin:
 """
 
 
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    )
-    return done.stdout.strip()
-
-
-def git_state(repo: Path) -> tuple[str, str, str]:
-    return git(repo, "log", "--format=%H %s"), git(repo, "branch"), git(repo, "status", "-s")
-
-
 def calls_of(log: Path) -> list[str]:
     """The tool calls the recording MCP server received."""
     return log.read_text().split()
@@ -117,34 +106,12 @@ def folder_state(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    folder = tmp_path / "repo"
-    folder.mkdir()
-    git(folder, "init", "-q", "-b", "main")
-    git(folder, "config", "user.email", "person@example.com")
-    git(folder, "config", "user.name", "Person")
-    (folder / "README.md").write_text("hello\n")
-    git(folder, "add", "README.md")
-    git(folder, "commit", "-q", "-m", "first commit")
-    (folder / "notes.txt").write_text("new notes\n")
-    return folder
-
-
-@pytest.fixture
 def files(tmp_path: Path) -> Path:
     folder = tmp_path / "files"
     (folder / "letters").mkdir(parents=True)
     (folder / "todo.txt").write_text("buy milk\n")
     (folder / "letters" / "bank.txt").write_text("Dear bank,\n")
     return folder
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    yield log
-    log.close()
 
 
 @pytest.fixture

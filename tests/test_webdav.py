@@ -6,7 +6,7 @@ a file unless asked, and the error cases: wrong login, server down, a huge file,
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from tests._servers import DAV_PASSWORD as PASSWORD
 from tests._servers import DAV_USER as USER
 from tests._servers import WsgiDav, free_port
 
-from valet.audit import KEY_ENV, AuditLog
+from valet.audit import AuditLog
 from valet.connectors import Toolset, ToolsetConfig, open_toolsets
 from valet.gateway import Approval, Gateway, ScriptedApprover
 from valet.vault import KEY_ENV as VAULT_KEY_ENV
@@ -52,14 +52,6 @@ def vault_home(home: Path, monkeypatch: pytest.MonkeyPatch, wsgidav: WsgiDav) ->
     vault.add(Credential(name="wrong", domains=(host,), username=USER, password="nope"))
     vault.save()
     return home
-
-
-@pytest.fixture
-def audit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditLog]:
-    monkeypatch.delenv(KEY_ENV, raising=False)
-    log = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    yield log
-    log.close()
 
 
 @asynccontextmanager
