@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from valet.agent import Finished
 from valet.audit import KEY_ENV, AuditLog
 from valet.browser import BrowserSession, BrowserSettings
 from valet.effects import Effect
 from valet.gateway import GatedToolbox, Gateway, ScriptedApprover, TaskContext
+from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.policy import (
     ActionRequest,
     MaxDownload,
@@ -23,6 +25,7 @@ from valet.policy import (
     Scope,
     site_of,
 )
+from valet.runtime import TaskSpec, run_task
 from valet.sites import SiteServer
 from valet.tools import BrowserToolbox, Download, Goto
 
@@ -134,3 +137,23 @@ def test_the_rule_round_trips_as_yaml() -> None:
     rules = RuleSet.from_yaml("rules:\n- kind: max_download\n  bytes: 20000000\n")
     assert rules.rules == (MaxDownload(bytes=20_000_000),)
     assert RuleSet.from_yaml(rules.to_yaml()) == rules
+
+
+async def test_a_persons_higher_cap_is_the_one_the_browser_keeps(
+    home: Path, sites: SiteServer
+) -> None:
+    """The person's `max_download` decides, not the browser's own setting: a file over the
+    browser's cap but under the person's rule is downloaded (a task run the way valet runs it)."""
+    player = ScriptPlayer(
+        parse_steps([{"download": {"url": "/edge/blob?size=30000&length=0"}}, {"done": "saved"}])
+    )
+    spec = TaskSpec(
+        task="download the blob",
+        start_url=sites.url_for("/edge/download"),
+        browser=BrowserSettings(download_max_bytes=10_000),
+        rules=RuleSet(rules=(MaxDownload(bytes=50_000, id="bigger-downloads"),)),
+    )
+    result = await run_task(spec, scripted_model(player), home=home, model_info={})
+    assert result.end == Finished("saved", True)
+    saved = _saved(result.run_dir / "artifacts" / "downloads")
+    assert [path.stat().st_size for path in saved] == [30000]

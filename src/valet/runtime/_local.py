@@ -355,8 +355,9 @@ class _Browser:
         state = self.state_dir / "storage.json"
         documents = DocumentGuard(self.gateway.gate)
         try:
+            cap, _ = self.gateway.gate.policy.download_cap()  # the person's rule, else valet's
             self.session = await BrowserSession.start(
-                self.spec.browser,
+                self.spec.browser.model_copy(update={"download_max_bytes": cap.bytes}),
                 self.record.artifacts,
                 self.home / "profiles",
                 storage_state=state if resumed and state.is_file() else None,
