@@ -1,6 +1,7 @@
 """A real OAuth2 authorization server for the tests, built from authlib's server components
 (RFC 6749 authorization code and refresh token grants, RFC 7636 PKCE, RFC 7009 revocation,
-RFC 6750 bearer tokens) in a small Flask app, served by Werkzeug on 127.0.0.1.
+RFC 6750 bearer tokens, and OpenID Connect's id_token when `openid` is asked) in a small Flask
+app, served by Werkzeug on 127.0.0.1.
 
     with OAuthServer.start() as server:
         server.url("/authorize")        # auto-consents for the user "octocat"
@@ -27,12 +28,16 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin, grants
 from authlib.oauth2.rfc6750 import BearerTokenGenerator, BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import UserInfo
+from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, jsonify
+from joserfc.jwk import OctKey
 from werkzeug.serving import make_server
 
 CLIENT_ID = "valet-test"
 USER = "octocat"
-SCOPES = ("read", "write")
+EMAIL = "octocat@example.test"
+SCOPES = ("read", "write", "openid")
 REDIRECT_PATHS = ("/callback", "/sources/oauth/callback")
 """The CLI's loopback listener and the valet server's own callback route."""
 
@@ -85,6 +90,42 @@ class Code:
 
     def get_scope(self) -> str:
         return self.scope
+
+    def get_nonce(self) -> str | None:
+        return None
+
+    def get_auth_time(self) -> int | None:
+        return None
+
+    def get_acr(self) -> str | None:
+        return None
+
+    def get_amr(self) -> list[str] | None:
+        return None
+
+
+class IdTokens(OpenIDCode):
+    """OpenID Connect: an id_token (HS256, the server's own key) naming the user by email."""
+
+    def __init__(self, issuer: str) -> None:
+        super().__init__(require_nonce=False)
+        self.issuer = issuer
+        self.key = OctKey.generate_key(256)
+
+    def resolve_client_private_key(self, client: Any) -> OctKey:
+        return self.key
+
+    def get_client_algorithm(self, client: Any) -> str:
+        return "HS256"
+
+    def get_client_claims(self, client: Any) -> dict[str, Any]:
+        return {"iss": self.issuer, "aud": [CLIENT_ID]}
+
+    def exists_nonce(self, nonce: str, request: Any) -> bool:
+        return False
+
+    def generate_user_info(self, user: Any, scope: str) -> UserInfo:
+        return UserInfo(sub="u-1", preferred_username=EMAIL, email=EMAIL)
 
 
 @dataclass
@@ -226,7 +267,7 @@ def build(state: State) -> Flask:
         def authenticate_token(self, token_string: str) -> Token | None:
             return state.find(token_string, "access_token")
 
-    server.register_grant(CodeGrant, [CodeChallenge(required=True)])
+    server.register_grant(CodeGrant, [CodeChallenge(required=True), IdTokens("valet-tests")])
     server.register_grant(RefreshGrant)
     server.register_endpoint(Revocation)
     protect = ResourceProtector()

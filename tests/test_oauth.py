@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from tests._oauth_server import CLIENT_ID, USER, OAuthServer
+from tests._oauth_server import CLIENT_ID, EMAIL, USER, OAuthServer
 from typer.testing import CliRunner
 
 from valet.cli import app
@@ -35,6 +35,7 @@ from valet.connectors import (
     refresh,
     remove_account,
 )
+from valet.connectors._oauth import whoami
 from valet.errors import ConfigError
 from valet.settings import load_config
 from valet.vault import Credential, Vault
@@ -310,7 +311,7 @@ async def test_check_account_reads_with_the_token(home: Path, server: OAuthServe
 
 
 def test_unknown_provider_and_missing_client_id_say_what_to_do(home: Path) -> None:
-    with pytest.raises(ConfigError, match="valet knows google, microsoft, github"):
+    with pytest.raises(ConfigError, match="valet knows google, microsoft, outlook, github"):
         oauth_provider("dropbox", {})
     with pytest.raises(ConfigError, match=r"put client_id in \[oauth.github\]"):
         oauth_provider("github", {})
@@ -340,3 +341,36 @@ async def test_a_failed_first_read_leaves_no_token_anywhere(
     assert (await opened[0]).status_code == 200
     assert server.state.live_tokens() == live  # the new tokens were revoked at once
     assert not (home / "vault.json").exists() and Accounts.load(home).accounts == ()
+
+
+async def test_a_provider_without_userinfo_names_the_account_by_its_id_token(
+    home: Path, server: OAuthServer
+) -> None:
+    """Like Outlook mail (tokens for IMAP/SMTP only): the sign-in's OpenID id_token names the
+    account, and a refresh keeps the name."""
+    config = server.provider_config()
+    del config["userinfo_url"]
+    mail_only = OAuthProvider.model_validate(
+        config | {"name": "local", "scopes": ("openid", "read"), "account_field": "email"}
+    )
+    server.state.expires_in = 30
+    opened: list[asyncio.Task[httpx.Response]] = []
+
+    def show(url: str) -> None:  # the person's browser opens the address valet shows
+        opened.append(asyncio.ensure_future(browse(url)))
+
+    account = await add_oauth_account(home, "mail", mail_only, connector="mail", show=show)
+    assert (await opened[0]).status_code == 200
+    assert (account.login, account.scopes) == (EMAIL, ("openid", "read"))
+    token = Vault.open(home).token("mail")
+    assert token is not None and token.subject == EMAIL
+    renewed = await refresh(mail_only, token)
+    assert renewed.subject == EMAIL and renewed.access_token != token.access_token
+    assert await whoami(mail_only, renewed) == EMAIL  # no userinfo endpoint: the id_token's
+
+
+def test_the_outlook_preset_asks_for_imap_and_smtp_and_names_by_id_token() -> None:
+    outlook = oauth_provider("outlook", {"oauth": {"outlook": {"client_id": "abc"}}})
+    assert outlook.userinfo_url is None and "openid" in outlook.scopes
+    assert "https://outlook.office.com/IMAP.AccessAsUser.All" in outlook.scopes
+    assert "https://outlook.office.com/SMTP.Send" in outlook.scopes

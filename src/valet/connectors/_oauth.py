@@ -7,8 +7,9 @@ redirect listener for the CLI, code exchange, refresh before expiry, and revocat
         print(start.url)                                     # the person opens it
         token = await exchange_code(provider, start, await redirect.wait(), name="github")
 
-Presets (`google`, `microsoft`, `github`) give endpoints and read-only default scopes; the
-person's `config.toml` gives the client id (and secret, for a confidential client), and may
+Presets (`google`, `microsoft`, `outlook` for Outlook mail over IMAP/SMTP, `github`) give
+endpoints and default scopes (read-only where the provider allows it); the person's
+`config.toml` gives the client id (and secret, for a confidential client), and may
 define any other provider by its endpoints:
 
     [oauth.github]
@@ -30,7 +31,9 @@ raise `OAuthError` with what happened and what to do.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib
+import json
 import time
 from collections.abc import Awaitable, Mapping
 from contextlib import aclosing, suppress
@@ -101,9 +104,10 @@ class OAuthProvider(BaseModel):
     revoke_url: str | None = None
     """RFC 7009 revocation endpoint; `None` when the provider has none."""
     userinfo_url: str | None = None
-    """A cheap authenticated read that names the account (`valet connectors test`)."""
+    """A cheap authenticated read that names the account (`valet connectors test`); without
+    one, the account is named by the OpenID `id_token` of the sign-in (scope `openid`)."""
     account_field: str = "login"
-    """The userinfo field that names the account (`login`, `email`…)."""
+    """The userinfo field (or `id_token` claim) that names the account (`login`, `email`…)."""
     scopes: tuple[str, ...] = ()
     """Scopes asked for when the person names none (read-only where the provider allows)."""
     authorize_params: dict[str, str] = Field(default_factory=dict[str, str])
@@ -152,6 +156,22 @@ PRESETS: dict[str, OAuthProvider] = {
         userinfo_url="https://graph.microsoft.com/v1.0/me",
         account_field="userPrincipalName",
         scopes=("offline_access", "User.Read", "Mail.Read", "Calendars.Read"),
+        revoke_how="https://myapps.microsoft.com (Manage your applications)",
+    ),
+    # Outlook's IMAP and SMTP take tokens for outlook.office.com only, which Microsoft Graph
+    # (the `microsoft` preset's userinfo) refuses: the account is named by the id_token.
+    "outlook": OAuthProvider(
+        name="outlook",
+        authorize_url="https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        token_url="https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        account_field="preferred_username",
+        scopes=(
+            "openid",
+            "email",
+            "offline_access",
+            "https://outlook.office.com/IMAP.AccessAsUser.All",
+            "https://outlook.office.com/SMTP.Send",
+        ),
         revoke_how="https://myapps.microsoft.com (Manage your applications)",
     ),
     "github": OAuthProvider(
@@ -253,7 +273,8 @@ async def exchange_code(
                 redirect_uri=request.redirect_uri,
             ),
         )
-    return token_of(name, raw, request.scopes)
+    token = token_of(name, raw, request.scopes)
+    return token.model_copy(update={"subject": _id_token_subject(raw, provider.account_field)})
 
 
 async def refresh(provider: OAuthProvider, token: Token) -> Token:
@@ -271,7 +292,7 @@ async def refresh(provider: OAuthProvider, token: Token) -> Token:
                 provider.token_url, refresh_token=token.refresh_token.get_secret_value()
             ),
         )
-    fresh = token_of(token.name, raw, token.scopes)
+    fresh = token_of(token.name, raw, token.scopes).model_copy(update={"subject": token.subject})
     if fresh.refresh_token is None:
         fresh = fresh.model_copy(update={"refresh_token": token.refresh_token})
     return fresh
@@ -304,9 +325,9 @@ async def revoke(provider: OAuthProvider, token: Token) -> None:
 
 async def whoami(provider: OAuthProvider, token: Token) -> str:
     """The account's name at the provider, read from its userinfo endpoint (a cheap read);
-    empty when the provider has none."""
+    without one, the name the sign-in's id_token gave (empty when there was none)."""
     if provider.userinfo_url is None:
-        return ""
+        return token.subject
     headers = {
         "Authorization": f"Bearer {token.access_token.get_secret_value()}",
         "Accept": "application/json",
@@ -349,6 +370,29 @@ def token_of(name: str, raw: Mapping[str, object], asked: tuple[str, ...]) -> To
         expires_at=float(expires_at) if isinstance(expires_at, int | float) else None,
         scopes=scopes,
     )
+
+
+def _id_token_subject(raw: Mapping[str, object], field: str) -> str:
+    """Who the OpenID `id_token` of a token answer names (`field`, else the usual claims).
+
+    Its signature is not checked: it came straight from the token endpoint over the connection
+    valet opened, which OpenID Connect accepts in place of the signature (Core 1.0, 3.1.3.7);
+    it only names the account for the person, it grants nothing."""
+    id_token = raw.get("id_token")
+    if not isinstance(id_token, str) or id_token.count(".") != 2:
+        return ""
+    payload = id_token.split(".")[1]
+    try:
+        claims: object = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(claims, dict):
+        return ""
+    found = cast(dict[str, object], claims)
+    for claim in (field, "preferred_username", "email", "sub"):
+        if isinstance(value := found.get(claim), str) and value:
+            return value
+    return ""
 
 
 async def _token_call(

@@ -27,6 +27,8 @@ class Token(BaseModel):
     """When the access token expires (Unix time); `None` when the server did not say."""
     scopes: tuple[str, ...] = ()
     """The scopes the server granted."""
+    subject: str = ""
+    """Who signed in, as the provider's OpenID `id_token` named them (empty without one)."""
 
     def expires_within(self, seconds: float, now: float | None = None) -> bool:
         """Whether the access token expires in less than `seconds` (never when unknown)."""
@@ -50,4 +52,5 @@ class Token(BaseModel):
             "token_type": self.token_type,
             "expires_at": self.expires_at,
             "scopes": list(self.scopes),
+            "subject": self.subject,
         }
