@@ -7,14 +7,17 @@ STAMP   := $(VENV)/.installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTHON3 ?= python3
 TASK    ?=
+TEST_WORKERS ?= 2
 
 .PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres git synapse mcp-filesystem clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
+# Test files are spread over TEST_WORKERS processes (each file in one); most tests wait on a
+# browser or a server, so two workers gain even on two cores.
 test: deps chromium github-spec mcp-filesystem dovecot postgres git synapse
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 check: deps chromium lint typecheck test
 
