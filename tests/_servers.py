@@ -23,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -328,18 +328,27 @@ class MailDrop:
 @pytest.fixture(scope="session")
 def smtp(dovecot: Dovecot) -> Iterator[tuple[MailDrop, int]]:
     drop = MailDrop(dovecot)
+    with smtp_server(drop, drop.authenticate) as port:
+        yield drop, port
+
+
+@contextmanager
+def smtp_server(handler: object, authenticator: Any) -> Iterator[int]:
+    """An aiosmtpd server on 127.0.0.1 (a free port, yielded) that requires a sign-in."""
     port = free_port()
     controller = Controller(
-        drop,
+        handler,
         hostname="127.0.0.1",
         port=port,
-        authenticator=drop.authenticate,
+        authenticator=authenticator,
         auth_required=True,
         auth_require_tls=False,
     )
     controller.start()
-    yield drop, port
-    controller.stop()
+    try:
+        yield port
+    finally:
+        controller.stop()
 
 
 # ---- calendars: Radicale (CalDAV) ------------------------------------------------------------

@@ -45,11 +45,17 @@ from typing import Any
 import caldav
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography.fernet import Fernet
 from tests._oauth_server import CLIENT_ID, USER, OAuthServer
-from tests._servers import DAV_PASSWORD, DAV_USER, WsgiDav, free_port, start_dovecot
+from tests._servers import (
+    DAV_PASSWORD,
+    DAV_USER,
+    WsgiDav,
+    free_port,
+    smtp_server,
+    start_dovecot,
+)
 from tests.test_github import SPEC, Contract, ContractServer, default_answers
 
 from valet.connectors import (
@@ -378,18 +384,8 @@ def mail_servers(oauth: OAuthServer) -> Iterator[tuple[int, int, CheckedSmtp]]:
     imap_port = free_port()
     process = start_dovecot(binary, root, "oauth", imap_port, "")
     handler = CheckedSmtp(oauth, passwords)
-    smtp_port = free_port()
-    controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=smtp_port,
-        authenticator=handler.authenticate,
-        auth_required=True,
-        auth_require_tls=False,
-    )
-    controller.start()
-    yield imap_port, smtp_port, handler
-    controller.stop()
+    with smtp_server(handler, handler.authenticate) as smtp_port:
+        yield imap_port, smtp_port, handler
     process.terminate()
     process.wait(timeout=10)
     shutil.rmtree(root, ignore_errors=True)
