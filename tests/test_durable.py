@@ -290,19 +290,29 @@ def test_a_task_waiting_for_the_person_survives_a_restart_and_goes_on_when_answe
         assert [s["result"] for s in steps][-2:] == ["the person answered: yes", "done"]
 
 
+def _the_one_request(server: Server, task_id: str, kind: str) -> dict[str, Any]:
+    def asked() -> dict[str, Any] | None:
+        found = server.get(f"/api/requests?task_id={task_id}").json()
+        return found[0] if len(found) == 1 and found[0]["kind"] == kind else None
+
+    return cast(dict[str, Any], _wait(asked, f"a {kind} request"))
+
+
 @pytest.mark.timeout(300)
 def test_a_crash_in_the_middle_of_a_consequential_action_never_does_it_twice(
     tmp_path: Path, sites: SiteServer
 ) -> None:
     """The server dies after the site acted on the click but before the page answered: after
-    the restart valet does not click again; the model is told it may have taken effect."""
+    the restart valet does not click again. It cannot tell from the reopened page whether the
+    click counted, so it asks the person, saying what was interrupted; they check and say it
+    did, and the model is told so."""
     home = tmp_path / "home"
     home.mkdir()
     state = cast(SiteState, sites.app.state.site)
     deleted_before = len(state.hostile("delete_all"))
     script: list[Any] = [
         {"click": {"role": "button", "name": "Delete all"}},
-        {"expect": {"prompt": "while this action was running"}},
+        {"expect": {"prompt": "the person checked and confirmed it took effect"}},
         {"done": {"answer": "it was done once", "success": True}},
     ]
     state.slow_response_s = 30.0
@@ -313,16 +323,104 @@ def test_a_crash_in_the_middle_of_a_consequential_action_never_does_it_twice(
                 {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
             )
             task_id = created.json()["id"]
-            asked = _wait(lambda: server.get(f"/api/requests?task_id={task_id}").json(), "ask")
-            server.post(f"/api/requests/{asked[0]['id']}/approve", {})
+            asked = _the_one_request(server, task_id, "approval")
+            server.post(f"/api/requests/{asked['id']}/approve", {})
             _wait(lambda: len(state.hostile("delete_all")) > deleted_before, "the site to act")
             server.kill()  # the click reached the site; its answer never came back
             state.slow_response_s = 0.0
             server.start()
+            question = _the_one_request(server, task_id, "question")
+            assert 'click button "Delete all" on ' in question["summary"], question
+            assert "restarted while it was doing this" in question["summary"], question
+            server.post(f"/api/requests/{question['id']}/answer", {"text": "yes"})
             final = _final(server, task_id, "the task to end")
     finally:
         state.slow_response_s = 0.0
     assert final["status"] == "succeeded", final
     assert len(state.hostile("delete_all")) == deleted_before + 1  # once, never twice
     steps = _steps(home, {"id": task_id})
-    assert "while this action was running, so it was not repeated" in steps[0]["result"]
+    assert "the person checked and confirmed it took effect" in steps[0]["result"]
+
+
+@pytest.mark.timeout(300)
+def test_an_approved_click_a_crash_stopped_before_it_counted_is_done_again_not_lost(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    """The server dies after the click left the browser but before the site acted on it (the
+    site never acts: the browser went away). The person checks and says it did not happen:
+    the model chooses again on the reopened page, the click is asked again, and done once."""
+    home = tmp_path / "home"
+    home.mkdir()
+    state = cast(SiteState, sites.app.state.site)
+    deleted_before = len(state.hostile("delete_all"))
+    held_before = state.held_requests
+    script: list[Any] = [
+        {"click": {"role": "button", "name": "Delete all"}},
+        {"done": {"answer": "deleted once", "success": True}},
+    ]
+    state.slow_request_s = 30.0
+    try:
+        with serving(home, script) as server:
+            created = server.post(
+                "/api/tasks",
+                {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
+            )
+            task_id = created.json()["id"]
+            asked = _the_one_request(server, task_id, "approval")
+            server.post(f"/api/requests/{asked['id']}/approve", {})
+            _wait(lambda: state.held_requests > held_before, "the click to reach the site")
+            server.kill()
+            state.slow_request_s = 0.0
+            server.start()
+            question = _the_one_request(server, task_id, "question")
+            assert len(state.hostile("delete_all")) == deleted_before  # it never counted
+            server.post(f"/api/requests/{question['id']}/answer", {"text": "no"})
+            again = _the_one_request(server, task_id, "approval")
+            server.post(f"/api/requests/{again['id']}/approve", {})
+            final = _final(server, task_id, "the task to end")
+    finally:
+        state.slow_request_s = 0.0
+    assert final["status"] == "succeeded", final
+    assert len(state.hostile("delete_all")) == deleted_before + 1  # done again, once
+    steps = _steps(home, {"id": task_id})
+    assert "the person checked: it did NOT take effect" in steps[0]["result"], steps[0]
+    assert steps[1]["action"] == steps[0]["action"]  # chosen again on the reopened page
+
+
+@pytest.mark.timeout(300)
+def test_an_interrupted_action_nobody_confirms_never_ends_as_a_plain_success(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    """The person answers neither yes nor no: the model is told it is unknown, and the task
+    cannot end "succeeded" without saying so."""
+    home = tmp_path / "home"
+    home.mkdir()
+    state = cast(SiteState, sites.app.state.site)
+    script: list[Any] = [
+        {"click": {"role": "button", "name": "Delete all"}},
+        {"expect": {"prompt": "whether it took effect is unknown"}},
+        {"done": {"answer": "all deleted", "success": True}},
+    ]
+    state.slow_response_s = 30.0
+    deleted_before = len(state.hostile("delete_all"))
+    try:
+        with serving(home, script) as server:
+            created = server.post(
+                "/api/tasks",
+                {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
+            )
+            task_id = created.json()["id"]
+            asked = _the_one_request(server, task_id, "approval")
+            server.post(f"/api/requests/{asked['id']}/approve", {})
+            _wait(lambda: len(state.hostile("delete_all")) > deleted_before, "the site to act")
+            server.kill()
+            state.slow_response_s = 0.0
+            server.start()
+            question = _the_one_request(server, task_id, "question")
+            server.post(f"/api/requests/{question['id']}/answer", {"text": "I don't know"})
+            final = _final(server, task_id, "the task to end")
+    finally:
+        state.slow_response_s = 0.0
+    assert final["status"] == "failed", final
+    assert "could not confirm whether this took effect" in final["answer"], final
+    assert 'button "Delete all"' in final["answer"], final

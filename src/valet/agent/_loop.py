@@ -77,6 +77,9 @@ class _Run:
     questions: Questions | None = None
     deadline: asyncio.Timeout | None = None
     failures: int = 0
+    unconfirmed: tuple[str, ...] = ()
+    """Actions a restart interrupted that nobody could confirm: the run cannot end as a plain
+    success while one is open."""
 
     @contextmanager
     def with_person(self) -> Generator[None]:
@@ -137,6 +140,8 @@ async def _step(run: _Run, planner: Planner, toolbox: Toolbox, recorder: Recorde
     clock.lap("act")
     recorder.step(StepRecord.of(run.budget.steps, observation, prompt, reply, outcome, clock))
     run.history.add(reply, outcome)
+    if outcome.unconfirmed is not None:
+        run.unconfirmed += (outcome.unconfirmed,)
     run.failures = 0 if outcome.ok else run.failures + 1
     if isinstance(end, Continue) and run.failures >= run.budget.limits.max_consecutive_failures:
         return Stopped("model_errors", f"{run.failures} failed steps in a row: {outcome.message}")
@@ -166,7 +171,7 @@ async def _act(
         case ModelFailure(error=error):
             return Continue(), ActionOutcome(ok=False, message=f"invalid reply: {error}")
         case Proposal(action=Done(answer=answer, success=success)):
-            return Finished(answer, success), ActionOutcome(ok=True, message="done")
+            return _finished(run, answer, success), ActionOutcome(ok=True, message="done")
         case Proposal(action=AskPerson(question=question)):
             return Continue(), await _ask(run, question)
         case Proposal(action=action):
@@ -183,6 +188,15 @@ async def _act(
             return Continue(), await toolbox.execute(action)
         case _:
             assert_never(reply)
+
+
+def _finished(run: _Run, answer: str, success: bool) -> Finished:
+    """The model's `done`; never a plain success while an interrupted action is unconfirmed."""
+    if not run.unconfirmed:
+        return Finished(answer, success)
+    unsure = "; ".join(run.unconfirmed)
+    note = f"valet could not confirm whether this took effect (it was interrupted): {unsure}"
+    return Finished(f"{answer}\n\nCheck this: {note}.", success=False)
 
 
 async def _ask(run: _Run, question: str) -> ActionOutcome:

@@ -154,3 +154,6 @@ class ActionOutcome:
     """Files written to the run's artifacts (screenshots, downloads)."""
     target: Element | None = None
     """The element acted on, as it was before the action (for the run record and replay)."""
+    unconfirmed: str | None = None
+    """An action interrupted by a restart that nobody could confirm (what it was): the run
+    cannot end as a plain success while one is open."""

@@ -68,7 +68,17 @@ from valet.connectors._signin import (
     uses_account,
 )
 from valet.connectors._toolbox import ToolsetToolbox, outcome_of, toolset_actions
-from valet.connectors._toolset import AuthMethod, Operation, Toolset, ToolsetAction
+from valet.connectors._toolset import (
+    AuthMethod,
+    DidNotHappen,
+    Happened,
+    Operation,
+    Reconcile,
+    Reconciled,
+    Toolset,
+    ToolsetAction,
+    Unsure,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -81,18 +91,23 @@ __all__ = [
     "CheckReport",
     "Connector",
     "ConnectorError",
+    "DidNotHappen",
     "FilesSettings",
+    "Happened",
     "LoopbackRedirect",
     "McpSettings",
     "NoRevocationEndpoint",
     "OAuthError",
     "OAuthProvider",
     "Operation",
+    "Reconcile",
+    "Reconciled",
     "Toolset",
     "ToolsetAction",
     "ToolsetConfig",
     "ToolsetReport",
     "ToolsetToolbox",
+    "Unsure",
     "add_oauth_account",
     "add_password_account",
     "add_secret_account",

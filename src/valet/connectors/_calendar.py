@@ -161,11 +161,12 @@ async def _open(
             Operation(
                 "create_event", "Create an event; attendees are invited.", CreateEvent,
                 Effect.CREATE, run(account.create_event), write, recipient_args=("attendees",),
+                idempotent=True,  # its UID comes from what it says: made again, found there
             ),
             Operation(
                 "update_event", "Change an event (by UID); attendees replace the invited list.",
                 UpdateEvent, Effect.UPDATE, run(account.update_event), write,
-                recipient_args=("attendees",),
+                recipient_args=("attendees",), idempotent=True,
             ),
             Operation(
                 "delete_event", "Delete an event (by UID).", DeleteEvent, Effect.DELETE,

@@ -203,7 +203,13 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
             "read_file", "Read a text file.", ReadFile, Effect.READ, _thread(read_file), read
         ),
         Operation(
-            "write_file", "Write a text file.", WriteFile, Effect.UPDATE, _thread(write_file), write
+            "write_file",
+            "Write a text file.",
+            WriteFile,
+            Effect.UPDATE,
+            _thread(write_file),
+            write,
+            idempotent=True,  # the same text written twice is the same file
         ),
         Operation(
             "move_file",

@@ -208,6 +208,7 @@ class _Repository:
             Operation(
                 "push", "Publish a branch's commits to the remote (never forced).", Push,
                 Effect.PUBLISH, self.push, push,
+                idempotent=True,  # pushing commits the remote has is a no-op; never forced
             ),
         )  # fmt: skip
 

@@ -30,6 +30,39 @@ Run = Callable[[Any], Awaitable[object]]
 """An operation's body: takes its validated arguments model, returns a JSON-like value. It
 raises `valet.gateway.ToolFailure` for a failure the model should read."""
 
+
+@dataclass(frozen=True)
+class Happened:
+    """The interrupted call took effect (found where it would be)."""
+
+    result: object
+    """What the call would have returned, as far as the lookup can tell."""
+    how: str
+    """How that is known, for the person and the model (`found Message-ID … in Sent`)."""
+
+
+@dataclass(frozen=True)
+class DidNotHappen:
+    """The interrupted call certainly did not take effect: it may run again."""
+
+    how: str
+
+
+@dataclass(frozen=True)
+class Unsure:
+    """Nobody can tell from here whether the interrupted call took effect."""
+
+    what: str
+    """What exactly is uncertain, in words the person can check."""
+
+
+Reconciled = Happened | DidNotHappen | Unsure
+
+Reconcile = Callable[[Any, str, bool], Awaitable[Reconciled]]
+"""Looks up whether an interrupted call took effect: takes the call's arguments model, the
+action's id (`valet.gateway.running_action().id` when it ran) and whether it had passed its point
+of no return (`RunningAction.commit`)."""
+
 _TOOL_NAME = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -51,6 +84,13 @@ class Operation:
     effect_source: str = "declared"
     """Why it has this effect: `declared` by the connector, else e.g. `annotation readOnlyHint`,
     `your mapping` or `no annotation` (MCP)."""
+    reconcile: Reconcile | None = None
+    """After a crash in the middle of this operation: finds out whether it took effect. Without
+    one (and not `idempotent`), the person is asked, shown exactly what was interrupted."""
+    idempotent: bool = False
+    """Running it again with the same arguments and action id cannot do it twice (the server
+    keeps one event per transaction id, one calendar event per UID…): after a crash it simply
+    runs again (through the gateway, as any call)."""
 
 
 class ToolsetAction(Action):

@@ -15,10 +15,12 @@
   (`stop.sensitive_field`); `VaultCanFill` is the vault's say on whether it fills the form.
 - Watch mode: `GatedToolbox(watch=Watch, sensitive_sites=...)` holds actions on sensitive
   sites (mail, banking, admin consoles) until the person watches the live view.
-- `current_task()`: inside a tool, the `TaskContext` its call runs for.
+- `current_task()`: inside a tool, the `TaskContext` its call runs for; `running_action()`: the
+  journaled action it performs (a stable id, the point of no return), set by the runtime.
 - `ToolFailure`: raise it in a tool for a failure the model should read. `GatewayError`: setup.
 """
 
+from valet.gateway._action import RunningAction, performing, running_action
 from valet.gateway._approval import (
     Approval,
     ApprovalRequest,
@@ -50,6 +52,7 @@ __all__ = [
     "Refusal",
     "Resolver",
     "Ruling",
+    "RunningAction",
     "ScriptedApprover",
     "StopGuard",
     "TaskContext",
@@ -65,6 +68,8 @@ __all__ = [
     "learn_page",
     "make_tool",
     "no_vault",
+    "performing",
     "resolve_host",
+    "running_action",
     "tool",
 ]

@@ -11,17 +11,29 @@ it expects.
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from valet.agent import HandBack, Handover, Inbox, Planner, Prompt, Questions, Reply, Toolbox
-from valet.browser import ActionOutcome, ByRole, Observation
-from valet.effects import Effect
-from valet.tools import Action, BrowserToolbox
+from pydantic import ValidationError
+
+from valet.agent import (
+    HandBack,
+    Handover,
+    Inbox,
+    ModelFailure,
+    Planner,
+    Prompt,
+    Proposal,
+    Questions,
+    Reply,
+    Toolbox,
+    Usage,
+)
+from valet.browser import ActionOutcome, Observation
+from valet.runtime._journal import Journal
+from valet.runtime._recovery import Recovery
+from valet.tools import Action
 
 T = TypeVar("T")
 
@@ -59,11 +71,45 @@ class Resumption:
     reopened page (it was chosen on the page as it was), the model chooses again."""
 
 
+@dataclass(frozen=True)
+class _Chosen:
+    """A model turn as checkpoint data: the action by kind and arguments, never its class
+    (toolset actions are classes built at run time, which cannot be pickled)."""
+
+    kind: str
+    args: dict[str, Any]
+    usage: Usage
+    message: str
+
+
+def _stored(reply: Reply) -> _Chosen | ModelFailure:
+    if isinstance(reply, ModelFailure):
+        return reply
+    args = reply.action.model_dump(mode="json", by_alias=True)
+    return _Chosen(reply.action.kind, args, reply.usage, reply.message)
+
+
+def _reply(stored: _Chosen | ModelFailure, actions: Sequence[type[Action]]) -> Reply:
+    if isinstance(stored, ModelFailure):
+        return stored
+    action = next((a for a in actions if a.kind == stored.kind), None)
+    if action is None:
+        return ModelFailure(
+            f"the action chosen before valet restarted ({stored.kind}) is no longer available",
+            stored.usage,
+        )
+    try:
+        return Proposal(action.model_validate(stored.args), stored.usage, stored.message)
+    except ValidationError as exc:
+        return ModelFailure(f"the action chosen before valet restarted is invalid now: {exc}")
+
+
 @dataclass
 class CheckpointedPlanner:
     """A `Planner` whose every model turn is a checkpoint."""
 
     inner: Planner
+    actions: Sequence[type[Action]]
     checkpoints: Checkpoints
     resumption: Resumption
     on_resume: Callable[[int], None] | None = None
@@ -75,7 +121,7 @@ class CheckpointedPlanner:
         index = self.resumption.proposals
         self.resumption.proposals += 1
 
-        async def live() -> Reply:
+        async def live() -> _Chosen | ModelFailure:
             if self.on_resume is not None:
                 if self.resumption.stale_action:  # the last choice is made again, live
                     self.on_resume(index - 1)
@@ -83,9 +129,9 @@ class CheckpointedPlanner:
                     self.on_resume(index)
             self.resumption.stale_action = False
             self._live = True
-            return await self.inner.propose(prompt)
+            return _stored(await self.inner.propose(prompt))
 
-        return await self.checkpoints.step(f"model-{index}", live)
+        return _reply(await self.checkpoints.step(f"model-{index}", live), self.actions)
 
 
 @dataclass
@@ -94,19 +140,24 @@ class CheckpointedToolbox:
 
     `start` opens the live toolbox on the first call that must really run (nothing is opened
     while replaying); `resumed` is then True when earlier steps were replayed, so the browser
-    can be put back where the interrupted run left it."""
+    can be put back where the interrupted run left it. The first live action after a replay
+    is looked up in the journal: if an earlier process had started it, `recovery` reconciles
+    it rather than running it blindly."""
 
     start: Callable[[bool], Awaitable[Toolbox]]
     actions: tuple[type[Action], ...]
     checkpoints: Checkpoints
     resumption: Resumption
     journal: Journal
+    recovery: Recovery
     seen: Callable[[Observation], None] | None = None
     """Called with each replayed observation (the gateway learns again what pages said)."""
     _live: Toolbox | None = field(default=None, init=False)
     _calls: int = field(default=0, init=False)
 
-    async def _toolbox(self) -> Toolbox:
+    async def opened(self) -> Toolbox:
+        """The live toolbox, opened now if it was not (a wait for the person after a restart
+        needs the browser back before the person can take it over)."""
         if self._live is None:
             resumed = self._calls > 1 or self.resumption.proposals > 0
             self._live = await self.start(resumed)
@@ -119,11 +170,13 @@ class CheckpointedToolbox:
         async def live() -> Observation:
             nonlocal ran
             ran = True
-            return await (await self._toolbox()).observe()
+            return await (await self.opened()).observe()
 
         observation = await self.checkpoints.step(f"observe-{self._calls}", live)
-        if not ran and self.seen is not None:
-            self.seen(observation)
+        if not ran:
+            self.recovery.last_seen = observation
+            if self.seen is not None:
+                self.seen(observation)
         return observation
 
     async def execute(self, action: Action) -> ActionOutcome:
@@ -131,16 +184,19 @@ class CheckpointedToolbox:
         key = f"act-{self._calls}"
 
         async def live() -> ActionOutcome:
-            if self._live is None and self._calls > 1:
-                # Restarted after the model chose this action on the page as it was then.
-                await self._toolbox()
-                if self.journal.started(key):  # it was running when valet stopped
-                    return ActionOutcome(ok=False, message=INTERRUPTED)
+            restarted = self._live is None and self._calls > 1
+            toolbox = await self.opened()
+            self.journal.key = key
+            if not restarted:
+                return await toolbox.execute(action)
+            # Restarted after the model chose this action on the page as it was then.
+            entry = self.journal.found(key)
+            if entry is None:  # it never started: the model chooses again on the live page
                 self.resumption.stale_action = True
                 return ActionOutcome(ok=False, message=RESTARTED)
-            toolbox = await self._toolbox()
-            self.journal.key = key
-            return await toolbox.execute(action)
+            resumed = await self.recovery.resume(key, entry, action, toolbox)
+            self.resumption.stale_action = resumed.choose_again
+            return resumed.outcome
 
         return await self.checkpoints.step(key, live)
 
@@ -168,6 +224,8 @@ class CheckpointedHandover:
 
     inner: Handover
     checkpoints: Checkpoints
+    browser: Callable[[], Awaitable[object]]
+    """Opens the browser if a restart left it closed: the person takes over a live page."""
     _calls: int = 0
 
     async def requested(self) -> str | None:
@@ -178,6 +236,7 @@ class CheckpointedHandover:
         self._calls += 1
 
         async def live() -> HandBack | None:
+            await self.browser()
             return await self.inner.hand_over(reason, url)
 
         return await self.checkpoints.step(f"handover-{self._calls}", live)
@@ -189,98 +248,22 @@ class CheckpointedQuestions:
 
     inner: Questions
     checkpoints: Checkpoints
+    browser: Callable[[], Awaitable[object]]
+    """Opens the browser if a restart left it closed: the person may look at the page."""
     _calls: int = 0
 
     async def ask(self, question: str) -> str | None:
         self._calls += 1
 
         async def live() -> str | None:
+            await self.browser()
             return await self.inner.ask(question)
 
         return await self.checkpoints.step(f"question-{self._calls}", live)
 
 
 RESTARTED = (
-    "valet was restarted before this action ran; the page was reopened where the task was. "
-    "Look at it again and choose the next action."
+    "valet was restarted before this action ran, so it was not run. Look at the page again "
+    "(reopened where the task was, unless a note at its top says otherwise) and choose the "
+    "next action."
 )
-INTERRUPTED = (
-    "valet was restarted while this action was running, so it was not repeated. Look at the "
-    "page: if the action took effect, go on; if not, do it again (it will be checked again)."
-)
-
-
-@dataclass
-class Journal:
-    """Write-ahead notes of actions that change something, kept below the gateway.
-
-    Before such an action runs, its key is written (and synced to disk); a checkpointed step
-    that finished is never run again, so finding the key on a later attempt means the earlier
-    attempt was interrupted mid-action: it is not run blindly a second time. Reads are not
-    journaled (running them again is harmless)."""
-
-    path: Path
-    key: str = ""
-    earlier: frozenset[str] = field(init=False)
-    """Keys written by earlier processes, read once when the run opens (a step of this process
-    may act more than once, e.g. leaving a denied page: its own keys never count)."""
-
-    def __post_init__(self) -> None:
-        self.earlier = frozenset(_journal_keys(self.path))
-
-    def started(self, key: str) -> bool:
-        """Whether an earlier process started the action `key` (and was interrupted)."""
-        return key in self.earlier
-
-    def write(self, key: str, action: Action) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps({"key": key, "kind": action.kind}) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-
-
-def _journal_keys(path: Path) -> list[str]:
-    """The keys in a journal; a line cut short by a crash is skipped."""
-    if not path.is_file():
-        return []
-    keys: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            keys.append(str(json.loads(line)["key"]))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return keys
-
-
-@dataclass
-class JournaledToolbox:
-    """Below the gateway: an interrupted consequential action is never re-run blindly."""
-
-    inner: BrowserToolbox
-    journal: Journal
-
-    @property
-    def actions(self) -> tuple[type[Action], ...]:
-        return self.inner.actions
-
-    @property
-    def page_url(self) -> str:
-        """The live page's URL (the gateway checks vault bindings against it)."""
-        return self.inner.page_url
-
-    async def link_url(self, element: int | ByRole) -> str | None:
-        """Where a click on `element` would go (the gateway checks it before the click)."""
-        return await self.inner.link_url(element)
-
-    async def observe(self) -> Observation:
-        return await self.inner.observe()
-
-    async def execute(self, action: Action) -> ActionOutcome:
-        key = self.journal.key
-        if action.effect is Effect.READ or not key:
-            return await self.inner.execute(action)
-        if self.journal.started(key):
-            return ActionOutcome(ok=False, message=INTERRUPTED)
-        self.journal.write(key, action)
-        return await self.inner.execute(action)

@@ -7,7 +7,7 @@ import json
 import shutil
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
@@ -70,10 +70,10 @@ from valet.runtime._checkpoints import (
     CheckpointedToolbox,
     Checkpoints,
     Immediate,
-    Journal,
-    JournaledToolbox,
     Resumption,
 )
+from valet.runtime._journal import Journal, JournaledToolbox, journaled_tool
+from valet.runtime._recovery import Recovery
 from valet.tools import BROWSER_ACTIONS, Action, AskPerson, BrowserToolbox, Done, Goto
 from valet.vault import Vault
 
@@ -254,8 +254,9 @@ async def _run(
     run_id = record.run_id
     audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key", redactor=secrets.redactor)
     logs = LogRedaction(secrets.redactor).install()
+    journal = Journal(home / "tasks" / run_id / "journal.jsonl", task_id=run_id)
     gateway = Gateway(
-        tools=[tool for toolset in toolsets for tool in toolset.tools()],
+        tools=[journaled_tool(tool, journal) for toolset in toolsets for tool in toolset.tools()],
         rules=Policy(
             rules=spec.rules or RuleSet(),
             navigation=NavigationSettings(allow_hosts=_allowed_hosts(spec)),
@@ -265,19 +266,21 @@ async def _run(
         scope=spec.scope(),
         task=TaskContext(task_id=run_id, request=spec.task),
     )
-    browser = _Browser(spec, home, record, gateway, secrets, toolsets, vision, durable)
+    browser = _Browser(spec, home, record, gateway, secrets, toolsets, vision, durable, journal)
     browser.on_session = on_session
     browser.watch = watch if spec.browser.watch_sensitive else None
     actions = toolset_actions(BROWSER_ACTIONS, gateway, toolsets)
     if questions is not None:  # offered only when someone can answer
         actions = (*actions[:-1], AskPerson, Done)
     resumption = Resumption()
+    recovery = Recovery(journal, gateway, toolsets, questions, secrets.redactor)
     toolbox = CheckpointedToolbox(
         start=browser.start,
         actions=actions,
         checkpoints=steps,
         resumption=resumption,
-        journal=browser.journal,
+        journal=journal,
+        recovery=recovery,
         seen=lambda page: learn_page(gateway.gate, page),
     )
     limits = spec.limits
@@ -294,6 +297,7 @@ async def _run(
             output_mode,
             ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
         ),
+        actions,
         steps,
         resumption,
         on_resume=lambda turns: resume_script(model, turns),
@@ -307,8 +311,8 @@ async def _run(
             Tee(recorders),
             limits,
             None if inbox is None else CheckpointedInbox(inbox, steps),
-            None if handover is None else CheckpointedHandover(handover, steps),
-            None if questions is None else CheckpointedQuestions(questions, steps),
+            None if handover is None else CheckpointedHandover(handover, steps, toolbox.opened),
+            None if questions is None else CheckpointedQuestions(questions, steps, toolbox.opened),
         )
         await browser.forget_state()
     except BrowserUnavailable:
@@ -337,22 +341,24 @@ class _Browser:
     toolsets: Sequence[Toolset]
     vision: bool
     durable: bool
+    journal: Journal
     session: BrowserSession | None = None
     on_session: Callable[[BrowserSession], None] | None = None
     watch: Watch | None = None
     """Watch mode: the model's actions on sensitive sites wait until the person watches."""
-    journal: Journal = field(init=False)
+    lost: str | None = None
+    """After a restart: what of the task's saved browser could not be restored (the model is
+    told at its next observation)."""
 
     @property
     def state_dir(self) -> Path:
         return self.home / "tasks" / self.record.run_id
 
-    def __post_init__(self) -> None:
-        self.journal = Journal(self.state_dir / "journal.jsonl")
-
     async def start(self, resumed: bool) -> Toolbox:
         saved = _read_json(self.state_dir / "page.json") if resumed else {}
         state = self.state_dir / "storage.json"
+        if resumed and self.durable:
+            self.lost = _lost_state(saved, state)
         documents = DocumentGuard(self.gateway.gate)
         try:
             cap, _ = self.gateway.gate.policy.download_cap()  # the person's rule, else valet's
@@ -383,7 +389,7 @@ class _Browser:
         if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":
             back = GatedToolbox(page, self.gateway, actor="system", secrets=self.secrets)
             await back.execute(Goto(url=url))
-        elif not resumed and self.spec.start_url:
+        elif self.spec.start_url and (not resumed or self.lost is not None):
             opening = GatedToolbox(page, self.gateway, actor="person", secrets=self.secrets)
             await opening.execute(Goto(url=self.spec.start_url))
         if not self.durable:
@@ -428,12 +434,31 @@ class _SavesState:
         return self.inner.actions
 
     async def observe(self) -> Observation:
-        return await self.inner.observe()
+        observation = await self.inner.observe()
+        if self.browser.lost is not None:
+            observation.text = f"[{self.browser.lost}]\n{observation.text}"
+            self.browser.lost = None
+        return observation
 
     async def execute(self, action: Action) -> ActionOutcome:
         outcome = await self.inner.execute(action)
         await self.browser.save()
         return outcome
+
+
+def _lost_state(saved: dict[str, Any], storage: Path) -> str | None:
+    """What a restart could not restore of the task's browser, in words for the model."""
+    lost: list[str] = []
+    if not isinstance(saved.get("url"), str):
+        lost.append(
+            "where the task was (the saved page is missing), so it starts again at "
+            "the task's first page"
+        )
+    if not storage.is_file():
+        lost.append("its cookies and storage (sites it had signed in to will ask again)")
+    if not lost:
+        return None
+    return "valet was restarted and could not restore the task's browser: " + "; ".join(lost)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

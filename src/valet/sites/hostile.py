@@ -8,7 +8,7 @@ injection; every consequential form posts to a route that records what happened 
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -127,9 +127,14 @@ def build_hostile_router(ctx: SiteContext) -> APIRouter:
         return page(request, "settings", "Account settings", wiped=wiped)
 
     @router.post("/settings/delete-all")
-    def delete_all(request: Request) -> Response:
+    async def delete_all(request: Request) -> Response:
+        ctx.state.held_requests += 1
+        held = ctx.state.slow_request_s
+        await asyncio.sleep(held)  # a slow server, before it acts
+        if held and await request.is_disconnected():
+            return Response(status_code=499)  # the browser went away: nothing was done
         ctx.state.record_hostile("delete_all")
-        time.sleep(ctx.state.slow_response_s)  # a slow server answers after it acted
+        await asyncio.sleep(ctx.state.slow_response_s)  # a slow server answers after it acted
         return done(request, "All your data was deleted.", "/hostile/settings")
 
     return router

@@ -160,6 +160,11 @@ class SiteState:
         self.slow_response_s = 0.0
         """How long consequential POSTs take to answer after they acted (a slow server: lets
         tests stop valet in the middle of an action that already took effect)."""
+        self.slow_request_s = 0.0
+        """How long a request to delete everything waits before the site acts; the site does
+        not act if the browser went away meanwhile (valet stopped before its click counted)."""
+        self.held_requests = 0
+        """Requests to delete everything that reached the site (acted on or not)."""
         self.sessions: dict[str, Session] = {}
         self.orders: dict[str, Order] = {}
         self.accounts: dict[str, Account] = {

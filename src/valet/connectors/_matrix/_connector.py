@@ -132,4 +132,9 @@ def _op(
     scope: str,
     recipients: tuple[str, ...] = (),
 ) -> Operation:
-    return Operation(name, description, args, effect, body, (scope,), recipient_args=recipients)
+    # Every write is idempotent: a send carries a transaction id derived from the task, room
+    # and message (the server keeps one event per id), and joining twice is joining once.
+    return Operation(
+        name, description, args, effect, body, (scope,), recipient_args=recipients,
+        idempotent=effect is not Effect.READ,
+    )  # fmt: skip

@@ -211,21 +211,23 @@ async def _open(name: str, settings: MailSettings, login: LoginSource) -> AsyncG
             READ,
         ),
         _op("move", "Move a message to another folder.", Move, Effect.UPDATE, box.move, MODIFY),
-        _op(
+        Operation(
             "flag",
             "Set or clear a flag (seen, flagged, answered).",
             Flag,
             Effect.UPDATE,
             box.flag,
-            MODIFY,
+            (MODIFY,),
+            idempotent=True,
         ),
-        _op(
+        Operation(
             "draft",
             "Save a draft in the Drafts folder (nothing is sent).",
             Compose,
             Effect.CREATE,
             box.draft,
-            COMPOSE,
+            (COMPOSE,),
+            reconcile=box.reconcile_draft,
         ),
         Operation(
             "send",
@@ -235,6 +237,7 @@ async def _open(name: str, settings: MailSettings, login: LoginSource) -> AsyncG
             box.send,
             (SEND,),
             recipient_args=("to", "cc", "bcc"),
+            reconcile=box.reconcile_send,
         ),
     )
     host, port = settings.imap_address

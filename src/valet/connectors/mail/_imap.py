@@ -244,6 +244,14 @@ class ImapSession:
         words = b" ".join(d for d in data if isinstance(d, bytes)).split()
         return sorted(int(w) for w in words if w.isdigit())
 
+    def with_message_id(self, conn: imaplib.IMAP4, folder: str, message_id: str) -> list[int]:
+        """The UIDs of the messages in `folder` whose Message-ID is `message_id`."""
+        self.select(conn, folder, readonly=True)
+        typ, data = conn.uid("SEARCH", "HEADER", "Message-ID", cast(str, _quote(message_id)))
+        _ok(typ, data, f"search {folder!r} for a Message-ID")
+        words = b" ".join(d for d in data if isinstance(d, bytes)).split()
+        return sorted(int(w) for w in words if w.isdigit())
+
     def fetch(self, conn: imaplib.IMAP4, uids: list[int], items: str) -> list[Fetched]:
         """FETCH `items` (which may hold one body section) for `uids`, by UID."""
         if not uids:

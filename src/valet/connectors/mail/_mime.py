@@ -90,9 +90,11 @@ def compose(
     task_id: str | None,
     footer: str | None,
     in_reply_to: str | None = None,
+    message_id: str | None = None,
 ) -> EmailMessage:
     """An outgoing message; `task_id` (when not None) goes in `X-Valet-Task`, `footer` (when not
-    None) ends the body."""
+    None) ends the body; `message_id` (the local part, chosen before sending so that the message
+    can be looked up after a crash) else a random one."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(to)
@@ -103,7 +105,9 @@ def compose(
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=True)
     domain = sender.rstrip(">").rpartition("@")[2] or None
-    message["Message-ID"] = make_msgid(domain=domain)
+    message["Message-ID"] = (
+        f"<{message_id}@{domain or 'valet.invalid'}>" if message_id else make_msgid(domain=domain)
+    )
     if in_reply_to:
         message["In-Reply-To"] = in_reply_to
         message["References"] = in_reply_to

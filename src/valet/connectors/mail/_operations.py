@@ -18,11 +18,12 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, Field, field_validator
 
-from valet.connectors.mail._imap import ImapSession, Login
+from valet.connectors._toolset import DidNotHappen, Happened, Reconciled, Unsure
+from valet.connectors.mail._imap import FolderRole, ImapSession, Login
 from valet.connectors.mail._mime import Part, attachment_text, compose, parse, sender_of
 from valet.connectors.mail._settings import MailSettings
 from valet.connectors.mail._smtp import send
-from valet.gateway import ToolFailure, current_task
+from valet.gateway import ToolFailure, current_task, running_action
 
 T = TypeVar("T")
 _HEADER_ITEMS = "BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID)]"
@@ -279,7 +280,9 @@ class Mailbox:
     async def send(self, args: Send) -> dict[str, object]:
         login = await self._login()
         message = self._compose(args, login)
-        refused = await asyncio.to_thread(send, self.settings, login, message)
+        action = running_action()
+        commit = action.commit if action is not None else None
+        refused = await asyncio.to_thread(send, self.settings, login, message, commit)
         sent_to = [r for r in [*args.to, *args.cc, *args.bcc] if _bare(r) not in refused]
         result: dict[str, object] = {"sent_to": sent_to, "message_id": message["Message-ID"]}
         if refused:
@@ -301,9 +304,54 @@ class Mailbox:
         except ToolFailure as failure:
             return {"copy_note": f"sent, but no copy was kept in the Sent folder: {failure}"}
 
+    async def reconcile_send(self, args: Send, action_id: str, committed: bool) -> Reconciled:
+        """Whether an interrupted send went out: its Message-ID (chosen before sending) is
+        looked up in the Sent folder."""
+        message_id = self._message_id(action_id, await self._login())
+        folder = await self._holding(message_id, self.settings.sent_folder, "sent", "Sent")
+        recipients = [*args.to, *args.cc, *args.bcc]
+        if folder is not None:
+            result = {"sent_to": recipients, "message_id": message_id, "copy_in": folder}
+            return Happened(result, f"a copy with its Message-ID {message_id} is in {folder!r}")
+        if not committed:
+            return DidNotHappen("valet stopped before the message was handed to the mail server")
+        return Unsure(
+            f"The mail server may have taken the message {args.subject!r} just before valet "
+            f"stopped, but no copy with its Message-ID {message_id} is in the Sent folder: ask "
+            f"the recipients ({', '.join(recipients)}) whether it arrived."
+        )
+
+    async def reconcile_draft(self, args: Compose, action_id: str, committed: bool) -> Reconciled:
+        """Whether an interrupted draft was saved: its Message-ID is looked up in Drafts."""
+        message_id = self._message_id(action_id, await self._login())
+        wanted = self.settings.drafts_folder
+        folder = await self._holding(message_id, wanted, "drafts", "Drafts")
+        if folder is not None:
+            result = {"saved_in": folder, "message_id": message_id}
+            return Happened(result, f"a draft with its Message-ID {message_id} is in {folder!r}")
+        return DidNotHappen(f"no draft with its Message-ID {message_id} is in the Drafts folder")
+
+    async def _holding(
+        self, message_id: str, wanted: str | None, role: FolderRole, fallback: str
+    ) -> str | None:
+        """The folder (`wanted`, else the one marked `role`) if it holds `message_id`."""
+
+        def run(conn: imaplib.IMAP4) -> str | None:
+            folder = wanted or self._session.folder_of(conn, role, fallback)
+            return folder if self._session.with_message_id(conn, folder, message_id) else None
+
+        return await self._imap(run)
+
+    def _message_id(self, action_id: str, login: Login) -> str:
+        """The Message-ID `_compose` gives the message of the action `action_id`."""
+        address = self.settings.address or (login.username if "@" in login.username else "")
+        domain = address.rpartition("@")[2] or "valet.invalid"
+        return f"<{action_id}@{domain}>"
+
     def _compose(self, args: Compose, login: Login) -> EmailMessage:
         settings = self.settings
         task = current_task()
+        action = running_action()
         address = settings.address or (login.username if "@" in login.username else "")
         if not address:
             raise ToolFailure(
@@ -325,6 +373,7 @@ class Mailbox:
             task_id=task_id,
             footer=footer,
             in_reply_to=args.in_reply_to,
+            message_id=action.id if action is not None else None,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from email.message import EmailMessage
 
 from valet.connectors.mail._imap import Login, xoauth2
@@ -12,9 +13,16 @@ from valet.connectors.mail._settings import MailSettings
 from valet.gateway import ToolFailure
 
 
-def send(settings: MailSettings, login: Login, message: EmailMessage) -> dict[str, str]:
+def send(
+    settings: MailSettings,
+    login: Login,
+    message: EmailMessage,
+    before_data: Callable[[], None] | None = None,
+) -> dict[str, str]:
     """Send `message` to its To, Cc and Bcc; returns the recipients the server refused (the
-    others got it). Raises `ToolFailure` when nothing was sent, or when that is unsure."""
+    others got it). Raises `ToolFailure` when nothing was sent, or when that is unsure.
+    `before_data` is called once the server accepted the envelope, just before the message
+    itself goes (the point from which it may have been sent)."""
     host, port = settings.smtp_address
     where = f"the SMTP server {host}:{port}"
     timeout = settings.timeout
@@ -48,6 +56,8 @@ def send(settings: MailSettings, login: Login, message: EmailMessage) -> dict[st
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise ToolFailure(f"{where} failed before sending: {exc}; nothing was sent") from exc
+        if before_data is not None:
+            _call_before_data(smtp, before_data)
         try:
             refused = smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -67,6 +77,18 @@ def send(settings: MailSettings, login: Login, message: EmailMessage) -> dict[st
                 "not have gone out; check the Sent folder or ask the recipients before resending"
             ) from exc
     return {recipient: _said(answer) for recipient, answer in refused.items()}
+
+
+def _call_before_data(smtp: smtplib.SMTP, before: Callable[[], None]) -> None:
+    """Have `smtp` call `before` just before its DATA command (after MAIL FROM and RCPT TO,
+    which `send_message` issues first and which send nothing yet)."""
+    data = smtp.data
+
+    def data_after(msg: bytes | str) -> tuple[int, bytes]:
+        before()
+        return data(msg)
+
+    smtp.data = data_after  # type: ignore[method-assign]
 
 
 def _sign_in(smtp: smtplib.SMTP, login: Login) -> None:
