@@ -250,13 +250,14 @@ def start_dovecot(
     return process
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
+@contextmanager
+def running_dovecot() -> Iterator[Dovecot]:
+    """Dovecot (two instances: with and without IMAP MOVE) with 60 users, until the block ends."""
     binary = shutil.which("dovecot") or (
         "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
     )
     if binary is None:
-        pytest.fail("Dovecot is not installed: run `make dovecot` (Debian package dovecot-imapd)")
+        raise RuntimeError("Dovecot is not installed: run `make dovecot` (dovecot-imapd)")
     root = Path(tempfile.mkdtemp(prefix="valet-dovecot-"))
     root.chmod(0o755)  # readable by the unprivileged user Dovecot runs as
     (root / "mail").mkdir()
@@ -275,14 +276,29 @@ def dovecot() -> Iterator[Dovecot]:
         start_dovecot(binary, root, "main", server.port, ""),
         start_dovecot(binary, root, "plain", server.plain_port, plain),
     ]
-    yield server
+    try:
+        yield server
+    finally:
+        _stop(processes, introspection)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _stop(processes: list[subprocess.Popen[bytes]], introspection: ThreadingHTTPServer) -> None:
     for process in processes:
         process.terminate()
     for process in processes:
         process.wait(timeout=10)
     introspection.shutdown()
     introspection.server_close()
-    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    try:
+        with running_dovecot() as server:
+            yield server
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @dataclass
