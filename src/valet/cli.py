@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -28,7 +29,16 @@ from valet._rules_file import RulesError
 from valet._terminal_approver import TerminalApprover, TerminalQuestions
 from valet._terminal_handover import TAKE_OVER_KEY, TerminalHandover
 from valet.agent import Finished, Limits, RunEnd, Stopped
-from valet.audit import AuditLog
+from valet.audit import (
+    AuditLog,
+    AuditSettings,
+    fingerprint,
+    load_signing_key,
+    parse_fingerprint,
+    read_pin,
+    witness_from,
+    write_pin,
+)
 from valet.browser import BrowserSettings
 from valet.connectors._errors import ConnectorError
 from valet.errors import ConfigError, RunNotFound, WorkflowError
@@ -418,29 +428,78 @@ def demo(
     raise typer.Exit(codes.get(status, EXIT_STOPPED))
 
 
-def _audit_log() -> AuditLog:
+def _audit_log(settings: AuditSettings | None = None, *, signing: bool = True) -> AuditLog:
     home = valet_home()
     if not (home / "audit.db").is_file():
         _fail(f"no audit log yet in {home}")
-    return AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
+    if not signing:
+        return AuditLog.read(home / "audit.db", settings=settings)
+    return AuditLog.open(home / "audit.db", home / "keys" / "audit.key", settings=settings)
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check that no audit record was changed, deleted, inserted or reordered."""
-    log = _audit_log()
+def audit_verify(
+    key: Annotated[
+        str | None,
+        typer.Option(help="The pinned key's fingerprint (`valet audit pin` prints it)."),
+    ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(help="Compare with this witness (file:PATH, https://URL, postgresql://URL)."),
+    ] = None,
+) -> None:
+    """Check that no audit record was changed, deleted, inserted or reordered, that every
+    checkpoint is signed by the pinned key, and that the log holds every head its witnesses
+    kept (truncation, deleted checkpoints, re-signing, a lost WAL)."""
     try:
-        report = log.verify()
+        settings = AuditSettings.from_home(valet_home())
+        pinned = (
+            parse_fingerprint(key)
+            if key
+            else read_pin(settings.pin)
+            if settings.pin is not None
+            else None
+        )
+        if witness:
+            chosen = tuple(witness_from(spec, log=settings.name) for spec in witness)
+            settings = dataclasses.replace(settings, witnesses=chosen)
+    except ConfigError as exc:
+        _fail(str(exc))
+    log = _audit_log(settings, signing=pinned is None)
+    try:
+        report = log.verify(pinned)
     finally:
         log.close(checkpoint=False)
-    (out if report.ok else err).print(report.summary(), markup=False)
+    (out if report.ok else err).print(report.summary(), markup=False, soft_wrap=True)
     raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("pin")
+def audit_pin(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="Also write the fingerprint here (outside valet's home)."),
+    ] = None,
+) -> None:
+    """Print the fingerprint of the key that verifies the audit log, to keep apart from valet
+    (then `valet audit verify --key FINGERPRINT`, or `pin = PATH` under [audit])."""
+    home = valet_home()
+    try:
+        public = load_signing_key(home / "keys" / "audit.key").public_key()
+        if path is not None:
+            write_pin(path, public, home)
+    except ConfigError as exc:
+        _fail(str(exc))
+    out.print(fingerprint(public), markup=False, soft_wrap=True)
+    if path is not None:
+        hint = f"written to {path}; verify with: valet audit verify --key {fingerprint(public)}"
+        err.print(hint, markup=False, soft_wrap=True)
 
 
 @audit_app.command("export")
 def audit_export(path: Annotated[Path, typer.Argument(help="JSONL file to write.")]) -> None:
     """Write every audit record as one JSON line."""
-    log = _audit_log()
+    log = _audit_log(signing=False)
     try:
         count = log.export_jsonl(path)
     finally:

@@ -3,16 +3,24 @@
 Storage: one SQLite file in WAL mode, table `records` (one row per record, one column per
 field) and table `checkpoints`. Each record stores the hash of the previous record, so changing,
 removing, inserting or reordering records breaks the chain. Every `checkpoint_every` records
-and on `close()`, an Ed25519 signature over (record number, record hash) is stored; the private
-key lives outside the database (see `load_signing_key`), so someone who can edit the file but
-not read the key cannot rewrite history unnoticed, not even by recomputing the whole chain.
+and on `close()` (so at the end of every task, and when the server shuts down), an Ed25519
+signature over (record number, record hash) is stored — the head this writer knows it wrote,
+so records deleted from under an open log show as truncated — and sent to each witness of
+`AuditSettings` (a file on another mount, a webhook, a database). A witness that cannot be
+reached is logged (logger `valet.audit`) and never stops the log.
+
+What `verify` can tell depends on what the verifier brings. The chain alone catches edits that
+do not recompute it. The key (from valet's home) catches a recomputed chain unless the intruder
+can read the key. A pinned public key (`verify(key=...)`) catches a log re-signed with a new
+key. A witness catches truncation together with the checkpoints, deleted checkpoints, a chain
+rewritten and re-signed with valet's own key, and a lost `audit.db-wal` — for every record up
+to the witness's latest head. Records after the last checkpoint are protected by the chain
+only.
 
 Durability: each `append` is its own committed transaction (one INSERT; several writers keep
 one chain: a taken record number makes the append re-read the chain's end and retry). With
 `synchronous=NORMAL` (the default here) a committed record survives a crash of the process; the
 last moments may be lost on power failure. Pass `synchronous="FULL"` to fsync every append.
-Records after the last checkpoint are protected by the chain only; truncating them is caught
-once the next checkpoint is written (at latest on close).
 """
 
 from __future__ import annotations
@@ -20,19 +28,31 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self, cast
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from valet.audit._keys import load_signing_key, public_hex
+from valet.audit._head import Head
+from valet.audit._keys import AuditKeyError, load_signing_key
 from valet.audit._record import GENESIS, AuditEntry, AuditRecord, now_iso
 from valet.audit._redact import Redactor, canonical_json, digest
-from valet.audit._verify import Problem, VerifyReport
+from valet.audit._settings import AuditSettings
+from valet.audit._verify import (
+    Problem,
+    VerifyReport,
+    WitnessCheck,
+    check_chain,
+    check_checkpoints,
+    check_witness,
+)
+from valet.audit._witness import Witness, WitnessError
+
+log = logging.getLogger("valet.audit")
 
 _FIELDS: tuple[str, ...] = tuple(AuditRecord.model_fields)
 assert _FIELDS[-1] == "hash", "the hash column must come last"
@@ -56,25 +76,33 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 """
 _INSERT = f"INSERT INTO records ({', '.join(_FIELDS)}) VALUES ({', '.join('?' * len(_FIELDS))})"
+_CHECKPOINTS = (
+    "SELECT id, record_seq, record_hash, time, public_key, signature FROM checkpoints ORDER BY id"
+)
 
 
 class AuditLog:
-    """An append-only, tamper-evident log. Not writable by tools: only the gateway holds it."""
+    """An append-only, tamper-evident log. Not writable by tools: only the gateway holds it.
+
+    `key` is the signing key; None opens the log for reading and verifying only."""
 
     def __init__(
         self,
         path: Path,
-        key: Ed25519PrivateKey,
+        key: Ed25519PrivateKey | None,
         *,
         checkpoint_every: int = 1000,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         redactor: Redactor | None = None,
+        settings: AuditSettings | None = None,
     ) -> None:
         self.path = path
         self._key = key
         self._redactor = redactor or Redactor()
-        self._public = public_hex(key.public_key())
+        self.settings = settings or AuditSettings()
         self.checkpoint_every = checkpoint_every
+        self.unwitnessed = 0
+        """Heads this log could not send to a witness (each is logged as a warning)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -92,11 +120,13 @@ class AuditLog:
         checkpoint_every: int = 1000,
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         redactor: Redactor | None = None,
+        settings: AuditSettings | None = None,
     ) -> AuditLog:
-        """Open (or create) the log at `path`; the key comes from `$VALET_AUDIT_KEY` or
-        `key_path` (default: `audit.key` next to the database, created with mode 0600; keep it
-        elsewhere, e.g. outside a backup of the database, for the signatures to mean much).
-        `redactor` (default: secret shapes only) cleans arguments, reasons and findings."""
+        """Open (or create) the log at `path` for writing; the key comes from
+        `$VALET_AUDIT_KEY` or `key_path` (default: `audit.key` next to the database, created
+        with mode 0600). `redactor` (default: secret shapes only) cleans arguments, reasons and
+        findings. `settings` (witnesses) default to the `[audit]` table of the `config.toml`
+        beside the database (valet's home)."""
         key = load_signing_key(key_path or path.with_name("audit.key"))
         return cls(
             path,
@@ -104,7 +134,13 @@ class AuditLog:
             checkpoint_every=checkpoint_every,
             synchronous=synchronous,
             redactor=redactor,
+            settings=settings or AuditSettings.from_home(path.parent),
         )
+
+    @classmethod
+    def read(cls, path: Path, *, settings: AuditSettings | None = None) -> AuditLog:
+        """Open the log at `path` to read and verify, without the signing key."""
+        return cls(path, None, settings=settings or AuditSettings.from_home(path.parent))
 
     def __enter__(self) -> Self:
         return self
@@ -121,6 +157,8 @@ class AuditLog:
         if another writer appended meanwhile, the number is taken (primary key) and the append
         re-reads the chain's end and retries, so several writers still build one chain.
         """
+        if self._key is None:
+            raise AuditKeyError(f"{self.path} was opened for reading: it cannot be appended to")
         body = entry.model_dump(mode="json")
         for name in ("reason", "sources", "findings"):
             body[name] = self._redactor.data(body[name])
@@ -156,22 +194,29 @@ class AuditLog:
         return (1, GENESIS) if last is None else (int(last[0]) + 1, str(last[1]))
 
     def checkpoint(self) -> bool:
-        """Sign the latest record now; False when there is nothing new to sign."""
-        last = self._db.execute(
-            "SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        done = self._db.execute("SELECT MAX(record_seq) FROM checkpoints").fetchone()
-        if last is None or (done[0] is not None and int(done[0]) >= int(last[0])):
+        """Sign the latest record now and send the head to the witnesses; False when there is
+        nothing new to sign. The head signed is the later of the file's last record and the
+        last one this writer appended: records deleted underneath an open log stay vouched for,
+        so their absence shows."""
+        if self._key is None:
             return False
-        time = now_iso()
-        payload = _signed(int(last[0]), str(last[1]), time, self._public)
-        signature = self._key.sign(payload).hex()
+        next_seq, hash_ = max(self._end(), self._next, key=lambda end: end[0])
+        done = self._db.execute("SELECT MAX(record_seq) FROM checkpoints").fetchone()[0]
+        if next_seq == 1 or (done is not None and int(done) >= next_seq - 1):
+            return False
+        head = Head.sign(self._key, next_seq - 1, hash_)
         self._db.execute(
             "INSERT INTO checkpoints (record_seq, record_hash, time, public_key, signature) "
             "VALUES (?, ?, ?, ?, ?)",
-            (int(last[0]), str(last[1]), time, self._public, signature),
+            (head.seq, head.hash, head.time, head.public_key, head.signature),
         )
         self._since_checkpoint = 0
+        for witness in self.settings.witnesses:
+            try:
+                witness.send(head)
+            except WitnessError as exc:
+                self.unwitnessed += 1
+                log.warning("audit checkpoint %d not witnessed: %s", head.seq, exc)
         return True
 
     def close(self, *, checkpoint: bool = True) -> None:
@@ -211,67 +256,52 @@ class AuditLog:
                 count += 1
         return count
 
-    def verify(self) -> VerifyReport:
-        """Check the chain and every checkpoint; see `VerifyReport` for what is detected."""
+    def verify(
+        self, key: Ed25519PublicKey | None = None, witnesses: Sequence[Witness] | None = None
+    ) -> VerifyReport:
+        """Check the chain, every checkpoint's signature by `key` (a pinned public key; default:
+        the signing key's own, which an intruder may have replaced), and every head each of
+        `witnesses` kept (default: the log's own witnesses). See `VerifyReport`."""
+        verifying = key or (self._key.public_key() if self._key is not None else None)
+        if verifying is None:
+            raise AuditKeyError("verifying a log opened for reading needs its public key")
         rows = [
             _row_dict(tuple(r))
             for r in self._db.execute(f"SELECT {', '.join(_FIELDS)} FROM records ORDER BY seq")
         ]
-        problems = _check_chain(rows)
-        cps = self._db.execute(
-            "SELECT id, record_seq, record_hash, time, public_key, signature FROM checkpoints "
-            "ORDER BY id"
-        ).fetchall()
-        problems.extend(self._check_checkpoints(cps, rows))
-        good = [int(cp[1]) for cp in cps if self._signature_ok(cp)]
+        hashes = {int(str(row["seq"])): str(row["hash"]) for row in rows}
+        checkpoints = [
+            (int(cp[0]), Head(int(cp[1]), str(cp[2]), str(cp[3]), str(cp[4]), str(cp[5])))
+            for cp in self._db.execute(_CHECKPOINTS).fetchall()
+        ]
+        problems = check_chain(rows)
+        problems.extend(check_checkpoints(checkpoints, hashes, verifying))
+        checks: list[WitnessCheck] = []
+        for witness in self.settings.witnesses if witnesses is None else witnesses:
+            try:
+                heads = witness.heads()
+            except WitnessError as exc:
+                checks.append(WitnessCheck(witness.name, 0, 0, str(exc)))
+                problems.append(Problem("witness_unreadable", 0, str(exc)))
+                continue
+            check, found = check_witness(witness.name, heads, checkpoints, hashes, verifying)
+            checks.append(check)
+            problems.extend(found)
+        good = [head.seq for _, head in checkpoints if head.signed_by(verifying)]
         return VerifyReport(
             records=len(rows),
-            checkpoints=len(cps),
+            checkpoints=len(checkpoints),
             last_checkpointed_seq=max(good, default=0),
             problems=tuple(problems),
+            last_seq=max(hashes, default=0),
+            pinned=key is not None,
+            witnesses=tuple(checks),
         )
-
-    def _signature_ok(self, cp: tuple[object, ...]) -> bool:
-        _, seq, hash_, time, public, signature = cp
-        if public != self._public:
-            return False
-        try:
-            payload = _signed(int(str(seq)), str(hash_), str(time), self._public)
-            self._key.public_key().verify(bytes.fromhex(str(signature)), payload)
-        except (InvalidSignature, ValueError):
-            return False
-        return True
-
-    def _check_checkpoints(
-        self, cps: list[tuple[object, ...]], rows: list[dict[str, object]]
-    ) -> list[Problem]:
-        problems: list[Problem] = []
-        by_seq = {row["seq"]: row for row in rows}
-        last_seq = max((int(str(row["seq"])) for row in rows), default=0)
-        for cp in cps:
-            number, seq, hash_ = int(str(cp[0])), int(str(cp[1])), str(cp[2])
-            if not self._signature_ok(cp):
-                problems.append(Problem("checkpoint_forged", number, "signature is not valet's"))
-                continue
-            row = by_seq.get(seq)
-            if row is None:
-                kind = "truncated" if seq > last_seq else "deleted"
-                problems.append(Problem(kind, seq, f"checkpoint {number} signed record {seq}"))
-            elif row["hash"] != hash_:
-                problems.append(
-                    Problem("checkpoint_mismatch", seq, f"checkpoint {number} signed another hash")
-                )
-        return problems
 
     def _count_since_checkpoint(self) -> int:
         done = self._db.execute("SELECT MAX(record_seq) FROM checkpoints").fetchone()[0]
         query = "SELECT COUNT(*) FROM records WHERE seq > ?"
         return int(self._db.execute(query, (int(done or 0),)).fetchone()[0])
-
-
-def _signed(seq: int, hash_: str, time: str, public: str) -> bytes:
-    body = {"record_seq": seq, "record_hash": hash_, "time": time, "public_key": public}
-    return canonical_json(body).encode("utf-8")
 
 
 def _redacted_args(args: dict[str, object], redactor: Redactor) -> dict[str, object]:
@@ -292,35 +322,3 @@ def _row_dict(row: tuple[object, ...]) -> dict[str, object]:
                 value = json.loads(value)
         out[name] = value
     return out
-
-
-def _hash_of(row: dict[str, object]) -> str:
-    body = {name: row[name] for name in _FIELDS if name != "hash"}
-    return digest(body)
-
-
-def _check_chain(rows: list[dict[str, object]]) -> list[Problem]:
-    problems: list[Problem] = []
-    index_of_hash = {str(row["hash"]): i for i, row in enumerate(rows)}
-    for i, row in enumerate(rows):
-        seq = int(str(row["seq"]))
-        if _hash_of(row) != row["hash"]:
-            problems.append(Problem("altered", seq, "content does not match its hash"))
-        expected_seq = 1 if i == 0 else int(str(rows[i - 1]["seq"])) + 1
-        if seq > expected_seq:
-            problems.append(
-                Problem("deleted", expected_seq, f"records {expected_seq}..{seq - 1} are missing")
-            )
-        expected_prev = GENESIS if i == 0 else str(rows[i - 1]["hash"])
-        prev = str(row["prev_hash"])
-        if prev == expected_prev:
-            continue
-        if i >= 2 and prev == rows[i - 2]["hash"]:
-            inserted = int(str(rows[i - 1]["seq"]))
-            problems.append(Problem("inserted", inserted, "the chain skips over this record"))
-        elif prev in index_of_hash:
-            other = int(str(rows[index_of_hash[prev]]["seq"]))
-            problems.append(Problem("reordered", seq, f"links to record {other}, out of order"))
-        elif seq == expected_seq:
-            problems.append(Problem("broken_link", seq, "previous-record hash matches no record"))
-    return problems

@@ -187,16 +187,14 @@ class CheckpointedToolbox:
             restarted = self._live is None and self._calls > 1
             toolbox = await self.opened()
             self.journal.key = key
-            if not restarted:
-                return await toolbox.execute(action)
-            # Restarted after the model chose this action on the page as it was then.
-            entry = self.journal.found(key)
-            if entry is None:  # it never started: the model chooses again on the live page
+            if (entry := self.journal.found(key)) is not None:  # an earlier process started it
+                resumed = await self.recovery.resume(key, entry, action, toolbox)
+                self.resumption.stale_action = resumed.choose_again
+                return resumed.outcome
+            if restarted:  # chosen on the page as it was before the restart: choose again
                 self.resumption.stale_action = True
                 return ActionOutcome(ok=False, message=RESTARTED)
-            resumed = await self.recovery.resume(key, entry, action, toolbox)
-            self.resumption.stale_action = resumed.choose_again
-            return resumed.outcome
+            return await toolbox.execute(action)
 
         return await self.checkpoints.step(key, live)
 

@@ -35,6 +35,7 @@ from valet.connectors import (
     Unsure,
 )
 from valet.gateway import Gateway, ToolFailure
+from valet.policy import Source
 from valet.runtime._journal import Entry, Journal
 from valet.tools import Action
 
@@ -62,6 +63,7 @@ class Recovery:
         if entry.ended:
             self._note(what, "finished before the restart; its stored result is given back")
             told = f"{what}: this was done before valet restarted (not done again). {entry.message}"
+            self._learn(action, entry.content)
             return Resumed(ActionOutcome(ok=entry.ok, message=told, content=entry.content))
         verdict = await self._look_up(action, entry)
         match verdict:
@@ -69,6 +71,7 @@ class Recovery:
                 self.journal.settle(key, True, f"took effect ({how})")
                 self._note(what, f"it had taken effect: {how}")
                 content = result if isinstance(result, str) else json.dumps(result, default=str)
+                self._learn(action, content)
                 message = (
                     f"{what}: valet was restarted while this ran; it had taken effect ({how}), "
                     "so it was not done again"
@@ -160,6 +163,12 @@ class Recovery:
             named = f' {target.role} "{target.name}"'
         page = f" on {entry.url}" if entry.url else ""
         return self.redactor.text(f"{action.kind}{named}{page}")
+
+    def _learn(self, action: Action, content: str | None) -> None:
+        """What a toolset returned is untrusted content, restored or looked up alike: the
+        gateway traces values the model takes from it (a page's text is learnt when seen)."""
+        if content and isinstance(action, ToolsetAction):
+            self.gateway.gate.learn(Source("untrusted", f"{action.kind}#restored"), content)
 
     def _note(self, what: str, found: str, actor: Literal["system", "person"] = "system") -> None:
         self.gateway.gate.note(

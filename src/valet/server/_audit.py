@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
-from valet.audit import AuditLog
+from valet.audit import AuditLog, read_pin
 from valet.server._api import tasks_of
 from valet.server._tasks import TaskManager, TaskNotFound
 from valet.server._views import counts
@@ -35,12 +35,14 @@ class AuditView(BaseModel):
 
 
 def read_audit(home: Path, *, run_id: str | None, actor: str | None, limit: int) -> AuditView:
-    """Read the log (a reader: no checkpoint is written)."""
+    """Read the log (a reader: no checkpoint is written) and check it with the `[audit]` pin
+    (when its file can be read) and witnesses."""
     if not (home / "audit.db").is_file():
         return AuditView(intact=None, summary="no audit records yet", records=[])
     log = AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
     try:
-        report = log.verify()
+        pin = log.settings.pin
+        report = log.verify(read_pin(pin) if pin is not None and pin.is_file() else None)
         records = list(log.records(task_id=run_id, actor=actor))
     finally:
         log.close(checkpoint=False)

@@ -365,14 +365,19 @@ class PersonDesk:
         self.view(task_id).waiting(what)
 
     def end(self, task_id: str) -> None:
-        """The task ended: its open requests are cancelled and its live view closes. (When the
+        """The task ended: its open requests are cancelled and its live view closes, and what
+        the person did is signed in an audit checkpoint (and sent to the witnesses). (When the
         server suspends, a durable task has not ended: it asks again when it resumes.)"""
         for record in [] if self.book.suspending else self.book.pending(task_id):
             self.book.close(record.id, "cancelled", "system")
         if (view := self._views.get(task_id)) is not None:
             view.end()
+        if self._audit is not None:
+            self._audit.checkpoint()
 
     def close(self) -> None:
+        """The server shuts down: every task's view ends and the audit log is checkpointed and
+        closed."""
         for task_id in list(self._views):
             self.end(task_id)
         if self._audit is not None:
