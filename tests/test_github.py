@@ -39,9 +39,25 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
 from valet.audit import AuditLog
-from valet.connectors import ToolsetConfig, open_toolsets, registered_connectors
+from valet.connectors import (
+    DidNotHappen,
+    Happened,
+    Reconciled,
+    Toolset,
+    ToolsetConfig,
+    Unsure,
+    open_toolsets,
+    registered_connectors,
+)
 from valet.connectors._github import GITHUB, TRAILER, with_note, with_trailer
-from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
+from valet.gateway import (
+    Approval,
+    Gateway,
+    RunningAction,
+    ScriptedApprover,
+    TaskContext,
+    performing,
+)
 from valet.vault import KEY_ENV, Credential, Vault
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -295,6 +311,8 @@ def default_answers(contract: Contract) -> dict[str, Answer]:
     review = contract.example("pulls/create-review", 200)
     closed = contract.example("issues/update", 200)
     closed.update(number=7, state="closed", state_reason="completed")
+    reviews = contract.example("pulls/list-reviews", 200)
+    commits = contract.example("repos/list-commits", 200)
     return {
         "repos/list-for-authenticated-user": Answer(200, repos),
         "repos/get-content": Answer(200, readme),
@@ -309,6 +327,8 @@ def default_answers(contract: Contract) -> dict[str, Answer]:
         "repos/create-or-update-file-contents": Answer(201, written),
         "pulls/create-review": Answer(200, review),
         "issues/update": Answer(200, closed),
+        "pulls/list-reviews": Answer(200, reviews),
+        "repos/list-commits": Answer(200, commits),
     }
 
 
@@ -736,3 +756,137 @@ def test_attribution_helpers() -> None:
     )
     assert with_note("", "by valet") == "<sub>by valet</sub>"
     assert with_note("Hi\n", "by valet") == "Hi\n\n---\n<sub>by valet</sub>"
+
+
+# ---------------------------------------------------------------- after a crash
+
+ACTION = "valet.task-42.act-7"
+MARK = f"<!-- valet-action: {ACTION} -->"
+INTERRUPTED = {
+    "create_issue": {"repo": "octo/hello", "title": "Docs", "body": "Outdated."},
+    "comment": {"repo": "octo/hello", "number": 7, "body": "On it."},
+    "create_or_update_file": {
+        "repo": "octo/hello",
+        "path": "docs/new.md",
+        "text": "New.\n",
+        "message": "Add the new guide",
+        "branch": "docs",
+    },
+    "create_review": {"repo": "octo/hello", "number": 1347, "event": "APPROVE"},
+}
+
+
+async def reconcile(
+    toolset: Toolset, name: str, args: dict[str, Any], *, committed: bool = True
+) -> Reconciled:
+    """What a restarted task learns from the operation's lookup hook."""
+    (op,) = [o for o in toolset.operations if o.name == name]
+    assert op.reconcile is not None
+    return await op.reconcile(op.args.model_validate(args), ACTION, committed)
+
+
+async def test_an_interrupted_write_is_found_by_the_mark_naming_its_action(
+    server: ContractServer, vault_home: Path, audit: AuditLog, contract: Contract
+) -> None:
+    committed: list[str] = []
+    server.answer("repos/get-content", 404, {"message": "Not Found", "documentation_url": DOCS})
+    async with AsyncExitStack() as stack:
+        (toolset,) = await open_toolsets([config(server)], stack)
+        gw = Gateway(toolset.tools(), audit=audit, approver=approving(4))
+        with performing(RunningAction(ACTION, lambda: committed.append(ACTION))):
+            done = [await gw.call(f"gh_{name}", args) for name, args in INTERRUPTED.items()]
+        assert [r.ok for r in done] == [True] * 4, [r.message for r in done]
+        assert committed == [ACTION] * 4  # each marked its point of no return before sending
+        sent = {s.operation: s.body for s in server.writes}
+        note = f"<sub>Written by valet, an AI agent, for task {TASK}.</sub>"
+        assert sent["issues/create"]["body"] == f"Outdated.\n\n---\n{note}\n{MARK}"
+        assert sent["issues/create-comment"] == {"body": f"On it.\n\n---\n{note}\n{MARK}"}
+        assert sent["pulls/create-review"]["body"] == f"{note}\n{MARK}"
+        message = sent["repos/create-or-update-file-contents"]["message"]
+        assert message == f"Add the new guide\n\n{TRAILER}: {TASK}\nValet-Action: {ACTION}\n"
+
+        # valet restarts: GitHub now lists what it wrote (the spec's examples, with those bodies)
+        server.seen.clear()
+        issue = contract.example("issues/list-for-repo", 200)[0]
+        del issue["pull_request"]
+        issue.update(number=8, body=sent["issues/create"]["body"])
+        pull = contract.example("issues/list-for-repo", 200)[0]  # a pull request is skipped
+        pull.update(number=9, body=sent["issues/create"]["body"])
+        server.answer("issues/list-for-repo", 200, [pull, issue])
+        server.answer("issues/get", 200, {**contract.example("issues/get", 200), "comments": 1})
+        comments = contract.example("issues/list-comments", 200)
+        comments.append({**comments[0], "id": 42, "body": sent["issues/create-comment"]["body"]})
+        server.answer("issues/list-comments", 200, [])  # page 2: the count was right
+        server.answer("issues/list-comments", 200, comments)
+        reviews = contract.example("pulls/list-reviews", 200)
+        reviews.insert(0, {**reviews[0], "id": 79, "body": "Nice."})
+        reviews[1]["body"] = sent["pulls/create-review"]["body"]
+        server.answer("pulls/list-reviews", 200, reviews)
+        commits = contract.example("repos/list-commits", 200)
+        commits[0]["commit"]["message"] = message
+        server.answer("repos/list-commits", 200, commits)
+        found = {name: await reconcile(toolset, name, args) for name, args in INTERRUPTED.items()}
+    assert found["create_issue"] == Happened(
+        {"number": 8, "url": issue["html_url"], "state": "open"},
+        "found issue #8, which carries its mark",
+    )
+    assert found["comment"] == Happened(
+        {"id": 42, "url": comments[0]["html_url"]}, "found comment 42, which carries its mark"
+    )
+    assert found["create_review"] == Happened(
+        {"id": 80, "state": "APPROVED", "url": reviews[1]["html_url"]},
+        "found review 80, which carries its mark",
+    )
+    sha = commits[0]["sha"]
+    assert found["create_or_update_file"] == Happened(
+        {"path": "docs/new.md", "commit": sha, "url": commits[0]["html_url"]},
+        f"found commit {sha[:12]}, whose Valet-Action trailer names it",
+    )
+    assert [(s.method, s.path) for s in server.seen] == [
+        ("GET", "/repos/octo/hello/issues"),
+        ("GET", "/repos/octo/hello/issues/7"),
+        ("GET", "/repos/octo/hello/issues/7/comments"),
+        ("GET", "/repos/octo/hello/issues/7/comments"),
+        ("GET", "/repos/octo/hello/commits"),
+        ("GET", "/repos/octo/hello/pulls/1347/reviews"),
+    ]
+
+
+async def test_a_write_that_never_reached_github_is_not_found(
+    server: ContractServer, vault_home: Path
+) -> None:
+    async with AsyncExitStack() as stack:
+        (toolset,) = await open_toolsets([config(server)], stack)
+        # stopped before sending: nothing to look up
+        before = {
+            n: await reconcile(toolset, n, a, committed=False) for n, a in INTERRUPTED.items()
+        }
+        assert server.seen == []
+        # sent, but GitHub holds nothing with its mark (the spec's examples carry none)
+        looked = {n: await reconcile(toolset, n, a) for n, a in INTERRUPTED.items()}
+    assert set(before.values()) == {
+        DidNotHappen("valet stopped before it sent the request to GitHub")
+    }
+    assert looked == {
+        "create_issue": DidNotHappen("none of the newest issues of octo/hello carries its mark"),
+        "comment": DidNotHappen("none of the newest comments on #7 of octo/hello carries its mark"),
+        "create_or_update_file": DidNotHappen(
+            "none of the newest commits to docs/new.md carries its Valet-Action trailer"
+        ),
+        "create_review": DidNotHappen(
+            "no review of pull request #1347 of octo/hello carries its mark"
+        ),
+    }
+    assert server.writes == []
+
+
+async def test_without_attribution_an_interrupted_write_cannot_be_found(
+    server: ContractServer, vault_home: Path
+) -> None:
+    async with AsyncExitStack() as stack:
+        (toolset,) = await open_toolsets([config(server, attribution=False)], stack)
+        found = {n: await reconcile(toolset, n, a) for n, a in INTERRUPTED.items()}
+    assert all(isinstance(f, Unsure) and "Attribution is off" in f.what for f in found.values())
+    assert server.seen == []
+    (close,) = [o for o in toolset.operations if o.name == "close_issue"]
+    assert close.idempotent and close.reconcile is None  # closing again changes nothing

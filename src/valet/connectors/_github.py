@@ -17,21 +17,24 @@ effects: create, publish, update).
 
 What valet writes carries its mark, so that GitHub's history tells it from the person: commit
 messages get a `Valet-Task: <task>` trailer; comments, issue bodies and reviews get a short
-note. Turn it off with `attribution = false`, or reword the note with `note = "..."`.
+note. Turn it off with `attribution = false`, or reword the note with `note = "..."`. The mark
+also names the action (`Valet-Action` trailer, an HTML comment GitHub does not show): a task
+restarted in the middle of a write finds it by that (`_github_marks.py`) instead of writing
+twice; without attribution the person is asked.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import re
 import uuid
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
 from githubkit import GitHub
+from githubkit.response import Response
 from githubkit.utils import UNSET
 from githubkit_schemas.v2022_11_28.models import (  # pyright: ignore[reportMissingTypeStubs]
     ContentFile,
@@ -60,9 +63,15 @@ from valet.connectors._github_args import (
     Numbered,
     WriteFile,
 )
-from valet.connectors._toolset import AuthMethod, Operation, Run, Toolset
+from valet.connectors._github_marks import (
+    ACTION_TRAILER,
+    MarkLookup,
+    with_note,
+    with_trailer,
+)
+from valet.connectors._toolset import AuthMethod, Operation, Reconcile, Run, Toolset
 from valet.effects import Effect
-from valet.gateway import ToolFailure, current_task
+from valet.gateway import ToolFailure, current_task, running_action
 from valet.vault._credential import NAME_PATTERN
 
 API_VERSION = "2022-11-28"
@@ -72,8 +81,9 @@ API_VERSION = "2022-11-28"
 TRAILER = "Valet-Task"
 """The commit trailer that marks valet's commits: `Valet-Task: <task id>`."""
 
-_TRAILER_LINE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*: \S")
 _MAX_BODY = 20_000
+
+T = TypeVar("T")
 
 READ_SCOPES = ("metadata:read", "contents:read", "issues:read", "pull_requests:read")
 """GitHub's fine-grained permissions the read operations need (a classic token: `repo`)."""
@@ -97,8 +107,8 @@ class GitHubSettings(BaseModel):
     valet run) it is the task's id. Without either, valet makes an id per opened toolset so
     that one task's marks still belong together."""
     attribution: bool = True
-    """Mark what valet writes: a `Valet-Task` trailer on commits, a note under comments,
-    issue bodies and reviews."""
+    """Mark what valet writes: `Valet-Task` and `Valet-Action` trailers on commits, a note
+    (and the action's id, not shown) under comments, issue bodies and reviews."""
     note: str = Field(default="Written by valet, an AI agent, for task {task}.", max_length=500)
     """The note under comments, issues and reviews; `{task}` becomes the task id."""
     timeout: float = Field(default=30.0, gt=0)
@@ -185,6 +195,7 @@ class _Api:
         self.rest = gh.rest(API_VERSION)
         self.calls = calls
         self.settings = settings
+        self.lookup = MarkLookup(self.rest, calls, marked=settings.attribution)
         self._own_id = settings.task_id or uuid.uuid4().hex[:12]
 
     @property
@@ -195,9 +206,18 @@ class _Api:
 
     def operations(self) -> tuple[Operation, ...]:
         def op(
-            name: str, doc: str, args: type[BaseModel], effect: Effect, run: Run, *scopes: str
+            name: str,
+            doc: str,
+            args: type[BaseModel],
+            effect: Effect,
+            run: Run,
+            *scopes: str,
+            reconcile: Reconcile | None = None,
+            idempotent: bool = False,
         ) -> Operation:
-            return Operation(name, doc, args, effect, run, scopes)
+            return Operation(
+                name, doc, args, effect, run, scopes, reconcile=reconcile, idempotent=idempotent
+            )
 
         return (
             op(
@@ -255,6 +275,7 @@ class _Api:
                 Effect.CREATE,
                 self.create_issue,
                 "issues:write",
+                reconcile=self.lookup.issue,
             ),
             op(
                 "comment",
@@ -263,6 +284,7 @@ class _Api:
                 Effect.PUBLISH,
                 self.comment,
                 "issues:write",
+                reconcile=self.lookup.comment,
             ),
             op(
                 "create_or_update_file",
@@ -271,6 +293,7 @@ class _Api:
                 Effect.UPDATE,
                 self.create_or_update_file,
                 "contents:write",
+                reconcile=self.lookup.file_commit,
             ),
             op(
                 "create_review",
@@ -279,6 +302,7 @@ class _Api:
                 Effect.PUBLISH,
                 self.create_review,
                 "pull_requests:write",
+                reconcile=self.lookup.review,
             ),
             op(
                 "close_issue",
@@ -287,6 +311,8 @@ class _Api:
                 Effect.UPDATE,
                 self.close_issue,
                 "issues:write",
+                # closing a closed issue leaves it closed, with the same reason
+                idempotent=True,
             ),
         )
 
@@ -410,7 +436,7 @@ class _Api:
 
     async def create_issue(self, args: CreateIssue) -> dict[str, object]:
         owner, repo = args.parts()
-        issue = await self.calls.write(
+        issue = await self._write(
             f"opening an issue in {args.repo}",
             self.rest.issues.async_create(
                 owner,
@@ -424,7 +450,7 @@ class _Api:
 
     async def comment(self, args: Comment) -> dict[str, object]:
         owner, repo = args.parts()
-        made = await self.calls.write(
+        made = await self._write(
             f"commenting on #{args.number} of {args.repo}",
             self.rest.issues.async_create_comment(
                 owner, repo, args.number, body=self._noted(args.body)
@@ -443,7 +469,7 @@ class _Api:
             )
         if current is not None and _text_or_none(current) == args.text:
             return {"path": args.path, "sha": current.sha, "unchanged": True}
-        written = await self.calls.write(
+        written = await self._write(
             doing,
             self.rest.repos.async_create_or_update_file_contents(
                 owner,
@@ -482,7 +508,7 @@ class _Api:
 
     async def create_review(self, args: CreateReview) -> dict[str, object]:
         owner, repo = args.parts()
-        review = await self.calls.write(
+        review = await self._write(
             f"reviewing pull request #{args.number} of {args.repo}",
             self.rest.pulls.async_create_review(
                 owner, repo, args.number, event=args.event, body=self._noted(args.body)
@@ -492,7 +518,7 @@ class _Api:
 
     async def close_issue(self, args: CloseIssue) -> dict[str, object]:
         owner, repo = args.parts()
-        issue = await self.calls.write(
+        issue = await self._write(
             f"closing #{args.number} of {args.repo}",
             self.rest.issues.async_update(
                 owner, repo, args.number, state="closed", state_reason=args.reason
@@ -500,35 +526,28 @@ class _Api:
         )
         return {"number": issue.number, "state": issue.state, "url": issue.html_url}
 
+    async def _write(self, doing: str, call: Awaitable[Response[T]]) -> T:
+        """Send a write: past this, an interrupted action is looked up by its mark."""
+        action = running_action()
+        if action is not None:
+            action.commit()
+        return await self.calls.write(doing, call)
+
     # attribution
 
     def _noted(self, body: str) -> str:
         if not self.settings.attribution:
             return body
         note = self.settings.note.replace("{task}", self.task)
-        return with_note(body, note)
+        action = running_action()
+        return with_note(body, note, action.id if action is not None else None)
 
     def _trailed(self, message: str) -> str:
         if not self.settings.attribution:
             return message
-        return with_trailer(message, TRAILER, self.task)
-
-
-def with_note(body: str, note: str) -> str:
-    """`body` with `note` under a rule, in small print (GitHub Markdown)."""
-    text = body.rstrip()
-    mark = f"<sub>{note}</sub>"
-    return f"{text}\n\n---\n{mark}" if text else mark
-
-
-def with_trailer(message: str, key: str, value: str) -> str:
-    """`message` with a `key: value` git trailer, joining a trailer block already there."""
-    text = message.rstrip()
-    paragraphs = text.split("\n\n")
-    last = paragraphs[-1].splitlines()
-    if len(paragraphs) > 1 and all(_TRAILER_LINE.match(line) for line in last):
-        return f"{text}\n{key}: {value}\n"
-    return f"{text}\n\n{key}: {value}\n"
+        trailed = with_trailer(message, TRAILER, self.task)
+        action = running_action()
+        return with_trailer(trailed, ACTION_TRAILER, action.id) if action is not None else trailed
 
 
 def _given(value: object) -> Any:
