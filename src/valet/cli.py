@@ -41,7 +41,7 @@ from valet.audit import (
 )
 from valet.browser import BrowserSettings
 from valet.connectors._errors import ConnectorError
-from valet.errors import ConfigError, RunNotFound, WorkflowError
+from valet.errors import ConfigError, RunNotFound, StartupError, WorkflowError
 from valet.gateway import Approver, DenyAllApprover
 from valet.record import RunStore, load_workflow, save_workflow
 from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, person_setup, run_task
@@ -513,8 +513,19 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8700,
     model: ModelOption = None,
     max_tasks: Annotated[int, typer.Option("--max-tasks", min=1, help="Tasks run at once.")] = 2,
+    forget_lost_tasks: Annotated[
+        bool,
+        typer.Option(
+            "--forget-lost-tasks",
+            help="Start even though unfinished tasks are missing from the task database; "
+            "their workflows are cancelled.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the web app and REST API; open the printed link to sign in."""
+    """Serve the web app and REST API; open the printed link to sign in.
+
+    Exit codes: 2 cannot listen; 3 a database is damaged, unreachable or has lost tasks;
+    4 another valet server already serves this home or database."""
     from valet.server import serve
 
     try:
@@ -525,7 +536,11 @@ def serve_command(
             model=model,
             max_concurrent_tasks=max_tasks,
             announce=lambda line: out.print(line, markup=False, soft_wrap=True),
+            forget_lost_tasks=forget_lost_tasks,
         )
+    except StartupError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port}: {exc}")
 

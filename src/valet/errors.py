@@ -22,3 +22,30 @@ class RunNotFound(ValetError):
 
 class WorkflowError(ValetError):
     """A workflow cannot be saved or replayed."""
+
+
+class StartupError(ValetError):
+    """`valet serve` cannot start safely; the message says why and what to do. Raised before
+    the sign-in link is printed; the CLI exits with `exit_code` and no traceback."""
+
+    exit_code = 3
+
+
+class DamagedDatabase(StartupError):
+    """A database file cannot be read (CLI exit code 3): the message names it, says what was
+    kept and how to recover."""
+
+
+class LostTasks(StartupError):
+    """Unfinished workflows whose tasks the task database no longer has (CLI exit code 3)."""
+
+
+class AlreadyServing(StartupError):
+    """Another `valet serve` uses the same valet home or database (CLI exit code 4)."""
+
+    exit_code = 4
+
+
+class StoreUnavailable(ValetError):
+    """A write to valet's database failed (disk full, read-only file, database down); nothing
+    was changed (the API answers 503)."""

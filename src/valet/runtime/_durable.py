@@ -6,6 +6,12 @@ unfinished: each goes on from its last finished step (see `_checkpoints.py`). Th
 itself only calls back `execute(task_id)`, which the owner (the server's task manager)
 implements with `run_task(..., checkpoints=DbosCheckpoints())`.
 
+Each process has its own DBOS executor id (`valet-<host>-<pid>-<random>`): a workflow row
+says which process last ran it. At launch, the workflows other executors left running are
+taken over (resumed on the queue): the caller must hold the `ServerLock`, which proves no
+other live process runs them. A task is run by whichever process dequeues it; its definition
+comes from the database (`execute(task_id)` loads it), not from one process's memory.
+
 DBOS keeps one instance per process; `close()` destroys it so a new one can be launched.
 """
 
@@ -13,13 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Generator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
 
-from dbos import DBOS, DBOSConfiguredInstance, Queue, SetWorkflowID, WorkflowHandleAsync
+import sqlalchemy as sa
+from dbos import DBOS, DBOSClient, DBOSConfiguredInstance, Queue, SetWorkflowID, WorkflowHandleAsync
 
-from valet.store import database_url
+from valet.store import database_url, engine_url
 
 QUEUE = "valet-tasks"
 
@@ -40,11 +51,24 @@ class _Workflows(DBOSConfiguredInstance):
         return await self._execute(task_id)
 
 
+UNFINISHED = ["PENDING", "ENQUEUED"]
+
+
 def _system_database(home: Path) -> str:
     url = database_url(home)
     if url.startswith("sqlite:///"):
         return f"sqlite:///{(home / 'workflows.db').resolve()}"
     return url
+
+
+def _executor_id() -> str:
+    """This process's DBOS executor id: unique per process, readable in the database."""
+    return f"valet-{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _app_version() -> str:
+    """Tasks recover across restarts of the same valet version."""
+    return f"valet-{version('valet')}"
 
 
 class DurableTasks:
@@ -65,16 +89,36 @@ class DurableTasks:
                 "system_database_url": _system_database(home),
                 "log_level": "WARNING",
                 "notification_listener_polling_interval_sec": 0.2,
-                # Tasks recover across restarts of the same valet version.
-                "application_version": f"valet-{version('valet')}",
+                "application_version": _app_version(),
+                "executor_id": _executor_id(),
             }
         )
         workflows = _Workflows(execute)
-        DBOS.launch()
-        queue = await DBOS.register_queue_async(
-            QUEUE, worker_concurrency=concurrency, polling_interval_sec=0.2
-        )
+        try:
+            DBOS.launch()
+            queue = await DBOS.register_queue_async(
+                QUEUE, worker_concurrency=concurrency, polling_interval_sec=0.2
+            )
+            await _take_over_abandoned()
+        except BaseException:
+            DBOS.destroy(workflow_completion_timeout_sec=0)
+            raise
         return cls(workflows, queue)
+
+    @staticmethod
+    def unfinished_before_launch(
+        home: Path, *, cancel: set[str] | frozenset[str] = frozenset()
+    ) -> set[str]:
+        """Ids of the unfinished workflows in `home`'s system database, read without launching
+        DBOS (nor creating the database when there is none yet); those in `cancel` are
+        cancelled first (so no worker starts them) and not returned."""
+        with _client(home) as client:
+            if client is None:
+                return set()
+            for workflow_id in sorted(cancel):
+                client.cancel_workflow(workflow_id)
+            found = client.list_workflows(status=UNFINISHED, load_input=False, load_output=False)
+        return {w.workflow_id for w in found}
 
     async def submit(self, task_id: str) -> None:
         with SetWorkflowID(task_id):
@@ -90,9 +134,45 @@ class DurableTasks:
 
     async def unfinished(self) -> set[str]:
         """Ids of the tasks DBOS will still run (queued, running or recovering)."""
-        pending = await DBOS.list_workflows_async(status=["PENDING", "ENQUEUED"])
+        pending = await DBOS.list_workflows_async(status=UNFINISHED)
         return {w.workflow_id for w in pending}
 
     def close(self) -> None:
         """Stop DBOS; running workflows stay pending and resume at the next launch."""
         DBOS.destroy(workflow_completion_timeout_sec=0)
+
+
+@contextmanager
+def _client(home: Path) -> Generator[DBOSClient | None]:
+    """A DBOS client on `home`'s system database, or None when it has no workflows table."""
+    url = _system_database(home)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        yield None
+        return
+    engine = sa.create_engine(engine_url(url), poolclass=sa.NullPool)
+    try:
+        schema = None if url.startswith("sqlite") else "dbos"
+        if not sa.inspect(engine).has_table("workflow_status", schema=schema):
+            yield None
+            return
+        client = DBOSClient(system_database_engine=engine, retry_connection_errors=False)
+        try:
+            yield client
+        finally:
+            client.destroy()
+    finally:
+        engine.dispose()
+
+
+async def _take_over_abandoned() -> None:
+    """Resume, on this process's queue, the workflows other executors left running (a dead
+    process's, or valet's before executor ids were per process). Only under the server lock:
+    then no other live process runs any of them."""
+    running = await DBOS.list_workflows_async(
+        status="PENDING", app_version=_app_version(), load_input=False, load_output=False
+    )
+    mine = DBOS.executor_id
+    abandoned = [w.workflow_id for w in running if w.executor_id != mine]
+    if abandoned:
+        log.info("resuming %d task(s) a previous process left unfinished", len(abandoned))
+        await DBOS.resume_workflows_async(abandoned, queue_name=QUEUE)

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from valet.errors import RunNotFound
+from valet.errors import RunNotFound, StoreUnavailable
 from valet.server import _api, _audit, _person_api, _sources_api, _sources_web, _web, _ws
 from valet.server._live import LeaseConflict, NoBrowser, UnknownViewer
 from valet.server._person import InvalidEdit, RequestClosed, RequestNotFound
@@ -43,6 +43,7 @@ _ERROR_CODES = {
     415: "unsupported_media_type",
     422: "invalid_request",
     502: "provider_error",
+    503: "store_unavailable",
 }
 
 
@@ -156,6 +157,14 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, SourceError)
         return _error(exc.status, str(exc))
 
+    async def unsaved(_: Request, exc: Exception) -> JSONResponse:
+        log.error("%s", exc)
+        detail = (
+            f"{exc}. Nothing was changed (a request to you stays pending); try again once "
+            "the database can be written (free disk space, check the file's permissions)."
+        )
+        return _error(503, detail)
+
     async def crash(request: Request, exc: Exception) -> JSONResponse:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error(500, "internal error; see the server log", "internal")
@@ -173,4 +182,5 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LeaseConflict, controlled)
     app.add_exception_handler(InvalidEdit, invalid_edit)
     app.add_exception_handler(SourceError, source_error)
+    app.add_exception_handler(StoreUnavailable, unsaved)
     app.add_exception_handler(Exception, crash)

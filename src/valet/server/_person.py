@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import re
 import secrets
 import time
@@ -31,13 +32,15 @@ from pydantic import ValidationError
 from valet.agent import HandBack
 from valet.audit import AuditEntry, AuditLog
 from valet.browser import BrowserSession
-from valet.errors import ValetError
+from valet.errors import StoreUnavailable, ValetError
 from valet.gateway import Approval, ApprovalRequest
 from valet.record import RunStore
 from valet.server._live import LiveView, NoBrowser
 from valet.server._schemas import Lease, PersonRequest
 from valet.store import StoredRequest
 from valet.tools import ACTIONS_BY_KIND
+
+log = logging.getLogger("valet.server")
 
 ASKED_REASON = "the person asked to take over"
 Answer = Literal["approved", "declined", "edited"]
@@ -112,18 +115,18 @@ class RequestBook:
             # Left by an earlier process and not asked again: withdrawn, its answer forfeit.
             if record.state == "pending":
                 self.close(record.id, "cancelled", "system")
+            self._save(self.records[record.id], claimed=True)
             self._claimed.add(record.id)
-            self._save(self.records[record.id])
         if owed is not None:
             event = self._answered[owed.id] = asyncio.Event()
             if owed.state != "pending":
                 event.set()
             return owed
         record = PersonRequest(id=secrets.token_hex(6), created_at=_now(), **fields)
-        self.records[record.id] = record
         self._fingerprints[record.id] = print_
+        self._save(record)  # stored before anyone is shown it
+        self.records[record.id] = record
         self._answered[record.id] = asyncio.Event()
-        self._save(record)
         return record
 
     def get(self, request_id: str) -> PersonRequest:
@@ -157,8 +160,10 @@ class RequestBook:
         if answer is not None:
             update["answer"] = answer
         closed = record.model_copy(update=update)
-        self.records[request_id] = closed
+        # Saved before it counts: when the save fails (`StoreUnavailable`: disk full, read-only
+        # file, database down) the request stays pending and the task goes on waiting for it.
         self._save(closed)
+        self.records[request_id] = closed
         if (event := self._answered.get(request_id)) is not None:
             event.set()
         return closed
@@ -172,23 +177,32 @@ class RequestBook:
                 await event.wait()
         except asyncio.CancelledError:
             if self.get(request_id).state == "pending" and not self.suspending:
-                self.close(request_id, "cancelled", "system")
+                try:
+                    self.close(request_id, "cancelled", "system")
+                except StoreUnavailable as exc:  # stays pending: withdrawn at the next ask
+                    log.warning("request %s: %s", request_id, exc)
             raise
         finally:
             self._answered.pop(request_id, None)
         answered = self.get(request_id)
+        try:
+            self._save(answered, claimed=True)
+        except StoreUnavailable as exc:
+            # The answer is acted on now; stored as unclaimed it is only owed again to a task
+            # that resumes from before this ask and asks exactly the same thing.
+            log.warning("request %s: %s", request_id, exc)
         self._claimed.add(request_id)
-        self._save(answered)
         return answered
 
-    def _save(self, record: PersonRequest) -> None:
+    def _save(self, record: PersonRequest, *, claimed: bool | None = None) -> None:
+        """Store `record` (raises `StoreUnavailable` when the store cannot write)."""
         if self.persist is not None:
             self.persist(
                 StoredRequest(
                     id=record.id,
                     task_id=record.task_id,
                     fingerprint=self._fingerprints.get(record.id, ""),
-                    claimed=record.id in self._claimed,
+                    claimed=record.id in self._claimed if claimed is None else claimed,
                     record=record.model_dump(mode="json"),
                 )
             )

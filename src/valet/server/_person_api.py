@@ -25,7 +25,11 @@ _TASK: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
     409: {"model": ErrorBody},
 }
-_REQUEST: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}, 409: {"model": ErrorBody}}
+_REQUEST: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody},
+    409: {"model": ErrorBody},
+    503: {"model": ErrorBody, "description": "The answer could not be saved; still pending."},
+}
 
 router = APIRouter(prefix="/api", responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
 
@@ -97,7 +101,8 @@ async def get_request(request_id: str, request: Request) -> PersonRequest:
 
 @router.post("/requests/{request_id}/approve", responses=_REQUEST, tags=["requests"])
 async def approve(request_id: str, request: Request) -> PersonRequest:
-    """Let the agent do what it asked."""
+    """Let the agent do what it asked. The answer is saved before it counts: 503 when it
+    cannot be saved (disk full, read-only database), and the request stays pending."""
     return _desk(request).answer(request_id, "approved")
 
 

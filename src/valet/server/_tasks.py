@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, assert_never, cast
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from valet.agent import Budget, Finished, HandBack, Limits, RunEnd, StepRecord, Stopped
 from valet.browser import BrowserSettings
 from valet.connectors._errors import ConnectorError
-from valet.errors import ConfigError, ValetError
+from valet.errors import ConfigError, LostTasks, StartupError, ValetError
 from valet.record import new_run_id
 from valet.runtime import (
     BrowserUnavailable,
@@ -44,7 +46,16 @@ from valet.server._schemas import (
     TaskStatus,
 )
 from valet.server._settings import ModelChoice, ModelFactory
-from valet.store import StoredMessage, StoredTask, TaskStore, database_url
+from valet.store import (
+    StoredMessage,
+    StoredTask,
+    TaskStore,
+    check_files,
+    database_url,
+    reason_of,
+    shown_url,
+)
+from valet.vault import Vault
 
 log = logging.getLogger("valet.server")
 
@@ -66,6 +77,17 @@ class BadModel(ConfigError):
 
 def _now() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def _lost_message(url: str, lost: list[str]) -> str:
+    shown = ", ".join(lost[:10]) + (f" and {len(lost) - 10} more" if len(lost) > 10 else "")
+    return (
+        f"{len(lost)} unfinished task(s) have a workflow but are missing from the task "
+        f"database {shown_url(url)} (was it emptied, replaced or moved?): {shown}.\n"
+        "valet did not start and changed nothing. To recover, restore the task database from "
+        "a backup and start again; or start with --forget-lost-tasks to cancel these tasks' "
+        "workflows (their run records in runs/ and the audit log are kept)."
+    )
 
 
 @dataclass
@@ -137,6 +159,7 @@ class TaskManager:
         """Durable: tasks run as DBOS workflows and survive restarts (call `start` first)."""
         self._runtime: DurableTasks | None = None
         self._store: TaskStore | None = None
+        self._started = False
         self._closing = False
         self.hub = EventHub()
         self._models = models
@@ -149,24 +172,66 @@ class TaskManager:
         self.desk = PersonDesk(home, self._waiting)
         """The person's side: live views, takeovers, approvals."""
 
-    async def start(self) -> None:
-        """Durable mode: load the stored tasks, start DBOS and let it resume unfinished ones."""
-        if not self.durable:
+    async def start(self, *, forget_lost_tasks: bool = False) -> None:
+        """Durable mode: check and open the databases, load the stored tasks, start DBOS and let
+        it resume unfinished ones. Raises a `StartupError` (with what to do) when a database
+        is damaged or unreachable, or when unfinished workflows have lost their tasks (unless
+        `forget_lost_tasks`: then their workflows are cancelled). Once started, a second call
+        does nothing (`valet serve` starts the manager before it prints the link)."""
+        if not self.durable or self._started:
             return
-        self._store = store = await asyncio.to_thread(TaskStore, database_url(self.home))
-        for stored in await asyncio.to_thread(store.tasks):
-            self._tasks[stored.id] = await asyncio.to_thread(self._restore, stored)
-        self.desk.book.restore(await asyncio.to_thread(store.requests))
+        self._started = True
+        store = self._store = await asyncio.to_thread(self._open)
+        await asyncio.to_thread(self._settle_lost, store, forget_lost_tasks)
         self.desk.book.persist = store.save_request
-        self._runtime = await DurableTasks.launch(
-            self.home, self._execute_durable, self._max_concurrent
-        )
+        try:
+            self._runtime = await DurableTasks.launch(
+                self.home, self._execute_durable, self._max_concurrent
+            )
+        except Exception as exc:
+            log.debug("DBOS did not start", exc_info=exc)
+            raise StartupError(f"cannot start the durable workflows: {reason_of(exc)}") from exc
         alive = await self._runtime.unfinished()
         for task in self._tasks.values():
             if not task.final and task.id not in alive:
                 self._fail(task, "valet stopped while this task ran and could not resume it")
             if task.final:  # nothing will ask for its requests again
                 self.desk.end(task.id)
+
+    def _open(self) -> TaskStore:
+        """Check the database files, open the task store and load its tasks and requests."""
+        check_files(self.home)
+        url = database_url(self.home)
+        try:
+            store = TaskStore(url)
+            self._store = store
+            tasks = [self._restore(stored) for stored in store.tasks()]
+            self.desk.book.restore(store.requests())
+        except SQLAlchemyError as exc:
+            raise StartupError(f"cannot open {shown_url(url)}: {reason_of(exc)}") from exc
+        self._tasks.update((task.id, task) for task in tasks)
+        return store
+
+    def _settle_lost(self, store: TaskStore, forget: bool) -> None:
+        """Unfinished workflows whose task the store lacks: refused (`LostTasks`), or with
+        `forget` cancelled before DBOS starts, so no worker runs them."""
+        try:
+            lost = DurableTasks.unfinished_before_launch(self.home) - set(self._tasks)
+            if lost and not forget:
+                raise LostTasks(_lost_message(store.url, sorted(lost)))
+            for task_id in sorted(lost):
+                log.warning(
+                    "task %s is not in the task database: its workflow is cancelled", task_id
+                )
+            if lost:
+                DurableTasks.unfinished_before_launch(self.home, cancel=lost)
+        except SQLAlchemyError as exc:
+            raise StartupError(f"cannot read the workflow database: {reason_of(exc)}") from exc
+
+    def _load(self, task_id: str) -> TaskState | None:
+        """A task another process created, as the database has it (None: no such task)."""
+        stored = None if self._store is None else self._store.task(task_id)
+        return None if stored is None else self._restore(stored)
 
     def _restore(self, stored: StoredTask) -> TaskState:
         assert self._store is not None
@@ -226,8 +291,7 @@ class TaskManager:
             model_name=str(choice.info.get("model") or request.model or ""),
             max_steps=request.max_steps or self._default_max_steps,
         )
-        self._tasks[task.id] = task
-        if self._store is not None:
+        if self._store is not None:  # saved first: a failed save leaves no half-made task
             self._store.add_task(
                 task.id,
                 request.model_dump(mode="json"),
@@ -236,6 +300,7 @@ class TaskManager:
                 "queued",
                 task.created_at,
             )
+        self._tasks[task.id] = task
         self._set_status(task, "queued")
         if self._runtime is not None:
             self._background(self._runtime.submit(task.id), f"valet-submit-{task.id}")
@@ -262,11 +327,11 @@ class TaskManager:
         if task.final:
             raise TaskFinished(f"task {task_id} already ended ({task.status})")
         message = Message(id=secrets.token_hex(4), text=text, created_at=_now())
-        task.messages.append(message)
-        if self._store is not None:
+        if self._store is not None:  # saved before the agent can see it
             self._store.add_message(
                 StoredMessage(message.id, task.id, message.text, message.created_at, False)
             )
+        task.messages.append(message)
         self._publish(task, lambda seq: MessageEvent(task_id=task.id, seq=seq, message=message))
         return message
 
@@ -302,8 +367,15 @@ class TaskManager:
             await self._execute(task, choice)
 
     async def _execute_durable(self, task_id: str) -> str:
-        """The body of a task's durable workflow (also when DBOS resumes it after a restart)."""
-        task = self._tasks[task_id]
+        """The body of a task's durable workflow (also when DBOS resumes it after a restart).
+        A task this process did not create is loaded from the database."""
+        task = self._tasks.get(task_id)
+        if task is None:
+            loaded = await asyncio.to_thread(self._load, task_id)
+            if loaded is None:
+                log.warning("task %s is not in the task database: its workflow ends", task_id)
+                return "failed"
+            task = self._tasks.setdefault(task_id, loaded)
         if task.final:
             return task.status
         task.handle = asyncio.current_task()
@@ -335,6 +407,11 @@ class TaskManager:
             browser=self._browser,
             **setup,
         )
+        try:  # the vault fills logins on bound sites, as in `valet run`
+            vault = await asyncio.to_thread(Vault.load, self.home)
+        except ValetError as exc:
+            self._fail(task, f"the vault cannot be opened: {exc}")
+            return
         person = self.desk.task(task.id)
         task.started_at = task.started_at or _now()
         self._set_status(task, "running")
@@ -354,6 +431,7 @@ class TaskManager:
                 on_session=person.attach,
                 watch=person,
                 checkpoints=checkpoints,
+                vault=vault,
                 run_id=task.id,
             )
         except asyncio.CancelledError:

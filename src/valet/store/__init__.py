@@ -1,10 +1,26 @@
 """valet's own tables (tasks, the person's messages and requests to the person), on SQLite by
-default or on Postgres.
+default or on Postgres, and what guards them at the server's start.
 
 `database_url(home)` picks `VALET_DATABASE_URL` when set, else `sqlite:///<home>/valet.db`;
-`TaskStore` keeps what the server must still know after a restart.
+`TaskStore` keeps what the server must still know after a restart; `ServerLock` keeps a second
+server off the same home and database; `check_files` finds damaged SQLite files before use.
 """
 
+from valet.store._checks import DATABASE_FILES, DatabaseFile, check_files
+from valet.store._lock import ServerLock, engine_url, reason_of, shown_url
 from valet.store._tasks import StoredMessage, StoredRequest, StoredTask, TaskStore, database_url
 
-__all__ = ["StoredMessage", "StoredRequest", "StoredTask", "TaskStore", "database_url"]
+__all__ = [
+    "DATABASE_FILES",
+    "DatabaseFile",
+    "ServerLock",
+    "StoredMessage",
+    "StoredRequest",
+    "StoredTask",
+    "TaskStore",
+    "check_files",
+    "database_url",
+    "engine_url",
+    "reason_of",
+    "shown_url",
+]

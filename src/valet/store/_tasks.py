@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
+
+from valet.errors import StoreUnavailable
+from valet.store._lock import engine_url, reason_of, shown_url
 
 DATABASE_ENV = "VALET_DATABASE_URL"
 
@@ -96,16 +102,29 @@ class StoredMessage:
 
 
 class TaskStore:
-    """Reads and writes tasks and messages; every write is its own committed transaction."""
+    """Reads and writes tasks and messages; every write is its own committed transaction, and
+    a write that fails raises `StoreUnavailable` (nothing was changed)."""
 
     def __init__(self, url: str) -> None:
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        self.engine = sa.create_engine(url)
+        self.url = url
+        self.engine = sa.create_engine(engine_url(url))
         _meta.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    @contextmanager
+    def _writing(self, what: str) -> Generator[sa.Connection]:
+        """One committed transaction; its failure (disk full, read-only file, database gone)
+        becomes `StoreUnavailable` naming what could not be saved."""
+        try:
+            with self.engine.begin() as db:
+                yield db
+        except SQLAlchemyError as exc:
+            reason = reason_of(exc)
+            raise StoreUnavailable(
+                f"could not save {what} in {shown_url(self.url)}: {reason}"
+            ) from exc
 
     def add_task(
         self,
@@ -116,7 +135,7 @@ class TaskStore:
         status: str,
         created_at: str,
     ) -> None:
-        with self.engine.begin() as db:
+        with self._writing(f"task {task_id}") as db:
             db.execute(
                 tasks.insert().values(
                     id=task_id,
@@ -129,17 +148,23 @@ class TaskStore:
             )
 
     def update_task(self, task_id: str, **fields: str | None) -> None:
-        with self.engine.begin() as db:
+        with self._writing(f"task {task_id}") as db:
             db.execute(tasks.update().where(tasks.c.id == task_id).values(**fields))
 
     def tasks(self) -> list[StoredTask]:
         """Every task, oldest first."""
         with self.engine.connect() as db:
             rows = db.execute(tasks.select().order_by(tasks.c.created_at)).mappings().all()
-        return [StoredTask(**{**row, "request": json.loads(str(row["request"]))}) for row in rows]
+        return [_task(row) for row in rows]
+
+    def task(self, task_id: str) -> StoredTask | None:
+        """One task, or None when the database has no such task."""
+        with self.engine.connect() as db:
+            row = db.execute(tasks.select().where(tasks.c.id == task_id)).mappings().first()
+        return None if row is None else _task(row)
 
     def add_message(self, message: StoredMessage) -> None:
-        with self.engine.begin() as db:
+        with self._writing(f"the message to task {message.task_id}") as db:
             db.execute(
                 messages.insert().values(
                     id=message.id,
@@ -153,7 +178,7 @@ class TaskStore:
     def deliver(self, ids: list[str]) -> None:
         if not ids:
             return
-        with self.engine.begin() as db:
+        with self._writing("which messages the agent has read") as db:
             db.execute(messages.update().where(messages.c.id.in_(ids)).values(delivered=True))
 
     def messages(self, task_id: str) -> list[StoredMessage]:
@@ -170,7 +195,7 @@ class TaskStore:
             "claimed": request.claimed,
             "record": json.dumps(request.record),
         }
-        with self.engine.begin() as db:
+        with self._writing(f"request {request.id}") as db:
             updated = db.execute(
                 person_requests.update().where(person_requests.c.id == request.id).values(**values)
             )
@@ -181,3 +206,7 @@ class TaskStore:
         with self.engine.connect() as db:
             rows = db.execute(person_requests.select()).mappings().all()
         return [StoredRequest(**{**row, "record": json.loads(str(row["record"]))}) for row in rows]
+
+
+def _task(row: sa.RowMapping) -> StoredTask:
+    return StoredTask(**{**row, "request": json.loads(str(row["request"]))})
