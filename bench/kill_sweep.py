@@ -9,8 +9,9 @@ the REST API, approves what is asked and, when valet asks whether an interrupted
 effect, checks it where a person would (their orders at the shop, the mail server's log) and
 answers. Orders and mail are counted on the servers themselves.
 
-Reported: kills, tasks, duplicates (a task whose order or mail happened more than once), stuck
-(a task not ended within two minutes of its last restart), lost_silently (a task that ended
+Reported: kills, tasks, duplicates (a task whose order, cart line or mail happened more than
+once: more than one order, more than two cables, more than one mail), stuck
+(a task not ended within five minutes of its last restart), lost_silently (a task that ended
 "succeeded" while its order or mail did not happen), asked (questions about interrupted
 actions), and how the tasks ended.
 
@@ -48,6 +49,9 @@ from valet.vault import KEY_ENV as VAULT_KEY_ENV
 from valet.vault import Credential, Vault
 
 CHEAPEST = "USB-C Cable 1 m (Basic)"
+STUCK_AFTER_S = 300.0
+"""A task not ended this long after its last (re)start counts as stuck (generous: on a busy
+two-core machine one step can take seconds)."""
 
 
 def script(subject: str) -> list[Any]:
@@ -98,6 +102,8 @@ class SlowDrop(MailDrop):
 class Outcome:
     status: str
     orders: int
+    cables: int
+    """Cables in the task's orders: 2 when "Add to cart" ran once."""
     mails: int
     kills: int
     asked: int
@@ -146,10 +152,31 @@ class Sweep:
     def orders(self) -> int:
         return len(self.shop.orders)
 
+    def cables(self, before: int) -> int:
+        placed = list(self.shop.orders.values())[before:]
+        return sum(line.quantity for order in placed for line in order.lines)
+
+    def happened(self, summary: str, subject: str, before: int, sessions: set[str]) -> bool:
+        """What the person finds when they check what valet asks about: their orders at the
+        shop, their cart, whether they are signed in, the mail server's log."""
+        new = [s for sid, s in self.shop.sessions.items() if sid not in sessions]
+        if "mail_send" in summary:
+            return self.mails(subject) > 0
+        if "Place order" in summary:
+            return self.orders() > before
+        if "Add to cart" in summary:
+            return self.orders() > before or any(s.cart for s in new)
+        if "Sign in" in summary:
+            return any(s.user_email for s in new)
+        print(f"  (asked about something the person cannot check: {summary[:120]})")
+        return False
+
     def mails(self, subject: str) -> int:
         return sum(1 for r in self.drop.received if r.message["Subject"] == subject)
 
-    def answer(self, server: Server, task_id: str, subject: str, before: int) -> int:
+    def answer(
+        self, server: Server, task_id: str, subject: str, before: int, sessions: set[str]
+    ) -> int:
         """Play the person once: approve asks, answer questions by checking; how many
         questions were answered."""
         asked = 0
@@ -157,11 +184,7 @@ class Sweep:
             if request["kind"] == "approval":
                 server.post(f"/api/requests/{request['id']}/approve", {})
             elif request["kind"] == "question":
-                summary = request["summary"]
-                if "mail_send" in summary:
-                    happened = self.mails(subject) > 0
-                else:  # the order: the person looks at their orders at the shop
-                    happened = self.orders() > before
+                happened = self.happened(request["summary"], subject, before, sessions)
                 server.post(
                     f"/api/requests/{request['id']}/answer",
                     {"text": "yes" if happened else "no"},
@@ -175,6 +198,7 @@ class Sweep:
         subject = f"Order note {index}"
         home, path = self.home(index, subject)
         before = self.orders()
+        sessions = set(self.shop.sessions)
         server = Server(home, path)
         server.start()
         kills = asked = 0
@@ -191,10 +215,10 @@ class Sweep:
             target = min(per_task, kills_left)
             while True:
                 kill_at = time.monotonic() + self.rng.uniform(0.0, 8.0) if kills < target else None
-                deadline = time.monotonic() + 120
+                deadline = time.monotonic() + STUCK_AFTER_S
                 ended = None
                 while time.monotonic() < deadline:
-                    asked += self.answer(server, task_id, subject, before)
+                    asked += self.answer(server, task_id, subject, before, sessions)
                     task = server.get(f"/api/tasks/{task_id}").json()
                     if task["status"] in FINAL:
                         ended = task
@@ -206,13 +230,14 @@ class Sweep:
                     status, detail = str(ended["status"]), str(ended.get("answer") or "")
                     break
                 if kill_at is None or time.monotonic() >= deadline:
-                    break  # stuck: never ended within two minutes of its last start
+                    break  # stuck: never ended within STUCK_AFTER_S of its last start
                 server.kill()
                 kills += 1
                 server.start()
         finally:
             server.stop()
-        return Outcome(status, self.orders() - before, self.mails(subject), kills, asked, detail)
+        orders, cables = self.orders() - before, self.cables(before)
+        return Outcome(status, orders, cables, self.mails(subject), kills, asked, detail)
 
 
 def main() -> None:
@@ -242,11 +267,12 @@ def main() -> None:
                 sweep.outcomes.append(outcome)
                 print(
                     f"task {len(sweep.outcomes):3d}: {outcome.status:9s} kills={outcome.kills} "
-                    f"orders={outcome.orders} mails={outcome.mails} asked={outcome.asked}",
+                    f"orders={outcome.orders} cables={outcome.cables} mails={outcome.mails} "
+                    f"asked={outcome.asked}",
                     flush=True,
                 )
     outcomes = sweep.outcomes
-    duplicates = sum(1 for o in outcomes if o.orders > 1 or o.mails > 1)
+    duplicates = sum(1 for o in outcomes if o.orders > 1 or o.cables > 2 or o.mails > 1)
     stuck = sum(1 for o in outcomes if o.status not in FINAL)
     lost = sum(1 for o in outcomes if o.status == "succeeded" and (o.orders < 1 or o.mails < 1))
     ended = Counter(o.status for o in outcomes)

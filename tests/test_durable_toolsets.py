@@ -153,7 +153,7 @@ def _request(server: Server, task_id: str, kind: str) -> dict[str, Any]:
         found = server.get(f"/api/requests?task_id={task_id}").json()
         return found[0] if len(found) == 1 and found[0]["kind"] == kind else None
 
-    found: dict[str, Any] = _wait(asked, f"a {kind} request")
+    found: dict[str, Any] = _wait(asked, f"a {kind} request", 120)
     return found
 
 

@@ -24,7 +24,7 @@ from typing import Literal, assert_never
 
 from valet.agent import Questions, Toolbox
 from valet.audit import Redactor
-from valet.browser import ActionOutcome, ByRole, Observation
+from valet.browser import ActionOutcome, ByRole, Element, Observation
 from valet.connectors import (
     DidNotHappen,
     Happened,
@@ -34,10 +34,11 @@ from valet.connectors import (
     ToolsetAction,
     Unsure,
 )
+from valet.effects import Effect
 from valet.gateway import Gateway, ToolFailure
-from valet.policy import Source
+from valet.policy import Source, classify_click, classify_enter, find_element
 from valet.runtime._journal import Entry, Journal
-from valet.tools import Action
+from valet.tools import Action, Click, ClickAt, Press, Type
 
 _YES = ("yes", "y", "it did", "done", "oui")
 _NO = ("no", "n", "it did not", "it didn't", "not", "non")
@@ -77,6 +78,14 @@ class Recovery:
                     "so it was not done again"
                 )
                 return Resumed(ActionOutcome(ok=True, message=message, content=content))
+            case DidNotHappen(how=how) if not isinstance(action, ToolsetAction):
+                self.journal.settle(key, False, how)
+                self._note(what, f"{how}; the model chooses again")
+                message = (
+                    f"{what}: valet was restarted while this ran; {how}. Look at the page again "
+                    "and choose the next action."
+                )
+                return Resumed(ActionOutcome(ok=False, message=message), choose_again=True)
             case DidNotHappen(how=how):
                 self.journal.settle(key, False, f"did not take effect ({how})")
                 self._note(what, f"it had not taken effect ({how}); it runs again")
@@ -128,7 +137,7 @@ class Recovery:
 
     async def _look_up(self, action: Action, entry: Entry) -> Reconciled:
         if not isinstance(action, ToolsetAction):
-            return Unsure("valet cannot tell from the reopened page whether the site acted on it.")
+            return self._on_page(action)
         operation = self._operation(action)
         if operation is None or (operation.reconcile is None and not operation.idempotent):
             return Unsure(f"{action.kind} gives valet no way to look it up.")
@@ -141,6 +150,28 @@ class Recovery:
             )
         except ToolFailure as failure:
             return Unsure(f"looking it up failed: {failure}.")
+
+    def _on_page(self, action: Action) -> Reconciled:
+        """A page action: one that only opened a page or edited the page's fields is gone
+        with the page (reopened from its address); one that may have made the site act (a
+        button valet cannot tell is harmless, Enter in a form) cannot be checked from here."""
+        effect = self._page_effect(action)
+        edits_fields = effect is Effect.INPUT and not isinstance(action, Click | ClickAt)
+        if effect in (Effect.READ, Effect.NAVIGATE) or edits_fields:
+            return DidNotHappen("it only opened a page or filled in the page, which was reopened")
+        return Unsure("valet cannot tell from the reopened page whether the site acted on it.")
+
+    def _page_effect(self, action: Action) -> Effect:
+        """The effect the gateway saw in `action` on the page the model chose it on."""
+        seen = self.last_seen
+        if isinstance(action, Click):
+            element = _element(seen, action.element)
+            return classify_click(element, seen).effect if element and seen else Effect.UNKNOWN
+        enter = isinstance(action, Press) and action.keys.strip().lower() == "enter"
+        if (isinstance(action, Type) and action.submit) or enter:
+            target = _element(seen, getattr(action, "element", None))
+            return classify_enter(target, seen).effect if seen else Effect.UNKNOWN
+        return action.effect
 
     def _operation(self, action: ToolsetAction) -> Operation | None:
         for toolset in self.toolsets:
@@ -188,6 +219,16 @@ class Resumed:
     """The action ran again (it certainly had not taken effect)."""
     choose_again: bool = False
     """The model chooses again on the reopened page (a page action that did not happen)."""
+
+
+def _element(seen: Observation | None, ref: object) -> Element | None:
+    if seen is None:
+        return None
+    if isinstance(ref, int):
+        return seen.element(ref)
+    if isinstance(ref, ByRole):
+        return find_element(seen, ref.role, ref.name, ref.nth)
+    return None
 
 
 def _yes_or_no(answer: str | None) -> Literal["yes", "no"] | None:
