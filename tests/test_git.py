@@ -26,10 +26,25 @@ import pytest
 from cryptography.fernet import Fernet
 
 from valet.audit import AuditLog
-from valet.connectors import ConnectorError, Toolset, ToolsetConfig, open_toolsets
+from valet.connectors import (
+    ConnectorError,
+    DidNotHappen,
+    Happened,
+    Reconciled,
+    Toolset,
+    ToolsetConfig,
+    open_toolsets,
+)
 from valet.connectors._git import GIT, TRAILER
 from valet.effects import Effect
-from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
+from valet.gateway import (
+    Approval,
+    Gateway,
+    RunningAction,
+    ScriptedApprover,
+    TaskContext,
+    performing,
+)
 from valet.policy import ConnectorGrant, derive_scope
 from valet.vault import KEY_ENV as VAULT_KEY_ENV
 from valet.vault import Credential, Vault
@@ -499,6 +514,114 @@ async def test_a_new_branch_is_created_then_published(
         *[("repo_commit", "update")] * 2,
         ("repo_push", "publish"),
     ]
+
+
+# ---------------------------------------------------------------- after a crash
+
+ACTION = "valet.task-42.act-3"
+
+
+async def reconcile(
+    toolset: Toolset, name: str, args: dict[str, Any], action: str = ACTION, committed: bool = True
+) -> Reconciled:
+    """What a restarted task learns from the operation's lookup hook."""
+    (op,) = [o for o in toolset.operations if o.name == name]
+    assert op.reconcile is not None
+    return await op.reconcile(op.args.model_validate(args), action, committed)
+
+
+async def test_an_interrupted_commit_is_found_by_its_trailer_after_a_restart(
+    remote: Remote, daemon: Daemon, home: Path
+) -> None:
+    url = daemon.url(remote.name)
+    change = {"message": "Add a todo", "files": [{"path": "todo.md", "text": "t\n"}]}
+    async with toolset_of(url) as toolset:
+        untouched = await reconcile(toolset, "commit", change)  # no copy made yet
+        marked: list[str] = []
+        with performing(RunningAction(ACTION, lambda: marked.append(ACTION))):
+            made = await gateway(toolset, approving(1)).call("repo_commit", change)
+    assert made.ok, made.message
+    assert marked == [ACTION]
+    commit = made.value["commit"]  # type: ignore[index]
+    async with toolset_of(url) as toolset:  # valet restarted: the same copy, nothing fetched
+        found = await reconcile(toolset, "commit", change)
+        other = await reconcile(toolset, "commit", change, action="valet.task-42.act-30")
+        before = await reconcile(toolset, "commit", change, committed=False)
+        pushed = await gateway(toolset, approving(1)).call("repo_push", {})
+    assert untouched == DidNotHappen("valet stopped before the commit was put on its branch")
+    assert found == Happened(
+        {
+            "branch": "main",
+            "commit": commit,
+            "files": ["todo.md"],
+            "next": "push the branch to publish it, if it is not pushed yet",
+        },
+        f"found commit {commit[:12]} on 'main' by its Valet-Action trailer",
+    )
+    assert other == DidNotHappen("no commit in valet's copy is named by its Valet-Action trailer")
+    assert before == untouched
+    assert pushed.ok and remote.tip() == commit
+    assert remote.message() == (
+        f"Add a todo\n\n{TRAILER}: {TASK}\nValet-Action: {ACTION}\n"
+        "Co-authored-by: valet <valet@agent.invalid>\n\n"
+    )
+
+
+async def test_without_attribution_a_commit_is_found_by_its_branchs_log(
+    remote: Remote, daemon: Daemon, home: Path
+) -> None:
+    url = daemon.url(remote.name)
+    change = {"message": "Plain", "files": [{"path": "a.md", "text": "a\n"}]}
+    async with toolset_of(url, attribution=False) as toolset:
+        with performing(RunningAction(ACTION, lambda: None)):
+            made = await gateway(toolset, approving(1)).call("repo_commit", change)
+    assert made.ok, made.message
+    async with toolset_of(url, attribution=False) as toolset:
+        found = await reconcile(toolset, "commit", change)
+        other = await reconcile(toolset, "commit", change, action="valet.task-42.act-4")
+    assert isinstance(found, Happened)
+    assert found.result == {
+        "branch": "main",
+        "commit": made.value["commit"],  # type: ignore[index]
+        "files": ["a.md"],
+        "next": "push the branch to publish it, if it is not pushed yet",
+    }
+    assert "the note valet's copy keeps" in found.how
+    assert isinstance(other, DidNotHappen)
+    async with toolset_of(url, attribution=False) as toolset:
+        assert (await gateway(toolset, approving(1)).call("repo_push", {})).ok
+    assert remote.message() == "Plain\n\n"  # no mark on what reaches the remote
+
+
+async def test_an_interrupted_new_branch_is_found_and_making_it_again_changes_nothing(
+    remote: Remote, daemon: Daemon, home: Path
+) -> None:
+    url = daemon.url(remote.name)
+    branch = {"name": "valet/typo", "start": "main~1"}
+    async with toolset_of(url) as toolset:
+        with performing(RunningAction(ACTION, lambda: None)):
+            made = await gateway(toolset, approving(1)).call("repo_create_branch", branch)
+    assert made.ok, made.message
+    start = git("--git-dir", str(remote.bare), "rev-parse", "main~1").strip()
+    async with toolset_of(url) as toolset:
+        found = await reconcile(toolset, "create_branch", branch)
+        other = await reconcile(toolset, "create_branch", branch, action="valet.task-42.act-9")
+        elsewhere = await reconcile(toolset, "create_branch", {"name": "valet/other"})
+        gw = gateway(toolset, approving(2))
+        again = await gw.call("repo_create_branch", branch)
+        moved = await gw.call("repo_create_branch", {"name": "valet/typo"})
+    assert found == Happened(
+        {
+            "branch": "valet/typo",
+            "commit": start,
+            "next": "commit to it, then push it to create it on the remote",
+        },
+        f"valet's copy has the branch 'valet/typo' it made, at {start[:12]}",
+    )
+    assert other == DidNotHappen("valet's copy has no branch 'valet/typo' made by this action")
+    assert isinstance(elsewhere, DidNotHappen)
+    assert again.ok and again.value == made.value
+    assert not moved.ok and "already" in moved.message  # another start: not the same branch
 
 
 # ---------------------------------------------------------------- refusals and failures

@@ -19,6 +19,11 @@ the push is refused and the model is told to fetch (which puts its commits after
 and push again. Commits carry `Valet-Task: <task>` and `Co-authored-by: valet <…>` trailers
 (`attribution = false` leaves them out, `co_author = ""` leaves out the second).
 
+After a crash in the middle of a commit or of making a branch, valet's copy is looked up (no
+network): a commit by its `Valet-Action: <action>` trailer (without attribution: by the note
+valet's copy keeps of its branches' updates), a new branch by that note. A push simply runs
+again (pushing what the remote has already is a no-op).
+
 Name the toolset something else than `git` when the `mcp-server-git` MCP server is attached as
 `git` too: toolset names (and so tool names) must differ.
 """
@@ -52,14 +57,26 @@ from valet.connectors._git_args import (
 )
 from valet.connectors._git_cli import Git, GitFailed, remote_failure
 from valet.connectors._git_clone import ORIGIN, Clone, Entry, Identity
-from valet.connectors._toolset import AuthMethod, Operation, Toolset
+from valet.connectors._toolset import (
+    AuthMethod,
+    DidNotHappen,
+    Happened,
+    Operation,
+    Reconciled,
+    Toolset,
+)
 from valet.effects import Effect
-from valet.gateway import ToolFailure, current_task
+from valet.gateway import ToolFailure, current_task, running_action
 from valet.settings import valet_home
 from valet.vault._credential import NAME_PATTERN
 
 TRAILER = "Valet-Task"
 """The commit trailer that marks valet's commits: `Valet-Task: <task id>`."""
+ACTION_TRAILER = "Valet-Action"
+"""The commit trailer naming the journaled action a commit was made for."""
+
+_RECENT = 200
+"""How many of the newest commits in valet's copy a lookup after a crash reads."""
 
 _FILE_MODES = {"100644", "100755"}
 _MAX_LISTED = 2_000
@@ -84,7 +101,8 @@ class GitSettings(BaseModel):
     """For `http(s)://`: the vault credential to log in with (a token as its password), which
     must be bound to the server's host."""
     attribution: bool = True
-    """Mark valet's commits with a `Valet-Task: <task>` trailer (and `co_author`)."""
+    """Mark valet's commits with `Valet-Task: <task>` and `Valet-Action: <action>` trailers
+    (and `co_author`)."""
     co_author: str = Field(
         default="valet <valet@agent.invalid>", max_length=200, pattern=r"^$|^[^<>\n]+ <[^<>\s]+>$"
     )
@@ -199,11 +217,12 @@ class _Repository:
             ),
             Operation(
                 "commit", "Write files and commit them (in valet's copy until pushed).", Commit,
-                Effect.UPDATE, self.commit, write,
+                Effect.UPDATE, self.commit, write, reconcile=self.reconcile_commit,
             ),
             Operation(
                 "create_branch", "Make a new branch (in valet's copy until pushed).",
                 CreateBranch, Effect.CREATE, self.create_branch, write,
+                reconcile=self.reconcile_branch,
             ),
             Operation(
                 "push", "Publish a branch's commits to the remote (never forced).", Push,
@@ -354,7 +373,10 @@ class _Repository:
             return {"branch": branch, "commit": parent, "unchanged": "the files already say this"}
         message = await clone.trailed(args.message, self._trailers(task))
         made = await clone.commit_tree(tree, parent, message, self.who)
-        await clone.update(ref, made, mine)
+        action = running_action()
+        if action is not None:
+            action.commit()  # on the branch from here on; before, an unreachable object
+        await clone.update(ref, made, mine, action.id if action is not None else None)
         return {
             "branch": branch,
             "commit": made,
@@ -388,6 +410,9 @@ class _Repository:
         if not self.settings.attribution:
             return []
         trailers = [(TRAILER, task)]
+        action = running_action()
+        if action is not None:
+            trailers.append((ACTION_TRAILER, action.id))
         if self.settings.co_author:
             trailers.append(("Co-authored-by", self.settings.co_author))
         return trailers
@@ -402,15 +427,58 @@ class _Repository:
         if await clone.sha(f"{ORIGIN}{args.name}") is not None:
             raise ToolFailure(f"the remote has a branch {args.name!r} already: commit to it")
         ref = clone.task_ref(task, args.name)
-        if await clone.sha(ref) is not None:
-            raise ToolFailure(f"you made a branch {args.name!r} already")
         start = await clone.resolve(task, args.start)
-        await clone.update(ref, start, None)
+        made = await clone.sha(ref)
+        if made is not None and made != start:
+            raise ToolFailure(f"you made a branch {args.name!r} already")
+        if made is None:  # made at `start` already: making it again changes nothing
+            action = running_action()
+            if action is not None:
+                action.commit()
+            await clone.update(ref, start, None, action.id if action is not None else None)
         return {
             "branch": args.name,
             "commit": start,
             "next": "commit to it, then push it to create it on the remote",
         }
+
+    # -- after a crash (`Operation.reconcile`): valet's copy only, no network -----------------
+
+    async def reconcile_commit(self, args: Commit, action_id: str, committed: bool) -> Reconciled:
+        """Whether an interrupted commit was made: its `Valet-Action` trailer on the newest
+        commits of valet's copy (without attribution: the note of its branch's update)."""
+        clone = self.clone
+        if not committed or not clone.made:
+            return DidNotHappen("valet stopped before the commit was put on its branch")
+        if self.settings.attribution:
+            found = await clone.with_trailer(ACTION_TRAILER, action_id, _RECENT)
+            how = f"its {ACTION_TRAILER} trailer"
+        else:
+            found = await clone.acted_for(action_id, await clone.task_branches(args.branch))
+            how = "the note valet's copy keeps of its branches' updates"
+        if found is None:
+            return DidNotHappen(f"no commit in valet's copy is named by {how}")
+        branch, commit = found
+        files = [f.path for f in args.files]
+        result: dict[str, object] = {"branch": branch, "commit": commit, "files": files}
+        result["next"] = "push the branch to publish it, if it is not pushed yet"
+        return Happened(result, f"found commit {commit[:12]} on {branch!r} by {how}")
+
+    async def reconcile_branch(
+        self, args: CreateBranch, action_id: str, committed: bool
+    ) -> Reconciled:
+        """Whether an interrupted create_branch made the branch: the note valet's copy keeps
+        of its branches' updates names the action."""
+        clone = self.clone
+        if not committed or not clone.made:
+            return DidNotHappen("valet stopped before the branch was made")
+        found = await clone.acted_for(action_id, await clone.task_branches(args.name))
+        if found is None:
+            return DidNotHappen(f"valet's copy has no branch {args.name!r} made by this action")
+        branch, commit = found
+        result = {"branch": branch, "commit": commit}
+        result["next"] = "commit to it, then push it to create it on the remote"
+        return Happened(result, f"valet's copy has the branch {branch!r} it made, at {commit[:12]}")
 
     async def push(self, args: Push) -> dict[str, object]:
         task = await self._ready()

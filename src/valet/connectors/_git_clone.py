@@ -30,7 +30,15 @@ TASKS = "refs/valet/tasks/"
 MARK = "valet.clone"
 """A config key set in every clone valet makes: a folder without it is not valet's to use."""
 
+ACTED_FOR = "valet-action "
+"""How a task branch's log names the journaled action that set it."""
+
 _TASK_PART = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _branch_of(ref: str) -> str:
+    """The branch a task ref (`refs/valet/tasks/<task>/<branch>`) is for."""
+    return ref.removeprefix(TASKS).partition("/")[2]
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,14 +197,69 @@ class Clone:
                 return found
         raise ToolFailure(f"there is no branch, tag or commit {name!r} in {self.url}")
 
-    async def update(self, ref: str, new: str, old: str | None) -> None:
-        """Point `ref` at `new` if it still points at `old` (None: if it does not exist)."""
+    async def update(self, ref: str, new: str, old: str | None, action: str | None = None) -> None:
+        """Point `ref` at `new` if it still points at `old` (None: if it does not exist).
+
+        `action`: the journaled action this is done for, noted in the ref's log (`acted_for`
+        finds it again after a crash)."""
+        noted = ["--create-reflog", "-m", f"{ACTED_FOR}{action}"] if action else []
         try:
-            await self.git.run("update-ref", ref, new, old or "")
+            await self.git.run("update-ref", *noted, ref, new, old or "")
         except GitFailed as failed:
             raise ToolFailure(
                 f"cannot set the branch ({complaint(failed.stderr)}); nothing was changed"
             ) from failed
+
+    # -- finding what an interrupted action did ---------------------------------------------
+
+    @property
+    def made(self) -> bool:
+        """The clone exists on the disk (nothing was ever done in it otherwise)."""
+        return (self.folder / "HEAD").is_file()
+
+    async def with_trailer(self, key: str, value: str, recent: int) -> tuple[str, str] | None:
+        """Among the `recent` newest commits of every task's branches, the one whose `key`
+        trailer is `value` (as git parses trailers): the branch it is on, and its id."""
+        listed = await self.git.run(
+            "log",
+            "-z",
+            "--source",
+            f"--max-count={recent}",
+            f"--format=%H%x1f%S%x1f%(trailers:key={key},valueonly,separator=%x1f)",
+            f"--glob={TASKS}*",
+        )
+        for record in listed.text.split("\0"):
+            sha, _, rest = record.strip().partition("\x1f")
+            ref, _, values = rest.partition("\x1f")
+            if value in (v.strip() for v in values.split("\x1f")):
+                return _branch_of(ref), sha
+        return None
+
+    async def acted_for(self, action: str, refs: Sequence[str]) -> tuple[str, str] | None:
+        """The first of the task branches `refs` that `update` set for `action` (its log's
+        newest entries): the branch, and the commit it was set to."""
+        for ref in refs:
+            logged = await self.git.run(
+                "reflog", "show", "-n", "50", "--format=%H%x1f%gs", ref, "--", ok=(0, 128)
+            )
+            for line in logged.text.splitlines():
+                sha, _, reason = line.partition("\x1f")
+                if reason == f"{ACTED_FOR}{action}":
+                    return _branch_of(ref), sha
+        return None
+
+    async def task_branches(self, branch: str | None = None, recent: int = 50) -> list[str]:
+        """The refs of every task's branch `branch` (None: the `recent` last committed to)."""
+        listed = await self.git.run(
+            "for-each-ref",
+            "--sort=-committerdate",
+            *([] if branch else [f"--count={recent}"]),
+            "--format=%(refname)",
+            "--",
+            TASKS,
+        )
+        refs = listed.text.splitlines()
+        return [r for r in refs if branch is None or _branch_of(r) == branch]
 
     # -- reading ---------------------------------------------------------------------------
 
