@@ -458,3 +458,22 @@ def test_a_file_witness_outside_the_home_is_read_back(tmp_path: Path) -> None:
     assert [(h.seq, h.hash) for h in heads] == [(3, "a" * 64), (7, "b" * 64)]
     assert all(h.signed_by(key.public_key()) for h in heads)
     assert not heads[0].signed_by(Ed25519PrivateKey.generate().public_key())
+
+
+def test_the_server_signs_and_witnesses_the_persons_records_at_each_tasks_end(
+    home: Path, heads_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from valet.agent import HandBack
+    from valet.server._person import PersonDesk
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    configure(home, f'witness = "file:{heads_file}"')
+    desk = PersonDesk(home, lambda task_id, what: None)
+    back = HandBack(by="person", seconds=3.0, url_before="http://a/", url_after="http://b/")
+    desk.note_takeover("task-1", "the person asked to take over", back)
+    desk.end("task-1")  # the task ends: its records are signed and witnessed
+    assert [h.seq for h in FileWitness(heads_file).heads()] == [1]
+    desk.note_takeover("task-2", "the person asked to take over", back)
+    desk.close()  # the server shuts down
+    assert [h.seq for h in FileWitness(heads_file).heads()] == [1, 2]
+    assert verify(home, pinned=pin(home)).ok
