@@ -8,6 +8,7 @@ only bugs in valet raise.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from types import TracebackType
 from typing import Literal, Self
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from valet.browser import _actions, _navigation, _reading
 from valet.browser._driver import Driver
@@ -155,6 +157,16 @@ class BrowserSession:
     def page_url(self) -> str:
         page = self._driver.page
         return page.url if page is not None else "about:blank"
+
+    async def settle(self, timeout_s: float = 5.0) -> None:
+        """Wait until the active tab is quiet (no request for half a second, at most
+        `timeout_s`): after the person hands the browser back, a page their last click or Enter
+        is still loading is looked at once it is there, not while the previous one shows."""
+        page = self._driver.page
+        if page is None:
+            return
+        with contextlib.suppress(PlaywrightError):
+            await page.wait_for_load_state("networkidle", timeout=timeout_s * 1000)
 
     def screencast(self, settings: ScreencastSettings | None = None) -> Screencast:
         """The live view of this session's active tab and the person's input into it (one per

@@ -66,9 +66,10 @@ class Resumption:
     resumes an interrupted run (to reopen the browser where it was, to move a script on)."""
 
     proposals: int = 0
-    stale_action: bool = False
-    """The run restarted between a model turn and its action: the action was not run on the
-    reopened page (it was chosen on the page as it was), the model chooses again."""
+    repeats: int = 0
+    """Model turns whose action was not run because of a restart (chosen on the page as it
+    was, or interrupted and found not to have happened): the model chose again after each,
+    replayed turns and live ones alike."""
 
 
 @dataclass(frozen=True)
@@ -113,22 +114,20 @@ class CheckpointedPlanner:
     checkpoints: Checkpoints
     resumption: Resumption
     on_resume: Callable[[int], None] | None = None
-    """Told how many model turns count as done: the replayed ones before the first live turn,
-    one fewer when the last chosen action was not run on the reopened page."""
-    _live: bool = field(default=False, init=False)
+    """Told how many model turns count as done (a scripted model moves on to the next): the
+    turns before this one, less those whose action a restart left unrun (chosen again)."""
+    _told: int | None = field(default=None, init=False)
 
     async def propose(self, prompt: Prompt) -> Reply:
         index = self.resumption.proposals
         self.resumption.proposals += 1
 
         async def live() -> _Chosen | ModelFailure:
-            if self.on_resume is not None:
-                if self.resumption.stale_action:  # the last choice is made again, live
-                    self.on_resume(index - 1)
-                elif not self._live and index:
-                    self.on_resume(index)
-            self.resumption.stale_action = False
-            self._live = True
+            done = index - self.resumption.repeats
+            moved = self._told is None or done != self._told + 1  # a restart, or chosen again
+            if self.on_resume is not None and moved:
+                self.on_resume(done)
+            self._told = done
             return _stored(await self.inner.propose(prompt))
 
         return _reply(await self.checkpoints.step(f"model-{index}", live), self.actions)
@@ -183,20 +182,30 @@ class CheckpointedToolbox:
         self._calls += 1
         key = f"act-{self._calls}"
 
-        async def live() -> ActionOutcome:
+        async def live() -> _Acted:
             restarted = self._live is None and self._calls > 1
             toolbox = await self.opened()
             self.journal.key = key
             if (entry := self.journal.found(key)) is not None:  # an earlier process started it
                 resumed = await self.recovery.resume(key, entry, action, toolbox)
-                self.resumption.stale_action = resumed.choose_again
-                return resumed.outcome
+                return _Acted(resumed.outcome, chosen_again=resumed.choose_again)
             if restarted:  # chosen on the page as it was before the restart: choose again
-                self.resumption.stale_action = True
-                return ActionOutcome(ok=False, message=RESTARTED)
-            return await toolbox.execute(action)
+                return _Acted(ActionOutcome(ok=False, message=RESTARTED), chosen_again=True)
+            return _Acted(await toolbox.execute(action))
 
-        return await self.checkpoints.step(key, live)
+        acted = await self.checkpoints.step(key, live)
+        if acted.chosen_again:
+            self.resumption.repeats += 1
+        return acted.outcome
+
+
+@dataclass(frozen=True)
+class _Acted:
+    """An action step's checkpoint: its outcome, and whether a restart left it unrun so that
+    the model chooses again (replayed, this keeps a scripted model on the right turn)."""
+
+    outcome: ActionOutcome
+    chosen_again: bool = False
 
 
 @dataclass

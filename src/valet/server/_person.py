@@ -317,6 +317,8 @@ class WebHandover:
         finally:
             view.resume()
             desk.waiting(person.task_id, None)
+        if view.session is not None:  # a page the person's last click is loading
+            await view.session.settle()
         after = view.page_url or url
         seconds = desk.took.pop(record.id, time.monotonic() - waited)
         back = HandBack(answered.answered_by or "person", seconds, url, after)
