@@ -424,3 +424,30 @@ def test_an_interrupted_action_nobody_confirms_never_ends_as_a_plain_success(
     assert final["status"] == "failed", final
     assert "could not confirm whether this took effect" in final["answer"], final
     assert 'button "Delete all"' in final["answer"], final
+
+
+@pytest.mark.timeout(300)
+def test_a_lost_browser_state_is_told_to_the_model_not_hidden(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    """The task's saved page and cookies are gone when valet restarts (deleted, a disk
+    replaced): the model is told exactly that, not that the page was reopened."""
+    home = tmp_path / "home"
+    home.mkdir()
+    script: list[Any] = [SLOW, {"done": {"answer": "went on", "success": True}}]
+    with serving(home, script) as server:
+        created = server.post(
+            "/api/tasks", {"task": "wait a little", "start_url": sites.url_for("/shop")}
+        )
+        task_id = created.json()["id"]
+        _wait(lambda: _chose(home, task_id, 0), "the model's first turn")
+        server.kill()
+        state = home / "tasks" / task_id
+        for name in ("page.json", "storage.json"):
+            (state / name).unlink()
+        server.start()
+        final = _final(server, task_id, "the task to end")
+    assert final["status"] == "succeeded", final
+    told = _steps(home, final)[0]["result"]
+    assert "could not restore the task's browser: where the task was" in told, told
+    assert "its cookies and storage" in told, told

@@ -151,6 +151,9 @@ class CheckpointedToolbox:
     recovery: Recovery
     seen: Callable[[Observation], None] | None = None
     """Called with each replayed observation (the gateway learns again what pages said)."""
+    lost: Callable[[], str | None] = lambda: None
+    """What the reopened browser could not restore (its saved page, its cookies), if anything:
+    the model is told with the restart."""
     _live: Toolbox | None = field(default=None, init=False)
     _calls: int = field(default=0, init=False)
 
@@ -190,7 +193,9 @@ class CheckpointedToolbox:
                 resumed = await self.recovery.resume(key, entry, action, toolbox)
                 return _Acted(resumed.outcome, chosen_again=resumed.choose_again)
             if restarted:  # chosen on the page as it was before the restart: choose again
-                return _Acted(ActionOutcome(ok=False, message=RESTARTED), chosen_again=True)
+                lost = self.lost()
+                message = RESTARTED if lost is None else RESTARTED_LOST.format(lost=lost)
+                return _Acted(ActionOutcome(ok=False, message=message), chosen_again=True)
             return _Acted(await toolbox.execute(action))
 
         acted = await self.checkpoints.step(key, live)
@@ -269,6 +274,10 @@ class CheckpointedQuestions:
         return await self.checkpoints.step(f"question-{self._calls}", live)
 
 
+RESTARTED_LOST = (
+    "valet was restarted before this action ran, so it was not run, and it could not restore "
+    "the task's browser: {lost}. Look at the page again and choose the next action."
+)
 RESTARTED = (
     "valet was restarted before this action ran, so it was not run. Look at the page again "
     "(reopened where the task was, unless a note at its top says otherwise) and choose the "

@@ -282,6 +282,7 @@ async def _run(
         journal=journal,
         recovery=recovery,
         seen=lambda page: learn_page(gateway.gate, page),
+        lost=lambda: browser.lost,
     )
     limits = spec.limits
     from pydantic_ai.settings import ModelSettings
@@ -436,7 +437,10 @@ class _SavesState:
     async def observe(self) -> Observation:
         observation = await self.inner.observe()
         if self.browser.lost is not None:
-            observation.text = f"[{self.browser.lost}]\n{observation.text}"
+            lost = (
+                f"valet was restarted and could not restore the task's browser: {self.browser.lost}"
+            )
+            observation.text = f"[{lost}]\n{observation.text}"
             self.browser.lost = None
         return observation
 
@@ -450,15 +454,12 @@ def _lost_state(saved: dict[str, Any], storage: Path) -> str | None:
     """What a restart could not restore of the task's browser, in words for the model."""
     lost: list[str] = []
     if not isinstance(saved.get("url"), str):
-        lost.append(
-            "where the task was (the saved page is missing), so it starts again at "
-            "the task's first page"
-        )
+        lost.append("where the task was (its saved page is missing)")
     if not storage.is_file():
         lost.append("its cookies and storage (sites it had signed in to will ask again)")
     if not lost:
         return None
-    return "valet was restarted and could not restore the task's browser: " + "; ".join(lost)
+    return "; ".join(lost)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
