@@ -451,3 +451,34 @@ def test_a_lost_browser_state_is_told_to_the_model_not_hidden(
     told = _steps(home, final)[0]["result"]
     assert "could not restore the task's browser: where the task was" in told, told
     assert "its cookies and storage" in told, told
+
+
+@pytest.mark.timeout(300)
+def test_what_was_typed_into_a_form_is_put_back_after_a_restart(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    """The page is reopened from its address after a restart: what the agent had typed into
+    its form is put back, so the resumed task goes on with the form as it left it."""
+    home = tmp_path / "home"
+    home.mkdir()
+    script: list[Any] = [
+        {"type": {"role": "textbox", "name": "Order number", "text": "VL-104233"}},
+        {"type": {"role": "textbox", "name": "Message", "text": "Where is my parcel?"}},
+        SLOW,
+        {
+            "expect": {"text": 'textbox "Order number" ="VL-104233"'},
+            "done": {"answer": "the form kept its values", "success": True},
+        },
+    ]
+    with serving(home, script) as server:
+        created = server.post(
+            "/api/tasks",
+            {"task": "ask about my parcel", "start_url": sites.url_for("/hostile/contact")},
+        )
+        task_id = created.json()["id"]
+        _wait(lambda: _chose(home, task_id, 2), "the model's turn 2 (the slow wait)")
+        server.kill()
+        server.start()
+        final = _final(server, task_id, "the task to end")
+    assert final["status"] == "succeeded", final
+    assert _header(home, task_id)["restarts"] == 1

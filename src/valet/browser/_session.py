@@ -12,9 +12,10 @@ import contextlib
 import json
 import os
 import re
+from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Literal, Self, cast
 
 from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
@@ -38,6 +39,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+_FORMS = resources.files("valet.browser").joinpath("js/forms.js").read_text("utf-8").strip()
 
 
 class BrowserSession:
@@ -148,6 +152,31 @@ class BrowserSession:
         tmp = path.with_suffix(".tmp")
         await asyncio.to_thread(_write_private, tmp, json.dumps(state))
         await asyncio.to_thread(os.replace, tmp, path)
+
+    async def form_fields(self) -> list[dict[str, object]]:
+        """What was typed into the active tab's forms (values that differ from the page's
+        defaults), to put back after a restart; password, payment and one-time-code fields are
+        never read."""
+        page = self._driver.page
+        if page is None:
+            return []
+        try:
+            found = await page.evaluate(f"{_FORMS}.read()")
+        except PlaywrightError:
+            return []  # a page that is navigating: nothing to keep
+        return cast(list[dict[str, object]], found) if isinstance(found, list) else []
+
+    async def refill(self, fields: list[dict[str, object]]) -> int:
+        """Put `fields` (from `form_fields`) back into the active tab; how many were found."""
+        page = self._driver.page
+        if page is None or not fields:
+            return 0
+        try:
+            put = await page.evaluate(f"fields => {_FORMS}.write(fields)", fields)
+        except PlaywrightError:
+            return 0
+        self._driver.invalidate()  # the page changed since it was last looked at
+        return int(put) if isinstance(put, int) else 0
 
     @property
     def settings(self) -> BrowserSettings:

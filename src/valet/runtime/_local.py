@@ -390,6 +390,7 @@ class _Browser:
         if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":
             back = GatedToolbox(page, self.gateway, actor="system", secrets=self.secrets)
             await back.execute(Goto(url=url))
+            await self._refill(saved.get("fields"), url)
         elif self.spec.start_url and (not resumed or self.lost is not None):
             opening = GatedToolbox(page, self.gateway, actor="person", secrets=self.secrets)
             await opening.execute(Goto(url=self.spec.start_url))
@@ -403,8 +404,37 @@ class _Browser:
         if self.session is None:
             return
         await self.session.save_state(self.state_dir / "storage.json")
-        page = json.dumps({"url": self.session.page_url})
+        fields = self._kept(await self.session.form_fields())
+        page = json.dumps({"url": self.session.page_url, "fields": fields})
         await asyncio.to_thread((self.state_dir / "page.json").write_text, page, "utf-8")
+
+    def _kept(self, fields: list[dict[str, object]]) -> list[dict[str, object]]:
+        """The form fields worth saving: a vault value is kept as its placeholder, any other
+        secret-looking value (a card number, a token) is not kept at all."""
+        kept: list[dict[str, object]] = []
+        for field in fields:
+            shown = self.secrets.hide(str(field.get("value", "")))
+            if self.secrets.redactor.text(shown) == shown:
+                kept.append({**field, "value": shown})
+        return kept
+
+    async def _refill(self, fields: object, url: str) -> None:
+        """Put back what had been typed into the reopened page's forms (vault placeholders
+        filled again only where their credential is bound, as when the agent types them)."""
+        if self.session is None or not isinstance(fields, list):
+            return
+        ready: list[dict[str, object]] = []
+        for field in cast(list[object], fields):
+            if not isinstance(field, dict):
+                continue
+            kept = cast(dict[str, object], field)
+            value = str(kept.get("value", ""))
+            if self.secrets.uses(value):
+                if self.secrets.check(value, url, in_frame=False) is not None:
+                    continue
+                value = self.secrets.fill(value)
+            ready.append({**kept, "value": value})
+        await self.session.refill(ready)
 
     async def close(self) -> None:
         session, self.session = self.session, None
