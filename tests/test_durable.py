@@ -22,9 +22,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
+from cryptography.fernet import Fernet
 
 from valet.sites import SiteServer
-from valet.sites.state import SiteState
+from valet.sites.state import DEMO_EMAIL, DEMO_PASSWORD, SiteState
+from valet.vault import KEY_ENV as VAULT_KEY_ENV
+from valet.vault import Credential, Vault
 
 CHEAPEST = "USB-C Cable 1 m (Basic)"
 CART_TASK: list[Any] = [
@@ -298,6 +301,32 @@ def _the_one_request(server: Server, task_id: str, kind: str) -> dict[str, Any]:
     return cast(dict[str, Any], _wait(asked, f"a {kind} request", 120))
 
 
+@contextmanager
+def _killed_deleting_all(
+    home: Path, sites: SiteServer, script: list[Any], reached: Any
+) -> Iterator[tuple[Server, str]]:
+    """A served task clicks "Delete all" (approved); valet is killed once `reached()` holds
+    (the site is slow before or after it acts, see `SiteState.slow_request_s` and
+    `slow_response_s`) and started again; the block gets the server and the task."""
+    state = cast(SiteState, sites.app.state.site)
+    try:
+        with serving(home, script) as server:
+            created = server.post(
+                "/api/tasks",
+                {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
+            )
+            task_id = created.json()["id"]
+            asked = _the_one_request(server, task_id, "approval")
+            server.post(f"/api/requests/{asked['id']}/approve", {})
+            _wait(reached, "the click to reach the site")
+            server.kill()
+            state.slow_request_s = state.slow_response_s = 0.0
+            server.start()
+            yield server, task_id
+    finally:
+        state.slow_request_s = state.slow_response_s = 0.0
+
+
 @pytest.mark.timeout(300)
 def test_a_crash_in_the_middle_of_a_consequential_action_never_does_it_twice(
     tmp_path: Path, sites: SiteServer
@@ -316,26 +345,13 @@ def test_a_crash_in_the_middle_of_a_consequential_action_never_does_it_twice(
         {"done": {"answer": "it was done once", "success": True}},
     ]
     state.slow_response_s = 30.0
-    try:
-        with serving(home, script) as server:
-            created = server.post(
-                "/api/tasks",
-                {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
-            )
-            task_id = created.json()["id"]
-            asked = _the_one_request(server, task_id, "approval")
-            server.post(f"/api/requests/{asked['id']}/approve", {})
-            _wait(lambda: len(state.hostile("delete_all")) > deleted_before, "the site to act")
-            server.kill()  # the click reached the site; its answer never came back
-            state.slow_response_s = 0.0
-            server.start()
-            question = _the_one_request(server, task_id, "question")
-            assert 'click button "Delete all" on ' in question["summary"], question
-            assert "restarted while it was doing this" in question["summary"], question
-            server.post(f"/api/requests/{question['id']}/answer", {"text": "yes"})
-            final = _final(server, task_id, "the task to end")
-    finally:
-        state.slow_response_s = 0.0
+    acted = lambda: len(state.hostile("delete_all")) > deleted_before  # noqa: E731
+    with _killed_deleting_all(home, sites, script, acted) as (server, task_id):
+        question = _the_one_request(server, task_id, "question")
+        assert 'click button "Delete all" on ' in question["summary"], question
+        assert "restarted while it was doing this" in question["summary"], question
+        server.post(f"/api/requests/{question['id']}/answer", {"text": "yes"})
+        final = _final(server, task_id, "the task to end")
     assert final["status"] == "succeeded", final
     assert len(state.hostile("delete_all")) == deleted_before + 1  # once, never twice
     steps = _steps(home, {"id": task_id})
@@ -359,27 +375,14 @@ def test_an_approved_click_a_crash_stopped_before_it_counted_is_done_again_not_l
         {"done": {"answer": "deleted once", "success": True}},
     ]
     state.slow_request_s = 30.0
-    try:
-        with serving(home, script) as server:
-            created = server.post(
-                "/api/tasks",
-                {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
-            )
-            task_id = created.json()["id"]
-            asked = _the_one_request(server, task_id, "approval")
-            server.post(f"/api/requests/{asked['id']}/approve", {})
-            _wait(lambda: state.held_requests > held_before, "the click to reach the site")
-            server.kill()
-            state.slow_request_s = 0.0
-            server.start()
-            question = _the_one_request(server, task_id, "question")
-            assert len(state.hostile("delete_all")) == deleted_before  # it never counted
-            server.post(f"/api/requests/{question['id']}/answer", {"text": "no"})
-            again = _the_one_request(server, task_id, "approval")
-            server.post(f"/api/requests/{again['id']}/approve", {})
-            final = _final(server, task_id, "the task to end")
-    finally:
-        state.slow_request_s = 0.0
+    held = lambda: state.held_requests > held_before  # noqa: E731
+    with _killed_deleting_all(home, sites, script, held) as (server, task_id):
+        question = _the_one_request(server, task_id, "question")
+        assert len(state.hostile("delete_all")) == deleted_before  # it never counted
+        server.post(f"/api/requests/{question['id']}/answer", {"text": "no"})
+        again = _the_one_request(server, task_id, "approval")
+        server.post(f"/api/requests/{again['id']}/approve", {})
+        final = _final(server, task_id, "the task to end")
     assert final["status"] == "succeeded", final
     assert len(state.hostile("delete_all")) == deleted_before + 1  # done again, once
     steps = _steps(home, {"id": task_id})
@@ -403,24 +406,11 @@ def test_an_interrupted_action_nobody_confirms_never_ends_as_a_plain_success(
     ]
     state.slow_response_s = 30.0
     deleted_before = len(state.hostile("delete_all"))
-    try:
-        with serving(home, script) as server:
-            created = server.post(
-                "/api/tasks",
-                {"task": "delete all saved data", "start_url": sites.url_for("/hostile/settings")},
-            )
-            task_id = created.json()["id"]
-            asked = _the_one_request(server, task_id, "approval")
-            server.post(f"/api/requests/{asked['id']}/approve", {})
-            _wait(lambda: len(state.hostile("delete_all")) > deleted_before, "the site to act")
-            server.kill()
-            state.slow_response_s = 0.0
-            server.start()
-            question = _the_one_request(server, task_id, "question")
-            server.post(f"/api/requests/{question['id']}/answer", {"text": "I don't know"})
-            final = _final(server, task_id, "the task to end")
-    finally:
-        state.slow_response_s = 0.0
+    acted = lambda: len(state.hostile("delete_all")) > deleted_before  # noqa: E731
+    with _killed_deleting_all(home, sites, script, acted) as (server, task_id):
+        question = _the_one_request(server, task_id, "question")
+        server.post(f"/api/requests/{question['id']}/answer", {"text": "I don't know"})
+        final = _final(server, task_id, "the task to end")
     assert final["status"] == "failed", final
     assert "could not confirm whether this took effect" in final["answer"], final
     assert 'button "Delete all"' in final["answer"], final
@@ -482,3 +472,41 @@ def test_what_was_typed_into_a_form_is_put_back_after_a_restart(
         final = _final(server, task_id, "the task to end")
     assert final["status"] == "succeeded", final
     assert _header(home, task_id)["restarts"] == 1
+
+
+@pytest.mark.timeout(300)
+def test_a_vault_login_typed_before_a_restart_is_put_back_without_storing_the_secret(
+    tmp_path: Path, sites: SiteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after the vault filled the login form: the saved page keeps the placeholders,
+    never the values, and the reopened form is filled again from the vault, so the sign-in
+    that follows works."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv(VAULT_KEY_ENV, Fernet.generate_key().decode())  # the server inherits it
+    vault = Vault.open(home, create=True)
+    host = sites.url.split("//", 1)[1].rstrip("/")
+    vault.add(Credential(name="shop", domains=(host,), username=DEMO_EMAIL, password=DEMO_PASSWORD))
+    vault.save()
+    script: list[Any] = [
+        {"type": {"role": "textbox", "name": "Email", "text": "{{vault:shop.username}}"}},
+        {"type": {"role": "textbox", "name": "Password", "text": "{{vault:shop.password}}"}},
+        SLOW,
+        {"click": {"role": "button", "name": "Sign in"}},
+        {"expect": {"text": "Welcome back"}, "done": {"answer": "signed in", "success": True}},
+    ]
+    with serving(home, script) as server:
+        created = server.post(
+            "/api/tasks", {"task": "sign in", "start_url": sites.url_for("/account/login")}
+        )
+        task_id = created.json()["id"]
+        _wait(lambda: _chose(home, task_id, 2), "the model's turn 2 (the slow wait)")
+        server.kill()
+        saved = (home / "tasks" / task_id / "page.json").read_text(encoding="utf-8")
+        assert "{{vault:shop.password}}" in saved and "{{vault:shop.username}}" in saved
+        assert DEMO_PASSWORD not in saved and DEMO_EMAIL not in saved
+        server.start()
+        asked = _the_one_request(server, task_id, "approval")  # "Sign in": unknown, asked
+        server.post(f"/api/requests/{asked['id']}/approve", {})
+        final = _final(server, task_id, "the task to end")
+    assert final["status"] == "succeeded", final

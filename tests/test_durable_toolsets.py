@@ -14,6 +14,7 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,28 @@ def _create(server: Server, task: str) -> str:
     return str(created.json()["id"])
 
 
+@contextmanager
+def _killed_while_sending(mailbox: Mailbox, after: str) -> Iterator[tuple[Server, str]]:
+    """A served task sends ORDER_MAIL (approved), valet is killed while the mail server holds
+    it, and started again; the block gets the server and the task. `after` is what the model
+    expects to read once the send's step ends."""
+    script: list[Any] = [
+        {"raw": {"tool": "mail_send", "args": ORDER_MAIL}},
+        {"expect": {"prompt": after}, "done": "mailed once"},
+    ]
+    server = mailbox.start(script)
+    try:
+        task_id = _create(server, "mail the shop about order 1042")
+        _approve(server, task_id, "mail_send")
+        assert mailbox.drop.holding.wait(60)
+        server.kill()
+        mailbox.drop.hold_data = mailbox.drop.hold_rcpt = 0.0
+        server.start()
+        yield server, task_id
+    finally:
+        server.stop()
+
+
 @pytest.mark.timeout(300)
 def test_a_served_durable_task_runs_a_connector_and_an_mcp_tool(mailbox: Mailbox) -> None:
     """Before, the checkpoint of the model's turn could not store a toolset's action and every
@@ -206,21 +229,8 @@ def test_killed_while_the_mail_server_took_the_message_it_is_found_in_sent_not_r
     after the restart valet finds its Message-ID in Sent and does not send it again."""
     mailbox.drop.keep_sent = True
     mailbox.drop.hold_data = 30.0
-    script: list[Any] = [
-        {"raw": {"tool": "mail_send", "args": ORDER_MAIL}},
-        {"expect": {"prompt": "it had taken effect"}, "done": "mailed once"},
-    ]
-    server = mailbox.start(script)
-    try:
-        task_id = _create(server, "mail the shop about order 1042")
-        _approve(server, task_id, "mail_send")
-        assert mailbox.drop.holding.wait(60)
-        server.kill()
-        mailbox.drop.hold_data = 0.0
-        server.start()
+    with _killed_while_sending(mailbox, "it had taken effect") as (server, task_id):
         final = _final(server, task_id, "the task to end")
-    finally:
-        server.stop()
     assert final["status"] == "succeeded", final
     assert mailbox.received(ORDER_MAIL["subject"]) == 1  # once, never twice
     (step,) = [s for s in _steps(mailbox.home, final) if s["action"]["kind"] == "mail_send"]
@@ -235,25 +245,12 @@ def test_killed_after_the_server_took_a_message_not_filed_in_sent_the_person_is_
     point of no return: valet cannot know, so the person is asked, shown the mail; they check
     with the recipient and say it arrived. It is not sent again."""
     mailbox.drop.hold_data = 30.0
-    script: list[Any] = [
-        {"raw": {"tool": "mail_send", "args": ORDER_MAIL}},
-        {"expect": {"prompt": "confirmed it took effect"}, "done": "mailed once"},
-    ]
-    server = mailbox.start(script)
-    try:
-        task_id = _create(server, "mail the shop about order 1042")
-        _approve(server, task_id, "mail_send")
-        assert mailbox.drop.holding.wait(60)
-        server.kill()
-        mailbox.drop.hold_data = 0.0
-        server.start()
+    with _killed_while_sending(mailbox, "confirmed it took effect") as (server, task_id):
         question = _request(server, task_id, "question")
         assert "mail_send" in question["summary"] and "shop@example.org" in question["summary"]
         assert "may have taken the message" in question["summary"], question
         server.post(f"/api/requests/{question['id']}/answer", {"text": "yes"})
         final = _final(server, task_id, "the task to end")
-    finally:
-        server.stop()
     assert final["status"] == "succeeded", final
     assert mailbox.received(ORDER_MAIL["subject"]) == 1
 
@@ -265,22 +262,9 @@ def test_killed_before_the_message_left_it_is_sent_after_the_restart_once(
     """Killed while the server was still accepting the recipients: nothing went out, valet
     knows it (the point of no return was not reached), so the send runs again, asked again."""
     mailbox.drop.hold_rcpt = 30.0
-    script: list[Any] = [
-        {"raw": {"tool": "mail_send", "args": ORDER_MAIL}},
-        {"expect": {"prompt": '"sent_to"'}, "done": "mailed once"},
-    ]
-    server = mailbox.start(script)
-    try:
-        task_id = _create(server, "mail the shop about order 1042")
-        _approve(server, task_id, "mail_send")
-        assert mailbox.drop.holding.wait(60)
-        server.kill()
-        mailbox.drop.hold_rcpt = 0.0
-        server.start()
+    with _killed_while_sending(mailbox, '"sent_to"') as (server, task_id):
         _approve(server, task_id, "mail_send")  # asked again: it runs again
         final = _final(server, task_id, "the task to end")
-    finally:
-        server.stop()
     assert final["status"] == "succeeded", final
     assert mailbox.received(ORDER_MAIL["subject"]) == 1
 

@@ -410,10 +410,13 @@ class _Browser:
 
     def _kept(self, fields: list[dict[str, object]]) -> list[dict[str, object]]:
         """The form fields worth saving: a vault value is kept as its placeholder, any other
-        secret-looking value (a card number, a token) is not kept at all."""
+        secret-looking value (a card number, a token) is not kept at all, nor a password that
+        did not come from the vault."""
         kept: list[dict[str, object]] = []
         for field in fields:
             shown = self.secrets.hide(str(field.get("value", "")))
+            if field.get("secret") and not self.secrets.uses(shown):
+                continue
             if self.secrets.redactor.text(shown) == shown:
                 kept.append({**field, "value": shown})
         return kept

@@ -61,7 +61,10 @@ class Recovery:
     async def resume(self, key: str, entry: Entry, action: Action, toolbox: Toolbox) -> Resumed:
         """The outcome of the step `key`, whose action an earlier process started."""
         what = self.describe(action, entry)
-        if entry.ended:
+        page_only = not isinstance(action, ToolsetAction) and not isinstance(
+            self._on_page(action), Unsure
+        )
+        if entry.ended and not page_only:  # what it did on a page went with the page
             self._note(what, "finished before the restart; its stored result is given back")
             told = f"{what}: this was done before valet restarted (not done again). {entry.message}"
             self._learn(action, entry.content)

@@ -1,14 +1,18 @@
 // What the person or the agent typed into the page's forms, to put back after a restart.
 // `read()` lists the fields whose value differs from the page's own default; `write(fields)`
-// puts those values back (firing input and change, as typing does). Secrets are never read:
-// password, hidden and file inputs, payment and one-time-code fields are skipped.
+// puts those values back (firing input and change, as typing does). Hidden and file inputs,
+// payment and one-time-code fields are never read; password fields are marked `secret` (the
+// caller keeps one only when it holds a vault placeholder's value, and then only the
+// placeholder).
 (() => {
-  const SECRET = /^(cc-|one-time-code|current-password|new-password)/;
+  const NEVER = /^(cc-|one-time-code)/;
   const skipped = (el) =>
     el.disabled ||
-    ["password", "hidden", "file", "submit", "button", "reset", "image"].includes(el.type) ||
-    SECRET.test(el.autocomplete || "") ||
+    ["hidden", "file", "submit", "button", "reset", "image"].includes(el.type) ||
+    NEVER.test(el.autocomplete || "") ||
     /card|cvc|cvv|iban|otp|one.?time/i.test(`${el.name} ${el.id}`);
+  const secret = (el) =>
+    el.type === "password" || /password/.test(el.autocomplete || "");
   const key = (el, i) => {
     const form = el.form ? Array.from(document.forms).indexOf(el.form) : -1;
     return { form, name: el.name || "", id: el.id || "", index: i };
@@ -32,7 +36,7 @@
           const initial = Array.from(el.options).find((o) => o.defaultSelected) || el.options[0];
           if (chosen && chosen !== initial) out.push({ ...key(el, i), value: el.value });
         } else if (el.value !== el.defaultValue) {
-          out.push({ ...key(el, i), value: el.value });
+          out.push({ ...key(el, i), value: el.value, secret: secret(el) });
         }
       });
       return out;
