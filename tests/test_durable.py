@@ -60,7 +60,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait(check: Any, what: str, timeout: float = 60.0) -> Any:
+def _wait(check: Any, what: str, timeout: float = 120.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
