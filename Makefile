@@ -9,7 +9,7 @@ PYTHON3 ?= python3
 TASK    ?=
 TEST_WORKERS ?= 2
 
-.PHONY: demo test check lint typecheck bench deps chromium github-spec dovecot postgres git synapse mcp-filesystem clean
+.PHONY: demo test check lint typecheck bench kill-sweep deps chromium github-spec dovecot postgres git synapse mcp-filesystem clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
@@ -34,6 +34,10 @@ bench: deps chromium
 	$(PY) bench/concurrency.py
 	$(PY) bench/live_view.py
 	$(PY) bench/navigation_guard.py
+
+# valet serve killed 100 times at random moments of a real task (about 40 minutes).
+kill-sweep: deps chromium dovecot
+	$(PY) bench/kill_sweep.py
 
 deps: $(STAMP)
 
