@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
@@ -406,7 +407,7 @@ class _Browser:
         await self.session.save_state(self.state_dir / "storage.json")
         fields = self._kept(await self.session.form_fields())
         page = json.dumps({"url": self.session.page_url, "fields": fields})
-        await asyncio.to_thread((self.state_dir / "page.json").write_text, page, "utf-8")
+        await asyncio.to_thread(_replace, self.state_dir / "page.json", page)
 
     def _kept(self, fields: list[dict[str, object]]) -> list[dict[str, object]]:
         """The form fields worth saving: a vault value is kept as its placeholder, any other
@@ -493,6 +494,15 @@ def _lost_state(saved: dict[str, Any], storage: Path) -> str | None:
     if not lost:
         return None
     return "; ".join(lost)
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `path` whole or not at all (a crash mid-write leaves the previous one), private."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
