@@ -510,3 +510,32 @@ def test_a_vault_login_typed_before_a_restart_is_put_back_without_storing_the_se
         server.post(f"/api/requests/{asked['id']}/approve", {})
         final = _final(server, task_id, "the task to end")
     assert final["status"] == "succeeded", final
+
+
+@pytest.mark.timeout(300)
+def test_a_click_with_a_declared_check_is_looked_up_not_asked_about(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    """The model (or a workflow) declared where to look if the click is interrupted: after the
+    restart valet opens that page, finds the text, and tells the model it took effect; the
+    person is not asked and nothing is done twice."""
+    home = tmp_path / "home"
+    home.mkdir()
+    state = cast(SiteState, sites.app.state.site)
+    deleted_before = len(state.hostile("delete_all"))
+    check = {"url": "/hostile/settings", "text": "No saved data"}
+    script: list[Any] = [
+        {"click": {"role": "button", "name": "Delete all", "check": check}},
+        {"expect": {"prompt": "shows 'No saved data'"}},
+        {"done": {"answer": "it was done once", "success": True}},
+    ]
+    state.slow_response_s = 30.0
+    acted = lambda: len(state.hostile("delete_all")) > deleted_before  # noqa: E731
+    with _killed_deleting_all(home, sites, script, acted) as (server, task_id):
+        final = _final(server, task_id, "the task to end")
+        questions = server.get(f"/api/requests?task_id={task_id}").json()
+    assert final["status"] == "succeeded", final
+    assert questions == []
+    assert len(state.hostile("delete_all")) == deleted_before + 1  # once, never twice
+    steps = _steps(home, {"id": task_id})
+    assert "it had taken effect" in steps[0]["result"], steps[0]

@@ -21,6 +21,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, assert_never
+from urllib.parse import urljoin
 
 from valet.agent import Questions, Toolbox
 from valet.audit import Redactor
@@ -38,7 +39,7 @@ from valet.effects import Effect
 from valet.gateway import Gateway, ToolFailure
 from valet.policy import Source, classify_click, classify_enter, find_element
 from valet.runtime._journal import Entry, Journal
-from valet.tools import Action, Click, ClickAt, Press, Type
+from valet.tools import Action, Click, ClickAt, Goto, PageCheck, Press, Type
 
 _YES = ("yes", "y", "it did", "done", "oui")
 _NO = ("no", "n", "it did not", "it didn't", "not", "non")
@@ -69,7 +70,7 @@ class Recovery:
             told = f"{what}: this was done before valet restarted (not done again). {entry.message}"
             self._learn(action, entry.content)
             return Resumed(ActionOutcome(ok=entry.ok, message=told, content=entry.content))
-        verdict = await self._look_up(action, entry)
+        verdict = await self._look_up(action, entry, toolbox)
         match verdict:
             case Happened(result=result, how=how):
                 self.journal.settle(key, True, f"took effect ({how})")
@@ -138,9 +139,12 @@ class Recovery:
         )
         return Resumed(ActionOutcome(ok=False, message=message, unconfirmed=what))
 
-    async def _look_up(self, action: Action, entry: Entry) -> Reconciled:
+    async def _look_up(self, action: Action, entry: Entry, toolbox: Toolbox) -> Reconciled:
         if not isinstance(action, ToolsetAction):
-            return self._on_page(action)
+            verdict = self._on_page(action)
+            if isinstance(verdict, Unsure) and isinstance(action, Click) and action.check:
+                return await self._declared(action.check, entry, toolbox)
+            return verdict
         operation = self._operation(action)
         if operation is None or (operation.reconcile is None and not operation.idempotent):
             return Unsure(f"{action.kind} gives valet no way to look it up.")
@@ -163,6 +167,21 @@ class Recovery:
         if effect in (Effect.READ, Effect.NAVIGATE) or edits_fields:
             return DidNotHappen("it only opened a page or filled in the page, which was reopened")
         return Unsure("valet cannot tell from the reopened page whether the site acted on it.")
+
+    async def _declared(self, check: PageCheck, entry: Entry, toolbox: Toolbox) -> Reconciled:
+        """The check the model or the workflow declared with the click: open its page and
+        look for its text. Not found, the page the click was on is opened again."""
+        url = urljoin(entry.url, check.url)
+        opened = await toolbox.execute(Goto(url=url))
+        if not opened.ok:
+            return Unsure(f"valet could not open {url} to check ({opened.message}).")
+        page = await toolbox.observe()
+        shown = "\n".join([page.text, *(e.name for e in page.elements)]).casefold()
+        if check.text.casefold() in shown:
+            return Happened(f"{url} shows {check.text!r}", f"{url} shows {check.text!r}")
+        if entry.url:
+            await toolbox.execute(Goto(url=entry.url))
+        return DidNotHappen(f"{url} does not show {check.text!r}, so it did not take effect")
 
     def _page_effect(self, action: Action) -> Effect:
         """The effect the gateway saw in `action` on the page the model chose it on."""

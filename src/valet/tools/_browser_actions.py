@@ -37,12 +37,27 @@ class Goto(Action):
     url: str = Field(description="Absolute URL, e.g. https://example.com/page")
 
 
+class PageCheck(BaseModel):
+    """Where to look, after an interruption, to tell whether a click took effect."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    url: str = Field(description="The page that shows the result, e.g. your orders page.")
+    text: str = Field(
+        min_length=3, description="Text that page shows only once the click took effect."
+    )
+
+
 class Click(Action):
     """Click an element."""
 
     kind: ClassVar[str] = "click"
     effect: ClassVar[Effect] = Effect.UNKNOWN
     element: ElementRef
+    check: PageCheck | None = Field(
+        default=None,
+        description="Optional, for a click that buys, sends or deletes: where valet looks if "
+        "it is interrupted (valet restarted mid-click) to tell whether it took effect.",
+    )
 
 
 class ClickAt(Action):
