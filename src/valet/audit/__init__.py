@@ -6,7 +6,7 @@ valet's home; verify and export.
 - `AuditEntry` (what is appended) and `AuditRecord` (what is stored), `Actor`, `Outcome`.
 - `VerifyReport` / `Problem` / `WitnessCheck`: what `verify()` found and could not check.
 - `Head` (a signed checkpoint), `Witness` (`FileWitness`, `WebhookWitness`, `DatabaseWitness`,
-  `witness_from`), `AuditSettings` (the `[audit]` table of `config.toml`).
+  `MailWitness`, `witness_from`), `AuditSettings` (the `[audit]` table of `config.toml`).
 - Keys: `load_signing_key`; `fingerprint`, `parse_fingerprint`, `write_pin`, `read_pin` for the
   pinned public key.
 - `redact`, `redact_text`, `digest`, `canonical_json`; `Redactor` (shapes + exact secret
@@ -27,6 +27,7 @@ from valet.audit._keys import (
     write_pin,
 )
 from valet.audit._log import AuditLog
+from valet.audit._mail_witness import MailToolset, MailWitness
 from valet.audit._record import GENESIS, Actor, AuditEntry, AuditRecord, Outcome
 from valet.audit._redact import (
     REDACTED,
@@ -63,6 +64,8 @@ __all__ = [
     "FileWitness",
     "Head",
     "LogRedaction",
+    "MailToolset",
+    "MailWitness",
     "Outcome",
     "Problem",
     "ProblemKind",

@@ -9,7 +9,9 @@ name = "laptop"                                     # this log's name in a datab
 ```
 
 A witness is `file:PATH` (or an absolute path), an `http(s)://` webhook URL, a
-`postgresql://…` URL, or `database` for the database valet runs on (`VALET_DATABASE_URL`).
+`postgresql://…` URL, `database` for the database valet runs on (`VALET_DATABASE_URL`), or
+`mail:NAME` for the `[[connectors]]` mail toolset NAME, optionally followed by
+`?to=ADDRESS&read=OTHER&folder=FOLDER` (see `witness_from`).
 Whoever can rewrite valet's home can rewrite this file too: what it names protects records
 already witnessed, and the person who verifies should give the witness and key on the command
 line (`valet audit verify --witness … --key …`) from their own notes.
@@ -22,10 +24,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
+from pydantic import ValidationError
+
+from valet.audit._mail_witness import MailToolset, MailWitness
 from valet.audit._witness import DatabaseWitness, FileWitness, WebhookWitness, Witness
 from valet.errors import ConfigError
-from valet.settings import load_config
+from valet.settings import load_config, valet_home
 
 DATABASE_ENV = "VALET_DATABASE_URL"
 
@@ -46,10 +52,12 @@ class AuditSettings:
     @classmethod
     def from_home(cls, home: Path) -> AuditSettings:
         """The `[audit]` table of `home/config.toml` (no witness, no pin when absent)."""
-        return cls.from_config(load_config(home))
+        return cls.from_config(load_config(home), home)
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> AuditSettings:
+    def from_config(cls, config: Mapping[str, Any], home: Path | None = None) -> AuditSettings:
+        """`home`: the valet home whose vault a mail witness signs in with (default:
+        `VALET_HOME`)."""
         table: object = config.get("audit", {})
         if not isinstance(table, dict):
             raise AuditConfigError("[audit] must be a table")
@@ -66,14 +74,28 @@ class AuditSettings:
             specs = [specs]
         if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):  # pyright: ignore[reportUnknownVariableType]
             raise AuditConfigError("[audit] witness must be a string or a list of strings")
-        witnesses = tuple(witness_from(str(spec), log=name) for spec in specs)  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        witnesses = tuple(
+            witness_from(str(spec), log=name, config=config, home=home)  # pyright: ignore[reportUnknownArgumentType]
+            for spec in specs  # pyright: ignore[reportUnknownVariableType]
+        )
         return cls(witnesses, Path(pin).expanduser() if pin else None, name)
 
 
-def witness_from(spec: str, *, log: str = "valet") -> Witness:
+def witness_from(
+    spec: str,
+    *,
+    log: str = "valet",
+    config: Mapping[str, Any] | None = None,
+    home: Path | None = None,
+) -> Witness:
     """The witness a spec names: `file:PATH` or `/abs/path`, `http(s)://…`, `postgresql://…`,
-    or `database` (`$VALET_DATABASE_URL`). `log` names this log in a database witness."""
+    `database` (`$VALET_DATABASE_URL`), or `mail:NAME[?to=ADDRESS&read=OTHER&folder=FOLDER]`
+    (the mail toolset NAME of `config`, default `home`'s `config.toml`, sends each head to
+    ADDRESS, default its own; toolset OTHER, default NAME, reads them back from FOLDER, default
+    INBOX). `log` names this log in a database witness and in the mails' subjects."""
     spec = spec.strip()
+    if spec.startswith("mail:"):
+        return _mail_witness(spec.removeprefix("mail:"), log, config, home)
     if spec.startswith("file:"):
         return FileWitness(Path(spec.removeprefix("file:")).expanduser())
     if spec.startswith("/") or spec.startswith("~"):
@@ -90,5 +112,51 @@ def witness_from(spec: str, *, log: str = "valet") -> Witness:
             )
         return DatabaseWitness(url, log)
     raise AuditConfigError(
-        f"unknown witness {spec!r}: use file:PATH, https://URL, postgresql://URL or database"
+        f"unknown witness {spec!r}: use file:PATH, https://URL, postgresql://URL, database "
+        "or mail:NAME"
     )
+
+
+def _mail_witness(
+    spec: str, log: str, config: Mapping[str, Any] | None, home: Path | None
+) -> MailWitness:
+    name, _, query = spec.partition("?")
+    pairs = (pair.partition("=") for pair in query.split("&") if pair)
+    options = {key: unquote(value) for key, _, value in pairs}  # a "+" stays (me+audit@…)
+    unknown = set(options) - {"to", "read", "folder"}
+    if unknown:
+        raise AuditConfigError(
+            f"witness mail:{spec}: unknown options {', '.join(sorted(unknown))} "
+            "(use to=ADDRESS, read=TOOLSET, folder=FOLDER)"
+        )
+    to = options.get("to", "")
+    if to and ("@" not in to or any(c in to for c in "\r\n,;<> ")):
+        raise AuditConfigError(f"witness mail:{spec}: to={to!r} is not one e-mail address")
+    home = home or valet_home()
+    config = load_config(home) if config is None else config
+    sender = _mail_toolset(name, config)
+    reader = _mail_toolset(options["read"], config) if options.get("read") else sender
+    folder = options.get("folder") or "INBOX"
+    return MailWitness(sender, log=log, to=to, reader=reader, folder=folder, home=home)
+
+
+def _mail_toolset(name: str, config: Mapping[str, Any]) -> MailToolset:
+    """The `[[connectors]]` mail toolset `name` of `config`, its settings checked."""
+    from valet.connectors import configured_toolsets
+    from valet.connectors.mail import MailSettings
+
+    found = [t for t in configured_toolsets(config) if t.name == name]
+    if not found or found[0].connector != "mail":
+        mail = [t.name for t in configured_toolsets(config) if t.connector == "mail"]
+        raise AuditConfigError(
+            f"witness mail:{name}: config.toml has no mail toolset {name!r} "
+            f"(its mail toolsets: {', '.join(mail) or 'none'}; add a [[connectors]] table "
+            'with connector = "mail")'
+        )
+    try:
+        settings = MailSettings.model_validate(found[0].settings)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise AuditConfigError(f"witness mail:{name}: {where}: {first['msg']}") from exc
+    return MailToolset(name, settings)

@@ -13,6 +13,8 @@ into and read.
   heads it received (a JSON array) for `verify` to compare.
 - `DatabaseWitness(url, log)`: rows of table `valet_audit_heads` in a SQLAlchemy database
   (valet's Postgres when it runs on one), one `log` name per audit log.
+- `MailWitness` (`_mail_witness.py`): mails each head through a `[[connectors]]` mail toolset
+  and reads them back over IMAP.
 """
 
 from __future__ import annotations

@@ -13,10 +13,25 @@ move, flag, draft) and SMTP (send).
 Reading is allowed; moving and flagging (`update`), drafting (`create`) and sending (`send`)
 ask the person unless a grant or rule allows them. Every sent mail and draft carries
 `X-Valet-Task: <task id>` and, unless `footer = false`, a line saying valet sent it.
+
+For other code that uses a configured mailbox (the audit log's mail witness):
+`MailConnector.login`, `ImapSession` (blocking IMAP), `send` (blocking SMTP), `Login`.
 """
 
 from valet.connectors.mail._connector import MAIL, MailConnector, TokenSource
+from valet.connectors.mail._imap import ImapSession, Login
 from valet.connectors.mail._mime import TASK_HEADER
 from valet.connectors.mail._settings import MailSettings, TlsMode
+from valet.connectors.mail._smtp import send
 
-__all__ = ["MAIL", "TASK_HEADER", "MailConnector", "MailSettings", "TlsMode", "TokenSource"]
+__all__ = [
+    "MAIL",
+    "TASK_HEADER",
+    "ImapSession",
+    "Login",
+    "MailConnector",
+    "MailSettings",
+    "TlsMode",
+    "TokenSource",
+    "send",
+]

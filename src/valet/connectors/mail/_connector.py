@@ -74,12 +74,21 @@ class MailConnector:
     def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
         if not isinstance(settings, MailSettings):
             raise ConnectorError(f"toolset {name!r}: expected mail settings")
+        return _open(name, *self._sign_in(name, settings))
+
+    def login(self, name: str, settings: MailSettings) -> LoginSource:
+        """How toolset `name` signs in: awaiting it reads the vault (or the OAuth token) then.
+        For code outside the toolset that uses the same mailbox (the audit log's mail
+        witness). Raises `ConnectorError`; awaiting raises `ToolFailure`."""
+        return self._sign_in(name, settings)[1]
+
+    def _sign_in(self, name: str, settings: MailSettings) -> tuple[MailSettings, LoginSource]:
         if settings.account is None:
-            return _open(name, settings, self._login(name, settings))
+            return settings, self._login(name, settings)
         found = account_credentials(name, settings.account, self.home)
         if isinstance(found, OAuthCredentials):  # the account decides: XOAUTH2
             settings = settings.model_copy(update={"auth": "xoauth2"})
-        return _open(name, settings, self._account_login(name, settings, found))
+        return settings, self._account_login(name, settings, found)
 
     def _login(self, name: str, settings: MailSettings) -> LoginSource:
         credential = settings.credential or ""  # the settings give one or the other
