@@ -445,7 +445,9 @@ def audit_verify(
     ] = None,
     witness: Annotated[
         list[str] | None,
-        typer.Option(help="Compare with this witness (file:PATH, https://URL, postgresql://URL)."),
+        typer.Option(
+            help="Compare with this witness (file:PATH, https://URL, postgresql://URL, mail:NAME)."
+        ),
     ] = None,
 ) -> None:
     """Check that no audit record was changed, deleted, inserted or reordered, that every
