@@ -326,7 +326,7 @@ async def _run(
             await browser.close()
         finally:
             logs.remove()
-            audit.close()
+            await asyncio.to_thread(audit.close)  # it may send a head to a witness
     return TaskResult(record.run_id, record.dir, end)
 
 
