@@ -151,7 +151,12 @@ def _final(server: Server, task_id: str, what: str) -> dict[str, Any]:
         task: dict[str, Any] = server.get(f"/api/tasks/{task_id}").json()
         return task if task["status"] in FINAL else None
 
-    return _wait(ended, what, 120)
+    try:
+        return _wait(ended, what, 120)
+    except AssertionError as timed_out:  # say where it stands: status, what it waits for
+        task = server.get(f"/api/tasks/{task_id}").json()
+        asks = server.get(f"/api/requests?task_id={task_id}").json()
+        raise AssertionError(f"{timed_out}: {task['status']}, waiting for {asks}") from None
 
 
 def _steps(home: Path, task: dict[str, Any]) -> list[dict[str, Any]]:

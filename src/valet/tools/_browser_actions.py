@@ -55,6 +55,7 @@ class Click(Action):
     element: ElementRef
     check: PageCheck | None = Field(
         default=None,
+        exclude_if=lambda check: check is None,  # asks and the audit log show only what was set
         description="Optional, for a click that buys, sends or deletes: where valet looks if "
         "it is interrupted (valet restarted mid-click) to tell whether it took effect.",
     )
