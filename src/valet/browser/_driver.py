@@ -297,6 +297,7 @@ class Driver:
             timeout_s=s.action_timeout_s,
             settle_quiet_ms=s.settle_quiet_ms if settle else None,
             settle_max_ms=s.settle_max_ms,
+            settle_busy_ms=s.settle_busy_max_ms,
         )
 
     async def compute(self, settle: bool = False) -> Snapshot:
@@ -485,6 +486,8 @@ class Driver:
         if step.nav_started and page is step.page and not step.nav_committed.is_set():
             await self._wait_load(step)
             snapshot = await self.compute(settle=True)
+        if snapshot.unsettled:
+            notes.append("the page was still changing when valet looked at it")
         for task in step.downloads:
             try:
                 _path, message = await asyncio.wait_for(asyncio.shield(task), nav_timeout)

@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, TypedDict, cast
 
-from playwright.async_api import Error, Frame, JSHandle, Locator, Page, Selectors
+from playwright.async_api import (
+    BrowserContext,
+    Error,
+    Frame,
+    JSHandle,
+    Locator,
+    Page,
+    Selectors,
+)
 
 from valet.browser._types import Element, FieldFacts, Observation, Widget, digest_of
 
@@ -58,6 +66,7 @@ class RawFrame(TypedDict):
     scroll: list[int]
     mutations: int
     widgets: list[list[Any]]
+    unsettled: bool
 
 
 @dataclass(eq=False)
@@ -83,6 +92,8 @@ class Snapshot:
     seqs: tuple[tuple[FrameIndex, int], ...]
     total_elements: int
     text_more: int
+    unsettled: bool = False
+    """The page was still changing when the post-action settle wait ended."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +103,7 @@ class ObserveLimits:
     timeout_s: float
     settle_quiet_ms: int | None = None
     settle_max_ms: int = 0
+    settle_busy_ms: int = 0
 
 
 class Observer:
@@ -101,7 +113,9 @@ class Observer:
         scripts = resources.files("valet.browser").joinpath("js")
         self._source = scripts.joinpath("indexer.js").read_text("utf-8")
         self._engine_source = scripts.joinpath("locate.js").read_text("utf-8")
+        self._watch_source = scripts.joinpath("watch.js").read_text("utf-8")
         self._reply = f"valet-{secrets.token_hex(12)}"
+        self._watch = f"valet-{secrets.token_hex(12)}"
         self._indexes: dict[Frame, FrameIndex] = {}
         self._registry: dict[int, tuple[FrameIndex, int]] = {}
         self._next_id = 1
@@ -123,7 +137,7 @@ class Observer:
         if index is not None:
             return index
         key = f"valet-{secrets.token_hex(12)}"
-        config = {"key": key, "reply": self._reply}
+        config = {"key": key, "reply": self._reply, "watch": self._watch}
         try:
             handle = await asyncio.wait_for(frame.evaluate_handle(self._source, config), timeout_s)
         except (Error, TimeoutError):
@@ -173,6 +187,13 @@ class Observer:
         """Register the selector engine behind `locator`; do it before any page is used."""
         script = f"({self._engine_source})({json.dumps(self._reply)})"
         await selectors.register(_ENGINE, script=script, content_script=True)
+
+    async def watch(self, context: BrowserContext) -> None:
+        """Add the page watcher (js/watch.js) to every document the context opens from now on,
+        before the page's own scripts: it notes which elements got click or key listeners and
+        what a person's input set in motion (debounce timers, fetches), for the indexer."""
+        config = json.dumps({"key": self._watch})
+        await context.add_init_script(script=f"({self._watch_source})({config});")
 
     def locator(self, global_id: int) -> Locator | None:
         """A locator for the live element behind a global id (None when its id is unknown).
@@ -233,7 +254,11 @@ class Observer:
         settle = (
             None
             if limits.settle_quiet_ms is None
-            else {"quietMs": limits.settle_quiet_ms, "maxMs": limits.settle_max_ms}
+            else {
+                "quietMs": limits.settle_quiet_ms,
+                "maxMs": limits.settle_max_ms,
+                "busyMs": limits.settle_busy_ms,
+            }
         )
         for _attempt in range(2):
             index = await self._index_for(frame, limits.timeout_s)
@@ -377,8 +402,13 @@ class Observer:
             fields=fields,
             widgets=widgets,
         )
+        unsettled = any(raw is not None and raw.get("unsettled", False) for raw in raws.values())
         return Snapshot(
-            observation=observation, seqs=tuple(seqs), total_elements=total, text_more=text_more
+            observation=observation,
+            seqs=tuple(seqs),
+            total_elements=total,
+            text_more=text_more,
+            unsettled=unsettled,
         )
 
 

@@ -90,6 +90,11 @@ class BrowserSession:
         except BaseException:
             await playwright.stop()
             raise
+        try:
+            await observer.watch(context)
+        except BaseException:
+            await playwright.stop()
+            raise
         context.set_default_timeout(settings.action_timeout_s * 1000)
         context.set_default_navigation_timeout(settings.navigation_timeout_s * 1000)
         driver = Driver(settings, context, artifacts_dir, observer)

@@ -102,7 +102,13 @@ class BrowserSettings(BaseModel):
         description="After an action, wait until the DOM has been quiet this long (bounded).",
     )
     settle_max_ms: int = Field(
-        default=400, ge=0, description="Upper bound of the post-action settle wait."
+        default=400, ge=0, description="Upper bound of the post-action DOM-quiet wait."
+    )
+    settle_busy_max_ms: int = Field(
+        default=1500,
+        ge=0,
+        description="After an action, wait up to this long for the timers (a debounced "
+        "autocomplete) and fetches its input set in motion, before the DOM-quiet wait.",
     )
     observation_reuse_s: float = Field(
         default=1.0,

@@ -127,6 +127,11 @@ def build_pages_router(ctx: SiteContext) -> APIRouter:
             request, "frames/widget.html", {"title": "Newsletter", "email": email.strip()}
         )
 
+    # --- widgets made of plain elements with listeners -----------------------------
+    @router.get("/widgets")
+    def widgets(request: Request) -> Response:
+        return ctx.render(request, "widgets/widgets.html", {"title": "Widgets"})
+
     # --- dynamic content --------------------------------------------------------------
     @router.get("/dynamic")
     def dynamic(request: Request) -> Response:

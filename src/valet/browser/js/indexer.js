@@ -29,8 +29,10 @@
   };
   const NAME_FROM_CONTENT = new Set([
     "button", "link", "tab", "menuitem", "menuitemcheckbox", "menuitemradio", "option",
-    "checkbox", "radio", "switch", "treeitem", "clickable", "cell", "heading",
+    "checkbox", "radio", "switch", "treeitem", "clickable", "cell", "heading", "listitem", "row",
   ]);
+  // Inline formatting: no word break after it when naming by content (other elements get one).
+  const INLINE = new Set(["b", "i", "em", "strong", "u", "s", "small", "sup", "sub", "mark", "code", "abbr", "span", "a", "font", "kbd", "q", "cite"]);
   const TEXT_TYPES = new Set(["", "text", "email", "tel", "url", "search", "password"]);
   const INPUT_EVENTS = [
     "pointerdown", "mousedown", "keydown", "input", "change", "click", "wheel", "scroll",
@@ -53,6 +55,15 @@
   const ownNodes = new WeakSet(); // our overlay: its mutations are not the page's
 
   const now = () => performance.now();
+  // The page watcher (js/watch.js, an init script) knows listeners and pending effects of input;
+  // documents opened before it was installed have none, and then listeners are not known.
+  const watcher = (() => {
+    if (!config.watch) return null;
+    const box = {};
+    window.dispatchEvent(new CustomEvent(config.watch, { detail: box }));
+    return box.watch || null;
+  })();
+  const listened = (el) => (watcher !== null && watcher.listened(el)) || typeof el.onclick === "function";
   const markInput = () => { lastInput = now(); };
   for (const type of INPUT_EVENTS) window.addEventListener(type, markInput, { capture: true, passive: true });
 
@@ -135,7 +146,7 @@
       if (label) { out += " " + label + " "; return; }
       const kids = n.shadowRoot ? n.shadowRoot.childNodes : n.childNodes;
       for (const k of kids) visit(k);
-      if (tag === "div" || tag === "p" || tag === "li" || tag === "td") out += " ";
+      if (!INLINE.has(tag) || (tag === "span" && n.parentElement && getComputedStyle(n.parentElement).display.includes("flex"))) out += " ";
     };
     visit(node);
     return collapse(out);
@@ -161,7 +172,30 @@
       return "textbox";
     }
     if (el.isContentEditable) return "textbox";
+    if (weak && isSliderHandle(el)) return "slider";
+    if (weak && tag === "li") return "listitem";
+    if (weak && tag === "tr") return "row";
     return weak ? "clickable" : "generic";
+  };
+  // A slider drawn with divs (jQuery UI and the like): a small handle on a wider track.
+  const isSliderHandle = (el) => {
+    const cls = typeof el.className === "string" ? el.className : "";
+    if (/slider-handle|ui-slider-handle|range-handle|thumb/i.test(cls)) return true;
+    const parent = parentOf(el);
+    return !!parent && /slider/i.test(typeof parent.className === "string" ? parent.className : "") &&
+      el.children.length === 0 && !collapse(el.textContent);
+  };
+  // Where a drawn slider's handle sits on its track, in percent (left to right, or bottom up).
+  const handlePosition = (el) => {
+    const track = parentOf(el);
+    if (!track) return null;
+    const t = track.getBoundingClientRect();
+    const h = el.getBoundingClientRect();
+    const vertical = t.height > t.width;
+    const span = vertical ? t.height : t.width;
+    if (span <= 0) return null;
+    const at = vertical ? (t.bottom - (h.top + h.height / 2)) / span : (h.left + h.width / 2 - t.left) / span;
+    return Math.max(0, Math.min(100, Math.round(at * 100)));
   };
 
   const nameOf = (el, role) => {
@@ -227,7 +261,37 @@
         if (t && collapse(t.textContent)) return collapse(t.textContent);
       }
     }
-    return "";
+    // an image drawn by CSS (content or background), then a class that names what it is
+    for (const n of nodes.slice(0, 3)) {
+      const style = getComputedStyle(n);
+      for (const value of [style.content, style.backgroundImage]) {
+        const m = /url\(["']?([^"')]+)["']?\)/.exec(value || "");
+        if (m && !m[1].startsWith("data:")) {
+          const base = m[1].split(/[?#]/)[0].split("/").pop().replace(/\.[a-z0-9]+$/i, "");
+          if (base) return base;
+        }
+      }
+    }
+    return kindOf(el);
+  };
+  // What an element's classes say it is (folder, file, trash, star…): only words of this list,
+  // so generated class names never leak into the view.
+  const KINDS = new Set([
+    "folder", "file", "directory", "dir", "document", "trash", "delete", "remove", "star", "starred",
+    "favorite", "favourite", "like", "heart", "reply", "forward", "retweet", "share", "edit", "close",
+    "expand", "collapse", "menu", "more", "next", "prev", "previous", "back", "play", "pause", "stop",
+    "download", "upload", "search", "settings", "add", "plus", "minus", "check", "archive", "flag",
+    "pin", "bookmark", "copy", "send", "save", "refresh", "print", "home", "user", "mail", "email",
+    "calendar", "tab", "toggle", "handle", "up", "down", "left", "right", "leaf", "node",
+  ]);
+  const kindOf = (el) => {
+    const words = [];
+    for (const cls of el.classList || []) {
+      for (const word of cls.toLowerCase().split(/[-_]+/)) {
+        if (KINDS.has(word) && !words.includes(word)) words.push(word);
+      }
+    }
+    return words.slice(0, 2).join(" ");
   };
   const nearTextOf = (el) => {
     let node = el;
@@ -295,6 +359,11 @@
     if (aria("aria-invalid") === "true" || (control && el.matches(":user-invalid"))) s.push("invalid");
     if (el === active) s.push("focused");
     if (aria("aria-current") && aria("aria-current") !== "false") s.push("current");
+    if (!isInteractive(el)) {
+      // what plain elements say with classes only: the selected tab, the draggable item
+      if (!s.includes("selected") && /(?:^|\s)(?:active|selected|current)(?:\s|$)/.test(typeof el.className === "string" ? el.className : "")) s.push("selected");
+      if (isDraggable(el)) s.push("draggable");
+    }
     return s.join(" ");
   };
 
@@ -325,12 +394,26 @@
       if (!TEXT_TYPES.has(type) && !["checkbox", "radio", "button", "submit", "reset", "range", "number", "search"].includes(type)) return "type=" + type;
       if (type === "email" || type === "password" || type === "tel" || type === "url") return "type=" + type;
     }
+    if (tag === "input" && (el.getAttribute("type") || "").toLowerCase() === "range") {
+      return "min=" + (el.min || "0") + " max=" + (el.max || "100") + (el.step && el.step !== "1" ? " step=" + el.step : "");
+    }
+    if (tag === "textarea") return "multi-line";
+    if (role === "slider" && !("value" in el)) {
+      const min = el.getAttribute("aria-valuemin"), max = el.getAttribute("aria-valuemax");
+      if (min !== null && max !== null) return "min=" + min + " max=" + max;
+      const at = handlePosition(el);
+      return at === null ? null : "handle at " + at + "% of its track";
+    }
     if (tag === "select") {
       const labels = Array.from(el.options).map((o) => clip(collapse(o.label || o.text), 20));
       const shown = labels.slice(0, 6).join("|");
       return "options: " + shown + (labels.length > 6 ? "|+" + (labels.length - 6) : "");
     }
     if (el.target === "_blank") return "new tab";
+    if (role === "clickable" || role === "listitem" || role === "row" || role === "treeitem") {
+      const kind = kindOf(el);
+      if (kind && name && !name.toLowerCase().includes(kind)) return "(" + kind + ")";
+    }
     return null;
   };
 
@@ -400,16 +483,57 @@
     return all;
   };
 
-  // 2: interactive; 1: weak (onclick / tabindex), kept when nothing better is around it
-  const isCandidate = (el) => {
+  // 2: interactive; 1: weak (a click or key listener, onclick, tabindex, a pointer cursor,
+  // draggable), kept when nothing better is around it
+  const NEVER = new Set(["html", "body", "head", "script", "style", "template", "br", "hr", "option", "optgroup"]);
+  const isCandidate = (el, pointer) => {
     if (isInteractive(el)) return 2;
-    if (el.hasAttribute("onclick") || el.hasAttribute("tabindex")) {
-      const t = el.getAttribute("tabindex");
-      if (t !== null && !(Number(t) >= 0) && !el.hasAttribute("onclick")) return 0;
-      if (el.localName === "label" && el.control) return 0;
-      return 1;
+    const tag = el.localName;
+    if (NEVER.has(tag) || (tag === "label" && el.control)) return 0;
+    if (el.hasAttribute("onclick") || listened(el) || el.getAttribute("draggable") === "true") return 1;
+    const t = el.getAttribute("tabindex");
+    if (t !== null && Number(t) >= 0) return 1;
+    return pointer.has(el) ? 1 : 0;
+  };
+  // Elements whose own cursor is a pointer (not one inherited from a parent that has it too):
+  // what a sighted person takes for clickable. One computed style per element, after mutations.
+  let pointerSeen = { mutations: -1, count: -1, set: new Set() };
+  const pointerOf = (all) => {
+    if (pointerSeen.mutations === mutations && pointerSeen.count === all.length) return pointerSeen.set;
+    const set = new Set();
+    const cursor = new Map();
+    for (const el of all) {
+      if (NEVER.has(el.localName) || el.namespaceURI !== "http://www.w3.org/1999/xhtml") continue;
+      const own = getComputedStyle(el).cursor;
+      cursor.set(el, own);
+      if (own !== "pointer") continue;
+      const parent = parentOf(el);
+      if (!parent || cursor.get(parent) !== "pointer") set.add(el);
     }
-    return 0;
+    pointerSeen = { mutations, count: all.length, set };
+    return set;
+  };
+  // A list of items worked by the mouse (a sortable list, an autocomplete menu, a listbox of
+  // divs): its repeated children are what a person clicks or drags, not the list itself.
+  const itemsOf = (el) => {
+    const kids = Array.from(el.children).filter((k) => !NEVER.has(k.localName));
+    const list = ["ul", "ol", "tbody", "menu"].includes(el.localName) || ["listbox", "menu", "list"].includes(el.getAttribute("role") || "");
+    if (kids.length < (list ? 1 : 2)) return null;
+    const tag = kids[0].localName;
+    if (!kids.every((k) => k.localName === tag)) return null;
+    if (!["li", "div", "tr", "span", "a", "p"].includes(tag)) return null;
+    if (el.querySelector(INTERACTIVE)) return null;
+    // not a list: only alike children (same tag and classes) that are no controls themselves
+    if (!list && !kids.every((k) => k.className === kids[0].className && !weakNow.has(k))) return null;
+    return kids;
+  };
+  let weakNow = new Set();
+  const SORTABLE = /(?:^|[-_ ])(?:sortable|draggable|drag|dnd|reorder)(?:$|[-_ ])/i;
+  const isDraggable = (el) => {
+    if (el.getAttribute("draggable") === "true") return true;
+    const parent = parentOf(el);
+    return !!parent && (SORTABLE.test(parent.className || "") || SORTABLE.test(parent.id || "") ||
+      /ui-sortable-handle|ui-draggable/.test(el.className || ""));
   };
 
   const vis = (rect, vw, vh) => {
@@ -419,27 +543,48 @@
   };
 
   const observe = async (opts) => {
-    if (opts.settle) await settle(opts.settle);
+    const unsettled = opts.settle ? await settle(opts.settle) : false;
     seq += 1;
     const vw = window.innerWidth, vh = window.innerHeight;
     const shadows = [];
     const all = collect(shadows);
     const strong = new Set();
+    const weak = new Set();
     const candidates = [];
+    const pointer = pointerOf(all);
     for (const el of all) {
-      const kind = isCandidate(el);
+      const kind = isCandidate(el, pointer);
       if (!kind) continue;
       candidates.push([el, kind]);
-      if (kind === 2) strong.add(el);
+      (kind === 2 ? strong : weak).add(el);
+    }
+    // a weak list's repeated children stand for it (each item is what gets clicked or dragged)
+    weakNow = weak;
+    for (const el of [...weak]) {
+      const items = itemsOf(el);
+      if (!items) continue;
+      weak.delete(el);
+      for (const item of items) {
+        if (weak.has(item)) continue;
+        weak.add(item);
+        candidates.push([item, 1]);
+      }
     }
     const hiddenCache = new Map();
     const visible = [];
+    const area = window.innerWidth * window.innerHeight;
     for (const [el, kind] of candidates) {
       if (kind === 1) {
-        // weak candidates (onclick / tabindex) that sit inside or around a real control are duplicates
+        if (!weak.has(el)) continue;
+        // weak candidates that sit inside or around a real control are duplicates
         let dup = false;
         for (let p = parentOf(el); p && !dup; p = parentOf(p)) if (strong.has(p)) dup = true;
         if (dup || el.querySelector(INTERACTIVE)) continue;
+        // a listener on a big container is a delegate: the things inside are what people click
+        if (!el.hasAttribute("tabindex") && !el.hasAttribute("onclick")) {
+          const r = el.getBoundingClientRect();
+          if (r.width * r.height > area / 3 && (el.textContent || "").length > 200) continue;
+        }
       }
       if (el.checkVisibility && !el.checkVisibility({ visibilityProperty: true, checkVisibilityCSS: true })) continue;
       const rect = el.getBoundingClientRect();
@@ -523,7 +668,7 @@
       seq, url: location.href, title: document.title, els: out, total: visible.length,
       text: text.text, textMore: text.more, textHash: text.hash,
       frames, scroll: [Math.round(window.scrollX), Math.round(window.scrollY)],
-      mutations, widgets: widgetsOf(iframes, shadows, hiddenCache),
+      mutations, widgets: widgetsOf(iframes, shadows, hiddenCache), unsettled,
     };
   };
 
@@ -571,15 +716,28 @@
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
   // Wait until the DOM has been quiet for quietMs (bounded by maxMs). No fixed sleeps: a page
   // that is already quiet returns after one macrotask.
-  const settle = async ({ quietMs, maxMs }) => {
-    const start = now();
+  // First waits (up to busyMs) for what the action set in motion and the watcher saw (a
+  // debounce timer, a fetch), then for the DOM to be quiet (up to maxMs more). True when the
+  // page was still changing when the wait ended.
+  const settle = async ({ quietMs, maxMs, busyMs }) => {
+    let start = now();
     await macrotask();
+    let waited = false;
+    while (watcher !== null && watcher.busy() > 0 && now() - start < (busyMs || 0)) {
+      waited = true;
+      await sleep(8);
+    }
+    if (watcher !== null && watcher.busy() > 0) return true;
+    if (waited) { start = now(); await macrotask(); }
+    const from = waited ? start : -1e9;
     while (now() - start < maxMs) {
-      const quiet = now() - lastMutation;
-      if (quiet >= quietMs) break;
+      const quiet = now() - Math.max(lastMutation, from);
+      if (quiet >= quietMs) return false;
       await sleep(Math.max(1, Math.min(quietMs - quiet, maxMs - (now() - start))));
     }
+    return now() - lastMutation < quietMs;
   };
+
 
   let overlay = null;
   const marks = (pairs) => {
