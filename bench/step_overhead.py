@@ -18,7 +18,11 @@ prompt, the tool definitions pydantic-ai builds from the action models (name, de
 JSON schema, compact JSON), and the step's prompt text, taken from the real model planner with
 a model function that only records its request.
 
-Usage: .venv/bin/python bench/step_overhead.py [--steps 40] [--warmup 5] [--profile FILE]
+`--think-ms` makes the planner take that long to answer, as a real model does (not counted in
+either side's time): the page's latest observation is then older when the action runs.
+
+Usage: .venv/bin/python bench/step_overhead.py [--steps 40] [--warmup 5] [--think-ms 0]
+       [--profile FILE]
 The last line is machine-readable.
 """
 
@@ -144,6 +148,7 @@ class Bench:
     mark: float | None = None
     profile: cProfile.Profile | None = None
     bare_context: BrowserContext | None = None
+    think_s: float = 0.0
 
     async def answer(self, planner: InstantPlanner, prompt: Prompt) -> Reply:
         now = time.perf_counter()
@@ -160,6 +165,8 @@ class Bench:
         if self.count > self.warmup:
             self.measured.bare_ms.append(bare_ms)
         action = self._action()
+        if self.think_s:
+            await asyncio.sleep(self.think_s)  # a model's answer time, not counted
         if self.profile is not None and self.count > self.warmup:
             self.profile.enable()
         self.mark = time.perf_counter()
@@ -214,9 +221,10 @@ async def run_case(
     steps: int,
     warmup: int,
     profile: cProfile.Profile | None,
+    think_s: float = 0.0,
 ) -> tuple[Measured, dict[str, list[float]]]:
     measured = Measured()
-    bench = Bench(case, steps, warmup, measured, profile=profile)
+    bench = Bench(case, steps, warmup, measured, profile=profile, think_s=think_s)
 
     def make_planner(model: object, actions: Sequence[type[Action]], instructions: str, *_: Any):
         planner = InstantPlanner(actions, instructions)
@@ -254,7 +262,7 @@ async def run_case(
     return measured, laps
 
 
-async def main(steps: int, warmup: int, profile_to: Path | None) -> None:
+async def main(steps: int, warmup: int, profile_to: Path | None, think_s: float = 0.0) -> None:
     rows: list[str] = []
     all_valet: list[float] = []
     all_bare: list[float] = []
@@ -263,7 +271,7 @@ async def main(steps: int, warmup: int, profile_to: Path | None) -> None:
     profile = cProfile.Profile() if profile_to is not None else None
     with SiteServer() as sites:
         for case in CASES:
-            measured, laps = await run_case(sites, case, steps, warmup, profile)
+            measured, laps = await run_case(sites, case, steps, warmup, profile, think_s)
             all_valet += measured.valet_ms
             all_bare += measured.bare_ms
             if measured.request_chars:
@@ -303,5 +311,11 @@ if __name__ == "__main__":
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=0.0,
+        help="the planner waits this long before each answer (a model's time, not counted)",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.steps, args.warmup, args.profile))
+    asyncio.run(main(args.steps, args.warmup, args.profile, args.think_ms / 1000))

@@ -238,3 +238,44 @@ async def test_enter_in_a_form_is_a_submit() -> None:
     assert (await box.execute(Type(element=1, text="pw"))).ok
     pressed = await box.execute(Press(keys="Enter"))
     assert not pressed.ok and "builtin.ask.submit" in pressed.message
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedElement(Element):
+    """An element as an index that reports link targets gives it (`Element.href`)."""
+
+    href: str | None = None
+
+
+@dataclass
+class LinkedToolbox(MemoryToolbox):
+    """A memory page that can also be asked, live, where a click would go."""
+
+    live_links: dict[int, str] = field(default_factory=lambda: dict[int, str]())
+    asked: list[int | ByRole] = field(default_factory=lambda: list[int | ByRole]())
+
+    async def link_url(self, element: int | ByRole) -> str | None:
+        self.asked.append(element)
+        return self.live_links.get(element) if isinstance(element, int) else None
+
+
+async def test_a_click_is_checked_against_the_link_target_the_index_gave() -> None:
+    page = Page(
+        f"{SHOP}/links",
+        [
+            IndexedElement(1, "link", "Account", href="http://169.254.169.254/latest/"),
+            IndexedElement(2, "checkbox", "Flagged only", href=""),
+            Element(3, "link", "Help"),
+        ],
+    )
+    inner = LinkedToolbox({page.url: page}, current=page.url, live_links={3: "http://10.0.0.1/"})
+    box = gated(inner, ScriptedApprover.of([Approval.approved()]))
+    await box.observe()
+    metadata = await box.execute(Click(element=1))
+    assert not metadata.ok and metadata.message.startswith("denied by rule nav.metadata:")
+    assert (await box.execute(Click(element=2))).ok
+    assert inner.asked == []  # the index said where each goes: no trip to the page
+    private = await box.execute(Click(element=3))  # the index did not say: asked live
+    assert not private.ok and private.message.startswith("denied by rule nav.private:")
+    assert inner.asked == [3]
+    assert inner.done == [Click(element=2)]

@@ -57,6 +57,8 @@ class StopGuard:
         """Stops already given to the person whose form is still on the same page."""
         self._fields: dict[int, FieldFacts] = {}
         """Facts of every field seen this run (element ids are never reused in a session)."""
+        self._kinds: dict[FieldFacts, FieldKind | None] = {}
+        """What each field's facts make it: a page's fields are mostly the same every step."""
 
     def review(self, observation: Observation) -> Observation:
         """Mark the observation `needs_person` when its page calls for the person (once per
@@ -67,9 +69,10 @@ class StopGuard:
             for e in observation.elements
         ]
         page = _page(observation.url)
+        flagged = {i: f for i, f in observation.fields.items() if self._kind_of(f) is not None}
         stops = [
             s
-            for s in detect_stops(observation, self.kinds)
+            for s in detect_stops(replace(observation, fields=flagged), self.kinds)
             if not self.vault_can_fill(observation, s)
         ]
         shown: set[tuple[StopKind, str]] = {(s.kind, page) for s in stops}
@@ -121,7 +124,14 @@ class StopGuard:
 
     def _kind(self, element_id: int) -> FieldKind | None:
         facts = self._fields.get(element_id)
-        return None if facts is None else field_kind(facts)
+        return None if facts is None else self._kind_of(facts)
+
+    def _kind_of(self, facts: FieldFacts) -> FieldKind | None:
+        if facts not in self._kinds:
+            if len(self._kinds) >= 4096:
+                self._kinds.clear()
+            self._kinds[facts] = field_kind(facts)
+        return self._kinds[facts]
 
     @staticmethod
     def _id(ref: int | ByRole, page: Observation | None) -> int | None:

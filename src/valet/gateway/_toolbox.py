@@ -14,6 +14,7 @@ observations and results are replaced by their placeholders.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,7 @@ from valet.policy import (
     StopKind,
     check_navigation,
     classify_click,
+    classify_drag,
     classify_enter,
     find_element,
     has_payment_fields,
@@ -49,7 +51,7 @@ from valet.policy import (
     site_of,
     strictest,
 )
-from valet.tools import Action, Click, ClickAt, Download, Goto, OpenTab, Press, Type
+from valet.tools import Action, Click, ClickAt, Download, Drag, Goto, OpenTab, Point, Press, Type
 
 
 @runtime_checkable
@@ -121,6 +123,7 @@ class GatedToolbox:
         self._actor: Actor = actor
         self._last: Observation | None = None
         self._seen_digest = ""
+        self._learned: set[bytes] = set()
         self.watch = None if watch is None else WatchGuard(watch, sensitive_sites)
         self.documents = documents
 
@@ -150,8 +153,23 @@ class GatedToolbox:
         self._last = observation
         if observation.digest != self._seen_digest or not observation.digest:
             self._seen_digest = observation.digest
-            self.gate.learn(_page_source(observation.url), _page_content(observation))
+            self._learn(observation)
         return observation
+
+    def _learn(self, page: Observation) -> None:
+        """Tell the gate what the page says, unless it said exactly that before (a checkbox
+        ticked changes the page's digest, not its words: no second scan of the same text)."""
+        source, content = _page_source(page.url), _page_content(page)
+        hasher = hashlib.blake2b(str(source).encode("utf-8", "surrogatepass"), digest_size=16)
+        for text in content:
+            hasher.update(b"\x00" + text.encode("utf-8", "surrogatepass"))
+        said = hasher.digest()
+        if said in self._learned:
+            return
+        if len(self._learned) >= 1024:
+            self._learned.clear()
+        self._learned.add(said)
+        self.gate.learn(source, content)
 
     async def execute(self, action: Action) -> ActionOutcome:
         if self.watch is not None:
@@ -249,7 +267,7 @@ class GatedToolbox:
                 if isinstance(action, Download):
                     size = await self._declared_size(absolute, guard)
             case Download(element=int() | ByRole() as ref):
-                link = await self._link_url(ref)
+                link = await self._link_url(ref, self._element(ref))
                 if link is not None:
                     guard = await self._navigation(link)
                     extra.append(guard)
@@ -257,11 +275,14 @@ class GatedToolbox:
             case Click(element=ref):
                 target = self._element(ref)
                 classification = self._click(target, ref)
-                link = await self._link_url(ref)
+                link = await self._link_url(ref, target)
                 if link is not None:
                     extra.append(await self._navigation(link))
             case ClickAt():
                 classification = Classification(Effect.UNKNOWN, "a click at coordinates")
+            case Drag(source=source, target=goal) if self._last is not None:
+                target = self._end(source)
+                classification = classify_drag(target, self._end(goal), self._last)
             case Type(element=ref, text=text, submit=True):
                 target = self._element(ref)
                 classification = self._enter(target)
@@ -330,12 +351,14 @@ class GatedToolbox:
             )
         return [] if denial is None else [denial]
 
-    async def _link_url(self, ref: int | ByRole) -> str | None:
-        """The URL a click would follow, when the inner toolbox can tell (the browser can)."""
-        if not isinstance(self.inner, LinkTargets):
-            return None
-        url = await self.inner.link_url(ref)
-        if url is None or url.startswith(("javascript:", "#")):
+    async def _link_url(self, ref: int | ByRole, known: Element | None) -> str | None:
+        """The URL a click would follow: as the element index gave it with the element (no
+        extra trip to the page), else read live when the inner toolbox can tell (the browser
+        can)."""
+        url = _indexed_link(known)
+        if url is None and isinstance(self.inner, LinkTargets):
+            url = await self.inner.link_url(ref)
+        if not url or url.startswith(("javascript:", "#")):
             return None
         return url
 
@@ -373,6 +396,10 @@ class GatedToolbox:
             return page.element(ref)
         return find_element(page, ref.role, ref.name, ref.nth)
 
+    def _end(self, end: int | ByRole | Point) -> Element | None:
+        """A drag's end as an element of the latest observation (None: a point or unknown)."""
+        return None if isinstance(end, Point) else self._element(end)
+
     def _click(self, target: Element | None, ref: int | ByRole) -> Classification:
         if target is None or self._last is None:
             shown = f"[{ref}]" if isinstance(ref, int) else f'{ref.role} "{ref.name}"'
@@ -402,6 +429,14 @@ class GatedToolbox:
         host = urlsplit(url).hostname if url.startswith(("http:", "https:")) else None
         resolved = await self._resolve(host) if host else []
         return check_navigation(url, resolved, settings)
+
+
+def _indexed_link(element: Element | None) -> str | None:
+    """The absolute URL a click on `element` follows, as the element index reported it
+    (`Element.href`: its own or its enclosing link's; "" when it is in no link); None when the
+    index did not say (an element built elsewhere, or an index without link targets)."""
+    href: object = getattr(element, "href", None)
+    return href if isinstance(href, str) else None
 
 
 def _note(refusal: Refusal) -> str:
