@@ -1,0 +1,58 @@
+"""The oracle of `bench/miniwob.py`: solves MiniWoB++ tasks from valet's prompt text alone.
+
+It reads what valet renders for the model (`miniwob_view.View`) and answers with valet's tools.
+It is a test of the harness, not an agent: each task has its own solving logic
+(`miniwob_solvers.py`), which reads the task's instruction from the page text as valet shows it.
+When valet's text lacks what the task needs, or a tool failed, the oracle gives up with the
+`Gap` that names what it could not find; that line is the bench's report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from miniwob_solvers import SOLVERS, TOLERANT
+from miniwob_view import Gap, Move, Plan, View
+
+
+class Oracle:
+    """One episode's oracle: each call reads valet's prompt and answers with one tool call."""
+
+    def __init__(self, task: str) -> None:
+        self.task = task
+        self.plan: Plan | None = None
+        self.moves: list[Move] = []
+        self.gap: str | None = None
+
+    def next(self, prompt: str, tools: dict[str, dict[str, Any]]) -> Move:
+        if self.gap is not None:
+            return "done", {"answer": self.gap, "success": False}
+        view = View.parse(prompt, tools)
+        try:
+            if self.moves and view.failed and self.task not in TOLERANT:
+                kind, args = self.moves[-1]
+                reason = view.last_result.splitlines()[0].removeprefix("FAILED: ")[:200]
+                raise Gap(f"{kind} {args} failed: {reason}")
+            if self.plan is None:
+                self.plan = SOLVERS[self.task](view)
+                move = next(self.plan)
+            else:
+                move = self.plan.send(view)
+            _check_tool(move, tools)
+        except StopIteration:
+            return "done", {"answer": "the oracle has no more actions", "success": True}
+        except Gap as gap:
+            self.gap = str(gap)
+            return "done", {"answer": self.gap, "success": False}
+        self.moves.append(move)
+        return move
+
+
+def _check_tool(move: Move, tools: dict[str, dict[str, Any]]) -> None:
+    kind, args = move
+    if kind not in tools:
+        raise Gap(f"valet has no `{kind}` tool")
+    known = tools[kind].get("properties", {})
+    for key in args:
+        if key not in known:
+            raise Gap(f"valet's `{kind}` takes no `{key}`")

@@ -1,0 +1,607 @@
+"""One solver per MiniWoB++ task, reading only valet's text (`View`) and acting only through
+valet's tools. Each is a generator: it yields a tool call and receives the page valet shows
+next. What it cannot find raises `Gap` with the missing thing named."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Generator
+
+from miniwob_view import (
+    CLICKABLE,
+    Element,
+    Gap,
+    Move,
+    Plan,
+    View,
+    click,
+    submit_button,
+    type_into,
+)
+
+SOLVERS: dict[str, Callable[[View], Plan]] = {}
+TOLERANT: set[str] = set()
+"""Tasks whose solver reads a failed action's result itself (the others stop at the first)."""
+
+TEXT_ROLES = ("textbox", "searchbox", "combobox", "spinbutton", "textarea")
+
+
+def solver(task: str, tolerant: bool = False) -> Callable[[Callable[[View], Plan]], None]:
+    def register(plan: Callable[[View], Plan]) -> None:
+        SOLVERS[task] = plan
+        if tolerant:
+            TOLERANT.add(task)
+
+    return register
+
+
+def press(view: View, element: Element, key: str, times: int) -> Generator[Move, View, View]:
+    """Press `key` on `element` `times` times: one call when `press` takes a count."""
+    count = view.takes("press", "times", "count", "repeat")
+    if count is not None and times > 1:
+        view = yield "press", {"keys": key, "element": element.id, count: times}
+        return view
+    for _ in range(times):
+        view = yield "press", {"keys": key, "element": element.id}
+    return view
+
+
+def text_fields(view: View) -> list[Element]:
+    return [e for e in view.elements if e.role in TEXT_ROLES]
+
+
+def labelled(view: View, *words: str, roles: tuple[str, ...] = TEXT_ROLES) -> Element:
+    found = [e for e in view.elements if e.role in roles and e.says(*words)]
+    if len(found) != 1:
+        listed = "; ".join(e.line for e in view.elements if e.role in roles)
+        raise Gap(f"no single field named {words[0]!r} in valet's text ({listed})")
+    return found[0]
+
+
+def close_button(view: View) -> Element:
+    names = ("close", "×", "x", "✕")
+    return view.find(
+        lambda e: e.name.casefold() in names or e.says("icon: close"), CLICKABLE, '"x" (close)'
+    )
+
+
+@solver("click-dialog")
+def click_dialog(view: View) -> Plan:
+    view.instruction(r'clicking the "x"', "close the dialog")
+    yield click(close_button(view))
+
+
+@solver("click-dialog-2")
+def click_dialog_2(view: View) -> Plan:
+    label = view.instruction(r'dialog box labeled "([^"]+)"', "which button")[1]
+    yield click(close_button(view) if label.casefold() == "x" else view.find(label, CLICKABLE))
+
+
+@solver("click-option")
+def click_option(view: View) -> Plan:
+    name = view.instruction(r"Select (.+?) and click Submit", "which option")[1]
+    view = yield click(view.find(name, ("radio",)))
+    yield click(submit_button(view))
+
+
+@solver("click-scroll-list")
+def click_scroll_list(view: View) -> Plan:
+    wanted = view.instruction(r"Select (.+?) from the scroll list", "which items")[1]
+    names = [n.strip() for n in wanted.split(",")]
+    box = view.find(lambda e: e.role == "listbox", ("listbox",), "scroll list")
+    schema = json.dumps(view.tools.get("select", {}).get("properties", {}))
+    if len(names) == 1:
+        view = yield "select", {"element": box.id, "option": names[0]}
+    elif (many := view.takes("select", "options")) is not None:
+        view = yield "select", {"element": box.id, many: names}
+    elif '"array"' in schema:
+        view = yield "select", {"element": box.id, "option": names}
+    else:
+        raise Gap(f"`select` picks one option: a multiple-choice list cannot get {len(names)}")
+    yield click(submit_button(view))
+
+
+@solver("click-tab")
+def click_tab(view: View) -> Plan:
+    name = view.instruction(r"Click on (Tab #\d+)", "which tab")[1]
+    found = view.all(name, CLICKABLE)
+    if not found:
+        raise Gap(f'no tab "{name}" in valet\'s text')
+    links = [e for e in found if e.role == "link"]
+    yield click((links or found)[0])
+
+
+@solver("click-menu")
+def click_menu(view: View) -> Plan:
+    path = view.instruction(r"Select ([^\n.]+>[^\n.]+|\S+)$", "menu path")[1].split(">")
+    for name in path[:-1]:
+        view = yield "hover", {"element": view.find(name.strip(), CLICKABLE).id}
+    yield click(view.find(path[-1].strip(), CLICKABLE))
+
+
+@solver("click-collapsible")
+def click_collapsible(view: View) -> Plan:
+    view.instruction(r"Expand the section", "expand a section")
+    sections = view.all(lambda e: e.has("collapsed") and e.name.startswith("Section"))
+    sections = sections or view.all(lambda e: e.has("collapsed"))
+    if not sections:
+        raise Gap("no collapsed section in valet's text")
+    view = yield click(sections[0])
+    yield click(view.find("Submit", ("button", "clickable")))
+
+
+@solver("click-test-2")
+def click_test_2(view: View) -> Plan:
+    name = view.instruction(r"Click button (\w+)", "which button")[1]
+    yield click(view.find(name, CLICKABLE))
+
+
+@solver("enter-password")
+def enter_password(view: View) -> Plan:
+    password = view.instruction(r'password "([^"]*)" into both', "the password")[1]
+    boxes = [e for e in text_fields(view) if e.says("type=password", "password")]
+    if len(boxes) != 2:
+        raise Gap(f"expected two password fields, valet lists {len(boxes)}")
+    for box in boxes:
+        view = yield type_into(box, password)
+    yield click(submit_button(view))
+
+
+@solver("enter-text-2")
+def enter_text_2(view: View) -> Plan:
+    found = view.instruction(r'Type "([^"]+)" in all (upper|lower) case', "the text")
+    text = found[1].upper() if found[2] == "upper" else found[1].lower()
+    view = yield type_into(view.find(lambda e: e.role in TEXT_ROLES, None, "text field"), text)
+    yield click(submit_button(view))
+
+
+@solver("enter-time")
+def enter_time(view: View) -> Plan:
+    found = view.instruction(r"Enter (\d+):(\d+) ?(AM|PM) as the time", "the time")
+    hour = int(found[1]) % 12 + (12 if found[3] == "PM" else 0)
+    field = view.find(lambda e: e.role in TEXT_ROLES, None, "time field")
+    view = yield type_into(field, f"{hour:02d}:{found[2]}")
+    yield click(submit_button(view))
+
+
+@solver("focus-text-2")
+def focus_text_2(view: View) -> Plan:
+    nth = int(view.instruction(r"Focus into the (\d+)\w* input textbox", "which textbox")[1])
+    boxes = text_fields(view)
+    if len(boxes) < nth:
+        raise Gap(f"valet lists {len(boxes)} text boxes, the task has at least {nth}")
+    yield click(boxes[nth - 1])
+
+
+@solver("find-word")
+def find_word(view: View) -> Plan:
+    nth = int(view.instruction(r"Find the (\d+)\w* word in the paragraph", "which word")[1])
+    lines = view.lines
+    start = next(i for i, line in enumerate(lines) if "word in the paragraph" in line)
+    paragraph = next((line for line in lines[start + 1 :] if len(line.split()) >= nth), None)
+    if paragraph is None:
+        raise Gap("the paragraph is not in valet's text")
+    word = re.sub(r"[^a-zA-Z]+", "", paragraph.split()[nth - 1])
+    view = yield type_into(view.find(lambda e: e.role in TEXT_ROLES, None, "text field"), word)
+    yield click(submit_button(view))
+
+
+@solver("read-table")
+def read_table(view: View) -> Plan:
+    key = view.instruction(r"Enter the value of (.+?) into the text field", "which row")[1]
+    row = re.compile(rf"^\|?\s*{re.escape(key)}\s*[|:]?\s+(.+?)\s*\|?$")
+    values = [m[1] for line in view.lines if (m := row.match(line))]
+    if not values:
+        raise Gap(f'the table row "{key}" is not in valet\'s text')
+    view = yield type_into(view.find(lambda e: e.role in TEXT_ROLES, None, "text field"), values[0])
+    yield click(submit_button(view))
+
+
+_PROPERTY = {"phone": r"^[\d-]{7,}$", "email": r"@", "address": r"\d+ \w"}
+
+
+@solver("phone-book")
+def phone_book(view: View) -> Plan:
+    found = view.instruction(
+        r"Find (.+?) in the contact book and click on their (phone|email|address)", "whom"
+    )
+    person, prop = found[1], found[2]
+    for _ in range(15):
+        for block in view.blocks(lambda line: line == person):
+            values = [
+                line.split(":", 1)[1].strip()
+                for line in block.lines
+                if line.casefold().startswith(f"{prop}:")
+            ]
+            targets = [view.find(v, CLICKABLE) for v in values if v] or [
+                e for e in block.elements if re.search(_PROPERTY[prop], e.name)
+            ]
+            if not targets:
+                raise Gap(f"{person}'s {prop} is not in valet's text")
+            yield click(targets[0])
+            return
+        view = yield click(view.find(">", CLICKABLE, 'next page ">"'))
+    raise Gap(f"{person} is on none of the pages valet showed")
+
+
+_MENU = (
+    "Caesar Salad",
+    "Garlic bread",
+    "Spinach and goat cheese dip",
+    "Chicken wings",
+    "Tofu and Vegetable stone pot",
+    "Spicy Thai Peanut Chicken",
+    "Grilled Pork Tenderloin",
+    "Spaghetti and Meatballs",
+    "Cheese wheel",
+    "Chocolate cake",
+    "Ice cream sundae",
+    "Coconut mango tart",
+)
+
+
+@solver("order-food")
+def order_food(view: View) -> Plan:
+    text = view.text()
+    by_name = re.search(r"Order one of each item: (.+)", text)
+    by_type = re.search(r"Order (\d+) items that are ([\w-]+)", text)
+    blocks = {b.anchor: b for b in view.blocks(lambda line: line in _MENU)}
+
+    def add(item: str) -> Element:
+        block = blocks.get(item)
+        adds = [e for e in block.elements if e.name == "+" or e.says("add")] if block else []
+        if not adds:
+            raise Gap(f'no "+" control printed with "{item}" (valet lists the buttons apart)')
+        return adds[0]
+
+    if by_name is not None:
+        for item in by_name[1].split(", "):
+            view = yield click(add(item.strip()))
+    elif by_type is not None:
+        kind = by_type[2]
+        items = [
+            name
+            for name, b in blocks.items()
+            if any(kind in line.split() for line in b.lines)
+            or any(e.says(kind) for e in b.elements)
+        ]
+        if not items:
+            raise Gap(f'no menu item is shown as "{kind}" in valet\'s text (the type icons)')
+        for _ in range(int(by_type[1])):
+            view = yield click(add(items[0]))
+    else:
+        raise Gap("the instruction (what to order) is not in valet's text")
+    yield click(submit_button(view, "Order!"))
+
+
+@solver("multi-layouts")
+def multi_layouts(view: View) -> Plan:
+    found = view.instruction(
+        r"Search for (.+?) movies directed by (.+?) from year (\d+)", "the search"
+    )
+    for words, value in (
+        (("genre",), found[1]),
+        (("director",), found[2]),
+        (("year", "released"), found[3]),
+    ):
+        view = yield type_into(labelled(view, *words), value)
+    yield click(submit_button(view, "Submit", "Search", "Go!"))
+
+
+def icon_of(view: View, owner: str, words: tuple[str, ...]) -> Element | None:
+    """The icon (trash, star…) valet prints with `owner`'s item: in the item's block, or
+    described as near the item's words."""
+    for block in view.blocks(lambda line: line == owner or line.endswith(f" {owner}")):
+        for element in block.elements:
+            if element.says(*words):
+                return element
+    for element in view.elements:
+        if element.says(*words) and f'near "{owner}' in element.name:
+            return element
+    return None
+
+
+@solver("email-inbox-delete")
+def email_inbox_delete(view: View) -> Plan:
+    sender = view.instruction(r"Find the email by (.+?) and click the trash", "whose email")[1]
+    icon = icon_of(view, sender, ("delete", "trash"))
+    if icon is None:
+        raise Gap(f"no trash icon tied to {sender}'s email in valet's text")
+    yield click(icon)
+
+
+@solver("email-inbox-star-reply")
+def email_inbox_star_reply(view: View) -> Plan:
+    found = view.instruction(
+        r'Find the email by (.+?) and (click the star icon|reply to them with the text "(.*)")',
+        "whose email and what to do",
+    )
+    sender = found[1]
+    if found[3] is None:
+        icon = icon_of(view, sender, ("star",))
+        if icon is None:
+            raise Gap(f"no star icon tied to {sender}'s email in valet's text")
+        yield click(icon)
+        return
+    row = view.find(lambda e: e.name == sender or e.name.startswith(f"{sender} "), CLICKABLE)
+    view = yield click(row)
+    reply = view.find(lambda e: e.name.casefold() == "reply" or e.says("icon: reply"), CLICKABLE)
+    view = yield click(reply)
+    box = view.find(lambda e: e.role in TEXT_ROLES and not e.says("search"), None, "reply box")
+    view = yield type_into(box, found[3])
+    yield click(view.find(lambda e: e.says("send"), CLICKABLE, "send (icon)"))
+
+
+@solver("social-media-some")
+def social_media_some(view: View) -> Plan:
+    found = view.instruction(
+        r'Click the "(\w+)" button on (\d+) posts? by (@\S+) and then click Submit', "what to click"
+    )
+    action, amount, user = found[1].casefold(), int(found[2]), found[3]
+    icons: list[Element] = []
+    for block in view.blocks(lambda line: re.search(r"(^|\s)@[\w.]+$", line) is not None):
+        if not block.anchor.endswith(f" {user}") and block.anchor != user:
+            continue
+        mine = [e for e in block.elements if e.says(action)]
+        for line in block.lines:  # or: icons described as near this user's posts
+            mine += [
+                e
+                for e in view.elements
+                if e.says(action) and f'near "{line[:25]}' in e.name and e not in mine
+            ]
+        icons += mine
+    if len(icons) < amount:
+        raise Gap(
+            f"valet's text ties {len(icons)} \"{action}\" icons to {user}'s posts, need {amount}"
+        )
+    for icon in icons[:amount]:
+        view = yield click(icon)
+    yield click(submit_button(view))
+
+
+_GRID = {
+    "top left": 1, "top center": 2, "top right": 3,
+    "center left": 4, "center": 5, "center right": 6,
+    "bottom left": 7, "bottom center": 8, "bottom right": 9,
+}  # fmt: skip
+_MOVES = {"up": -3, "down": 3, "left": -1, "right": 1}
+
+
+def draggables(view: View) -> list[Element]:
+    return [e for e in view.elements if e.has("draggable") or e.role == "listitem"]
+
+
+@solver("drag-items-grid")
+def drag_items_grid(view: View) -> Plan:
+    found = view.instruction(r"Drag (.+?) (?:to the (.+?)|(up|down|left|right) by one)\.", "what")
+    items = draggables(view)
+    names = [e.name for e in items]
+    if len(items) != 9 or found[1] not in names:
+        raise Gap(f"the 9 grid items are not all listed as draggable ({len(items)} are)")
+    index = names.index(found[1]) + 1
+    target = _GRID[found[2]] if found[2] else index + _MOVES[found[3]]
+    yield "drag", {"source": items[index - 1].id, "target": items[target - 1].id}
+
+
+@solver("drag-sort-numbers")
+def drag_sort_numbers(view: View) -> Plan:
+    view.instruction(r"Sort the numbers in increasing order", "sort")
+    before: list[str] = []
+    for _ in range(10):
+        items = [e for e in draggables(view) if re.fullmatch(r"-?\d+", e.name)]
+        if len(items) < 2:
+            raise Gap(f"the numbers are not listed as draggable items ({len(items)} are)")
+        values = [int(e.name) for e in items]
+        if values == sorted(values):
+            yield click(submit_button(view))
+            return
+        if [e.name for e in items] == before:
+            raise Gap("dragging a number onto another did not reorder the sortable list")
+        before = [e.name for e in items]
+        place = next(
+            i for i, (v, w) in enumerate(zip(values, sorted(values), strict=False)) if v != w
+        )
+        source = items[values.index(sorted(values)[place], place)]
+        view = yield "drag", {"source": source.id, "target": items[place].id}
+    raise Gap("the list was not sorted after 10 drags")
+
+
+def slider_value(slider: Element) -> float:
+    found = re.search(r'(?:value[=:]\s*"?|=")(-?\d+(?:\.\d+)?)', slider.rest)
+    if found is None:
+        raise Gap(f"a slider's value is not in valet's text: {slider.line}")
+    return float(found[1])
+
+
+@solver("use-slider-2")
+def use_slider_2(view: View) -> Plan:
+    combo = view.instruction(r"combination \[([-\d,\s]+)\]", "the combination")[1]
+    wanted = [int(v) for v in combo.split(",")]
+    sliders = [e for e in view.elements if e.role == "slider"]
+    if len(sliders) != len(wanted):
+        raise Gap(f"valet lists {len(sliders)} sliders, the task has {len(wanted)}")
+    for slider, value in zip(sliders, wanted, strict=True):
+        delta = round(value - slider_value(slider))
+        key = "ArrowRight" if delta > 0 else "ArrowLeft"
+        view = yield from press(view, slider, key, abs(delta))
+        now = view.find(lambda e, i=slider.id: e.id == i, None, "the slider again")
+        if slider_value(now) != value:
+            raise Gap(f"pressing {key} did not move the slider to {value}: {now.line}")
+    yield click(submit_button(view))
+
+
+@solver("use-spinner")
+def use_spinner(view: View) -> Plan:
+    value = view.instruction(r"Select (-?\d+) with the spinner", "the number")[1]
+    view = yield type_into(view.find(lambda e: e.role in TEXT_ROLES, None, "spinner"), value)
+    yield click(submit_button(view))
+
+
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+
+@solver("choose-date")
+def choose_date(view: View) -> Plan:
+    found = view.instruction(r"Select (\d\d)/(\d\d)/(\d{4}) as the date", "the date")
+    month, day, year = int(found[1]), int(found[2]), int(found[3])
+    view = yield click(view.find(lambda e: e.role in TEXT_ROLES, None, "date field"))
+    title = re.compile(rf"({'|'.join(_MONTHS)})\s+(\d{{4}})")
+    for _ in range(24):
+        shown = next((m for line in view.lines if (m := title.search(line))), None)
+        if shown is None:
+            raise Gap("the date picker's month and year are not in valet's text")
+        steps = (year * 12 + month) - (int(shown[2]) * 12 + _MONTHS.index(shown[1]) + 1)
+        if steps == 0:
+            break
+        name = "Next" if steps > 0 else "Prev"
+        view = yield click(view.find(lambda e, n=name: e.says(n), CLICKABLE, f'"{name}"'))
+    view = yield click(view.find(str(day), CLICKABLE))
+    yield click(submit_button(view))
+
+
+@solver("login-user-popup", tolerant=True)
+def login_user_popup(view: View) -> Plan:
+    found = view.instruction(r'username "([^"]*)" and the password "([^"]*)"', "the login")
+    for words, value in ((("username",), found[1]), (("type=password",), found[2])):
+        for _ in range(2):
+            view = yield type_into(labelled(view, *words), value)
+            if "Exit to home page?" not in view.text():
+                if view.failed:
+                    raise Gap(f"typing the {words[0]} failed: {view.last_result[:200]}")
+                break
+            view = yield click(view.find("Cancel", CLICKABLE))
+    yield click(submit_button(view, "OK", "Login"))
+
+
+_STYLE = {"bold": "bold", "italics": "italic", "underlined": "underline"}
+_COLORS = {
+    "red": ["#e60000", "#facccc", "#f06666", "#a10000", "#5c0000"],
+    "orange": ["#ff9900", "#ffebcc", "#ffc266", "#b26b00", "#663d00"],
+    "yellow": ["#ffff00", "#ffffcc", "#ffff66", "#b2b200", "#666600"],
+    "green": ["#008a00", "#cce8cc", "#66b966", "#006100", "#003700"],
+    "blue": ["#0066cc", "#cce0f5", "#66a3e0", "#0047b2", "#002966"],
+    "purple": ["#9933ff", "#ebd6ff", "#c285ff", "#6b24b2", "#3d1466"],
+}
+
+
+@solver("text-editor")
+def text_editor(view: View) -> Plan:
+    found = view.instruction(
+        r"give (?:the text (.+?)|everything) the (style|color) (\w+)"
+        r"|make everything the color (\w+)",
+        "the text and its style",
+    )
+    word, kind, style = found[1], found[2] or "color", found[3] or found[4]
+    editor = view.find(lambda e: e.role in TEXT_ROLES and e.value is not None, None, "editor")
+    if word is None:
+        view = yield "press", {"keys": "Control+a", "element": editor.id}
+    else:
+        words = (editor.value or "").split(" ")
+        if word not in words:
+            raise Gap(f'"{word}" is not in the editor\'s text as valet shows it')
+        offset = sum(len(w) + 1 for w in words[: words.index(word)])
+        view = yield "press", {"keys": "Control+Home", "element": editor.id}
+        view = yield from press(view, editor, "ArrowRight", offset)
+        view = yield from press(view, editor, "Shift+ArrowRight", len(word))
+    if kind == "style":
+        view = yield click(view.find(lambda e: e.says(_STYLE[style]), CLICKABLE, f"{style} button"))
+    else:
+        view = yield click(view.find(lambda e: e.says("color"), CLICKABLE, "color picker"))
+        swatch = view.find(
+            lambda e: e.says(style, *_COLORS[style]), CLICKABLE, f"{style} colour swatch"
+        )
+        view = yield click(swatch)
+    yield click(submit_button(view))
+
+
+_DIGITS = {
+    0: "0110 1001 1001 1001 1001 1001 0110",
+    1: "0010 0110 0010 0010 0010 0010 0010",
+    2: "0110 1001 1001 0010 0100 1000 1111",
+    3: "0110 1001 0001 0110 0001 1001 0110",
+    4: "1000 1010 1010 1111 0010 0010 0010",
+    5: "1111 1000 1000 1110 0001 1001 0110",
+    6: "0110 1001 1000 1110 1001 1001 0110",
+    7: "1111 1001 0001 0010 0010 0100 0100",
+    8: "0110 1001 1001 0110 1001 1001 0110",
+    9: "0110 1001 1001 0111 0001 1001 0110",
+}
+
+
+@solver("number-checkboxes")
+def number_checkboxes(view: View) -> Plan:
+    digit = int(view.instruction(r'Draw the number "(\d)"', "which number")[1])
+    boxes = [e for e in view.elements if e.role == "checkbox" and not e.has("disabled")]
+    if len(boxes) < 28:
+        raise Gap(f"valet lists {len(boxes)} of the 28 checkboxes to tick")
+    for box, bit in zip(boxes, _DIGITS[digit].replace(" ", ""), strict=False):
+        if bit == "1":
+            view = yield "check", {"element": box.id, "checked": True}
+    yield click(submit_button(view))
+
+
+_HOURS = [f"{h % 12 or 12}{'am' if h < 12 else 'pm'}" for h in range(24)]
+_LENGTHS = {"30 mins": 1, "0.5 hours": 1, "60 mins": 2, "1 hour": 2, "90 mins": 3, "1.5 hours": 3}
+
+
+def half_hour(view: View, index: int) -> Element:
+    """The calendar cell of half-hour `index`: the hour's two cells, in its block or near its
+    label."""
+    label = _HOURS[index // 2]
+    cells = next((b.elements for b in view.blocks(lambda line: line == label)), [])
+    if len(cells) < 2:
+        cells = [e for e in view.elements if f'near "{label}"' in e.name]
+    if len(cells) < 2:
+        raise Gap(f"the two half-hour cells of {label} are not in valet's text")
+    return cells[index % 2]
+
+
+@solver("daily-calendar")
+def daily_calendar(view: View) -> Plan:
+    found = view.instruction(
+        r'Create a (.+?) event named "(\w+)", between (\d+)(AM|PM)', "the event"
+    )
+    length = _LENGTHS[found[1]]
+    start = _HOURS.index(f"{found[3]}{found[4].lower()}") * 2
+    first, last = half_hour(view, start), half_hour(view, start + length - 1)
+    view = yield "drag", {"source": first.id, "target": last.id}
+    name = view.find(lambda e: e.role in TEXT_ROLES and e.says("event name"), None, "name field")
+    view = yield type_into(name, found[2])
+    yield click(view.find("Create", CLICKABLE))
+
+
+@solver("buy-ticket")
+def buy_ticket(view: View) -> Plan:
+    goal = view.instruction(r"Buy the ticket with the (\w+ \w+)", "which ticket")[1]
+    duration: int | None = None
+    tickets: dict[int, tuple[int, int | None]] = {}
+    for token in view.tokens:
+        if token.text and (m := re.fullmatch(r"(\d+)h (\d+)m", token.text)):
+            duration = int(m[1]) * 60 + int(m[2])
+        elif token.element is not None and (price := re.search(r"\$(\d+)", token.element.name)):
+            tickets[token.element.id] = (int(price[1]), duration)
+            duration = None
+    if not tickets or any(d is None for _, d in tickets.values()):
+        raise Gap("the flights' durations are not printed with their Book buttons")
+    pick = {
+        "cheapest cost": lambda t: t[1][0],
+        "most expensive": lambda t: -t[1][0],
+        "shortest duration": lambda t: t[1][1],
+        "longest duration": lambda t: -(t[1][1] or 0),
+    }[goal]
+    best = min(tickets.items(), key=pick)[0]
+    yield click(view.find(lambda e: e.id == best, None, "Book button"))
