@@ -9,7 +9,7 @@ PYTHON3 ?= python3
 TASK    ?=
 TEST_WORKERS ?= 2
 
-.PHONY: demo test check lint typecheck bench kill-sweep deps chromium github-spec dovecot postgres git synapse mcp-filesystem clean
+.PHONY: demo test check lint typecheck bench kill-sweep deps chromium miniwob github-spec dovecot postgres git synapse mcp-filesystem clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
@@ -28,12 +28,19 @@ lint: deps
 typecheck: deps
 	$(VENV)/bin/pyright src
 
-bench: deps chromium
+bench: deps chromium miniwob
 	$(PY) bench/step_overhead.py
 	$(PY) bench/gateway.py
 	$(PY) bench/concurrency.py
 	$(PY) bench/live_view.py
 	$(PY) bench/navigation_guard.py
+	$(PY) bench/miniwob.py
+
+# MiniWoB++'s task pages for bench/miniwob.py (pip `miniwob`, without its gym dependencies:
+# the bench serves the HTML it ships and drives it through valet).
+miniwob: deps
+	@$(PY) -c 'import importlib.metadata as m; m.version("miniwob")' 2>/dev/null || \
+		$(PY) -m pip install -q --no-deps miniwob
 
 # valet serve killed 100 times at random moments of a real task (about 40 minutes).
 kill-sweep: deps chromium dovecot
