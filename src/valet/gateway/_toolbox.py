@@ -135,10 +135,10 @@ class GatedToolbox:
         """Observe the page; leave it when a navigation went, or tried to go, where it may
         not: the browser's guard refused it (the tab shows an error page), or, the second
         line, the page loaded from a denied address (no guard, or the host's DNS changed)."""
-        observation = await self.inner.observe()
+        observation, guard = await self._observe_checked()
         refused = self.documents.take() if self.documents is not None else []
         notes = [_note(refusal) for refusal in refused]
-        left = await self._landed(observation.url)
+        left = self._landed(observation.url, guard)
         if left is None and observation.url.startswith("chrome-error:"):
             left = next((r.ruling for r in reversed(refused) if r.kind == "page"), None)
         if left is not None:
@@ -155,6 +155,25 @@ class GatedToolbox:
             self._seen_digest = observation.digest
             self._learn(observation)
         return observation
+
+    async def _observe_checked(self) -> tuple[Observation, Decision | None]:
+        """The observation and the navigation rules' decision on its address. The page open
+        now is checked while it is observed (its host resolves meanwhile); again after, if
+        the observation shows another address."""
+        here = self.inner.page_url if isinstance(self.inner, LiveUrl) else None
+        if here is None:
+            observation = await self.inner.observe()
+            return observation, await self._page_guard(observation.url)
+        checking = asyncio.create_task(self._page_guard(here))
+        try:
+            observation = await self.inner.observe()
+        except BaseException:
+            checking.cancel()
+            raise
+        if observation.url == here:
+            return observation, await checking
+        checking.cancel()
+        return observation, await self._page_guard(observation.url)
 
     def _learn(self, page: Observation) -> None:
         """Tell the gate what the page says, unless it said exactly that before (a checkbox
@@ -411,12 +430,15 @@ class GatedToolbox:
             return Classification(Effect.UNKNOWN, "Enter before any observation")
         return classify_enter(target, self._last)
 
-    async def _landed(self, url: str) -> Ruling | None:
-        """The denial, audited, when the page open now is at an address navigation may not go."""
+    async def _page_guard(self, url: str) -> Decision | None:
+        """The navigation rules' decision on a page's address (None: not a web or file page)."""
         if not url.startswith(("http:", "https:", "file:")):
             return None
-        guard = await self._navigation(url)
-        if guard.verdict != "deny":
+        return await self._navigation(url)
+
+    def _landed(self, url: str, guard: Decision | None) -> Ruling | None:
+        """The denial, audited, when the page open now is at an address navigation may not go."""
+        if guard is None or guard.verdict != "deny":
             return None
         ruling = Ruling(guard, False, "denied", args={"url": url})
         self.gate.record(
