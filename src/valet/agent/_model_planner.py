@@ -33,7 +33,7 @@ class ModelPlanner:
     ) -> None:
         output: Any
         if output_mode == "tools":
-            output = [ToolOutput(a, name=a.kind, description=a.__doc__) for a in actions]
+            output = [ToolOutput(a, name=a.kind) for a in actions]
         else:
             output = NativeOutput(list(actions), name="action")
         self._agent: Agent[None, Any] = Agent(

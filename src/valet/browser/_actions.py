@@ -6,11 +6,13 @@ the action, and fails at once when the element is gone.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Literal
 
-from playwright.async_api import Error, Locator, Page
+from playwright.async_api import Error, FloatRect, Locator, Page
 
 from valet.browser._driver import ActionFailed, Driver, element_label
 from valet.browser._observe import CLOSED_MARKER, GONE_MARKER
@@ -18,6 +20,14 @@ from valet.browser._resolve import appeared, resolve
 from valet.browser._types import ActionOutcome, ByRole, Element, Target
 
 ElementOp = Callable[[Locator, Element], Awaitable[str | None]]
+
+Point = tuple[float, float]
+"""Viewport coordinates in CSS pixels from the top-left."""
+
+_DRAG_STEPS = 12
+"""Mouse moves between the lift and the drop: sortable lists reorder as the pointer passes."""
+_SETTLE_QUIET_MS = 500
+"""How long the page must be free of DOM changes and requests to count as settled."""
 
 _DIRECTIONS = {"up": (0, -1), "down": (0, 1), "left": (-1, 0), "right": (1, 0)}
 
@@ -101,6 +111,16 @@ async def click_at(driver: Driver, x: float, y: float) -> ActionOutcome:
     return await driver.act(f"clicked at ({x:g}, {y:g})", op)
 
 
+async def hover_at(driver: Driver, x: float, y: float) -> ActionOutcome:
+    page = await driver.current_page()
+
+    async def op() -> str | None:
+        await page.mouse.move(x, y)
+        return None
+
+    return await driver.act(f"moved the mouse to ({x:g}, {y:g})", op)
+
+
 def _secret(element: Element) -> bool:
     return element.extra == "type=password"
 
@@ -165,21 +185,28 @@ async def set_checked(driver: Driver, target: Target, checked: bool) -> ActionOu
     return await on_element(driver, target, "checked" if checked else "unchecked", op)
 
 
-async def press(driver: Driver, keys: str, target: Target | None = None) -> ActionOutcome:
+async def press(
+    driver: Driver, keys: str, target: Target | None = None, times: int = 1
+) -> ActionOutcome:
+    """Press `keys` `times` times: on `target` (focused first), else on the focused element."""
+    pressed = f"pressed {keys}" + (f" {times} times" if times > 1 else "")
     if target is not None:
 
         async def op(live: Locator, element: Element) -> str | None:
             await live.press(keys, timeout=_ms(driver))
+            for _ in range(times - 1):
+                await live.page.keyboard.press(keys)
             return None
 
-        return await on_element(driver, target, f"pressed {keys} on", op)
+        return await on_element(driver, target, f"{pressed} on", op)
     page = await driver.current_page()
 
     async def page_op() -> str | None:
-        await page.keyboard.press(keys)
+        for _ in range(times):
+            await page.keyboard.press(keys)
         return None
 
-    return await driver.act(f"pressed {keys}", page_op)
+    return await driver.act(pressed, page_op)
 
 
 async def hover(driver: Driver, target: Target) -> ActionOutcome:
@@ -225,31 +252,77 @@ async def scroll(
     return await on_element(driver, target, f"{what} in", op)
 
 
-async def drag(driver: Driver, source: Target, dest: Target) -> ActionOutcome:
-    goal = await resolve(driver, dest)
-    if isinstance(goal, str):
-        return ActionOutcome(ok=False, message=f"drop target: {goal}")
-    drop = goal
+async def drag(driver: Driver, source: Target | Point, dest: Target | Point) -> ActionOutcome:
+    """Press the mouse on `source`, move it in several steps to `dest`, release it there.
 
-    async def op(live: Locator, element: Element) -> str | None:
-        other = _locator(driver, drop)
-        page = await driver.current_page()
-        await live.hover(timeout=_ms(driver))
+    Real mouse events all the way, so scripts that follow mousedown/mousemove/mouseup
+    (sortable lists, sliders) and HTML5 drag and drop (Chromium starts it from those moves)
+    both see a person's drag. An element is dropped on just past its centre, in the direction
+    of travel, so a list that reorders when the pointer crosses an item's middle reorders.
+    """
+    ends: list[Element | Point] = []
+    for end, what in ((source, "drag source"), (dest, "drop target")):
+        if isinstance(end, tuple):
+            ends.append(end)
+            continue
+        found = await resolve(driver, end)
+        if isinstance(found, str):
+            return ActionOutcome(ok=False, message=f"{what}: {found}")
+        ends.append(found)
+    start, goal = ends
+    page = await driver.current_page()
+
+    async def op() -> str | None:
+        x0, y0 = await _centre(driver, start) if isinstance(start, Element) else start
+        await page.mouse.move(x0, y0)
         await page.mouse.down()
         try:
-            box = await other.bounding_box(timeout=_ms(driver))
-            if box is None:
-                raise ActionFailed(f"{element_label(drop)} is not visible")
-            await other.hover(timeout=_ms(driver))
-        except Error as error:
-            if GONE_MARKER in error.message:
-                raise _gone(drop) from error
-            raise
-        await page.mouse.move(box["x"] + box["width"] / 2 + 1, box["y"] + box["height"] / 2)
-        await page.mouse.up()
+            await page.mouse.move(x0 + 3, y0 + 3, steps=2)  # past a drag's start threshold
+            if isinstance(goal, Element):
+                x1, y1 = await _centre(driver, goal, scroll=False)
+                length = math.hypot(x1 - x0, y1 - y0) or 1.0
+                box = await _box(driver, goal)
+                nudge = min(box["width"], box["height"]) / 4
+                x1, y1 = x1 + (x1 - x0) / length * nudge, y1 + (y1 - y0) / length * nudge
+            else:
+                x1, y1 = goal
+            await page.mouse.move(x1, y1, steps=_DRAG_STEPS)
+        finally:
+            await page.mouse.up()
         return None
 
-    return await on_element(driver, source, f"dragged onto {element_label(drop)}:", op)
+    label = f"dragged {_spot(start)} onto {_spot(goal)}"
+    return await driver.act(label, op, start if isinstance(start, Element) else None)
+
+
+def _spot(end: Element | Point) -> str:
+    return element_label(end) if isinstance(end, Element) else f"({end[0]:g}, {end[1]:g})"
+
+
+async def _box(driver: Driver, element: Element) -> FloatRect:
+    live = _locator(driver, element)
+    try:
+        box = await live.bounding_box(timeout=_ms(driver))
+    except Error as error:
+        if GONE_MARKER in error.message:
+            raise _gone(element) from error
+        raise
+    if box is None:
+        raise ActionFailed(f"{element_label(element)} is not visible")
+    return box
+
+
+async def _centre(driver: Driver, element: Element, *, scroll: bool = True) -> Point:
+    """The centre of `element` in viewport coordinates (scrolled into view first)."""
+    if scroll:
+        try:
+            await _locator(driver, element).scroll_into_view_if_needed(timeout=_ms(driver))
+        except Error as error:
+            if GONE_MARKER in error.message:
+                raise _gone(element) from error
+            raise
+    box = await _box(driver, element)
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
 async def upload(driver: Driver, target: Target, paths: list[Path]) -> ActionOutcome:
@@ -307,13 +380,54 @@ async def wait_for(
         return await driver.act(f'waited for "{text}"', text_op)
 
     async def settle_op() -> str | None:
-        try:
-            await page.wait_for_load_state("load", timeout=ms)
-        except Error as error:
-            raise ActionFailed(f"the page was still loading after {timeout_s:g} s") from error
+        if not await settled(page, timeout_s):
+            return f"the page was still changing after {timeout_s:g} s"
         return None
 
     return await driver.act("waited for the page to settle", settle_op)
+
+
+async def wait(driver: Driver, seconds: float) -> ActionOutcome:
+    async def op() -> str | None:
+        await asyncio.sleep(seconds)
+        return None
+
+    return await driver.act(f"waited {seconds:g} s", op)
+
+
+async def settled(page: Page, timeout_s: float) -> bool:
+    """Wait until the page has loaded and its document has had no DOM change and no request
+    under way for `_SETTLE_QUIET_MS`, at most `timeout_s`; whether it settled."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    try:
+        await page.wait_for_load_state("load", timeout=timeout_s * 1000)
+        left = max(0.0, deadline - loop.time())
+        quiet = await page.evaluate(_QUIET_JS, [_SETTLE_QUIET_MS, left * 1000])
+    except Error:
+        return False
+    if not quiet:
+        return False
+    left = max(0.0, deadline - loop.time())
+    try:
+        await page.wait_for_load_state("networkidle", timeout=max(1.0, left * 1000))
+    except Error:
+        return False
+    return True
+
+
+_QUIET_JS = """([quiet, most]) => new Promise(done => {
+  let timer = null;
+  const end = (result) => {
+    observer.disconnect(); clearTimeout(timer); clearTimeout(cap); done(result);
+  };
+  const again = () => { clearTimeout(timer); timer = setTimeout(() => end(true), quiet); };
+  const observer = new MutationObserver(again);
+  observer.observe(
+    document, {subtree: true, childList: true, attributes: true, characterData: true});
+  const cap = setTimeout(() => end(false), most);
+  again();
+})"""
 
 
 async def _wait_text(page: Page, text: str, ms: float, timeout_s: float) -> None:

@@ -266,6 +266,9 @@ class BrowserSession:
     async def click_at(self, x: float, y: float) -> ActionOutcome:
         return await _actions.click_at(self._driver, x, y)
 
+    async def hover_at(self, x: float, y: float) -> ActionOutcome:
+        return await _actions.hover_at(self._driver, x, y)
+
     async def type(
         self, target: Target, text: str, *, clear: bool = True, submit: bool = False
     ) -> ActionOutcome:
@@ -282,9 +285,10 @@ class BrowserSession:
     async def set_checked(self, target: Target, checked: bool) -> ActionOutcome:
         return await _actions.set_checked(self._driver, target, checked)
 
-    async def press(self, keys: str, target: Target | None = None) -> ActionOutcome:
-        """Press keys such as "Enter" or "Control+A", on an element or the focused one."""
-        return await _actions.press(self._driver, keys, target)
+    async def press(self, keys: str, target: Target | None = None, times: int = 1) -> ActionOutcome:
+        """Press keys such as "Enter" or "Control+A" (`times` times), on an element or the
+        focused one."""
+        return await _actions.press(self._driver, keys, target, times)
 
     async def hover(self, target: Target) -> ActionOutcome:
         return await _actions.hover(self._driver, target)
@@ -298,7 +302,10 @@ class BrowserSession:
         """Scroll the page (or the element's scrollable container) by `amount` pages."""
         return await _actions.scroll(self._driver, direction, amount, target)
 
-    async def drag(self, source: Target, dest: Target) -> ActionOutcome:
+    async def drag(
+        self, source: Target | tuple[float, float], dest: Target | tuple[float, float]
+    ) -> ActionOutcome:
+        """Drag with the mouse from an element or viewport point to an element or point."""
         return await _actions.drag(self._driver, source, dest)
 
     async def upload(self, target: Target, paths: list[Path]) -> ActionOutcome:
@@ -309,6 +316,10 @@ class BrowserSession:
     ) -> ActionOutcome:
         """Wait until `text` is visible, or `target` is visible, or (neither) the page settles."""
         return await _actions.wait_for(self._driver, text, target, timeout_s)
+
+    async def wait(self, seconds: float) -> ActionOutcome:
+        """Let `seconds` pass, then report what changed on the page meanwhile."""
+        return await _actions.wait(self._driver, seconds)
 
     async def content_length(self, url: str) -> int | None:
         """The size the server declares for `url` (`HEAD`, else a ranged `GET`), with the

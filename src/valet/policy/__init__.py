@@ -13,7 +13,8 @@
 - `compile_instructions` / `compile_with_model`: the person's plain-language limits → rules,
   with `Uncompiled` for what could not be compiled (never dropped).
 - `check_navigation`: the navigation guard over a URL and its resolved addresses.
-- `classify_click` / `classify_enter`: a click's effect from the page's DOM facts.
+- `classify_click` / `classify_enter` / `classify_drag`: a click's (an Enter's, a drag's)
+  effect from the page's DOM facts.
 - `read_total` / `parse_money`: the order total on a cart or checkout page, for `MaxAmount`.
 - `Provenance` / `Source` / `Trace`: where values came from (argument taint).
 - `InjectionDetector` / `HeuristicDetector` / `Finding`: instruction-like text in content.
@@ -25,6 +26,7 @@ from valet.policy._amounts import parse_money, read_total
 from valet.policy._classify import (
     Classification,
     classify_click,
+    classify_drag,
     classify_enter,
     find_element,
     has_payment_fields,
@@ -122,6 +124,7 @@ __all__ = [
     "check_grants",
     "check_navigation",
     "classify_click",
+    "classify_drag",
     "classify_enter",
     "combine",
     "compile_instruction",

@@ -207,6 +207,28 @@ def classify_enter(element: Element | None, observation: Observation) -> Classif
     return Classification(Effect.SUBMIT, f"Enter in {_label(element)} may submit its form")
 
 
+def classify_drag(
+    source: Element | None, target: Element | None, observation: Observation
+) -> Classification:
+    """The effect of dragging `source` onto `target` (None: a point on the screen, which valet
+    cannot tell anything about). Only a slider handle's drag is known to be harmless (it sets
+    a value, wherever it is dropped); a drop onto or from a control that buys, deletes,
+    shares… has that effect; any other drop (a reorder may be saved, a card dropped in a
+    column may be moved) is unknown, which asks."""
+    if source is not None and source.role.lower() == "slider":
+        return Classification(Effect.INPUT, f"dragging {_label(source)} sets a value")
+    if source is None or target is None:
+        return Classification(Effect.UNKNOWN, "a drag from or to a point on the screen")
+    ends = [classify_click(end, observation) for end in (target, source)]
+    known = [c for c in ends if c.effect is not Effect.UNKNOWN]
+    riskiest = max(known, key=lambda c: _rank(c.effect), default=None)
+    if riskiest is not None and _rank(riskiest.effect) > _rank(Effect.INPUT):
+        return Classification(riskiest.effect, f"a drag onto {_label(target)}: {riskiest.reason}")
+    return Classification(
+        Effect.UNKNOWN, f"valet cannot tell what dropping {_label(source)} on {_label(target)} does"
+    )
+
+
 def find_element(observation: Observation, role: str, name: str, nth: int = 0) -> Element | None:
     """The element with `role` and `name` (exact, then case-insensitive, then substring)."""
     of_role = [e for e in observation.elements if e.role.lower() == role.strip().lower()]

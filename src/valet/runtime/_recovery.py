@@ -37,9 +37,9 @@ from valet.connectors import (
 )
 from valet.effects import Effect
 from valet.gateway import Gateway, ToolFailure
-from valet.policy import Source, classify_click, classify_enter, find_element
+from valet.policy import Source, classify_click, classify_drag, classify_enter, find_element
 from valet.runtime._journal import Entry, Journal
-from valet.tools import Action, Click, ClickAt, Goto, PageCheck, Press, Type
+from valet.tools import Action, Click, ClickAt, Drag, Goto, PageCheck, Point, Press, Type
 
 _YES = ("yes", "y", "it did", "done", "oui")
 _NO = ("no", "n", "it did not", "it didn't", "not", "non")
@@ -164,6 +164,7 @@ class Recovery:
         button valet cannot tell is harmless, Enter in a form) cannot be checked from here."""
         effect = self._page_effect(action)
         edits_fields = effect is Effect.INPUT and not isinstance(action, Click | ClickAt)
+        # a drag that only set a slider, a key pressed, a wait: gone with the page like a field
         if effect in (Effect.READ, Effect.NAVIGATE) or edits_fields:
             return DidNotHappen("it only opened a page or filled in the page, which was reopened")
         return Unsure("valet cannot tell from the reopened page whether the site acted on it.")
@@ -189,7 +190,10 @@ class Recovery:
         if isinstance(action, Click):
             element = _element(seen, action.element)
             return classify_click(element, seen).effect if element and seen else Effect.UNKNOWN
-        enter = isinstance(action, Press) and action.keys.strip().lower() == "enter"
+        if isinstance(action, Drag):
+            ends = (_element(seen, action.source), _element(seen, action.target))
+            return classify_drag(*ends, seen).effect if seen else Effect.UNKNOWN
+        enter = isinstance(action, Press) and "enter" in action.keys.lower()  # as the gateway
         if (isinstance(action, Type) and action.submit) or enter:
             target = _element(seen, getattr(action, "element", None))
             return classify_enter(target, seen).effect if seen else Effect.UNKNOWN
@@ -207,15 +211,22 @@ class Recovery:
             args = json.dumps(action.model_dump(mode="json", by_alias=True), ensure_ascii=False)
             shown = args if len(args) <= 300 else args[:299] + "…"
             return self.redactor.text(f"{action.kind} {shown}")
-        target = getattr(action, "element", None)
-        named = ""
-        if isinstance(target, int) and self.last_seen is not None:
-            element = self.last_seen.element(target)
-            named = f' [{target}] {element.role} "{element.name}"' if element else f" [{target}]"
-        elif isinstance(target, ByRole):
-            named = f' {target.role} "{target.name}"'
+        ends = [action.source, action.target] if isinstance(action, Drag) else []
+        named = " onto".join(self._name(end) for end in ends or [getattr(action, "element", None)])
         page = f" on {entry.url}" if entry.url else ""
         return self.redactor.text(f"{action.kind}{named}{page}")
+
+    def _name(self, target: object) -> str:
+        if isinstance(target, int) and self.last_seen is not None:
+            element = self.last_seen.element(target)
+            return f' [{target}] {element.role} "{element.name}"' if element else f" [{target}]"
+        if isinstance(target, int):
+            return f" [{target}]"
+        if isinstance(target, ByRole):
+            return f' {target.role} "{target.name}"'
+        if isinstance(target, Point):
+            return f" ({target.x:g}, {target.y:g})"
+        return ""
 
     def _learn(self, action: Action, content: str | None) -> None:
         """What a toolset returned is untrusted content, restored or looked up alike: the

@@ -16,6 +16,7 @@ from .bench import build_bench_router
 from .checkout import build_checkout_router
 from .edge import build_edge_router
 from .hostile import build_hostile_router
+from .mouse import build_mouse_router
 from .pages import build_pages_router
 from .shop import build_shop_router
 from .state import SESSION_COOKIE, SiteState
@@ -112,5 +113,6 @@ def create_app() -> FastAPI:
     app.include_router(build_edge_router(ctx))
     app.include_router(build_hostile_router(ctx))
     app.include_router(build_stops_router(ctx))
+    app.include_router(build_mouse_router(ctx))
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     return app

@@ -18,8 +18,10 @@ from valet.tools._browser_actions import (
     Forward,
     Goto,
     Hover,
+    HoverAt,
     OpenTab,
     PageCheck,
+    Point,
     Press,
     ReadPage,
     Screenshot,
@@ -28,6 +30,7 @@ from valet.tools._browser_actions import (
     SwitchTab,
     Type,
     Upload,
+    Wait,
     WaitFor,
 )
 from valet.tools._browser_toolbox import BrowserToolbox
@@ -51,8 +54,10 @@ __all__ = [
     "Forward",
     "Goto",
     "Hover",
+    "HoverAt",
     "OpenTab",
     "PageCheck",
+    "Point",
     "Press",
     "ReadPage",
     "Screenshot",
@@ -61,5 +66,6 @@ __all__ = [
     "SwitchTab",
     "Type",
     "Upload",
+    "Wait",
     "WaitFor",
 ]

@@ -2,8 +2,12 @@
 
 Each class is one tool the model sees: its name is `kind`, its description the docstring, its
 parameters the fields. Each declares the effect it has on the world (`effect`), which the gateway
-reads; a click's real effect (submit, purchase, delete…) is decided from the page, so it is
-`UNKNOWN` here.
+reads; a click's or a drag's real effect (submit, purchase, delete…) is decided from the page, so
+it is `UNKNOWN` here.
+
+Every model request carries these schemas, so docstrings and field descriptions are terse (the
+system prompt explains ids and the page), and a `ByRole` reference, which scripted models and
+saved workflows use, is accepted but not shown to the model.
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from __future__ import annotations
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from valet.browser import ByRole
 from valet.effects import Effect
 
-ElementRef = Annotated[
-    int | ByRole,
-    Field(description="The element's [id] from the observation (or its role and name)."),
-]
+ElementRef = Annotated[int | SkipJsonSchema[ByRole], Field(description="[id]")]
+"""An element: its [id] in the observation (or, from scripts and workflows, its role and name)."""
+
+_MAX_PRESSES = 50
+_MAX_WAIT_S = 10.0
 
 
 class Action(BaseModel):
@@ -29,22 +35,29 @@ class Action(BaseModel):
     effect: ClassVar[Effect]
 
 
+class Point(BaseModel):
+    """Viewport CSS pixels from the top-left."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    x: float = Field(ge=0)
+    y: float = Field(ge=0)
+
+
 class Goto(Action):
-    """Open a URL in the current tab."""
+    """Open a URL in this tab."""
 
     kind: ClassVar[str] = "goto"
     effect: ClassVar[Effect] = Effect.NAVIGATE
-    url: str = Field(description="Absolute URL, e.g. https://example.com/page")
+    url: str
 
 
 class PageCheck(BaseModel):
-    """Where to look, after an interruption, to tell whether a click took effect."""
+    """Where to look, after an interruption, to tell whether a click took effect: the page
+    (`url`) that shows `text` only once it did."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-    url: str = Field(description="The page that shows the result, e.g. your orders page.")
-    text: str = Field(
-        min_length=3, description="Text that page shows only once the click took effect."
-    )
+    url: str
+    text: str = Field(min_length=3)
 
 
 class Click(Action):
@@ -56,13 +69,13 @@ class Click(Action):
     check: PageCheck | None = Field(
         default=None,
         exclude_if=lambda check: check is None,  # asks and the audit log show only what was set
-        description="Optional, for a click that buys, sends or deletes: where valet looks if "
-        "it is interrupted (valet restarted mid-click) to tell whether it took effect.",
+        description="For a click that buys, sends or deletes: a page (url) that shows text "
+        "once it took effect, checked if valet restarts mid-click.",
     )
 
 
 class ClickAt(Action):
-    """Click at viewport coordinates (CSS pixels from the top-left), for canvases and maps."""
+    """Click at viewport pixel x,y (canvases, maps, unlisted controls)."""
 
     kind: ClassVar[str] = "click_at"
     effect: ClassVar[Effect] = Effect.UNKNOWN
@@ -70,14 +83,23 @@ class ClickAt(Action):
     y: float = Field(ge=0)
 
 
+class HoverAt(Action):
+    """Move the mouse to viewport pixel x,y."""
+
+    kind: ClassVar[str] = "hover_at"
+    effect: ClassVar[Effect] = Effect.READ
+    x: float = Field(ge=0)
+    y: float = Field(ge=0)
+
+
 class Type(Action):
-    """Type text into a text field (replacing its content). Set submit to press Enter after."""
+    """Type text into a field, replacing its content."""
 
     kind: ClassVar[str] = "type"
     effect: ClassVar[Effect] = Effect.INPUT
     element: ElementRef
     text: str
-    submit: bool = Field(default=False, description="Press Enter after typing.")
+    submit: bool = Field(default=False, description="Press Enter after.")
 
 
 class Clear(Action):
@@ -89,7 +111,7 @@ class Clear(Action):
 
 
 class Select(Action):
-    """Choose an option of a select/combobox by its visible label (or value)."""
+    """Choose an option of a <select> by its label or value."""
 
     kind: ClassVar[str] = "select"
     effect: ClassVar[Effect] = Effect.INPUT
@@ -98,7 +120,7 @@ class Select(Action):
 
 
 class Check(Action):
-    """Tick (checked=true) or untick (checked=false) a checkbox, radio button or switch."""
+    """Tick or untick a checkbox, radio button or switch."""
 
     kind: ClassVar[str] = "check"
     effect: ClassVar[Effect] = Effect.INPUT
@@ -107,16 +129,18 @@ class Check(Action):
 
 
 class Press(Action):
-    """Press a key or shortcut, e.g. "Enter", "Escape", "Control+A", optionally on an element."""
+    """Press a key or shortcut (Enter, Escape, ArrowDown, Control+A) on an element or the
+    focused one."""
 
     kind: ClassVar[str] = "press"
     effect: ClassVar[Effect] = Effect.INPUT
     keys: str
-    element: ElementRef | None = None
+    times: int = Field(default=1, ge=1, le=_MAX_PRESSES)
+    element: ElementRef | SkipJsonSchema[None] = None
 
 
 class Hover(Action):
-    """Move the mouse over an element (opens hover menus and tooltips)."""
+    """Move the mouse over an element (hover menus, tooltips)."""
 
     kind: ClassVar[str] = "hover"
     effect: ClassVar[Effect] = Effect.READ
@@ -124,67 +148,76 @@ class Hover(Action):
 
 
 class Scroll(Action):
-    """Scroll the page, or a scrollable element, by a number of screens."""
+    """Scroll the page, or a scrollable element, by screens."""
 
     kind: ClassVar[str] = "scroll"
     effect: ClassVar[Effect] = Effect.READ
     direction: Literal["up", "down", "left", "right"] = "down"
-    amount: float = Field(default=1.0, gt=0, le=20, description="Screens to scroll.")
-    element: ElementRef | None = None
+    amount: float = Field(default=1.0, gt=0, le=20)
+    element: ElementRef | SkipJsonSchema[None] = None
 
 
 class Drag(Action):
-    """Drag one element and drop it onto another."""
+    """Drag from an element or point and drop on an element or point (sortable lists,
+    sliders, drag and drop)."""
 
     kind: ClassVar[str] = "drag"
-    effect: ClassVar[Effect] = Effect.INPUT
-    source: ElementRef
-    target: ElementRef
+    effect: ClassVar[Effect] = Effect.UNKNOWN
+    source: ElementRef | Point
+    target: ElementRef | Point
 
 
 class Upload(Action):
-    """Attach a file (a name from the task's files folder) to a file input."""
+    """Attach a file from the task's files folder to a file input."""
 
     kind: ClassVar[str] = "upload"
     effect: ClassVar[Effect] = Effect.INPUT
     element: ElementRef
-    file: str = Field(description="File name inside the task's files folder.")
+    file: str = Field(description="file name")
+
+
+class Wait(Action):
+    """Wait some seconds."""
+
+    kind: ClassVar[str] = "wait"
+    effect: ClassVar[Effect] = Effect.READ
+    seconds: float = Field(gt=0, le=_MAX_WAIT_S)
 
 
 class WaitFor(Action):
-    """Wait until some text or an element appears (up to timeout seconds)."""
+    """Wait until a text or an element is shown, or (neither given) the page settles."""
 
     kind: ClassVar[str] = "wait_for"
     effect: ClassVar[Effect] = Effect.READ
-    text: str | None = None
-    element: ElementRef | None = None
+    text: str | SkipJsonSchema[None] = None
+    element: ElementRef | SkipJsonSchema[None] = None
     timeout: float = Field(default=5.0, gt=0, le=30)
 
 
 class Back(Action):
-    """Go back in the tab's history."""
+    """Go back in this tab's history."""
 
     kind: ClassVar[str] = "back"
     effect: ClassVar[Effect] = Effect.NAVIGATE
 
 
 class Forward(Action):
-    """Go forward in the tab's history."""
+    """Go forward in this tab's history."""
 
     kind: ClassVar[str] = "forward"
     effect: ClassVar[Effect] = Effect.NAVIGATE
 
 
 class OpenTab(Action):
-    """Open a new tab (optionally at a URL) and switch to it."""
+    """Open a new tab (at url) and switch to it."""
 
     kind: ClassVar[str] = "open_tab"
     effect: ClassVar[Effect] = Effect.NAVIGATE
-    url: str | None = None
+    url: str | SkipJsonSchema[None] = None
 
 
 class SwitchTab(Action):
-    """Switch to the tab with this index."""
+    """Switch to a tab by index."""
 
     kind: ClassVar[str] = "switch_tab"
     effect: ClassVar[Effect] = Effect.READ
@@ -192,40 +225,39 @@ class SwitchTab(Action):
 
 
 class CloseTab(Action):
-    """Close a tab (the current one when no index is given)."""
+    """Close a tab (default: this one)."""
 
     kind: ClassVar[str] = "close_tab"
     effect: ClassVar[Effect] = Effect.NAVIGATE
-    tab: int | None = Field(default=None, ge=0)
+    tab: Annotated[int, Field(ge=0)] | SkipJsonSchema[None] = None
 
 
 class ReadPage(Action):
-    """Read the whole page as markdown (longer than the observation's condensed text)."""
+    """Read the whole page as markdown (more than the condensed text)."""
 
     kind: ClassVar[str] = "read_page"
     effect: ClassVar[Effect] = Effect.READ
 
 
 class Screenshot(Action):
-    """Save a screenshot of the page to the run's artifacts."""
+    """Save a screenshot to the run's artifacts."""
 
     kind: ClassVar[str] = "screenshot"
     effect: ClassVar[Effect] = Effect.READ
 
 
 class Download(Action):
-    """Download a file from a link element or a URL into the run's artifacts."""
+    """Download a file from a link element or a url into the run's artifacts."""
 
     kind: ClassVar[str] = "download"
     effect: ClassVar[Effect] = Effect.DOWNLOAD
-    element: ElementRef | None = None
-    url: str | None = None
+    element: ElementRef | SkipJsonSchema[None] = None
+    url: str | SkipJsonSchema[None] = None
 
 
 class AskPerson(Action):
-    """Ask the person something only they can answer (a choice between options, a missing
-    detail, a preference) and wait for the answer. Never ask for passwords, card numbers or
-    codes: pages that need them are handed to the person by valet itself."""
+    """Ask the person what only they can answer (a choice, a missing detail, a preference)
+    and wait. Never ask for passwords, card numbers or codes."""
 
     kind: ClassVar[str] = "ask_person"
     effect: ClassVar[Effect] = Effect.READ
@@ -233,7 +265,7 @@ class AskPerson(Action):
 
 
 class Done(Action):
-    """Finish the task: give the answer (what you did or found) and whether the task succeeded."""
+    """Finish: the answer (what you did or found) and whether the task succeeded."""
 
     kind: ClassVar[str] = "done"
     effect: ClassVar[Effect] = Effect.READ
@@ -245,6 +277,7 @@ BROWSER_ACTIONS: tuple[type[Action], ...] = (
     Goto,
     Click,
     ClickAt,
+    HoverAt,
     Type,
     Clear,
     Select,
@@ -254,6 +287,7 @@ BROWSER_ACTIONS: tuple[type[Action], ...] = (
     Scroll,
     Drag,
     Upload,
+    Wait,
     WaitFor,
     Back,
     Forward,

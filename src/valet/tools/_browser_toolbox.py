@@ -22,7 +22,9 @@ from valet.tools._browser_actions import (
     Forward,
     Goto,
     Hover,
+    HoverAt,
     OpenTab,
+    Point,
     Press,
     ReadPage,
     Screenshot,
@@ -31,6 +33,7 @@ from valet.tools._browser_actions import (
     SwitchTab,
     Type,
     Upload,
+    Wait,
     WaitFor,
 )
 
@@ -61,6 +64,8 @@ class BrowserToolbox:
                 return await s.click(element)
             case ClickAt(x=x, y=y):
                 return await s.click_at(x, y)
+            case HoverAt(x=x, y=y):
+                return await s.hover_at(x, y)
             case Type(element=element, text=text, submit=submit):
                 return await s.type(element, text, submit=submit)
             case Clear(element=element):
@@ -69,19 +74,21 @@ class BrowserToolbox:
                 return await s.select(element, option)
             case Check(element=element, checked=checked):
                 return await s.set_checked(element, checked)
-            case Press(keys=keys, element=element):
-                return await s.press(keys, element)
+            case Press(keys=keys, element=element, times=times):
+                return await s.press(keys, element, times)
             case Hover(element=element):
                 return await s.hover(element)
             case Scroll(direction=direction, amount=amount, element=element):
                 return await s.scroll(direction, amount, element)
             case Drag(source=source, target=target):
-                return await s.drag(source, target)
+                return await s.drag(_spot(source), _spot(target))
             case Upload(element=element, file=file):
                 path = self._upload_path(file)
                 if isinstance(path, str):
                     return ActionOutcome(ok=False, message=path)
                 return await s.upload(element, [path])
+            case Wait(seconds=seconds):
+                return await s.wait(seconds)
             case WaitFor(text=text, element=element, timeout=timeout):
                 return await s.wait_for(text=text, target=element, timeout_s=timeout)
             case Back():
@@ -130,3 +137,7 @@ class BrowserToolbox:
             available = sorted(p.name for p in folder.iterdir() if p.is_file())[:20]
             return f"no file {name!r} in the task's files; available: {available}"
         return path
+
+
+def _spot(end: int | ByRole | Point) -> int | ByRole | tuple[float, float]:
+    return (end.x, end.y) if isinstance(end, Point) else end
