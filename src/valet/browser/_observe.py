@@ -384,10 +384,7 @@ class Observer:
                 texts.append(raw["text"] if not label else f'[frame "{label}"]\n{raw["text"]}')
         url = page.url if main_raw is None else main_raw["url"]
         title = "" if main_raw is None else main_raw["title"]
-        names: dict[str, int] = {}
-        for element in elements:
-            names.setdefault(element.name, element.id)
-        text = _condense("\n".join(texts), names)
+        text = "\n".join(texts)
         if main_raw is None:
             text = "(the page is not responding; its content could not be read)\n" + text
         observation = Observation(
@@ -428,29 +425,3 @@ def _field(facts: list[Any]) -> FieldFacts:
 def _widget(row: list[Any], frame: str | None) -> Widget:
     tag, src, classes, sitekey, size = row
     return Widget(str(tag), str(src), str(classes), bool(sitekey), str(size), frame)
-
-
-def _condense(text: str, names: dict[str, int]) -> str:
-    """Drop duplicate lines and lines that merely repeat an element's name (menus, toolbars).
-    A name followed by plain text (a product card: name, rating, price) stays, marked with its
-    element's id, so the model can tell which price belongs to which link."""
-    lines = text.split("\n")
-    seen: set[str] = set()
-    kept: list[str] = []
-    for index, line in enumerate(lines):
-        if not line or line in seen:
-            continue
-        if line in names:
-            following = next((n for n in lines[index + 1 :] if n), "")
-            if not following or following in names or following.startswith('[frame "'):
-                continue
-            seen.add(line)
-            kept.append(f"[{names[line]}] {line}")
-            continue
-        if kept and kept[-1].startswith('[frame "') and line.startswith('[frame "'):
-            kept.pop()
-        seen.add(line)
-        kept.append(line)
-    if kept and kept[-1].startswith('[frame "'):
-        kept.pop()
-    return "\n".join(kept)

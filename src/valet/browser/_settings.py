@@ -80,7 +80,10 @@ class BrowserSettings(BaseModel):
         "fewer to fit max_observation_chars, and always says how many it left out.",
     )
     max_text_chars: int = Field(
-        default=3000, ge=0, description="Most characters of visible page text in an observation."
+        default=20000,
+        ge=0,
+        description="Most characters of visible page text read per frame (the view then keeps "
+        "what is in view and nearest to it, within max_observation_chars).",
     )
     max_observation_chars: int = Field(
         default=8000, ge=500, description="Hard cap on the rendered observation's length."

@@ -560,20 +560,21 @@
     }
     // a weak list's repeated children stand for it (each item is what gets clicked or dragged)
     weakNow = weak;
-    for (const el of [...weak]) {
-      const items = itemsOf(el);
-      if (!items) continue;
+    const expanded = [];
+    for (const [el, kind] of candidates) {
+      const items = kind === 1 ? itemsOf(el) : null;
+      if (!items) { expanded.push([el, kind]); continue; }
       weak.delete(el);
       for (const item of items) {
-        if (weak.has(item)) continue;
+        if (weak.has(item)) continue; // listed where it is, as a control of its own
         weak.add(item);
-        candidates.push([item, 1]);
+        expanded.push([item, 1]);
       }
     }
     const hiddenCache = new Map();
     const visible = [];
     const area = window.innerWidth * window.innerHeight;
-    for (const [el, kind] of candidates) {
+    for (const [el, kind] of expanded) {
       if (kind === 1) {
         if (!weak.has(el)) continue;
         // weak candidates that sit inside or around a real control are duplicates
@@ -685,15 +686,18 @@
       const t = v.innerText;
       if (t && t.trim()) digestText = digestText.split(t).join("");
     }
+    // every line as shown, in page order (repeated labels stay: each card has its own), but
+    // not the option lists of the listed <select>s nor a line that repeats the one before
     const lines = [];
-    const seen = new Set();
-    for (const el of selects) for (const o of el.options) seen.add(collapse(o.text));
+    const options = new Set();
+    for (const el of selects) for (const o of el.options) options.add(collapse(o.text));
     let size = 0;
     let more = 0;
+    let previous = "";
     for (const line of raw.split("\n")) {
       const text = collapse(line);
-      if (!text || seen.has(text)) continue;
-      seen.add(text);
+      if (!text || options.has(text) || text === previous) continue;
+      previous = text;
       if (size + text.length > textChars) { more += text.length + 1; continue; }
       lines.push(text);
       size += text.length + 1;

@@ -1,0 +1,114 @@
+"""The page as one outline in document order, and what is kept when it does not fit, in real
+Chromium on local pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from valet.browser import BrowserSession, BrowserSettings, Observation, render_observation
+
+
+@pytest.fixture
+async def session(tmp_path: Path) -> AsyncIterator[BrowserSession]:
+    browser = await BrowserSession.start(BrowserSettings(), tmp_path / "artifacts")
+    yield browser
+    await browser.close()
+
+
+def data_url(html: str) -> str:
+    return "data:text/html," + quote(html)
+
+
+async def page(session: BrowserSession, html: str) -> Observation:
+    outcome = await session.goto(data_url(html))
+    assert outcome.ok, outcome.message
+    return await session.observe()
+
+
+def body(rendered: str) -> list[str]:
+    """The outline's lines (after the `page:` line)."""
+    lines = rendered.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("page"))
+    return lines[start + 1 :]
+
+
+CARD = (
+    '<div class="card"><h2>{}</h2><p>Depart: {}</p><p>Duration: {}</p><button>Book</button></div>'
+)
+CARDS = "<h1>Flights to Lisbon</h1>" + "".join(
+    CARD.format(*card)
+    for card in [
+        ("TAP 101", "07:10", "2h 40m"),
+        ("EZY 202", "14:30", "3h 05m"),
+        ("RYR 303", "21:55", "2h 55m"),
+    ]
+)
+
+
+async def test_each_card_keeps_its_repeated_labels_before_its_own_button(
+    session: BrowserSession,
+) -> None:
+    obs = await page(session, CARDS)
+    lines = body(render_observation(obs))
+    books = [i for i, line in enumerate(lines) if re.fullmatch(r'\[\d+\] button "Book"', line)]
+    assert len(books) == 3, lines
+    second = lines[books[0] + 1 : books[1]]
+    assert second == ["EZY 202", "Depart: 14:30", "Duration: 3h 05m"], lines
+    third = lines[books[1] + 1 : books[2]]
+    assert third == ["RYR 303", "Depart: 21:55", "Duration: 2h 55m"], lines
+    # the labels repeat on every card and stay on every card
+    assert sum(line.startswith("Depart:") for line in lines) == 3
+
+
+async def test_a_label_stands_just_before_its_field_and_is_not_repeated(
+    session: BrowserSession,
+) -> None:
+    html = "<p>Contact us</p><label for=e>Email</label><input id=e><p>We answer in a day.</p>"
+    lines = body(render_observation(await page(session, html)))
+    assert lines == ["Contact us", '[1] textbox "Email"', "We answer in a day."], lines
+
+
+ROWS = "".join(
+    f'<tr><td>Row {i}</td><td><a href="#r{i}">Open {i}</a></td>'
+    f"<td><button>Edit {i}</button></td></tr>"
+    for i in range(1, 201)
+)
+
+
+async def test_after_scrolling_to_the_bottom_the_controls_in_view_are_listed(
+    session: BrowserSession,
+) -> None:
+    await page(session, f"<h1>Team</h1><table>{ROWS}</table><button>Save team</button>")
+    scrolled = await session.scroll("down", 1000)
+    assert scrolled.ok, scrolled.message
+    obs = await session.observe()
+    rendered = render_observation(obs)
+    assert len(rendered) <= BrowserSettings().max_observation_chars
+    names = {e.name for e in obs.elements}
+    assert {"Edit 200", "Open 200", "Save team"} <= names, rendered
+    assert "Edit 1" not in names  # far above the view: left out, and said where
+    gap = next(line for line in body(rendered) if line.startswith("… not shown here:"))
+    assert 'link "Open 1"' in gap and "controls" in gap, gap
+    assert "above the fold:" in rendered
+
+
+async def test_a_frame_in_view_is_listed_even_when_the_top_page_is_long(
+    session: BrowserSession,
+) -> None:
+    frame = quote("<label for=c>Coupon code</label><input id=c><button>Apply</button>")
+    html = (
+        f'<iframe title="Coupon" src="data:text/html,{frame}" height=120></iframe>'
+        f"<table>{ROWS}{ROWS}</table>"
+    )
+    obs = await page(session, html)
+    rendered = render_observation(obs)
+    assert len(rendered) <= BrowserSettings().max_observation_chars
+    coupon = [e for e in obs.elements if e.frame == "Coupon"]
+    assert {e.name for e in coupon} == {"Coupon code", "Apply"}, rendered
+    assert 'in frame "Coupon":' in rendered
+    assert obs.omitted_elements > 0 and "… not shown here:" in rendered
