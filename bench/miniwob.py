@@ -38,7 +38,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from miniwob_oracle import Oracle
+from miniwob_oracle import Oracle, as_called
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -200,12 +200,15 @@ class Episode:
 
     async def turn(self, messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         await self.read_reward()
+        tools = {
+            tool.name: {"description": tool.description or "", **tool.parameters_json_schema}
+            for tool in info.output_tools
+        }
         if self.done:
-            return _call("done", {"answer": f"episode over, reward {self.reward}"})
+            return _call(*as_called(("done", {"answer": f"reward {self.reward}"}), tools))
         prompt = _last_prompt(messages)
         if self.show:
             print(f"----- {self.task} step {len(self.oracle.moves) + 1}\n{prompt}\n")
-        tools = {tool.name: tool.parameters_json_schema for tool in info.output_tools}
         kind, args = self.oracle.next(prompt, tools)
         if self.show:
             print(f">>>>> {kind} {json.dumps(args)}")
@@ -246,20 +249,29 @@ async def run_episode(
         stops=frozenset(),
     )
     before = len(steps.chars)
-    result = await run_task(
-        spec,
-        FunctionModel(episode.turn, model_name="oracle"),
-        home=home,
-        model_info={"model": "oracle:miniwob"},
-        progress=steps,
-        approver=ApproveAll(),
-        on_session=episode.attach,
-    )
+    try:
+        result = await run_task(
+            spec,
+            FunctionModel(episode.turn, model_name="oracle"),
+            home=home,
+            model_info={"model": "oracle:miniwob"},
+            progress=steps,
+            approver=ApproveAll(),
+            on_session=episode.attach,
+        )
+    except Exception as exc:  # a bug in valet: reported, and the other episodes still run
+        why = f"valet raised {type(exc).__name__}: {exc}"
+        return Result(task, seed, False, len(steps.chars) - before, why)
     solved = episode.done and episode.reward > 0
     why = ""
     if not solved:
         why = episode.oracle.gap or episode.reason or _ended(result.end, episode)
     return Result(task, seed, solved, len(steps.chars) - before, why)
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def _ended(end: RunEnd, episode: Episode) -> str:
@@ -288,7 +300,7 @@ async def main(tasks: list[str], seeds: int, show: bool) -> None:
             )
             for r in mine:
                 if not r.solved:
-                    print(f"  seed {r.seed}: {r.why}", flush=True)
+                    print(f"  seed {r.seed}: {_clip(r.why)}", flush=True)
     solved = sum(r.solved for r in results)
     chars = statistics.median(steps.chars) if steps.chars else 0
     ms = statistics.median(steps.ms) if steps.ms else 0.0

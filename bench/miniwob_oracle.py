@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from miniwob_solvers import SOLVERS, TOLERANT
-from miniwob_view import Gap, Move, Plan, View
+from miniwob_view import Gap, Move, Plan, View, arguments
 
 
 class Oracle:
@@ -26,7 +26,7 @@ class Oracle:
 
     def next(self, prompt: str, tools: dict[str, dict[str, Any]]) -> Move:
         if self.gap is not None:
-            return "done", {"answer": self.gap, "success": False}
+            return as_called(("done", {"answer": self.gap, "success": False}), tools)
         view = View.parse(prompt, tools)
         try:
             if self.moves and view.failed and self.task not in TOLERANT:
@@ -38,21 +38,24 @@ class Oracle:
                 move = next(self.plan)
             else:
                 move = self.plan.send(view)
-            _check_tool(move, tools)
+            move = as_called(move, tools)
         except StopIteration:
-            return "done", {"answer": "the oracle has no more actions", "success": True}
+            answer = {"answer": "the oracle has no more actions", "success": True}
+            return as_called(("done", answer), tools)
         except Gap as gap:
             self.gap = str(gap)
-            return "done", {"answer": self.gap, "success": False}
+            return as_called(("done", {"answer": self.gap, "success": False}), tools)
         self.moves.append(move)
         return move
 
 
-def _check_tool(move: Move, tools: dict[str, dict[str, Any]]) -> None:
+def as_called(move: Move, tools: dict[str, dict[str, Any]]) -> Move:
+    """The tool call for `move`: its own tool, or valet's one `act` tool with its kind."""
     kind, args = move
-    if kind not in tools:
-        raise Gap(f"valet has no `{kind}` tool")
-    known = tools[kind].get("properties", {})
+    known = arguments(tools, kind)
+    if known is None:
+        raise Gap(f"valet has no `{kind}` action")
     for key in args:
         if key not in known:
             raise Gap(f"valet's `{kind}` takes no `{key}`")
+    return move if kind in tools else ("act", {"kind": kind, **args})

@@ -115,9 +115,17 @@ def click_tab(view: View) -> Plan:
 @solver("click-menu")
 def click_menu(view: View) -> Plan:
     path = view.instruction(r"Select ([^\n.]+>[^\n.]+|\S+)$", "menu path")[1].split(">")
-    for name in path[:-1]:
-        view = yield "hover", {"element": view.find(name.strip(), CLICKABLE).id}
-    yield click(view.find(path[-1].strip(), CLICKABLE))
+    parent = None
+    for name in (n.strip() for n in path):
+        item = view.all(name, CLICKABLE)
+        if not item:
+            shown = f' after hovering "{parent}"' if parent else ""
+            raise Gap(f'menu item "{name}" is not in valet\'s text{shown}')
+        if name == path[-1].strip():
+            yield click(item[0])
+            return
+        view = yield "hover", {"element": item[0].id}
+        parent = name
 
 
 @solver("click-collapsible")
@@ -579,7 +587,10 @@ def daily_calendar(view: View) -> Plan:
     start = _HOURS.index(f"{found[3]}{found[4].lower()}") * 2
     first, last = half_hour(view, start), half_hour(view, start + length - 1)
     view = yield "drag", {"source": first.id, "target": last.id}
-    name = view.find(lambda e: e.role in TEXT_ROLES and e.says("event name"), None, "name field")
+    names = view.all(lambda e: e.role in TEXT_ROLES and e.says("event name"))
+    if not names:
+        raise Gap(f"no event-name field after dragging from {first.line} to {last.line}")
+    name = names[0]
     view = yield type_into(name, found[2])
     yield click(view.find("Create", CLICKABLE))
 

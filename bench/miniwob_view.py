@@ -21,8 +21,8 @@ _ELEMENT = re.compile(
 )
 _REFERENCE = re.compile(r"^\*?\[(\d+)\]\s")
 _HEADER = re.compile(
-    r"^(url|title|tabs|dialogs|vault[^:]*|elements[^:]*|text|above the fold|in view|"
-    r"below the fold|in frame[^:]*)\s*:",
+    r"^(url|title|tabs|dialogs|vault[^:]*|elements[^:]*|page[^:]*|text|above the fold|"
+    r"in view|below the fold|in frame[^:]*|… not shown here)\s*:",
 )
 _VALUE = re.compile(r'="((?:[^"\\]|\\.)*)"')
 _FOOTER = ("Last reward:", "Last 10 average:", "Time left:", "Episodes done:")
@@ -157,7 +157,7 @@ class View:
 
     def takes(self, tool: str, *args: str) -> str | None:
         """The first of `args` that valet's `tool` takes, if any."""
-        known = self.tools.get(tool, {}).get("properties", {})
+        known = arguments(self.tools, tool) or set()
         return next((arg for arg in args if arg in known), None)
 
     def blocks(self, is_anchor: Callable[[str], bool]) -> list[Block]:
@@ -171,6 +171,21 @@ class View:
             elif found:
                 found[-1].lines.append(token.text)
         return found
+
+
+def arguments(tools: dict[str, dict[str, Any]], kind: str) -> set[str] | None:
+    """The arguments valet's action `kind` takes: from its own tool, or from its line in the
+    one `act` tool's description (`press(keys, element?, times?): …`); None when valet has no
+    such action."""
+    if kind in tools:
+        return set(tools[kind].get("properties", {}))
+    act = tools.get("act")
+    if act is None:
+        return None
+    line = re.search(rf"^{re.escape(kind)}\(([^)]*)\)", act.get("description", ""), re.M)
+    if line is None:
+        return None
+    return {name.strip().rstrip("?") for name in line[1].split(",") if name.strip()}
 
 
 def _element(match: re.Match[str]) -> Element:
