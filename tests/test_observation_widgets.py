@@ -142,3 +142,12 @@ async def test_without_waiting_for_the_typing_s_timers_the_list_shows_up_a_step_
         typed = await session.type(one(obs, "City", "textbox").id, "Pa")
         assert typed.ok, typed.message
         assert not named(await session.observe(), "Paris")
+
+
+async def test_each_control_carries_the_link_a_click_on_it_follows(
+    session: BrowserSession, sites: SiteServer
+) -> None:
+    """The gateway checks a click's destination from the index, with no extra trip."""
+    obs = await widgets(session, sites)
+    assert one(obs, "valet demo sites").href == sites.url_for("/")
+    assert one(obs, "Open report").href == ""  # in no link

@@ -352,7 +352,7 @@ class Observer:
             digest_parts.append(f"{label}\x01{raw['textHash']}\x01{raw['scroll']}")
             frame = label or None
             widgets.extend(_widget(row, frame) for row in raw["widgets"])
-            for local, role, name, value, states, flags, extra, facts in raw["els"]:
+            for local, role, name, value, states, flags, extra, facts, href in raw["els"]:
                 flags = str(flags)
                 if frame_vis in ("a", "b") and "a" not in flags and "b" not in flags:
                     flags += frame_vis
@@ -372,6 +372,7 @@ class Observer:
                         frame=frame,
                         extra=None if extra is None else str(extra),
                         above="a" in flags,
+                        href=str(href),
                     )
                 )
                 if "focused" in states:

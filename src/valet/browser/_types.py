@@ -47,6 +47,10 @@ class Element:
     """Short extra hint, e.g. a link's target path or an input's type."""
     above: bool = False
     """Off-screen above the viewport (scrolled past); `offscreen` is then True too."""
+    href: str | None = None
+    """The absolute URL a click on it follows (its own `href` or its enclosing link's, as the
+    page had it when observed); "" when it is in no link; None when not known (the gateway
+    then asks the page). Never shown to the model."""
 
 
 @dataclass(frozen=True, slots=True)

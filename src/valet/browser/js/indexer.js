@@ -631,13 +631,14 @@
       if (!fixed || fixed[0] !== mutations) {
         const role = roleOf(el, kind === 1);
         const name = clip(nameOf(el, role), 100);
-        fixed = [mutations, role, name || descriptorOf(el), !name, extraOf(el, role, name), fieldOf(el)];
+        const link = el.closest("a[href],area[href]");
+        fixed = [mutations, role, name || descriptorOf(el), !name, extraOf(el, role, name), fieldOf(el), link ? link.href : ""];
         described_.set(el, fixed);
       }
-      const [, role, name, described, extra, facts] = fixed;
+      const [, role, name, described, extra, facts, href] = fixed;
       let flags = vis(rect, vw, vh);
       if (since > 0 && firstSeen.get(el) > since) flags += "n";
-      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra, facts];
+      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra, facts, href];
       if (described) {
         const list = unnamed.get(name) || [];
         list.push(row);
