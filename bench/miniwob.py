@@ -9,7 +9,10 @@ widgets valet's observation or tools miss.
 
 The harness (not the oracle) serves MiniWoB's HTML from the `miniwob` package on 127.0.0.1,
 seeds and starts each episode the way MiniWoB's own Python environment does (`Math.seedrandom`,
-`core.startEpisodeReal()`, a long `core.EPISODE_MAX_TIME`), and reads the reward
+`core.startEpisodeReal()`, a long `core.EPISODE_MAX_TIME`), takes the first turn itself (it
+waits until the episode has started, then asks valet's `wait_for` for a fresh page, since valet
+may read the page before MiniWoB's onload handler ran; that step is left out of the figures),
+and reads the reward
 (`WOB_DONE_GLOBAL`, `WOB_RAW_REWARD_GLOBAL`) between turns. An episode is solved when its raw
 reward is positive. Asks are approved (the person says yes), and valet's stops for the person
 are off: no one is there to take over.
@@ -17,6 +20,7 @@ are off: no one is there to take over.
 Per-step figures: the observation's characters (what the model reads of the page) and the
 wall time of observe + act (the oracle's turn excluded). The last line is machine-readable.
 Usage: .venv/bin/python bench/miniwob.py [--seeds 5] [--tasks click-tab,enter-text-2] [--show]
+       [--output-mode {tools,act}]
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from miniwob_oracle import Oracle, as_called
+from playwright.async_api import Page
 from pydantic_ai.messages import (
     ModelMessage,
     ModelRequest,
@@ -100,6 +105,7 @@ window.addEventListener('pageshow', function () {
 </head>"""
 
 REWARD = "[WOB_DONE_GLOBAL, WOB_RAW_REWARD_GLOBAL, WOB_REWARD_REASON]"
+STARTED = "core.EP_TIMER !== null || WOB_DONE_GLOBAL"
 
 
 def html_root() -> Path:
@@ -158,9 +164,13 @@ class Steps:
 
     chars: list[int] = field(default_factory=lambda: list[int]())
     ms: list[float] = field(default_factory=lambda: list[float]())
+    skip: bool = False
+    """The next step is the harness's (waiting for the episode), not the oracle's."""
 
     def step(self, step: StepRecord) -> None:
-        if step.action is None or step.action.get("kind") != "done":
+        if self.skip:
+            self.skip = False
+        elif step.action is None or step.action.get("kind") != "done":
             self.chars.append(step.observation_chars)
             self.ms.append(step.timings_ms.get("observe", 0) + step.timings_ms.get("act", 0))
 
@@ -177,7 +187,9 @@ class Episode:
 
     task: str
     show: bool
+    steps: Steps
     session: BrowserSession | None = None
+    began: bool = False
     done: bool = False
     reward: float = 0.0
     reason: str = ""
@@ -189,9 +201,14 @@ class Episode:
     def attach(self, session: BrowserSession) -> None:
         self.session = session
 
-    async def read_reward(self) -> None:
+    def _page(self) -> Page:
         page = self.session._driver.page if self.session else None  # pyright: ignore[reportPrivateUsage]
-        if page is None or page.is_closed():
+        assert page is not None, "the episode's page is open"
+        return page
+
+    async def read_reward(self) -> None:
+        page = self._page()
+        if page.is_closed():
             return
         done, raw, why = await page.evaluate(REWARD)
         self.done, self.reward = bool(done), float(raw or 0)
@@ -206,6 +223,10 @@ class Episode:
         }
         if self.done:
             return _call(*as_called(("done", {"answer": f"reward {self.reward}"}), tools))
+        if not self.began:  # valet may have read the page before MiniWoB's onload started it
+            self.began = self.steps.skip = True
+            await self._page().wait_for_function(STARTED, timeout=10_000)
+            return _call(*as_called(("wait_for", {}), tools))
         prompt = _last_prompt(messages)
         if self.show:
             print(f"----- {self.task} step {len(self.oracle.moves) + 1}\n{prompt}\n")
@@ -239,13 +260,13 @@ class Result:
 
 
 async def run_episode(
-    base: str, home: Path, task: str, seed: int, steps: Steps, show: bool
+    base: str, home: Path, task: str, seed: int, steps: Steps, options: argparse.Namespace
 ) -> Result:
-    episode = Episode(task, show)
+    episode = Episode(task, options.show, steps)
     spec = TaskSpec(
         task=TASK_TEXT,
         start_url=f"{base}/miniwob/{task}.html?seed={seed}",
-        limits=Limits(max_steps=60, max_seconds=180),
+        limits=Limits(max_steps=61, max_seconds=180),
         stops=frozenset(),
     )
     before = len(steps.chars)
@@ -255,6 +276,7 @@ async def run_episode(
             FunctionModel(episode.turn, model_name="oracle"),
             home=home,
             model_info={"model": "oracle:miniwob"},
+            output_mode=options.output_mode,
             progress=steps,
             approver=ApproveAll(),
             on_session=episode.attach,
@@ -280,15 +302,15 @@ def _ended(end: RunEnd, episode: Episode) -> str:
     return f"MiniWoB gave reward {episode.reward}"
 
 
-async def main(tasks: list[str], seeds: int, show: bool) -> None:
+async def main(tasks: list[str], options: argparse.Namespace) -> None:
     steps = Steps()
     results: list[Result] = []
     with serve(html_root()) as base, tempfile.TemporaryDirectory() as tmp:
         for task in tasks:
             started = time.perf_counter()
             mine = [
-                await run_episode(base, Path(tmp), task, seed, steps, show)
-                for seed in range(1, seeds + 1)
+                await run_episode(base, Path(tmp), task, seed, steps, options)
+                for seed in range(1, options.seeds + 1)
             ]
             results += mine
             solved = sum(r.solved for r in mine)
@@ -312,9 +334,15 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=5, help="Episodes per task.")
     parser.add_argument("--tasks", default=",".join(TASKS), help="Comma-separated task names.")
     parser.add_argument("--show", action="store_true", help="Print each prompt and answer.")
+    parser.add_argument(
+        "--output-mode",
+        choices=["tools", "act"],
+        default="tools",
+        help="How the actions reach the model: one tool each, or the one act tool.",
+    )
     options = parser.parse_args()
     chosen = [t.strip() for t in options.tasks.split(",") if t.strip()]
     unknown = sorted(set(chosen) - set(TASKS))
     if unknown:
         sys.exit(f"unknown tasks: {', '.join(unknown)}")
-    asyncio.run(main(chosen, options.seeds, options.show))
+    asyncio.run(main(chosen, options))

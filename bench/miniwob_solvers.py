@@ -39,9 +39,10 @@ def solver(task: str, tolerant: bool = False) -> Callable[[Callable[[View], Plan
 def press(view: View, element: Element, key: str, times: int) -> Generator[Move, View, View]:
     """Press `key` on `element` `times` times: one call when `press` takes a count."""
     count = view.takes("press", "times", "count", "repeat")
-    if count is not None and times > 1:
-        view = yield "press", {"keys": key, "element": element.id, count: times}
-        return view
+    if count is not None:
+        while times > 1:
+            view = yield "press", {"keys": key, "element": element.id, count: min(times, 50)}
+            times -= min(times, 50)
     for _ in range(times):
         view = yield "press", {"keys": key, "element": element.id}
     return view
@@ -260,7 +261,7 @@ def order_food(view: View) -> Plan:
         block = blocks.get(item)
         adds = [e for e in block.elements if e.name == "+" or e.says("add")] if block else []
         if not adds:
-            raise Gap(f'no "+" control printed with "{item}" (valet lists the buttons apart)')
+            raise Gap(f'no "+" control printed among the words of "{item}"')
         return adds[0]
 
     if by_name is not None:
