@@ -240,13 +240,6 @@ async def test_enter_in_a_form_is_a_submit() -> None:
     assert not pressed.ok and "builtin.ask.submit" in pressed.message
 
 
-@dataclass(frozen=True, slots=True)
-class IndexedElement(Element):
-    """An element as an index that reports link targets gives it (`Element.href`)."""
-
-    href: str | None = None
-
-
 @dataclass
 class LinkedToolbox(MemoryToolbox):
     """A memory page that can also be asked, live, where a click would go."""
@@ -263,8 +256,8 @@ async def test_a_click_is_checked_against_the_link_target_the_index_gave() -> No
     page = Page(
         f"{SHOP}/links",
         [
-            IndexedElement(1, "link", "Account", href="http://169.254.169.254/latest/"),
-            IndexedElement(2, "checkbox", "Flagged only", href=""),
+            Element(1, "link", "Account", href="http://169.254.169.254/latest/"),
+            Element(2, "checkbox", "Flagged only", href=""),
             Element(3, "link", "Help"),
         ],
     )

@@ -454,11 +454,10 @@ class GatedToolbox:
 
 
 def _indexed_link(element: Element | None) -> str | None:
-    """The absolute URL a click on `element` follows, as the element index reported it
+    """The absolute URL a click on `element` follows, as the element index gave it
     (`Element.href`: its own or its enclosing link's; "" when it is in no link); None when the
-    index did not say (an element built elsewhere, or an index without link targets)."""
-    href: object = getattr(element, "href", None)
-    return href if isinstance(href, str) else None
+    index did not say (an element built elsewhere: the page is asked)."""
+    return None if element is None else element.href
 
 
 def _note(refusal: Refusal) -> str:
