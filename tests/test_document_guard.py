@@ -239,3 +239,19 @@ async def test_on_a_shared_browser_only_valets_context_is_guarded(
     assert internal_hits(hostile) == ["frame", "other"]
     assert refused == [("redirect", "frame"), ("redirect", "page")]
     assert seen.url == "about:blank"
+
+
+async def test_an_address_written_out_is_checked_without_a_lookup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from valet.gateway._documents import resolve_host
+
+    def no_lookup(*args: object) -> object:
+        raise AssertionError(f"looked up {args[0]}")
+
+    monkeypatch.setattr("socket.getaddrinfo", no_lookup)
+    assert await resolve_host("127.0.0.1") == ["127.0.0.1"]
+    assert await resolve_host("169.254.169.254") == ["169.254.169.254"]
+    assert await resolve_host("::1") == ["::1"]
+    with pytest.raises(AssertionError, match=r"looked up 127\.1"):
+        await resolve_host("127.1")  # a form only the resolver reads is looked up

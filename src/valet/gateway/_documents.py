@@ -18,6 +18,7 @@ the person needs goes on `allow_hosts`.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -33,7 +34,12 @@ Resolver = Callable[[str], Awaitable[list[str]]]
 
 
 async def resolve_host(host: str) -> list[str]:
-    """The host's addresses via `getaddrinfo`, in a thread; empty when it does not resolve."""
+    """The host's addresses via `getaddrinfo`, in a thread; empty when it does not resolve.
+    An address written out (`127.0.0.1`, `::1`) is its own answer: no lookup, no thread."""
+    try:
+        return [str(ipaddress.ip_address(host)).partition("%")[0]]
+    except ValueError:
+        pass  # a name, or an address in a form only the resolver reads (`127.1`, `0x7f.1`)
     try:
         infos = await asyncio.to_thread(socket.getaddrinfo, host, None)
     except (OSError, UnicodeError):
