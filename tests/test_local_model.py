@@ -50,7 +50,7 @@ def llama_url() -> Iterator[str]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("mode", ["json", "tools"])
+@pytest.mark.parametrize("mode", ["json", "tools", "act"])
 async def test_a_tiny_local_model_runs_and_the_run_ends_cleanly(
     home: Path, sites: SiteServer, llama_url: str, mode: str
 ) -> None:
@@ -81,4 +81,5 @@ async def test_a_tiny_local_model_runs_and_the_run_ends_cleanly(
     for step in steps:
         assert (step["action"] is None) == (step["model_error"] is not None)
         assert step["input_tokens"] > 0, "usage from the real server is recorded"
+        assert step["request_chars"] > step["observation_chars"] > 0
     assert header["settings"]["base_url"] == llama_url

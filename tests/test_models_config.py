@@ -45,7 +45,7 @@ def test_hosted_provider_without_key_says_which_variable() -> None:
         resolve_model_config("anthropic:claude-x", env={}, config={})
 
 
-def test_local_servers_default_to_json_output_and_hosted_to_tools() -> None:
+def test_local_servers_default_to_json_output_and_hosted_to_one_act_tool() -> None:
     ollama = resolve_model_config("ollama:qwen3:8b", env={}, config={})
     assert ollama.name == "qwen3:8b"
     assert ollama.base_url == "http://127.0.0.1:11434/v1"
@@ -57,7 +57,11 @@ def test_local_servers_default_to_json_output_and_hosted_to_tools() -> None:
     )
     assert local.output_mode == "json"
     hosted = resolve_model_config("openai:gpt-x", env={"OPENAI_API_KEY": "k"}, config={})
-    assert hosted.output_mode == "tools"
+    assert hosted.output_mode == "act"
+    each = resolve_model_config(
+        "openai:gpt-x", env={"OPENAI_API_KEY": "k", "VALET_MODEL_OUTPUT": "tools"}, config={}
+    )
+    assert each.output_mode == "tools"
     forced = resolve_model_config(
         "openai:gpt-x", env={"OPENAI_API_KEY": "k", "VALET_MODEL_OUTPUT": "json"}, config={}
     )

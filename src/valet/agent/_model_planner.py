@@ -5,39 +5,64 @@ import pydantic-ai (slow to import)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 from pydantic_ai import Agent, NativeOutput, ToolOutput
 from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior
-from pydantic_ai.messages import BinaryContent, ModelResponse, TextPart, UserContent
-from pydantic_ai.models import Model
+from pydantic_ai.messages import (
+    BinaryContent,
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    TextPart,
+    UserContent,
+    UserPromptPart,
+)
+from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.usage import RunUsage
 
 from valet.agent._planner import ModelFailure, OutputMode, Prompt, Proposal, Reply, Usage
-from valet.tools import Action
+from valet.tools import ACTIONS_BY_KIND, Action, ActionChoice, one_tool
 
 
 class ModelPlanner:
-    """A `Planner` over any pydantic-ai model; the actions are its output types."""
+    """A `Planner` over any pydantic-ai model; the actions are its output types: one tool each
+    (`tools`), one `act` tool for valet's own actions beside one per toolset operation (`act`),
+    or one JSON schema where valet's own actions are that same `act` object (`json`)."""
 
     def __init__(
         self,
         model: Model,
         actions: Sequence[type[Action]],
         instructions: str,
-        output_mode: OutputMode = "tools",
+        output_mode: OutputMode = "act",
         settings: ModelSettings | None = None,
     ) -> None:
         output: Any
-        if output_mode == "tools":
-            output = [ToolOutput(a, name=a.kind) for a in actions]
-        else:
-            output = NativeOutput(list(actions), name="action")
+        own = [a for a in actions if ACTIONS_BY_KIND.get(a.kind) is a]
+        others = [a for a in actions if a not in own]
+        choices: list[type[Action] | type[ActionChoice]] = [one_tool(own)] if own else []
+        match output_mode:
+            case "tools":
+                output = [ToolOutput(a, name=a.kind) for a in actions]
+            case "act":
+                output = [ToolOutput(a, name=a.kind) for a in others]
+                output[:0] = [ToolOutput(c, name="act") for c in choices]
+            case "json":
+                output = NativeOutput([*choices, *others], name="action")
+        self._model = _Measured(model)
         self._agent: Agent[None, Any] = Agent(
-            model, output_type=output, instructions=instructions, retries=0, model_settings=settings
+            self._model,
+            output_type=output,
+            instructions=instructions,
+            retries=0,
+            model_settings=settings,
         )
 
     async def propose(self, prompt: Prompt) -> Reply:
@@ -45,14 +70,78 @@ class ModelPlanner:
         if prompt.screenshot is not None:
             content.append(BinaryContent(prompt.screenshot, media_type="image/png"))
         usage = RunUsage()
+        self._model.chars = 0
         try:
             result = await self._agent.run(content, usage=usage)
         except (UnexpectedModelBehavior, ModelAPIError, AgentRunError, httpx.HTTPError) as exc:
-            return ModelFailure(_explain(exc), _usage(usage, None))
+            return ModelFailure(_explain(exc), self._usage(usage, None))
         output: object = result.output
+        spent = self._usage(usage, result.response)
+        if isinstance(output, ActionChoice):
+            try:
+                output = output.action()
+            except ValidationError as exc:
+                return ModelFailure(f"act {output.kind}: {_errors(exc)}", spent)
         if not isinstance(output, Action):
-            return ModelFailure(f"expected an action, got {type(output).__name__}")
-        return Proposal(output, _usage(usage, result.response), _text_of(result.response))
+            return ModelFailure(f"expected an action, got {type(output).__name__}", spent)
+        return Proposal(output, spent, _text_of(result.response))
+
+    def _usage(self, usage: RunUsage, response: ModelResponse | None) -> Usage:
+        cost: float | None = None
+        if response is not None:
+            try:
+                cost = float(response.cost().total_price)
+            except (LookupError, ValueError, AssertionError):
+                cost = None
+        chars = self._model.chars
+        return Usage(usage.input_tokens, usage.output_tokens, usage.requests, cost, chars)
+
+
+class _Measured(WrapperModel):
+    """The planner's model, counting the characters of each request it passes on."""
+
+    def __init__(self, wrapped: Model) -> None:
+        super().__init__(wrapped)
+        self.chars = 0
+        """The last request's system prompt, tool schemas and messages, in characters."""
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        self.chars = request_chars(messages, model_request_parameters)
+        return await super().request(messages, model_settings, model_request_parameters)
+
+
+def request_chars(messages: Sequence[ModelMessage], parameters: ModelRequestParameters) -> int:
+    """What a request carries, in characters: its instructions (the system prompt), its tool
+    definitions or output schema (name, description and JSON schema, as compact JSON) and the
+    text of the person's side of its messages (one request per step: the step's prompt).
+    Images are not counted."""
+    tools = [*parameters.function_tools, *parameters.output_tools]
+    schemas: list[dict[str, Any]] = [
+        {"name": t.name, "description": t.description, "parameters": t.parameters_json_schema}
+        for t in tools
+    ]
+    if (shape := parameters.output_object) is not None:
+        schemas.append(
+            {"name": shape.name, "description": shape.description, "schema": shape.json_schema}
+        )
+    chars = len(json.dumps(schemas, separators=(",", ":"), ensure_ascii=False)) if schemas else 0
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            chars += len(message.instructions or "")
+            for part in message.parts:
+                if isinstance(part, UserPromptPart):
+                    texts: Sequence[object] = (
+                        [part.content] if isinstance(part.content, str) else part.content
+                    )
+                    chars += sum(len(text) for text in texts if isinstance(text, str))
+        else:
+            chars += sum(len(p.content) for p in message.parts if isinstance(p, TextPart))
+    return chars
 
 
 def _explain(exc: BaseException) -> str:
@@ -62,15 +151,11 @@ def _explain(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:1500]
 
 
+def _errors(exc: ValidationError) -> str:
+    """A validation error as one clause per field, without pydantic's links."""
+    found = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+    return found[:1500]
+
+
 def _text_of(response: ModelResponse) -> str:
     return " ".join(p.content for p in response.parts if isinstance(p, TextPart)).strip()
-
-
-def _usage(usage: RunUsage, response: ModelResponse | None) -> Usage:
-    cost: float | None = None
-    if response is not None:
-        try:
-            cost = float(response.cost().total_price)
-        except (LookupError, ValueError, AssertionError):
-            cost = None
-    return Usage(usage.input_tokens, usage.output_tokens, usage.requests, cost)

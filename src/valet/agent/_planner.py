@@ -7,9 +7,11 @@ from typing import Literal, Protocol
 
 from valet.tools import Action
 
-OutputMode = Literal["tools", "json"]
-"""`tools`: each action is a native tool call. `json`: the reply is JSON-schema constrained
-output, for models without (reliable) tool calling."""
+OutputMode = Literal["tools", "act", "json"]
+"""`tools`: each action is its own native tool. `act`: one native tool, `act(kind, …)`, for
+every browser action (a third of the schema characters; toolset operations stay one tool
+each). `json`: the reply is JSON-schema constrained output, for models without (reliable) tool
+calling."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +21,9 @@ class Usage:
     requests: int = 0
     cost_usd: float | None = None
     """None when the price of the model is unknown."""
+    request_chars: int = 0
+    """What the last request carried: system prompt, tool schemas and messages, in characters
+    (0 when no request was made)."""
 
     @property
     def tokens(self) -> int:

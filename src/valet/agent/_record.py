@@ -53,6 +53,8 @@ class StepRecord:
     input_tokens: int
     output_tokens: int
     cost_usd: float | None
+    request_chars: int = 0
+    """What the step's model request carried: system prompt, tool schemas and messages."""
     screenshot: bytes | None = field(default=None, repr=False)
     """The marked screenshot the model saw (vision models); stored as a file, not inline."""
 
@@ -91,6 +93,7 @@ class StepRecord:
             input_tokens=reply.usage.input_tokens,
             output_tokens=reply.usage.output_tokens,
             cost_usd=reply.usage.cost_usd,
+            request_chars=reply.usage.request_chars,
             screenshot=observation.screenshot,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, Field, SecretStr
@@ -41,8 +41,9 @@ class ModelConfig(BaseModel):
     """OpenAI-compatible server URL (`VALET_MODEL_BASE_URL`); may hold credentials, so it is
     left out of `repr` and `public()` strips them."""
     api_key: SecretStr | None = None
-    output_mode: OutputMode = "tools"
-    """`tools` (native tool calls) or `json` (JSON-schema constrained output)."""
+    output_mode: OutputMode = "act"
+    """`act` (one native tool for every browser action), `tools` (one native tool per
+    action) or `json` (JSON-schema constrained output)."""
     vision: bool = False
     """Send a screenshot with numbered marks each step."""
 
@@ -93,16 +94,16 @@ def resolve_model_config(
             f'or `{provider} = "..."` under [keys] in ~/.valet/config.toml'
         )
     local = provider in ("ollama", "openai-compatible") or bool(base_url)
-    mode = env.get("VALET_MODEL_OUTPUT") or table.get("output") or ("json" if local else "tools")
-    if mode not in ("tools", "json"):
-        raise ConfigError(f"VALET_MODEL_OUTPUT must be 'tools' or 'json', not {mode!r}")
+    mode = env.get("VALET_MODEL_OUTPUT") or table.get("output") or ("json" if local else "act")
+    if mode not in get_args(OutputMode):
+        raise ConfigError(f"VALET_MODEL_OUTPUT must be 'act', 'tools' or 'json', not {mode!r}")
     vision = (env.get("VALET_MODEL_VISION") or str(table.get("vision", ""))).lower()
     return ModelConfig(
         provider=provider,
         name=name,
         base_url=base_url,
         api_key=SecretStr(key) if key else None,
-        output_mode="json" if mode == "json" else "tools",
+        output_mode=cast(OutputMode, mode),
         vision=vision in ("1", "true", "yes"),
     )
 

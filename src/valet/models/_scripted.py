@@ -70,10 +70,10 @@ class ScriptPlayer:
 
     def _respond(self, info: AgentInfo, kind: str, args: dict[str, object]) -> ModelResponse:
         if info.output_tools:
+            if all(tool.name != kind for tool in info.output_tools):
+                args, kind = {"kind": kind, **args}, "act"  # every browser action in one tool
             return self._response(ToolCallPart(tool_name=kind, args=args))
-        action = ACTIONS_BY_KIND.get(kind)
-        label = action.__name__ if action is not None else kind
-        return self._response(TextPart(json.dumps({"result": {"kind": label, "data": args}})))
+        return self._response(TextPart(json.dumps(_json_reply(info, kind, args))))
 
     def _response(self, part: TextPart | ToolCallPart) -> ModelResponse:
         return ModelResponse(parts=[part], model_name="scripted", provider_name=self.provider_name)
@@ -87,6 +87,22 @@ def scripted_model(player: ScriptPlayer, priced_as: str | None = None) -> Functi
     provider, _, name = priced_as.partition(":")
     player.provider_name = provider
     return FunctionModel(player, model_name=name)
+
+
+def _json_reply(info: AgentInfo, kind: str, args: dict[str, object]) -> dict[str, object]:
+    """The JSON a model answers with in `json` output mode: valet's own actions as the flat
+    `act` object (`{"kind": "click", "element": 3}`); with toolset operations beside them,
+    a union member (`{"result": {"kind": <member>, "data": …}}`)."""
+    shape = info.model_request_parameters.output_object
+    schema = json.dumps(shape.json_schema) if shape is not None else ""
+    flat = {"kind": kind, **args}
+    if '"result"' not in schema:
+        return flat
+    if kind in ACTIONS_BY_KIND and '"act"' in schema:
+        return {"result": {"kind": "act", "data": flat}}
+    action = ACTIONS_BY_KIND.get(kind)
+    label = action.__name__ if action is not None else kind
+    return {"result": {"kind": label, "data": args}}
 
 
 def _last_prompt(messages: list[ModelMessage]) -> str:

@@ -34,11 +34,13 @@ from valet.tools._browser_actions import (
     WaitFor,
 )
 from valet.tools._browser_toolbox import BrowserToolbox
+from valet.tools._one_tool import ActionChoice, one_tool
 
 __all__ = [
     "ACTIONS_BY_KIND",
     "BROWSER_ACTIONS",
     "Action",
+    "ActionChoice",
     "AskPerson",
     "Back",
     "BrowserToolbox",
@@ -68,4 +70,5 @@ __all__ = [
     "Upload",
     "Wait",
     "WaitFor",
+    "one_tool",
 ]

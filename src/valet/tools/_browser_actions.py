@@ -12,7 +12,7 @@ saved workflows use, is accepted but not shown to the model.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
@@ -20,8 +20,9 @@ from pydantic.json_schema import SkipJsonSchema
 from valet.browser import ByRole
 from valet.effects import Effect
 
-ElementRef = Annotated[int | SkipJsonSchema[ByRole], Field(description="[id]")]
-"""An element: its [id] in the observation (or, from scripts and workflows, its role and name)."""
+ElementRef = int | SkipJsonSchema[ByRole]
+"""An element: its [id] in the observation (or, from scripts and workflows, its role and name;
+the model is shown only the id, which the system prompt explains)."""
 
 _MAX_PRESSES = 50
 _MAX_WAIT_S = 10.0
@@ -35,16 +36,21 @@ class Action(BaseModel):
     effect: ClassVar[Effect]
 
 
+def untitled(schema: dict[str, Any]) -> None:
+    """A schema's title only repeats its tool's or field's name: not sent (requests are smaller)."""
+    schema.pop("title", None)
+
+
 class Point(BaseModel):
     """Viewport CSS pixels from the top-left."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=untitled)
     x: float = Field(ge=0)
     y: float = Field(ge=0)
 
 
 class Goto(Action):
-    """Open a URL in this tab."""
+    """Open a URL."""
 
     kind: ClassVar[str] = "goto"
     effect: ClassVar[Effect] = Effect.NAVIGATE
@@ -52,10 +58,9 @@ class Goto(Action):
 
 
 class PageCheck(BaseModel):
-    """Where to look, after an interruption, to tell whether a click took effect: the page
-    (`url`) that shows `text` only once it did."""
+    """A page (url) that shows text once a click took effect."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra=untitled)
     url: str
     text: str = Field(min_length=3)
 
@@ -69,13 +74,12 @@ class Click(Action):
     check: PageCheck | None = Field(
         default=None,
         exclude_if=lambda check: check is None,  # asks and the audit log show only what was set
-        description="For a click that buys, sends or deletes: a page (url) that shows text "
-        "once it took effect, checked if valet restarts mid-click.",
+        description="For a click that buys, sends or deletes (looked at after a restart).",
     )
 
 
 class ClickAt(Action):
-    """Click at viewport pixel x,y (canvases, maps, unlisted controls)."""
+    """Click a viewport point."""
 
     kind: ClassVar[str] = "click_at"
     effect: ClassVar[Effect] = Effect.UNKNOWN
@@ -84,7 +88,7 @@ class ClickAt(Action):
 
 
 class HoverAt(Action):
-    """Move the mouse to viewport pixel x,y."""
+    """Move the mouse to a viewport point."""
 
     kind: ClassVar[str] = "hover_at"
     effect: ClassVar[Effect] = Effect.READ
@@ -93,7 +97,7 @@ class HoverAt(Action):
 
 
 class Type(Action):
-    """Type text into a field, replacing its content."""
+    """Replace a field's text; submit presses Enter."""
 
     kind: ClassVar[str] = "type"
     effect: ClassVar[Effect] = Effect.INPUT
@@ -103,7 +107,7 @@ class Type(Action):
 
 
 class Clear(Action):
-    """Empty a text field."""
+    """Empty a field."""
 
     kind: ClassVar[str] = "clear"
     effect: ClassVar[Effect] = Effect.INPUT
@@ -111,7 +115,7 @@ class Clear(Action):
 
 
 class Select(Action):
-    """Choose an option of a <select> by its label or value."""
+    """Pick a <select> option by label or value."""
 
     kind: ClassVar[str] = "select"
     effect: ClassVar[Effect] = Effect.INPUT
@@ -120,7 +124,7 @@ class Select(Action):
 
 
 class Check(Action):
-    """Tick or untick a checkbox, radio button or switch."""
+    """Tick or untick a checkbox, radio or switch."""
 
     kind: ClassVar[str] = "check"
     effect: ClassVar[Effect] = Effect.INPUT
@@ -129,8 +133,7 @@ class Check(Action):
 
 
 class Press(Action):
-    """Press a key or shortcut (Enter, Escape, ArrowDown, Control+A) on an element or the
-    focused one."""
+    """Press a key or combo (Enter, ArrowDown, Control+A), up to 50 times."""
 
     kind: ClassVar[str] = "press"
     effect: ClassVar[Effect] = Effect.INPUT
@@ -140,7 +143,7 @@ class Press(Action):
 
 
 class Hover(Action):
-    """Move the mouse over an element (hover menus, tooltips)."""
+    """Hover over an element."""
 
     kind: ClassVar[str] = "hover"
     effect: ClassVar[Effect] = Effect.READ
@@ -148,7 +151,7 @@ class Hover(Action):
 
 
 class Scroll(Action):
-    """Scroll the page, or a scrollable element, by screens."""
+    """Scroll the page or an element by screens."""
 
     kind: ClassVar[str] = "scroll"
     effect: ClassVar[Effect] = Effect.READ
@@ -158,8 +161,7 @@ class Scroll(Action):
 
 
 class Drag(Action):
-    """Drag from an element or point and drop on an element or point (sortable lists,
-    sliders, drag and drop)."""
+    """Drag from source to target, each an element or a point (sortable lists, sliders)."""
 
     kind: ClassVar[str] = "drag"
     effect: ClassVar[Effect] = Effect.UNKNOWN
@@ -168,7 +170,7 @@ class Drag(Action):
 
 
 class Upload(Action):
-    """Attach a file from the task's files folder to a file input."""
+    """Attach a file from the task's files to a file input."""
 
     kind: ClassVar[str] = "upload"
     effect: ClassVar[Effect] = Effect.INPUT
@@ -177,7 +179,7 @@ class Upload(Action):
 
 
 class Wait(Action):
-    """Wait some seconds."""
+    """Wait up to 10 seconds."""
 
     kind: ClassVar[str] = "wait"
     effect: ClassVar[Effect] = Effect.READ
@@ -185,7 +187,7 @@ class Wait(Action):
 
 
 class WaitFor(Action):
-    """Wait until a text or an element is shown, or (neither given) the page settles."""
+    """Wait for a text or an element, or (neither given) the page to settle."""
 
     kind: ClassVar[str] = "wait_for"
     effect: ClassVar[Effect] = Effect.READ
@@ -195,21 +197,21 @@ class WaitFor(Action):
 
 
 class Back(Action):
-    """Go back in this tab's history."""
+    """Go back."""
 
     kind: ClassVar[str] = "back"
     effect: ClassVar[Effect] = Effect.NAVIGATE
 
 
 class Forward(Action):
-    """Go forward in this tab's history."""
+    """Go forward."""
 
     kind: ClassVar[str] = "forward"
     effect: ClassVar[Effect] = Effect.NAVIGATE
 
 
 class OpenTab(Action):
-    """Open a new tab (at url) and switch to it."""
+    """Open a tab (at url)."""
 
     kind: ClassVar[str] = "open_tab"
     effect: ClassVar[Effect] = Effect.NAVIGATE
@@ -217,7 +219,7 @@ class OpenTab(Action):
 
 
 class SwitchTab(Action):
-    """Switch to a tab by index."""
+    """Switch to a tab."""
 
     kind: ClassVar[str] = "switch_tab"
     effect: ClassVar[Effect] = Effect.READ
@@ -233,21 +235,21 @@ class CloseTab(Action):
 
 
 class ReadPage(Action):
-    """Read the whole page as markdown (more than the condensed text)."""
+    """Read the whole page as markdown."""
 
     kind: ClassVar[str] = "read_page"
     effect: ClassVar[Effect] = Effect.READ
 
 
 class Screenshot(Action):
-    """Save a screenshot to the run's artifacts."""
+    """Save a screenshot."""
 
     kind: ClassVar[str] = "screenshot"
     effect: ClassVar[Effect] = Effect.READ
 
 
 class Download(Action):
-    """Download a file from a link element or a url into the run's artifacts."""
+    """Save the file of a link or a url."""
 
     kind: ClassVar[str] = "download"
     effect: ClassVar[Effect] = Effect.DOWNLOAD
@@ -256,8 +258,8 @@ class Download(Action):
 
 
 class AskPerson(Action):
-    """Ask the person what only they can answer (a choice, a missing detail, a preference)
-    and wait. Never ask for passwords, card numbers or codes."""
+    """Ask the person what only they can answer, and wait. Never ask for passwords, card
+    numbers or codes."""
 
     kind: ClassVar[str] = "ask_person"
     effect: ClassVar[Effect] = Effect.READ
@@ -265,7 +267,7 @@ class AskPerson(Action):
 
 
 class Done(Action):
-    """Finish: the answer (what you did or found) and whether the task succeeded."""
+    """Finish with your answer (what you did or found); success=false if you could not."""
 
     kind: ClassVar[str] = "done"
     effect: ClassVar[Effect] = Effect.READ
