@@ -51,8 +51,9 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 import valet.agent
-from valet.agent import Limits, Prompt, Proposal, Reply, Usage
+from valet.agent import Limits, OutputMode, Prompt, Proposal, Reply, Usage
 from valet.browser import BrowserSession, ByRole
+from valet.models import ModelConfig
 from valet.runtime import TaskSpec, run_task
 from valet.sites import SiteServer
 from valet.tools import Action, Click, Done, Select, Type
@@ -91,7 +92,9 @@ class Measured:
     observation_chars: int = 0
 
 
-def count_request(actions: Sequence[type[Action]], instructions: str) -> Any:
+def count_request(
+    actions: Sequence[type[Action]], instructions: str, output_mode: OutputMode
+) -> Any:
     """The real model planner, with a model that only records the request it receives."""
     seen: dict[str, int] = {}
 
@@ -118,15 +121,18 @@ def count_request(actions: Sequence[type[Action]], instructions: str) -> Any:
 
     from valet.agent._model_planner import ModelPlanner
 
-    return ModelPlanner(FunctionModel(record), actions, instructions), seen
+    return ModelPlanner(FunctionModel(record), actions, instructions, output_mode), seen
 
 
 class InstantPlanner:
     """Answers each step at once with the case's action; runs the bare step between answers."""
 
-    def __init__(self, actions: Sequence[type[Action]], instructions: str) -> None:
+    def __init__(
+        self, actions: Sequence[type[Action]], instructions: str, output_mode: OutputMode
+    ) -> None:
         self.actions = actions
         self.instructions = instructions
+        self.output_mode: OutputMode = output_mode
         self.bench: Bench | None = None
 
     async def propose(self, prompt: Prompt) -> Reply:
@@ -179,7 +185,7 @@ class Bench:
         assert not isinstance(found, str), found
         self.target = found.id
         if not self.measured.request_chars:
-            real, seen = count_request(planner.actions, planner.instructions)
+            real, seen = count_request(planner.actions, planner.instructions, planner.output_mode)
             await real.propose(prompt)
             self.measured.request_chars = dict(seen)
             self.measured.observation_chars = prompt.observation_chars
@@ -226,8 +232,14 @@ async def run_case(
     measured = Measured()
     bench = Bench(case, steps, warmup, measured, profile=profile, think_s=think_s)
 
-    def make_planner(model: object, actions: Sequence[type[Action]], instructions: str, *_: Any):
-        planner = InstantPlanner(actions, instructions)
+    def make_planner(
+        model: object,
+        actions: Sequence[type[Action]],
+        instructions: str,
+        output_mode: OutputMode,
+        *_: Any,
+    ) -> InstantPlanner:
+        planner = InstantPlanner(actions, instructions, output_mode)
         planner.bench = bench
         return planner
 
@@ -248,6 +260,7 @@ async def run_case(
                 FunctionModel(lambda _m, _i: ModelResponse(parts=[])),
                 home=Path(home),
                 model_info={"model": "bench:instant"},
+                output_mode=ModelConfig.model_fields["output_mode"].default,  # as `valet run`
                 on_session=on_session,
             )
             assert result.end.__class__.__name__ == "Finished", result.end
