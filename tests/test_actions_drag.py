@@ -250,3 +250,13 @@ def test_after_a_restart_a_slider_drag_is_chosen_again_and_a_drop_is_asked_about
         'drag [2] generic "Card 7" onto [3] generic "Done column" on http://127.0.0.1/board'
     )
     assert isinstance(recovery._on_page(Wait(seconds=2)), DidNotHappen)  # pyright: ignore[reportPrivateUsage]
+
+
+async def test_a_drag_that_would_leave_the_viewport_is_refused_before_the_mouse_is_pressed(
+    toolbox: BrowserToolbox, sites: SiteServer
+) -> None:
+    page = await open_page(toolbox, sites.url_for("/mouse/sortable"))
+    outcome = await toolbox.execute(Drag(source=named(page, "5").id, target=Point(x=50, y=5000)))
+    assert not outcome.ok
+    assert "(50, 5000) is outside the" in outcome.message and "viewport" in outcome.message
+    assert await text_of(toolbox, "#order") == "3,1,4,2,5"

@@ -274,18 +274,13 @@ async def drag(driver: Driver, source: Target | Point, dest: Target | Point) -> 
 
     async def op() -> str | None:
         x0, y0 = await _centre(driver, start) if isinstance(start, Element) else start
+        _in_view(page, start, (x0, y0))
+        _in_view(page, goal, await _drop_point(driver, goal, (x0, y0)))
         await page.mouse.move(x0, y0)
         await page.mouse.down()
         try:
             await page.mouse.move(x0 + 3, y0 + 3, steps=2)  # past a drag's start threshold
-            if isinstance(goal, Element):
-                x1, y1 = await _centre(driver, goal, scroll=False)
-                length = math.hypot(x1 - x0, y1 - y0) or 1.0
-                box = await _box(driver, goal)
-                nudge = min(box["width"], box["height"]) / 4
-                x1, y1 = x1 + (x1 - x0) / length * nudge, y1 + (y1 - y0) / length * nudge
-            else:
-                x1, y1 = goal
+            x1, y1 = await _drop_point(driver, goal, (x0, y0))  # where it is now, once lifted
             await page.mouse.move(x1, y1, steps=_DRAG_STEPS)
         finally:
             await page.mouse.up()
@@ -312,17 +307,39 @@ async def _box(driver: Driver, element: Element) -> FloatRect:
     return box
 
 
-async def _centre(driver: Driver, element: Element, *, scroll: bool = True) -> Point:
+async def _centre(driver: Driver, element: Element) -> Point:
     """The centre of `element` in viewport coordinates (scrolled into view first)."""
-    if scroll:
-        try:
-            await _locator(driver, element).scroll_into_view_if_needed(timeout=_ms(driver))
-        except Error as error:
-            if GONE_MARKER in error.message:
-                raise _gone(element) from error
-            raise
+    try:
+        await _locator(driver, element).scroll_into_view_if_needed(timeout=_ms(driver))
+    except Error as error:
+        if GONE_MARKER in error.message:
+            raise _gone(element) from error
+        raise
     box = await _box(driver, element)
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+async def _drop_point(driver: Driver, goal: Element | Point, start: Point) -> Point:
+    """A point as it is; an element's centre moved a quarter of its size further along the
+    drag, so the pointer ends past the middle a sortable list compares it with."""
+    if not isinstance(goal, Element):
+        return goal
+    box = await _box(driver, goal)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    length = math.hypot(x - start[0], y - start[1]) or 1.0
+    nudge = min(box["width"], box["height"]) / 4
+    return x + (x - start[0]) / length * nudge, y + (y - start[1]) / length * nudge
+
+
+def _in_view(page: Page, end: Element | Point, at: Point) -> None:
+    """A drag ends inside the viewport, where the page receives the mouse's events."""
+    size = page.viewport_size
+    if size is None or (0 <= at[0] <= size["width"] and 0 <= at[1] <= size["height"]):
+        return
+    raise ActionFailed(
+        f"{_spot(end)} is outside the {size['width']}x{size['height']} viewport; scroll so "
+        "both ends of the drag are in view"
+    )
 
 
 async def upload(driver: Driver, target: Target, paths: list[Path]) -> ActionOutcome:
