@@ -152,7 +152,7 @@ class View:
         for element in self.all(name, roles):
             return element
         shown = f'"{name}"' if isinstance(name, str) else what
-        kinds = "/".join(roles) if roles else "control"
+        kinds = "/".join(roles) if roles and len(roles) <= 2 else "control"
         raise Gap(f"no {kinds} {shown} in valet's text")
 
     def takes(self, tool: str, *args: str) -> str | None:
