@@ -255,3 +255,20 @@ async def test_an_address_written_out_is_checked_without_a_lookup(
     assert await resolve_host("::1") == ["::1"]
     with pytest.raises(AssertionError, match=r"looked up 127\.1"):
         await resolve_host("127.1")  # a form only the resolver reads is looked up
+
+
+async def test_an_action_and_the_browsers_request_for_it_share_one_lookup() -> None:
+    from tests.test_gateway_toolbox import MemoryToolbox
+
+    lookups: list[str] = []
+
+    async def dns(host: str) -> list[str]:
+        lookups.append(host)
+        return ["93.184.216.34"]
+
+    gateway = Gateway()
+    documents = DocumentGuard(gateway.gate, resolve=dns)
+    box = GatedToolbox(MemoryToolbox({}), gateway, documents=documents)
+    assert (await box.execute(Goto(url="https://shop.example/"))).ok
+    assert await documents.check(DocumentRequest("https://shop.example/", "page")) is None
+    assert lookups == ["shop.example"]

@@ -103,6 +103,11 @@ class DocumentGuard:
         refused, self._refused = self._refused, []
         return refused
 
+    async def addresses(self, host: str) -> list[str]:
+        """The host's addresses, as resolved within the last `remember_s` seconds if they were
+        (`GatedToolbox` checks an action's destination with it)."""
+        return await self._resolved(host)
+
     async def _resolved(self, host: str) -> list[str]:
         now = time.monotonic()
         known = self._addresses.get(host)

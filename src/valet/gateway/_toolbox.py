@@ -120,6 +120,12 @@ class GatedToolbox:
         self.stops = StopGuard(stops, fills)
         self.gate = gateway.gate if isinstance(gateway, Gateway) else gateway
         self._resolve = resolve
+        self._ahead: Resolver = resolve
+        """How a destination is resolved before an action goes there: through the document
+        guard's short memory when it uses the same resolver (the browser's own request for it,
+        a moment later, then needs no second lookup)."""
+        if documents is not None and resolve is resolve_host:
+            self._ahead = documents.addresses
         self._actor: Actor = actor
         self._last: Observation | None = None
         self._seen_digest = ""
@@ -279,7 +285,7 @@ class GatedToolbox:
         match action:
             case Goto(url=url) | OpenTab(url=str() as url) | Download(url=str() as url):
                 absolute = urljoin(here, url) if here else url
-                guard = await self._navigation(absolute)
+                guard = await self._navigation(absolute, self._ahead)
                 extra.append(guard)
                 site = site_of(absolute)
                 watched["url"] = url
@@ -288,7 +294,7 @@ class GatedToolbox:
             case Download(element=int() | ByRole() as ref):
                 link = await self._link_url(ref, self._element(ref))
                 if link is not None:
-                    guard = await self._navigation(link)
+                    guard = await self._navigation(link, self._ahead)
                     extra.append(guard)
                     size = await self._declared_size(link, guard)
             case Click(element=ref):
@@ -296,7 +302,7 @@ class GatedToolbox:
                 classification = self._click(target, ref)
                 link = await self._link_url(ref, target)
                 if link is not None:
-                    extra.append(await self._navigation(link))
+                    extra.append(await self._navigation(link, self._ahead))
             case ClickAt():
                 classification = Classification(Effect.UNKNOWN, "a click at coordinates")
             case Drag(source=source, target=goal) if self._last is not None:
@@ -434,7 +440,7 @@ class GatedToolbox:
         """The navigation rules' decision on a page's address (None: not a web or file page)."""
         if not url.startswith(("http:", "https:", "file:")):
             return None
-        return await self._navigation(url)
+        return await self._navigation(url, self._resolve)  # afresh: the DNS may have changed
 
     def _landed(self, url: str, guard: Decision | None) -> Ruling | None:
         """The denial, audited, when the page open now is at an address navigation may not go."""
@@ -446,10 +452,10 @@ class GatedToolbox:
         )
         return ruling
 
-    async def _navigation(self, url: str) -> Decision:
+    async def _navigation(self, url: str, resolve: Resolver) -> Decision:
         settings = self.gate.policy.navigation
         host = urlsplit(url).hostname if url.startswith(("http:", "https:")) else None
-        resolved = await self._resolve(host) if host else []
+        resolved = await resolve(host) if host else []
         return check_navigation(url, resolved, settings)
 
 
