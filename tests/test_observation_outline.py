@@ -10,7 +10,13 @@ from urllib.parse import quote
 
 import pytest
 
-from valet.browser import BrowserSession, BrowserSettings, Observation, render_observation
+from valet.browser import (
+    BrowserSession,
+    BrowserSettings,
+    Element,
+    Observation,
+    render_observation,
+)
 
 
 @pytest.fixture
@@ -112,3 +118,29 @@ async def test_a_frame_in_view_is_listed_even_when_the_top_page_is_long(
     assert {e.name for e in coupon} == {"Coupon code", "Apply"}, rendered
     assert 'in frame "Coupon":' in rendered
     assert obs.omitted_elements > 0 and "… not shown here:" in rendered
+
+
+def test_short_controls_sit_on_their_own_row_each() -> None:
+    """Rows of '- +' buttons: each pair goes after its own row's line, not all on the first."""
+    rows = ["Caesar Salad", "Garlic bread", "Chicken wings"]
+    text = "\n".join(f"{row}\n- +" for row in rows)
+    controls: list[Element] = []
+    for index in range(len(rows)):
+        controls.append(Element(id=2 * index + 1, role="clickable", name="-"))
+        controls.append(Element(id=2 * index + 2, role="clickable", name="+"))
+    obs = Observation(url="http://example.test/", title="", tabs=[], elements=controls, text=text)
+    lines = body(render_observation(obs))
+    assert lines == [
+        "Caesar Salad",
+        "- +",
+        '[1] clickable "-"',
+        '[2] clickable "+"',
+        "Garlic bread",
+        "- +",
+        '[3] clickable "-"',
+        '[4] clickable "+"',
+        "Chicken wings",
+        "- +",
+        '[5] clickable "-"',
+        '[6] clickable "+"',
+    ], lines

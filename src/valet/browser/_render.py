@@ -132,6 +132,21 @@ def _covers(name: str, lines: list[str], start: int) -> int:
     return end - start if len(joined) >= len(name.rstrip("…")) else 0
 
 
+def _holds(line: str, name: str) -> bool:
+    """The line shows the name among other words (a short name only as a word of its own)."""
+    return name in line if len(name) >= 3 else name in line.split()
+
+
+def _without(line: str, name: str) -> str:
+    """The line's words that are left for the next controls, once `name` was placed on it."""
+    if len(name) >= 3:
+        return line.replace(name, "\x00", 1)
+    words = line.split()
+    if name in words:
+        words.remove(name)
+    return " ".join(words)
+
+
 def _merge(frame: str | None, lines: list[str], controls: list[Element]) -> list[Item]:
     """The document's text lines and controls, both in page order, as one outline. A control
     goes where its name is in the text: in place of the lines its name is made of, or after
@@ -157,16 +172,17 @@ def _merge(frame: str | None, lines: list[str], controls: list[Element]) -> list
         covered = 0
         found = -1
         if not described:
-            if len(name) >= 2 and name in last:
+            if last and _holds(last, name):
                 found = -2  # on the line just shown
+                last = _without(last, name)
             else:
                 for index in window:
                     covered = _covers(name, lines, index)
                     if covered:
                         found = index
                         break
-                if found < 0 and len(name) >= 3:
-                    found = next((i for i in window if name in lines[i]), -1)
+                if found < 0:
+                    found = next((i for i in window if _holds(lines[i], name)), -1)
         elif ', near "' in name or '(near "' in name:
             near = name.split('near "', 1)[1].split('"', 1)[0].rstrip("…")
             found = next((i for i in window if near and lines[i].startswith(near)), -1)
@@ -179,6 +195,7 @@ def _merge(frame: str | None, lines: list[str], controls: list[Element]) -> list
             continue
         if found >= 0:
             text_until(found + 1, group)
+            last = _without(last, name)
         items.append(Item(element, element_line(element), group, frame))
     last_group = items[-1].group if items else 1
     text_until(len(lines), last_group)
