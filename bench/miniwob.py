@@ -15,12 +15,13 @@ may read the page before MiniWoB's onload handler ran; that step is left out of 
 and reads the reward
 (`WOB_DONE_GLOBAL`, `WOB_RAW_REWARD_GLOBAL`) between turns. An episode is solved when its raw
 reward is positive. Asks are approved (the person says yes), and valet's stops for the person
-are off: no one is there to take over.
+are off: no one is there to take over (with `--person-signs-in`, valet stops at password
+fields, which it never fills itself, and the bench plays the person who fills them).
 
 Per-step figures: the observation's characters (what the model reads of the page) and the
 wall time of observe + act (the oracle's turn excluded). The last line is machine-readable.
 Usage: .venv/bin/python bench/miniwob.py [--seeds 5] [--tasks click-tab,enter-text-2] [--show]
-       [--output-mode {tools,act}]
+       [--output-mode {tools,act}] [--person-signs-in]
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -236,6 +238,35 @@ class Episode:
         return _call(kind, args)
 
 
+@dataclass
+class Person:
+    """`--person-signs-in`: the person valet stops for at a password field (valet never types
+    a password itself), played the way a person at the window would: they read the password
+    in the instruction on the screen, type it into the password fields (turning down a popup
+    that offers to leave) and hand the browser back."""
+
+    episode: Episode
+
+    async def requested(self) -> str | None:
+        return None
+
+    async def hand_over(self, reason: str, url: str) -> HandBack | None:
+        started = time.monotonic()
+        page = self.episode._page()  # pyright: ignore[reportPrivateUsage]
+        await page.wait_for_function(STARTED, timeout=10_000)
+        found = re.search(r'password "([^"]*)"', await page.inner_text("#query"))
+        if found is None:
+            return None
+        for box in await page.locator("input[type=password]").all():
+            for _ in range(2):
+                await box.fill(found[1], timeout=2_000)
+                cancel = page.locator("#popup").get_by_role("button", name="Cancel")
+                if not await cancel.count():
+                    break
+                await cancel.click(timeout=2_000)
+        return HandBack("person:bench", time.monotonic() - started, url, page.url)
+
+
 def _call(kind: str, args: dict[str, Any]) -> ModelResponse:
     return ModelResponse(parts=[ToolCallPart(tool_name=kind, args=args)], model_name="oracle")
 
@@ -267,7 +298,7 @@ async def run_episode(
         task=TASK_TEXT,
         start_url=f"{base}/miniwob/{task}.html?seed={seed}",
         limits=Limits(max_steps=61, max_seconds=180),
-        stops=frozenset(),
+        stops=frozenset({"login"}) if options.person_signs_in else frozenset(),
     )
     before = len(steps.chars)
     try:
@@ -279,6 +310,7 @@ async def run_episode(
             output_mode=options.output_mode,
             progress=steps,
             approver=ApproveAll(),
+            handover=Person(episode) if options.person_signs_in else None,
             on_session=episode.attach,
         )
     except Exception as exc:  # a bug in valet: reported, and the other episodes still run
@@ -334,6 +366,11 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=5, help="Episodes per task.")
     parser.add_argument("--tasks", default=",".join(TASKS), help="Comma-separated task names.")
     parser.add_argument("--show", action="store_true", help="Print each prompt and answer.")
+    parser.add_argument(
+        "--person-signs-in",
+        action="store_true",
+        help="Let valet stop at password fields for a person (played by the bench) to fill.",
+    )
     parser.add_argument(
         "--output-mode",
         choices=["tools", "act"],

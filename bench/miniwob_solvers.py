@@ -153,7 +153,8 @@ def enter_password(view: View) -> Plan:
     if len(boxes) != 2:
         raise Gap(f"expected two password fields, valet lists {len(boxes)}")
     for box in boxes:
-        view = yield type_into(box, password)
+        if not box.value:  # else the person filled it when valet stopped for them
+            view = yield type_into(box, password)
     yield click(submit_button(view))
 
 
@@ -486,6 +487,8 @@ def choose_date(view: View) -> Plan:
 def login_user_popup(view: View) -> Plan:
     found = view.instruction(r'username "([^"]*)" and the password "([^"]*)"', "the login")
     for words, value in ((("username",), found[1]), (("type=password",), found[2])):
+        if labelled(view, *words).value:  # the person filled it when valet stopped for them
+            continue
         for _ in range(2):
             view = yield type_into(labelled(view, *words), value)
             if "Exit to home page?" not in view.text():
