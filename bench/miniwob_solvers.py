@@ -418,10 +418,15 @@ def drag_sort_numbers(view: View) -> Plan:
 
 
 def slider_value(slider: Element) -> float:
-    found = re.search(r'(?:value[=:]\s*"?|=")(-?\d+(?:\.\d+)?)', slider.rest)
-    if found is None:
-        raise Gap(f"a slider's value is not in valet's text: {slider.line}")
-    return float(found[1])
+    """The slider's value as valet states it, or from its range and where its handle is."""
+    number = r"(-?\d+(?:\.\d+)?)"
+    if found := re.search(rf'(?:value[=:]\s*"?|="){number}', slider.rest):
+        return float(found[1])
+    low, high = re.search(rf"min={number}", slider.rest), re.search(rf"max={number}", slider.rest)
+    at = re.search(rf"at {number}%", slider.rest)
+    if low and high and at:
+        return round(float(low[1]) + float(at[1]) / 100 * (float(high[1]) - float(low[1])))
+    raise Gap(f"a slider's value is not in valet's text: {slider.line}")
 
 
 @solver("use-slider-2")
