@@ -151,3 +151,16 @@ async def test_each_control_carries_the_link_a_click_on_it_follows(
     obs = await widgets(session, sites)
     assert one(obs, "valet demo sites").href == sites.url_for("/")
     assert one(obs, "Open report").href == ""  # in no link
+
+
+async def test_a_menu_that_opens_300_ms_after_hovering_is_in_the_next_observation(
+    session: BrowserSession, sites: SiteServer
+) -> None:
+    obs = await widgets(session, sites)
+    assert not named(obs, "Open recent")
+    hovered = await session.hover(one(obs, "File").id)
+    assert hovered.ok and hovered.changed, hovered.message
+    item = one(await session.observe(), "Open recent")
+    assert item.new and item.role == "listitem"
+    assert (await session.click(item.id)).ok
+    assert await result(session) == "menu Open recent"

@@ -9,9 +9,12 @@
 (config) => {
   const LISTENED = new Set([
     "click", "dblclick", "mousedown", "mouseup", "pointerdown", "pointerup", "touchstart",
-    "contextmenu", "dragstart", "keydown",
+    "contextmenu", "dragstart", "keydown", "mouseover", "mouseenter", "pointerenter",
   ]);
-  const INPUT_EVENTS = ["pointerdown", "mousedown", "mouseup", "click", "keydown", "keyup", "input", "change"];
+  const INPUT_EVENTS = [
+    "pointerdown", "mousedown", "mouseup", "click", "keydown", "keyup", "input", "change",
+    "mouseover", "pointerover",
+  ];
   const CAUSED_WINDOW_MS = 120; // what starts this soon after the person's input is its effect
   const MAX_TIMER_MS = 1500; // longer timers are clocks and pollers, not effects to wait for
   const listened = new WeakSet();
