@@ -258,6 +258,32 @@ async def test_typing_a_password_is_denied_by_the_fields_markup(
     assert (await gated.execute(Type(element=email.id, text="demo@voltline.test"))).ok
 
 
+async def test_a_password_the_person_wrote_in_their_request_may_be_typed(
+    session: BrowserSession, sites: SiteServer, tmp_path: Path
+) -> None:
+    """The person's own value is theirs to give; any other value stays denied."""
+    home = site_of(sites.url_for("/")) or ""
+    audit = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
+    gateway = Gateway(
+        rules=Policy(navigation=NavigationSettings(allow_hosts=frozenset({home}))),
+        audit=audit,
+        approver=ScriptedApprover(),
+        task=TaskContext(task_id="given", request='Sign in with the password "Q3h-x9"'),
+    )
+    gated = GatedToolbox(BrowserToolbox(session), gateway)
+    try:
+        page = await open_gated(gated, sites.url_for("/stops/login"))
+        password = next(e for e in page.elements if e.name == "Password")
+        for other in ("Q3h", "x9", "hunter2"):  # parts of it, or a value from elsewhere
+            denied = await gated.execute(Type(element=password.id, text=other))
+            assert "stop.sensitive_field" in denied.message, other
+        typed = await gated.execute(Type(element=password.id, text="Q3h-x9"))
+        assert typed.ok, typed.message
+        assert await field_value(session, "#stops-password") == "Q3h-x9"
+    finally:
+        audit.close()
+
+
 async def test_typing_a_card_number_is_denied_and_card_values_are_hidden(
     gated: GatedToolbox, session: BrowserSession, sites: SiteServer
 ) -> None:

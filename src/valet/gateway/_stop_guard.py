@@ -3,11 +3,13 @@
 `StopGuard.review` marks an observation `needs_person` when the page shows a login, payment,
 CAPTCHA or one-time-code form (found by code in `valet.policy`), tells the model why, and hides
 what those fields hold. `StopGuard.check` denies typing into them (`stop.sensitive_field`),
-except for an exact vault placeholder, which the vault fills.
+except for an exact vault placeholder, which the vault fills, and a value the person wrote in
+their own request.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -91,11 +93,13 @@ class StopGuard:
             )
         return observation
 
-    def check(self, action: Action, page: Observation | None) -> list[Decision]:
+    def check(self, action: Action, page: Observation | None, request: str = "") -> list[Decision]:
         """A denial when the action would type into a password, payment or one-time-code field
-        (by its DOM facts); an exact vault placeholder goes on to the vault's own checks."""
+        (by its DOM facts); an exact vault placeholder goes on to the vault's own checks, and a
+        value the person wrote in their own `request` ("sign in with the password Q3h…") is
+        theirs to give."""
         match action:
-            case Type(text=text) if is_vault_placeholder(text):
+            case Type(text=text) if is_vault_placeholder(text) or _given(text, request):
                 return []
             case Type(element=ref) | Clear(element=ref) | Select(element=ref):
                 element_id = self._id(ref, page)
@@ -144,3 +148,14 @@ class StopGuard:
 def _page(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _given(text: str, request: str) -> bool:
+    """`text` is a whole value the person wrote in their request: between spaces or quotes,
+    not a part of a longer value."""
+    value = text.strip()
+    if len(value) < 2 or not request:
+        return False
+    before = r"(?:^|(?<=[\s\"'`(«“‘]))"
+    after = r"(?=$|[\s\"'`)»”’]|[.,;:!?](?:\s|$))"
+    return re.search(before + re.escape(value) + after, request) is not None

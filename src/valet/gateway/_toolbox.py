@@ -322,7 +322,7 @@ class GatedToolbox:
                 classification = self._enter(target)
             case _:
                 pass
-        refused = self.stops.check(action, page)
+        refused = self.stops.check(action, page, self.gate.task.request)
         if refused and isinstance(action, Type):
             self.secrets.redactor.add(action.text)  # what was meant for that field is not kept
         extra.extend(refused)

@@ -283,6 +283,8 @@
     "download", "upload", "search", "settings", "add", "plus", "minus", "check", "archive", "flag",
     "pin", "bookmark", "copy", "send", "save", "refresh", "print", "home", "user", "mail", "email",
     "calendar", "tab", "toggle", "handle", "up", "down", "left", "right", "leaf", "node",
+    "bold", "italic", "underline", "strike", "color", "align", "bullet", "ordered", "indent",
+    "outdent", "link", "image", "code", "quote", "blockquote", "undo", "redo", "clean", "header",
   ]);
   const kindOf = (el) => {
     const words = [];
