@@ -228,7 +228,7 @@ async def test_ten_thousand_elements_are_truncated_with_a_marker(
     rendered = render_observation(obs)
     assert len(rendered) <= 8000
     assert obs.truncated and obs.omitted_elements > 9000
-    assert re.search(r"… [\d,]+ more controls not shown; scroll, or use read_page", rendered)
+    assert re.search(r"… [\d,]+ more controls not shown; scroll, or use find", rendered)
 
 
 async def test_endless_dialog_loop_does_not_block(

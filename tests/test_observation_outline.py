@@ -144,3 +144,22 @@ def test_short_controls_sit_on_their_own_row_each() -> None:
         '[5] clickable "-"',
         '[6] clickable "+"',
     ], lines
+
+
+async def test_find_lists_controls_left_out_of_the_view_and_they_can_be_used(
+    session: BrowserSession,
+) -> None:
+    await page(session, f"<h1>Team</h1><table>{ROWS}</table><button>Save team</button>")
+    assert (await session.scroll("down", 1000)).ok
+    obs = await session.observe()
+    assert "Edit 7" not in {e.name for e in obs.elements}
+    found = await session.find("edit 7")
+    assert found.ok and found.content is not None, found.message
+    lines = found.content.splitlines()
+    assert found.message == "found 11 controls matching 'edit 7'", found.message  # 7, 70-79
+    first = lines[0]
+    assert re.fullmatch(r'\[\d+\] button "Edit 7" \(above the fold\)', first), lines
+    clicked = await session.click(int(first[1 : first.index("]")]))
+    assert clicked.ok, clicked.message
+    by_role = await session.find("textbox")
+    assert by_role.message == "found no control matching 'textbox'"

@@ -13,7 +13,7 @@ import contextlib
 import re
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -299,6 +299,13 @@ class Driver:
             settle_max_ms=s.settle_max_ms,
             settle_busy_ms=s.settle_busy_max_ms,
         )
+
+    async def survey(self, max_elements: int) -> Snapshot:
+        """Every control of the current tab (up to `max_elements` per document), without
+        changing what the next observation reuses; their ids can be acted on."""
+        page = await self.current_page()
+        limits = replace(self._limits(settle=False), max_elements=max_elements)
+        return await self.observer.snapshot(page, limits)
 
     async def compute(self, settle: bool = False) -> Snapshot:
         page = await self.current_page()

@@ -15,7 +15,8 @@ from valet.browser._errors import concise
 from valet.browser._interception import DocumentKind, DocumentRequest
 from valet.browser._masking import sensitive_fields
 from valet.browser._navigation import normalize_url
-from valet.browser._types import ActionOutcome
+from valet.browser._render import element_line
+from valet.browser._types import ActionOutcome, Element
 
 _TEXT_JS = """() => {
   const seen = new Set();
@@ -35,6 +36,41 @@ def _extract(html: str, url: str) -> str:
         html, url=url, output_format="markdown", include_links=True
     )
     return result if isinstance(result, str) else ""
+
+
+_FIND_MAX_ELEMENTS = 20_000
+_FIND_SHOWN = 60
+
+
+async def find(driver: Driver, query: str) -> ActionOutcome:
+    """The controls anywhere on the page (in view or not, listed in the view or left out of
+    it) whose role is `query` or whose name, value or hint contains it, in page order."""
+    needle = " ".join(query.split()).lower()
+    if not needle:
+        return ActionOutcome(ok=False, message="find needs a text or a role to look for")
+    snapshot = await driver.survey(_FIND_MAX_ELEMENTS)
+    found = [
+        element
+        for element in snapshot.observation.elements
+        if element.role == needle
+        or any(needle in (p or "").lower() for p in (element.name, element.value, element.extra))
+    ]
+    if not found:
+        return ActionOutcome(ok=True, message=f"found no control matching {query!r}")
+    lines = [f"{element_line(e)}{_where(e)}" for e in found[:_FIND_SHOWN]]
+    if len(found) > _FIND_SHOWN:
+        lines.append(f"… {len(found) - _FIND_SHOWN} more; make the query more precise")
+    count = f"{len(found)} control{'s' if len(found) > 1 else ''}"
+    return ActionOutcome(
+        ok=True, message=f"found {count} matching {query!r}", content="\n".join(lines)
+    )
+
+
+def _where(element: Element) -> str:
+    place = ""
+    if element.offscreen:
+        place = " (above the fold)" if element.above else " (below the fold)"
+    return place + (f' (in frame "{element.frame}")' if element.frame else "")
 
 
 async def read_page(driver: Driver) -> ActionOutcome:

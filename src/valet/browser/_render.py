@@ -307,7 +307,7 @@ def render_observation(obs: Observation, max_chars: int | None = None) -> str:
 
 
 def _omitted_line(count: int) -> str:
-    return f"… {count:,} more controls not shown; scroll, or use read_page"
+    return f"… {count:,} more controls not shown; scroll, or use find or read_page"
 
 
 _LIMITS = ((60, 40), (40, 24), (24, 16))
@@ -400,7 +400,7 @@ def _gap_line(dropped: list[Item]) -> str:
         parts.append(f"{len(controls)} control{'s' if len(controls) > 1 else ''} ({named})")
     if lines:
         parts.append(f"{lines} line{'s' if lines > 1 else ''} of text")
-    return "… not shown here: " + ", ".join(parts) + "; scroll there to see it"
+    return "… not shown here: " + ", ".join(parts) + "; scroll there, or use find"
 
 
 def fit_observation(obs: Observation, max_chars: int, text_more: bool = False) -> Observation:

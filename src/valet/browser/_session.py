@@ -230,6 +230,10 @@ class BrowserSession:
         Read live from the page, so the navigation guard can check a link before it is followed."""
         return await _actions.link_url(self._driver, target)
 
+    async def find(self, query: str) -> ActionOutcome:
+        """The controls anywhere on the page whose name, value or role matches `query`."""
+        return await _reading.find(self._driver, query)
+
     async def read_page(self) -> ActionOutcome:
         """The page's main content as markdown in `content` (visible text as a fallback)."""
         return await _reading.read_page(self._driver)

@@ -234,6 +234,15 @@ class CloseTab(Action):
     tab: Annotated[int, Field(ge=0)] | SkipJsonSchema[None] = None
 
 
+class Find(Action):
+    """List controls anywhere on the page (also those left out of the view) whose name, value
+    or role matches the query."""
+
+    kind: ClassVar[str] = "find"
+    effect: ClassVar[Effect] = Effect.READ
+    query: str = Field(min_length=1, max_length=200)
+
+
 class ReadPage(Action):
     """Read the whole page as markdown."""
 
@@ -296,6 +305,7 @@ BROWSER_ACTIONS: tuple[type[Action], ...] = (
     OpenTab,
     SwitchTab,
     CloseTab,
+    Find,
     ReadPage,
     Screenshot,
     Download,

@@ -19,6 +19,7 @@ from valet.tools._browser_actions import (
     Done,
     Download,
     Drag,
+    Find,
     Forward,
     Goto,
     Hover,
@@ -101,6 +102,8 @@ class BrowserToolbox:
                 return await s.switch_tab(tab)
             case CloseTab(tab=tab):
                 return await s.close_tab(tab)
+            case Find(query=query):
+                return await s.find(query)
             case ReadPage():
                 return await s.read_page()
             case Screenshot():
