@@ -14,9 +14,12 @@ waits until the episode has started, then asks valet's `wait_for` for a fresh pa
 may read the page before MiniWoB's onload handler ran; that step is left out of the figures),
 and reads the reward
 (`WOB_DONE_GLOBAL`, `WOB_RAW_REWARD_GLOBAL`) between turns. An episode is solved when its raw
-reward is positive. Asks are approved (the person says yes), and valet's stops for the person
-are off: no one is there to take over (with `--person-signs-in`, valet stops at password
-fields, which it never fills itself, and the bench plays the person who fills them).
+reward is positive. The person's request is the episode's instruction (MiniWoB gives it to the
+agent beside the page), read beforehand from the same seeded episode opened in a second
+browser; so a password in it is the person's own, which valet may type. Asks are approved
+(the person says yes), and valet's stops for the person are off: no one is there to take over
+(with `--person-signs-in`, valet stops at password fields and the bench plays the person who
+fills them).
 
 Per-step figures: the observation's characters (what the model reads of the page) and the
 wall time of observe + act (the oracle's turn excluded). The last line is machine-readable.
@@ -56,7 +59,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from valet.agent import Budget, HandBack, Limits, RunEnd, StepRecord
-from valet.browser import BrowserSession
+from valet.browser import BrowserSession, BrowserSettings
 from valet.gateway import Approval, ApprovalRequest
 from valet.runtime import TaskSpec, run_task
 
@@ -93,7 +96,6 @@ TASKS = [
     "buy-ticket",
 ]
 
-TASK_TEXT = "Do what the instruction at the top of the page says."
 
 # Seeds and starts the episode once the page's own onload handler has run (pageshow fires
 # after load), as MiniWoB's Python environment does through its driver.
@@ -188,6 +190,8 @@ class Episode:
     """One seeded episode: the harness's turn around the oracle's."""
 
     task: str
+    request: str
+    """The episode's instruction, given to valet as the person's request."""
     show: bool
     steps: Steps
     session: BrowserSession | None = None
@@ -228,6 +232,8 @@ class Episode:
         if not self.began:  # valet may have read the page before MiniWoB's onload started it
             self.began = self.steps.skip = True
             await self._page().wait_for_function(STARTED, timeout=10_000)
+            if await self._page().evaluate("core.getUtterance()") != self.request:
+                self.reason = "the seeded episode differed from its preview (the request)"
             return _call(*as_called(("wait_for", {}), tools))
         prompt = _last_prompt(messages)
         if self.show:
@@ -290,13 +296,37 @@ class Result:
     why: str
 
 
+@dataclass
+class Preview:
+    """MiniWoB gives the agent each episode's instruction (its utterance) beside the page, so
+    the bench gives it to valet as the person's request: it opens the same seeded episode in a
+    browser of its own first and reads `core.getUtterance()`. A password in the instruction is
+    then the person's own (valet types those, and no other)."""
+
+    session: BrowserSession
+
+    async def utterance(self, url: str) -> str:
+        outcome = await self.session.goto(url)
+        assert outcome.ok, outcome.message
+        page = await self.session.live_page()
+        await page.wait_for_function(STARTED, timeout=10_000)
+        return str(await page.evaluate("core.getUtterance()"))
+
+
 async def run_episode(
-    base: str, home: Path, task: str, seed: int, steps: Steps, options: argparse.Namespace
+    base: str,
+    home: Path,
+    task: str,
+    seed: int,
+    steps: Steps,
+    preview: Preview,
+    options: argparse.Namespace,
 ) -> Result:
-    episode = Episode(task, options.show, steps)
+    url = f"{base}/miniwob/{task}.html?seed={seed}"
+    episode = Episode(task, await preview.utterance(url), options.show, steps)
     spec = TaskSpec(
-        task=TASK_TEXT,
-        start_url=f"{base}/miniwob/{task}.html?seed={seed}",
+        task=episode.request,
+        start_url=url,
         limits=Limits(max_steps=61, max_seconds=180),
         stops=frozenset({"login"}) if options.person_signs_in else frozenset(),
     )
@@ -334,27 +364,44 @@ def _ended(end: RunEnd, episode: Episode) -> str:
     return f"MiniWoB gave reward {episode.reward}"
 
 
+async def run_tasks(
+    base: str,
+    home: Path,
+    tasks: list[str],
+    steps: Steps,
+    results: list[Result],
+    preview: Preview,
+    options: argparse.Namespace,
+) -> None:
+    """Each task's seeds in turn, with one line per task and one per failure."""
+    for task in tasks:
+        started = time.perf_counter()
+        mine = [
+            await run_episode(base, home, task, seed, steps, preview, options)
+            for seed in range(1, options.seeds + 1)
+        ]
+        results += mine
+        solved = sum(r.solved for r in mine)
+        seconds = time.perf_counter() - started
+        print(
+            f"{task:<24} {solved}/{len(mine)} "
+            f"steps={statistics.median(r.steps for r in mine):g} {seconds:.1f}s",
+            flush=True,
+        )
+        for r in mine:
+            if not r.solved:
+                print(f"  seed {r.seed}: {_clip(r.why)}", flush=True)
+
+
 async def main(tasks: list[str], options: argparse.Namespace) -> None:
     steps = Steps()
     results: list[Result] = []
     with serve(html_root()) as base, tempfile.TemporaryDirectory() as tmp:
-        for task in tasks:
-            started = time.perf_counter()
-            mine = [
-                await run_episode(base, Path(tmp), task, seed, steps, options)
-                for seed in range(1, options.seeds + 1)
-            ]
-            results += mine
-            solved = sum(r.solved for r in mine)
-            seconds = time.perf_counter() - started
-            print(
-                f"{task:<24} {solved}/{len(mine)} "
-                f"steps={statistics.median(r.steps for r in mine):g} {seconds:.1f}s",
-                flush=True,
-            )
-            for r in mine:
-                if not r.solved:
-                    print(f"  seed {r.seed}: {_clip(r.why)}", flush=True)
+        preview = Preview(await BrowserSession.start(BrowserSettings(), Path(tmp) / "preview"))
+        try:
+            await run_tasks(base, Path(tmp), tasks, steps, results, preview, options)
+        finally:
+            await preview.session.close()
     solved = sum(r.solved for r in results)
     chars = statistics.median(steps.chars) if steps.chars else 0
     ms = statistics.median(steps.ms) if steps.ms else 0.0
