@@ -164,3 +164,20 @@ async def test_a_menu_that_opens_300_ms_after_hovering_is_in_the_next_observatio
     assert item.new and item.role == "listitem"
     assert (await session.click(item.id)).ok
     assert await result(session) == "menu Open recent"
+
+
+async def test_with_the_screenshot_each_control_in_view_shows_its_point(
+    session: BrowserSession, sites: SiteServer
+) -> None:
+    """A model that sees the screenshot also reads where each control is, for click_at."""
+    assert (await session.goto(sites.url_for("/widgets"))).ok
+    plain = await session.observe()
+    assert "@" not in render_observation(plain).split("page:", 1)[1]
+    seen = await session.observe(screenshot=True)
+    assert seen.screenshot is not None
+    link = one(seen, "Open report")
+    assert link.point is not None
+    line = next(x for x in render_observation(seen).splitlines() if "Open report" in x)
+    assert line.endswith(f" @{link.point[0]},{link.point[1]}"), line
+    assert (await session.click_at(*link.point)).ok
+    assert await result(session) == "report opened"

@@ -334,8 +334,9 @@ class Driver:
             for i, (p, t) in enumerate(zip(pages, titles, strict=True))
         ]
 
-    async def deliver(self, snapshot: Snapshot) -> Observation:
-        """Turn a snapshot into the observation the caller sees (marks it as seen)."""
+    async def deliver(self, snapshot: Snapshot, points: bool = False) -> Observation:
+        """Turn a snapshot into the observation the caller sees (marks it as seen); `points`:
+        with the middle of each control in view, for a model that sees the screenshot."""
         self.observer.mark_delivered(snapshot)
         if self._latest is not None and self._latest.snapshot is snapshot:
             self._latest.delivered = True
@@ -354,6 +355,7 @@ class Driver:
             digest=base.digest,
             fields=base.fields,
             widgets=base.widgets,
+            points=points,
         )
         return fit_observation(
             observation, self.settings.max_observation_chars, text_more=snapshot.text_more > 0
@@ -373,7 +375,7 @@ class Driver:
         snapshot = self.fresh_latest()
         if snapshot is None or screenshot or self._latest is None or self._latest.delivered:
             snapshot = await self.compute()
-        observation = await self.deliver(snapshot)
+        observation = await self.deliver(snapshot, points=screenshot)
         if screenshot:
             observation.screenshot = await self.marked_screenshot(observation)
         return observation

@@ -352,7 +352,7 @@ class Observer:
             digest_parts.append(f"{label}\x01{raw['textHash']}\x01{raw['scroll']}")
             frame = label or None
             widgets.extend(_widget(row, frame) for row in raw["widgets"])
-            for local, role, name, value, states, flags, extra, facts, href in raw["els"]:
+            for local, role, name, value, states, flags, extra, facts, href, point in raw["els"]:
                 flags = str(flags)
                 if frame_vis in ("a", "b") and "a" not in flags and "b" not in flags:
                     flags += frame_vis
@@ -373,6 +373,7 @@ class Observer:
                         extra=None if extra is None else str(extra),
                         above="a" in flags,
                         href=str(href),
+                        point=None if point is None or frame is not None else _point(point),
                     )
                 )
                 if "focused" in states:
@@ -426,3 +427,8 @@ def _field(facts: list[Any]) -> FieldFacts:
 def _widget(row: list[Any], frame: str | None) -> Widget:
     tag, src, classes, sitekey, size = row
     return Widget(str(tag), str(src), str(classes), bool(sitekey), str(size), frame)
+
+
+def _point(raw: list[Any]) -> tuple[int, int]:
+    x, y = raw
+    return (int(x), int(y))

@@ -30,7 +30,8 @@ a control: `[id] role "accessible name"`, or a descriptor in parentheses instead
 passwords show `•••`), states (`checked`, `disabled`, `expanded`, `collapsed`, `selected`,
 `pressed`, `required`, `readonly`, `invalid`, `focused`, `current`, `draggable`), and a hint
 (`→/path` link target, `type=email`, `multi-line`, `min=0 max=100`, `handle at 30% of its
-track`, `options: a|b|c`, `new tab`, `(folder)`). Every other line is the page's own text, as
+track`, `options: a|b|c`, `new tab`, `(folder)`) and, when the model also sees the screenshot,
+the control's middle `@x,y`. Every other line is the page's own text, as
 shown, where it is on the page: a label sits just before its field, a card's words before its
 button. A line equal to a control's name is not repeated. `above the fold:` / `below the
 fold:` / `in view:` mark where the viewport begins and ends; `in frame "<label>":` starts an
@@ -62,7 +63,7 @@ def _group(element: Element) -> int:
     return 2 if element.offscreen else 1
 
 
-def element_line(element: Element) -> str:
+def element_line(element: Element, points: bool = False) -> str:
     name = element.name
     shown = name if name.startswith(_DESCRIPTOR_PREFIXES) else f'"{name}"'
     parts = [f"{'*' if element.new else ''}[{element.id}] {element.role} {shown}"]
@@ -71,6 +72,8 @@ def element_line(element: Element) -> str:
     parts.extend(element.states)
     if element.extra:
         parts.append(element.extra)
+    if points and element.point is not None:
+        parts.append(f"@{element.point[0]},{element.point[1]}")
     return " ".join(parts)
 
 
@@ -147,7 +150,9 @@ def _without(line: str, name: str) -> str:
     return " ".join(words)
 
 
-def _merge(frame: str | None, lines: list[str], controls: list[Element]) -> list[Item]:
+def _merge(
+    frame: str | None, lines: list[str], controls: list[Element], points: bool = False
+) -> list[Item]:
     """The document's text lines and controls, both in page order, as one outline. A control
     goes where its name is in the text: in place of the lines its name is made of, or after
     the line that holds its name among other words (a row "Item 3 Edit" holds the link and the
@@ -191,12 +196,13 @@ def _merge(frame: str | None, lines: list[str], controls: list[Element]) -> list
             taken = tuple(lines[found : found + covered])
             at = found + covered
             last = ""
-            items.append(Item(element, element_line(element), group, frame, covered=taken))
+            line = element_line(element, points)
+            items.append(Item(element, line, group, frame, covered=taken))
             continue
         if found >= 0:
             text_until(found + 1, group)
             last = _without(last, name)
-        items.append(Item(element, element_line(element), group, frame))
+        items.append(Item(element, element_line(element, points), group, frame))
     last_group = items[-1].group if items else 1
     text_until(len(lines), last_group)
     return items
@@ -217,7 +223,7 @@ def _from_slots(obs: Observation) -> list[Item]:
         if line.startswith(_SLOT):
             element = by_id.get(int(line[1:])) if line[1:].isdigit() else None
             if element is not None:
-                raw.append((element, element_line(element), frame, False))
+                raw.append((element, element_line(element, obs.points), frame, False))
         elif line.startswith(_FRAME_MARK) and line.endswith('"]'):
             frame = line[len(_FRAME_MARK) : -2]
             raw.append((None, f'in frame "{frame}":', frame, True))
@@ -239,7 +245,7 @@ def outline(obs: Observation) -> list[Item]:
         return _from_slots(obs)
     items: list[Item] = []
     for frame, lines, controls in _sections(obs):
-        merged = _merge(frame, lines, controls)
+        merged = _merge(frame, lines, controls, obs.points)
         if not merged:
             continue
         if frame is not None:
@@ -353,7 +359,7 @@ def _fits(items: list[Item], budget: int) -> bool:
     return sum(len(item.text) + 1 for item in items) + 20 * len(_GROUP_HEADERS) <= budget
 
 
-def _at_level(items: list[Item], level: int) -> list[Item]:
+def _at_level(items: list[Item], level: int, points: bool) -> list[Item]:
     if level == 0:
         return items
     out: list[Item] = []
@@ -363,7 +369,7 @@ def _at_level(items: list[Item], level: int) -> list[Item]:
         if simpler is None or simpler is element:
             out.append(item)
         else:
-            out.append(replace(item, element=simpler, text=element_line(simpler)))
+            out.append(replace(item, element=simpler, text=element_line(simpler, points)))
     return out
 
 
@@ -418,7 +424,7 @@ def fit_observation(obs: Observation, max_chars: int, text_more: bool = False) -
     shown = items
     while not _fits(shown, budget) and level < 3:
         level += 1
-        shown = _at_level(items, level)
+        shown = _at_level(items, level, obs.points)
     kept = [True] * len(shown)
     if not _fits(shown, budget):
         kept = [False] * len(shown)

@@ -47,6 +47,9 @@ class Element:
     """Short extra hint, e.g. a link's target path or an input's type."""
     above: bool = False
     """Off-screen above the viewport (scrolled past); `offscreen` is then True too."""
+    point: tuple[int, int] | None = None
+    """Its middle in the viewport (CSS pixels from the top-left) when it is in view in the top
+    document: shown to a model that also sees the screenshot, for `click_at` and `drag`."""
     href: str | None = None
     """The absolute URL a click on it follows (its own `href` or its enclosing link's, as the
     page had it when observed); "" when it is in no link; None when not known (the gateway
@@ -127,6 +130,8 @@ class Observation:
     model never sees them. Kept for every element the page listed, also those cut from view."""
     widgets: list[Widget] = field(default_factory=lambda: list[Widget]())
     """Visible iframes and CAPTCHA-style widget containers, for code that detects CAPTCHAs."""
+    points: bool = False
+    """Show each in-view control's middle (`@x,y`): the model also sees the screenshot."""
 
     def element(self, element_id: int) -> Element | None:
         for candidate in self.elements:

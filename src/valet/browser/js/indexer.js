@@ -640,7 +640,9 @@
       const [, role, name, described, extra, facts, href] = fixed;
       let flags = vis(rect, vw, vh);
       if (since > 0 && firstSeen.get(el) > since) flags += "n";
-      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra, facts, href];
+      const point = flags.includes("a") || flags.includes("b") ? null
+        : [Math.round(rect.left + rect.width / 2), Math.round(rect.top + rect.height / 2)];
+      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra, facts, href, point];
       if (described) {
         const list = unnamed.get(name) || [];
         list.push(row);
