@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -143,9 +144,14 @@ class _Handler(SimpleHTTPRequestHandler):
         pass
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a browser closed mid-response (the episode ended): nothing to report
+
+
 @contextlib.contextmanager
 def serve(root: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    server = _Server(("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -344,7 +350,9 @@ async def run_episode(
             on_session=episode.attach,
         )
     except Exception as exc:  # a bug in valet: reported, and the other episodes still run
-        why = f"valet raised {type(exc).__name__}: {exc}"
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        at = f"{Path(where.filename).name}:{where.lineno}"
+        why = f"valet raised {type(exc).__name__} at {at}: {exc}"
         return Result(task, seed, False, len(steps.chars) - before, why)
     solved = episode.done and episode.reward > 0
     why = ""
