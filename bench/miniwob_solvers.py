@@ -598,7 +598,10 @@ def daily_calendar(view: View) -> Plan:
     view = yield "drag", {"source": first.id, "target": last.id}
     names = view.all(lambda e: e.role in TEXT_ROLES and e.says("event name"))
     if not names:
-        raise Gap(f"no event-name field after dragging from {first.line} to {last.line}")
+        raise Gap(
+            f"no event-name field after dragging from {first.line} to {last.line} (valet's text "
+            "does not say where the events already on the calendar are; one may cover the cells)"
+        )
     name = names[0]
     view = yield type_into(name, found[2])
     yield click(view.find("Create", CLICKABLE))
