@@ -2,7 +2,8 @@
 
 It reads what valet renders for the model (`miniwob_view.View`) and answers with valet's tools.
 It is a test of the harness, not an agent: each task has its own solving logic
-(`miniwob_solvers.py`), which reads the task's instruction from the page text as valet shows it.
+(`miniwob_solvers.py`, `miniwob_widgets.py`), which reads the task's instruction from the
+page text as valet shows it.
 When valet's text lacks what the task needs, or a tool failed, the oracle gives up with the
 `Gap` that names what it could not find; that line is the bench's report.
 """
@@ -11,8 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from miniwob_solvers import SOLVERS, TOLERANT
+import miniwob_solvers
+import miniwob_widgets
+from miniwob_solvers import TOLERANT
 from miniwob_view import Gap, Move, Plan, View, arguments
+
+SOLVERS = miniwob_solvers.SOLVERS | miniwob_widgets.SOLVERS
 
 
 class Oracle:
