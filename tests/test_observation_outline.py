@@ -163,3 +163,16 @@ async def test_find_lists_controls_left_out_of_the_view_and_they_can_be_used(
     assert clicked.ok, clicked.message
     by_role = await session.find("textbox")
     assert by_role.message == "found no control matching 'textbox'"
+
+
+async def test_a_shortened_control_keeps_its_link_target_and_point(
+    session: BrowserSession,
+) -> None:
+    """Names shortened to fit the view change only what is shown: the gateway still reads the
+    link a click follows from the index."""
+    long = "A very long link name " * 6
+    links = "".join(f'<p><a href="/doc/{i}">{long}{i}</a></p>' for i in range(120))
+    obs = await page(session, links)
+    shortened = [e for e in obs.elements if e.name.endswith("…")]
+    assert shortened, render_observation(obs)
+    assert all(e.href and "/doc/" in e.href for e in shortened)

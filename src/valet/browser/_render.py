@@ -341,18 +341,7 @@ def _simplify(element: Element, level: int) -> Element:
         value = _clip(value, value_limit)
     if name is element.name and value is element.value and extra is element.extra:
         return element
-    return Element(
-        id=element.id,
-        role=element.role,
-        name=name,
-        value=value,
-        states=element.states,
-        new=element.new,
-        offscreen=element.offscreen,
-        frame=element.frame,
-        extra=extra,
-        above=element.above,
-    )
+    return replace(element, name=name, value=value, extra=extra)
 
 
 def _fits(items: list[Item], budget: int) -> bool:
