@@ -3,6 +3,7 @@ Chromium on local pages."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -176,3 +177,31 @@ async def test_a_shortened_control_keeps_its_link_target_and_point(
     shortened = [e for e in obs.elements if e.name.endswith("…")]
     assert shortened, render_observation(obs)
     assert all(e.href and "/doc/" in e.href for e in shortened)
+
+
+async def test_an_old_observation_is_the_before_of_an_action_only_if_nothing_changed(
+    tmp_path: Path,
+) -> None:
+    """The page is not read again before an action when nothing changed since the model's
+    observation; when it changed by itself meanwhile, a dead button still says so."""
+    html = (
+        '<p id=note>waiting</p><button onclick="">Dead</button>'
+        "<button onclick=\"document.getElementById('note').textContent='clicked'\">Live</button>"
+        "<button onclick=\"setTimeout(() => document.getElementById('note').textContent="
+        "'later', 300)\">Soon</button>"
+    )
+    # every observation is "old" at once; the 300 ms timer is not waited for
+    settings = BrowserSettings(observation_reuse_s=0, settle_busy_max_ms=0)
+    async with await BrowserSession.start(settings, tmp_path / "artifacts") as session:
+        obs = await page(session, html)
+        ids = {e.name: e.id for e in obs.elements}
+        dead = await session.click(ids["Dead"])
+        assert dead.ok and not dead.changed and "no visible change" in dead.message
+        live = await session.click(ids["Live"])
+        assert live.ok and live.changed, live.message
+        assert (await session.click(ids["Soon"])).ok
+        seen = await session.observe()
+        assert "waiting" not in seen.text and "later" not in seen.text  # not yet
+        await asyncio.sleep(0.6)  # the page changes on its own after the model's observation
+        after = await session.click(ids["Dead"])
+        assert after.ok and not after.changed, after.message  # the dead click did nothing

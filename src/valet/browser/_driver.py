@@ -361,6 +361,19 @@ class Driver:
             observation, self.settings.max_observation_chars, text_more=snapshot.text_more > 0
         )
 
+    async def _unchanged_latest(self, page: Page) -> Snapshot | None:
+        """The latest snapshot, however old, when the page has not changed since (a model took
+        its time to answer): the page need not be read again before the action."""
+        latest = self._latest
+        if latest is None or latest.page is not page or self._notes or self.crashed(page):
+            return None
+        timeout = self.settings.action_timeout_s
+        return (
+            latest.snapshot
+            if await self.observer.unchanged(latest.snapshot, page, timeout)
+            else None
+        )
+
     def fresh_latest(self) -> Snapshot | None:
         """The latest snapshot when it is still a faithful picture of the current tab."""
         latest = self._latest
@@ -429,7 +442,9 @@ class Driver:
         self._dialog_count = 0
         page = await self.current_page()
         if compare:
-            before = self.fresh_latest() or await self.compute()
+            before = (
+                self.fresh_latest() or await self._unchanged_latest(page) or await self.compute()
+            )
         else:
             before = self._latest.snapshot if self._latest is not None else None
         before_url = page.url if before is None else before.observation.url

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, TypedDict, cast
 
@@ -67,6 +67,7 @@ class RawFrame(TypedDict):
     mutations: int
     widgets: list[list[Any]]
     unsettled: bool
+    state: str
 
 
 @dataclass(eq=False)
@@ -94,6 +95,8 @@ class Snapshot:
     text_more: int
     unsettled: bool = False
     """The page was still changing when the post-action settle wait ended."""
+    states: tuple[tuple[Frame, str | None], ...] = ()
+    """Each document's state mark when it was read (None: it could not be read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +304,29 @@ class Observer:
                 if f.parent_frame is not None and f in self._indexes and raws[f] is not None
             )
         )
-        return self._assemble(page, frames, raws)
+        snapshot = self._assemble(page, frames, raws)
+        states = tuple((f, None if r is None else r["state"]) for f, r in raws.items())
+        return replace(snapshot, states=states)
+
+    async def unchanged(self, snapshot: Snapshot, page: Page, timeout_s: float) -> bool:
+        """Nothing on the page changed since `snapshot` was read (no DOM mutation, no input,
+        no scroll, no navigation, the same frames): one small evaluate per document."""
+        frames = [frame for frame in page.frames if not frame.is_detached()]
+        if not snapshot.states or [f for f, _ in snapshot.states] != frames:
+            return False
+
+        async def same(frame: Frame, mark: str | None) -> bool:
+            index = self._indexes.get(frame)
+            if mark is None or index is None:
+                return False
+            try:
+                now = await asyncio.wait_for(index.handle.evaluate("(ix) => ix.state()"), timeout_s)
+            except (Error, TimeoutError):
+                return False
+            return now == mark
+
+        results = await asyncio.gather(*(same(f, m) for f, m in snapshot.states))
+        return all(results)
 
     def _frame_state(
         self, frame: Frame, raws: dict[Frame, RawFrame | None]

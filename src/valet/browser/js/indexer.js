@@ -64,7 +64,12 @@
     return box.watch || null;
   })();
   const listened = (el) => (watcher !== null && watcher.listened(el)) || typeof el.onclick === "function";
-  const markInput = () => { lastInput = now(); };
+  let inputs = 0;
+  const markInput = () => { lastInput = now(); inputs += 1; };
+  // What changes whenever the page may look different: checked before an action to reuse the
+  // last observation as its "before" instead of reading the whole page again.
+  const state = () => mutations + "|" + inputs + "|" + Math.round(window.scrollX) + "," +
+    Math.round(window.scrollY) + "|" + location.href;
   for (const type of INPUT_EVENTS) window.addEventListener(type, markInput, { capture: true, passive: true });
 
   const insideVolatile = (node) => {
@@ -674,7 +679,7 @@
       seq, url: location.href, title: document.title, els: out, total: visible.length,
       text: text.text, textMore: text.more, textHash: text.hash,
       frames, scroll: [Math.round(window.scrollX), Math.round(window.scrollY)],
-      mutations, widgets: widgetsOf(iframes, shadows, hiddenCache), unsettled,
+      mutations, widgets: widgetsOf(iframes, shadows, hiddenCache), unsettled, state: state(),
     };
   };
 
@@ -814,5 +819,5 @@
   };
   window.addEventListener(config.key, onRequest, { capture: true });
 
-  return { observe, get, lookup, marks, unmark, scrollBy, settle };
+  return { observe, get, lookup, marks, unmark, scrollBy, settle, state };
 }
