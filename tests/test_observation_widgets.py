@@ -181,3 +181,19 @@ async def test_with_the_screenshot_each_control_in_view_shows_its_point(
     assert line.endswith(f" @{link.point[0]},{link.point[1]}"), line
     assert (await session.click_at(*link.point)).ok
     assert await result(session) == "report opened"
+
+
+async def test_a_multiple_choice_list_takes_several_options_and_a_single_one_says_no(
+    session: BrowserSession, sites: SiteServer
+) -> None:
+    obs = await widgets(session, sites)
+    toppings = one(obs, "Toppings")
+    picked = await session.select(toppings.id, ["cheese", "Olives"])
+    assert picked.ok, picked.message
+    assert one(await session.observe(), "Toppings").value == "Cheese, Olives"
+    again = await session.select(toppings.id, ["Ham"])  # exactly those: the others are unset
+    assert again.ok and one(await session.observe(), "Toppings").value == "Ham"
+    size = one(obs, "Size")
+    refused = await session.select(size.id, ["Small", "Large"])
+    assert not refused.ok and "takes one option" in refused.message
+    assert (await session.select(size.id, "large")).ok

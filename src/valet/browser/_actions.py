@@ -10,7 +10,7 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from playwright.async_api import Error, FloatRect, Locator, Page
 
@@ -157,24 +157,40 @@ async def clear(driver: Driver, target: Target) -> ActionOutcome:
     return await on_element(driver, target, "cleared", op)
 
 
-async def select(driver: Driver, target: Target, option: str) -> ActionOutcome:
+async def select(driver: Driver, target: Target, option: str | list[str]) -> ActionOutcome:
+    wanted = [option] if isinstance(option, str) else option
+
     async def op(live: Locator, element: Element) -> str | None:
-        options: list[list[str]] | None = await live.evaluate(
+        options: list[list[Any]] | None = await live.evaluate(
             "el => el.localName !== 'select' ? null"
-            " : [...el.options].map(o => [o.label || o.text, o.value])",
+            " : [el.multiple, ...[...el.options].map(o => [o.label || o.text, o.value])]",
             timeout=_ms(driver),
         )
         if options is None:
             raise ActionFailed("it is not a <select>; click it, then click the option you want")
-        wanted = option.strip().casefold()
-        for label, value in options:
-            if wanted in (label.strip().casefold(), value.casefold()):
-                await live.select_option(value=value, timeout=_ms(driver))
-                return None
-        listed = ", ".join(f'"{label}"' for label, _ in options[:20])
-        raise ActionFailed(f'no option "{option}"; options: {listed}')
+        multiple, listed = bool(options[0]), options[1:]
+        if not wanted or (len(wanted) > 1 and not multiple):
+            raise ActionFailed("this list takes one option; give one")
+        values: list[str] = []
+        for choice in wanted:
+            key = choice.strip().casefold()
+            value = next(
+                (
+                    str(v)
+                    for label, v in listed
+                    if key in (str(label).strip().casefold(), str(v).casefold())
+                ),
+                None,
+            )
+            if value is None:
+                shown = ", ".join(f'"{label}"' for label, _ in listed[:20])
+                raise ActionFailed(f'no option "{choice}"; options: {shown}')
+            values.append(value)
+        await live.select_option(value=values, timeout=_ms(driver))
+        return None
 
-    return await on_element(driver, target, f'selected "{option}" in', op)
+    said = ", ".join(f'"{choice}"' for choice in wanted)
+    return await on_element(driver, target, f"selected {said} in", op)
 
 
 async def set_checked(driver: Driver, target: Target, checked: bool) -> ActionOutcome:

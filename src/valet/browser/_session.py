@@ -282,8 +282,9 @@ class BrowserSession:
     async def clear(self, target: Target) -> ActionOutcome:
         return await _actions.clear(self._driver, target)
 
-    async def select(self, target: Target, option: str) -> ActionOutcome:
-        """Choose an option of a <select> by its label or value."""
+    async def select(self, target: Target, option: str | list[str]) -> ActionOutcome:
+        """Choose an option of a <select> by its label or value; a list chooses exactly those
+        options of a multiple-choice list."""
         return await _actions.select(self._driver, target, option)
 
     async def set_checked(self, target: Target, checked: bool) -> ActionOutcome:

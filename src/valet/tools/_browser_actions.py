@@ -115,12 +115,12 @@ class Clear(Action):
 
 
 class Select(Action):
-    """Pick a <select> option by label or value."""
+    """Pick a <select> option by label or value (a list for a multi-select)."""
 
     kind: ClassVar[str] = "select"
     effect: ClassVar[Effect] = Effect.INPUT
     element: ElementRef
-    option: str
+    option: str | list[str]
 
 
 class Check(Action):
@@ -235,8 +235,7 @@ class CloseTab(Action):
 
 
 class Find(Action):
-    """List controls anywhere on the page (also those left out of the view) whose name, value
-    or role matches the query."""
+    """Controls anywhere on the page matching a name, value or role."""
 
     kind: ClassVar[str] = "find"
     effect: ClassVar[Effect] = Effect.READ
