@@ -205,3 +205,41 @@ async def test_an_old_observation_is_the_before_of_an_action_only_if_nothing_cha
         await asyncio.sleep(0.6)  # the page changes on its own after the model's observation
         after = await session.click(ids["Dead"])
         assert after.ok and not after.changed, after.message  # the dead click did nothing
+
+
+async def test_a_field_whose_label_comes_after_it_is_named_by_that_label(
+    session: BrowserSession,
+) -> None:
+    entries = "".join(
+        f'<div class="entry"><input type="text"><div class="label">{label}</div></div>'
+        for label in ("Genre", "Director", "Year")
+    )
+    lines = body(render_observation(await page(session, f"<p>Fill the form</p>{entries}")))
+    assert lines == [
+        "Fill the form",
+        '[1] textbox (near "Genre" after it)',
+        "Genre",
+        '[2] textbox (near "Director" after it)',
+        "Director",
+        '[3] textbox (near "Year" after it)',
+        "Year",
+    ], lines
+
+
+async def test_small_images_that_say_something_and_colour_swatches_are_listed(
+    session: BrowserSession,
+) -> None:
+    dot = "data:image/svg+xml," + quote(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"/>'
+    )
+    html = (
+        f'<div>Caesar Salad <img src="{dot}" alt="vegan" width=16 height=16></div>'
+        f'<img src="{dot}" alt="A big photo" width=400 height=300>'
+        '<div class="picker"><span data-value="#e60000" style="display:inline-block;width:12px;'
+        'height:12px;background:#e60000;cursor:pointer" onclick="1"></span></div>'
+    )
+    obs = await page(session, html)
+    images = [e for e in obs.elements if e.role == "img"]
+    assert [e.name for e in images] == ["vegan"], render_observation(obs)
+    swatch = [e for e in obs.elements if "color #e60000" in e.name]
+    assert len(swatch) == 1, render_observation(obs)

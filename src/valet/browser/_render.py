@@ -191,6 +191,9 @@ def _merge(
         elif ', near "' in name or '(near "' in name:
             near = name.split('near "', 1)[1].split('"', 1)[0].rstrip("…")
             found = next((i for i in window if near and lines[i].startswith(near)), -1)
+            if found >= 0 and '" after it' in name:  # its words follow it: it goes before them
+                text_until(found, group)
+                found = -1
         if found >= 0 and covered:
             text_until(found, group)
             taken = tuple(lines[found : found + covered])

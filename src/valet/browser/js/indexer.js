@@ -177,6 +177,7 @@
       return "textbox";
     }
     if (el.isContentEditable) return "textbox";
+    if (weak && tag === "img") return "img";
     if (weak && isSliderHandle(el)) return "slider";
     if (weak && tag === "li") return "listitem";
     if (weak && tag === "tr") return "row";
@@ -277,7 +278,10 @@
         }
       }
     }
-    return kindOf(el);
+    const swatch = el.getAttribute("data-value") || el.getAttribute("data-color") || "";
+    if (/^#[0-9a-f]{3,8}$|^rgba?\(/i.test(swatch)) return "color " + swatch;
+    const parent = parentOf(el);
+    return kindOf(el) || (parent && el === parent.firstElementChild ? kindOf(parent) : "");
   };
   // What an element's classes say it is (folder, file, trash, star…): only words of this list,
   // so generated class names never leak into the view.
@@ -290,6 +294,7 @@
     "calendar", "tab", "toggle", "handle", "up", "down", "left", "right", "leaf", "node",
     "bold", "italic", "underline", "strike", "color", "align", "bullet", "ordered", "indent",
     "outdent", "link", "image", "code", "quote", "blockquote", "undo", "redo", "clean", "header",
+    "picker",
   ]);
   const kindOf = (el) => {
     const words = [];
@@ -299,6 +304,17 @@
       }
     }
     return words.slice(0, 2).join(" ");
+  };
+  const siblingText = (sib) => (sib.nodeType === 3 ? collapse(sib.data) : sib.nodeType === 1 ? textOf(sib, 60) : "");
+  // The text just after an element that is the first thing in its container (a field with
+  // its label after it, a checkbox before its words): "" when text comes before it there.
+  const textAfterOf = (el) => {
+    for (let sib = el.previousSibling; sib; sib = sib.previousSibling) if (siblingText(sib)) return "";
+    for (let sib = el.nextSibling; sib; sib = sib.nextSibling) {
+      const text = siblingText(sib);
+      if (text) return clip(text, 30);
+    }
+    return "";
   };
   const nearTextOf = (el) => {
     let node = el;
@@ -315,8 +331,9 @@
     const parts = [];
     const icon = iconOf(el);
     if (icon) parts.push("icon: " + clip(icon.replace(/[-_]+/g, " "), 24));
-    const near = nearTextOf(el);
-    if (near) parts.push('near "' + near + '"');
+    const after = textAfterOf(el);
+    const near = after || nearTextOf(el);
+    if (near) parts.push('near "' + near + '"' + (after ? " after it" : ""));
     if (!parts.length) {
       const key = el.getAttribute("name") || el.id;
       if (key) parts.push("name=" + clip(key, 24));
@@ -500,7 +517,14 @@
     if (el.hasAttribute("onclick") || listened(el) || el.getAttribute("draggable") === "true") return 1;
     const t = el.getAttribute("tabindex");
     if (t !== null && Number(t) >= 0) return 1;
+    if (tag === "img" && (el.alt || el.title) && isIcon(el)) return 1;
     return pointer.has(el) ? 1 : 0;
+  };
+  // A small image that says something (an icon with alt text: "vegan", "verified"): what a
+  // sighted person reads off the page, and innerText leaves out.
+  const isIcon = (el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 0 && r.width <= 64 && r.height <= 64;
   };
   // Elements whose own cursor is a pointer (not one inherited from a parent that has it too):
   // what a sighted person takes for clickable. One computed style per element, after mutations.
