@@ -4,6 +4,7 @@ into password, payment or one-time-code fields itself."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -208,20 +209,31 @@ def test_only_an_exact_vault_placeholder_is_one() -> None:
 # ---- the gateway: typing into sensitive fields -------------------------------------------
 
 
-@pytest.fixture
-async def gated(
-    session: BrowserSession, sites: SiteServer, tmp_path: Path
+@contextlib.asynccontextmanager
+async def gated_toolbox(
+    session: BrowserSession, sites: SiteServer, tmp_path: Path, request: str
 ) -> AsyncIterator[GatedToolbox]:
+    """The session behind a gateway for a task whose person asked `request`."""
     home = site_of(sites.url_for("/")) or ""
     audit = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
     gateway = Gateway(
         rules=Policy(navigation=NavigationSettings(allow_hosts=frozenset({home}))),
         audit=audit,
         approver=ScriptedApprover(),
-        task=TaskContext(task_id="stops", request="look around"),
+        task=TaskContext(task_id="stops", request=request),
     )
-    yield GatedToolbox(BrowserToolbox(session), gateway)
-    audit.close()
+    try:
+        yield GatedToolbox(BrowserToolbox(session), gateway)
+    finally:
+        audit.close()
+
+
+@pytest.fixture
+async def gated(
+    session: BrowserSession, sites: SiteServer, tmp_path: Path
+) -> AsyncIterator[GatedToolbox]:
+    async with gated_toolbox(session, sites, tmp_path, "look around") as toolbox:
+        yield toolbox
 
 
 async def open_gated(toolbox: GatedToolbox, url: str) -> Observation:
@@ -262,16 +274,8 @@ async def test_a_password_the_person_wrote_in_their_request_may_be_typed(
     session: BrowserSession, sites: SiteServer, tmp_path: Path
 ) -> None:
     """The person's own value is theirs to give; any other value stays denied."""
-    home = site_of(sites.url_for("/")) or ""
-    audit = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
-    gateway = Gateway(
-        rules=Policy(navigation=NavigationSettings(allow_hosts=frozenset({home}))),
-        audit=audit,
-        approver=ScriptedApprover(),
-        task=TaskContext(task_id="given", request='Sign in with the password "Q3h-x9"'),
-    )
-    gated = GatedToolbox(BrowserToolbox(session), gateway)
-    try:
+    request = 'Sign in with the password "Q3h-x9"'
+    async with gated_toolbox(session, sites, tmp_path, request) as gated:
         page = await open_gated(gated, sites.url_for("/stops/login"))
         password = next(e for e in page.elements if e.name == "Password")
         for other in ("Q3h", "x9", "hunter2"):  # parts of it, or a value from elsewhere
@@ -280,8 +284,6 @@ async def test_a_password_the_person_wrote_in_their_request_may_be_typed(
         typed = await gated.execute(Type(element=password.id, text="Q3h-x9"))
         assert typed.ok, typed.message
         assert await field_value(session, "#stops-password") == "Q3h-x9"
-    finally:
-        audit.close()
 
 
 async def test_typing_a_card_number_is_denied_and_card_values_are_hidden(
