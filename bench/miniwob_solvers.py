@@ -252,6 +252,23 @@ _MENU = (
 )
 
 
+def badges_of(view: View) -> dict[str, list[str]]:
+    """Each menu item's badges (`[n] img "vegan"`): the image lines valet prints right before
+    the item's name (valet places an image whose words are not in the page's text after the
+    text read so far, which is the end of the item before). An image line that something else
+    separates from a name (a course heading, the instruction) is left unread, not guessed."""
+    found: dict[str, list[str]] = {}
+    run: list[str] = []
+    for token in view.tokens:
+        if token.element is not None and token.element.role == "img":
+            run.append(token.element.name)
+            continue
+        if token.text in _MENU:
+            found[token.text] = run
+        run = []
+    return found
+
+
 @solver("order-food")
 def order_food(view: View) -> Plan:
     text = view.text()
@@ -271,12 +288,7 @@ def order_food(view: View) -> Plan:
             view = yield click(add(item.strip()))
     elif by_type is not None:
         kind = by_type[2]
-        items = [
-            name
-            for name, b in blocks.items()
-            if any(kind in line.split() for line in b.lines)
-            or any(e.says(kind) for e in b.elements)
-        ]
+        items = [name for name, badges in badges_of(view).items() if kind in badges]
         if not items:
             raise Gap(f'no menu item is shown as "{kind}" in valet\'s text (the type icons)')
         for _ in range(int(by_type[1])):

@@ -68,8 +68,9 @@ def drag_sort_numbers(view: View) -> Plan:
     raise Gap("the list was not sorted after 10 drags")
 
 
-def slider_value(slider: Element) -> float:
-    """The slider's value as valet states it, or from its range and where its handle is."""
+def slider_value(view: View, slider: Element) -> float:
+    """The slider's value as valet states it: on its line (`value=`, or its range and where its
+    handle is), or as the number printed right after it (a jQuery UI handle's shown value)."""
     number = r"(-?\d+(?:\.\d+)?)"
     if found := re.search(rf'(?:value[=:]\s*"?|="){number}', slider.rest):
         return float(found[1])
@@ -77,7 +78,16 @@ def slider_value(slider: Element) -> float:
     at = re.search(rf"at {number}%", slider.rest)
     if low and high and at:
         return round(float(low[1]) + float(at[1]) / 100 * (float(high[1]) - float(low[1])))
-    raise Gap(f"a slider's value is not in valet's text: {slider.line}")
+    tokens = view.tokens
+    place = next((i for i, t in enumerate(tokens) if t.element and t.element.id == slider.id), -1)
+    after = tokens[place + 1] if 0 <= place < len(tokens) - 1 else None
+    if after is not None and re.fullmatch(number, after.text.strip()):
+        return float(after.text)
+    shown = next((t.text for t in reversed(tokens[:place]) if t.text), "")
+    raise Gap(
+        f"no value printed after the slider in valet's text: {slider.line} "
+        f"(the last line before it reads {shown!r})"
+    )
 
 
 @solver("use-slider-2")
@@ -88,12 +98,18 @@ def use_slider_2(view: View) -> Plan:
     if len(sliders) != len(wanted):
         raise Gap(f"valet lists {len(sliders)} sliders, the task has {len(wanted)}")
     for slider, value in zip(sliders, wanted, strict=True):
-        delta = round(value - slider_value(slider))
-        key = "ArrowRight" if delta > 0 else "ArrowLeft"
-        view = yield from press(view, slider, key, abs(delta))
+        view = yield click(slider)  # a person focuses the handle, then uses the arrow keys
+        for _ in range(3):  # one press per difference; again if a key moved it less or more
+            now = view.find(lambda e, i=slider.id: e.id == i, None, "the slider again")
+            delta = round(value - slider_value(view, now))
+            if delta == 0:
+                break
+            key = "ArrowRight" if delta > 0 else "ArrowLeft"
+            view = yield from press(view, now, key, abs(delta))
         now = view.find(lambda e, i=slider.id: e.id == i, None, "the slider again")
-        if slider_value(now) != value:
-            raise Gap(f"pressing {key} did not move the slider to {value}: {now.line}")
+        if slider_value(view, now) != value:
+            shown = slider_value(view, now)
+            raise Gap(f"the arrow keys did not move the slider to {value} (it shows {shown:g})")
     yield click(submit_button(view))
 
 
@@ -140,14 +156,41 @@ def choose_date(view: View) -> Plan:
 
 
 _STYLE = {"bold": "bold", "italics": "italic", "underlined": "underline"}
-_COLORS = {
-    "red": ["#e60000", "#facccc", "#f06666", "#a10000", "#5c0000"],
-    "orange": ["#ff9900", "#ffebcc", "#ffc266", "#b26b00", "#663d00"],
-    "yellow": ["#ffff00", "#ffffcc", "#ffff66", "#b2b200", "#666600"],
-    "green": ["#008a00", "#cce8cc", "#66b966", "#006100", "#003700"],
-    "blue": ["#0066cc", "#cce0f5", "#66a3e0", "#0047b2", "#002966"],
-    "purple": ["#9933ff", "#ebd6ff", "#c285ff", "#6b24b2", "#3d1466"],
-}
+_HUES = {"red": 0, "orange": 35, "yellow": 60, "green": 120, "blue": 215, "purple": 275}
+"""Where each colour the instruction names sits on the colour wheel (degrees)."""
+
+
+def hue_of(hex_color: str) -> tuple[str, float] | None:
+    """The colour name of a swatch's hex (the nearest hue) and how vivid it is (0: grey)."""
+    digits = hex_color.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(c * 2 for c in digits)
+    r, g, b = (int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    high, low = max(r, g, b), min(r, g, b)
+    if high - low < 0.1:
+        return None
+    chroma = high - low
+    if high == r:
+        hue = 60 * (((g - b) / chroma) % 6)
+    elif high == g:
+        hue = 60 * ((b - r) / chroma + 2)
+    else:
+        hue = 60 * ((r - g) / chroma + 4)
+    name = min(_HUES, key=lambda n: min(abs(hue - _HUES[n]), 360 - abs(hue - _HUES[n])))
+    return name, chroma
+
+
+def swatch(view: View, color: str) -> Element:
+    """The most vivid swatch of `color`, read from the hex valet prints (`icon: color #e60000`)."""
+    found: list[tuple[float, Element]] = []
+    for element in view.elements:
+        hexes = re.findall(r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b", element.name)
+        named = hue_of(hexes[0]) if hexes and element.role in CLICKABLE else None
+        if named is not None and named[0] == color:
+            found.append((named[1], element))
+    if not found:
+        raise Gap(f"no {color} colour swatch in valet's text")
+    return max(found, key=lambda f: f[0])[1]
 
 
 @solver("text-editor")
@@ -172,11 +215,9 @@ def text_editor(view: View) -> Plan:
     if kind == "style":
         view = yield click(view.find(lambda e: e.says(_STYLE[style]), CLICKABLE, f"{style} button"))
     else:
-        view = yield click(view.find(lambda e: e.says("color"), CLICKABLE, "color picker"))
-        swatch = view.find(
-            lambda e: e.says(style, *_COLORS[style]), CLICKABLE, f"{style} colour swatch"
-        )
-        view = yield click(swatch)
+        picker = view.find(lambda e: e.says("color", "picker"), CLICKABLE, "colour picker")
+        view = yield click(picker)
+        view = yield click(swatch(view, style))
     yield click(submit_button(view))
 
 
