@@ -373,8 +373,6 @@ class _Browser:
             )
         except PlaywrightError as exc:
             raise BrowserUnavailable(_first_line(exc)) from exc
-        if self.on_session is not None:
-            self.on_session(self.session)
         page = BrowserToolbox(self.session, self.spec.files_dir, screenshots=self.vision)
         journaled = JournaledToolbox(page, self.journal)
         gated = GatedToolbox(
@@ -395,6 +393,10 @@ class _Browser:
         elif self.spec.start_url and (not resumed or self.lost is not None):
             opening = GatedToolbox(page, self.gateway, actor="person", secrets=self.secrets)
             await opening.execute(Goto(url=self.spec.start_url))
+        # Only now may the person see and take the browser: a takeover granted while the page
+        # was still being put back after a restart had the person's sign-in undone by it.
+        if self.on_session is not None:
+            self.on_session(self.session)
         if not self.durable:
             return toolbox
         await self.save()
