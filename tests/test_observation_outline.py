@@ -243,3 +243,12 @@ async def test_small_images_that_say_something_and_colour_swatches_are_listed(
     assert [e.name for e in images] == ["vegan"], render_observation(obs)
     swatch = [e for e in obs.elements if "color #e60000" in e.name]
     assert len(swatch) == 1, render_observation(obs)
+
+
+async def test_the_same_value_shown_twice_in_a_row_is_shown_twice(
+    session: BrowserSession,
+) -> None:
+    """Two sliders both at 14: each shows its own value, though the lines are alike."""
+    html = "<p>Volume</p><p>14</p><p>Balance</p><p>14</p><p>14</p>"
+    lines = body(render_observation(await page(session, html)))
+    assert lines == ["Volume", "14", "Balance", "14", "14"], lines

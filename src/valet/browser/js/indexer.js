@@ -720,18 +720,16 @@
       const t = v.innerText;
       if (t && t.trim()) digestText = digestText.split(t).join("");
     }
-    // every line as shown, in page order (repeated labels stay: each card has its own), but
-    // not the option lists of the listed <select>s nor a line that repeats the one before
+    // every line as shown, in page order (repeated labels and values stay: each card, each
+    // slider has its own), but not the option lists of the listed <select>s
     const lines = [];
     const options = new Set();
     for (const el of selects) for (const o of el.options) options.add(collapse(o.text));
     let size = 0;
     let more = 0;
-    let previous = "";
     for (const line of raw.split("\n")) {
       const text = collapse(line);
-      if (!text || options.has(text) || text === previous) continue;
-      previous = text;
+      if (!text || options.has(text)) continue;
       if (size + text.length > textChars) { more += text.length + 1; continue; }
       lines.push(text);
       size += text.length + 1;
