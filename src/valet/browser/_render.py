@@ -190,6 +190,8 @@ def _merge(
                     found = next((i for i in window if _holds(lines[i], name)), -1)
         elif ', near "' in name or '(near "' in name:
             near = name.split('near "', 1)[1].split('"', 1)[0].rstrip("…")
+            if near and last.startswith(near) and '" after it' not in name:
+                window = range(0)  # the text it is near was just shown: it goes right here
             found = next((i for i in window if near and lines[i].startswith(near)), -1)
             if found >= 0 and '" after it' in name:  # its words follow it: it goes before them
                 text_until(found, group)
