@@ -3,7 +3,6 @@ Chromium on local pages."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -202,7 +201,8 @@ async def test_an_old_observation_is_the_before_of_an_action_only_if_nothing_cha
         assert (await session.click(ids["Soon"])).ok
         seen = await session.observe()
         assert "waiting" not in seen.text and "later" not in seen.text  # not yet
-        await asyncio.sleep(0.6)  # the page changes on its own after the model's observation
+        # the page changes on its own after the model's observation (seen outside valet)
+        await (await session.live_page()).get_by_text("later").wait_for()
         after = await session.click(ids["Dead"])
         assert after.ok and not after.changed, after.message  # the dead click did nothing
 
