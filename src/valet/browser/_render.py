@@ -89,8 +89,6 @@ class Item:
     frame: str | None
     own: bool = False
     """valet's line (a header or an omission), never the page's."""
-    covered: tuple[str, ...] = ()
-    """The page's text lines a control stands for (its name), not shown again."""
 
 
 def _sections(obs: Observation) -> list[tuple[str | None, list[str], list[Element]]]:
@@ -198,11 +196,10 @@ def _merge(
                 found = -1
         if found >= 0 and covered:
             text_until(found, group)
-            taken = tuple(lines[found : found + covered])
             at = found + covered
             last = ""
             line = element_line(element, points)
-            items.append(Item(element, line, group, frame, covered=taken))
+            items.append(Item(element, line, group, frame))
             continue
         if found >= 0:
             text_until(found + 1, group)
