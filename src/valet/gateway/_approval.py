@@ -43,6 +43,10 @@ class ApprovalRequest:
     grant: str = ""
     """What "allow for this site for this task" would allow (`send on shop.example`); empty
     when the effect is asked every time (critical risk) or has no site to scope it to."""
+    warnings: tuple[str, ...] = ()
+    """What the person should look at before saying yes, in plain words: a value that comes
+    from content they did not point to, an action outside the task's scope, instruction-like
+    text in what the agent read. Empty exactly when nothing is tainted or out of scope."""
 
     @property
     def grantable(self) -> bool:
