@@ -156,7 +156,16 @@ def _final(server: Server, task_id: str, what: str) -> dict[str, Any]:
     except AssertionError as timed_out:  # say where it stands: status, what it waits for
         task = server.get(f"/api/tasks/{task_id}").json()
         asks = server.get(f"/api/requests?task_id={task_id}").json()
-        raise AssertionError(f"{timed_out}: {task['status']}, waiting for {asks}") from None
+        steps = [(s["action"]["kind"], s["url"]) for s in _steps(server.home, task)]
+        try:
+            handovers = _header(server.home, task_id).get("handovers")
+        except (AssertionError, OSError, ValueError) as missing:
+            handovers = str(missing)
+        log = server.log.read_text(errors="replace")[-3000:] if server.log.is_file() else ""
+        raise AssertionError(
+            f"{timed_out}: {task['status']}, waiting for {asks}; steps {steps}; "
+            f"handovers {handovers}; server log:\n{log}"
+        ) from None
 
 
 def _steps(home: Path, task: dict[str, Any]) -> list[dict[str, Any]]:
