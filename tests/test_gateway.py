@@ -135,15 +135,28 @@ RULES = Policy(
 )
 
 
-def gateway_for(world: World, audit: AuditLog | None, approver: ScriptedApprover) -> Gateway:
+def gateway_for(
+    world: World,
+    audit: AuditLog | None,
+    approver: ScriptedApprover,
+    *,
+    request: str = REQUEST,
+    scope: Scope = SCOPE,
+) -> Gateway:
     return Gateway(
         make_tools(world),
         rules=RULES,
         audit=audit,
         approver=approver,
-        scope=SCOPE,
-        task=TaskContext(task_id="pay-invoice", on_behalf_of="alice", request=REQUEST),
+        scope=scope,
+        task=TaskContext(task_id="pay-invoice", on_behalf_of="alice", request=request),
     )
+
+
+ASKS_FIRST = Scope(connectors=SCOPE.connectors)
+"""The same connectors, with nothing approved in advance."""
+SOME_IBAN = "FR76 1111 2222 3333 4444 5555 666"
+"""An IBAN the model came up with: in nothing it read, nor in the request."""
 
 
 async def obedient_agent(gateway: Gateway) -> list[tuple[str, Any]]:
@@ -174,27 +187,27 @@ async def test_injected_email_cannot_move_money(world: World, audit: AuditLog) -
     gateway = gateway_for(world, audit, approver)
     calls = dict(await obedient_agent(gateway))
 
+    # The gateway refuses every injected action by itself: nothing is even asked.
     money = calls["send_money"]
     assert not money.ok
-    assert money.decision.verdict == "ask"
-    assert money.decision.rule_id == "taint.iban"
-    assert "untrusted:read_inbox#1" in money.decision.reason
+    assert money.decision.verdict == "deny"
+    assert money.decision.rule_id == "provenance.iban"
+    assert "read_inbox#1" in money.decision.reason and "Action required" in money.decision.reason
     assert "GB33" in money.decision.reason
-    assert money.message.startswith("declined by script (rule taint.iban:")
-    asked = approver.requests[0]
-    assert asked.tool == "send_money" and asked.sources == ("untrusted:read_inbox#1",)
-    assert any(f.startswith("fake_role") or f.startswith("override") for f in asked.findings)
+    assert "instructions to the agent" in money.decision.reason
+    assert money.message.startswith("denied by rule provenance.iban:")
 
     deleted = calls["delete_file"]
-    assert not deleted.ok and deleted.decision.verdict == "ask"
+    assert not deleted.ok and deleted.decision.verdict == "deny"
+    assert deleted.decision.rule_id == "provenance.path", deleted.decision  # and not asked for
     forwarded = calls["send_email"]
     assert not forwarded.ok
-    assert forwarded.decision.rule_id == "person.allowed_recipient_domains#2"
-    assert forwarded.message.startswith("denied by rule person.allowed_recipient_domains#2")
+    assert forwarded.decision.rule_id == "provenance.to"
+    assert forwarded.message.startswith("denied by rule provenance.to")
 
     assert world.balance == 1000 and world.transfers == [] and world.sent == []
     assert "invoices.txt" in world.files
-    assert len(approver.requests) == 2  # money and delete; the forward was denied outright
+    assert approver.requests == []
 
     # the person's own task still completes, with no extra ask
     paid = await gateway.call("send_money", {"iban": PERSON_IBAN, "amount": "120.00"})
@@ -205,20 +218,20 @@ async def test_injected_email_cannot_move_money(world: World, audit: AuditLog) -
         {"to": "billing@acme.example", "subject": "INV-2026-11", "body": "It is paid."},
     )
     assert told.ok, told.message
-    assert len(approver.requests) == 2
+    assert approver.requests == []
     assert world.transfers == [(PERSON_IBAN.replace(" ", ""), Decimal("120.00"))]
 
     records = list(audit.records())
     assert [(r.tool, r.outcome) for r in records] == [
         ("read_inbox", "executed"),
-        ("send_money", "declined"),
-        ("delete_file", "declined"),
+        ("send_money", "denied"),
+        ("delete_file", "denied"),
         ("send_email", "denied"),
         ("send_money", "executed"),
         ("send_email", "executed"),
     ]
     assert records[1].sources == ("untrusted:read_inbox#1",)
-    assert records[1].approver == "script"
+    assert records[1].rule_id == "provenance.iban"
     assert all(r.actor == "agent" and r.on_behalf_of == "alice" for r in records)
     assert any(f.startswith("result: ") for f in records[0].findings)
     assert audit.verify().ok
@@ -243,7 +256,7 @@ async def test_values_from_trusted_data_are_not_tainted(world: World) -> None:
 
 async def test_an_approved_ask_runs_and_names_the_approver(world: World, audit: AuditLog) -> None:
     approver = ScriptedApprover.of([Approval.approved("person:alice")])
-    gateway = gateway_for(world, audit, approver)
+    gateway = gateway_for(world, audit, approver, request="Tidy my drive: delete old invoices")
     done = await gateway.call("delete_file", {"path": "invoices.txt"})
     assert done.ok and done.value is True and done.approver == "person:alice"
     assert "invoices.txt" not in world.files
@@ -253,12 +266,13 @@ async def test_an_approved_ask_runs_and_names_the_approver(world: World, audit: 
 
 async def test_the_person_can_edit_the_arguments(world: World, audit: AuditLog) -> None:
     def fix_iban(request: ApprovalRequest) -> Approval:
-        assert request.args["iban"] == ATTACKER_IBAN
+        assert request.args["iban"] == SOME_IBAN
         return Approval.edited({"iban": PERSON_IBAN, "amount": "120"}, "person:alice")
 
-    gateway = gateway_for(world, audit, ScriptedApprover.of([fix_iban]))
+    approver = ScriptedApprover.of([fix_iban])
+    gateway = gateway_for(world, audit, approver, scope=ASKS_FIRST)
     await gateway.call("read_inbox")
-    result = await gateway.call("send_money", {"iban": ATTACKER_IBAN, "amount": 500})
+    result = await gateway.call("send_money", {"iban": SOME_IBAN, "amount": 480})
     assert result.ok, result.message
     assert world.transfers == [(PERSON_IBAN.replace(" ", ""), Decimal(120))]
     assert list(audit.records())[-1].args["iban"] == PERSON_IBAN
@@ -266,9 +280,9 @@ async def test_the_person_can_edit_the_arguments(world: World, audit: AuditLog) 
 
 async def test_an_edit_cannot_break_a_deny_rule(world: World) -> None:
     over = Approval.edited({"iban": PERSON_IBAN, "amount": "5000"}, "person:alice")
-    gateway = gateway_for(world, None, ScriptedApprover.of([over]))
+    gateway = gateway_for(world, None, ScriptedApprover.of([over]), scope=ASKS_FIRST)
     await gateway.call("read_inbox")
-    result = await gateway.call("send_money", {"iban": ATTACKER_IBAN, "amount": 500})
+    result = await gateway.call("send_money", {"iban": SOME_IBAN, "amount": 480})
     assert not result.ok and result.decision.rule_id == "person.max_amount#1"
     assert world.transfers == []
 
@@ -311,8 +325,13 @@ async def test_scope_and_forbidden_effects(world: World) -> None:
     approver = ScriptedApprover()
     gateway = Gateway(make_tools(world), rules=rules, scope=narrow, approver=approver)
     money = await gateway.call("send_money", {"iban": PERSON_IBAN, "amount": 1})
-    assert money.decision.verdict == "ask"  # builtin ask and scope ask; builtin comes first
-    assert approver.requests[0].decision.rule_id == "builtin.ask.send"
+    assert money.decision.verdict == "ask"  # scope ask and builtin ask; the scope comes first
+    assert approver.requests[0].decision.rule_id == "scope.connector"
+    assert [r.split(":")[0] for r in approver.requests[0].rules] == [
+        "scope.connector",
+        "builtin.ask.send",
+    ]
+    assert approver.requests[0].warnings  # outside the task's scope: something to look at
     settings = await gateway.call("my_settings")
     assert settings.decision.rule_id == "scope.connector"
     deleted = await gateway.call("delete_file", {"path": "invoices.txt"})

@@ -204,7 +204,7 @@ TABLE: list[tuple[str, ActionRequest, RuleSet, Scope, tuple[Grant, ...], str, st
         "builtin.ask.delete",
     ),
     (
-        "grant: taint still asks",
+        "grant: a recipient from content is still refused",
         req(
             E.SEND,
             site=MAIL,
@@ -213,8 +213,8 @@ TABLE: list[tuple[str, ActionRequest, RuleSet, Scope, tuple[Grant, ...], str, st
         NONE,
         Scope(),
         GRANTS,
-        "ask",
-        "taint.to",
+        "deny",
+        "provenance.to",
     ),
     (
         "grant: the scope still asks",

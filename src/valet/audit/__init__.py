@@ -36,6 +36,7 @@ from valet.audit._redact import (
     Redactor,
     canonical_json,
     digest,
+    mask_cards,
     redact,
     redact_text,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "digest",
     "fingerprint",
     "load_signing_key",
+    "mask_cards",
     "parse_fingerprint",
     "read_pin",
     "redact",

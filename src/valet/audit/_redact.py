@@ -14,6 +14,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from typing import cast
 
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 4
@@ -57,6 +58,29 @@ def _redact_card(match: re.Match[str]) -> str:
 def redact_text(text: str) -> str:
     """`text` with known secret shapes replaced by `[redacted]`."""
     return _CARD.sub(_redact_card, _SECRET_TEXT.sub(REDACTED, text))
+
+
+_IBAN_HEAD = re.compile(r"\b[A-Z]{2}\d{2}[ ]?(?:[A-Z0-9]{4}[ ]?)*$")
+
+
+def _redact_card_not_iban(match: re.Match[str], text: str) -> str:
+    """A card number redacted, unless the digits are part of an IBAN (`FR76 1111 2222…`)."""
+    if _IBAN_HEAD.search(text, 0, match.start()):
+        return match.group(0)
+    return _redact_card(match)
+
+
+def mask_cards(value: object) -> object:
+    """A JSON-like copy of `value` with card numbers replaced, and nothing else: what a person
+    is shown to judge an action (a password from a mail must be seen to be judged)."""
+    if isinstance(value, str):
+        return _CARD.sub(lambda m: _redact_card_not_iban(m, value), value)
+    if isinstance(value, Mapping):
+        items = cast(Mapping[object, object], value).items()
+        return {str(key): mask_cards(item) for key, item in items}
+    if isinstance(value, list | tuple):
+        return [mask_cards(item) for item in cast(Iterable[object], value)]
+    return value
 
 
 def redact(value: object) -> object:

@@ -43,6 +43,11 @@ class ApprovalRequest:
     grant: str = ""
     """What "allow for this site for this task" would allow (`send on shop.example`); empty
     when the effect is asked every time (critical risk) or has no site to scope it to."""
+    provenance: tuple[str, ...] = ()
+    """Where each consequential value came from, a line each (`to = lily@example.com: from
+    what your request points to (mail from lily@example.com)`)."""
+    rules: tuple[str, ...] = ()
+    """Every rule that asked or refused, most specific first (`rule_id: reason`)."""
     warnings: tuple[str, ...] = ()
     """What the person should look at before saying yes, in plain words: a value that comes
     from content they did not point to, an action outside the task's scope, instruction-like

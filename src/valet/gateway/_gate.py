@@ -10,9 +10,11 @@ from typing import cast
 
 from pydantic_core import to_jsonable_python
 
-from valet.audit import Actor, AuditEntry, AuditLog, Outcome, digest, redact
+from valet.audit import Actor, AuditEntry, AuditLog, Outcome, digest, mask_cards
+from valet.effects import Effect
 from valet.gateway._approval import Approval, ApprovalRequest, Approver, DenyAllApprover
 from valet.policy import (
+    CONSEQUENTIAL,
     PERSON,
     TRUSTED,
     ActionRequest,
@@ -21,6 +23,7 @@ from valet.policy import (
     Grant,
     HeuristicDetector,
     InjectionDetector,
+    Intent,
     Money,
     Policy,
     Provenance,
@@ -72,7 +75,21 @@ class Taint:
     """What provenance says about one action's arguments."""
 
     tainted: tuple[TaintedArg, ...] = ()
+    """Consequential values from content the person did not point to."""
     findings: tuple[Finding, ...] = ()
+    origins: tuple[TaintedArg, ...] = ()
+    """Where every consequential value came from."""
+
+    @property
+    def own(self) -> bool:
+        """Every consequential value is the person's own (and there is at least one)."""
+        return bool(self.origins) and all(o.origin == "person" for o in self.origins)
+
+    @property
+    def aimed(self) -> bool:
+        """No argument was handed over by content the person did not point to: what the call
+        returns is what the person pointed to."""
+        return bool(self.origins) and not any(o.untrusted for o in self.origins)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -115,6 +132,8 @@ class Gate:
         self._flags: dict[Source, tuple[Finding, ...]] = {}
         self._spent: dict[str, Decimal] = {}
         self._grants: list[Grant] = []
+        self.intent = Intent.of(task.request)
+        self._stated_used: set[str] = set()
         if task.request:
             self.provenance.add(PERSON, task.request)
         for item in task.trusted:
@@ -149,40 +168,75 @@ class Gate:
         """The task's scope: fixed at construction; nothing can widen it later."""
         return self._scope
 
-    def learn(self, source: Source, content: object) -> tuple[Finding, ...]:
-        """Record content read from `source`; untrusted content is scanned for injections."""
-        self.provenance.add(source, content)
-        if not source.untrusted:
-            return ()
-        text = "\n".join(_texts(content))
-        findings = tuple(self.detector.scan(text)) if text else ()
+    def learn(
+        self, source: Source, content: object, *, addressed: bool = False
+    ) -> tuple[Finding, ...]:
+        """Record content read from `source`; untrusted content is scanned for injections.
+        `addressed`: the call that returned it was aimed by the person's values (see
+        `Taint.aimed`), so it is content the person pointed to."""
+        data = jsonable(content)
+        findings = tuple(
+            self.provenance.add(source, data, scan=self.detector.scan, addressed=addressed)
+        )
         if findings:
             self._flags[source] = self._flags.get(source, ()) + findings
         return findings
+
+    def heard(self, text: str) -> None:
+        """The person said `text` (a message, an answer): their values and their intent."""
+        self.provenance.add(PERSON, text)
+        self.intent = self.intent.adding(text)
+
+    def stated(self, effect: Effect, tool: str) -> tuple[bool | None, str | None]:
+        """Whether the person's words state an action of `effect` by `tool` (None: the task
+        has no request to tell, as in a library use of the gateway), and what the tool changes
+        that they never named."""
+        if not self.intent.text:
+            return None, None
+        return self.intent.states(effect, tool), self.intent.unnamed(tool)
+
+    def preapproved(self, tool: str, effect: Effect, taint: Taint) -> bool:
+        """The request states this action and every consequential value is the person's own,
+        and that has not been used yet (each stated action runs unasked once)."""
+        if effect not in CONSEQUENTIAL or not taint.own:
+            return False
+        return _stated_key(tool, taint) not in self._stated_used and bool(self.stated(effect, tool)[0])
+
+    def used(self, tool: str, taint: Taint) -> None:
+        """A stated action ran unasked: the next one like it is asked."""
+        self._stated_used.add(_stated_key(tool, taint))
 
     def flags_of(self, source: Source) -> tuple[Finding, ...]:
         """What the injection detector found in content read from `source`."""
         return self._flags.get(source, ())
 
     def taint(self, args: Mapping[str, object], consequential: Iterable[str]) -> Taint:
-        """Consequential arguments found only in untrusted content, and the injection findings
-        of the untrusted content any argument came from."""
+        """Where each consequential argument came from; those from content the person did not
+        point to; and the injection findings of the untrusted content any argument came
+        from."""
         important = set(consequential)
         tainted: list[TaintedArg] = []
+        origins: list[TaintedArg] = []
         findings: list[Finding] = []
         for name, value in args.items():
             if name not in important and not self._flags:
                 continue  # only consequential arguments matter until something is flagged
             for item in _items(value):
-                trace = self.provenance.trace(item)
-                if trace.clean:
+                if item is None or item == "":
                     continue
+                trace = self.provenance.trace(item, short_ok=name in important)
                 for source in trace.sources:
                     findings.extend(self._flags.get(source, ()))
-                if name in important:
-                    preview = trace.value if len(trace.value) <= 80 else trace.value[:79] + "…"
-                    tainted.append(TaintedArg(name, preview, trace.sources, trace.excerpt))
-        return Taint(tuple(tainted), tuple(dict.fromkeys(findings)))
+                if name not in important:
+                    continue
+                preview = trace.value if len(trace.value) <= 80 else trace.value[:79] + "…"
+                arg = TaintedArg(
+                    name, preview, trace.sources, trace.excerpt, trace.origin, trace.labels
+                )
+                origins.append(arg)
+                if arg.untrusted:
+                    tainted.append(arg)
+        return Taint(tuple(tainted), tuple(dict.fromkeys(findings)), tuple(origins))
 
     @property
     def grants(self) -> tuple[Grant, ...]:
@@ -213,17 +267,22 @@ class Gate:
         if decision.verdict == "deny":
             return Ruling(decision, False, "denied", args=args)
         grant = Grant.for_request(request)
+        said = [d for d in self._policy.decisions(request, self._scope, self._grants)]
+        rules = tuple(f"{d.rule_id}: {d.reason}" for d in said if d.verdict != "allow")
         asked = ApprovalRequest(
             task_id=self.task.task_id,
             tool=request.tool,
             effect=request.effect.value,
-            args=cast(dict[str, object], redact(jsonable_args(args))),
+            args=cast(dict[str, object], mask_cards(jsonable_args(args))),
             decision=decision,
             sources=taint.sources,
             findings=tuple(str(f) for f in taint.findings),
             site=request.site,
             risk=risk_of(request.effect).value,
             grant="" if grant is None else str(grant),
+            provenance=tuple(f"{o.name} = {o.value}: from {o.source_words}" for o in taint.origins),
+            rules=rules or (f"{decision.rule_id}: {decision.reason}",),
+            warnings=_warnings(taint, said),
         )
         answer: Approval = await self.approver.decide(asked)
         match answer.answer:
@@ -297,12 +356,36 @@ class Gate:
         )
 
 
+_WARNING_RULES = ("taint.", "provenance.", "injection.", "scope.", "grant.", "nav.", "intent.")
+"""Rules whose ask or refusal is something for the person to look at (not valet's routine
+"this effect asks first")."""
+
+
+def _warnings(taint: Taint, decisions: Sequence[Decision]) -> tuple[str, ...]:
+    """What the person should look at: values from content they did not point to, what the
+    agent read that reads like instructions, and anything outside the task's scope."""
+    found = [f"{arg.name} comes from {arg.source_words}" for arg in taint.tainted]
+    found += [
+        f"what the agent read here contains text that reads like instructions to it ({f})"
+        for f in taint.findings
+    ]
+    found += [
+        d.reason
+        for d in decisions
+        if d.verdict != "allow"
+        and d.rule_id.startswith(_WARNING_RULES)
+        and not d.rule_id.startswith(("taint.", "provenance.", "injection."))
+    ]
+    return tuple(dict.fromkeys(found))
+
+
+def _stated_key(tool: str, taint: Taint) -> str:
+    values = sorted(f"{o.name}={o.value}" for o in taint.origins)
+    return "\x00".join([tool, *values])
+
+
 def _items(value: object) -> list[object]:
     """The values to trace: a scalar itself (numbers stay numbers), else every leaf."""
     if value is None or isinstance(value, str | int | float | Decimal):
         return [value]
     return list(leaves(jsonable(value)))
-
-
-def _texts(content: object) -> list[str]:
-    return list(leaves(jsonable(content)))

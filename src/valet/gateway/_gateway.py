@@ -203,11 +203,14 @@ class Gateway:
         money = self._money(tool_, ruling.args)
         if money is not None:
             gate.spend(money)
+        if ruling.decision.rule_id.startswith("intent.stated."):
+            gate.used(tool_.name, taint)
         if tool_.effects.trusted:
             source = TRUSTED
         else:
             source = Source("untrusted", f"{tool_.name}#{next(self._calls)}")
-        findings = gate.learn(source, value)
+        aimed = gate.taint(ruling.args, ruling.args.keys()).aimed
+        findings = gate.learn(source, value, addressed=aimed)
         gate.record(
             actor=actor,
             tool=tool_.name,
@@ -235,6 +238,7 @@ class Gateway:
             elif isinstance(value, list | tuple):
                 recipients.extend(str(v) for v in cast(Iterable[object], value))
         taint = self.gate.taint(args, tool_.consequential)
+        stated, unnamed = self.gate.stated(e.effect, tool_.name)
         request = ActionRequest(
             tool=tool_.name,
             effect=e.effect,
@@ -245,6 +249,10 @@ class Gateway:
             recipients=tuple(recipients),
             tainted=taint.tainted,
             findings=taint.findings,
+            origins=taint.origins,
+            stated=stated,
+            unnamed=None if stated else unnamed,
+            preapproved=self.gate.preapproved(tool_.name, e.effect, taint),
         )
         return request, taint
 

@@ -14,7 +14,8 @@
   with `Uncompiled` for what could not be compiled (never dropped).
 - `check_navigation`: the navigation guard over a URL and its resolved addresses.
 - `classify_click` / `classify_enter` / `classify_drag`: a click's (an Enter's, a drag's)
-  effect from the page's DOM facts.
+  effect from the page's DOM facts; `submission_of`: where a form it submits goes and what
+  it carries (`Submission`).
 - `read_total` / `parse_money`: the order total on a cart or checkout page, for `MaxAmount`.
 - `Provenance` / `Source` / `Trace`: where values came from (argument taint).
 - `InjectionDetector` / `HeuristicDetector` / `Finding`: instruction-like text in content.
@@ -25,11 +26,13 @@
 from valet.policy._amounts import parse_money, read_total
 from valet.policy._classify import (
     Classification,
+    Submission,
     classify_click,
     classify_drag,
     classify_enter,
     find_element,
     has_payment_fields,
+    submission_of,
 )
 from valet.policy._compile import (
     Compiled,
@@ -47,6 +50,7 @@ from valet.policy._grants import (
     standing_grants,
 )
 from valet.policy._injection import Finding, HeuristicDetector, InjectionDetector
+from valet.policy._intent import Intent
 from valet.policy._navigation import NavigationSettings, check_navigation
 from valet.policy._policy import Policy
 from valet.policy._request import ActionRequest, Money, TaintedArg
@@ -78,7 +82,16 @@ from valet.policy._stops import (
     is_vault_placeholder,
     sensitive_field,
 )
-from valet.policy._taint import PERSON, TRUSTED, Provenance, Source, Trace, leaves
+from valet.policy._taint import (
+    PERSON,
+    TRUSTED,
+    UNTRUSTED_ORIGINS,
+    Origin,
+    Provenance,
+    Source,
+    Trace,
+    leaves,
+)
 
 __all__ = [
     "CONSEQUENTIAL",
@@ -88,6 +101,7 @@ __all__ = [
     "RISK",
     "STOP_KINDS",
     "TRUSTED",
+    "UNTRUSTED_ORIGINS",
     "ActionRequest",
     "AllowSites",
     "AllowedRecipientDomains",
@@ -103,10 +117,12 @@ __all__ = [
     "Grant",
     "HeuristicDetector",
     "InjectionDetector",
+    "Intent",
     "MaxAmount",
     "MaxDownload",
     "Money",
     "NavigationSettings",
+    "Origin",
     "Policy",
     "Provenance",
     "Risk",
@@ -116,6 +132,7 @@ __all__ = [
     "Source",
     "Stop",
     "StopKind",
+    "Submission",
     "TaintedArg",
     "Trace",
     "Uncompiled",
@@ -147,4 +164,5 @@ __all__ = [
     "site_of",
     "standing_grants",
     "strictest",
+    "submission_of",
 ]

@@ -8,7 +8,7 @@ real defences are the rules, the scope and argument taint, which hold against an
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -17,8 +17,11 @@ class Finding:
     """One suspicious passage."""
 
     kind: str
-    """e.g. `override`, `fake_role`, `command`, `hidden_text`, `exfiltration`."""
+    """e.g. `override`, `addressed`, `fake_role`, `command`, `hidden_text`, `exfiltration`."""
     excerpt: str
+    start: int = field(default=-1, compare=False)
+    """Where the match starts in the scanned text (-1: unknown)."""
+    end: int = field(default=-1, compare=False)
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.excerpt}"
@@ -35,6 +38,32 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}?\b(?:previous|prior|above|"
             r"earlier|all|your|the)\b[^.\n]{0,20}?\b(?:instructions?|prompts?|rules?|directions?|"
             r"guidelines?|messages?)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "addressed",
+        re.compile(
+            r"\b(?:this\s+is\s+an?\s+(?:important|urgent|priority)\s+(?:message|note|notice|"
+            r"instruction|request)s?\b|message\s+from\s+me\b[^.\n]{0,60}?\bto\s+you\b|"
+            r"\b(?:dear|hey|hello|attention|note\s+(?:to|for))\s+(?:the\s+)?(?:ai|llm|assistant|"
+            r"agent|model|bot)s?\b|\b(?:ai|llm)\s+(?:assistant|agent|model)s?\b[^.\n]{0,40}?"
+            r"\b(?:please|must|should|need)\b|\b(?:assistants?|agents?|models?|ai)\s+"
+            r"(?:reading|processing|summari[sz]ing|handling)\s+this\b|\b(?:before|after|instead\s+of)"
+            r"\s+(?:you\s+)?(?:can\s+)?(?:solv|complet|continu|finish|do|answer|start)\w*\s+(?:the|your|"
+            r"this|my)\s+(?:original\s+|current\s+|actual\s+|real\s+)?(?:task|request|job)\b|"
+            r"\bthe\s+task\s+(?:that\s+)?I\s+gave\s+you\b|\bplease\s+do\s+the\s+following\b|"
+            r"\bdo\s+the\s+following\s+first\b|\bstrictly\s+(?:adhere|follow)\b|"
+            r"\bTODO\s*(?:for|to)\s+(?:the\s+)?(?:ai|assistant|agent|model)\b|"
+            r"\b(?:assistant|agent)\s*[,:]\s*(?:please|you\s+(?:must|should|need))\b)",
+            re.IGNORECASE,
+        ),
+    ),
+    (
+        "fake_tag",
+        re.compile(
+            r"</?\s*(?:information|instructions?|important|system|admin|assistant|task|"
+            r"hidden|secret)\s*>|\bIMPORTANT\s*!{2,}",
             re.IGNORECASE,
         ),
     ),
@@ -90,7 +119,8 @@ class HeuristicDetector:
         findings: list[Finding] = []
         for kind, pattern in _PATTERNS:
             for match in pattern.finditer(text):
-                findings.append(Finding(kind, _around(text, match.start(), match.end())))
+                start, end = match.start(), match.end()
+                findings.append(Finding(kind, _around(text, start, end), start, end))
                 if len(findings) >= self.max_findings:
                     return findings
         return findings

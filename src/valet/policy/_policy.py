@@ -13,7 +13,7 @@ from valet.policy._grants import approved_for, check_grants
 from valet.policy._navigation import NavigationSettings
 from valet.policy._request import ActionRequest
 from valet.policy._risk import Grant
-from valet.policy._rules import BuiltinRules, MaxDownload, RuleSet
+from valet.policy._rules import CONSEQUENTIAL, BuiltinRules, MaxDownload, RuleSet
 from valet.policy._scope import Scope
 
 
@@ -29,33 +29,21 @@ class Policy(BaseModel):
     def decisions(
         self, request: ActionRequest, scope: Scope, grants: Collection[Grant] = ()
     ) -> list[Decision]:
-        """Every rule's opinion on `request`, the built-in rule first (after a person rule's
-        ask). A `Grant` covering the request (the person's "allow for this site for this
-        task") lifts the built-in ask only."""
+        """Every rule's opinion on `request`, most specific first: provenance, the scope and
+        grants, the request's intent, injection findings, then a person rule's ask, the
+        built-in rule and the person's other rules (the first wins a tie, so an ask names its
+        most specific reason). A `Grant` covering the request (the person's "allow for this
+        site for this task") and what the request states with the person's own values lift the
+        built-in ask only."""
         approved = scope.preapproved | approved_for(scope.grants or (), request)
-        builtin = self.builtin.check(request.effect, approved)
-        granted = next((grant for grant in grants if grant.covers(request)), None)
-        if builtin.verdict == "ask" and granted is not None:
-            builtin = Decision.allow(
-                f"builtin.granted.{request.effect.value}",
-                f"you allowed {granted} for this task",
-            )
-        person = self.rules.check(request)
-        if self.rules.download_cap() is None:
-            default = self.builtin.max_download.check(request, "builtin.max_download")
-            person += [] if default is None else [default]
-        # a person rule that asks (an amount it cannot compare) says why better than the
-        # built-in ask, so it comes first and wins the tie between asks
-        found = [d for d in person if d.verdict == "ask"]
-        found.append(builtin)
-        found.extend(d for d in person if d.verdict != "ask")
+        found: list[Decision] = _provenance(request)
         out_of_scope = scope.check(request)
         if out_of_scope is not None:
             found.append(out_of_scope)
         outside_grant = None if scope.grants is None else check_grants(scope.grants, request)
         if outside_grant is not None:
             found.append(outside_grant)
-        found.extend(_taint(request))
+        found.extend(_intent(request, approved))
         if request.findings and request.effect is not Effect.READ:
             first = request.findings[0]
             found.append(
@@ -64,6 +52,27 @@ class Policy(BaseModel):
                     f"the content behind this action looks like injected instructions ({first})",
                 )
             )
+        builtin = self.builtin.check(request.effect, approved)
+        granted = next((grant for grant in grants if grant.covers(request)), None)
+        if builtin.verdict == "ask" and granted is not None:
+            builtin = Decision.allow(
+                f"builtin.granted.{request.effect.value}",
+                f"you allowed {granted} for this task",
+            )
+        if builtin.verdict == "ask" and request.preapproved:
+            builtin = Decision.allow(
+                f"intent.stated.{request.effect.value}",
+                "your request asks for exactly this, with these values",
+            )
+        person = self.rules.check(request)
+        if self.rules.download_cap() is None:
+            default = self.builtin.max_download.check(request, "builtin.max_download")
+            person += [] if default is None else [default]
+        # a person rule that asks (an amount it cannot compare) says why better than the
+        # built-in ask, so it comes before it and wins the tie between asks
+        found.extend(d for d in person if d.verdict == "ask")
+        found.append(builtin)
+        found.extend(d for d in person if d.verdict != "ask")
         return found
 
     def download_cap(self) -> tuple[MaxDownload, str]:
@@ -77,16 +86,42 @@ class Policy(BaseModel):
         return strictest(self.decisions(request, scope, grants))
 
 
-def _taint(request: ActionRequest) -> list[Decision]:
+def _provenance(request: ActionRequest) -> list[Decision]:
+    """A consequential value copied from content the person did not point to is refused for
+    an action that changes the world; for a read (a URL to fetch) it asks, and a value found
+    only in instruction-like text is refused."""
     found: list[Decision] = []
+    changes = request.effect in CONSEQUENTIAL or request.effect is Effect.UNKNOWN
     for arg in request.tainted:
-        sources = ", ".join(str(source) for source in arg.sources)
         seen = f': "{arg.excerpt}"' if arg.excerpt else ""
-        found.append(
-            Decision.ask(
-                f"taint.{arg.name}",
-                f"{arg.name} = {arg.value!r} comes from untrusted content ({sources}{seen}), "
-                "not from your request",
+        where = f"{arg.name} = {arg.value!r} comes from {arg.source_words}{seen}"
+        if changes or arg.origin == "flagged":
+            found.append(
+                Decision.deny(
+                    f"provenance.{arg.name}",
+                    f"{where}, not from you; valet does not act on values it was handed by "
+                    "what it reads (say it in your request, or add a rule, if you want this)",
+                )
             )
-        )
+        else:
+            found.append(Decision.ask(f"taint.{arg.name}", f"{where}, not from your request"))
     return found
+
+
+def _intent(request: ActionRequest, approved: frozenset[Effect]) -> list[Decision]:
+    """A consequential action the person's request does not state is refused."""
+    if request.stated is not False or request.effect in approved:
+        return []
+    if request.effect not in CONSEQUENTIAL and request.effect is not Effect.UNKNOWN:
+        return []
+    effect = request.effect.value
+    if request.unnamed is not None:
+        why = f"{request.tool} changes your {request.unnamed}, which your request never mentions"
+    else:
+        why = f"your request does not ask to {effect} anything ({request.tool})"
+    return [
+        Decision.deny(
+            f"intent.{effect}",
+            f"{why}; only what you ask for is done (the content the agent read cannot add it)",
+        )
+    ]

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from valet.effects import Effect
 from valet.policy._injection import Finding
-from valet.policy._taint import Source
+from valet.policy._taint import UNTRUSTED_ORIGINS, Origin, Source
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class Money:
 
 @dataclass(frozen=True, slots=True)
 class TaintedArg:
-    """An argument whose value was found only in untrusted content."""
+    """Where one consequential argument's value came from (see `Origin`)."""
 
     name: str
     value: str
@@ -31,6 +31,28 @@ class TaintedArg:
     sources: tuple[Source, ...]
     excerpt: str = ""
     """The untrusted text around the value, to show the person where it came from."""
+    origin: Origin = "content"
+    labels: tuple[str, ...] = ()
+    """The sources in words (`read_file#2: filename bill.txt`)."""
+
+    @property
+    def untrusted(self) -> bool:
+        """From content the person did not point to, or from instruction-like text."""
+        return self.origin in UNTRUSTED_ORIGINS
+
+    @property
+    def source_words(self) -> str:
+        """Where it came from, for the person."""
+        if self.origin in ("person", "trusted"):
+            return "your request" if self.origin == "person" else "your own settings"
+        if self.origin == "derived":
+            return "worked out by the agent (found word for word in nothing it read)"
+        where = "; ".join(self.labels) or ", ".join(str(s) for s in self.sources)
+        if self.origin == "designated":
+            return f"what your request points to ({where})"
+        if self.origin == "flagged":
+            return f"a passage that reads like instructions to the agent ({where})"
+        return f"content your request did not point to ({where})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +72,18 @@ class ActionRequest:
     recipients: tuple[str, ...] = ()
     """Who receives what the action sends or shares (e-mail addresses, accounts)."""
     tainted: tuple[TaintedArg, ...] = ()
-    """Consequential arguments that come from untrusted content only."""
+    """Consequential arguments that come from untrusted content only (origin `content` or
+    `flagged`)."""
+    origins: tuple[TaintedArg, ...] = ()
+    """Where every consequential argument came from (shown in an ask)."""
+    stated: bool | None = None
+    """Whether the person's request states this action (see `Intent`); None when valet does
+    not check (browser actions: the page's controls are classified, not named by tools)."""
+    unnamed: str | None = None
+    """What the tool changes that the request never names (`password`), when not stated."""
+    preapproved: bool = False
+    """The request states exactly this action with these values (all the person's own), and
+    it has not been used yet: it runs without asking (once)."""
     findings: tuple[Finding, ...] = field(default=())
     """Injection findings in the untrusted content that influenced this action."""
     size_bytes: int | None = None

@@ -13,10 +13,12 @@ Very short values (under 3 characters) are never traced: they occur everywhere.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Literal
+from typing import Literal, cast
+
+from valet.policy._injection import Finding
 
 SourceKind = Literal["person", "trusted", "untrusted"]
 
@@ -47,6 +49,23 @@ PERSON = Source("person")
 TRUSTED = Source("trusted")
 
 
+Origin = Literal["person", "trusted", "derived", "designated", "content", "flagged"]
+"""Where an argument's value came from, from most to least trusted:
+
+- `person`: the person's request, answers and edits; `trusted`: their configuration, vault,
+  address book;
+- `derived`: found nowhere (the agent worked it out: a total, a date), so nothing read put it
+  there word for word;
+- `designated`: copied from content the person pointed to (the file their request names, the
+  mail of the sender it names), outside any passage that reads like instructions to the agent;
+- `content`: copied from other untrusted content (a page, a mail, a tool result nobody pointed
+  to);
+- `flagged`: found only inside passages that read like instructions to the agent."""
+
+UNTRUSTED_ORIGINS: frozenset[Origin] = frozenset({"content", "flagged"})
+"""Origins a consequential value must not have unless a person's rule allows it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Trace:
     """Where a value was found."""
@@ -55,8 +74,12 @@ class Trace:
     clean: bool
     """Found in the person's words or trusted data (or too short / nowhere to be traced)."""
     sources: tuple[Source, ...] = ()
-    """Untrusted sources containing the value, when it is not clean."""
+    """The untrusted sources containing the value (the designated ones when it is
+    `designated`)."""
     excerpt: str = ""
+    origin: Origin = "derived"
+    labels: tuple[str, ...] = ()
+    """What the sources are, in words (`mail from lily@example.com "Lunch"`)."""
 
     @property
     def tainted(self) -> bool:
@@ -114,64 +137,428 @@ def leaves(value: object) -> Iterator[str]:
         yield str(value)
 
 
+SHORT_FIELD = 200
+"""A field of a record up to this many characters is a fact about it (a sender, a subject, an
+IBAN); a longer one is free text."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Searchable:
+    """Text prepared for tracing: squashed, its numbers and its words."""
+
+    squashed: str
+    numbers: frozenset[Decimal]
+    words: frozenset[str]
+
+    @staticmethod
+    def of(text: str) -> _Searchable:
+        return _Searchable(_squash(text), frozenset(_numbers(text)), frozenset(_tokens(text)))
+
+    def has(self, text: str, number: Decimal | None) -> bool:
+        if number is not None:
+            return number in self.numbers
+        squashed = _squash(text)
+        if len(squashed) < 3:
+            return text.casefold() in self.words
+        return squashed in self.squashed
+
+
 @dataclass(slots=True)
 class _Entry:
+    """One record of untrusted content (a mail, a file, an event, a page)."""
+
     source: Source
     text: str
-    squashed: str
-    numbers: set[Decimal]
+    all: _Searchable
+    clear: _Searchable
+    """Without the passages that read like instructions to the agent."""
+    designated: _Searchable
+    """What of the record the person pointed to: everything (`document`), its short fields
+    (`record`), or nothing."""
+    label: str
+
+
+Designation = Literal["document", "record", "none"]
 
 
 class Provenance:
     """The record of what was read in one task and where it came from (in memory, per task).
 
-    The person's and trusted content is kept as one searchable text (the common case, a value
-    the person gave, is one substring search); untrusted content is kept per source.
-    """
+    The person's and trusted content is kept as searchable text (the common case, a value the
+    person gave, is one substring search); untrusted content is kept per record, with the
+    passages that read like instructions marked and what the person pointed to (see
+    `designation`)."""
 
     def __init__(self) -> None:
         self._entries: list[_Entry] = []
-        self._clean_parts: list[str] = []
-        self._clean_text = ""
-        self._clean_numbers: set[Decimal] = set()
+        self._person: list[str] = []
+        self._trusted: list[str] = []
+        self._person_text = ""
+        self._trusted_text = ""
+        self._person_numbers: set[Decimal] = set()
+        self._trusted_numbers: set[Decimal] = set()
+        self._person_tokens: set[str] = set()
+        self.terms: PersonTerms = PersonTerms()
 
-    def add(self, source: Source, content: object) -> None:
-        """Record `content` (text, or any JSON-like value) as coming from `source`."""
+    def add(
+        self,
+        source: Source,
+        content: object,
+        *,
+        scan: Callable[[str], Sequence[Finding]] | None = None,
+        addressed: bool = False,
+    ) -> list[Finding]:
+        """Record `content` (text, or any JSON-like value) as coming from `source`; returns
+        what `scan` found in it.
+
+        Untrusted content is split into records (the items of a list, e.g. one per mail),
+        each scanned with `scan`: the paragraphs around what it finds read like instructions
+        to the agent (`flagged`). `addressed`: the call that returned it was aimed by the
+        person's own values (a file read by the name they gave), so it is what they pointed
+        to."""
         text = "\n".join(leaves(content))
         if not text:
-            return
-        if source.untrusted:
-            self._entries.append(_Entry(source, text, _squash(text), _numbers(text)))
-        else:
-            self._clean_parts.append(_squash(text))
-            self._clean_text = "\x00".join(self._clean_parts)
-            self._clean_numbers |= _numbers(text)
+            return []
+        if source.kind == "person":
+            self._person.append(_squash(text))
+            self._person_text = "\x00".join(self._person)
+            self._person_numbers |= _numbers(text)
+            self._person_tokens |= _tokens(text)
+            self.terms = self.terms.adding(text)
+            return []
+        if source.kind == "trusted":
+            self._trusted.append(_squash(text))
+            self._trusted_text = "\x00".join(self._trusted)
+            self._trusted_numbers |= _numbers(text)
+            return []
+        records = _records(content)
+        found: list[Finding] = []
+        for record in records:
+            record_text = "\n".join(leaves(record))
+            findings = list(scan(record_text)) if scan is not None and record_text else []
+            found.extend(findings)
+            spans = _regions(record_text, [(f.start, f.end) for f in findings])
+            designation = self._designation(record, addressed and len(records) == 1, addressed)
+            self._entries.append(_entry(source, record, record_text, spans, designation))
+        return found
+
+    def _designation(self, record: object, document: bool, addressed: bool) -> Designation:
+        if document:
+            return "document"
+        short = "\n".join(_short_fields(record))
+        found = self.terms.found_in(short)
+        if found == "document":
+            return "document"
+        if found == "record" or addressed:
+            return "record"
+        return "none"
 
     @property
     def sources(self) -> tuple[Source, ...]:
         return tuple(dict.fromkeys(entry.source for entry in self._entries))
 
-    def trace(self, value: object) -> Trace:
-        """Where `value` was seen: clean when the person or trusted data said it."""
+    def trace(self, value: object, *, short_ok: bool = False) -> Trace:
+        """Where `value` was seen (see `Origin`); `short_ok` traces values under 3 characters
+        too, as whole words (an id like `7`)."""
         number = _as_number(value)
         text = str(value)
+        squashed = _squash(text)
         if number is None:
-            squashed = _squash(text)
-            if len(squashed) < 3 or squashed in self._clean_text:
-                return Trace(text, clean=True)
-        elif number in self._clean_numbers:
-            return Trace(text, clean=True)
-        hits = [entry for entry in self._entries if _contains(entry, text, number)]
+            if not squashed or (len(squashed) < 3 and not short_ok):
+                return Trace(text, clean=True, origin="derived")
+            if self._said(squashed, self._person_text, self._person_tokens):
+                return Trace(text, clean=True, origin="person")
+            if self._said(squashed, self._trusted_text, None):
+                return Trace(text, clean=True, origin="trusted")
+        elif number in self._person_numbers:
+            return Trace(text, clean=True, origin="person")
+        elif number in self._trusted_numbers:
+            return Trace(text, clean=True, origin="trusted")
+        hits = [e for e in self._entries if e.all.has(text, number)]
         if not hits:
-            return Trace(text, clean=True)
-        sources = tuple(dict.fromkeys(entry.source for entry in hits))
-        return Trace(text, clean=False, sources=sources, excerpt=_excerpt(hits[0].text, text))
+            return Trace(text, clean=True, origin="derived")
+        chosen: list[_Entry] = [e for e in hits if e.designated.has(text, number)]
+        origin: Origin = "designated"
+        if not chosen:
+            chosen = [e for e in hits if e.clear.has(text, number)]
+            origin = "content"
+        if not chosen:
+            chosen, origin = hits, "flagged"
+        sources = tuple(dict.fromkeys(entry.source for entry in chosen))
+        labels = tuple(dict.fromkeys(entry.label for entry in chosen if entry.label))
+        return Trace(
+            text,
+            clean=False,
+            sources=sources,
+            excerpt=_excerpt(chosen[0].text, text),
+            origin=origin,
+            labels=labels,
+        )
+
+    @staticmethod
+    def _said(squashed: str, said: str, tokens: set[str] | None) -> bool:
+        if len(squashed) < 3:
+            return tokens is not None and squashed in tokens
+        return squashed in said
 
 
-def _contains(entry: _Entry, text: str, number: Decimal | None) -> bool:
-    if number is not None:
-        return number in entry.numbers
-    return _squash(text) in entry.squashed
+@dataclass(frozen=True, slots=True)
+class PersonTerms:
+    """What the person named, to recognise the content they point to: file names, quoted
+    titles, addresses and web addresses (`document` terms: that exact item), and names and
+    numbers (`record` terms: the mail of the sender they name, the event they name)."""
+
+    documents: frozenset[str] = frozenset()
+    records: frozenset[str] = frozenset()
+
+    def adding(self, text: str) -> PersonTerms:
+        documents = {_squash(m) for m in _DOCUMENT_TERM.findall(text)}
+        documents |= {_squash(m) for pair in _QUOTED.findall(text) for m in pair if m}
+        records = {t for t in _name_terms(text) if len(t) >= 3}
+        return PersonTerms(
+            self.documents | {d for d in documents if len(d) >= 4},
+            self.records | frozenset(records),
+        )
+
+    def found_in(self, text: str) -> Designation:
+        squashed = _squash(text)
+        if any(term in squashed for term in self.documents):
+            return "document"
+        if self.records & _tokens(text):
+            return "record"
+        return "none"
+
+
+_DOCUMENT_TERM = re.compile(
+    r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+|https?://\S+|\b[\w\-]+(?:\.[\w\-]+)*\.[a-z][a-z0-9]{1,4}\b",
+    re.IGNORECASE,
+)
+_QUOTED = re.compile(r"\"([^\"]{3,80})\"|[‘“']([^’”'\n]{3,80})[’”']")
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "into",
+        "about",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "me",
+        "i",
+        "you",
+        "your",
+        "we",
+        "our",
+        "us",
+        "he",
+        "she",
+        "him",
+        "her",
+        "his",
+        "they",
+        "them",
+        "their",
+        "please",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "do",
+        "does",
+        "did",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "all",
+        "any",
+        "some",
+        "each",
+        "every",
+        "no",
+        "not",
+        "yes",
+        "also",
+        "just",
+        "only",
+        "up",
+        "down",
+        "out",
+        "over",
+        "under",
+        "again",
+        "new",
+        "last",
+        "next",
+        "first",
+        "one",
+        "two",
+        "today",
+        "tomorrow",
+        "yesterday",
+        "week",
+        "month",
+        "year",
+        "day",
+        "time",
+        "send",
+        "pay",
+        "buy",
+        "book",
+        "reply",
+        "forward",
+        "delete",
+        "share",
+        "create",
+        "add",
+        "update",
+        "change",
+        "find",
+        "tell",
+        "give",
+        "get",
+        "let",
+        "make",
+        "check",
+        "show",
+        "list",
+        "read",
+        "write",
+        "schedule",
+    ]
+)
+
+
+def _name_terms(text: str) -> set[str]:
+    """Names and numbers the person used: capitalised words (not common words) and numbers
+    of three digits or more, case-folded."""
+    found: set[str] = set()
+    for match in _WORD.finditer(text):
+        word = match.group(0)
+        folded = word.casefold()
+        if folded in _STOP:
+            continue
+        if word[0].isupper() or (any(c.isdigit() for c in word) and len(word) >= 3):
+            found.add(folded)
+    return found
+
+
+def _tokens(text: str) -> set[str]:
+    return {m.group(0).casefold() for m in _WORD.finditer(text)}
+
+
+def _records(content: object) -> list[object]:
+    """The records of a tool's result: the items of a list (or of the one list a mapping
+    wraps, `{"emails": [...]}`), else the whole value."""
+    if isinstance(content, list | tuple):
+        items = list(cast(Sequence[object], content))
+        return items or [content]
+    if isinstance(content, Mapping):
+        mapping = cast(Mapping[object, object], content)
+        [only] = mapping.values() if len(mapping) == 1 else [None]
+        if isinstance(only, list | tuple) and only:
+            return list(cast(Sequence[object], only))
+    return [content]
+
+
+def _short_fields(record: object) -> list[str]:
+    return [leaf for leaf in leaves(record) if len(leaf) <= SHORT_FIELD]
+
+
+def _regions(text: str, flagged: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The passages around each flagged span: its paragraph (blank-line separated), at most
+    1,500 characters each side of the span."""
+    out: list[tuple[int, int]] = []
+    for start, end in flagged:
+        if start < 0:
+            continue
+        before = text.rfind("\n\n", 0, start)
+        after = text.find("\n\n", end)
+        left = max(before + 2 if before >= 0 else 0, start - 1500)
+        right = min(after if after >= 0 else len(text), end + 1500)
+        out.append((left, right))
+    return out
+
+
+def _entry(
+    source: Source,
+    record: object,
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    designation: Designation,
+) -> _Entry:
+    clear = text
+    for start, end in sorted(spans, reverse=True):
+        clear = clear[:start] + "\n" + clear[end:]
+    if designation == "document":
+        designated = clear
+    elif designation == "record":
+        designated = "\n".join(f for f in _short_fields(record) if f in clear)
+    else:
+        designated = ""
+    return _Entry(
+        source,
+        text,
+        _Searchable.of(text),
+        _Searchable.of(clear),
+        _Searchable.of(designated),
+        _label(source, record),
+    )
+
+
+_LABEL_KEYS = ("sender", "from", "subject", "title", "filename", "file_name", "name", "url")
+
+
+def _label(source: Source, record: object) -> str:
+    """The record in a few words: its sender, subject, title or name, else its source."""
+    if isinstance(record, Mapping):
+        fields = cast(Mapping[object, object], record)
+        parts = [
+            f"{key} {str(fields[key])[:60]}"
+            for key in _LABEL_KEYS
+            if key in fields and isinstance(fields[key], str | int) and str(fields[key])
+        ][:2]
+        if parts:
+            return f"{source.where or source.kind}: " + ", ".join(parts)
+    return source.where or str(source)
 
 
 def _excerpt(text: str, value: str, width: int = 60) -> str:

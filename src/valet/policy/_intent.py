@@ -1,0 +1,289 @@
+"""What the person's request asks valet to do: which consequential effects it states.
+
+"Reply to Lily" states a send; "what's on my calendar tomorrow?" states none. A consequential
+action the request does not state is refused by the policy (`intent.<effect>`): a page, a mail
+or a file cannot add a payment or a deletion to a task that only reads. The words are read
+generously (an effect's neighbours count: "book a table" states a creation and a purchase),
+because a refusal here costs the person a task, while what the request states is still checked
+value by value (provenance) and asked as usual.
+
+Some tools change what protects the person (a password, their contact details, who may
+access something): those are stated only when the request names what they change ("change my
+password"), whatever verb it uses.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from valet.effects import Effect
+
+
+def _words(*stems: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w\-])(?:" + "|".join(stems) + r")(?![\w\-])", re.IGNORECASE)
+
+
+_VERBS: dict[Effect, re.Pattern[str]] = {
+    Effect.SEND: _words(
+        r"send(?:s|ing)?",
+        r"sent",
+        r"repl(?:y|ies|ied|ying)",
+        r"respond(?:s|ed|ing)?",
+        r"answer(?:s|ed|ing)?\s+(?!me\b|us\b|the\s+question)\w+",
+        r"forward(?:s|ed|ing)?",
+        r"notif(?:y|ies|ied|ying)",
+        r"inform(?:s|ed|ing)?",
+        r"tell(?:s|ing)?\s+(?!me\b|us\b)\w+",
+        r"let\s+(?!me\b|us\b)\w+(?:\s+\w+)?\s+know",
+        r"remind(?:s|ed|ing)?\s+(?!me\b|us\b)\w+",
+        r"contact(?:s|ed|ing)?",
+        r"write\s+(?:to|back|an?\s+(?:e-?mail|message|note|reply))",
+        r"invit(?:e|es|ed|ing)",
+        r"envo(?:i|y)\w*",
+        r"r[ée]pond\w*",
+        r"transf[ée]r\w*",
+    ),
+    Effect.PUBLISH: _words(
+        r"publish(?:es|ed|ing)?",
+        r"post(?:s|ed|ing)?",
+        r"tweet(?:s|ed|ing)?",
+        r"comment(?:s|ed|ing)?",
+        r"announc(?:e|es|ed|ing)",
+        r"publi\w*",
+    ),
+    Effect.SHARE: _words(
+        r"shar(?:e|es|ed|ing)",
+        r"grant(?:s|ed|ing)?",
+        r"invit(?:e|es|ed|ing)",
+        r"give\s+\w+(?:\s+\w+)?\s+access",
+        r"partag\w*",
+    ),
+    Effect.PURCHASE: _words(
+        r"buy(?:s|ing)?",
+        r"bought",
+        r"purchas(?:e|es|ed|ing)",
+        r"order(?:s|ed|ing)?",
+        r"check(?:ing)?\s*out",
+        r"pay(?:s|ing)?",
+        r"refund(?:s|ed|ing)?",
+        r"reimburs(?:e|es|ed|ing)",
+        r"transfer(?:s|red|ring)?",
+        r"wire(?:s|d)?",
+        r"settle(?:s|d)?",
+        r"rent(?:s|ed|ing)?",
+        r"book(?:s|ed|ing)?",
+        r"reserv(?:e|es|ed|ing)",
+        r"subscrib(?:e|es|ed|ing)",
+        r"donat(?:e|es|ed|ing)",
+        r"tip",
+        r"achet\w*",
+        r"command(?:e|er|es|ez|ons)",
+        r"pa(?:y|i)e\w*",
+        r"payer",
+        r"r[ée]serv\w*",
+    ),
+    Effect.DELETE: _words(
+        r"delet(?:e|es|ed|ing)",
+        r"remov(?:e|es|ed|ing)",
+        r"eras(?:e|es|ed|ing)",
+        r"trash(?:es|ed|ing)?",
+        r"wip(?:e|es|ed|ing)",
+        r"cancel(?:s|led|ed|ling|ing)?",
+        r"clear(?:s|ed|ing)?",
+        r"clean(?:s|ed|ing)?\s+up",
+        r"unsubscrib(?:e|es|ed|ing)",
+        r"declin(?:e|es|ed|ing)",
+        r"discard(?:s|ed|ing)?",
+        r"get\s+rid\s+of",
+        r"supprim\w*",
+        r"effac\w*",
+        r"annul\w*",
+    ),
+    Effect.CREATE: _words(
+        r"creat(?:e|es|ed|ing)",
+        r"add(?:s|ed|ing)?",
+        r"schedul(?:e|es|ed|ing)",
+        r"set(?:s|ting)?\s+up",
+        r"organi[sz](?:e|es|ed|ing)",
+        r"plan(?:s|ned|ning)?",
+        r"make(?:s)?",
+        r"made",
+        r"writ(?:e|es|ing)",
+        r"wrote",
+        r"draft(?:s|ed|ing)?",
+        r"sav(?:e|es|ed|ing)",
+        r"note\s+down",
+        r"put(?:s|ting)?",
+        r"block(?:s|ed|ing)?",
+        r"open(?:s|ed|ing)?\s+(?:an?\s+)?(?:issue|ticket|pull\s+request|pr)",
+        r"file\s+(?:an?\s+)?(?:issue|ticket|report|bug)",
+        r"upload(?:s|ed|ing)?",
+        r"cop(?:y|ies|ied|ying)",
+        r"duplicat(?:e|es|ed|ing)",
+        r"generat(?:e|es|ed|ing)",
+        r"prepar(?:e|es|ed|ing)",
+        r"compos(?:e|es|ed|ing)",
+        r"register(?:s|ed|ing)?",
+        r"sign(?:s|ed|ing)?\s+up",
+        r"remind(?:er|ers)?",
+        r"invit(?:e|es|ed|ing)",
+        r"cr[ée]{1,2}\w*",
+        r"ajout\w*",
+    ),
+    Effect.UPDATE: _words(
+        r"updat(?:e|es|ed|ing)",
+        r"edit(?:s|ed|ing)?",
+        r"modif(?:y|ies|ied|ying)",
+        r"chang(?:e|es|ed|ing)",
+        r"renam(?:e|es|ed|ing)",
+        r"rewrit(?:e|es|ing|ten)",
+        r"rewrote",
+        r"revis(?:e|es|ed|ing)",
+        r"tid(?:y|ies|ied|ying)",
+        r"sort(?:s|ed|ing)?",
+        r"reorgani[sz](?:e|es|ed|ing)",
+        r"restructur(?:e|es|ed|ing)",
+        r"clean(?:s|ed|ing)?",
+        r"format(?:s|ted|ting)?",
+        r"polish(?:es|ed|ing)?",
+        r"improv(?:e|es|ed|ing)",
+        r"reschedul(?:e|es|ed|ing)",
+        r"mov(?:e|es|ed|ing)",
+        r"postpon(?:e|es|ed|ing)",
+        r"push(?:es|ed|ing)?\s+back",
+        r"shift(?:s|ed|ing)?",
+        r"set(?:s|ting)?",
+        r"mark(?:s|ed|ing)?",
+        r"append(?:s|ed|ing)?",
+        r"fix(?:es|ed|ing)?",
+        r"correct(?:s|ed|ing)?",
+        r"adjust(?:s|ed|ing)?",
+        r"includ(?:e|es|ed|ing)",
+        r"replac(?:e|es|ed|ing)",
+        r"reset(?:s|ting)?",
+        r"complet(?:e|es|ed|ing)",
+        r"label(?:s|led|ed|ling|ing)?",
+        r"archiv(?:e|es|ed|ing)",
+        r"tag(?:s|ged|ging)?",
+        r"assign(?:s|ed|ing)?",
+        r"extend(?:s|ed|ing)?",
+        r"accept(?:s|ed|ing)?",
+        r"merg(?:e|es|ed|ing)",
+        r"clos(?:e|es|ed|ing)",
+        r"modifi\w*",
+        r"mettre\s+[àa]\s+jour",
+        r"renomm\w*",
+    ),
+    Effect.SUBMIT: _words(
+        r"submit(?:s|ted|ting)?",
+        r"fill(?:s|ed|ing)?",
+        r"appl(?:y|ies|ied|ying)",
+        r"sign(?:s|ed|ing)?\s+in",
+        r"log(?:s|ged|ging)?\s+in",
+        r"soumet\w*",
+        r"rempli\w*",
+        r"inscri\w*",
+    ),
+    Effect.EXECUTE: _words(r"execut(?:e|es|ed|ing)", r"run(?:s|ning)?", r"ex[ée]cut\w*"),
+}
+"""The verbs that state each effect (English and French)."""
+
+_MAIL_VERB = re.compile(
+    r"(?<![\w\-])(?i:e-?mail|mail|message|text|dm|ping|cc)(?:s|ed|ing)?\s+"
+    r"(?:(?i:him|her|them|back|everyone|everybody|all|the\s+(?:team|group|channel))\b|"
+    r"[\w.+\-]+@[\w.\-]+|[A-Z]\w+|(?i:the|this|that|my|a|an|it)\b[^.?!\n]{0,40}?\s(?i:to)\s)"
+)
+""""Email Bob", "message the team", "text it to Ana": a noun used as a sending verb (not
+"read my email" or "the message from Bob")."""
+
+_NEIGHBOURS: dict[Effect, frozenset[Effect]] = {
+    Effect.SEND: frozenset({Effect.SEND, Effect.SHARE, Effect.PUBLISH}),
+    Effect.PUBLISH: frozenset({Effect.PUBLISH, Effect.SEND}),
+    Effect.SHARE: frozenset({Effect.SHARE, Effect.SEND}),
+    Effect.PURCHASE: frozenset({Effect.PURCHASE}),
+    Effect.DELETE: frozenset({Effect.DELETE}),
+    Effect.CREATE: frozenset({Effect.CREATE, Effect.UPDATE, Effect.PURCHASE, Effect.SUBMIT}),
+    Effect.UPDATE: frozenset({Effect.UPDATE, Effect.CREATE, Effect.SHARE}),
+    Effect.SUBMIT: frozenset(
+        {Effect.SUBMIT, Effect.CREATE, Effect.PURCHASE, Effect.SEND, Effect.UPDATE}
+    ),
+    Effect.EXECUTE: frozenset({Effect.EXECUTE}),
+}
+"""An action of effect E is stated when the request uses a verb of any effect here."""
+
+_GUARDED: tuple[tuple[re.Pattern[str], re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"pass(?:word|code|phrase)|pwd|credential|pin\b", re.IGNORECASE),
+        _words(r"pass(?:word|code|phrase)s?", r"pwd", r"credentials?", r"pin", r"mot\s+de\s+passe"),
+        "password",
+    ),
+    (
+        re.compile(r"2fa|mfa|otp|two.?factor|recovery|security", re.IGNORECASE),
+        _words(r"2fa", r"mfa", r"two[\s\-]factor", r"recovery", r"security"),
+        "security settings",
+    ),
+    (
+        re.compile(r"user.?info|profile|personal|contact.?details|address|phone", re.IGNORECASE),
+        _words(
+            r"address(?:es)?",
+            r"phone",
+            r"profile",
+            r"personal",
+            r"(?:user|contact|account)\s+(?:info|information|details)",
+            r"(?:first|last|full)\s+name",
+            r"street",
+            r"city",
+            r"adresse",
+        ),
+        "personal details",
+    ),
+    (
+        re.compile(r"permission|role|admin|owner|access", re.IGNORECASE),
+        _words(r"permissions?", r"roles?", r"admins?", r"owners?", r"access"),
+        "permissions",
+    ),
+    (
+        re.compile(r"api.?key|token|secret", re.IGNORECASE),
+        _words(r"api\s*keys?", r"tokens?", r"secrets?"),
+        "keys",
+    ),
+)
+"""Tools that change what protects the person: (tool name pattern, the words the request must
+use, what they change)."""
+
+_NOT_ME = re.compile(r"\b(?:tell|show|give|remind)\s+(?:me|us)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """The effects the person's words state (their request, later messages and answers)."""
+
+    verbs: frozenset[Effect] = frozenset()
+    text: str = ""
+
+    @staticmethod
+    def of(text: str) -> Intent:
+        return Intent().adding(text)
+
+    def adding(self, text: str) -> Intent:
+        """The intent once the person also said `text`."""
+        plain = _NOT_ME.sub(" ", text)
+        found = {effect for effect, words in _VERBS.items() if words.search(plain)}
+        if _MAIL_VERB.search(plain):
+            found.add(Effect.SEND)
+        joined = f"{self.text}\n{text}" if self.text else text
+        return Intent(self.verbs | found, joined)
+
+    def states(self, effect: Effect, tool: str = "") -> bool:
+        """Whether the person asked for an action of `effect` (by tool `tool`)."""
+        if not self.verbs & _NEIGHBOURS.get(effect, frozenset()):
+            return False
+        return self.unnamed(tool) is None
+
+    def unnamed(self, tool: str) -> str | None:
+        """What `tool` changes that the person's words never name (`password`), if anything."""
+        for name, words, what in _GUARDED:
+            if name.search(tool) and not words.search(self.text):
+                return what
+        return None
