@@ -115,7 +115,7 @@ CLICKS: list[tuple[Element, Observation, Effect]] = [
     (el(1, "button", "Search"), PLAIN, Effect.READ),
     (el(1, "button", "Apply filters"), PLAIN, Effect.READ),
     (el(1, "button", "Save for later"), PLAIN, Effect.INPUT),
-    (el(1, "button", "Sign in"), PLAIN, Effect.UNKNOWN),
+    (el(1, "button", "Sign in"), PLAIN, Effect.SUBMIT),
     (el(1, "button", "Refund"), PLAIN, Effect.UNKNOWN),
     (el(1, "button", "Next page"), PLAIN, Effect.READ),
     (el(1, "button", "OK"), PLAIN, Effect.UNKNOWN),

@@ -356,6 +356,8 @@ class Driver:
             fields=base.fields,
             widgets=base.widgets,
             points=points,
+            forms=base.forms,
+            labels=base.labels,
         )
         return fit_observation(
             observation, self.settings.max_observation_chars, text_more=snapshot.text_more > 0

@@ -29,7 +29,15 @@ from playwright.async_api import (
     Selectors,
 )
 
-from valet.browser._types import Element, FieldFacts, Observation, Widget, digest_of
+from valet.browser._types import (
+    Element,
+    FieldFacts,
+    FormFacts,
+    FormTarget,
+    Observation,
+    Widget,
+    digest_of,
+)
 
 _ENGINE = "valet"
 GONE_MARKER = "valet: the element is no longer on the page"
@@ -68,6 +76,8 @@ class RawFrame(TypedDict):
     widgets: list[list[Any]]
     unsettled: bool
     state: str
+    forms: list[list[Any]]
+    labels: list[str]
 
 
 @dataclass(eq=False)
@@ -360,9 +370,11 @@ class Observer:
         seqs: list[tuple[FrameIndex, int]] = []
         digest_parts: list[str] = []
         texts: list[str] = []
+        forms: dict[str, FormFacts] = {}
+        labels: list[str] = []
         total = 0
         text_more = 0
-        for frame in frames:
+        for position, frame in enumerate(frames):
             raw = raws.get(frame)
             index = self._indexes.get(frame)
             if raw is None or index is None:
@@ -377,7 +389,10 @@ class Observer:
             digest_parts.append(f"{label}\x01{raw['textHash']}\x01{raw['scroll']}")
             frame = label or None
             widgets.extend(_widget(row, frame) for row in raw["widgets"])
-            for local, role, name, value, states, flags, extra, facts, href, point in raw["els"]:
+            forms.update(_forms(position, raw["forms"]))
+            labels.extend(raw["labels"])
+            for row in raw["els"]:
+                local, role, name, value, states, flags, extra, facts, href, point, form = row
                 flags = str(flags)
                 if frame_vis in ("a", "b") and "a" not in flags and "b" not in flags:
                     flags += frame_vis
@@ -399,6 +414,7 @@ class Observer:
                         above="a" in flags,
                         href=str(href),
                         point=None if point is None or frame is not None else _point(point),
+                        form=_form_target(position, form),
                     )
                 )
                 if "focused" in states:
@@ -425,6 +441,8 @@ class Observer:
             digest=digest_of(url, *digest_parts),
             fields=fields,
             widgets=widgets,
+            forms=forms,
+            labels=labels,
         )
         unsettled = any(raw is not None and raw.get("unsettled", False) for raw in raws.values())
         return Snapshot(
@@ -447,6 +465,28 @@ def _field(facts: list[Any]) -> FieldFacts:
         inputmode=str(inputmode),
         maxlength=None if maxlength is None else int(maxlength),
     )
+
+
+def _forms(position: int, rows: list[list[Any]]) -> dict[str, FormFacts]:
+    """The forms of the document at `position` among the observed frames, by key."""
+    out: dict[str, FormFacts] = {}
+    for local, action, method, targets, password, filled, values in rows:
+        out[f"{position}:{local}"] = FormFacts(
+            action=str(action),
+            method=str(method),
+            targets=tuple(str(t) for t in targets),
+            password=bool(password),
+            password_filled=bool(filled),
+            values=tuple(str(v) for v in values),
+        )
+    return out
+
+
+def _form_target(position: int, raw: list[Any] | None) -> FormTarget | None:
+    if raw is None:
+        return None
+    local, url, method, submits = raw
+    return FormTarget(f"{position}:{local}", str(url), str(method), bool(submits))
 
 
 def _widget(row: list[Any], frame: str | None) -> Widget:

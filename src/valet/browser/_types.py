@@ -54,6 +54,44 @@ class Element:
     """The absolute URL a click on it follows (its own `href` or its enclosing link's, as the
     page had it when observed); "" when it is in no link; None when not known (the gateway
     then asks the page). Never shown to the model."""
+    form: FormTarget | None = None
+    """Where activating it would send the form it belongs to (None: in no form). Never shown
+    to the model."""
+
+
+@dataclass(frozen=True, slots=True)
+class FormTarget:
+    """Where activating one element sends its form, as the page declared it when observed."""
+
+    form: str
+    """Which form of the observation (a key of `Observation.forms`)."""
+    url: str
+    """The absolute URL the submission goes to: a submit button's own `formaction`, else the
+    form's `action`; for a text field, where Enter sends it (its form's first submit button's
+    target)."""
+    method: str
+    """`get`, `post` or `dialog` (a dialog form sends nothing)."""
+    submits: bool
+    """Activating it submits the form: a submit button's click, or Enter in a text field.
+    False for another button of the form (the page's script may still submit it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FormFacts:
+    """One form of the page: where it can go and what it would carry. For the vault and the
+    gateway; the model never sees it."""
+
+    action: str
+    """The form's own `action`, absolute (the page's URL when it has none)."""
+    method: str
+    targets: tuple[str, ...]
+    """Every URL it can be sent to: its action and each submit button's `formaction`."""
+    password: bool = False
+    """It has a password field."""
+    password_filled: bool = False
+    """One of its password fields holds a value."""
+    values: tuple[str, ...] = ()
+    """What its text fields hold (not passwords, not hidden fields), as observed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +170,12 @@ class Observation:
     """Visible iframes and CAPTCHA-style widget containers, for code that detects CAPTCHAs."""
     points: bool = False
     """Show each in-view control's middle (`@x,y`): the model also sees the screenshot."""
+    forms: dict[str, FormFacts] = field(default_factory=lambda: dict[str, FormFacts]())
+    """The page's forms (`FormTarget.form` → facts), for code that decides; never shown."""
+    labels: list[str] = field(default_factory=lambda: list[str]())
+    """Accessible names, alt and title texts in full, as the page wrote them (the view
+    shortens names and lists no plain image): the gateway learns them as the page's words.
+    Never shown to the model."""
 
     def element(self, element_id: int) -> Element | None:
         for candidate in self.elements:

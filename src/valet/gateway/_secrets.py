@@ -4,11 +4,12 @@ record only ever hold placeholders."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from valet.audit import Redactor
 from valet.browser import ActionOutcome, Element, Observation
-from valet.policy import Decision, Stop
+from valet.policy import Decision, Stop, field_kind
 from valet.vault import Vault, available, check, fill, placeholders
 
 
@@ -30,9 +31,12 @@ class TaskSecrets:
     def uses(self, text: str) -> bool:
         return bool(placeholders(text))
 
-    def check(self, text: str, url: str, *, in_frame: bool) -> Decision | None:
-        """A denial when the placeholders in `text` may not be filled on the page at `url`."""
-        refusal = check(self.vault, text, url, in_frame=in_frame)
+    def check(
+        self, text: str, url: str, *, in_frame: bool, sends_to: Sequence[str] = ()
+    ) -> Decision | None:
+        """A denial when the placeholders in `text` may not be filled on the page at `url`, or
+        into a field whose form may be sent to one of `sends_to` (it must be bound too)."""
+        refusal = check(self.vault, text, url, in_frame=in_frame, sends_to=sends_to)
         return None if refusal is None else Decision.deny(refusal.rule_id, refusal.reason)
 
     def fill(self, text: str) -> str:
@@ -48,11 +52,30 @@ class TaskSecrets:
 
     def can_fill(self, observation: Observation, stop: Stop) -> bool:
         """Whether the vault fills what a stop asks for on this page (a login's password, a
-        one-time code from a TOTP seed): then valet does not stop for the person."""
+        one-time code from a TOTP seed): then valet does not stop for the person. Never when
+        the form asking for it goes to a site the credential is not bound to: the person
+        then decides."""
         needed = {"login": "password", "otp": "totp"}.get(stop.kind)
         if self.vault is None or needed is None:
             return False
-        return any(needed in c.fields() for c in self.vault.for_page(observation.url))
+        kind = "password" if stop.kind == "login" else "otp"
+        keys = {
+            e.form.form
+            for e in observation.elements
+            if e.form is not None
+            and e.id in observation.fields
+            and field_kind(observation.fields[e.id]) == kind
+        }
+        targets = {
+            to
+            for key, form in observation.forms.items()
+            if key in keys or (kind == "password" and form.password)
+            for to in form.targets
+        }
+        return any(
+            needed in c.fields() and all(c.bound_to(to) for to in targets)
+            for c in self.vault.for_page(observation.url)
+        )
 
     def available(self, url: str) -> list[str]:
         return available(self.vault, url)
@@ -79,6 +102,11 @@ class TaskSecrets:
         observation.text = self.hide(observation.text)
         observation.dialogs = [self.hide(d) for d in observation.dialogs]
         observation.elements = [e for e in map(self.hide_element, observation.elements) if e]
+        observation.labels = [self.hide(label) for label in observation.labels]
+        observation.forms = {
+            key: replace(form, values=tuple(self.hide(v) for v in form.values))
+            for key, form in observation.forms.items()
+        }
         return observation
 
     def hide_outcome(self, outcome: ActionOutcome, typed: str, shown: str) -> ActionOutcome:

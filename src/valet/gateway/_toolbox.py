@@ -5,10 +5,16 @@ loop's one call site, `execute`, then passes through the gate. A refused action 
 `ActionOutcome(ok=False, message="denied by rule …: …")` for the model to read.
 
 Secrets: a `type` whose text holds vault placeholders (`{{vault:shop.password}}`) is filled
-with the real values just before it runs, only when the live page's site is bound to the
-credential (else denied: `vault.domain`, `vault.unknown`, `vault.field`, `vault.frame`). The
-audit log, the run record and the model see the placeholder only; values that come back in
-observations and results are replaced by their placeholders.
+with the real values just before it runs, only when the live page's site and every place the
+field's form can be sent are bound to the credential (else denied: `vault.domain`,
+`vault.form`, `vault.unknown`, `vault.field`, `vault.frame`). The audit log, the run record and
+the model see the placeholder only; values that come back in observations and results are
+replaced by their placeholders.
+
+Exits: a click or an Enter that sends a form to another site than the page's, with values in
+it, is a `send` to that site; the site and the values are its consequential arguments, and a
+password never leaves that way (`gateway.password_elsewhere`). What `read_page` and `find`
+return is learned like the page (recorded, scanned, tagged with the page as its source).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
@@ -28,6 +34,7 @@ from valet.audit import Actor
 from valet.browser import DEFAULT_SENSITIVE_SITES, ActionOutcome, ByRole, Element, Observation
 from valet.effects import Effect
 from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_host
+from valet.gateway._exits import CONSEQUENTIAL, carrying, password_leaves, sent
 from valet.gateway._gate import Gate, Ruling, Taint
 from valet.gateway._gateway import Gateway
 from valet.gateway._secrets import TaskSecrets
@@ -38,6 +45,7 @@ from valet.policy import (
     ActionRequest,
     Classification,
     Decision,
+    Finding,
     MaxAmount,
     Source,
     StopKind,
@@ -51,7 +59,20 @@ from valet.policy import (
     site_of,
     strictest,
 )
-from valet.tools import Action, Click, ClickAt, Download, Drag, Goto, OpenTab, Point, Press, Type
+from valet.tools import (
+    Action,
+    Click,
+    ClickAt,
+    Download,
+    Drag,
+    Find,
+    Goto,
+    OpenTab,
+    Point,
+    Press,
+    ReadPage,
+    Type,
+)
 
 
 @runtime_checkable
@@ -83,13 +104,18 @@ class _Facts:
     taint: Taint
     classification: Classification | None
     target: Element | None
-    unread: Decision | None = None
-    """The ask when a spending limit exists but the order total could not be read."""
+    first: Decision | None = None
+    """A decision that says why better than the rules' and wins over theirs when as strict:
+    a password leaving for another site (denied); the ask when a spending limit exists but
+    the order total could not be read."""
+    sends: dict[str, object] | None = None
+    """Where a form the action submits to another site goes and what it carries (shown to the
+    person with the action's arguments)."""
 
     def decide(self, gate: Gate) -> Decision:
-        """The gate's decision; an unread total's ask wins over the other asks (it says why)."""
+        """The gate's decision; `first` wins over as strict a decision (it says why)."""
         decision = gate.decide(self.request, self.extra)
-        return decision if self.unread is None else strictest([self.unread, decision])
+        return decision if self.first is None else strictest([self.first, decision])
 
 
 class GatedToolbox:
@@ -130,6 +156,9 @@ class GatedToolbox:
         self._last: Observation | None = None
         self._seen_digest = ""
         self._learned: set[bytes] = set()
+        self._typed: dict[int, str] = {}
+        """What this task typed into the open page's fields (element id → the text as the
+        model wrote it): a form that is sent carries it."""
         self.watch = None if watch is None else WatchGuard(watch, sensitive_sites)
         self.documents = documents
 
@@ -156,6 +185,8 @@ class GatedToolbox:
             observation.text = "\n".join([*notes, observation.text])
         observation = self.secrets.hide_observation(observation)
         observation = self.stops.review(observation)
+        if self._last is None or _page_source(self._last.url) != _page_source(observation.url):
+            self._typed = {}
         self._last = observation
         if observation.digest != self._seen_digest or not observation.digest:
             self._seen_digest = observation.digest
@@ -208,22 +239,24 @@ class GatedToolbox:
                 decision.rule_id,
                 f"{decision.reason} ({facts.classification.reason})",
             )
-        args = action.model_dump(mode="json")
+        args: dict[str, object] = action.model_dump(mode="json")
+        asked = _shown_args(args, facts.sends)
 
         async def recheck(edited: dict[str, object]) -> tuple[dict[str, object], Decision] | str:
+            edited = {k: v for k, v in edited.items() if k != "form"}
             try:
                 changed = type(action).model_validate(edited)
             except ValidationError as exc:
                 return f"invalid edit: {exc.errors(include_url=False)[0]['msg']}"
             redone = await self._facts(changed)
-            return changed.model_dump(mode="json"), redone.decide(gate)
+            return _shown_args(changed.model_dump(mode="json"), redone.sends), redone.decide(gate)
 
         taint = facts.taint
         if decision.verdict == "ask" and isinstance(action, Click) and self._last is not None:
             # The person is told when the page they are asked about holds injected text.
             page = self.gate.flags_of(_page_source(self._last.url))
             taint = Taint(taint.tainted, tuple(dict.fromkeys((*taint.findings, *page))))
-        ruling = await gate.rule(facts.request, decision, args, taint, recheck)
+        ruling = await gate.rule(facts.request, decision, asked, taint, recheck)
         effect = facts.request.effect.value
         if not ruling.run:
             gate.record(
@@ -235,7 +268,8 @@ class GatedToolbox:
                 taint=facts.taint,
             )
             return ActionOutcome(ok=False, message=ruling.message, target=facts.target)
-        to_run = action if ruling.args == args else type(action).model_validate(ruling.args)
+        run_args = {k: v for k, v in ruling.args.items() if k != "form"}
+        to_run = action if run_args == args else type(action).model_validate(run_args)
         typed = shown = ""
         if isinstance(to_run, Type) and self.secrets.uses(to_run.text):
             shown, typed = to_run.text, self.secrets.fill(to_run.text)
@@ -261,6 +295,9 @@ class GatedToolbox:
         paid = facts.request.amount
         if outcome.ok and paid is not None and facts.request.effect is Effect.PURCHASE:
             gate.spend(paid)  # what a per-task `MaxAmount` adds up
+        if outcome.ok and isinstance(to_run, Type) and facts.target is not None:
+            self._typed[facts.target.id] = shown or to_run.text  # a placeholder, not its value
+        found = self._learn_result(to_run, outcome)
         gate.record(
             actor=self._actor,
             tool=action.kind,
@@ -269,8 +306,20 @@ class GatedToolbox:
             outcome="executed" if outcome.ok else "failed",
             result={"message": outcome.message, "content": outcome.content},
             taint=facts.taint,
+            findings=found,
         )
         return outcome
+
+    def _learn_result(self, action: Action, outcome: ActionOutcome) -> tuple[Finding, ...]:
+        """What `read_page` (the whole page, also beyond the view), `find` or a download
+        returned, learned as the page's words: recorded, scanned, tagged with the page."""
+        if not outcome.ok or not outcome.content:
+            return ()
+        if not isinstance(action, ReadPage | Find | Download):
+            return ()
+        url = self.inner.page_url if isinstance(self.inner, LiveUrl) else ""
+        url = url or (self._last.url if self._last is not None else "")
+        return self.gate.learn(_page_source(url), outcome.content)
 
     async def _facts(self, action: Action) -> _Facts:
         page = self._last
@@ -310,7 +359,7 @@ class GatedToolbox:
                 classification = classify_drag(target, self._end(goal), self._last)
             case Type(element=ref, text=text, submit=True):
                 target = self._element(ref)
-                classification = self._enter(target)
+                classification = self._enter(target, text)
                 watched["text"] = text
                 extra.extend(self._vault(text, target))
             case Type(element=ref, text=text):
@@ -328,6 +377,17 @@ class GatedToolbox:
         extra.extend(refused)
         if classification is not None:
             effect = classification.effect
+        submission = None if classification is None else classification.submission
+        sends: dict[str, object] | None = None
+        leaves: Decision | None = None
+        consequential: tuple[str, ...] = ()
+        if submission is not None and submission.elsewhere:
+            sends = sent(submission)
+            watched |= sends
+            consequential = CONSEQUENTIAL
+            site = submission.site
+            extra.append(await self._navigation(submission.url, self._ahead))
+            leaves = password_leaves(submission, site_of(here) if here else None)
         pays = self._pays(effect)
         amount = read_total(self._last, target) if pays and self._last is not None else None
         unread: Decision | None = None
@@ -337,7 +397,10 @@ class GatedToolbox:
                 "valet could not read the order total on this page, "
                 "so your spending limit cannot be checked",
             )
-        taint = self.gate.taint(watched, ())
+        taint = self.gate.taint(watched, consequential)
+        told = carrying(taint)
+        if told and classification is not None:
+            classification = replace(classification, reason=f"{classification.reason}, {told}")
         request = ActionRequest(
             tool=action.kind,
             effect=effect,
@@ -346,10 +409,12 @@ class GatedToolbox:
             amount=amount,
             spent=self.gate.spent(),
             tainted=taint.tainted,
+            origins=taint.origins,
             findings=taint.findings,
             size_bytes=size,
         )
-        return _Facts(request, tuple(extra), taint, classification, target, unread)
+        first = leaves or unread  # a password leaving is denied; an unread total only asks
+        return _Facts(request, tuple(extra), taint, classification, target, first, sends)
 
     def _sites_of(self, action: Action) -> list[str]:
         """The page open right now and, for a navigation, where it goes (watch mode)."""
@@ -369,12 +434,20 @@ class GatedToolbox:
         url = self.inner.page_url if isinstance(self.inner, LiveUrl) else ""
         url = url or (self._last.url if self._last is not None else "")
         in_frame = target is not None and target.frame is not None
-        denial = self.secrets.check(text, url, in_frame=in_frame)
+        denial = self.secrets.check(text, url, in_frame=in_frame, sends_to=self._sends_to(target))
         if denial is None and target is None:
             denial = Decision.deny(
                 "vault.target", "valet fills secrets only into a field of the latest observation"
             )
         return [] if denial is None else [denial]
+
+    def _sends_to(self, target: Element | None) -> tuple[str, ...]:
+        """Every URL the form of `target` can be sent to (none when it is in no form)."""
+        if target is None or target.form is None:
+            return ()
+        form = self._last.forms.get(target.form.form) if self._last is not None else None
+        found = (target.form.url, *(() if form is None else form.targets))
+        return tuple(dict.fromkeys(found))
 
     async def _link_url(self, ref: int | ByRole, known: Element | None) -> str | None:
         """The URL a click would follow: as the element index gave it with the element (no
@@ -429,12 +502,14 @@ class GatedToolbox:
         if target is None or self._last is None:
             shown = f"[{ref}]" if isinstance(ref, int) else f'{ref.role} "{ref.name}"'
             return Classification(Effect.UNKNOWN, f"{shown} is not in the latest observation")
-        return classify_click(target, self._last)
+        return classify_click(target, self._last, self._typed)
 
-    def _enter(self, target: Element | None) -> Classification:
+    def _enter(self, target: Element | None, text: str = "") -> Classification:
+        """What Enter in `target` does (after typing `text` into it, when it is typed)."""
         if self._last is None:
             return Classification(Effect.UNKNOWN, "Enter before any observation")
-        return classify_enter(target, self._last)
+        typed = self._typed if target is None or not text else self._typed | {target.id: text}
+        return classify_enter(target, self._last, typed)
 
     async def _page_guard(self, url: str) -> Decision | None:
         """The navigation rules' decision on a page's address (None: not a web or file page)."""
@@ -457,6 +532,12 @@ class GatedToolbox:
         host = urlsplit(url).hostname if url.startswith(("http:", "https:")) else None
         resolved = await resolve(host) if host else []
         return check_navigation(url, resolved, settings)
+
+
+def _shown_args(args: dict[str, object], sends: dict[str, object] | None) -> dict[str, object]:
+    """An action's arguments as the person is asked about them: with where its form goes and
+    what it carries (`form`, taken off again before it runs)."""
+    return args if sends is None else {**args, "form": sends}
 
 
 def _indexed_link(element: Element | None) -> str | None:
@@ -491,9 +572,13 @@ def _page_source(url: str) -> Source:
 
 
 def _page_content(page: Observation) -> list[str]:
+    """The page's words: its text, its controls' names and values, the full accessible names
+    and alt texts the view shortens or leaves out, and where its forms go."""
     texts = [page.title, page.text]
     for element in page.elements:
         texts.append(element.name)
         if element.value:
             texts.append(element.value)
+    texts.extend(page.labels)
+    texts.extend(to for form in page.forms.values() for to in form.targets)
     return texts

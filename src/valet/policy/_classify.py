@@ -2,16 +2,46 @@
 
 The order is by consequence: purchase, delete, share, send, publish, submit; then harmless kinds
 (navigation links, toggles, tabs, expanders, search). Anything else is `unknown`, which asks.
+
+Then where it goes: a click or an Enter that submits a form is judged by the form's target
+(`Submission`). A form sent to another site than the page's with values in it is a `send` to
+that site, whatever its button says; a sign-in form (a password field, or a button named sign
+in / log in) sent to the page's own site is a `submit`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from valet.browser._types import Element, Observation
 from valet.effects import Effect
 from valet.policy._risk import Risk, risk_of
+from valet.policy._sites import site_of
+from valet.policy._stops import field_kind
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A form submission an action would make: where it goes and what it carries."""
+
+    url: str
+    """The absolute URL it is sent to."""
+    site: str | None
+    """That URL's site (`host` or `host:port`); None when it is no web address."""
+    elsewhere: bool
+    """It goes to another site than the page's."""
+    login: bool
+    """The form has a password field (signing in or up)."""
+    password_filled: bool
+    """A password field of the form holds a value (typed by the person, filled by the vault,
+    or being typed by this action)."""
+    carried: tuple[str, ...]
+    """The values it carries: what the form's text fields hold and what the action types
+    (never a password)."""
+    scripted: bool = False
+    """The element is no submit button: the page's script may submit the form with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +49,8 @@ class Classification:
     effect: Effect
     reason: str
     """Why, in words, e.g. `button "Place order" on a page with payment fields`."""
+    submission: Submission | None = None
+    """The form it submits, when it submits one (or may, by the page's script)."""
 
 
 def _words(*patterns: str) -> re.Pattern[str]:
@@ -111,6 +143,7 @@ _TOGGLE_ROLES = frozenset({"checkbox", "radio", "switch", "menuitemcheckbox", "m
 _READ_ROLES = frozenset({"tab", "treeitem", "option", "combobox", "listbox", "slider"})
 _COMPOSER = re.compile(r"\b(?:message|compose|to|subject|body|reply|write)\b", re.IGNORECASE)
 _TEXT_ROLES = frozenset({"textbox", "searchbox"})
+_LOGIN = _words(r"sign\s*in", r"log\s*in", r"log\s*on", r"connexion", r"se\s+connecter")
 
 
 def has_payment_fields(observation: Observation) -> bool:
@@ -126,9 +159,17 @@ def _label(element: Element) -> str:
     return f'{element.role} "{element.name}"'
 
 
-def classify_click(element: Element, observation: Observation) -> Classification:
+def classify_click(
+    element: Element, observation: Observation, typed: Mapping[int, str] | None = None
+) -> Classification:
     """The effect of clicking `element` on the page `observation` shows. A button whose visible
-    text differs from its accessible name (an aria-label) is read both ways; the riskier wins."""
+    text differs from its accessible name (an aria-label) is read both ways; the riskier wins.
+    A click that submits a form is then judged by where the form goes (`typed`: what the
+    agent typed into the page's fields, by element id, which the form may carry)."""
+    return _by_form(_by_words(element, observation), element, observation, typed or {})
+
+
+def _by_words(element: Element, observation: Observation) -> Classification:
     by_name = _classify_click(element, observation)
     shown = _VISIBLE_TEXT.fullmatch(element.extra or "")
     if shown is None:
@@ -139,6 +180,79 @@ def classify_click(element: Element, observation: Observation) -> Classification
     if by_name.effect is Effect.UNKNOWN or _rank(by_text.effect) > _rank(by_name.effect):
         return Classification(by_text.effect, f"{by_text.reason}, whatever its label says")
     return by_name
+
+
+def submission_of(
+    element: Element, observation: Observation, typed: Mapping[int, str] | None = None
+) -> Submission | None:
+    """The form submission that activating `element` makes (a submit button's click, Enter in
+    a text field), or may make by the page's script (another button of a form that goes to
+    another site); None when it submits no form. `typed`: what the agent typed (or is about to
+    type) into the page's fields, by element id."""
+    target = element.form
+    if target is None or target.method == "dialog":
+        return None
+    site = site_of(target.url) if target.url.startswith(("http:", "https:")) else None
+    here = site_of(observation.url) if observation.url.startswith(("http:", "https:")) else None
+    elsewhere = site is not None and site != here
+    if not target.submits and not elsewhere:
+        return None
+    facts = observation.forms.get(target.form)
+    carried = list(facts.values) if facts is not None else []
+    login = facts is not None and facts.password
+    filled = facts is not None and facts.password_filled
+    by_id = {e.id: e for e in observation.elements}
+    for element_id, text in (typed or {}).items():
+        field = by_id.get(element_id)
+        if field is None or field.form is None or field.form.form != target.form or not text:
+            continue
+        facts_of = observation.fields.get(element_id)
+        if facts_of is not None and field_kind(facts_of) == "password":
+            login = filled = True
+        elif text not in carried:
+            carried.append(text)
+    return Submission(
+        url=target.url,
+        site=site,
+        elsewhere=elsewhere,
+        login=login,
+        password_filled=filled,
+        carried=tuple(carried),
+        scripted=not target.submits,
+    )
+
+
+def _by_form(
+    found: Classification, element: Element, observation: Observation, typed: Mapping[int, str]
+) -> Classification:
+    """`found` (from the element's words) corrected by where its form goes."""
+    label = _label(element)
+    known = found.effect is not Effect.UNKNOWN
+    named = element.role.lower() == "button" and _LOGIN.search(element.name) is not None
+    submission = submission_of(element, observation, typed)
+    if submission is None:
+        if named and not known:
+            return Classification(Effect.SUBMIT, f"{label} signs in")
+        return found
+    how = " (the page's script may submit it)" if submission.scripted else ""
+    if submission.elsewhere and (submission.login or submission.carried):
+        what = "what it carries" if submission.carried else "its sign-in form"
+        if submission.password_filled:
+            what = "its password" + (" and what it carries" if submission.carried else "")
+        reason = f"sends {what} to {submission.site}, another site than this page's{how}"
+        if known and _rank(found.effect) > _rank(Effect.SEND):
+            return Classification(found.effect, f"{found.reason}; it {reason}", submission)
+        return Classification(Effect.SEND, f"{label} {reason}", submission)
+    if submission.elsewhere:
+        return replace(
+            found,
+            reason=f"{found.reason}; it goes to {submission.site}{how}",
+            submission=submission,
+        )
+    signs_in = submission.login or named
+    if signs_in and (not known or _rank(found.effect) < _rank(Effect.SUBMIT)):
+        return Classification(Effect.SUBMIT, f"{label} signs in on this site", submission)
+    return replace(found, submission=submission)
 
 
 _VISIBLE_TEXT = re.compile(r'text="(.+)"')
@@ -191,17 +305,25 @@ def _classify_click(element: Element, observation: Observation) -> Classificatio
     return Classification(Effect.UNKNOWN, f"valet cannot tell what {label} does")
 
 
-def classify_enter(element: Element | None, observation: Observation) -> Classification:
-    """The effect of pressing Enter in `element` (or the focused one): it may submit a form."""
+def classify_enter(
+    element: Element | None, observation: Observation, typed: Mapping[int, str] | None = None
+) -> Classification:
+    """The effect of pressing Enter in `element` (or the focused one): it may submit a form,
+    judged then by where the form goes and what it carries (`typed`: what the agent typed, or
+    is typing, into the page's fields, by element id)."""
     if element is None:
         element = next((e for e in observation.elements if "focused" in e.states), None)
     if element is None:
         return Classification(Effect.UNKNOWN, "Enter with no focused element may submit a form")
+    return _by_form(_enter(element, observation), element, observation, typed or {})
+
+
+def _enter(element: Element, observation: Observation) -> Classification:
     role = element.role.lower()
     if role == "searchbox" or re.search(r"\bsearch\b", element.name, re.IGNORECASE):
         return Classification(Effect.READ, f"Enter in {_label(element)} runs a search")
     if role in ("button", "link"):
-        return classify_click(element, observation)
+        return _by_words(element, observation)
     if role in _TOGGLE_ROLES or role in _READ_ROLES:
         return Classification(Effect.INPUT, f"Enter in {_label(element)} picks a value")
     return Classification(Effect.SUBMIT, f"Enter in {_label(element)} may submit its form")

@@ -2,12 +2,15 @@
 `{{vault:NAME.password}}`, `{{vault:NAME.totp}}` (the current one-time code).
 
 `fill` replaces them with the real values, only for a page whose site the credential is bound
-to; otherwise it says why not, as a rule id and a reason the gateway turns into a denial.
+to, in a form that goes back to a bound site (its action and every submit button's
+`formaction`); otherwise it says why not, as a rule id and a reason the gateway turns into a
+denial.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -47,8 +50,8 @@ def available(vault: Vault | None, url: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a placeholder is not filled: `vault.unknown`, `vault.field`, `vault.domain` or
-    `vault.frame`."""
+    """Why a placeholder is not filled: `vault.unknown`, `vault.field`, `vault.domain`,
+    `vault.form` or `vault.frame`."""
 
     rule_id: str
     reason: str
@@ -62,8 +65,16 @@ class Filled:
     """Each value filled → the placeholder it came from (to hide it again in outputs)."""
 
 
-def check(vault: Vault | None, text: str, url: str, *, in_frame: bool = False) -> Refusal | None:
-    """Why the placeholders of `text` may not be filled on the page at `url`, or None."""
+def check(
+    vault: Vault | None,
+    text: str,
+    url: str,
+    *,
+    in_frame: bool = False,
+    sends_to: Sequence[str] = (),
+) -> Refusal | None:
+    """Why the placeholders of `text` may not be filled on the page at `url`, into a field
+    whose form may be sent to `sends_to` (every URL it can go to), or None."""
     for found in placeholders(text):
         credential = vault.get(found.name) if vault is not None else None
         if credential is None:
@@ -76,6 +87,15 @@ def check(vault: Vault | None, text: str, url: str, *, in_frame: bool = False) -
             return Refusal(
                 "vault.domain",
                 f"{found.text} is bound to {bound}, not to this page ({_origin(url)})",
+            )
+        elsewhere = next((to for to in sends_to if not credential.bound_to(to)), None)
+        if elsewhere is not None:
+            bound = ", ".join(credential.domains)
+            return Refusal(
+                "vault.form",
+                f"{found.text}: this field's form sends what it holds to {_origin(elsewhere)}, "
+                f"not to a site the credential is bound to ({bound}); valet fills it only into "
+                "a form that goes back to that site",
             )
         if in_frame:
             return Refusal(

@@ -567,6 +567,96 @@
       /ui-sortable-handle|ui-draggable/.test(el.className || ""));
   };
 
+  // The forms of the document, for valet's vault and gateway (never shown to the model): where
+  // each goes (its action and each submit button's formaction), whether it has a password
+  // field, and what its text fields hold. A form's attributes are read through
+  // Element.prototype: a field named "action" or "getAttribute" shadows the form's own.
+  const attrOf = (el, name) => Element.prototype.getAttribute.call(el, name);
+  const absolute = (raw) => {
+    if (!raw) return location.href;
+    try { return new URL(raw, document.baseURI).href; } catch { return ""; }
+  };
+  const formMethod = (raw) => {
+    const method = (raw || "").trim().toLowerCase();
+    return method === "post" || method === "dialog" ? method : "get";
+  };
+  const isSubmitButton = (el) => (el.localName === "button" && el.type === "submit") ||
+    (el.localName === "input" && (el.type === "submit" || el.type === "image"));
+  // [url, method] a submission goes to, sent by `button` (or by none: the form's own)
+  const sendsTo = (button, form) => {
+    const method = formMethod(attrOf(form, "method"));
+    if (!button) return [absolute(attrOf(form, "action")), method];
+    const url = button.hasAttribute("formaction") ? button.formAction : absolute(attrOf(form, "action"));
+    return [url, button.hasAttribute("formmethod") ? formMethod(button.getAttribute("formmethod")) : method];
+  };
+  const formsOf = (all) => {
+    const forms = new Map();
+    const add = (form) => {
+      let f = forms.get(form);
+      if (!f) {
+        const [action, method] = sendsTo(null, form);
+        f = { action, method, targets: [action], password: false, filled: false, values: [], first: null };
+        forms.set(form, f);
+      }
+      return f;
+    };
+    for (const el of all) {
+      const form = el.form;
+      if (!(form instanceof HTMLFormElement)) continue;
+      const f = add(form);
+      if (isSubmitButton(el)) {
+        if (!f.first) f.first = el;
+        const [url] = sendsTo(el, form);
+        if (!f.targets.includes(url)) f.targets.push(url);
+      } else if (el.localName === "input" && el.type === "password") {
+        f.password = true;
+        if (el.value) f.filled = true;
+      } else if ((el.localName === "input" && TEXT_TYPES.has(el.type)) || el.localName === "textarea" ||
+                 (el.localName === "input" && el.type === "number")) {
+        const value = el.value.trim();
+        if (value && f.values.length < 20 && !f.values.includes(value)) f.values.push(clip(value, 500));
+      }
+    }
+    return { forms, add };
+  };
+  // [form, url, method, submits] of a listed element in a form, else null
+  const formRefOf = (el, role, known) => {
+    let form = el.form;
+    if (!(form instanceof HTMLFormElement)) {
+      if (role !== "button") return null;
+      form = el.closest("form"); // a scripted button inside a form may submit it
+      if (!form) return null;
+    }
+    const f = known.add(form);
+    let target, submits = true;
+    if (isSubmitButton(el)) target = sendsTo(el, form);
+    else if (el.localName === "input" && !NOT_TYPED.has(el.type)) target = sendsTo(f.first, form);
+    else { target = sendsTo(null, form); submits = false; }
+    return [idOf(form), target[0], target[1], submits];
+  };
+  // Accessible names, alt and title texts in full (the view shortens names and lists no
+  // plain image): valet learns them as the page's words. Never shown to the model.
+  const LABELS = ["aria-label", "aria-description", "alt", "title", "placeholder"];
+  const labelsOf = (all) => {
+    const out = [];
+    const seen = new Set();
+    let size = 0;
+    for (const el of all) {
+      let shown = null;
+      for (const name of LABELS) {
+        const text = clip(collapse(attrOf(el, name)), 2000);
+        if (!text || seen.has(text)) continue;
+        if (shown === null) shown = !el.checkVisibility || el.checkVisibility({ visibilityProperty: true, checkVisibilityCSS: true });
+        if (!shown) break;
+        seen.add(text);
+        out.push(text);
+        size += text.length;
+        if (size > 40000) return out;
+      }
+    }
+    return out;
+  };
+
   const vis = (rect, vw, vh) => {
     if (rect.bottom <= 0) return "a";
     if (rect.top >= vh || rect.right <= 0 || rect.left >= vw) return "b";
@@ -652,6 +742,7 @@
     }
     const active = deepActive();
     const since = opts.since;
+    const known = formsOf(all);
     const out = [];
     const unnamed = new Map();
     for (const [el, kind, rect] of chosen) {
@@ -671,7 +762,7 @@
       if (since > 0 && firstSeen.get(el) > since) flags += "n";
       const point = flags.includes("a") || flags.includes("b") ? null
         : [Math.round(rect.left + rect.width / 2), Math.round(rect.top + rect.height / 2)];
-      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra, facts, href, point];
+      const row = [id, role, name, valueOf(el, role), statesOf(el, role, active), flags, extra, facts, href, point, formRefOf(el, role, known)];
       if (described) {
         const list = unnamed.get(name) || [];
         list.push(row);
@@ -699,11 +790,16 @@
       if (el && el.localName === "select") selects.push(el);
     }
     const text = condensed(raw, selects, opts.textChars);
+    const forms = [];
+    for (const [form, f] of known.forms) {
+      forms.push([idOf(form), f.action, f.method, f.targets, f.password, f.filled, f.values]);
+    }
     return {
       seq, url: location.href, title: document.title, els: out, total: visible.length,
       text: text.text, textMore: text.more, textHash: text.hash,
       frames, scroll: [Math.round(window.scrollX), Math.round(window.scrollY)],
       mutations, widgets: widgetsOf(iframes, shadows, hiddenCache), unsettled, state: state(),
+      forms, labels: labelsOf(all),
     };
   };
 
