@@ -1,5 +1,6 @@
 """valet's browser: Chromium sessions, compact observations, effect-checked actions."""
 
+from valet.browser._egress import Connection, EgressCheck, EgressProxy
 from valet.browser._interception import DocumentCheck, DocumentKind, DocumentRequest
 from valet.browser._masking import SENSITIVE_FIELDS
 from valet.browser._privacy import (
@@ -34,9 +35,12 @@ __all__ = [
     "BrowserSession",
     "BrowserSettings",
     "ByRole",
+    "Connection",
     "DocumentCheck",
     "DocumentKind",
     "DocumentRequest",
+    "EgressCheck",
+    "EgressProxy",
     "Element",
     "FieldFacts",
     "Forgotten",

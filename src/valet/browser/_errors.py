@@ -24,6 +24,9 @@ _NET_REASONS = {
     "ERR_UNSAFE_PORT": "the browser refuses that port",
     "ERR_BLOCKED_BY_CLIENT": "valet refused to open a page it leads to (navigation rules)",
     "ERR_ABORTED": "the navigation was aborted",
+    "ERR_TUNNEL_CONNECTION_FAILED": "valet's egress proxy refused the connection or could not "
+    "make it (navigation rules, or the host does not resolve)",
+    "ERR_PROXY_CONNECTION_FAILED": "valet's egress proxy is not running",
 }
 
 _NOISE = re.compile(r"^\s*-\s*(retrying|waiting \d+ms|attempting|scrolling|done scrolling)", re.I)

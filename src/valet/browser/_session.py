@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import re
@@ -16,12 +17,21 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self, cast
+from urllib.parse import urlsplit
 
-from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    ProxySettings,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 
 from valet.browser import _actions, _navigation, _reading
 from valet.browser._driver import Driver
+from valet.browser._egress import EgressCheck, EgressProxy, Resolver, resolve_addresses
 from valet.browser._interception import DocumentCheck, DocumentInterceptor
 from valet.browser._observe import Observer
 from valet.browser._privacy import is_sensitive, wipe_profile
@@ -38,6 +48,12 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+]
+
+EGRESS_ARGS = [
+    # WebRTC sends UDP straight from the browser, past any proxy: keep it to proxied TCP
+    # (Chromium's switch; `--force-webrtc-ip-handling-policy` is not one and does nothing).
+    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
 
 
@@ -61,6 +77,7 @@ class BrowserSession:
         self._closed = False
         self._screencast: Screencast | None = None
         self._interceptor: DocumentInterceptor | None = None
+        self._egress: EgressProxy | None = None
         self.profile_dir: Path | None = None
         """The persistent profile's folder, when the session uses one."""
         self.wiped: list[str] | None = None
@@ -74,31 +91,36 @@ class BrowserSession:
         profiles_dir: Path | None = None,
         storage_state: Path | None = None,
         guard: DocumentCheck | None = None,
+        egress: EgressCheck | None = None,
+        resolve: Resolver = resolve_addresses,
     ) -> BrowserSession:
         """Launch (or attach to) the browser. `storage_state` (cookies and local storage saved
         by `save_state`) puts a throwaway profile back where an interrupted task left it.
         `guard` is asked about every document request before it is sent (pages, iframes,
-        popups, each redirect hop, files fetched by URL): a text it returns refuses it."""
+        popups, each redirect hop, files fetched by URL): a text it returns refuses it.
+        `egress` makes valet's egress proxy the browser's only way out (a browser reached over
+        CDP on this machine included; a remote one is not): it is asked about every connection,
+        with the addresses `resolve` gave for its host, before the proxy makes it."""
         await asyncio.to_thread(artifacts_dir.mkdir, parents=True, exist_ok=True)
+        proxy = await EgressProxy.start(egress, resolve) if egress is not None else None
         playwright = await async_playwright().start()
         observer = Observer()
         try:
             await observer.register_engine(playwright.selectors)
             browser, context, owns_context = await _open_context(
-                playwright, settings, profiles_dir, storage_state
+                playwright, settings, profiles_dir, storage_state, proxy
             )
-        except BaseException:
-            await playwright.stop()
-            raise
-        try:
             await observer.watch(context)
         except BaseException:
             await playwright.stop()
+            if proxy is not None:
+                await proxy.close()
             raise
         context.set_default_timeout(settings.action_timeout_s * 1000)
         context.set_default_navigation_timeout(settings.navigation_timeout_s * 1000)
         driver = Driver(settings, context, artifacts_dir, observer)
         session = cls(driver, playwright, browser, owns_context)
+        session._egress = proxy
         try:
             if guard is not None:
                 session._interceptor = await _intercept(context, guard, settings)
@@ -126,7 +148,11 @@ class BrowserSession:
             if self._interceptor is not None:  # only now: no page is left to navigate unchecked
                 await self._interceptor.close()
         finally:
-            await self._playwright.stop()
+            try:
+                await self._playwright.stop()
+            finally:
+                if self._egress is not None:
+                    await self._egress.close()
         self._wipe_if_sensitive()
 
     def _wipe_if_sensitive(self) -> None:
@@ -357,16 +383,23 @@ async def _open_context(
     settings: BrowserSettings,
     profiles_dir: Path | None,
     storage_state: Path | None = None,
+    egress: EgressProxy | None = None,
 ) -> tuple[Browser | None, BrowserContext, bool]:
     viewport = {"width": settings.viewport_width, "height": settings.viewport_height}
+    # Playwright passes `--proxy-server` and `--proxy-bypass-list=<-loopback>` (loopback goes
+    # through the proxy too), and sends `context.request` through the same proxy.
+    proxy = None if egress is None else ProxySettings(server=egress.url)
+    args = CHROMIUM_ARGS if egress is None else [*CHROMIUM_ARGS, *EGRESS_ARGS]
     if settings.cdp_url is not None:
         # A fresh context in the running browser: isolated like a launched one, and one that
         # valet's selector engine is registered in (a pre-existing context would not have it).
+        # Only a browser on this machine can reach valet's egress proxy.
         browser = await playwright.chromium.connect_over_cdp(settings.cdp_url)
         context = await browser.new_context(
             viewport=viewport,  # type: ignore[arg-type]
             accept_downloads=True,
             storage_state=storage_state,
+            proxy=proxy if _on_this_machine(settings.cdp_url) else None,
         )
         return browser, context, True
     executable = settings.executable
@@ -383,13 +416,14 @@ async def _open_context(
             user_data,
             executable_path=executable,
             headless=settings.headless,
-            args=CHROMIUM_ARGS,
+            args=args,
             viewport=viewport,  # type: ignore[arg-type]
             accept_downloads=True,
+            proxy=proxy,
         )
         return None, context, True
     browser = await playwright.chromium.launch(
-        executable_path=executable, headless=settings.headless, args=CHROMIUM_ARGS
+        executable_path=executable, headless=settings.headless, args=args, proxy=proxy
     )
     context = await browser.new_context(
         viewport=viewport,  # type: ignore[arg-type]
@@ -397,6 +431,16 @@ async def _open_context(
         storage_state=storage_state,
     )
     return browser, context, True
+
+
+def _on_this_machine(cdp_url: str) -> bool:
+    host = (urlsplit(cdp_url).hostname or "").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _write_private(path: Path, text: str) -> None:

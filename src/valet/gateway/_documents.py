@@ -9,6 +9,13 @@ host is never contacted. A refusal is audited (actor `system`, tool `redirect` f
 server sent, `navigation` for a request the page made) and told to the model in its next
 observation.
 
+Under it, `DocumentGuard.connect` is the check of valet's egress proxy
+(`BrowserSession.start(egress=...)`), through which every connection of the browser leaves:
+sub-resources too (a script's fetch, images, WebSockets), each host resolved once and the
+connection made to the addresses checked. Its refusals are audited (tool `connection`) and
+told to the model, but for names that do not resolve (the page fails on those as it would
+without valet): the same refusal again before the model's next look is not audited twice.
+
 It applies whoever drives: during a takeover the person's clicks are held to the same rules.
 The rules protect the machine the browser runs on (its loopback, its private network, its
 cloud metadata endpoint), which is valet's host, not the person's computer; an internal host
@@ -23,9 +30,10 @@ import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Literal
 from urllib.parse import urlsplit
 
-from valet.browser import DocumentKind, DocumentRequest
+from valet.browser import Connection, DocumentKind, DocumentRequest
 from valet.gateway._gate import Gate, Ruling
 from valet.policy import Decision, check_navigation
 
@@ -53,9 +61,10 @@ _NO_HOST = ("about:", "blob:", "data:")
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A document request the guard refused, for the model's next observation."""
+    """A document request (or a connection) the guard refused, for the model's next
+    observation."""
 
-    kind: DocumentKind
+    kind: DocumentKind | Literal["connection"]
     ruling: Ruling
 
 
@@ -70,6 +79,8 @@ class DocumentGuard:
         self._remember_s = remember_s
         self._addresses: dict[str, tuple[float, list[str]]] = {}
         self._refused: list[Refusal] = []
+        self._connections: set[tuple[str, int, str]] = set()
+        """The connections refused since the model last looked (host, port, rule)."""
 
     async def check(self, request: DocumentRequest) -> str | None:
         """None when the request may go; else why not (the browser refuses it)."""
@@ -98,9 +109,43 @@ class DocumentGuard:
         resolved = await self._resolved(host) if host else []
         return check_navigation(url, resolved, self.gate.policy.navigation)
 
+    async def connect(self, connection: Connection) -> str | None:
+        """The egress proxy's check: None when the connection may be made to the addresses
+        its host resolved to; else why not."""
+        decision = check_navigation(
+            connection.origin,
+            connection.addresses,
+            self.gate.policy.navigation,
+            must_resolve=True,
+        )
+        if decision.verdict != "deny":
+            return None
+        args: dict[str, object] = {
+            "host": connection.host,
+            "port": connection.port,
+            "addresses": list(connection.addresses),
+        }
+        ruling = Ruling(decision, False, "denied", args=args)
+        seen = (connection.host, connection.port, decision.rule_id)
+        if seen not in self._connections:  # a page that retries in a loop is audited once
+            if len(self._connections) > 256:
+                self._connections.clear()
+            self._connections.add(seen)
+            self.gate.record(
+                actor="system",
+                tool="connection",
+                effect="navigate",
+                ruling=ruling,
+                outcome="denied",
+            )
+            if decision.rule_id != "nav.unresolved":
+                self._refused.append(Refusal("connection", ruling))
+        return ruling.message
+
     def take(self) -> list[Refusal]:
         """What was refused since the last call, oldest first."""
         refused, self._refused = self._refused, []
+        self._connections.clear()
         return refused
 
     async def addresses(self, host: str) -> list[str]:

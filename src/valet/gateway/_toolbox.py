@@ -548,6 +548,8 @@ def _indexed_link(element: Element | None) -> str | None:
 
 
 def _note(refusal: Refusal) -> str:
+    if refusal.kind == "connection":
+        return f"[valet refused a connection the browser asked for: {refusal.ruling.message}]"
     what = "an embedded frame" if refusal.kind == "frame" else "a page"
     return f"[valet refused to open {what}: {refusal.ruling.message}]"
 

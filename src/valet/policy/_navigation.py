@@ -1,6 +1,7 @@
 """The navigation guard: where a browser may go, decided from a URL and its resolved addresses.
 
-Pure: the caller resolves the host (and re-checks after redirects) and passes the addresses in.
+Pure: the caller resolves the host (and re-checks after redirects) and passes the addresses in;
+with `must_resolve` (the egress proxy's connections) a name with no address is denied.
 Denied: `file:`, `chrome:` and every scheme but http(s) (`about:blank` is fine), top-level
 `data:`/`javascript:`; loopback, private, link-local and other non-public addresses; cloud
 metadata endpoints. `NavigationSettings.allow_hosts` lets specific internal hosts through (the
@@ -43,9 +44,15 @@ class NavigationSettings(BaseModel):
 
 
 def check_navigation(
-    url: str, resolved: Iterable[str] = (), settings: NavigationSettings | None = None
+    url: str,
+    resolved: Iterable[str] = (),
+    settings: NavigationSettings | None = None,
+    *,
+    must_resolve: bool = False,
 ) -> Decision:
-    """Allow or deny opening `url` as a top-level page; `resolved` are the host's addresses."""
+    """Allow or deny opening `url` as a top-level page; `resolved` are the host's addresses.
+    `must_resolve`: `resolved` is the whole answer of a lookup, so a host name without any
+    address is denied (`nav.unresolved`) rather than taken for public."""
     settings = settings or NavigationSettings()
     stripped = url.strip()
     try:
@@ -69,6 +76,8 @@ def check_navigation(
     addresses = _addresses(host, resolved)
     if host in METADATA_HOSTS or any(a in METADATA_ADDRESSES for a in addresses):
         return Decision.deny("nav.metadata", f"{site} is a cloud metadata endpoint")
+    if must_resolve and not addresses:
+        return Decision.deny("nav.unresolved", f"{site} does not resolve to any address")
     if matches_any(site, settings.allow_hosts):
         return Decision.allow("nav.allow_listed", f"{site} is on the internal allow-list")
     if host == "localhost" or host.endswith(".localhost"):

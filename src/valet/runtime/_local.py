@@ -370,6 +370,8 @@ class _Browser:
                 self.home / "profiles",
                 storage_state=state if resumed and state.is_file() else None,
                 guard=documents.check,
+                egress=documents.connect,
+                resolve=documents.addresses,
             )
         except PlaywrightError as exc:
             raise BrowserUnavailable(_first_line(exc)) from exc
