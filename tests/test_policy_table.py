@@ -15,6 +15,7 @@ from valet.policy import (
     ActionRequest,
     Grant,
     Money,
+    NavigationSettings,
     Policy,
     Risk,
     RuleSet,
@@ -359,6 +360,12 @@ def shop_tools(done: list[tuple[str, str]]) -> list[Tool[..., Any]]:
     return [send_message, buy, read_page]
 
 
+def shop_policy(rules: RuleSet | None = None) -> Policy:
+    """The made-up `.example` sites resolve nowhere: the person allows them, as a test server."""
+    hosts = frozenset({"mail.example", "other.example", "shop.example", "evil.example"})
+    return Policy(rules=rules or RuleSet(), navigation=NavigationSettings(allow_hosts=hosts))
+
+
 async def test_allow_for_this_site_for_this_task() -> None:
     done: list[tuple[str, str]] = []
     approver = ScriptedApprover.of(
@@ -371,6 +378,7 @@ async def test_allow_for_this_site_for_this_task() -> None:
     )
     gateway = Gateway(
         shop_tools(done),
+        rules=shop_policy(),
         approver=approver,
         task=TaskContext(request="message ana@example.com and buy a cable"),
     )
@@ -406,7 +414,7 @@ async def test_deny_rules_win_over_a_grant() -> None:
     done: list[tuple[str, str]] = []
     rules = person("never email anyone outside example.com")
     approver = ScriptedApprover.of([Approval.approved_for_site()])
-    gateway = Gateway(shop_tools(done), rules=Policy(rules=rules), approver=approver)
+    gateway = Gateway(shop_tools(done), rules=shop_policy(rules), approver=approver)
     ok = {"site": "https://mail.example/", "to": "ana@example.com", "body": "hi"}
     assert (await gateway.call("send_message", ok)).ok
     evil = await gateway.call("send_message", {**ok, "to": "x@evil.example"})
@@ -420,7 +428,11 @@ async def test_content_read_later_cannot_widen_the_scope() -> None:
     scope = derive_scope(task)
     approver = ScriptedApprover()  # declines
     gateway = Gateway(
-        shop_tools([]), scope=scope, approver=approver, task=TaskContext(request=task)
+        shop_tools([]),
+        rules=shop_policy(),
+        scope=scope,
+        approver=approver,
+        task=TaskContext(request=task),
     )
     page = await gateway.call("read_page", {"site": "https://shop.example/account"})
     assert page.ok and page.findings  # the page tries to widen what the agent may do

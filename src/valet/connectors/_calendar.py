@@ -161,16 +161,18 @@ async def _open(
             Operation(
                 "create_event", "Create an event; attendees are invited.", CreateEvent,
                 Effect.CREATE, run(account.create_event), write, recipient_args=("attendees",),
+                consequential_args=("attendees", "calendar"),
                 idempotent=True,  # its UID comes from what it says: made again, found there
             ),
             Operation(
                 "update_event", "Change an event (by UID); attendees replace the invited list.",
                 UpdateEvent, Effect.UPDATE, run(account.update_event), write,
-                recipient_args=("attendees",), idempotent=True,
+                recipient_args=("attendees",),
+                consequential_args=("uid", "attendees", "calendar"), idempotent=True,
             ),
             Operation(
                 "delete_event", "Delete an event (by UID).", DeleteEvent, Effect.DELETE,
-                run(account.delete_event), write,
+                run(account.delete_event), write, consequential_args=("uid", "calendar"),
             ),
         )  # fmt: skip
         yield Toolset(name, f"the calendars at {settings.url}", "basic", operations, "calendar")

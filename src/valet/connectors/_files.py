@@ -209,6 +209,7 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
             Effect.UPDATE,
             _thread(write_file),
             write,
+            consequential_args=("path",),
             idempotent=True,  # the same text written twice is the same file
         ),
         Operation(
@@ -218,6 +219,7 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
             Effect.UPDATE,
             _thread(move_file),
             write,
+            consequential_args=("source", "destination"),
         ),
         Operation(
             "import_file",
@@ -226,9 +228,16 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
             Effect.UPDATE,
             _thread(import_file),
             write,
+            consequential_args=("source", "destination"),
         ),
         Operation(
-            "delete_file", "Delete a file.", DeleteFile, Effect.DELETE, _thread(delete_file), write
+            "delete_file",
+            "Delete a file.",
+            DeleteFile,
+            Effect.DELETE,
+            _thread(delete_file),
+            write,
+            consequential_args=("path",),
         ),
     )
     yield Toolset(name, f"the folder {folder}", "none", operations, connector="files")

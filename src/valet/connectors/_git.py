@@ -217,16 +217,17 @@ class _Repository:
             ),
             Operation(
                 "commit", "Write files and commit them (in valet's copy until pushed).", Commit,
-                Effect.UPDATE, self.commit, write, reconcile=self.reconcile_commit,
+                Effect.UPDATE, self.commit, write, consequential_args=("files", "branch"),
+                reconcile=self.reconcile_commit,
             ),
             Operation(
                 "create_branch", "Make a new branch (in valet's copy until pushed).",
                 CreateBranch, Effect.CREATE, self.create_branch, write,
-                reconcile=self.reconcile_branch,
+                consequential_args=("name", "start"), reconcile=self.reconcile_branch,
             ),
             Operation(
                 "push", "Publish a branch's commits to the remote (never forced).", Push,
-                Effect.PUBLISH, self.push, push,
+                Effect.PUBLISH, self.push, push, consequential_args=("branch",),
                 idempotent=True,  # pushing commits the remote has is a no-op; never forced
             ),
         )  # fmt: skip

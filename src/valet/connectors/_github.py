@@ -212,11 +212,20 @@ class _Api:
             effect: Effect,
             run: Run,
             *scopes: str,
+            acts_on: tuple[str, ...] = (),
             reconcile: Reconcile | None = None,
             idempotent: bool = False,
         ) -> Operation:
             return Operation(
-                name, doc, args, effect, run, scopes, reconcile=reconcile, idempotent=idempotent
+                name,
+                doc,
+                args,
+                effect,
+                run,
+                scopes,
+                consequential_args=acts_on,
+                reconcile=reconcile,
+                idempotent=idempotent,
             )
 
         return (
@@ -275,6 +284,7 @@ class _Api:
                 Effect.CREATE,
                 self.create_issue,
                 "issues:write",
+                acts_on=("repo",),
                 reconcile=self.lookup.issue,
             ),
             op(
@@ -284,6 +294,7 @@ class _Api:
                 Effect.PUBLISH,
                 self.comment,
                 "issues:write",
+                acts_on=("repo", "number"),
                 reconcile=self.lookup.comment,
             ),
             op(
@@ -293,6 +304,7 @@ class _Api:
                 Effect.UPDATE,
                 self.create_or_update_file,
                 "contents:write",
+                acts_on=("repo", "path", "branch"),
                 reconcile=self.lookup.file_commit,
             ),
             op(
@@ -302,6 +314,7 @@ class _Api:
                 Effect.PUBLISH,
                 self.create_review,
                 "pull_requests:write",
+                acts_on=("repo", "number"),
                 reconcile=self.lookup.review,
             ),
             op(
@@ -311,6 +324,7 @@ class _Api:
                 Effect.UPDATE,
                 self.close_issue,
                 "issues:write",
+                acts_on=("repo", "number"),
                 # closing a closed issue leaves it closed, with the same reason
                 idempotent=True,
             ),

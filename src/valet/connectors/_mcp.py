@@ -7,6 +7,10 @@ mapping (`effects = {tool = "read"}`), the server's annotations (`readOnlyHint` 
 outside), else `unknown` — which the gateway always asks about. Annotations are the server's own
 claims: set `trust_annotations = false` to ignore them for a server you do not trust.
 
+Its arguments' roles come from the input schema (`declared_args`): for a tool that is not a
+read, recipients, URLs, amounts, targets and every string whose role cannot be told are
+consequential; URL arguments pass the navigation rules before the call is sent.
+
 Results are untrusted content (the gateway tags them `untrusted:<tool>#<n>`). A server that
 crashes, hangs past `timeout` or writes invalid JSON gives the model a readable failure, never
 a hang; after a crash or invalid JSON its tools stay unavailable for the rest of the task.
@@ -28,6 +32,7 @@ from mcp import types as mcp_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from valet.connectors._errors import ConnectorError
+from valet.connectors._mcp_args import declared_args
 from valet.connectors._schema import model_from_schema, required_of
 from valet.connectors._toolset import AuthMethod, Operation, Toolset
 from valet.effects import Effect
@@ -188,7 +193,21 @@ class McpServer:
             sent = {k: v for k, v in dumped.items() if v is not None or k in required}
             return await self.call(tool.name, sent)
 
-        return Operation(tool.name, description or tool.name, args, effect, run, effect_source=why)
+        declared = declared_args(schema, args, effect)
+        return Operation(
+            tool.name,
+            description or tool.name,
+            args,
+            effect,
+            run,
+            recipient_args=declared.recipients,
+            consequential_args=declared.consequential,
+            amount_arg=declared.amount,
+            currency_arg=declared.currency,
+            site_arg=declared.site,
+            url_args=declared.urls,
+            effect_source=why,
+        )
 
     async def call(self, tool: str, arguments: dict[str, object]) -> object:
         """Call `tool`; the server's answer as text (or JSON), or a `ToolFailure` saying why not."""

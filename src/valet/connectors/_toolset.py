@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, create_model
 
+from valet.connectors._errors import ConnectorError
 from valet.effects import Effect
 from valet.gateway import Tool, ToolEffects
 from valet.tools import Action
@@ -79,8 +80,19 @@ class Operation:
     """What access the operation needs (e.g. `files.read`, `mail.send`)."""
     recipient_args: tuple[str, ...] = ()
     """Arguments naming who receives what it sends or shares (checked by the person's rules)."""
+    consequential_args: tuple[str, ...] = ()
+    """Arguments whose origin matters: who or what it sends to, deletes, shares or changes (a
+    value found only in untrusted content makes the gateway ask). Empty: the recipient, amount
+    and site arguments."""
+    amount_arg: str | None = None
+    """An argument holding an amount of money it spends (checked by the person's limits)."""
+    currency_arg: str | None = None
+    currency: str | None = None
+    """The currency of `amount_arg` when no `currency_arg` says it."""
     site_arg: str | None = None
     """An argument holding a URL or host the operation acts on."""
+    url_args: tuple[str, ...] = ()
+    """Arguments holding URLs it reaches (checked by the navigation rules before it runs)."""
     effect_source: str = "declared"
     """Why it has this effect: `declared` by the connector, else e.g. `annotation readOnlyHint`,
     `your mapping` or `no annotation` (MCP)."""
@@ -91,6 +103,12 @@ class Operation:
     """Running it again with the same arguments and action id cannot do it twice (the server
     keeps one event per transaction id, one calendar event per UID…): after a crash it simply
     runs again (through the gateway, as any call)."""
+
+    def __post_init__(self) -> None:
+        named = (*self.consequential_args, *self.recipient_args, *self.url_args)
+        for arg in (*named, self.amount_arg, self.currency_arg, self.site_arg):
+            if arg is not None and arg not in self.args.model_fields:
+                raise ConnectorError(f"operation {self.name}: no argument named {arg!r}")
 
 
 class ToolsetAction(Action):
@@ -138,7 +156,15 @@ class Toolset:
             return await op.run(op.args.model_validate(kwargs, by_name=True))
 
         effects = ToolEffects(
-            op.effect, recipient_args=op.recipient_args, site_arg=op.site_arg, connector=self.name
+            op.effect,
+            consequential_args=op.consequential_args,
+            recipient_args=op.recipient_args,
+            amount_arg=op.amount_arg,
+            currency_arg=op.currency_arg,
+            currency=op.currency,
+            site_arg=op.site_arg,
+            connector=self.name,
+            url_args=op.url_args,
         )
         return Tool(run, self.tool_name(op), effects, op.args, is_async=True)
 

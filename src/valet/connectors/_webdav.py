@@ -153,19 +153,21 @@ async def _open(name: str, settings: WebDavSettings, sign_in: DavSignIn) -> Asyn
             Operation("read", "Read a text file.", ReadFile, Effect.READ, run(folder.read), read),
             Operation(
                 "write", "Write a text file.", WriteFile, Effect.UPDATE, run(folder.write), write,
+                consequential_args=("path",),
                 idempotent=True,  # the same text written twice is the same file
             ),
             Operation(
                 "move", "Move or rename a file or folder.", MoveFile, Effect.UPDATE,
-                run(folder.move), write,
+                run(folder.move), write, consequential_args=("source", "destination"),
             ),
             Operation(
                 "delete", "Delete a file or folder.", DeleteFile, Effect.DELETE,
-                run(folder.delete), write,
+                run(folder.delete), write, consequential_args=("path",),
             ),
             Operation(
                 "share_link", "Make a public link to a file or folder (where supported).",
                 ShareLink, Effect.SHARE, run(folder.share_link), share,
+                consequential_args=("path",),
             ),
         )  # fmt: skip
         yield Toolset(name, f"the WebDAV folder {settings.url}", "basic", operations, "webdav")

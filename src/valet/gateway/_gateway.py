@@ -28,6 +28,7 @@ from valet.gateway._approval import Approver
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, Taint, TaskContext
 from valet.gateway._tool import Tool
+from valet.gateway._urls import url_denials
 from valet.policy import (
     TRUSTED,
     ActionRequest,
@@ -144,14 +145,15 @@ class Gateway:
             )
             return ToolResult(False, validated, decision=why)
         request, taint = self._facts(tool_, validated)
-        decision = gate.decide(request)
+        navigation = gate.policy.navigation  # URL arguments go only where the browser may
+        decision = gate.decide(request, await url_denials(tool_.effects, validated, navigation))
 
         async def recheck(edited: dict[str, object]) -> tuple[dict[str, object], Decision] | str:
             again = tool_.validate(edited)
             if isinstance(again, str):
                 return again
             redone, _ = self._facts(tool_, again)
-            return again, gate.decide(redone)
+            return again, gate.decide(redone, await url_denials(tool_.effects, again, navigation))
 
         ruling = await gate.rule(request, decision, validated, taint, recheck)
         effect = tool_.effects.effect.value

@@ -29,9 +29,10 @@ class ToolEffects:
 
     effect: Effect
     consequential_args: tuple[str, ...] = ()
-    """Arguments whose origin matters (checked for taint). Defaults to the recipient, amount
-    and site arguments."""
+    """Arguments whose origin matters (checked for taint): who or what the tool sends to,
+    deletes, shares or changes. Defaults to the recipient, amount and site arguments."""
     recipient_args: tuple[str, ...] = ()
+    """Arguments naming who receives what it sends or shares (checked by the person's rules)."""
     amount_arg: str | None = None
     currency_arg: str | None = None
     currency: str | None = None
@@ -42,6 +43,9 @@ class ToolEffects:
     connector: str | None = None
     trusted: bool = False
     """Results are trusted data (e.g. the person's own settings); else untrusted content."""
+    url_args: tuple[str, ...] = ()
+    """Arguments holding URLs the tool reaches. Like `site_arg` and any argument named `url`,
+    `uri`, `link`, `endpoint` or `webhook`, they pass the navigation rules before it runs."""
 
 
 @dataclass(frozen=True)
@@ -95,20 +99,22 @@ def tool(
     site: str | None = None,
     connector: str | None = None,
     trusted: bool = False,
+    url_args: tuple[str, ...] = (),
     name: str | None = None,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]:
     """Declare a function as a gated tool with `effect` (see `ToolEffects` for the rest)."""
     effects = ToolEffects(
         effect,
-        consequential_args,
-        recipient_args,
-        amount_arg,
-        currency_arg,
-        currency,
-        site_arg,
-        site,
-        connector,
-        trusted,
+        consequential_args=consequential_args,
+        recipient_args=recipient_args,
+        amount_arg=amount_arg,
+        currency_arg=currency_arg,
+        currency=currency,
+        site_arg=site_arg,
+        site=site,
+        connector=connector,
+        trusted=trusted,
+        url_args=url_args,
     )
 
     def wrap(fn: Callable[P, R]) -> Tool[P, R]:
@@ -121,8 +127,9 @@ def make_tool(fn: Callable[P, R], effects: ToolEffects, name: str | None = None)
     """A `Tool` from a plain function (what `@tool` does)."""
     tool_name = name or getattr(fn, "__name__", "tool")
     model = _args_model(fn, tool_name)
-    named = (*effects.consequential_args, *effects.recipient_args, effects.amount_arg)
-    for arg in (*named, effects.currency_arg, effects.site_arg):
+    e = effects
+    named = (*e.consequential_args, *e.recipient_args, *e.url_args, e.amount_arg)
+    for arg in (*named, e.currency_arg, e.site_arg):
         if arg is not None and arg not in model.model_fields:
             raise GatewayError(f"{tool_name}: no parameter named {arg!r}")
     return Tool(fn, tool_name, effects, model, inspect.iscoroutinefunction(fn))

@@ -108,7 +108,7 @@ async def _open(
             _op("reply", "Answer a message in a room, as you.", Reply, Effect.SEND,
                 rooms.reply, SEND, recipients=("room",)),
             _op("join_room", "Join a room (the people in it see you joined).", JoinRoom,
-                Effect.UPDATE, rooms.join_room, JOIN),
+                Effect.UPDATE, rooms.join_room, JOIN, acts_on=("room",)),
         )  # fmt: skip
         auth: AuthMethod = "api_key" if settings.auth == "token" else "basic"
         try:
@@ -131,10 +131,11 @@ def _op(
     body: Callable[[Any], Awaitable[object]],
     scope: str,
     recipients: tuple[str, ...] = (),
+    acts_on: tuple[str, ...] = (),
 ) -> Operation:
     # Every write is idempotent: a send carries a transaction id derived from the task, room
     # and message (the server keeps one event per id), and joining twice is joining once.
     return Operation(
         name, description, args, effect, body, (scope,), recipient_args=recipients,
-        idempotent=effect is not Effect.READ,
+        consequential_args=(*recipients, *acts_on), idempotent=effect is not Effect.READ,
     )  # fmt: skip

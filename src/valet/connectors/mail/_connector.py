@@ -219,7 +219,15 @@ async def _open(name: str, settings: MailSettings, login: LoginSource) -> AsyncG
             box.read_message,
             READ,
         ),
-        _op("move", "Move a message to another folder.", Move, Effect.UPDATE, box.move, MODIFY),
+        Operation(
+            "move",
+            "Move a message to another folder.",
+            Move,
+            Effect.UPDATE,
+            box.move,
+            (MODIFY,),
+            consequential_args=("uid", "to_folder"),
+        ),
         Operation(
             "flag",
             "Set or clear a flag (seen, flagged, answered).",
@@ -227,6 +235,7 @@ async def _open(name: str, settings: MailSettings, login: LoginSource) -> AsyncG
             Effect.UPDATE,
             box.flag,
             (MODIFY,),
+            consequential_args=("uid",),
             idempotent=True,
         ),
         Operation(
@@ -236,6 +245,7 @@ async def _open(name: str, settings: MailSettings, login: LoginSource) -> AsyncG
             Effect.CREATE,
             box.draft,
             (COMPOSE,),
+            consequential_args=("to", "cc", "bcc"),
             reconcile=box.reconcile_draft,
         ),
         Operation(
@@ -246,6 +256,7 @@ async def _open(name: str, settings: MailSettings, login: LoginSource) -> AsyncG
             box.send,
             (SEND,),
             recipient_args=("to", "cc", "bcc"),
+            consequential_args=("to", "cc", "bcc"),
             reconcile=box.reconcile_send,
         ),
     )
