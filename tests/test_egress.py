@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +20,7 @@ from tests.test_sessions import running_chromium  # noqa: F401  (a fixture used 
 
 from valet.agent import Finished
 from valet.audit import KEY_ENV, AuditLog, AuditRecord
-from valet.browser import BrowserSession, BrowserSettings, Connection
+from valet.browser import BrowserSession, BrowserSettings, Connection, EgressProxy
 from valet.gateway import DocumentGuard, GatedToolbox, Gateway, Resolver, resolve_host
 from valet.policy import NavigationSettings, Policy, check_navigation, site_of
 from valet.sites import SiteServer
@@ -53,7 +53,7 @@ class Recording:
     def url(self) -> str:
         return f"http://{self.site}"
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1
         try:
             head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
@@ -74,7 +74,9 @@ class Recording:
                     f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode()
                 )
                 await writer.drain()
-                await reader.read()  # until the browser closes it
+                while data := await reader.read(1024):  # an echo, until the client closes
+                    writer.write(data)
+                    await writer.drain()
                 return
             if path in self.pages:
                 kind, body = "text/html", self.pages[path].encode()
@@ -95,9 +97,9 @@ class Recording:
 
 
 @asynccontextmanager
-async def recording(pages: dict[str, str] | None = None) -> AsyncIterator[Recording]:
+async def recording(pages: dict[str, str] | None = None) -> AsyncGenerator[Recording]:
     server = Recording(dict(pages or {}))
-    listening = await asyncio.start_server(server._serve, "127.0.0.1", 0)
+    listening = await asyncio.start_server(server.serve, "127.0.0.1", 0)
     server.port = int(listening.sockets[0].getsockname()[1])
     try:
         yield server
@@ -131,7 +133,7 @@ async def egress(
     resolve: Resolver = resolve_host,
     proxy_resolve: Resolver | None = None,
     settings: BrowserSettings | None = None,
-) -> AsyncIterator[Egress]:
+) -> AsyncGenerator[Egress]:
     """valet's browser as a task gets it: the document guard, and the egress proxy whose check
     is the guard's `connect` (resolving through the guard's memory unless `proxy_resolve`)."""
     audit = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
@@ -466,3 +468,57 @@ def test_the_rules_deny_a_name_without_addresses_only_when_asked() -> None:
     denied = check_navigation("https://example.org/", must_resolve=True)
     assert (denied.verdict, denied.rule_id) == ("deny", "nav.unresolved")
     assert check_navigation("https://127.0.0.1:8/", must_resolve=True).rule_id == "nav.loopback"
+
+
+async def test_the_proxy_answers_a_refusal_in_plain_text_and_passes_an_upgrade(
+    tmp_path: Path,
+) -> None:
+    """The proxy itself, spoken to as a browser would: a refused request and a refused tunnel
+    get `403` and the reason, with no connection made; an allowed WebSocket upgrade over plain
+    http gets the site's `101` and stays open both ways."""
+    async with recording() as refused, recording() as allowed:
+        audit = AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key")
+        rules = Policy(navigation=NavigationSettings(allow_hosts=frozenset({allowed.site})))
+        documents = DocumentGuard(Gateway(rules=rules, audit=audit).gate)
+        proxy = await EgressProxy.start(documents.connect)
+        port = int(proxy.url.rsplit(":", 1)[1])
+
+        async def ask(head: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head.encode())
+            answer = (await reader.readuntil(b"\r\n\r\n")).decode()
+            return reader, writer, answer
+
+        try:
+            plain = f"GET {refused.url}/x HTTP/1.1\r\nHost: {refused.site}\r\n\r\n"
+            reader, writer, answer = await ask(plain)
+            body = (await reader.read()).decode()
+            writer.close()
+            _, writer, tunnel = await ask(f"CONNECT {refused.site} HTTP/1.1\r\n\r\n")
+            writer.close()
+            upgrade = (
+                f"GET {allowed.url}/ws HTTP/1.1\r\nHost: {allowed.site}\r\n"
+                "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Proxy-Connection: keep-alive\r\n\r\n"
+            )
+            reader, writer, switched = await ask(upgrade)
+            writer.write(b"frames")
+            echoed = await reader.readexactly(6)  # the site echoes: open both ways
+            writer.close()
+        finally:
+            await proxy.close()
+            audit.close()
+    assert answer.startswith("HTTP/1.1 403 Forbidden\r\n") and "text/plain" in answer
+    assert body == (
+        f"valet refused to connect to {refused.site}: denied by rule nav.loopback: "
+        f"{refused.site} is this machine (loopback 127.0.0.1)\n"
+    )
+    assert tunnel.startswith("HTTP/1.1 403 Forbidden\r\n")
+    assert refused.accepted == 0
+    assert switched.startswith("HTTP/1.1 101 Switching Protocols\r\n")
+    assert "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in switched
+    assert echoed == b"frames"
+    (head,) = allowed.heads
+    assert head.startswith("GET /ws HTTP/1.1\r\n") and "\r\nConnection: Upgrade\r\n" in head
+    assert "proxy-connection" not in head.lower()

@@ -6,7 +6,9 @@
 - `GatedToolbox(inner_toolbox, gateway)`: the same decisions for valet's browser actions.
 - `DocumentGuard(gate)`: the navigation rules on every document request the browser makes
   (redirect hops, popups, iframes, script navigations), before it is sent; pass its `check` to
-  `BrowserSession.start(guard=...)` and the guard to `GatedToolbox(documents=...)`.
+  `BrowserSession.start(guard=...)` and the guard to `GatedToolbox(documents=...)`. Its
+  `connect` is the egress proxy's check on every connection (`egress=`, with `resolve=` its
+  `addresses`).
 - Approvals: `Approver` (protocol), `ApprovalRequest`, `Approval`, `DenyAllApprover` (fail
   closed), `ScriptedApprover` (tests).
 - `TaskSecrets(vault, redactor)`: vault placeholders filled on bound sites, values hidden.
