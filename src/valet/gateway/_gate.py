@@ -294,6 +294,7 @@ class Gate:
                         what="grant",
                         details={"effect": grant.effect.value, "site": grant.site}
                         | ({"connector": grant.connector} if grant.connector else {})
+                        | ({"for": list(grant.bound)} if grant.bound else {})
                         | {"approver": answer.approver},
                         reason=f"{answer.approver} allowed {grant} for the rest of this task",
                     )

@@ -58,12 +58,16 @@ def risk_of(effect: Effect) -> Risk:
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """The person allowed `effect` on `site` (or, for a tool with no site, on `connector`) for
-    the rest of one task."""
+    """The person allowed `effect` on `site` (a page's actions) for the rest of one task, or,
+    for a connector's action, exactly the recipients (or consequential values) they were shown:
+    never a whole connector."""
 
     effect: Effect
     site: str | None = None
     connector: str | None = None
+    bound: tuple[str, ...] = ()
+    """A connector's action: the recipients, else the `name=value` of its consequential
+    arguments, the grant is limited to."""
 
     @staticmethod
     def for_request(request: ActionRequest) -> Grant | None:
@@ -71,18 +75,22 @@ class Grant:
         critical effect, or an action with neither site nor connector to scope it to."""
         if risk_of(request.effect) not in GRANTABLE:
             return None
-        if request.site is not None:
-            return Grant(request.effect, site=request.site)
-        if request.connector is not None and request.connector != "browser":
-            return Grant(request.effect, connector=request.connector)  # a page needs its site
-        return None
+        if request.connector is None or request.connector == "browser":
+            return None if request.site is None else Grant(request.effect, site=request.site)
+        bound = tuple(sorted({r.strip().lower() for r in request.recipients}))
+        if not bound:
+            bound = tuple(sorted({f"{o.name}={o.value}" for o in request.origins}))
+        return Grant(request.effect, request.site, request.connector, bound)
 
     def covers(self, request: ActionRequest) -> bool:
         return Grant.for_request(request) == self
 
     @property
     def where(self) -> str:
-        return self.site or f"the {self.connector} connector"
+        if self.connector is None:
+            return self.site or "?"
+        return f"the {self.connector} connector"
 
     def __str__(self) -> str:
-        return f"{self.effect.value} on {self.where}"
+        limited = f" for {', '.join(self.bound)}" if self.bound else ""
+        return f"{self.effect.value} on {self.where}{limited}"

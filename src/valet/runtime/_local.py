@@ -312,9 +312,11 @@ async def _run(
             toolbox,
             Tee(recorders),
             limits,
-            None if inbox is None else CheckpointedInbox(inbox, steps),
+            None if inbox is None else _HeardInbox(CheckpointedInbox(inbox, steps), gateway),
             None if handover is None else CheckpointedHandover(handover, steps, toolbox.opened),
-            None if questions is None else CheckpointedQuestions(questions, steps, toolbox.opened),
+            None
+            if questions is None
+            else _HeardAnswers(CheckpointedQuestions(questions, steps, toolbox.opened), gateway),
         )
         await browser.forget_state()
     except BrowserUnavailable:
@@ -328,6 +330,35 @@ async def _run(
             logs.remove()
             await asyncio.to_thread(audit.close)  # it may send a head to a witness
     return TaskResult(record.run_id, record.dir, end)
+
+
+@dataclass
+class _HeardInbox:
+    """The person's messages to a running task are their own words to the gateway too: the
+    values they give and the actions they ask for (also when a restart replays them)."""
+
+    inner: Inbox
+    gateway: Gateway
+
+    async def take(self) -> list[str]:
+        messages = await self.inner.take()
+        for message in messages:
+            self.gateway.gate.heard(message)
+        return messages
+
+
+@dataclass
+class _HeardAnswers:
+    """The person's answers to the agent's questions, likewise."""
+
+    inner: Questions
+    gateway: Gateway
+
+    async def ask(self, question: str) -> str | None:
+        answer = await self.inner.ask(question)
+        if answer is not None:
+            self.gateway.gate.heard(answer)
+        return answer
 
 
 @dataclass
