@@ -56,10 +56,8 @@ PERSONS: tuple[Kind, ...] = ("careless", "signals", "careful")
 
 
 def shows_warning(request: ApprovalRequest) -> bool:
-    """Whether the ask warns the person. `ApprovalRequest.warnings` is being filled in; until it
-    is, any finding or untrusted source shown also counts. Switch to `bool(request.warnings)`
-    alone once it is."""
-    return bool(request.warnings or request.findings or request.sources)
+    """Whether the ask warns the person: what valet puts in front of them as a warning."""
+    return bool(request.warnings)
 
 
 PUBLIC_ADDRESS = "93.184.215.14"

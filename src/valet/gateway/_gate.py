@@ -86,10 +86,14 @@ class Taint:
         return bool(self.origins) and all(o.origin == "person" for o in self.origins)
 
     @property
-    def aimed(self) -> bool:
-        """No argument was handed over by content the person did not point to: what the call
-        returns is what the person pointed to."""
-        return bool(self.origins) and not any(o.untrusted for o in self.origins)
+    def aimed(self) -> tuple[str, ...] | None:
+        """The call's values when every one is the person's own (said, configured, or worked
+        out by the agent, not copied from anything read): what it returns is what the person
+        pointed to. None otherwise."""
+        own = ("person", "trusted", "derived")
+        if not self.origins or any(o.origin not in own for o in self.origins):
+            return None
+        return tuple(o.value for o in self.origins)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -169,14 +173,14 @@ class Gate:
         return self._scope
 
     def learn(
-        self, source: Source, content: object, *, addressed: bool = False
+        self, source: Source, content: object, *, aimed_by: Sequence[str] | None = None
     ) -> tuple[Finding, ...]:
         """Record content read from `source`; untrusted content is scanned for injections.
-        `addressed`: the call that returned it was aimed by the person's values (see
-        `Taint.aimed`), so it is content the person pointed to."""
+        `aimed_by`: the values (all the person's own) of the call that returned it, so it is
+        content the person pointed to (see `Taint.aimed`)."""
         data = jsonable(content)
         findings = tuple(
-            self.provenance.add(source, data, scan=self.detector.scan, addressed=addressed)
+            self.provenance.add(source, data, scan=self.detector.scan, aimed_by=aimed_by)
         )
         if findings:
             self._flags[source] = self._flags.get(source, ()) + findings
@@ -187,20 +191,26 @@ class Gate:
         self.provenance.add(PERSON, text)
         self.intent = self.intent.adding(text)
 
-    def stated(self, effect: Effect, tool: str) -> tuple[bool | None, str | None]:
+    def stated(
+        self, effect: Effect, tool: str, *, moves_money: bool = False
+    ) -> tuple[bool | None, str | None]:
         """Whether the person's words state an action of `effect` by `tool` (None: the task
         has no request to tell, as in a library use of the gateway), and what the tool changes
         that they never named."""
         if not self.intent.text:
             return None, None
-        return self.intent.states(effect, tool), self.intent.unnamed(tool)
+        return self.intent.states(effect, tool, moves_money=moves_money), self.intent.unnamed(tool)
 
-    def preapproved(self, tool: str, effect: Effect, taint: Taint) -> bool:
+    def preapproved(
+        self, tool: str, effect: Effect, taint: Taint, *, moves_money: bool = False
+    ) -> bool:
         """The request states this action and every consequential value is the person's own,
         and that has not been used yet (each stated action runs unasked once)."""
         if effect not in CONSEQUENTIAL or not taint.own:
             return False
-        return _stated_key(tool, taint) not in self._stated_used and bool(self.stated(effect, tool)[0])
+        return _stated_key(tool, taint) not in self._stated_used and bool(
+            self.stated(effect, tool, moves_money=moves_money)[0]
+        )
 
     def used(self, tool: str, taint: Taint) -> None:
         """A stated action ran unasked: the next one like it is asked."""

@@ -212,7 +212,7 @@ class Gateway:
         else:
             source = Source("untrusted", f"{tool_.name}#{next(self._calls)}")
         aimed = gate.taint(ruling.args, ruling.args.keys()).aimed
-        findings = gate.learn(source, value, addressed=aimed)
+        findings = gate.learn(source, value, aimed_by=aimed)
         gate.record(
             actor=actor,
             tool=tool_.name,
@@ -240,13 +240,14 @@ class Gateway:
             elif isinstance(value, list | tuple):
                 recipients.extend(str(v) for v in cast(Iterable[object], value))
         taint = self.gate.taint(args, tool_.consequential)
-        stated, unnamed = self.gate.stated(e.effect, tool_.name)
+        money = self._money(tool_, args)
+        stated, unnamed = self.gate.stated(e.effect, tool_.name, moves_money=money is not None)
         request = ActionRequest(
             tool=tool_.name,
             effect=e.effect,
             site=site,
             connector=e.connector,
-            amount=self._money(tool_, args),
+            amount=money,
             spent=self.gate.spent(),
             recipients=tuple(recipients),
             tainted=taint.tainted,
@@ -254,7 +255,9 @@ class Gateway:
             origins=taint.origins,
             stated=stated,
             unnamed=None if stated else unnamed,
-            preapproved=self.gate.preapproved(tool_.name, e.effect, taint),
+            preapproved=self.gate.preapproved(
+                tool_.name, e.effect, taint, moves_money=money is not None
+            ),
         )
         return request, taint
 

@@ -189,13 +189,67 @@ _VERBS: dict[Effect, re.Pattern[str]] = {
 }
 """The verbs that state each effect (English and French)."""
 
-_MAIL_VERB = re.compile(
-    r"(?<![\w\-])(?i:e-?mail|mail|message|text|dm|ping|cc)(?:s|ed|ing)?\s+"
-    r"(?:(?i:him|her|them|back|everyone|everybody|all|the\s+(?:team|group|channel))\b|"
-    r"[\w.+\-]+@[\w.\-]+|[A-Z]\w+|(?i:the|this|that|my|a|an|it)\b[^.?!\n]{0,40}?\s(?i:to)\s)"
+_MAIL_WORD = re.compile(
+    r"(?<![\w\-])(?:e-?mail|mail|message|text|dm|ping|cc)(?:s|ed|ing)?(?![\w\-])", re.IGNORECASE
 )
-""""Email Bob", "message the team", "text it to Ana": a noun used as a sending verb (not
-"read my email" or "the message from Bob")."""
+_NOUN_BEFORE = frozenset(
+    [
+        "the",
+        "my",
+        "an",
+        "a",
+        "this",
+        "that",
+        "his",
+        "her",
+        "their",
+        "your",
+        "our",
+        "its",
+        "last",
+        "latest",
+        "new",
+        "recent",
+        "unread",
+        "each",
+        "every",
+        "which",
+        "what",
+        "whose",
+        "any",
+        "some",
+        "no",
+        "first",
+        "next",
+        "previous",
+        "same",
+        "old",
+        "an",
+        "other",
+        "another",
+        "original",
+    ]
+)
+_NOUN_AFTER = re.compile(
+    r"\s*(?:from|about|address|addresses|inbox|thread|account|subject|with|was|is|are|were|in|"
+    r"of|on|that|which|i|you|we|he|she|they|and|or|,|\.|\?|!|$)",
+    re.IGNORECASE,
+)
+
+
+def _mail_verb(text: str) -> bool:
+    """ "Email Bob", "e-mail me the list", "message the team": a word for a message used as
+    a verb (not "read my email", "Lily's last e-mail", "the message from Bob")."""
+    for match in _MAIL_WORD.finditer(text):
+        before = text[: match.start()].split()
+        previous = before[-1].casefold().strip("\"'(“‘") if before else ""
+        if previous in _NOUN_BEFORE or previous.endswith(("'s", "’s")):
+            continue
+        if _NOUN_AFTER.match(text, match.end()):
+            continue
+        return True
+    return False
+
 
 _NEIGHBOURS: dict[Effect, frozenset[Effect]] = {
     Effect.SEND: frozenset({Effect.SEND, Effect.SHARE, Effect.PUBLISH}),
@@ -270,14 +324,18 @@ class Intent:
         """The intent once the person also said `text`."""
         plain = _NOT_ME.sub(" ", text)
         found = {effect for effect, words in _VERBS.items() if words.search(plain)}
-        if _MAIL_VERB.search(plain):
+        if _mail_verb(plain):
             found.add(Effect.SEND)
         joined = f"{self.text}\n{text}" if self.text else text
         return Intent(self.verbs | found, joined)
 
-    def states(self, effect: Effect, tool: str = "") -> bool:
-        """Whether the person asked for an action of `effect` (by tool `tool`)."""
-        if not self.verbs & _NEIGHBOURS.get(effect, frozenset()):
+    def states(self, effect: Effect, tool: str = "", *, moves_money: bool = False) -> bool:
+        """Whether the person asked for an action of `effect` (by tool `tool`); an action
+        that `moves_money` (a transfer declared as a send) is also stated by "pay", "refund"…"""
+        neighbours = _NEIGHBOURS.get(effect, frozenset())
+        if moves_money:
+            neighbours |= {Effect.PURCHASE}
+        if not self.verbs & neighbours:
             return False
         return self.unnamed(tool) is None
 

@@ -206,16 +206,16 @@ class Provenance:
         content: object,
         *,
         scan: Callable[[str], Sequence[Finding]] | None = None,
-        addressed: bool = False,
+        aimed_by: Sequence[str] | None = None,
     ) -> list[Finding]:
         """Record `content` (text, or any JSON-like value) as coming from `source`; returns
         what `scan` found in it.
 
         Untrusted content is split into records (the items of a list, e.g. one per mail),
         each scanned with `scan`: the paragraphs around what it finds read like instructions
-        to the agent (`flagged`). `addressed`: the call that returned it was aimed by the
-        person's own values (a file read by the name they gave), so it is what they pointed
-        to."""
+        to the agent (`flagged`). `aimed_by`: the call that returned it was aimed by these
+        values, all the person's own (a file read by the name they gave): what it returns is
+        what they pointed to (see `PersonTerms`)."""
         text = "\n".join(leaves(content))
         if not text:
             return []
@@ -232,24 +232,26 @@ class Provenance:
             self._trusted_numbers |= _numbers(text)
             return []
         records = _records(content)
+        aimed = None if aimed_by is None else self.terms.found_in("\n".join(aimed_by))
         found: list[Finding] = []
         for record in records:
             record_text = "\n".join(leaves(record))
             findings = list(scan(record_text)) if scan is not None and record_text else []
             found.extend(findings)
             spans = _regions(record_text, [(f.start, f.end) for f in findings])
-            designation = self._designation(record, addressed and len(records) == 1, addressed)
+            designation = self._designation(record, aimed)
             self._entries.append(_entry(source, record, record_text, spans, designation))
         return found
 
-    def _designation(self, record: object, document: bool, addressed: bool) -> Designation:
-        if document:
+    def _designation(self, record: object, aimed: Designation | None) -> Designation:
+        """How much of `record` the person pointed to: all of it when their request reads it
+        as a source ("the bill in bill.txt") and the record (or the call that fetched it) is
+        that item; its facts (short fields) when it is an item they name or a call aimed by
+        their values fetched it; nothing otherwise."""
+        found = self.terms.found_in("\n".join(_short_fields(record)))
+        if "document" in (found, aimed):
             return "document"
-        short = "\n".join(_short_fields(record))
-        found = self.terms.found_in(short)
-        if found == "document":
-            return "document"
-        if found == "record" or addressed:
+        if found == "record" or aimed is not None:
             return "record"
         return "none"
 
@@ -304,27 +306,37 @@ class Provenance:
 
 @dataclass(frozen=True, slots=True)
 class PersonTerms:
-    """What the person named, to recognise the content they point to: file names, quoted
-    titles, addresses and web addresses (`document` terms: that exact item), and names and
-    numbers (`record` terms: the mail of the sender they name, the event they name)."""
+    """What the person named, to recognise the content they point to.
 
-    documents: frozenset[str] = frozenset()
-    records: frozenset[str] = frozenset()
+    `sources`: files, quoted titles and web addresses their request reads from ("pay the bill
+    in bill.txt", "the steps listed in 'Onboarding'"): all of that item's content is theirs to
+    use. `items` (the same kinds named as objects, "share budget.xlsx", and e-mail addresses)
+    and `names` (capitalised names, numbers): the items they name, whose facts (sender,
+    subject, file name, id) they point to but not their free text."""
+
+    sources: frozenset[str] = frozenset()
+    items: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
 
     def adding(self, text: str) -> PersonTerms:
-        documents = {_squash(m) for m in _DOCUMENT_TERM.findall(text)}
-        documents |= {_squash(m) for pair in _QUOTED.findall(text) for m in pair if m}
-        records = {t for t in _name_terms(text) if len(t) >= 3}
-        return PersonTerms(
-            self.documents | {d for d in documents if len(d) >= 4},
-            self.records | frozenset(records),
-        )
+        sources: set[str] = set()
+        items: set[str] = set()
+        for match in [*_DOCUMENT_TERM.finditer(text), *_QUOTED.finditer(text)]:
+            quoted = match.re is _QUOTED
+            term = _squash(next(g for g in match.groups() if g) if quoted else match.group(0))
+            if len(term) < 4:
+                continue
+            is_mail = "@" in match.group(0)
+            cued = _SOURCE_CUE.search(text[max(match.start() - 60, 0) : match.start()])
+            (sources if cued and not is_mail else items).add(term)
+        names = {t for t in _name_terms(text) if len(t) >= 3}
+        return PersonTerms(self.sources | sources, self.items | items, self.names | names)
 
     def found_in(self, text: str) -> Designation:
         squashed = _squash(text)
-        if any(term in squashed for term in self.documents):
+        if any(term in squashed for term in self.sources):
             return "document"
-        if self.records & _tokens(text):
+        if any(term in squashed for term in self.items) or self.names & _tokens(text):
             return "record"
         return "none"
 
@@ -334,6 +346,14 @@ _DOCUMENT_TERM = re.compile(
     re.IGNORECASE,
 )
 _QUOTED = re.compile(r"\"([^\"]{3,80})\"|[‘“']([^’”'\n]{3,80})[’”']")
+_SOURCE_CUE = re.compile(
+    r"\b(?:in|from|according\s+to|per|following|inside|within|on|at|using|(?:listed|mentioned|"
+    r"described|given|written|stated|noted|specified|found|shown)\s+(?:in|on|at))"
+    r"(?:\s+(?:the|my|this|that|our|file|document|attachment|note|mail|e-?mail|message|page|"
+    r"sheet|spreadsheet|called|named|titled))*\s*['\"“‘]?\s*$",
+    re.IGNORECASE,
+)
+"""Words before an item the request reads from ("in", "listed in the file", "from")."""
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _STOP = frozenset(
     [
@@ -463,26 +483,108 @@ _STOP = frozenset(
         "read",
         "write",
         "schedule",
+        *[
+            "there",
+            "here",
+            "than",
+            "that",
+            "then",
+            "them",
+            "they",
+            "what",
+            "when",
+            "with",
+            "your",
+            "yours",
+            "mine",
+            "about",
+            "after",
+            "before",
+            "into",
+            "onto",
+            "over",
+            "under",
+            "also",
+            "only",
+            "just",
+            "very",
+            "really",
+            "please",
+            "thanks",
+            "thank",
+            "could",
+            "would",
+            "should",
+            "which",
+            "while",
+            "will",
+            "shall",
+            "have",
+            "has",
+            "had",
+            "does",
+            "done",
+            "make",
+            "made",
+            "want",
+            "need",
+            "like",
+            "know",
+            "file",
+            "files",
+            "email",
+            "e-mail",
+            "emails",
+            "mail",
+            "mails",
+            "message",
+            "messages",
+            "document",
+            "documents",
+            "calendar",
+            "drive",
+            "inbox",
+            "folder",
+            "event",
+            "events",
+            "account",
+            "thing",
+            "things",
+            "something",
+            "anything",
+            "everything",
+            "someone",
+            "anyone",
+            "everyone",
+            "people",
+            "person",
+            "someone",
+        ],
     ]
 )
 
 
 def _name_terms(text: str) -> set[str]:
-    """Names and numbers the person used: capitalised words (not common words) and numbers
-    of three digits or more, case-folded."""
+    """The words that pick out an item: names, numbers of three digits or more and other
+    words of four letters or more ("rent", "dentist"), not common ones, case-folded."""
     found: set[str] = set()
     for match in _WORD.finditer(text):
-        word = match.group(0)
-        folded = word.casefold()
+        folded = _plain(match.group(0))
         if folded in _STOP:
             continue
-        if word[0].isupper() or (any(c.isdigit() for c in word) and len(word) >= 3):
+        if len(folded) >= 4 or match.group(0)[0].isupper() or folded.isdigit():
             found.add(folded)
     return found
 
 
+def _plain(word: str) -> str:
+    """A word case-folded, without a possessive `'s` ("Lily's" is "lily")."""
+    folded = word.casefold()
+    return folded[:-2] if folded.endswith(("'s", "’s")) else folded
+
+
 def _tokens(text: str) -> set[str]:
-    return {m.group(0).casefold() for m in _WORD.finditer(text)}
+    return {_plain(m.group(0)) for m in _WORD.finditer(text)}
 
 
 def _records(content: object) -> list[object]:
@@ -499,8 +601,27 @@ def _records(content: object) -> list[object]:
     return [content]
 
 
+_FREE_TEXT_KEYS = re.compile(
+    r"body|content|text|description|message|note|snippet|summary|comment|review|details|html",
+    re.IGNORECASE,
+)
+"""Fields that hold free text whatever their length (an attacker's note may be short)."""
+
+
 def _short_fields(record: object) -> list[str]:
-    return [leaf for leaf in leaves(record) if len(leaf) <= SHORT_FIELD]
+    """The facts of a record: its fields of up to `SHORT_FIELD` characters, except free text
+    (a mail's body, a file's content), at any depth."""
+    if isinstance(record, str):
+        return []
+    if isinstance(record, Mapping):
+        found: list[str] = []
+        for key, value in cast(Mapping[object, object], record).items():
+            if not _FREE_TEXT_KEYS.search(str(key)):
+                found.extend(_short_fields(value) if not isinstance(value, str) else [value])
+        return [f for f in found if len(f) <= SHORT_FIELD]
+    if isinstance(record, list | tuple):
+        return [f for item in cast(Sequence[object], record) for f in _short_fields(item)]
+    return [] if record is None or isinstance(record, bool) else [str(record)]
 
 
 def _regions(text: str, flagged: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
