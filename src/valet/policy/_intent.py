@@ -232,7 +232,7 @@ _NOUN_BEFORE = frozenset(
 )
 _NOUN_AFTER = re.compile(
     r"\s*(?:from|about|address|addresses|inbox|thread|account|subject|with|was|is|are|were|in|"
-    r"of|on|that|which|i|you|we|he|she|they|and|or|,|\.|\?|!|$)",
+    r"of|on|that|which|i|you|we|he|she|they|and|or)(?!\w)|\s*(?:[,.?!]|$)",
     re.IGNORECASE,
 )
 

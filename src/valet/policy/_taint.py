@@ -317,24 +317,35 @@ class PersonTerms:
     sources: frozenset[str] = frozenset()
     items: frozenset[str] = frozenset()
     names: frozenset[str] = frozenset()
+    source_names: frozenset[str] = frozenset()
+    """Names in a phrase that reads from an item ("from David's lunch e-mail")."""
 
     def adding(self, text: str) -> PersonTerms:
         sources: set[str] = set()
         items: set[str] = set()
         for match in [*_DOCUMENT_TERM.finditer(text), *_QUOTED.finditer(text)]:
             quoted = match.re is _QUOTED
-            term = _squash(next(g for g in match.groups() if g) if quoted else match.group(0))
+            named = next(g for g in match.groups() if g) if quoted else match.group(0)
+            term = _squash(named.lstrip("#"))  # a channel, "#general", is its name
             if len(term) < 4:
                 continue
             is_mail = "@" in match.group(0)
             cued = _SOURCE_CUE.search(text[max(match.start() - 60, 0) : match.start()])
             (sources if cued and not is_mail else items).add(term)
         names = {t for t in _name_terms(text) if len(t) >= 3}
-        return PersonTerms(self.sources | sources, self.items | items, self.names | names)
+        cited = {t for m in _SOURCE_PHRASE.finditer(text) for t in _name_terms(m.group(1))}
+        return PersonTerms(
+            self.sources | sources,
+            self.items | items,
+            self.names | names,
+            self.source_names | {t for t in cited if len(t) >= 3},
+        )
 
     def found_in(self, text: str) -> Designation:
         squashed = _squash(text)
         if any(term in squashed for term in self.sources):
+            return "document"
+        if self.source_names and self.source_names & _tokens(text):
             return "document"
         if any(term in squashed for term in self.items) or self.names & _tokens(text):
             return "record"
@@ -342,18 +353,31 @@ class PersonTerms:
 
 
 _DOCUMENT_TERM = re.compile(
-    r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+|https?://\S+|\b[\w\-]+(?:\.[\w\-]+)*\.[a-z][a-z0-9]{1,4}\b",
+    r"(?<![\w&])#[\w\-]{3,}|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+|https?://[^\s\"'<>]+(?<![.,;:!?])|"
+    r"(?<![\w.\-])[\w\-]+(?:\.[\w\-]+)*\.[a-z][a-z0-9]*(?:/[^\s\"'<>]*)?(?<![.,;:!?])",
     re.IGNORECASE,
 )
+"""Channels (`#general`), e-mail addresses, web addresses and dotted names: files
+(`bill.txt`) and hosts (`www.dora.example`)."""
 _QUOTED = re.compile(r"\"([^\"]{3,80})\"|[‘“']([^’”'\n]{3,80})[’”']")
 _SOURCE_CUE = re.compile(
     r"\b(?:in|from|according\s+to|per|following|inside|within|on|at|using|(?:listed|mentioned|"
     r"described|given|written|stated|noted|specified|found|shown)\s+(?:in|on|at))"
-    r"(?:\s+(?:the|my|this|that|our|file|document|attachment|note|mail|e-?mail|message|page|"
-    r"sheet|spreadsheet|called|named|titled))*\s*['\"“‘]?\s*$",
+    r"(?:\s+(?:the|my|this|that|our|her|his|their|its|your|file|document|attachment|note|mail|"
+    r"e-?mail|message|page|web\s*page|website|site|channel|folder|sheet|spreadsheet|called|"
+    r"named|titled),?)*\s*['\"“‘]?\s*$",
     re.IGNORECASE,
 )
 """Words before an item the request reads from ("in", "listed in the file", "from")."""
+_SOURCE_PHRASE = re.compile(
+    r"\b(?:in|from|according\s+to|per|following|(?:listed|mentioned|described|given|written|"
+    r"stated|noted|specified|found|shown)\s+(?:in|on))\s+((?:[^\s.,;:!?]+\s+){0,4}?)"
+    r"(?:e-?mails?|mails?|messages?|notes?|letters?|files?|documents?|invitations?|invites?|"
+    r"events?|posts?|threads?|pages?|websites?|articles?|reviews?|bills?|invoices?|lists?)\b",
+    re.IGNORECASE,
+)
+"""A phrase that reads from an item named by its owner or topic: "from David's lunch e-mail",
+"in the landlord's letter"."""
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 _STOP = frozenset(
     [
@@ -610,18 +634,17 @@ _FREE_TEXT_KEYS = re.compile(
 
 def _short_fields(record: object) -> list[str]:
     """The facts of a record: its fields of up to `SHORT_FIELD` characters, except free text
-    (a mail's body, a file's content), at any depth."""
-    if isinstance(record, str):
-        return []
-    if isinstance(record, Mapping):
-        found: list[str] = []
-        for key, value in cast(Mapping[object, object], record).items():
-            if not _FREE_TEXT_KEYS.search(str(key)):
-                found.extend(_short_fields(value) if not isinstance(value, str) else [value])
-        return [f for f in found if len(f) <= SHORT_FIELD]
-    if isinstance(record, list | tuple):
-        return [f for item in cast(Sequence[object], record) for f in _short_fields(item)]
-    return [] if record is None or isinstance(record, bool) else [str(record)]
+    (a mail's body, a file's content), at any depth. A record that is only text has none."""
+    return [] if isinstance(record, str) else [f for f in _facts(record) if len(f) <= SHORT_FIELD]
+
+
+def _facts(value: object) -> list[str]:
+    if isinstance(value, Mapping):
+        items = cast(Mapping[object, object], value).items()
+        return [f for k, v in items if not _FREE_TEXT_KEYS.search(str(k)) for f in _facts(v)]
+    if isinstance(value, list | tuple):
+        return [f for item in cast(Sequence[object], value) for f in _facts(item)]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
 
 
 def _regions(text: str, flagged: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
