@@ -3,6 +3,7 @@ provenance, policy, the approver and the audit write, per task."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,6 +31,7 @@ from valet.policy import (
     Scope,
     Source,
     TaintedArg,
+    Trace,
     leaves,
     risk_of,
     strictest,
@@ -79,11 +81,20 @@ class Taint:
     findings: tuple[Finding, ...] = ()
     origins: tuple[TaintedArg, ...] = ()
     """Where every consequential value came from."""
+    carried: tuple[TaintedArg, ...] = ()
+    """Web and e-mail addresses and account numbers inside the other arguments (a link in a
+    message's body), where they came from."""
 
     @property
     def own(self) -> bool:
-        """Every consequential value is the person's own (and there is at least one)."""
-        return bool(self.origins) and all(o.origin == "person" for o in self.origins)
+        """Every consequential value is the person's own (and there is at least one), and the
+        addresses the action carries are the person's or the agent's own."""
+        own = ("person", "trusted", "derived")
+        return (
+            bool(self.origins)
+            and all(o.origin == "person" for o in self.origins)
+            and all(c.origin in own for c in self.carried)
+        )
 
     @property
     def aimed(self) -> tuple[str, ...] | None:
@@ -227,8 +238,14 @@ class Gate:
         important = set(consequential)
         tainted: list[TaintedArg] = []
         origins: list[TaintedArg] = []
+        carried: list[TaintedArg] = []
         findings: list[Finding] = []
         for name, value in args.items():
+            if name not in important:
+                for text in (i for i in _items(value) if isinstance(i, str)):
+                    for found in dict.fromkeys(_ADDRESS.findall(text)):
+                        trace = self.provenance.trace(found)
+                        carried.append(_arg(name, trace))
             if name not in important and not self._flags:
                 continue  # only consequential arguments matter until something is flagged
             for item in _items(value):
@@ -239,14 +256,12 @@ class Gate:
                     findings.extend(self._flags.get(source, ()))
                 if name not in important:
                     continue
-                preview = trace.value if len(trace.value) <= 80 else trace.value[:79] + "…"
-                arg = TaintedArg(
-                    name, preview, trace.sources, trace.excerpt, trace.origin, trace.labels
-                )
+                arg = _arg(name, trace)
                 origins.append(arg)
                 if arg.untrusted:
                     tainted.append(arg)
-        return Taint(tuple(tainted), tuple(dict.fromkeys(findings)), tuple(origins))
+        found = tuple(dict.fromkeys(findings))
+        return Taint(tuple(tainted), found, tuple(origins), tuple(carried))
 
     @property
     def grants(self) -> tuple[Grant, ...]:
@@ -377,6 +392,11 @@ def _warnings(taint: Taint, decisions: Sequence[Decision]) -> tuple[str, ...]:
     agent read that reads like instructions, and anything outside the task's scope."""
     found = [f"{arg.name} comes from {arg.source_words}" for arg in taint.tainted]
     found += [
+        f"{arg.name} carries {arg.value}, from {arg.source_words}"
+        for arg in taint.carried
+        if arg.untrusted
+    ]
+    found += [
         f"what the agent read here contains text that reads like instructions to it ({f})"
         for f in taint.findings
     ]
@@ -388,6 +408,19 @@ def _warnings(taint: Taint, decisions: Sequence[Decision]) -> tuple[str, ...]:
         and not d.rule_id.startswith(("taint.", "provenance.", "injection."))
     ]
     return tuple(dict.fromkeys(found))
+
+
+_ADDRESS = re.compile(
+    r"https?://[^\s\"'<>]+(?<![.,;:!?)])|\bwww\.[^\s\"'<>]+(?<![.,;:!?)])|"
+    r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+|"
+    r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"
+)
+"""What a message can carry that sends someone somewhere: web and e-mail addresses, IBANs."""
+
+
+def _arg(name: str, trace: Trace) -> TaintedArg:
+    preview = trace.value if len(trace.value) <= 80 else trace.value[:79] + "…"
+    return TaintedArg(name, preview, trace.sources, trace.excerpt, trace.origin, trace.labels)
 
 
 def _stated_key(tool: str, taint: Taint) -> str:

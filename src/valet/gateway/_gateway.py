@@ -253,6 +253,7 @@ class Gateway:
             tainted=taint.tainted,
             findings=taint.findings,
             origins=taint.origins,
+            carried=taint.carried,
             stated=stated,
             unnamed=None if stated else unnamed,
             preapproved=self.gate.preapproved(

@@ -105,6 +105,15 @@ def _provenance(request: ActionRequest) -> list[Decision]:
             )
         else:
             found.append(Decision.ask(f"taint.{arg.name}", f"{where}, not from your request"))
+    for arg in request.carried:
+        if changes and arg.untrusted:
+            found.append(
+                Decision.ask(
+                    f"taint.carried.{arg.name}",
+                    f"{arg.name} carries {arg.value!r}, which comes from {arg.source_words}, "
+                    "not from your request",
+                )
+            )
     return found
 
 

@@ -76,6 +76,9 @@ class ActionRequest:
     `flagged`)."""
     origins: tuple[TaintedArg, ...] = ()
     """Where every consequential argument came from (shown in an ask)."""
+    carried: tuple[TaintedArg, ...] = ()
+    """Web and e-mail addresses and account numbers inside the other arguments (a link in a
+    message), with where each came from."""
     stated: bool | None = None
     """Whether the person's request states this action (see `Intent`); None when valet does
     not check (browser actions: the page's controls are classified, not named by tools)."""
