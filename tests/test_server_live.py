@@ -95,13 +95,20 @@ class LiveClient:
     socket: ClientConnection
     messages: list[dict[str, Any]] = field(default_factory=lambda: list[dict[str, Any]]())
     frames: int = 0
+    looked: int = 0
+    """How many of `messages` `until` has looked at (`frame` keeps the messages it passes)."""
 
     async def until(
         self, predicate: Callable[[dict[str, Any]], bool], *, within: float = 30
     ) -> dict[str, Any]:
-        """The next JSON message (after those already read) for which `predicate` holds."""
+        """The next JSON message (after those already looked at) for which `predicate` holds:
+        one `frame` received on its way to a frame counts too."""
 
         async def read() -> dict[str, Any]:
+            while self.looked < len(self.messages):
+                self.looked += 1
+                if predicate(self.messages[self.looked - 1]):
+                    return self.messages[self.looked - 1]
             while True:
                 raw = await self.socket.recv()
                 if isinstance(raw, bytes):
@@ -110,6 +117,7 @@ class LiveClient:
                     continue
                 message = json.loads(raw)
                 self.messages.append(message)
+                self.looked = len(self.messages)
                 if predicate(message):
                     return message
 
