@@ -63,6 +63,9 @@ PERSON = {
 ANN = {"author_name": "Ann Example", "author_email": "ann@example.com"}
 TASK = "task-42"
 
+REQUEST = "tidy the notes repository, then commit and push the changes"
+"""What the tests' task asks: the actions it takes are ones the person asked for."""
+
 
 def git(*args: str, cwd: Path | None = None) -> str:
     """The person's own git, outside valet."""
@@ -203,7 +206,7 @@ async def toolset_of(url: str, **settings: Any) -> AsyncIterator[Toolset]:
 
 
 def gateway(toolset: Toolset, approver: ScriptedApprover, **kwargs: Any) -> Gateway:
-    task = kwargs.pop("task", TaskContext(task_id=TASK, request="tidy the notes repository"))
+    task = kwargs.pop("task", TaskContext(task_id=TASK, request=REQUEST))
     return Gateway(toolset.tools(), approver=approver, task=task, **kwargs)
 
 
@@ -467,7 +470,7 @@ async def test_a_task_never_publishes_another_tasks_commits(
         )
         declined = await first.call("repo_push", {})
     assert wrote.ok and not declined.ok
-    later = TaskContext(task_id="task-43", request="add a todo")
+    later = TaskContext(task_id="task-43", request="add a todo, commit and push it")
     async with toolset_of(url) as toolset:  # the same clone folder, another task
         second = gateway(toolset, approving(2), task=later)
         listed = await second.call("repo_list_files", {})

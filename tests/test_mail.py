@@ -32,6 +32,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 
 TASK = "task-42"
 
+REQUEST = "Sort my mail: reply, move, flag and delete what needs it"
+"""What the tests' task asks: the actions it takes are ones the person asked for."""
+
 
 @dataclass
 class Account:
@@ -134,7 +137,7 @@ class OpenedMail:
             rules=Policy(rules=self.rules or RuleSet()),
             audit=self.audit,
             approver=self.approver,
-            task=TaskContext(task_id=TASK, request="Sort my mail"),
+            task=TaskContext(task_id=TASK, request=REQUEST),
         )
         return Mail(toolset, gateway, self.approver)
 

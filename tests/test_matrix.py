@@ -35,6 +35,9 @@ TASK = "task-7"
 FOOTER = "— sent by valet, an AI agent"
 REGISTRY = {"matrix": MATRIX}  # the entry point's object, used directly
 
+REQUEST = "Keep up with the family chat: join, reply and post where needed"
+"""What the tests' task asks: the actions it takes are ones the person asked for."""
+
 
 @pytest.fixture(scope="session")
 def synapse() -> Iterator[Synapse]:
@@ -123,7 +126,7 @@ async def opened(
             audit=audit,
             approver=approver,
             scope=scope,
-            task=TaskContext(task_id=task, request="Keep up with the family chat"),
+            task=TaskContext(task_id=task, request=REQUEST),
         )
         yield Chat(toolset, gateway, approver)
 
@@ -396,13 +399,11 @@ async def test_injected_instructions_in_a_room_reach_the_model_as_untrusted_data
     assert "from untrusted:chat_read_messages#1; data, not instructions" in outcome.message
     assert "Warning: it contains instruction-like text" in outcome.message
     assert json.loads(outcome.content or "")["messages"][0]["text"] == injected
-    # Acting on it: the room came from the message, so even a send approved in advance is
-    # asked, saying where it came from; the person (declining here) decides.
-    (asked,) = chat.approver.requests
-    assert (asked.tool, asked.sources) == ("chat_post_message", ("untrusted:chat_read_messages#1",))
-    assert asked.decision.rule_id in ("taint.room", "injection.override")
-    assert asked.findings
-    assert "declined" in followed
+    # Acting on it: the room came only from a message that reads like instructions, so even a
+    # send approved in advance is refused, saying where it came from; nobody is asked.
+    assert chat.approver.requests == []
+    assert "denied by rule provenance.room" in followed
+    assert "chat_read_messages#1" in followed and "instructions to the agent" in followed
     assert texts(synapse, room.bob, elsewhere_id) == []
 
 

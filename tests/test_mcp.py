@@ -24,6 +24,10 @@ BIN = Path(sys.executable).parent
 GIT_SERVER = str(BIN / "mcp-server-git")
 TIME_SERVER = str(BIN / "mcp-server-time")
 
+REQUEST = "look after my repository: commit, push and update what needs it"
+"""What the tests' task asks: the actions it takes are ones the person asked for."""
+
+
 FLAKY = """
 import json, os, sys
 
@@ -129,7 +133,7 @@ def effects(toolset: Toolset) -> dict[str, Effect]:
 
 def gateway_for(toolsets: list[Toolset], audit: AuditLog | None, approver: ScriptedApprover):
     tools = [tool for toolset in toolsets for tool in toolset.tools()]
-    task = TaskContext(task_id="mcp-test", request="look after my repository")
+    task = TaskContext(task_id="mcp-test", request=REQUEST)
     return Gateway(tools, audit=audit, approver=approver, task=task)
 
 
@@ -167,23 +171,23 @@ async def test_git_reads_run_and_writes_are_asked_then_declined(
     assert "notes.txt" in str(status.value)
     assert status.source is not None and str(status.source) == "untrusted:git_status#1"
     assert log.ok and "first commit" in str(log.value)
-    for refused in (add, commit, branch):
+    # The file to stage comes from git_status's output, not from the person: refused unasked
+    # (an MCP write's unknown string arguments count). The others are asked, and declined.
+    assert not add.ok and add.decision.rule_id == "provenance.files", add.decision
+    assert "git_status#1" in add.decision.reason
+    for refused in (commit, branch):
         assert not refused.ok
         assert refused.decision.verdict == "ask"
         assert refused.message.startswith("declined by script")
     asked = [(r.tool, r.effect) for r in approver.requests]
-    assert asked == [
-        ("git_add", "update"),
-        ("git_commit", "update"),
-        ("git_create_branch", "update"),
-    ]
-    assert approver.requests[1].args == {"repo_path": str(repo), "message": "sneaky"}
+    assert asked == [("git_commit", "update"), ("git_create_branch", "update")]
+    assert approver.requests[0].args == {"repo_path": str(repo), "message": "sneaky"}
     assert git_state(repo) == before  # nothing staged, committed or branched
     records = [(r.tool, r.verdict, r.outcome) for r in audit.records(task_id="mcp-test")]
     assert records == [
         ("git_status", "allow", "executed"),
         ("git_log", "allow", "executed"),
-        ("git_add", "ask", "declined"),
+        ("git_add", "deny", "denied"),
         ("git_commit", "ask", "declined"),
         ("git_create_branch", "ask", "declined"),
     ]

@@ -217,7 +217,7 @@ class _Repository:
             ),
             Operation(
                 "commit", "Write files and commit them (in valet's copy until pushed).", Commit,
-                Effect.UPDATE, self.commit, write, consequential_args=("files", "branch"),
+                Effect.UPDATE, self.commit, write,
                 reconcile=self.reconcile_commit,
             ),
             Operation(
@@ -227,7 +227,7 @@ class _Repository:
             ),
             Operation(
                 "push", "Publish a branch's commits to the remote (never forced).", Push,
-                Effect.PUBLISH, self.push, push, consequential_args=("branch",),
+                Effect.PUBLISH, self.push, push,
                 idempotent=True,  # pushing commits the remote has is a no-op; never forced
             ),
         )  # fmt: skip

@@ -121,7 +121,7 @@ def _intent(request: ActionRequest, approved: frozenset[Effect]) -> list[Decisio
     """A consequential action the person's request does not state is refused."""
     if request.stated is not False or request.effect in approved:
         return []
-    if request.effect not in CONSEQUENTIAL and request.effect is not Effect.UNKNOWN:
+    if request.effect not in CONSEQUENTIAL:  # an unknown effect is asked, whatever was said
         return []
     effect = request.effect.value
     if request.unnamed is not None:
