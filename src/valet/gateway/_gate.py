@@ -292,7 +292,12 @@ class Gate:
         if decision.verdict == "deny":
             return Ruling(decision, False, "denied", args=args)
         grant = Grant.for_request(request)
-        said = [d for d in self._policy.decisions(request, self._scope, self._grants)]
+        said = [
+            decision if d.rule_id == decision.rule_id else d  # the deciding one, as explained
+            for d in self._policy.decisions(request, self._scope, self._grants)
+        ]
+        if decision.rule_id not in {d.rule_id for d in said}:
+            said.insert(0, decision)  # e.g. a navigation rule the caller added
         rules = tuple(f"{d.rule_id}: {d.reason}" for d in said if d.verdict != "allow")
         asked = ApprovalRequest(
             task_id=self.task.task_id,
