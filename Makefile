@@ -34,6 +34,7 @@ bench: deps chromium miniwob
 	$(PY) bench/concurrency.py
 	$(PY) bench/live_view.py
 	$(PY) bench/navigation_guard.py
+	$(PY) bench/injection.py
 	$(PY) bench/miniwob.py
 
 # MiniWoB++'s task pages for bench/miniwob.py (pip `miniwob`, without its gym dependencies:

@@ -15,18 +15,21 @@ from valet.gateway import Approval, ApprovalRequest
 
 
 def _describe(request: ApprovalRequest) -> Text:
+    """The ask as the person reads it: the action and every argument, where each value that
+    matters came from, every rule that asked (most specific first), then the warnings."""
     args = json.dumps(request.args, ensure_ascii=False, default=str)
     text = Text.assemble(
         ("valet asks: ", "bold magenta"),
         (f"{request.tool} ({request.effect}{_risk(request)}) ", "bold"),
-        args[:300],
-        "\n      why: ",
-        (request.decision.reason, "italic"),
+        args if len(args) <= 600 else args[:599] + "…",
     )
-    if request.sources:
-        text.append(f"\n      values came from: {', '.join(request.sources)}", style="yellow")
-    if request.findings:
-        text.append(f"\n      warnings: {'; '.join(request.findings)}", style="yellow")
+    for line in request.provenance:
+        text.append(f"\n      {line}")
+    rules = request.rules or (f"{request.decision.rule_id}: {request.decision.reason}",)
+    text.append("\n      why: ")
+    text.append("; ".join(rules), style="italic")
+    for warning in request.warnings:
+        text.append(f"\n      warning: {warning}", style="bold yellow")
     return text
 
 
