@@ -64,6 +64,12 @@ async def test_approve_edit_and_decline_go_through_the_gateway(
         assert first["summary"] == "Remove" and '"Remove"' in first["reason"]
         assert first["rule"] and first["url"] == start
         assert first["args"] == {"element": {"role": "button", "name": "Remove", "nth": 0}}
+        # every rule that asked, the deciding one first; no warning: nothing read handed over a
+        # value, nothing is out of the task's scope
+        assert first["rules"][0].startswith(f"{first['rule']}: ") and first["warnings"] == []
+        card = (await srv.client.get(f"/ui/tasks/{task_id}")).text
+        assert first["rules"][0].split(": ", 1)[1].replace('"', "&#34;") in card
+        assert "Look before you say yes" not in card
         waiting = await srv.events_until(task_id, status_is("waiting"))
         assert waiting[-1]["detail"] == "approve: Remove"
         counts = (await srv.client.get("/api/tasks")).json()["counts"]

@@ -269,6 +269,9 @@ class WebApprover:
             rule=request.decision.rule_id,
             sources=list(request.sources),
             findings=list(request.findings),
+            provenance=list(request.provenance),
+            rules=list(request.rules),
+            warnings=list(request.warnings),
         )
         desk.waiting(person.task_id, f"approve: {summary}")
         try:

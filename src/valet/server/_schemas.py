@@ -191,6 +191,12 @@ class PersonRequest(BaseModel):
     """Approvals: untrusted content the arguments came from."""
     findings: list[str] = Field(default_factory=lambda: list[str]())
     """Approvals: instruction-like text found where the arguments came from."""
+    provenance: list[str] = Field(default_factory=lambda: list[str]())
+    """Approvals: where each value that matters came from, a line each."""
+    rules: list[str] = Field(default_factory=lambda: list[str]())
+    """Approvals: every rule that asked, most specific first (`rule_id: reason`)."""
+    warnings: list[str] = Field(default_factory=lambda: list[str]())
+    """Approvals: what to look at before saying yes (empty when nothing is off)."""
     answer: str | None = None
     """Questions: the person's answer."""
     answered_at: str | None = None
