@@ -89,6 +89,20 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
         ),
     ),
     (
+        "request",
+        re.compile(
+            r"\b(?:please|kindly)\s+(?:\w+\s+){0,3}?(?:send|forward|share|delete|remove|cancel|post|"
+            r"pay|transfer|add|invite|visit|click|open|reserve|book|e-?mail|put|schedule|change|"
+            r"update|move|redirect)\b|(?:^|[.!?:;]\s+|\n)\s*(?:send|forward|share|delete|remove|"
+            r"cancel|post|transfer|invite|visit|click|reserve|redirect)\s+(?:it|this|them|him|her|"
+            r"the|all|every|a|an|to|your)\b|\b(?:is|are)\s+to\s+be\s+(?:paid|sent|transferred|"
+            r"forwarded|shared|deleted|posted)\b|\bmust\s+(?:go|be\s+(?:sent|paid|removed|deleted|"
+            r"cancelled|canceled|posted|forwarded|shared|changed|updated|redirected))\b|"
+            r"\b(?:send|forward|post|share|add)\s+(?:it|this|them|him|her)\s+(?:to|there|in)\b",
+            re.IGNORECASE,
+        ),
+    ),
+    (
         "exfiltration",
         re.compile(
             r"\b(?:send|forward|email|transfer|upload|post)\b[^.\n]{0,40}\b(?:password|"

@@ -137,6 +137,10 @@ def leaves(value: object) -> Iterator[str]:
         yield str(value)
 
 
+WEAK_FINDINGS = frozenset({"request"})
+"""Findings that do not make the passage around them untrusted: a bill says "please pay" too.
+They still warn the person at the asks whose values came from that content."""
+
 SHORT_FIELD = 200
 """A field of a record up to this many characters is a fact about it (a sender, a subject, an
 IBAN); a longer one is free text."""
@@ -238,7 +242,8 @@ class Provenance:
             record_text = "\n".join(leaves(record))
             findings = list(scan(record_text)) if scan is not None and record_text else []
             found.extend(findings)
-            spans = _regions(record_text, [(f.start, f.end) for f in findings])
+            flagging = [f for f in findings if f.kind not in WEAK_FINDINGS]
+            spans = _regions(record_text, [(f.start, f.end) for f in flagging])
             designation = self._designation(record, aimed)
             self._entries.append(_entry(source, record, record_text, spans, designation))
         return found
