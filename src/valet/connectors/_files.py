@@ -209,7 +209,6 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
             Effect.UPDATE,
             _thread(write_file),
             write,
-            consequential_args=("path",),
             idempotent=True,  # the same text written twice is the same file
         ),
         Operation(
@@ -219,7 +218,6 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
             Effect.UPDATE,
             _thread(move_file),
             write,
-            consequential_args=("source", "destination"),
         ),
         Operation(
             "import_file",
@@ -228,7 +226,6 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
             Effect.UPDATE,
             _thread(import_file),
             write,
-            consequential_args=("source", "destination"),
         ),
         Operation(
             "delete_file",

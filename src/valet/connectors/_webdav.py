@@ -153,12 +153,11 @@ async def _open(name: str, settings: WebDavSettings, sign_in: DavSignIn) -> Asyn
             Operation("read", "Read a text file.", ReadFile, Effect.READ, run(folder.read), read),
             Operation(
                 "write", "Write a text file.", WriteFile, Effect.UPDATE, run(folder.write), write,
-                consequential_args=("path",),
                 idempotent=True,  # the same text written twice is the same file
             ),
             Operation(
                 "move", "Move or rename a file or folder.", MoveFile, Effect.UPDATE,
-                run(folder.move), write, consequential_args=("source", "destination"),
+                run(folder.move), write,
             ),
             Operation(
                 "delete", "Delete a file or folder.", DeleteFile, Effect.DELETE,

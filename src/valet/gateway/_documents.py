@@ -131,14 +131,16 @@ class DocumentGuard:
             if len(self._connections) > 256:
                 self._connections.clear()
             self._connections.add(seen)
-            self.gate.record(
-                actor="system",
-                tool="connection",
-                effect="navigate",
-                ruling=ruling,
-                outcome="denied",
-            )
             if decision.rule_id != "nav.unresolved":
+                # A name that does not resolve contacted nothing: not an event for the log
+                # (offline, Chromium's own background calls to its vendor would fill it).
+                self.gate.record(
+                    actor="system",
+                    tool="connection",
+                    effect="navigate",
+                    ruling=ruling,
+                    outcome="denied",
+                )
                 self._refused.append(Refusal("connection", ruling))
         return ruling.message
 

@@ -241,7 +241,7 @@ class Gate:
         carried: list[TaintedArg] = []
         findings: list[Finding] = []
         for name, value in args.items():
-            if name not in important:
+            if name not in important and _FREE_TEXT.search(name):
                 for text in (i for i in _items(value) if isinstance(i, str)):
                     for found in dict.fromkeys(_ADDRESS.findall(text)):
                         trace = self.provenance.trace(found)
@@ -421,6 +421,13 @@ _ADDRESS = re.compile(
     r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){3,7}(?:[ ]?[A-Z0-9]{1,3})?\b"
 )
 """What a message can carry that sends someone somewhere: web and e-mail addresses, IBANs."""
+
+
+_FREE_TEXT = re.compile(
+    r"body|text|content|message|description|subject|title|comment|note|summary|html|markdown",
+    re.IGNORECASE,
+)
+"""Arguments whose text a person reads (a reference such as `in_reply_to` is not carried)."""
 
 
 def _arg(name: str, trace: Trace) -> TaintedArg:
