@@ -194,7 +194,10 @@ def submission_of(
         return None
     site = site_of(target.url) if target.url.startswith(("http:", "https:")) else None
     here = site_of(observation.url) if observation.url.startswith(("http:", "https:")) else None
-    elsewhere = site is not None and site != here
+    homes = {here}
+    if element.frame is not None:  # a form in an iframe goes back to its own frame's site
+        homes |= {site_of(w.src) for w in observation.widgets if w.src.startswith("http")}
+    elsewhere = site is not None and site not in homes
     if not target.submits and not elsewhere:
         return None
     facts = observation.forms.get(target.form)
