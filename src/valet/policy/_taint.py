@@ -19,6 +19,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal, cast
 
 from valet.policy._injection import Finding
+from valet.policy._terms import (
+    Designation,
+    PersonTerms,
+    short_fields,
+    squash,
+    tokens,
+)
 
 SourceKind = Literal["person", "trusted", "untrusted"]
 
@@ -86,12 +93,7 @@ class Trace:
         return not self.clean
 
 
-_SEPARATORS = re.compile(r"[\s\-_.·/]+")
 _NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:[ ,.’']\d{3})*(?:[.,]\d{1,2})?(?![\w])|\d+(?:[.,]\d+)?")
-
-
-def _squash(text: str) -> str:
-    return _SEPARATORS.sub("", text.casefold())
 
 
 def _numbers(text: str) -> set[Decimal]:
@@ -141,10 +143,6 @@ WEAK_FINDINGS = frozenset({"request"})
 """Findings that do not make the passage around them untrusted: a bill says "please pay" too.
 They still warn the person at the asks whose values came from that content."""
 
-SHORT_FIELD = 200
-"""A field of a record up to this many characters is a fact about it (a sender, a subject, an
-IBAN); a longer one is free text."""
-
 
 @dataclass(frozen=True, slots=True)
 class _Searchable:
@@ -156,12 +154,12 @@ class _Searchable:
 
     @staticmethod
     def of(text: str) -> _Searchable:
-        return _Searchable(_squash(text), frozenset(_numbers(text)), frozenset(_tokens(text)))
+        return _Searchable(squash(text), frozenset(_numbers(text)), frozenset(tokens(text)))
 
     def has(self, text: str, number: Decimal | None) -> bool:
         if number is not None:
             return number in self.numbers
-        squashed = _squash(text)
+        squashed = squash(text)
         if len(squashed) < 3:
             return text.casefold() in self.words
         return squashed in self.squashed
@@ -180,9 +178,6 @@ class _Entry:
     """What of the record the person pointed to: everything (`document`), its short fields
     (`record`), or nothing."""
     label: str
-
-
-Designation = Literal["document", "record", "none"]
 
 
 class Provenance:
@@ -224,14 +219,14 @@ class Provenance:
         if not text:
             return []
         if source.kind == "person":
-            self._person.append(_squash(text))
+            self._person.append(squash(text))
             self._person_text = "\x00".join(self._person)
             self._person_numbers |= _numbers(text)
-            self._person_tokens |= _tokens(text)
+            self._person_tokens |= tokens(text)
             self.terms = self.terms.adding(text)
             return []
         if source.kind == "trusted":
-            self._trusted.append(_squash(text))
+            self._trusted.append(squash(text))
             self._trusted_text = "\x00".join(self._trusted)
             self._trusted_numbers |= _numbers(text)
             return []
@@ -253,7 +248,7 @@ class Provenance:
         as a source ("the bill in bill.txt") and the record (or the call that fetched it) is
         that item; its facts (short fields) when it is an item they name or a call aimed by
         their values fetched it; nothing otherwise."""
-        found = self.terms.found_in("\n".join(_short_fields(record)))
+        found = self.terms.found_in("\n".join(short_fields(record)))
         if "document" in (found, aimed):
             return "document"
         if found == "record" or aimed is not None:
@@ -269,7 +264,7 @@ class Provenance:
         too, as whole words (an id like `7`)."""
         number = _as_number(value)
         text = str(value)
-        squashed = _squash(text)
+        squashed = squash(text)
         if number is None:
             if not squashed or (len(squashed) < 3 and not short_ok):
                 return Trace(text, clean=True, origin="derived")
@@ -309,313 +304,6 @@ class Provenance:
         return squashed in said
 
 
-@dataclass(frozen=True, slots=True)
-class PersonTerms:
-    """What the person named, to recognise the content they point to.
-
-    `sources`: files, quoted titles and web addresses their request reads from ("pay the bill
-    in bill.txt", "the steps listed in 'Onboarding'"): all of that item's content is theirs to
-    use. `items` (the same kinds named as objects, "share budget.xlsx", and e-mail addresses)
-    and `names` (capitalised names, numbers): the items they name, whose facts (sender,
-    subject, file name, id) they point to but not their free text."""
-
-    sources: frozenset[str] = frozenset()
-    items: frozenset[str] = frozenset()
-    names: frozenset[str] = frozenset()
-    source_names: frozenset[str] = frozenset()
-    """Names in a phrase that reads from an item ("from David's lunch e-mail")."""
-
-    def adding(self, text: str) -> PersonTerms:
-        sources: set[str] = set()
-        items: set[str] = set()
-        for match in [*_DOCUMENT_TERM.finditer(text), *_QUOTED.finditer(text)]:
-            quoted = match.re is _QUOTED
-            named = next(g for g in match.groups() if g) if quoted else match.group(0)
-            term = _squash(named.lstrip("#"))  # a channel, "#general", is its name
-            if len(term) < 4:
-                continue
-            is_mail = "@" in match.group(0)
-            cued = _SOURCE_CUE.search(text[max(match.start() - 60, 0) : match.start()])
-            (sources if cued and not is_mail else items).add(term)
-        names = {t for t in _name_terms(text) if len(t) >= 3}
-        cited = {t for m in _SOURCE_PHRASE.finditer(text) for t in _name_terms(m.group(1))}
-        return PersonTerms(
-            self.sources | sources,
-            self.items | items,
-            self.names | names,
-            self.source_names | {t for t in cited if len(t) >= 3},
-        )
-
-    def found_in(self, text: str) -> Designation:
-        squashed = _squash(text)
-        if any(term in squashed for term in self.sources):
-            return "document"
-        if self.source_names and self.source_names & _tokens(text):
-            return "document"
-        if any(term in squashed for term in self.items) or self.names & _tokens(text):
-            return "record"
-        return "none"
-
-
-_DOCUMENT_TERM = re.compile(
-    r"(?<![\w&])#[\w\-]{3,}|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+|https?://[^\s\"'<>]+(?<![.,;:!?])|"
-    r"(?<![\w.\-])[\w\-]+(?:\.[\w\-]+)*\.[a-z][a-z0-9]*(?:/[^\s\"'<>]*)?(?<![.,;:!?])",
-    re.IGNORECASE,
-)
-"""Channels (`#general`), e-mail addresses, web addresses and dotted names: files
-(`bill.txt`) and hosts (`www.dora.example`)."""
-_QUOTED = re.compile(r"\"([^\"]{3,80})\"|[‘“']([^’”'\n]{3,80})[’”']")
-_SOURCE_CUE = re.compile(
-    r"\b(?:in|from|according\s+to|per|following|inside|within|on|at|using|(?:listed|mentioned|"
-    r"described|given|written|stated|noted|specified|found|shown)\s+(?:in|on|at))"
-    r"(?:\s+(?:the|my|this|that|our|her|his|their|its|your|file|document|attachment|note|mail|"
-    r"e-?mail|message|page|web\s*page|website|site|channel|folder|sheet|spreadsheet|called|"
-    r"named|titled),?)*\s*['\"“‘]?\s*$",
-    re.IGNORECASE,
-)
-"""Words before an item the request reads from ("in", "listed in the file", "from")."""
-_SOURCE_PHRASE = re.compile(
-    r"\b(?:in|from|according\s+to|per|following|(?:listed|mentioned|described|given|written|"
-    r"stated|noted|specified|found|shown)\s+(?:in|on))\s+((?:[^\s.,;:!?]+\s+){0,4}?)"
-    r"(?:e-?mails?|mails?|messages?|notes?|letters?|files?|documents?|invitations?|invites?|"
-    r"events?|posts?|threads?|pages?|websites?|articles?|reviews?|bills?|invoices?|lists?)\b",
-    re.IGNORECASE,
-)
-"""A phrase that reads from an item named by its owner or topic: "from David's lunch e-mail",
-"in the landlord's letter"."""
-_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "then",
-        "so",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "into",
-        "about",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "my",
-        "me",
-        "i",
-        "you",
-        "your",
-        "we",
-        "our",
-        "us",
-        "he",
-        "she",
-        "him",
-        "her",
-        "his",
-        "they",
-        "them",
-        "their",
-        "please",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "do",
-        "does",
-        "did",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "whose",
-        "when",
-        "where",
-        "why",
-        "how",
-        "all",
-        "any",
-        "some",
-        "each",
-        "every",
-        "no",
-        "not",
-        "yes",
-        "also",
-        "just",
-        "only",
-        "up",
-        "down",
-        "out",
-        "over",
-        "under",
-        "again",
-        "new",
-        "last",
-        "next",
-        "first",
-        "one",
-        "two",
-        "today",
-        "tomorrow",
-        "yesterday",
-        "week",
-        "month",
-        "year",
-        "day",
-        "time",
-        "send",
-        "pay",
-        "buy",
-        "book",
-        "reply",
-        "forward",
-        "delete",
-        "share",
-        "create",
-        "add",
-        "update",
-        "change",
-        "find",
-        "tell",
-        "give",
-        "get",
-        "let",
-        "make",
-        "check",
-        "show",
-        "list",
-        "read",
-        "write",
-        "schedule",
-        *[
-            "there",
-            "here",
-            "than",
-            "that",
-            "then",
-            "them",
-            "they",
-            "what",
-            "when",
-            "with",
-            "your",
-            "yours",
-            "mine",
-            "about",
-            "after",
-            "before",
-            "into",
-            "onto",
-            "over",
-            "under",
-            "also",
-            "only",
-            "just",
-            "very",
-            "really",
-            "please",
-            "thanks",
-            "thank",
-            "could",
-            "would",
-            "should",
-            "which",
-            "while",
-            "will",
-            "shall",
-            "have",
-            "has",
-            "had",
-            "does",
-            "done",
-            "make",
-            "made",
-            "want",
-            "need",
-            "like",
-            "know",
-            "file",
-            "files",
-            "email",
-            "e-mail",
-            "emails",
-            "mail",
-            "mails",
-            "message",
-            "messages",
-            "document",
-            "documents",
-            "calendar",
-            "drive",
-            "inbox",
-            "folder",
-            "event",
-            "events",
-            "account",
-            "thing",
-            "things",
-            "something",
-            "anything",
-            "everything",
-            "someone",
-            "anyone",
-            "everyone",
-            "people",
-            "person",
-            "someone",
-        ],
-    ]
-)
-
-
-def _name_terms(text: str) -> set[str]:
-    """The words that pick out an item: names, numbers of three digits or more and other
-    words of four letters or more ("rent", "dentist"), not common ones, case-folded."""
-    found: set[str] = set()
-    for match in _WORD.finditer(text):
-        folded = _plain(match.group(0))
-        if folded in _STOP:
-            continue
-        if len(folded) >= 4 or match.group(0)[0].isupper() or folded.isdigit():
-            found.add(folded)
-    return found
-
-
-def _plain(word: str) -> str:
-    """A word case-folded, without a possessive `'s` ("Lily's" is "lily")."""
-    folded = word.casefold()
-    return folded[:-2] if folded.endswith(("'s", "’s")) else folded
-
-
-def _tokens(text: str) -> set[str]:
-    return {_plain(m.group(0)) for m in _WORD.finditer(text)}
-
-
 def _records(content: object) -> list[object]:
     """The records of a tool's result: the items of a list (or of the one list a mapping
     wraps, `{"emails": [...]}`), else the whole value."""
@@ -628,28 +316,6 @@ def _records(content: object) -> list[object]:
         if isinstance(only, list | tuple) and only:
             return list(cast(Sequence[object], only))
     return [content]
-
-
-_FREE_TEXT_KEYS = re.compile(
-    r"body|content|text|description|message|note|snippet|summary|comment|review|details|html",
-    re.IGNORECASE,
-)
-"""Fields that hold free text whatever their length (an attacker's note may be short)."""
-
-
-def _short_fields(record: object) -> list[str]:
-    """The facts of a record: its fields of up to `SHORT_FIELD` characters, except free text
-    (a mail's body, a file's content), at any depth. A record that is only text has none."""
-    return [] if isinstance(record, str) else [f for f in _facts(record) if len(f) <= SHORT_FIELD]
-
-
-def _facts(value: object) -> list[str]:
-    if isinstance(value, Mapping):
-        items = cast(Mapping[object, object], value).items()
-        return [f for k, v in items if not _FREE_TEXT_KEYS.search(str(k)) for f in _facts(v)]
-    if isinstance(value, list | tuple):
-        return [f for item in cast(Sequence[object], value) for f in _facts(item)]
-    return [] if value is None or isinstance(value, bool) else [str(value)]
 
 
 def _regions(text: str, flagged: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -680,7 +346,7 @@ def _entry(
     if designation == "document":
         designated = clear
     elif designation == "record":
-        designated = "\n".join(f for f in _short_fields(record) if f in clear)
+        designated = "\n".join(f for f in short_fields(record) if f in clear)
     else:
         designated = ""
     return _Entry(
@@ -714,7 +380,7 @@ def _excerpt(text: str, value: str, width: int = 60) -> str:
     flat = " ".join(text.split())
     at = flat.casefold().find(value.casefold())
     if at < 0:
-        head = _squash(value)[:4]
+        head = squash(value)[:4]
         at = max(flat.casefold().find(head), 0) if head else 0
     start = max(at - width, 0)
     end = min(at + len(value) + width, len(flat))
