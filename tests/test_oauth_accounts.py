@@ -68,7 +68,7 @@ from valet.connectors import (
     oauth_provider,
     open_toolsets,
 )
-from valet.gateway import Approval, Gateway, ScriptedApprover
+from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
 from valet.runtime import person_setup
 from valet.settings import load_config
 from valet.vault import KEY_ENV, Credential, Vault
@@ -175,9 +175,11 @@ async def toolset(connector: str, **settings: object) -> AsyncIterator[Toolset]:
         yield opened
 
 
-def gateway(opened: Toolset, approvals: int = 0) -> Gateway:
+def gateway(opened: Toolset, approvals: int = 0, request: str = "") -> Gateway:
+    """A gateway for `opened`, approving `approvals` asks, for a task that asked `request`."""
     approver = ScriptedApprover.of([Approval.approved() for _ in range(approvals)])
-    return Gateway(opened.tools(), approver=approver)
+    task = TaskContext(task_id="oauth-test", request=request)
+    return Gateway(opened.tools(), approver=approver, task=task)
 
 
 # ---- calendar: Radicale behind a proxy that checks bearer tokens -----------------------------
@@ -415,9 +417,10 @@ async def test_mail_signs_in_with_xoauth2_that_dovecot_and_smtp_check(
     first = await connect(home, "mail")
     settings = mailbox(imap_port, smtp_port, account="local")
     letter = {"to": ["ann@valet.test"], "subject": "Hello", "body": "Hi Ann"}
+    request = "send ann@valet.test a hello, look in Sent for it, then send it again"
     async with toolset("mail", **settings) as opened:
         assert opened.auth == "oauth2"
-        mail = gateway(opened, approvals=1)
+        mail = gateway(opened, approvals=1, request=request)
         folders = await mail.call("t_list_folders", {})
         assert folders.ok, folders.message
         assert {"INBOX", "Sent"} <= {f["name"] for f in folders.value}
@@ -430,7 +433,7 @@ async def test_mail_signs_in_with_xoauth2_that_dovecot_and_smtp_check(
     refreshes = oauth.state.refreshes
     assert expire(home, oauth) == first  # Dovecot and SMTP would refuse it now
     async with toolset("mail", **settings) as opened:  # a new IMAP connection signs in again
-        mail = gateway(opened, approvals=1)
+        mail = gateway(opened, approvals=1, request=request)
         copies = await mail.call("t_search", {"folder": "Sent"})
         assert copies.ok, copies.message
         assert [m["subject"] for m in copies.value["messages"]] == ["Hello"]
