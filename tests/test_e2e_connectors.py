@@ -274,8 +274,13 @@ async def test_the_invoice_task_saves_adds_and_replies_after_asking(
     assert (asked.tool, asked.effect, asked.task_id) == ("mail_send", "send", done.id)
     assert asked.args["to"] == [VENDOR] and asked.args["subject"] == "Re: Invoice 2026-117"
     assert asked.decision.rule_id == "builtin.ask.send"
-    # the address came from the mail (the search listed it, the message showed it)
-    assert asked.sources == ("untrusted:mail_search#1", "untrusted:mail_read_message#2")
+    assert asked.rules == ("builtin.ask.send: send asks you first",)
+    # The address came from the invoice mail the request reads: the person pointed to it, so
+    # nothing is untrusted and nothing warns; the ask says which message it came from.
+    (origin,) = asked.provenance
+    assert origin.startswith(f"to = {VENDOR}: from what your request points to (")
+    assert "mail_read_message#2: from ACME Billing" in origin and "Invoice 2026-117" in origin
+    assert asked.sources == () and asked.warnings == ()
 
     # The files folder holds the attachment, byte for byte.
     assert (person.files / SAVED_AS).read_bytes() == PDF
