@@ -20,7 +20,7 @@ from tests._servers import WsgiDav, free_port
 
 from valet.audit import AuditLog
 from valet.connectors import Toolset, ToolsetConfig, open_toolsets
-from valet.gateway import Approval, Gateway, ScriptedApprover
+from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
 from valet.vault import KEY_ENV as VAULT_KEY_ENV
 from valet.vault import Credential, Vault
 
@@ -150,8 +150,14 @@ async def test_write_move_delete_when_approved(
 ) -> None:
     root = wsgidav.root / folder
     approver = ScriptedApprover.of([Approval.approved()] * 10)
+    request = (
+        "write plans/2027/q1.txt, move todo.txt over letters/bank letter.txt, rename "
+        "letters/old to archive, move photo.bin into no/such/folder/p.bin, then delete archive "
+        "and share photo.bin"
+    )
+    task = TaskContext(task_id="webdav-test", request=request)
     async with toolset_of(wsgidav.url + folder) as toolset:
-        gateway = Gateway(toolset.tools(), approver=approver)
+        gateway = Gateway(toolset.tools(), approver=approver, task=task)
         wrote = await gateway.call("cloud_write", {"path": "plans/2027/q1.txt", "text": "go é"})
         blocked = await gateway.call(
             "cloud_move", {"source": "todo.txt", "destination": "letters/bank letter.txt"}
