@@ -209,7 +209,7 @@ def test_a_served_durable_task_runs_a_connector_and_an_mcp_tool(mailbox: Mailbox
     server = mailbox.start(script)
     try:
         task_id = _create(server, "look up order 1042, post that it shipped and mail the shop")
-        _approve(server, task_id, "rec_post")
+        # the post is stated, with the person's words: it runs unasked; the mail is asked
         _approve(server, task_id, "mail_send")
         final = _final(server, task_id, "the task to end")
     finally:
@@ -288,8 +288,7 @@ def test_an_mcp_call_a_kill_interrupted_is_shown_to_the_person_with_its_argument
     ]
     server = mailbox.start(script)
     try:
-        task_id = _create(server, "post that order 1042 shipped")
-        _approve(server, task_id, "rec_post")
+        task_id = _create(server, "post that order 1042 shipped")  # stated: runs unasked
         _wait(lambda: calls_of(mailbox.calls) == ["post"], "the MCP server to get the call")
         server.kill()
         server.start()
