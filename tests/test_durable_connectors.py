@@ -6,8 +6,10 @@ folder, WebDAV (WsgiDAV), GitHub (the local server held to GitHub's OpenAPI desc
 tests/test_durable_toolsets.py.)
 
 The person's standing `[grants]` allow each write; a write that is asked is approved through
-the REST API. Each test reads the write back from the server with its own client, not valet's,
-and finds it there once, marked with the task's id where the connector marks what it writes.
+the REST API. A write the request states, with values the person named, runs unasked once (the
+gateway's `intent.stated.*`), so those tests approve nothing for it. Each test reads the write
+back from the server with its own client, not valet's, and finds it there once, marked with the
+task's id where the connector marks what it writes.
 """
 
 from __future__ import annotations
@@ -269,8 +271,7 @@ def test_github_reads_an_issue_and_comments_once(valet: Valet, server: ContractS
         "answer issue 7 of octo/hello",
         script,
         connectors=[gh],
-        grants={"gh": ASKED.format("publish")},
-        approve=["gh_comment"],
+        grants={"gh": ASKED.format("publish")},  # the comment is stated: run unasked
     )
     assert served.kinds == ["gh_get_issue", "gh_comment", "done"]
     (posted,) = server.writes  # one write reached the server, the comment, once
@@ -304,7 +305,7 @@ def test_git_reads_a_file_commits_and_pushes_once(
         {"expect": {"prompt": '"commits": 1'}, "done": "published the third edition"},
     ]
     served = valet.serve(
-        "publish the guide's third edition",
+        "update the guide to its third edition, commit it and publish it",
         script,
         connectors=[repo],
         grants={"repo": '["update", "publish"]'},
@@ -382,7 +383,7 @@ def test_the_filesystem_mcp_server_reads_and_writes_once(valet: Valet, tmp_path:
         {"done": "added bread"},
     ]
     served = valet.serve(
-        "add bread to my todo",
+        "add bread to my todo, overwriting the file (erase the old version)",
         script,
         mcp=[{"name": "fs", "command": ["node", str(FS_SERVER), str(folder)]}],
         grants={"fs": ASKED.format("delete")},
