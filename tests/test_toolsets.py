@@ -148,12 +148,16 @@ async def test_files_connector_reads_freely_and_asks_before_writing(
     approver = ScriptedApprover.of([Approval.declined(), Approval.declined()])
     async with AsyncExitStack() as stack:
         (toolset,) = await open_toolsets([config], stack)
-        gateway = Gateway(toolset.tools(), audit=audit, approver=approver)
+        # the letter's path is worked out, not said: a stated delete of a path the person
+        # typed would run once unasked; this one is asked
+        request = "rewrite todo.txt, delete my letter to the bank and write new/plan.txt"
+        task = TaskContext(task_id="files-test", request=request)
+        gateway = Gateway(toolset.tools(), audit=audit, approver=approver, task=task)
         listed = await gateway.call("notes_list_files", {})
         read = await gateway.call("notes_read_file", {"path": "todo.txt"})
         escape = await gateway.call("notes_read_file", {"path": "../../etc/passwd"})
         write = await gateway.call("notes_write_file", {"path": "todo.txt", "text": "nothing"})
-        delete = await gateway.call("notes_delete_file", {"path": "todo.txt"})
+        delete = await gateway.call("notes_delete_file", {"path": "letters/bank.txt"})
         unchanged = folder_state(files)
         approver.answers.append(Approval.approved("person:alice"))
         written = await gateway.call("notes_write_file", {"path": "new/plan.txt", "text": "go"})
@@ -227,7 +231,7 @@ async def test_a_scripted_run_calls_an_mcp_tool_as_an_action(
     ]
     approver = ScriptedApprover()
     spec = TaskSpec(
-        task="check the state of my repository",
+        task="check the state of my repository and commit what changed",
         start_url=sites.url_for("/shop"),
         toolsets=(ToolsetConfig.mcp("git", command=[GIT_SERVER, "--repository", str(repo)]),),
         grants=(ConnectorGrant.of("git", "update"),),  # writes may be asked for, not made
@@ -414,4 +418,9 @@ async def test_every_registered_toolset_reaches_the_world_only_through_the_gatew
         records = list(log.records(task_id="enumeration"))
     assert sorted(r.tool for r in records) == sorted(outcomes)
     assert {(r.verdict, r.outcome, r.actor) for r in records} == {("deny", "denied", "agent")}
-    assert {r.rule_id.split("#")[0] for r in records} == {"person.forbid_effect"}
+    # the person's rule refuses each; a sample value the cart page shows (a `1`) is refused
+    # first, by where it came from (the most specific rule leads)
+    by_page = [r for r in records if r.rule_id.startswith("provenance.")]
+    assert all("did not point to (page:" in r.reason for r in by_page)
+    others = {r.rule_id.split("#")[0] for r in records if r not in by_page}
+    assert others == {"person.forbid_effect"}
