@@ -18,11 +18,7 @@ import re
 from dataclasses import dataclass
 
 from valet.effects import Effect
-
-
-def _words(*stems: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![\w\-])(?:" + "|".join(stems) + r")(?![\w\-])", re.IGNORECASE)
-
+from valet.policy._words import words as _words
 
 _VERBS: dict[Effect, re.Pattern[str]] = {
     Effect.SEND: _words(

@@ -46,12 +46,13 @@ def sites_in(text: str) -> list[str]:
     return found
 
 
-def _words(*stems: str) -> re.Pattern[str]:
+def words(*stems: str) -> re.Pattern[str]:
+    """Any of `stems` as a whole word (not inside a longer word or a hyphenated one)."""
     return re.compile(r"(?<![\w\-])(?:" + "|".join(stems) + r")(?![\w\-])", re.IGNORECASE)
 
 
 EFFECT_WORDS: dict[Effect, re.Pattern[str]] = {
-    Effect.PURCHASE: _words(
+    Effect.PURCHASE: words(
         r"buy(?:s|ing)?",
         r"bought",
         r"purchas(?:e|es|ed|ing)",
@@ -67,7 +68,7 @@ EFFECT_WORDS: dict[Effect, re.Pattern[str]] = {
         r"payer",
         r"d[ée]pens\w*",
     ),
-    Effect.DELETE: _words(
+    Effect.DELETE: words(
         r"delet(?:e|es|ed|ing)",
         r"remov(?:e|es|ed|ing)",
         r"eras(?:e|es|ed|ing)",
@@ -77,7 +78,7 @@ EFFECT_WORDS: dict[Effect, re.Pattern[str]] = {
         r"suppression\w*",
         r"effac\w*",
     ),
-    Effect.SEND: _words(
+    Effect.SEND: words(
         r"send(?:s|ing)?",
         r"sent",
         r"e-?mail(?:s|ed|ing)?",
@@ -89,7 +90,7 @@ EFFECT_WORDS: dict[Effect, re.Pattern[str]] = {
         r"transf[ée]r\w*",
         r"courriels?",
     ),
-    Effect.PUBLISH: _words(
+    Effect.PUBLISH: words(
         r"publish(?:es|ed|ing)?",
         r"post(?:s|ed|ing)?",
         r"tweet(?:s|ed|ing)?",
@@ -98,12 +99,12 @@ EFFECT_WORDS: dict[Effect, re.Pattern[str]] = {
         r"poster",
         r"comment(?:er|e)",
     ),
-    Effect.SHARE: _words(
+    Effect.SHARE: words(
         r"shar(?:e|es|ed|ing)",
         r"invit(?:e|es|ed|ing)",
         r"partag\w*",
     ),
-    Effect.SUBMIT: _words(
+    Effect.SUBMIT: words(
         r"submit(?:s|ted|ting)?",
         r"fill(?:s|ed|ing)?",
         r"book(?:s|ed|ing)?",
@@ -115,13 +116,13 @@ EFFECT_WORDS: dict[Effect, re.Pattern[str]] = {
         r"r[ée]serv\w*",
         r"inscri\w*",
     ),
-    Effect.CREATE: _words(
+    Effect.CREATE: words(
         r"creat(?:e|es|ed|ing)",
         r"add(?:s|ed|ing)?",
         r"cr[ée]{1,2}\w*",
         r"ajout\w*",
     ),
-    Effect.UPDATE: _words(
+    Effect.UPDATE: words(
         r"updat(?:e|es|ed|ing)",
         r"edit(?:s|ed|ing)?",
         r"modif(?:y|ies|ied|ying)",
@@ -131,8 +132,8 @@ EFFECT_WORDS: dict[Effect, re.Pattern[str]] = {
         r"mettre\s+[àa]\s+jour",
         r"renomm\w*",
     ),
-    Effect.DOWNLOAD: _words(r"download(?:s|ed|ing)?", r"t[ée]l[ée]charg\w*"),
-    Effect.EXECUTE: _words(
+    Effect.DOWNLOAD: words(r"download(?:s|ed|ing)?", r"t[ée]l[ée]charg\w*"),
+    Effect.EXECUTE: words(
         r"execut(?:e|es|ed|ing)",
         r"ex[ée]cut\w*",
         r"run(?:s|ning)?\s+(?:the\s+|a\s+)?(?:script|command|code|program)s?",
@@ -147,12 +148,12 @@ def effects_in(text: str) -> list[Effect]:
 
 
 CONNECTOR_WORDS: dict[str, re.Pattern[str]] = {
-    "drive": _words(r"(?:google\s+)?drive", r"dropbox", r"onedrive", r"cloud\s+storage"),
-    "files": _words(r"files?", r"documents?", r"fichiers?"),
-    "email": _words(r"e-?mails?", r"inbox", r"mailbox", r"courriels?", r"bo[iî]te\s+mail"),
-    "calendar": _words(r"calendars?", r"agenda", r"calendriers?"),
-    "github": _words(r"github", r"repositor(?:y|ies)", r"repos?", r"d[ée]p[oô]ts?"),
-    "chat": _words(r"chat", r"slack", r"matrix", r"messag(?:es|erie)"),
-    "bank": _words(r"bank(?:\s+account)?", r"banque", r"compte\s+bancaire"),
+    "drive": words(r"(?:google\s+)?drive", r"dropbox", r"onedrive", r"cloud\s+storage"),
+    "files": words(r"files?", r"documents?", r"fichiers?"),
+    "email": words(r"e-?mails?", r"inbox", r"mailbox", r"courriels?", r"bo[iî]te\s+mail"),
+    "calendar": words(r"calendars?", r"agenda", r"calendriers?"),
+    "github": words(r"github", r"repositor(?:y|ies)", r"repos?", r"d[ée]p[oô]ts?"),
+    "chat": words(r"chat", r"slack", r"matrix", r"messag(?:es|erie)"),
+    "bank": words(r"bank(?:\s+account)?", r"banque", r"compte\s+bancaire"),
 }
 """Connector names as valet's connectors register them, and the words that name them."""
