@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 
 from valet.effects import Effect
+from valet.policy._verb_use import used_as_verb
 from valet.policy._words import words as _words
 
 _VERBS: dict[Effect, re.Pattern[str]] = {
@@ -326,7 +327,11 @@ class Intent:
     def adding(self, text: str) -> Intent:
         """The intent once the person also said `text`."""
         plain = _NOT_ME.sub(" ", text)
-        found = {effect for effect, words in _VERBS.items() if words.search(plain)}
+        found = {
+            effect
+            for effect, words in _VERBS.items()
+            if any(used_as_verb(plain, m.start(), m.end()) for m in words.finditer(plain))
+        }
         if _mail_verb(plain):
             found.add(Effect.SEND)
         joined = f"{self.text}\n{text}" if self.text else text
