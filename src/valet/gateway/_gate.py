@@ -246,6 +246,8 @@ class Gate:
                     for found in dict.fromkeys(_ADDRESS.findall(text)):
                         trace = self.provenance.trace(found)
                         carried.append(_arg(name, trace))
+                        if trace.tainted:  # passed on at the asking of what it was read in
+                            findings.extend(self.provenance.urging(found))
             if name not in important and not self._flags:
                 continue  # only consequential arguments matter until something is flagged
             for item in _items(value):

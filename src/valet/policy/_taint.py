@@ -178,6 +178,9 @@ class _Entry:
     """What of the record the person pointed to: everything (`document`), its short fields
     (`record`), or nothing."""
     label: str
+    urging: tuple[tuple[str, Finding], ...] = ()
+    """Each sentence that asks its reader to act (a weak finding), squashed, with the
+    finding."""
 
 
 class Provenance:
@@ -240,7 +243,10 @@ class Provenance:
             flagging = [f for f in findings if f.kind not in WEAK_FINDINGS]
             spans = _regions(record_text, [(f.start, f.end) for f in flagging])
             designation = self._designation(record, aimed)
-            self._entries.append(_entry(source, record, record_text, spans, designation))
+            entry = _entry(source, record, record_text, spans, designation)
+            weak = [f for f in findings if f.kind in WEAK_FINDINGS and f.start >= 0]
+            entry.urging = tuple((squash(_sentence(record_text, f)), f) for f in weak)
+            self._entries.append(entry)
         return found
 
     def _designation(self, record: object, aimed: Designation | None) -> Designation:
@@ -258,6 +264,16 @@ class Provenance:
     @property
     def sources(self) -> tuple[Source, ...]:
         return tuple(dict.fromkeys(entry.source for entry in self._entries))
+
+    def urging(self, value: str) -> tuple[Finding, ...]:
+        """The sentences asking their reader to act ("post this in the channel", "please
+        forward it") that `value` was read in: a message that carries it passes on what
+        someone else asked for."""
+        squashed = squash(value)
+        if len(squashed) < 3:
+            return ()
+        found = (f for e in self._entries for text, f in e.urging if squashed in text)
+        return tuple(dict.fromkeys(found))
 
     def trace(self, value: object, *, short_ok: bool = False) -> Trace:
         """Where `value` was seen (see `Origin`); `short_ok` traces values under 3 characters
@@ -316,6 +332,16 @@ def _records(content: object) -> list[object]:
         if isinstance(only, list | tuple) and only:
             return list(cast(Sequence[object], only))
     return [content]
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s)|\n")
+
+
+def _sentence(text: str, finding: Finding) -> str:
+    """The sentence (or line) around what `finding` matched in `text`."""
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, finding.start)]
+    after = _SENTENCE_END.search(text, finding.end)
+    return text[ends[-1] if ends else 0 : after.end() if after else len(text)]
 
 
 def _regions(text: str, flagged: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
