@@ -128,12 +128,12 @@ async def test_a_write_granted_for_the_task_runs_and_nothing_more(
         not steps[1]["ok"]
         and "outside this task's grant on notes (read, update)" in (steps[1]["result"])
     )
-    # the request names the file it rewrites: that write, with that path, runs unasked once
-    assert approver.asked == []
+    # the grant lets the task write; it does not approve writes in advance: asked once
+    assert [(r.tool, r.args["path"]) for r in approver.asked] == [("notes_write_file", "todo.txt")]
     assert files_of(notes) == {"todo.txt": "done\n"}
     gated = [entry for entry in audit_of(home, run_id) if entry[0].startswith("notes_")]
     assert [(tool, rule, outcome) for tool, _, rule, outcome in gated] == [
-        ("notes_write_file", "intent.stated.update", "executed"),
+        ("notes_write_file", "builtin.ask.update", "executed"),
         ("notes_delete_file", "grant.effect", "denied"),
     ]
 

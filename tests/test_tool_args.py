@@ -344,8 +344,9 @@ async def test_built_in_operations_declare_what_they_act_on(tmp_path: Path) -> N
         ToolsetConfig(name="notes", connector="files", settings={"root": str(tmp_path)})
     ) as (notes,):
         found = declarations(notes)
-    assert found["write_file"][0] == ("path",)
-    assert found["move_file"][0] == ("source", "destination")
+    # Writing and moving inside the person's own folder sends nothing anywhere; deleting does.
+    assert found["write_file"][0] == ()
+    assert found["move_file"][0] == ()
     assert found["delete_file"][0] == ("path",)
     assert found["read_file"][0] == ()
     with pytest.raises(ConnectorError, match="no argument named 'recipient'"):

@@ -397,7 +397,10 @@ class GatedToolbox:
                 "valet could not read the order total on this page, "
                 "so your spending limit cannot be checked",
             )
-        taint = self.gate.taint(watched, consequential)
+        # The person's start page and valet's own way back to the saved page come from no
+        # content: what the page they lead to says does not bear on going there.
+        agent = self._actor == "agent"
+        taint = self.gate.taint(watched, consequential) if agent else Taint()
         told = carrying(taint)
         if told and classification is not None:
             classification = replace(classification, reason=f"{classification.reason}, {told}")

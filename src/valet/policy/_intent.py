@@ -310,7 +310,18 @@ _GUARDED: tuple[tuple[re.Pattern[str], re.Pattern[str], str], ...] = (
 """Tools that change what protects the person: (tool name pattern, the words the request must
 use, what they change)."""
 
+_OVERWRITES = frozenset(
+    {"write", "edit", "update", "move", "rename", "replace", "overwrite", "patch"}
+)
+"""A tool whose name says it writes: declared destructive because it overwrites, it is still
+the write the person's "update" or "add" asks for."""
+
 _NOT_ME = re.compile(r"\b(?:tell|show|give|remind)\s+(?:me|us)\b", re.IGNORECASE)
+
+
+def _name_words(tool: str) -> set[str]:
+    """The words of a tool's name: `fs_write_file`, `writeFile` → {write, file}."""
+    return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", tool)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +354,8 @@ class Intent:
         neighbours = _NEIGHBOURS.get(effect, frozenset())
         if moves_money:
             neighbours |= {Effect.PURCHASE}
+        if effect is Effect.DELETE and _OVERWRITES & _name_words(tool):
+            neighbours |= _NEIGHBOURS[Effect.UPDATE]
         if not self.verbs & neighbours:
             return False
         return self.unnamed(tool) is None

@@ -15,6 +15,7 @@ from valet.policy._request import ActionRequest
 from valet.policy._risk import Grant
 from valet.policy._rules import CONSEQUENTIAL, BuiltinRules, MaxDownload, RuleSet
 from valet.policy._scope import Scope
+from valet.policy._taint import WEAK_FINDINGS
 
 
 class Policy(BaseModel):
@@ -29,23 +30,28 @@ class Policy(BaseModel):
     def decisions(
         self, request: ActionRequest, scope: Scope, grants: Collection[Grant] = ()
     ) -> list[Decision]:
-        """Every rule's opinion on `request`, most specific first: provenance, the scope and
-        grants, the request's intent, injection findings, then a person rule's ask, the
+        """Every rule's opinion on `request`, most specific first: the scope and grants,
+        provenance, the request's intent, injection findings, then a person rule's ask, the
         built-in rule and the person's other rules (the first wins a tie, so an ask names its
         most specific reason). A `Grant` covering the request (the person's "allow for this
         site for this task") and what the request states with the person's own values lift the
         built-in ask only."""
         approved = scope.preapproved | approved_for(scope.grants or (), request)
-        found: list[Decision] = _provenance(request)
+        # What the task may not do at all is said before where a value came from.
+        found: list[Decision] = []
         out_of_scope = scope.check(request)
         if out_of_scope is not None:
             found.append(out_of_scope)
         outside_grant = None if scope.grants is None else check_grants(scope.grants, request)
         if outside_grant is not None:
             found.append(outside_grant)
+        found.extend(_provenance(request))
         found.extend(_intent(request, approved))
-        if request.findings and request.effect is not Effect.READ:
-            first = request.findings[0]
+        # Text that only asks its reader to do something ("please pay") warns at an ask
+        # that happens anyway; it does not make one.
+        strong = [f for f in request.findings if f.kind not in WEAK_FINDINGS]
+        if strong and request.effect is not Effect.READ:
+            first = strong[0]
             found.append(
                 Decision.ask(
                     f"injection.{first.kind}",

@@ -274,7 +274,9 @@ async def _run(
     if questions is not None:  # offered only when someone can answer
         actions = (*actions[:-1], AskPerson, Done)
     resumption = Resumption()
-    recovery = Recovery(journal, gateway, toolsets, questions, secrets.redactor)
+    recovery = Recovery(
+        journal, gateway, toolsets, questions, secrets.redactor, system=lambda: browser.system
+    )
     toolbox = CheckpointedToolbox(
         start=browser.start,
         actions=actions,
@@ -382,6 +384,9 @@ class _Browser:
     lost: str | None = None
     """After a restart: what of the task's saved browser could not be restored (the model is
     told at its next observation)."""
+    system: Toolbox | None = None
+    """The open browser as valet itself uses it (putting the page back, looking up whether an
+    interrupted click took effect): navigation rules apply, what the pages said does not."""
 
     @property
     def state_dir(self) -> Path:
@@ -419,9 +424,9 @@ class _Browser:
             documents=documents,
         )
         toolbox = ToolsetToolbox(gated, self.gateway, self.toolsets)
+        self.system = GatedToolbox(page, self.gateway, actor="system", secrets=self.secrets)
         if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":
-            back = GatedToolbox(page, self.gateway, actor="system", secrets=self.secrets)
-            await back.execute(Goto(url=url))
+            await self.system.execute(Goto(url=url))
             await self._refill(saved.get("fields"), url)
         elif self.spec.start_url and (not resumed or self.lost is not None):
             opening = GatedToolbox(page, self.gateway, actor="person", secrets=self.secrets)

@@ -18,7 +18,7 @@ Every reconciliation is written to the audit log as the system's.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, assert_never
 from urllib.parse import urljoin
@@ -58,6 +58,9 @@ class Recovery:
     """The page as the model last saw it before the restart (names the element it acted on)."""
     unconfirmed: list[str] = field(default_factory=lambda: list[str]())
     """Interrupted actions nobody could confirm: the run says so when it ends."""
+    system: Callable[[], Toolbox | None] = lambda: None
+    """The browser as valet itself uses it, once open: a declared check's page is valet's own
+    look, not an action the model chose on what a page said."""
 
     async def resume(self, key: str, entry: Entry, action: Action, toolbox: Toolbox) -> Resumed:
         """The outcome of the step `key`, whose action an earlier process started."""
@@ -173,6 +176,7 @@ class Recovery:
         """The check the model or the workflow declared with the click: open its page and
         look for its text. Not found, the page the click was on is opened again."""
         url = urljoin(entry.url, check.url)
+        toolbox = self.system() or toolbox
         opened = await toolbox.execute(Goto(url=url))
         if not opened.ok:
             return Unsure(f"valet could not open {url} to check ({opened.message}).")
