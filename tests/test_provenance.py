@@ -9,7 +9,7 @@ import pytest
 
 from valet.effects import Effect
 from valet.gateway import Approval, ApprovalRequest, Gateway, ScriptedApprover, TaskContext, tool
-from valet.policy import HeuristicDetector, Intent, Provenance, Source
+from valet.policy import HeuristicDetector, Intent, NavigationSettings, Policy, Provenance, Source
 
 E = Effect
 
@@ -254,3 +254,54 @@ async def test_a_link_passed_on_at_the_asking_of_what_it_was_read_in_is_warned_a
     assert own.decision.rule_id == "builtin.ask.send"
     assert any("post this in the channel" in warning for warning in relay.warnings)
     assert own.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("request_", "browses"),
+    [
+        ("Read the article Charlie shared in #random", True),
+        ("Summarize the content of all the websites posted in 'general'", True),
+        ("Her address is on her website, www.dora.example", True),  # a site named
+        ("Check the link Bob sent me", True),
+        ("Send Bob the link Charlie shared", False),  # passing a link on does not open it
+        ("Who said in #general that the coffee machine is broken?", False),
+    ],
+)
+def test_what_asks_to_open_something_on_the_web(request_: str, browses: bool) -> None:
+    assert Intent.of(request_).states(E.NAVIGATE, "get_webpage") is browses
+
+
+@tool(effect=E.NAVIGATE, connector="web", site_arg="url")
+def get_webpage(url: str) -> str:
+    return "a page"
+
+
+def chat_gateway(request: str) -> tuple[Gateway, ScriptedApprover]:
+    approver = ScriptedApprover.of([])
+    news = NavigationSettings(allow_hosts=frozenset({"www.news.example"}))  # resolves nowhere
+    gw = Gateway(
+        [read_channel, get_webpage],
+        rules=Policy(navigation=news),
+        approver=approver,
+        task=TaskContext(task_id="t", request=request),
+    )
+    return gw, approver
+
+
+async def test_a_page_the_request_does_not_ask_to_open_is_asked_with_a_warning() -> None:
+    """The link is in the channel the request points to, but the request only asks a question
+    about the channel: opening the link is asked, with a warning."""
+    gw, approver = chat_gateway("What did Charlie write in #random?")
+    await gw.call("read_channel", {"channel": "random"})
+    opened = await gw.call("get_webpage", {"url": "www.news.example/remote"})
+    [ask] = approver.requests
+    assert not opened.ok and ask.decision.rule_id == "intent.navigate.url"
+    assert any("does not ask to open anything on the web" in w for w in ask.warnings)
+
+
+async def test_the_article_the_request_asks_to_read_is_opened() -> None:
+    gw, approver = chat_gateway("Read the article Charlie shared in #random.")
+    await gw.call("read_channel", {"channel": "random"})
+    opened = await gw.call("get_webpage", {"url": "www.news.example/remote"})
+    assert opened.ok and opened.decision.rule_id == "builtin.allow.navigate"
+    assert approver.requests == []

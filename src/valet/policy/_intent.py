@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from valet.effects import Effect
 from valet.policy._verb_use import used_as_verb
+from valet.policy._words import sites_in
 from valet.policy._words import words as _words
 
 _VERBS: dict[Effect, re.Pattern[str]] = {
@@ -255,7 +256,24 @@ def _mail_verb(text: str) -> bool:
     return False
 
 
+_WEB_READING = re.compile(
+    r"(?<![\w\-])(?:read|open|visit|brows|check|look|go|summari[sz]|follow|click|see|view|"
+    r"search|skim|review|fetch|research)\w*(?:\W+\w+){0,6}?\W+(?:articles?|(?:web\s*)?pages?|"
+    r"web\s*sites?|sites?|blogs?|urls?|links?|online|web|internet)(?![\w\-])|"
+    r"(?<![\w\-])(?:online|on\s+the\s+(?:web|internet)|brows(?:e|ing)|google)(?![\w\-])",
+    re.IGNORECASE,
+)
+"""Words asking to read something on the web: "read the article", "check the link Bob sent",
+"look it up online" (not "send Bob the link": passing a link on does not open it)."""
+
+
+def _reads_the_web(text: str) -> bool:
+    """The person asks to open something on the web: they name a site, or say to read one."""
+    return bool(sites_in(text)) or _WEB_READING.search(text) is not None
+
+
 _NEIGHBOURS: dict[Effect, frozenset[Effect]] = {
+    Effect.NAVIGATE: frozenset({Effect.NAVIGATE}),
     Effect.SEND: frozenset({Effect.SEND, Effect.SHARE, Effect.PUBLISH}),
     Effect.PUBLISH: frozenset({Effect.PUBLISH, Effect.SEND}),
     Effect.SHARE: frozenset({Effect.SHARE, Effect.SEND}),
@@ -345,6 +363,8 @@ class Intent:
         }
         if _mail_verb(plain):
             found.add(Effect.SEND)
+        if _reads_the_web(plain):
+            found.add(Effect.NAVIGATE)
         joined = f"{self.text}\n{text}" if self.text else text
         return Intent(self.verbs | found, joined)
 

@@ -124,9 +124,21 @@ def _provenance(request: ActionRequest) -> list[Decision]:
 
 
 def _intent(request: ActionRequest, approved: frozenset[Effect]) -> list[Decision]:
-    """A consequential action the person's request does not state is refused."""
+    """A consequential action the person's request does not state is refused; a web page
+    opened at an address copied from what they pointed to, when they asked to open nothing
+    on the web, is asked with a warning."""
     if request.stated is not False or request.effect in approved:
         return []
+    if request.effect is Effect.NAVIGATE:
+        return [
+            Decision.ask(
+                f"intent.navigate.{arg.name}",
+                f"{arg.name} = {arg.value!r} comes from {arg.source_words}, and your request "
+                "does not ask to open anything on the web",
+            )
+            for arg in request.origins
+            if arg.origin == "designated"
+        ]
     if request.effect not in CONSEQUENTIAL:  # an unknown effect is asked, whatever was said
         return []
     effect = request.effect.value
