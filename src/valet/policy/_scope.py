@@ -12,7 +12,9 @@ frozen, and nothing read later can widen it. An action outside it asks the perso
   `post` → publish, `share`, `run the script` → execute), in English or French;
 - connectors: those the settings give (`None`: not restricted);
 - grants: what the task may do on each connector (`ConnectorGrant`, read-only by default);
-  an action outside them is denied, not asked (`None`: no grants, e.g. no connectors).
+  an action outside them is denied, not asked (`None`: no grants, e.g. no connectors);
+- read only: with agent mode off, only reading, opening pages, filling in fields and
+  downloading; everything else is denied.
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ ROUTINE: tuple[Effect, ...] = (
 """Operations every task may perform (submitting a form and downloading still follow the
 built-in rules: a submit asks)."""
 
+READ_ONLY: frozenset[Effect] = frozenset(
+    {Effect.READ, Effect.NAVIGATE, Effect.INPUT, Effect.DOWNLOAD}
+)
+"""What a read-only task may do: read, open pages, fill in a page's fields (a search box; sending
+them is a submit) and download. Everything else changes something and is denied."""
+
 
 class Scope(BaseModel):
     """What one task may touch. `None` means "not restricted" for that dimension."""
@@ -56,8 +64,17 @@ class Scope(BaseModel):
     grants: tuple[ConnectorGrant, ...] | None = None
     """Per connector, the effects this task may have (see `valet.policy.ConnectorGrant`);
     `None`: connectors are not limited by grants."""
+    read_only: bool = False
+    """The person turned agent mode off: the task only reads (`READ_ONLY`); any other action
+    is denied, whatever was approved or granted."""
 
     def check(self, request: ActionRequest) -> Decision | None:
+        if self.read_only and request.effect not in READ_ONLY:
+            return Decision.deny(
+                "scope.read_only",
+                f"agent mode is off for this task: it may only read, so {request.tool} "
+                f"({request.effect.value}) is not done",
+            )
         if (
             self.sites is not None
             and request.site is not None
@@ -109,6 +126,8 @@ class Scope(BaseModel):
             )
         connectors = "any" if self.connectors is None else _list(self.connectors)
         line = f"sites {sites} · operations {operations} · connectors {connectors}"
+        if self.read_only:
+            line = f"read only (agent mode off) · {line}"
         if self.preapproved:
             line += f" · approved in advance {', '.join(sorted(self.preapproved))}"
         if self.grants is not None:
@@ -124,12 +143,13 @@ def derive_scope(
     connectors: Iterable[str] | None = None,
     preapproved: Iterable[Effect] = (),
     grants: Iterable[ConnectorGrant] | None = None,
+    read_only: bool = False,
 ) -> Scope:
     """The scope of a task, from its words and settings only: call it before anything is read.
 
     `sites` and `connectors` come from settings (the person's choices); `connectors=None`
     leaves connectors unrestricted; `grants` (the person's, per connector) limits what the task
-    may do on each."""
+    may do on each; `read_only`: agent mode is off, the task may only read."""
     found = sites_in(task)
     start = site_of(start_url) if start_url else None
     if start is not None:
@@ -142,6 +162,7 @@ def derive_scope(
         operations=frozenset(operations),
         preapproved=frozenset(preapproved),
         grants=None if grants is None else merge_grants(grants),
+        read_only=read_only,
     )
 
 

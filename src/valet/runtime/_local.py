@@ -116,6 +116,10 @@ class TaskSpec(BaseModel):
     grants from `config.toml`). A toolset without one is read-only; an action outside its
     grant is denied whatever the model asks (`grant.read_only`)."""
 
+    read_only: bool = False
+    """Agent mode off: the task may only read (open pages, read, fill in a search, download);
+    the gateway denies anything that would change something."""
+
     def scope(self) -> Scope:
         """The task's least-privilege scope, from its words, the start URL and the person's
         grants only: fixed before any page is read; an action outside it asks the person (or,
@@ -123,7 +127,9 @@ class TaskSpec(BaseModel):
         grants = None
         if self.toolsets or self.grants:
             grants = (*(ConnectorGrant(connector=t.name) for t in self.toolsets), *self.grants)
-        return derive_scope(self.task, start_url=self.start_url, grants=grants)
+        return derive_scope(
+            self.task, start_url=self.start_url, grants=grants, read_only=self.read_only
+        )
 
 
 @dataclass(frozen=True)

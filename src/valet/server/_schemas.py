@@ -43,8 +43,9 @@ class NewTask(_Input):
     )
     agent_mode: bool = Field(
         default=True,
-        description="The agent acts in its browser on its own. Stored with the task; a "
-        "read-only mode is enforced once the gateway exists.",
+        description="The agent acts on its own (asking before consequential actions). "
+        "Off: the task only reads — opening pages, reading, filling in a search — and the "
+        "gateway denies every action that would change something.",
     )
 
     @field_validator("start_url")

@@ -411,6 +411,7 @@ class TaskManager:
             vault = await asyncio.to_thread(Vault.load, self.home)
         except ValetError as exc:
             self._fail(task, f"the vault cannot be opened: {exc}")
+            read_only=not request.agent_mode,
             return
         person = self.desk.task(task.id)
         task.started_at = task.started_at or _now()
