@@ -41,7 +41,7 @@ from valet.audit import (
 )
 from valet.browser import BrowserSettings
 from valet.connectors._errors import ConnectorError
-from valet.errors import ConfigError, RunNotFound, StartupError, WorkflowError
+from valet.errors import ConfigError, RunNotFound, StartPageUnreachable, StartupError, WorkflowError
 from valet.gateway import Approver, DenyAllApprover
 from valet.record import RunStore, load_workflow, save_workflow
 from valet.runtime import BrowserUnavailable, TaskResult, TaskSpec, person_setup, run_task
@@ -187,6 +187,8 @@ def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: b
         _fail(f"cannot start or reach the browser: {exc}")
     except ConnectorError as exc:
         _fail(f"cannot open a toolset: {exc}")
+    except StartPageUnreachable as exc:
+        _fail(f"the start page could not be opened: {exc}")
     except KeyboardInterrupt:
         _fail("cancelled", EXIT_NOT_DONE)
 

@@ -49,3 +49,8 @@ class AlreadyServing(StartupError):
 class StoreUnavailable(ValetError):
     """A write to valet's database failed (disk full, read-only file, database down); nothing
     was changed (the API answers 503)."""
+
+
+class StartPageUnreachable(ValetError):
+    """The task's start page could not be opened (refused, unreachable, not allowed): the task
+    fails at once with why, instead of starting on a blank page."""

@@ -40,7 +40,7 @@ from valet.connectors import (
     open_toolsets,
     toolset_actions,
 )
-from valet.errors import ValetError
+from valet.errors import StartPageUnreachable, ValetError
 from valet.gateway import (
     Approver,
     DenyAllApprover,
@@ -436,7 +436,9 @@ class _Browser:
             await self._refill(saved.get("fields"), url)
         elif self.spec.start_url and (not resumed or self.lost is not None):
             opening = GatedToolbox(page, self.gateway, actor="person", secrets=self.secrets)
-            await opening.execute(Goto(url=self.spec.start_url))
+            opened = await opening.execute(Goto(url=self.spec.start_url))
+            if not opened.ok:  # a task that cannot start where it was asked to does not start
+                raise StartPageUnreachable(f"{self.spec.start_url}: {opened.message}")
         # Only now may the person see and take the browser: a takeover granted while the page
         # was still being put back after a restart had the person's sign-in undone by it.
         if self.on_session is not None:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 TaskStatus = Literal["queued", "running", "waiting", "succeeded", "failed", "stopped", "cancelled"]
 """`queued` waits for a free slot; `waiting` waits for the person (an approval, a takeover);
@@ -22,6 +23,10 @@ ALL_STATUSES: tuple[TaskStatus, ...] = (
 )
 
 
+MAX_TASK_CHARS = 20_000
+"""The longest task the server takes; a longer one is refused (422), never cut."""
+
+
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -29,7 +34,9 @@ class _Input(BaseModel):
 class NewTask(_Input):
     """A task to carry out."""
 
-    task: str = Field(min_length=1, max_length=20_000, description="What to do, in plain words.")
+    task: str = Field(
+        min_length=1, max_length=MAX_TASK_CHARS, description="What to do, in plain words."
+    )
     start_url: str | None = Field(
         default=None, max_length=4_000, description="An http(s) page opened before the first step."
     )
@@ -47,6 +54,20 @@ class NewTask(_Input):
         "Off: the task only reads — opening pages, reading, filling in a search — and the "
         "gateway denies every action that would change something.",
     )
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _not_too_long(cls, value: object) -> object:
+        """Refused whole, with the limit: a long paste is never cut to fit."""
+        if isinstance(value, str) and len(value.strip()) > MAX_TASK_CHARS:
+            length = len(value.strip())
+            raise PydanticCustomError(
+                "task_too_long",
+                f"the task is {length:,} characters long; the limit is {MAX_TASK_CHARS:,} "
+                "characters (nothing was cut: shorten it and start it again)",
+                {"length": length, "limit": MAX_TASK_CHARS},
+            )
+        return value
 
     @field_validator("start_url")
     @classmethod

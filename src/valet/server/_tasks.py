@@ -21,7 +21,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from valet.agent import Budget, Finished, HandBack, Limits, RunEnd, StepRecord, Stopped
 from valet.browser import BrowserSettings
 from valet.connectors._errors import ConnectorError
-from valet.errors import ConfigError, LostTasks, StartupError, ValetError
+from valet.errors import (
+    ConfigError,
+    LostTasks,
+    StartPageUnreachable,
+    StartupError,
+    ValetError,
+)
 from valet.record import new_run_id
 from valet.runtime import (
     BrowserUnavailable,
@@ -446,6 +452,9 @@ class TaskManager:
             return
         except ConnectorError as exc:
             self._fail(task, f"cannot open a toolset: {exc}")
+            return
+        except StartPageUnreachable as exc:
+            self._fail(task, f"the start page could not be opened: {exc}")
             return
         except Exception as exc:  # a bug or an I/O error: this task fails, the server lives
             log.exception("task %s failed", task.id)

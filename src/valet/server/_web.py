@@ -12,9 +12,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from valet.server._api import runs_of, tasks_of
-from valet.server._schemas import NewMessage, NewTask, TaskSummary
+from valet.server._schemas import MAX_TASK_CHARS, NewMessage, NewTask, TaskSummary
 from valet.server._tasks import BadModel, TaskFinished
 from valet.server._views import counts, task_detail, task_summary
 
@@ -42,6 +43,7 @@ def _seconds(ms: float) -> str:
 
 templates.env.filters["clock"] = _clock
 templates.env.filters["seconds"] = _seconds
+templates.env.globals["max_task_chars"] = MAX_TASK_CHARS
 
 
 def _inbox(request: Request) -> dict[str, Any]:
@@ -75,7 +77,7 @@ async def compose(
         new = NewTask(task=task, start_url=start_url or None, agent_mode=agent_mode is not None)
         created = tasks_of(request).create(new)
     except ValidationError as exc:
-        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        problems = [_problem(e) for e in exc.errors()]
         return _composer(request, form, "; ".join(problems))
     except BadModel as exc:
         return _composer(request, form, str(exc))
@@ -83,6 +85,12 @@ async def compose(
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)
+
+
+def _problem(error: ErrorDetails) -> str:
+    if error["type"] == "task_too_long":  # says what it is about already
+        return error["msg"][:1].upper() + error["msg"][1:]
+    return f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
 
 
 def _composer(request: Request, form: dict[str, Any], error: str) -> Response:
