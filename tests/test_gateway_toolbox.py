@@ -8,7 +8,15 @@ import pytest
 
 from valet.audit import AuditLog
 from valet.browser import ActionOutcome, ByRole, Element, Observation
-from valet.gateway import Approval, GatedToolbox, Gateway, ScriptedApprover, TaskContext
+from valet.gateway import (
+    Approval,
+    ApprovalRequest,
+    GatedToolbox,
+    Gateway,
+    ScriptedApprover,
+    TaskContext,
+    page_state,
+)
 from valet.policy import AllowSites, NavigationSettings, Policy, RuleSet, Scope
 from valet.tools import (
     BROWSER_ACTIONS,
@@ -272,3 +280,63 @@ async def test_a_click_is_checked_against_the_link_target_the_index_gave() -> No
     assert not private.ok and private.message.startswith("denied by rule nav.private:")
     assert inner.asked == [3]
     assert inner.done == [Click(element=2)]
+
+
+@dataclass
+class ChangesThePage:
+    """A person who, during the ask, changes the page in a takeover (empties To), then says
+    yes: the yes was about the page as it was."""
+
+    page: Page
+    requests: list[ApprovalRequest] = field(default_factory=lambda: list[ApprovalRequest]())
+
+    async def decide(self, request: ApprovalRequest) -> Approval:
+        self.requests.append(request)
+        self.page.elements[0] = Element(1, "textbox", "To", value="")
+        return Approval.approved("person:alice")
+
+
+async def test_an_answer_counts_only_for_the_page_it_was_given_on(audit: AuditLog) -> None:
+    compose = f"{SHOP}/compose"
+    page = Page(compose, [Element(1, "textbox", "To", value="bob@example.com")])
+    page.elements.append(Element(2, "button", "Send"))
+    inner = MemoryToolbox({compose: page}, current=compose)
+    person = ChangesThePage(page)
+    box = gated(inner, ScriptedApprover(), audit)
+    box.gate.approver = person
+    await box.observe()
+    outcome = await box.execute(Click(element=2))
+    assert not outcome.ok and "gateway.page_changed" in outcome.message, outcome.message
+    assert inner.done == []  # the send never ran on the emptied form
+    asked = person.requests[0]
+    assert len(asked.page) == 16 and asked.page != page_state(await inner.observe(), 2)
+    record = list(audit.records())
+    assert [(r.tool, r.rule_id, r.outcome) for r in record] == [
+        ("click", "gateway.page_changed", "denied")
+    ]
+    # Asked again on the page as it is now, a yes counts: the page did not change this time.
+    again = ScriptedApprover.of([Approval.approved("person:alice")])
+    box.gate.approver = again
+    assert (await box.execute(Click(element=2))).ok
+    assert inner.done == [Click(element=2)]
+    assert again.requests[0].page == page_state(await inner.observe(), 2) != asked.page
+
+
+def test_the_page_state_leaves_out_element_ids_and_other_forms() -> None:
+    def seen(*elements: Element) -> Observation:
+        return Observation(
+            url=f"{SHOP}/compose#top", title="", tabs=[], elements=list(elements), text=""
+        )
+
+    to = Element(1, "textbox", "To", value="bob@example.com")
+    send = Element(2, "button", "Send")
+    renumbered = page_state(
+        seen(Element(7, "textbox", "To", value="bob@example.com"), Element(8, "button", "Send")),
+        ByRole(role="button", name="Send"),
+    )
+    assert page_state(seen(to, send), 2) == renumbered
+    assert page_state(seen(to, send), 2) != page_state(seen(replace(to, value=""), send), 2)
+    checked = Element(3, "checkbox", "Copy me", states=("checked",))
+    assert page_state(seen(to, send, checked), 2) != page_state(
+        seen(to, send, replace(checked, states=())), 2
+    )

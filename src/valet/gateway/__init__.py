@@ -19,6 +19,8 @@
   sites (mail, banking, admin consoles) until the person watches the live view.
 - `current_task()`: inside a tool, the `TaskContext` its call runs for; `running_action()`: the
   journaled action it performs (a stable id, the point of no return), set by the runtime.
+- `page_state(observation, element)`: the digest an approval of an action on a page is bound
+  to (`ApprovalRequest.page`): an answer counts only for the page as it was when asked.
 - `ToolFailure`: raise it in a tool for a failure the model should read. `GatewayError`: setup.
 """
 
@@ -34,6 +36,7 @@ from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_h
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, TaskContext
 from valet.gateway._gateway import Gateway, ToolResult, current_task
+from valet.gateway._page_state import page_state
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import SENSITIVE_RULE, StopGuard, VaultCanFill, no_vault
 from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
@@ -70,6 +73,7 @@ __all__ = [
     "learn_page",
     "make_tool",
     "no_vault",
+    "page_state",
     "performing",
     "resolve_host",
     "running_action",

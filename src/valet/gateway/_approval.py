@@ -52,6 +52,11 @@ class ApprovalRequest:
     """What the person should look at before saying yes, in plain words: a value that comes
     from content they did not point to, an action outside the task's scope, instruction-like
     text in what the agent read. Empty exactly when nothing is tainted or out of scope."""
+    page: str = ""
+    """For an action on a page: a digest of the page as it was when asked (its address, the
+    element acted on, its form's values). An answer counts only for that page: the same
+    action asked on a page that differs (reopened after a restart, changed in a takeover) is
+    a new question."""
 
     @property
     def grantable(self) -> bool:

@@ -287,8 +287,10 @@ class Gate:
         args: dict[str, object],
         taint: Taint,
         recheck: Recheck,
+        page: str = "",
     ) -> Ruling:
-        """Apply `decision`: run, refuse, or ask the approver (and re-decide an edit)."""
+        """Apply `decision`: run, refuse, or ask the approver (and re-decide an edit); `page`
+        is the digest of the page the action is asked on, if any (see `ApprovalRequest`)."""
         if decision.verdict == "allow":
             return Ruling(decision, True, "executed", args=args)
         if decision.verdict == "deny":
@@ -315,6 +317,7 @@ class Gate:
             provenance=tuple(f"{o.name} = {o.value}: from {o.source_words}" for o in taint.origins),
             rules=rules or (f"{decision.rule_id}: {decision.reason}",),
             warnings=_warnings(taint, said),
+            page=page,
         )
         answer: Approval = await self.approver.decide(asked)
         match answer.answer:

@@ -37,6 +37,7 @@ from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_h
 from valet.gateway._exits import CONSEQUENTIAL, carrying, password_leaves, sent
 from valet.gateway._gate import Gate, Ruling, Taint
 from valet.gateway._gateway import Gateway
+from valet.gateway._page_state import page_state
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import StopGuard, VaultCanFill, no_vault
 from valet.gateway._watch import Watch, WatchGuard
@@ -256,7 +257,10 @@ class GatedToolbox:
             # The person is told when the page they are asked about holds injected text.
             page = self.gate.flags_of(_page_source(self._last.url))
             taint = Taint(taint.tainted, tuple(dict.fromkeys((*taint.findings, *page))))
-        ruling = await gate.rule(facts.request, decision, asked, taint, recheck)
+        seen = await self._page_now(action) if decision.verdict == "ask" else ""
+        ruling = await gate.rule(facts.request, decision, asked, taint, recheck, seen)
+        if ruling.run and seen and ruling.approver and await self._page_now(action) != seen:
+            ruling = _page_changed(ruling)  # the answer was about a page that is gone
         effect = facts.request.effect.value
         if not ruling.run:
             gate.record(
@@ -309,6 +313,15 @@ class GatedToolbox:
             findings=found,
         )
         return outcome
+
+    async def _page_now(self, action: Action) -> str:
+        """The digest of the page `action` acts on, as it is now ("" for a navigation)."""
+        if isinstance(action, Goto | OpenTab):
+            return ""
+        ref = getattr(action, "element", None)
+        return page_state(
+            await self.inner.observe(), ref if isinstance(ref, int | ByRole) else None
+        )
 
     def _learn_result(self, action: Action, outcome: ActionOutcome) -> tuple[Finding, ...]:
         """What `read_page` (the whole page, also beyond the view), `find` or a download
@@ -535,6 +548,15 @@ class GatedToolbox:
         host = urlsplit(url).hostname if url.startswith(("http:", "https:")) else None
         resolved = await resolve(host) if host else []
         return check_navigation(url, resolved, settings)
+
+
+def _page_changed(ruling: Ruling) -> Ruling:
+    why = Decision.deny(
+        "gateway.page_changed",
+        "the page changed while the person was asked about it, so their answer does not count "
+        "for the page as it is now; look at the page again (an action on it is asked again)",
+    )
+    return Ruling(why, False, "denied", ruling.approver, ruling.args)
 
 
 def _shown_args(args: dict[str, object], sends: dict[str, object] | None) -> dict[str, object]:

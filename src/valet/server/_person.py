@@ -217,6 +217,8 @@ def _fingerprint(fields: dict[str, Any]) -> str:
 
 
 # ---- one task's person -----------------------------------------------------------------------
+    if fields.get("page"):  # and, for an action on a page, the page it was asked on
+        same["page"] = fields["page"]
 
 
 class TaskPerson:
@@ -278,6 +280,7 @@ class WebApprover:
             answered = await desk.book.wait(record.id)
         finally:
             desk.waiting(person.task_id, None)
+            page=request.page or None,
         approver = answered.answered_by or "person"
         match answered.state:
             case "approved":

@@ -219,6 +219,9 @@ class PersonRequest(BaseModel):
     """Approvals: every rule that asked, most specific first (`rule_id: reason`)."""
     warnings: list[str] = Field(default_factory=lambda: list[str]())
     """Approvals: what to look at before saying yes (empty when nothing is off)."""
+    page: str | None = None
+    """Approvals of an action on a page: a digest of the page as it was when asked. The answer
+    counts for that page only; asked again on a page that differs, it is a new request."""
     answer: str | None = None
     """Questions: the person's answer."""
     answered_at: str | None = None
