@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from playwright.async_api import Page
 from rich.console import Console
 from tests._person import PlaysPerson, nothing, sign_in
 from tests._runs import run_script
@@ -22,6 +23,7 @@ from tests._runs import run_script
 from valet._terminal_handover import TerminalHandover
 from valet.agent import Finished, Stopped
 from valet.audit import KEY_ENV
+from valet.gateway._stop_guard import STILL
 from valet.sites import DEMO_PASSWORD, SiteServer
 
 
@@ -71,24 +73,30 @@ async def test_the_person_signs_in_and_the_run_goes_on_signed_in(
     assert files_holding(home, b"demo@voltline.test") == [], "nor what else they typed"
 
 
-async def test_after_a_takeover_the_agent_still_cannot_type_the_password(
+async def test_a_login_handed_back_as_it_was_stops_again_and_the_model_never_acts_on_it(
     home: Path, sites: SiteServer
 ) -> None:
-    person = PlaysPerson(nothing)  # looks, and hands the browser back as it was
+    """The person looks and hands the browser straight back, twice; the third time they sign
+    in. Until then valet stops for them again each time, with the reason saying so; the
+    model is first asked on the page the sign-in led to."""
+    acts = [nothing, nothing, sign_in]
+
+    async def person_acts(page: Page) -> None:
+        await acts.pop(0)(page)
+
+    person = PlaysPerson(person_acts)
     script: list[Any] = [
-        {"type": {"role": "textbox", "name": "Email", "text": "demo@voltline.test"}},
-        {"type": {"role": "textbox", "name": "Password", "text": DEMO_PASSWORD}},
-        {"done": {"answer": "the person needs to sign in", "success": False}},
+        {"expect": {"url": "/account", "text": "Dana"}},
+        {"done": "signed in"},
     ]
     run = await run_script(home, sites, script, start="/stops/login", person=person)
-    assert run.end == Finished("the person needs to sign in", False)
-    assert len(person.reasons) == 1, "once per page while the form stays"
-    email, password, _done = run.steps
-    assert email["ok"], email["result"]
-    assert not password["ok"]
-    assert password["result"].startswith("denied by rule stop.sensitive_field: [")
-    assert "is a password field: only the person fills it" in password["result"]
-    assert files_holding(home, DEMO_PASSWORD.encode()) == [], "not even the refused text"
+    assert run.end == Finished("signed in", True), run.steps
+    login = "the page asks for a password (login form)"
+    assert person.reasons == [login, f"{login}; {STILL}", f"{login}; {STILL}"]
+    [done] = run.steps
+    assert done["url"].endswith("/account"), "the model never acted on the login page"
+    assert len(run.header["handovers"]) == 3
+    assert files_holding(home, DEMO_PASSWORD.encode()) == []
 
 
 async def test_the_person_can_ask_for_the_browser_at_any_step(

@@ -2,7 +2,9 @@
 
 `StopGuard.review` marks an observation `needs_person` when the page shows a login, payment,
 CAPTCHA or one-time-code form (found by code in `valet.policy`), tells the model why, and hides
-what those fields hold. `StopGuard.check` denies typing into them (`stop.sensitive_field`),
+what those fields hold. A stop the person was given and handed back without clearing (the form
+is still on the page) is marked again, saying so: the model never acts on a page that still
+needs the person. `StopGuard.check` denies typing into them (`stop.sensitive_field`),
 except for an exact vault placeholder, which the vault fills, and a value the person wrote in
 their own request.
 """
@@ -39,6 +41,11 @@ _WHAT: dict[FieldKind, str] = {
     "card": "a payment field",
     "otp": "a one-time-code field",
 }
+STILL = (
+    "it is still there after the browser was handed back, so valet stops again: the agent "
+    "does not act on a page that needs you"
+)
+"""Said of a stop the person handed back without clearing it (their form is still there)."""
 _HIDDEN = "•••"
 
 
@@ -56,15 +63,16 @@ class StopGuard:
         self.kinds = frozenset(kinds)
         self.vault_can_fill = vault_can_fill
         self._handed: set[tuple[StopKind, str]] = set()
-        """Stops already given to the person whose form is still on the same page."""
+        """Stops already raised whose form is still on the same page."""
         self._fields: dict[int, FieldFacts] = {}
         """Facts of every field seen this run (element ids are never reused in a session)."""
         self._kinds: dict[FieldFacts, FieldKind | None] = {}
         """What each field's facts make it: a page's fields are mostly the same every step."""
 
     def review(self, observation: Observation) -> Observation:
-        """Mark the observation `needs_person` when its page calls for the person (once per
-        page while the form stays there); say why in its text; hide sensitive fields' values."""
+        """Mark the observation `needs_person` when its page calls for the person (again, saying
+        so, while a form they were given stays there); say why in its text; hide sensitive
+        fields' values."""
         self._fields.update(observation.fields)
         observation.elements = [
             replace(e, value=_HIDDEN) if e.value is not None and self._kind(e.id) is not None else e
@@ -80,16 +88,16 @@ class StopGuard:
         shown: set[tuple[StopKind, str]] = {(s.kind, page) for s in stops}
         self._handed &= shown
         fresh = combine([s for s in stops if (s.kind, page) not in self._handed])
+        still = combine([s for s in stops if (s.kind, page) in self._handed])
+        self._handed |= shown
         if fresh is not None:
-            self._handed |= shown
             observation.needs_person = fresh.reason
-            observation.text = f"[valet: the person must take over: {fresh.reason}]\n" + (
-                observation.text
-            )
-        elif (seen := combine(stops)) is not None:
+        elif still is not None:
+            observation.needs_person = f"{still.reason}; {STILL}"
+        if observation.needs_person is not None:
             observation.text = (
-                f"[valet: {seen.reason}. The person already had the browser on this page; "
-                "valet does not type into those fields.]\n" + observation.text
+                f"[valet: the person must take over: {observation.needs_person}]\n"
+                + observation.text
             )
         return observation
 

@@ -57,6 +57,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         settings.max_concurrent_tasks,
         settings.default_max_steps,
         durable=settings.durable,
+        takeover_grace_s=settings.takeover_grace_s,
     )
 
     @asynccontextmanager

@@ -11,8 +11,12 @@ tab, newest only: a slow viewer skips frames) and JSON text messages:
   browser and forgotten: never logged, stored, or shown to the model.
 
 One viewer controls at a time. Taking the lease asks the agent to pause at its next step
-(`pending`); once it has, the lease is `active`. Handing back (or the holder's websocket
-closing) releases it and lets the agent go on with a fresh look at the page.
+(`pending`); once it has, the lease is `active`. Only handing back releases it and lets the
+agent go on with a fresh look at the page, or the holder staying away: when the holder's
+websocket closes (a reload, a closed tab, a dropped connection) the lease is kept for them for
+a grace period (`LiveView.grace_s`), and a live view that opens with `?resume=<their viewer id>`
+within it is that same viewer again, holding the same lease. Once the grace period is over
+without them, the lease is released as if they had handed back.
 """
 
 from __future__ import annotations
@@ -99,22 +103,45 @@ _INPUT: TypeAdapter[PointerInput | WheelInput | KeyInput | TextInput] = TypeAdap
 # ---- viewers and the lease -------------------------------------------------------------------
 
 
+Outbox = asyncio.Queue[dict[str, Any] | None]
+
+
+def _outbox() -> Outbox:
+    return Outbox(_OUTBOX)
+
+
+def _put(outbox: Outbox, message: dict[str, Any] | None) -> None:
+    """Queue a control message; a viewer that stopped reading loses the oldest ones."""
+    if outbox.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            outbox.get_nowait()
+    outbox.put_nowait(message)
+
+
 @dataclass(eq=False)
 class Viewer:
-    """One open live view (a browser tab of the person's)."""
+    """One open live view (a browser tab of the person's); the same viewer again when that tab
+    reloads and resumes it."""
 
     id: str
     name: str
-    outbox: asyncio.Queue[dict[str, Any] | None] = field(
-        default_factory=lambda: asyncio.Queue[dict[str, Any] | None](_OUTBOX)
-    )
+    outbox: Outbox = field(default_factory=_outbox)
+    connection: int = 0
+    """Which of its websockets is current (a resumed viewer's old one may still be closing)."""
+    away: asyncio.TimerHandle | None = None
+    """While its websocket is gone: the end of its grace period (it holds the lease)."""
 
     def send(self, message: dict[str, Any] | None) -> None:
-        """Queue a control message; a viewer that stopped reading loses the oldest ones."""
-        if self.outbox.full():
-            with contextlib.suppress(asyncio.QueueEmpty):
-                self.outbox.get_nowait()
-        self.outbox.put_nowait(message)
+        _put(self.outbox, message)
+
+    def reconnect(self) -> None:
+        """A new websocket serves this viewer: the old one's messages end, the grace ends."""
+        _put(self.outbox, None)
+        self.outbox = _outbox()
+        self.connection += 1
+        if self.away is not None:
+            self.away.cancel()
+            self.away = None
 
 
 Released = Callable[[str, float], None]
@@ -124,8 +151,10 @@ Released = Callable[[str, float], None]
 class LiveView:
     """The live view of one task: its browser (when it has one), viewers and the lease."""
 
-    def __init__(self, task_id: str) -> None:
+    def __init__(self, task_id: str, grace_s: float = 30.0) -> None:
         self.task_id = task_id
+        self.grace_s = grace_s
+        """How long the lease waits for a holder whose websocket closed to come back."""
         self.session: BrowserSession | None = None
         self.ended = False
         self.paused = False
@@ -164,6 +193,8 @@ class LiveView:
             return
         self.ended = True
         self.paused = False
+        if self._holder is not None and self._holder.away is not None:
+            self._holder.away.cancel()
         self._holder = None
         self.session = None
         self._browser_changed.set()
@@ -181,12 +212,31 @@ class LiveView:
         self._watched.set()
         return viewer
 
+    def resume(self, viewer_id: str) -> Viewer | None:
+        """The viewer holding the lease, back on a new websocket (a reload, a reconnection);
+        None when `viewer_id` does not hold it (then the live view opens as a new viewer)."""
+        holder = self._holder
+        if holder is None or holder.id != viewer_id or self.ended:
+            return None
+        holder.reconnect()
+        self._viewers[holder.id] = holder
+        self._watched.set()
+        return holder
+
     def leave(self, viewer: Viewer) -> None:
-        """A viewer closed its live view; the lease it held is handed back."""
+        """A viewer closed its live view. The lease it held waits `grace_s` for it to come
+        back (`resume`); then it is handed back."""
         self._viewers.pop(viewer.id, None)
         if not self._viewers:
             self._watched.clear()
-        if self._holder is viewer:
+        if self._holder is viewer and viewer.away is None and not self.ended:
+            loop = asyncio.get_running_loop()
+            viewer.away = loop.call_later(self.grace_s, self._gone, viewer)
+
+    def _gone(self, viewer: Viewer) -> None:
+        """The grace period of a holder that did not come back is over."""
+        viewer.away = None
+        if self._holder is viewer and viewer.id not in self._viewers:
             self.release(viewer.id)
 
     @property
@@ -255,6 +305,9 @@ class LiveView:
         self._taken_at = ""
         since, self._active_since = self._active_since, None
         if holder is not None:
+            if holder.away is not None:
+                holder.away.cancel()
+                holder.away = None
             self._broadcast_lease()
             if since is not None and self.on_release is not None:
                 self.on_release(holder.name, time.monotonic() - since)
@@ -267,9 +320,12 @@ class LiveView:
             self._active_since = time.monotonic()
         self._broadcast_lease()
 
-    def resume(self) -> None:
+    def proceed(self) -> None:
         """The agent goes on: nobody controls the browser any more."""
         self.paused = False
+        if self._holder is not None and self._holder.away is not None:
+            self._holder.away.cancel()
+            self._holder.away = None
         self._holder = None
         self._taken_at = ""
         self._active_since = None
@@ -330,9 +386,14 @@ class LiveView:
 
     # -- the websocket --
 
-    async def serve(self, websocket: WebSocket, name: str | None) -> None:
-        """One viewer's websocket, accepted: frames out, control messages both ways."""
-        viewer = self.join(name)
+    async def serve(
+        self, websocket: WebSocket, name: str | None, resume: str | None = None
+    ) -> None:
+        """One viewer's websocket, accepted: frames out, control messages both ways. With
+        `resume` (the viewer id an earlier websocket of this tab was given), the viewer holding
+        the lease comes back as itself."""
+        viewer = (None if resume is None else self.resume(resume)) or self.join(name)
+        connection, outbox = viewer.connection, viewer.outbox
         viewer.send({"type": "hello", "viewer": viewer.id, "name": viewer.name})
         viewer.send({"type": "browser", "live": self.session is not None})
         viewer.send({"type": "status", "waiting_for": self.waiting_for})
@@ -341,7 +402,7 @@ class LiveView:
             viewer.send({"type": "ended"})
             viewer.send(None)
         pumps = [
-            asyncio.create_task(self._send_control(websocket, viewer)),
+            asyncio.create_task(self._send_control(websocket, outbox)),
             asyncio.create_task(self._send_frames(websocket)),
             asyncio.create_task(self._receive(websocket, viewer)),
         ]
@@ -351,12 +412,13 @@ class LiveView:
             for pump in pumps:
                 pump.cancel()
             await asyncio.gather(*pumps, return_exceptions=True)
-            self.leave(viewer)
+            if viewer.connection == connection:  # not resumed on another websocket meanwhile
+                self.leave(viewer)
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close()
 
-    async def _send_control(self, websocket: WebSocket, viewer: Viewer) -> None:
-        while (message := await viewer.outbox.get()) is not None:
+    async def _send_control(self, websocket: WebSocket, outbox: Outbox) -> None:
+        while (message := await outbox.get()) is not None:
             await websocket.send_json(message)
 
     async def _send_frames(self, websocket: WebSocket) -> None:

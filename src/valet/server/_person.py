@@ -35,7 +35,7 @@ from valet.browser import BrowserSession
 from valet.errors import StoreUnavailable, ValetError
 from valet.gateway import Approval, ApprovalRequest
 from valet.record import RunStore
-from valet.server._live import LiveView, NoBrowser
+from valet.server._live import LeaseConflict, LiveView, NoBrowser
 from valet.server._schemas import Lease, PersonRequest
 from valet.store import StoredRequest
 from valet.tools import ACTIONS_BY_KIND
@@ -321,7 +321,7 @@ class WebHandover:
         try:
             answered = await desk.book.wait(record.id)
         finally:
-            view.resume()
+            view.proceed()
             desk.waiting(person.task_id, None)
         if view.session is not None:  # a page the person's last click is loading
             await view.session.settle()
@@ -362,8 +362,11 @@ class WebQuestions:
 class PersonDesk:
     """The person's side of every task of one server (on `TaskManager.desk`)."""
 
-    def __init__(self, home: Path, waiting: Waiting) -> None:
+    def __init__(self, home: Path, waiting: Waiting, takeover_grace_s: float = 30.0) -> None:
         self.home = home
+        self.takeover_grace_s = takeover_grace_s
+        """How long a takeover waits for its holder to come back after their live view
+        closed (a reload, a dropped connection) before it ends as if they handed back."""
         self.book = RequestBook()
         self.took: dict[str, float] = {}
         """Seconds the person had the browser, per takeover request (until it is recorded)."""
@@ -374,7 +377,7 @@ class PersonDesk:
     def view(self, task_id: str) -> LiveView:
         view = self._views.get(task_id)
         if view is None:
-            view = self._views[task_id] = LiveView(task_id)
+            view = self._views[task_id] = LiveView(task_id, self.takeover_grace_s)
             view.on_release = lambda by, seconds: self._released(task_id, by, seconds)
         return view
 
@@ -413,8 +416,14 @@ class PersonDesk:
         return self.view(task_id).take(viewer_id)
 
     def handback(self, task_id: str, viewer_id: str | None) -> Lease:
-        """Release the viewer's lease; the agent goes on (even when nobody held the lease)."""
+        """Release the viewer's lease; the agent goes on (even when nobody held the lease).
+        While someone holds the browser only they may hand it back (`LeaseConflict`)."""
         view = self.view(task_id)
+        if view.holder is not None and viewer_id is None:
+            raise LeaseConflict(
+                f"{view.holder.name} has the browser: the agent goes on once they hand it back "
+                "(Hand back, in the live view)"
+            )
         if view.holder is None:
             takeovers = [r for r in self.book.pending(task_id) if r.kind == "takeover"]
             if not takeovers:

@@ -45,7 +45,8 @@ def _desk(request: Request) -> PersonDesk:
 
 @router.websocket("/tasks/{task_id}/live")
 async def live_view(websocket: WebSocket, task_id: str) -> None:
-    """The task's browser as JPEG frames, and the person's input while they hold the lease."""
+    """The task's browser as JPEG frames, and the person's input while they hold the lease.
+    `?resume=<viewer id>`: the live view of a tab that reloaded, holding the lease it held."""
     manager: TaskManager = websocket.app.state.tasks
     try:
         manager.get(task_id)
@@ -53,7 +54,8 @@ async def live_view(websocket: WebSocket, task_id: str) -> None:
         await websocket.close(code=CLOSE_NOT_FOUND, reason="no such task")
         return
     await websocket.accept()
-    await manager.desk.view(task_id).serve(websocket, websocket.query_params.get("name"))
+    query = websocket.query_params
+    await manager.desk.view(task_id).serve(websocket, query.get("name"), query.get("resume"))
 
 
 @router.get("/tasks/{task_id}/lease", responses={404: {"model": ErrorBody}}, tags=["takeover"])
@@ -77,8 +79,10 @@ async def take_over(task_id: str, body: ViewerRef, request: Request) -> Lease:
 
 @router.post("/tasks/{task_id}/handback", responses=_TASK, tags=["takeover"])
 async def hand_back(task_id: str, request: Request, body: ViewerRef | None = None) -> Lease:
-    """Give the browser back: the agent goes on with a fresh look at the page. Only the viewer
-    holding the lease may; with nobody holding it, this resumes a task waiting for a takeover."""
+    """Give the browser back: the agent goes on with a fresh look at the page, unless the page
+    still needs the person (a login, payment, CAPTCHA or code form still there): then the task
+    stops for them again. Only the viewer holding the lease may (409 otherwise, saying who
+    holds it); with nobody holding it, this resumes a task waiting for a takeover."""
     _manager(request).get(task_id)
     return _desk(request).handback(task_id, None if body is None else body.viewer)
 

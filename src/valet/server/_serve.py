@@ -16,10 +16,11 @@ from pathlib import Path
 
 import uvicorn
 
+from valet.errors import ConfigError, StartupError
 from valet.server._app import create_app
-from valet.server._settings import ServerSettings, load_or_create_token
+from valet.server._settings import ServerSettings, load_or_create_token, takeover_grace
 from valet.server._tasks import TaskManager
-from valet.settings import valet_home
+from valet.settings import load_config, valet_home
 from valet.store import ServerLock, database_url
 
 _LOOPBACK = {"127.0.0.1": "localhost", "localhost": "127.0.0.1", "::1": None}
@@ -68,6 +69,10 @@ def serve(
         sock.bind((host, port))
         port = int(sock.getsockname()[1])
         token = load_or_create_token(home)
+        try:
+            grace = takeover_grace(load_config(home))
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from exc
         settings = ServerSettings(
             home=home,
             model=model,
@@ -75,6 +80,7 @@ def serve(
             allowed_origins=own_origins(host, port),
             max_concurrent_tasks=max_concurrent_tasks,
             durable=True,
+            takeover_grace_s=grace,
         )
         app = create_app(settings)
         say: Callable[[str], object] = announce or _to_stderr

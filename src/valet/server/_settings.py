@@ -7,13 +7,14 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.models import Model
 
 from valet.agent import OutputMode
 from valet.browser import BrowserSettings
+from valet.errors import ConfigError
 from valet.models import build_model, resolve_model_config
 from valet.settings import load_config
 
@@ -61,6 +62,28 @@ class ServerSettings(BaseModel):
     durable: bool = False
     """Run tasks as durable workflows (DBOS) that survive restarts; `valet serve` turns it on.
     One durable server per process (DBOS is process-wide)."""
+    takeover_grace_s: float = Field(default=30.0, ge=0)
+    """How long a takeover outlives its holder's live view (a reload, a closed tab, a dropped
+    connection): the lease stays theirs and the reopened task page takes it up again; after
+    this many seconds without them it ends as if they handed back. `valet serve` reads it from
+    `config.toml` (`[server] takeover_grace_s`)."""
+
+
+def takeover_grace(config: dict[str, Any]) -> float:
+    """`[server] takeover_grace_s` of `config.toml`, else the default (30 s). Raises
+    `ConfigError` when it is not a number of seconds, zero or more."""
+    server: object = config.get("server", {})
+    value: object = (
+        cast(dict[str, object], server).get("takeover_grace_s", 30.0)
+        if isinstance(server, dict)
+        else None
+    )
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(
+            f"config.toml: [server] takeover_grace_s must be a number of seconds (0 or more), "
+            f"not {value!r}"
+        )
+    return float(value)
 
 
 def build_model_choice(settings: ServerSettings) -> ModelFactory:

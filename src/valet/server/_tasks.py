@@ -159,6 +159,7 @@ class TaskManager:
         default_max_steps: int = 40,
         *,
         durable: bool = False,
+        takeover_grace_s: float = 30.0,
     ) -> None:
         self.home = home
         self.durable = durable
@@ -175,7 +176,7 @@ class TaskManager:
         self._chores: set[asyncio.Task[None]] = set()
         self._default_max_steps = default_max_steps
         self._tasks: dict[str, TaskState] = {}
-        self.desk = PersonDesk(home, self._waiting)
+        self.desk = PersonDesk(home, self._waiting, takeover_grace_s)
         """The person's side: live views, takeovers, approvals."""
 
     async def start(self, *, forget_lost_tasks: bool = False) -> None:

@@ -112,6 +112,9 @@ function liveView(taskId) {
   const take = document.getElementById("take-over");
   const back = document.getElementById("hand-back");
   const path = `/api/tasks/${encodeURIComponent(taskId)}/live`;
+  // This tab's viewer id survives a reload: the live view resumes as the same viewer, so a
+  // takeover in progress stays this tab's (the server keeps it for a grace period).
+  const remembered = `valet-viewer:${taskId}`;
   let socket = null;
   let viewer = null;
   let active = false; // this viewer holds the lease and the agent has paused
@@ -151,6 +154,7 @@ function liveView(taskId) {
     take.disabled = ended || lease.state !== "free";
     back.hidden = !lease.you;
     if (active) canvas.focus();
+    offerResume(lease);
   }
 
   function send(message) {
@@ -158,7 +162,8 @@ function liveView(taskId) {
   }
 
   function connect() {
-    socket = new WebSocket(socketUrl(path));
+    const resume = sessionStorage.getItem(remembered);
+    socket = new WebSocket(socketUrl(resume ? `${path}?resume=${encodeURIComponent(resume)}` : path));
     socket.binaryType = "blob";
     socket.addEventListener("message", (message) => {
       if (typeof message.data !== "string") {
@@ -166,7 +171,10 @@ function liveView(taskId) {
         return;
       }
       const event = JSON.parse(message.data);
-      if (event.type === "hello") viewer = event.viewer;
+      if (event.type === "hello") {
+        viewer = event.viewer;
+        sessionStorage.setItem(remembered, viewer);
+      }
       else if (event.type === "lease") showLease(event);
       else if (event.type === "error") hint.textContent = event.detail;
       else if (event.type === "ended") {
@@ -249,11 +257,31 @@ function liveView(taskId) {
 
 // ---- requests: approve, edit or decline what the agent asks; answer its questions --------------------------------
 
+// While someone holds the browser, the only way on is their hand back: "let the agent go on
+// without me" is offered only while nobody does (also on a task body htmx swapped in later).
+let lastLease = null;
+function offerResume(lease) {
+  if (lease) lastLease = lease;
+  const free = !lastLease || lastLease.state === "free";
+  for (const button of document.querySelectorAll("[data-resume]")) button.hidden = !free;
+  for (const note of document.querySelectorAll("[data-held]")) note.hidden = free;
+}
+document.addEventListener("htmx:afterSwap", () => offerResume(null));
+
 function answerRequests(taskId) {
   document.addEventListener("click", async (e) => {
-    if (e.target.closest("[data-resume]")) {
-      await postJson(`/api/tasks/${encodeURIComponent(taskId)}/handback`);
-      refreshTask(taskId);
+    const resume = e.target.closest("[data-resume]");
+    if (resume) {
+      const card = resume.closest("[data-request-id]");
+      const error = card && card.querySelector(".approval-error");
+      resume.disabled = true;
+      const { ok, data } = await postJson(`/api/tasks/${encodeURIComponent(taskId)}/handback`);
+      resume.disabled = false;
+      if (ok) refreshTask(taskId);
+      else if (error) {
+        error.textContent = data.detail || "The agent could not go on.";
+        error.hidden = false;
+      }
       return;
     }
     const button = e.target.closest("[data-answer]");
