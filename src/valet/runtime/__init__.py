@@ -9,6 +9,7 @@ from valet.runtime._local import (
     TaskResult,
     TaskSpec,
     Tee,
+    forget_state,
     person_setup,
     run_task,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "TaskResult",
     "TaskSpec",
     "Tee",
+    "forget_state",
     "person_setup",
     "run_task",
 ]

@@ -502,7 +502,14 @@ class _Browser:
 
     async def forget_state(self) -> None:
         """The run ended: nothing to resume, so the saved cookies and page go."""
-        await asyncio.to_thread(shutil.rmtree, self.state_dir, True)
+        await asyncio.to_thread(forget_state, self.home, self.record.run_id)
+
+
+def forget_state(home: Path, run_id: str) -> None:
+    """Delete what a run kept to resume after a restart (`tasks/<run>/`: the browser's cookies
+    and storage, the page and its typed fields, the action journal). Called whenever a run
+    ends, however it ends (done, failed, cancelled, stopped, given up after a restart)."""
+    shutil.rmtree(home / "tasks" / run_id, ignore_errors=True)
 
 
 @dataclass

@@ -35,6 +35,7 @@ from valet.runtime import (
     DbosCheckpoints,
     DurableTasks,
     TaskSpec,
+    forget_state,
     person_setup,
     run_task,
 )
@@ -202,8 +203,9 @@ class TaskManager:
         for task in self._tasks.values():
             if not task.final and task.id not in alive:
                 self._fail(task, "valet stopped while this task ran and could not resume it")
-            if task.final:  # nothing will ask for its requests again
+            if task.final:  # nothing will ask for its requests again, nor resume it
                 self.desk.end(task.id)
+                await asyncio.to_thread(forget_state, self.home, task.id)
 
     def _open(self) -> TaskStore:
         """Check the database files, open the task store and load its tasks and requests."""
@@ -518,6 +520,9 @@ class TaskManager:
         task.status = status
         if task.final:
             task.finished_at = _now()
+            # However it ended, nothing resumes it: its saved cookies and page go (the run's
+            # browser has closed by now; a task cancelled while queued never saved any).
+            forget_state(self.home, task.id)
         if self._store is not None:
             self._store.update_task(
                 task.id,
