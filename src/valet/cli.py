@@ -24,6 +24,7 @@ from valet._cli_browser import browser_app
 from valet._cli_connectors import connectors_app
 from valet._cli_rules import rules_app
 from valet._cli_vault import vault_app
+from valet._home import make_private
 from valet._progress import ProgressView
 from valet._rules_file import RulesError
 from valet._terminal_approver import TerminalApprover, TerminalQuestions
@@ -149,6 +150,7 @@ def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: b
     console = err if json_out else out
     mine = len(spec.rules.rules) if spec.rules else 0
     console.print(f"[dim]scope: {spec.scope().describe()} · your rules: {mine}[/]", soft_wrap=True)
+    make_private(valet_home())  # what an older valet left readable by others
     try:
         vault = Vault.load(valet_home())
     except VaultError as exc:

@@ -37,6 +37,7 @@ from typing import Literal, Self, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from valet._home import private_file
 from valet.audit._head import Head
 from valet.audit._keys import AuditKeyError, load_signing_key
 from valet.audit._record import GENESIS, AuditEntry, AuditRecord, now_iso
@@ -103,7 +104,7 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.unwitnessed = 0
         """Heads this log could not send to a witness (each is logged as a warning)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")

@@ -29,6 +29,7 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from valet._home import private_dir
 from valet.browser import _actions, _navigation, _reading
 from valet.browser._driver import Driver
 from valet.browser._egress import EgressCheck, EgressProxy, Resolver, resolve_addresses
@@ -411,7 +412,7 @@ async def _open_context(
         if not re.fullmatch(r"[\w.\-]+", settings.profile) or settings.profile.startswith("."):
             raise ValueError(f"invalid profile name {settings.profile!r}")
         user_data = profiles_dir / settings.profile
-        user_data.mkdir(parents=True, exist_ok=True)
+        private_dir(user_data)
         context = await playwright.chromium.launch_persistent_context(
             user_data,
             executable_path=executable,
@@ -444,7 +445,7 @@ def _on_this_machine(cdp_url: str) -> bool:
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(text)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, assert_never
 
+from valet._home import private_dir
 from valet.agent import Budget, Finished, HandBack, RunEnd, StepRecord, Stopped
 from valet.audit import Redactor
 from valet.errors import RunNotFound
@@ -45,7 +46,9 @@ class RunRecorder:
         self.run_id = run_id or new_run_id()
         self.dir = runs_dir / self.run_id
         self.artifacts = self.dir / "artifacts"
-        self.artifacts.mkdir(parents=True, exist_ok=run_id is not None)
+        if self.artifacts.exists() and run_id is None:
+            raise FileExistsError(f"run {self.run_id} already exists")
+        private_dir(self.artifacts)
         self.header: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "id": self.run_id,

@@ -30,6 +30,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfiguredInstance, Queue, SetWorkflowID, WorkflowHandleAsync
 
+from valet._home import private_dir, private_file
 from valet.store import database_url, engine_url
 
 QUEUE = "valet-tasks"
@@ -82,7 +83,9 @@ class DurableTasks:
     async def launch(cls, home: Path, execute: Execute, concurrency: int) -> DurableTasks:
         """Start DBOS on `home`'s database (or `VALET_DATABASE_URL`) and recover unfinished
         tasks. Call from the event loop the tasks should run on."""
-        await asyncio.to_thread(home.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dir, home)
+        if (url := _system_database(home)).startswith("sqlite:///"):
+            await asyncio.to_thread(private_file, Path(url.removeprefix("sqlite:///")))
         DBOS(
             config={
                 "name": "valet",

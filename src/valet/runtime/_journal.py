@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from valet._home import private_dir
 from valet.browser import ActionOutcome, ByRole, Observation
 from valet.effects import Effect
 from valet.gateway import RunningAction, Tool, ToolFailure, performing
@@ -101,7 +102,7 @@ class Journal:
         self.earlier.pop(key, None)
 
     def _write(self, line: dict[str, Any]) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")

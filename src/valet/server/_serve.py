@@ -16,6 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
+from valet._home import make_private
 from valet.errors import ConfigError, StartupError
 from valet.server._app import create_app
 from valet.server._settings import ServerSettings, load_or_create_token, takeover_grace
@@ -63,6 +64,7 @@ def serve(
     home = home or valet_home()
     lock = ServerLock.acquire(home, database_url(home))
     try:
+        make_private(home)  # what an older valet left readable by others
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -17,6 +17,7 @@ import keyring
 import keyring.errors
 from cryptography.fernet import Fernet
 
+from valet._home import private_dir
 from valet.vault._errors import VaultKeyError
 
 KEY_ENV = "VALET_VAULT_KEY"
@@ -68,7 +69,7 @@ def load_vault_key(home: Path, *, create: bool = False) -> VaultKey:
     key = Fernet.generate_key()
     if _keyring_set(account, key.decode("ascii")):
         return VaultKey(key, "keyring", _backend())
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key + b"\n")

@@ -1,0 +1,81 @@
+"""valet's home folder stays private: only its owner can enter it or read what is in it.
+
+Folders valet makes under its home are created 0700 and the files that hold secrets or state
+(databases, keys, a task's saved cookies and page) 0600, at creation (`private_dir`,
+`private_file`); `make_private` puts right what an older valet (or a copy, or a restore) left
+readable by others, and runs at the start of `valet serve` and `valet run`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+log = logging.getLogger("valet")
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+_OTHERS = 0o077
+"""The group's and everyone else's permission bits."""
+
+
+def private_dir(path: Path) -> Path:
+    """`path` as a folder, made (with any missing parents) 0700."""
+    missing: list[Path] = []
+    here = path
+    while not here.exists():
+        missing.append(here)
+        if here.parent == here:
+            break
+        here = here.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+        except FileExistsError:
+            continue  # made meanwhile (another task, another process)
+        os.chmod(folder, PRIVATE_DIR)  # mkdir's mode passes through the umask
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """`path` as a file (empty when it was not there), readable by its owner only: made so
+    before anything writes to it (SQLite gives its -wal and -shm files the same mode)."""
+    private_dir(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+    try:
+        if os.fstat(fd).st_mode & _OTHERS:
+            os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~_OTHERS)
+    finally:
+        os.close(fd)
+    return path
+
+
+def make_private(home: Path) -> None:
+    """Make `home` and everything valet keeps in it private: folders 0700, files without any
+    group or other access (0644 becomes 0600). Symbolic links are left alone and not followed;
+    what cannot be changed (a file of another user) is logged, not raised."""
+    private_dir(home)
+    _restrict(home, PRIVATE_DIR)
+    for root, folders, files in os.walk(home):
+        for name in folders:
+            _restrict(Path(root, name), PRIVATE_DIR)
+        for name in files:
+            path = Path(root, name)
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                continue
+            if stat.S_ISREG(mode) and mode & _OTHERS:
+                _restrict(path, stat.S_IMODE(mode) & ~_OTHERS)
+
+
+def _restrict(path: Path, mode: int) -> None:
+    try:
+        current = path.lstat().st_mode
+        if stat.S_ISLNK(current) or stat.S_IMODE(current) == mode:
+            return
+        os.chmod(path, mode)
+    except OSError as exc:
+        log.warning("cannot make %s private: %s", path, exc)
