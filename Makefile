@@ -9,14 +9,14 @@ PYTHON3 ?= python3
 TASK    ?=
 TEST_WORKERS ?= 2
 
-.PHONY: demo test check lint typecheck bench kill-sweep deps chromium miniwob github-spec dovecot postgres git synapse mcp-filesystem clean
+.PHONY: demo test check lint typecheck bench kill-sweep deps chromium miniwob github-spec dovecot postgres git synapse mcp-filesystem axe-core clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
 # Test files are spread over TEST_WORKERS processes (each file in one); most tests wait on a
 # browser or a server, so two workers gain even on two cores.
-test: deps chromium github-spec mcp-filesystem dovecot postgres git synapse
+test: deps chromium github-spec mcp-filesystem axe-core dovecot postgres git synapse
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 check: deps chromium lint typecheck test
@@ -129,6 +129,20 @@ mcp-filesystem:
 		mkdir -p $(MCP_FS) && \
 		npm install --prefix $(MCP_FS) --no-audit --no-fund --loglevel=error \
 			@modelcontextprotocol/server-filesystem@2026; }
+
+# axe-core (npm), injected into the web app's pages in headless Chromium by the accessibility
+# test; installed once here, so the test needs no network.
+AXE := .cache/axe-core
+
+axe-core:
+	@[ -f $(AXE)/node_modules/axe-core/axe.min.js ] || { \
+		command -v npm >/dev/null || { \
+			echo "installing npm (Debian package)"; \
+			$(SUDO) apt-get update -qq && \
+			DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }; \
+		echo "installing axe-core (npm) for the accessibility test"; \
+		mkdir -p $(AXE) && \
+		npm install --prefix $(AXE) --no-audit --no-fund --loglevel=error axe-core@4.14.1; }
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info

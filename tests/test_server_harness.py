@@ -126,11 +126,13 @@ async def receive_json(socket_: ClientConnection) -> dict[str, Any]:
 
 @asynccontextmanager
 async def running_server(
-    home: Path, *, max_concurrent: int = 2, **overrides: Any
+    home: Path, *, max_concurrent: int = 2, port: int = 0, **overrides: Any
 ) -> AsyncIterator[Harness]:
-    """The app served by uvicorn in this event loop on a free port; stopped afterwards."""
+    """The app served by uvicorn in this event loop on a free port (or `port`, e.g. the one
+    of a server stopped before: its pages reconnect); stopped afterwards."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
     sock.listen(128)  # connections queue in the kernel until uvicorn has started and accepts
     port = int(sock.getsockname()[1])
     url = f"http://127.0.0.1:{port}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright, expect
 from tests._servers import free_port
-from tests.test_server_harness import TOKEN, running_server
+from tests.test_server_harness import running_server
 from tests.test_server_web import EXECUTABLE
 
 from valet.sites import SiteServer
@@ -34,7 +34,7 @@ async def test_the_composer_refuses_a_long_paste_whole(home: Path) -> None:
         browser = await pw.chromium.launch(executable_path=EXECUTABLE, headless=True)
         try:
             page = await browser.new_page()
-            await page.goto(f"{srv.url}/?token={TOKEN}")
+            await page.goto(srv.sign_in_link())
             await expect(page.locator("#task-limit")).to_contain_text("20,000 characters")
             box = page.get_by_role("textbox", name="Task")
             await box.fill(LONG)

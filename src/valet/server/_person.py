@@ -88,6 +88,8 @@ class RequestBook:
     persist: Persist | None = None
     suspending: bool = False
     """The server stops and its tasks will resume: their pending requests stay pending."""
+    changed: Callable[[PersonRequest], None] | None = None
+    """Told of every request opened, answered or withdrawn (the web app shows it live)."""
     _answered: dict[str, asyncio.Event] = field(default_factory=lambda: dict[str, asyncio.Event]())
     _fingerprints: dict[str, str] = field(default_factory=lambda: dict[str, str]())
     _claimed: set[str] = field(default_factory=lambda: set[str]())
@@ -127,6 +129,8 @@ class RequestBook:
         self._save(record)  # stored before anyone is shown it
         self.records[record.id] = record
         self._answered[record.id] = asyncio.Event()
+        if self.changed is not None:
+            self.changed(record)
         return record
 
     def get(self, request_id: str) -> PersonRequest:
@@ -166,6 +170,8 @@ class RequestBook:
         self.records[request_id] = closed
         if (event := self._answered.get(request_id)) is not None:
             event.set()
+        if self.changed is not None:
+            self.changed(closed)
         return closed
 
     async def wait(self, request_id: str) -> PersonRequest:

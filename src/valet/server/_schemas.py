@@ -63,9 +63,9 @@ class NewTask(_Input):
             length = len(value.strip())
             raise PydanticCustomError(
                 "task_too_long",
-                f"the task is {length:,} characters long; the limit is {MAX_TASK_CHARS:,} "
-                "characters (nothing was cut: shorten it and start it again)",
-                {"length": length, "limit": MAX_TASK_CHARS},
+                "the task is {length} characters long; the limit is {limit} characters "
+                "(nothing was cut: shorten it and start it again)",
+                {"length": f"{length:,}", "limit": f"{MAX_TASK_CHARS:,}"},
             )
         return value
 
@@ -288,10 +288,29 @@ class StepEvent(BaseModel):
 
 
 class MessageEvent(BaseModel):
+    """A message was added, or (again, `delivered` now true) the agent has read it."""
+
     type: Literal["message"] = "message"
     task_id: str
     seq: int
     message: Message
 
 
-TaskEvent = StatusEvent | StepEvent | MessageEvent
+class RequestEvent(BaseModel):
+    """A request to the person was opened, answered or withdrawn (its `state` says which)."""
+
+    type: Literal["request"] = "request"
+    task_id: str
+    seq: int
+    request: PersonRequest
+
+
+TaskEvent = StatusEvent | StepEvent | MessageEvent | RequestEvent
+
+
+class StreamMessage(BaseModel):
+    """What the web app's event stream (`/ui/stream`) sends: one task's event (none in the first
+    message, after every connect) with the counts as they are after it (the badge, the inbox)."""
+
+    event: TaskEvent | None = None
+    counts: TaskCounts

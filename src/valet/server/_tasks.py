@@ -46,6 +46,8 @@ from valet.server._schemas import (
     Message,
     MessageEvent,
     NewTask,
+    PersonRequest,
+    RequestEvent,
     StatusEvent,
     Step,
     StepEvent,
@@ -68,6 +70,10 @@ log = logging.getLogger("valet.server")
 
 _EventMaker = Callable[[int], TaskEvent]
 """Builds a task's next event from its sequence number."""
+
+
+_ASKS = {"approval": "approve", "takeover": "take over", "question": "answer"}
+"""How `waiting_for` names each kind of request (`approve: Place order`)."""
 
 
 class TaskNotFound(ValetError):
@@ -179,6 +185,7 @@ class TaskManager:
         self._tasks: dict[str, TaskState] = {}
         self.desk = PersonDesk(home, self._waiting, takeover_grace_s)
         """The person's side: live views, takeovers, approvals."""
+        self.desk.book.changed = self._request_changed
 
     async def start(self, *, forget_lost_tasks: bool = False) -> None:
         """Durable mode: check and open the databases, load the stored tasks, start DBOS and let
@@ -219,6 +226,9 @@ class TaskManager:
         except SQLAlchemyError as exc:
             raise StartupError(f"cannot open {shown_url(url)}: {reason_of(exc)}") from exc
         self._tasks.update((task.id, task) for task in tasks)
+        for task in tasks:  # asked before the restart: it waits for the person until answered
+            if not task.final and (owed := self._owed(task.id)) is not None:
+                task.status, task.waiting_for = "waiting", owed
         return store
 
     def _settle_lost(self, store: TaskStore, forget: bool) -> None:
@@ -351,6 +361,9 @@ class TaskManager:
             message.delivered = True
         if self._store is not None:
             self._store.deliver([message.id for message in pending])
+        task = self.get(task_id)
+        for message in pending:  # shown as read
+            self._publish(task, _read_event(task_id, message.model_copy()))
         return pending
 
     async def shutdown(self) -> None:
@@ -424,7 +437,7 @@ class TaskManager:
             return
         person = self.desk.task(task.id)
         task.started_at = task.started_at or _now()
-        self._set_status(task, "running")
+        self._waiting(task.id, self._owed(task.id))  # running, unless asked before a restart
         try:
             result = await run_task(
                 spec,
@@ -491,8 +504,26 @@ class TaskManager:
         task = self._tasks.get(task_id)
         if task is None or task.final:
             return
+        status: TaskStatus = "running" if what is None else "waiting"
+        if (task.status, task.waiting_for) == (status, what):
+            return
         task.waiting_for = what
-        self._set_status(task, "running" if what is None else "waiting", detail=what)
+        self._set_status(task, status, detail=what)
+
+    def _owed(self, task_id: str) -> str | None:
+        """What the task waits for while a request to the person is pending (else None)."""
+        pending = self.desk.book.pending(task_id)
+        return None if not pending else f"{_ASKS[pending[0].kind]}: {pending[0].summary}"
+
+    def _request_changed(self, request: PersonRequest) -> None:
+        """Shown live. One answered or withdrawn that nobody here waits on (asked before a
+        restart) no longer keeps its task waiting."""
+        task = self._tasks.get(request.task_id)
+        if task is None:
+            return
+        self._publish(task, lambda seq: RequestEvent(task_id=task.id, seq=seq, request=request))
+        if request.state != "pending" and task.status == "waiting":
+            self._waiting(task.id, self._owed(task.id))
 
     def _fail(self, task: TaskState, error: str) -> None:
         task.error = error
@@ -570,6 +601,10 @@ class TaskManager:
             if header.get("settings", {}).get("server_task") == task.id:
                 return str(header["id"])
         return None
+
+
+def _read_event(task_id: str, message: Message) -> _EventMaker:
+    return lambda seq: MessageEvent(task_id=task_id, seq=seq, message=message)
 
 
 @dataclass

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from valet.agent import Stopped
 from valet.errors import RunNotFound
 from valet.record import RunStore
 from valet.server._schemas import (
     ALL_STATUSES,
+    Message,
+    PersonRequest,
     RunDetail,
     RunSummary,
     Step,
@@ -102,3 +105,53 @@ def run_detail(header: dict[str, Any], steps: list[dict[str, Any]]) -> RunDetail
         totals=header.get("totals"),
         timeline=[Step.from_record(s) for s in steps],
     )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a task page's timeline: a step, or what passed between valet and the person
+    (an approval asked and answered, a takeover, a question and its answer, a message)."""
+
+    at: str
+    """When (UTC, ISO 8601): entries are shown in this order."""
+    step: Step | None = None
+    kind: Literal["asked", "answered", "message", "step"] = "step"
+    text: str = ""
+    by: Literal["valet", "person", "system"] = "valet"
+    message: Message | None = None
+
+
+_ASKED = {
+    "approval": "valet asked before it acts: {summary}",
+    "takeover": "valet stopped for you: {summary}",
+    "question": "valet asked you: {summary}",
+}
+_ANSWERED = {
+    "approved": "You approved: {summary}",
+    "edited": "You approved with your edit: {summary}",
+    "declined": "You declined: {summary}",
+    "handed_back": "You handed the browser back ({summary})",
+    "answered": "You answered: {answer}",
+    "cancelled": "Withdrawn (no answer needed any more): {summary}",
+}
+
+
+def timeline(task: TaskDetail, requests: list[PersonRequest]) -> list[Entry]:
+    """The task's steps with its requests, their answers and the person's messages, in time
+    order (a step without a time keeps its place after the one before it)."""
+    entries: list[Entry] = []
+    last = task.created_at
+    for step in task.timeline:
+        last = step.started_at or last
+        entries.append(Entry(at=last, step=step))
+    for r in requests:
+        entries.append(
+            Entry(at=r.created_at, kind="asked", text=_ASKED[r.kind].format(summary=r.summary))
+        )
+        if r.state != "pending" and r.answered_at:
+            by = "system" if r.answered_by == "system" else "person"
+            text = _ANSWERED[r.state].format(summary=r.summary, answer=r.answer or "")
+            entries.append(Entry(at=r.answered_at, kind="answered", text=text, by=by))
+    for m in task.messages:
+        entries.append(Entry(at=m.created_at, kind="message", text=m.text, by="person", message=m))
+    return sorted(entries, key=lambda e: e.at)

@@ -1,4 +1,5 @@
-"""The web app: composer, inbox and task pages (Jinja + HTMX; `static/live.js` streams updates)."""
+"""The web app: composer, inbox and task pages (Jinja + HTMX; `static/stream.js` keeps them live)
+and its event stream (`_stream`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -16,10 +17,12 @@ from pydantic_core import ErrorDetails
 
 from valet.server._api import runs_of, tasks_of
 from valet.server._schemas import MAX_TASK_CHARS, NewMessage, NewTask, TaskSummary
+from valet.server._stream import router as stream_router
 from valet.server._tasks import BadModel, TaskFinished
-from valet.server._views import counts, task_detail, task_summary
+from valet.server._views import counts, task_detail, task_summary, timeline
 
 router = APIRouter(include_in_schema=False)
+router.include_router(stream_router)  # every page's live updates
 templates = Jinja2Templates(
     directory=Path(str(resources.files("valet.server").joinpath("templates")))
 )
@@ -43,7 +46,7 @@ def _seconds(ms: float) -> str:
 
 templates.env.filters["clock"] = _clock
 templates.env.filters["seconds"] = _seconds
-templates.env.globals["max_task_chars"] = MAX_TASK_CHARS
+cast(dict[str, Any], templates.env.globals)["max_task_chars"] = MAX_TASK_CHARS
 
 
 def _inbox(request: Request) -> dict[str, Any]:
@@ -137,5 +140,8 @@ def _task(request: Request, task_id: str) -> dict[str, Any]:
         "counts": counts(manager),
         "message_error": None,
         "requests": manager.desk.book.pending(task_id),
+        "entries": timeline(
+            task, [r for r in manager.desk.book.records.values() if r.task_id == task_id]
+        ),
         "fragment": request.headers.get("hx-request") == "true",
     }

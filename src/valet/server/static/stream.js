@@ -1,0 +1,130 @@
+// Every page follows one event stream, /ui/stream (a websocket that carries the session cookie):
+// the "Waiting for you" badge everywhere, the inbox on the inbox page, and on a task page its
+// status, requests, messages (read or not) and timeline. While the stream is down a banner says
+// so and the page keeps retrying; once back, the page catches up on what it missed.
+/* global htmx */
+
+const taskId = document.body.dataset.taskId;
+const onInbox = "inbox" in document.body.dataset;
+const banner = document.getElementById("connection");
+
+function socketUrl(path) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}${path}`;
+}
+
+function seconds(ms) {
+  return ms >= 100 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// Mirrors templates/_step.html: a long result is cut, with "Show all" to open it.
+const CUT = 280;
+function stepItem(step) {
+  const item = element("li", step.ok ? "step" : "step step-failed");
+  item.dataset.index = String(step.index);
+  const main = element("div", "step-main");
+  main.append(element("div", "step-action", step.action_text));
+  const result = step.result || "";
+  if (result.length > CUT || result.split("\n").length > 4) {
+    const more = element("details", "step-more");
+    const summary = element("summary");
+    summary.append(
+      element("span", "step-result", `${result.slice(0, CUT)}…`),
+      " ",
+      element("span", "show-all", `Show all (${result.length.toLocaleString("en-US")} characters)`),
+    );
+    more.append(summary, element("div", "step-result step-result-full", result));
+    main.append(more);
+  } else {
+    main.append(element("div", "step-result", result));
+  }
+  if (step.url) main.append(element("div", "step-url", step.url));
+  const total = Object.values(step.timings_ms || {}).reduce((a, b) => a + b, 0);
+  item.append(element("span", "step-index", String(step.index)), main, element("span", "step-time", seconds(total)));
+  return item;
+}
+
+function showCounts(counts) {
+  const badge = document.getElementById("waiting-badge");
+  if (!badge) return;
+  badge.textContent = String(counts.waiting);
+  badge.classList.toggle("badge-on", counts.waiting > 0);
+  badge.setAttribute("aria-label", `${counts.waiting} waiting`);
+}
+
+// Several events in a row cause one reload of a part of the page.
+const timers = new Map();
+function soon(key, work) {
+  if (timers.has(key)) return;
+  timers.set(key, setTimeout(() => {
+    timers.delete(key);
+    work();
+  }, 80));
+}
+
+function refreshTask() {
+  if (!document.getElementById("task-body")) return;
+  htmx.ajax("GET", `/ui/tasks/${encodeURIComponent(taskId)}`, { target: "#task-body", swap: "outerHTML" });
+}
+
+function refreshInbox() {
+  if (document.getElementById("inbox")) htmx.trigger("#inbox", "refresh");
+}
+
+function addStep(step) {
+  const timeline = document.getElementById("timeline");
+  if (!timeline || timeline.querySelector(`.step[data-index="${step.index}"]`)) return;
+  timeline.append(stepItem(step));
+  document.querySelector(".timeline-empty")?.remove();
+  const count = document.getElementById("step-count");
+  if (count) count.textContent = String(timeline.querySelectorAll(".step").length);
+}
+
+function onEvent(event) {
+  if (onInbox) soon("inbox", refreshInbox);
+  if (!taskId || event.task_id !== taskId) return;
+  if (event.type === "step") addStep(event.step);
+  else soon("task", refreshTask); // status, requests, messages: the server renders them
+}
+
+let lost = false;
+let leaving = false;
+let delay = 250;
+addEventListener("pagehide", () => { leaving = true; });
+
+function connect() {
+  const socket = new WebSocket(socketUrl("/ui/stream"));
+  socket.addEventListener("message", (message) => {
+    const { event, counts } = JSON.parse(message.data);
+    showCounts(counts);
+    if (event) {
+      onEvent(event);
+      return;
+    }
+    delay = 250; // connected (again)
+    document.body.dataset.stream = "open";
+    if (lost) {
+      lost = false;
+      banner.hidden = true;
+      if (taskId) refreshTask();
+      if (onInbox) refreshInbox();
+    }
+  });
+  socket.addEventListener("close", () => {
+    if (leaving) return;
+    lost = true;
+    banner.hidden = false;
+    document.body.dataset.stream = "lost";
+    setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 4000);
+  });
+}
+
+if (banner) connect();
