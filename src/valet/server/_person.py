@@ -217,14 +217,14 @@ class RequestBook:
 def _fingerprint(fields: dict[str, Any]) -> str:
     """What makes two requests the same question to the person (not when or where)."""
     same = {k: fields.get(k) for k in ("task_id", "kind", "summary", "tool", "effect", "args")}
+    if fields.get("page"):  # and, for an action on a page, the page it was asked on
+        same["page"] = fields["page"]
     if fields.get("kind") == "takeover":
         same["reason"] = fields.get("reason")
     return hashlib.sha256(json.dumps(same, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # ---- one task's person -----------------------------------------------------------------------
-    if fields.get("page"):  # and, for an action on a page, the page it was asked on
-        same["page"] = fields["page"]
 
 
 class TaskPerson:
@@ -280,13 +280,13 @@ class WebApprover:
             provenance=list(request.provenance),
             rules=list(request.rules),
             warnings=list(request.warnings),
+            page=request.page or None,
         )
         desk.waiting(person.task_id, f"approve: {summary}")
         try:
             answered = await desk.book.wait(record.id)
         finally:
             desk.waiting(person.task_id, None)
-            page=request.page or None,
         approver = answered.answered_by or "person"
         match answered.state:
             case "approved":

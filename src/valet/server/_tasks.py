@@ -427,13 +427,13 @@ class TaskManager:
             start_url=request.start_url,
             limits=Limits(max_steps=task.max_steps),
             browser=self._browser,
+            read_only=not request.agent_mode,
             **setup,
         )
         try:  # the vault fills logins on bound sites, as in `valet run`
             vault = await asyncio.to_thread(Vault.load, self.home)
         except ValetError as exc:
             self._fail(task, f"the vault cannot be opened: {exc}")
-            read_only=not request.agent_mode,
             return
         person = self.desk.task(task.id)
         task.started_at = task.started_at or _now()
