@@ -70,7 +70,7 @@ async def test_every_page_follows_one_stream_and_says_when_it_drops(
             await expect(sources.locator("body")).to_have_attribute("data-stream", "open")
             await expect(badge).to_have_text("0")
 
-            task = await srv.create("remove-once", sites, start_url=sites.url_for("/bench/200"))
+            task = await waiting_task(srv, sites)
             await expect(badge).to_have_text("1")  # live on a page that is not the inbox
             await page.goto(f"{srv.url}/tasks/{task['id']}")
             status, timeline = page.locator("#task-status"), page.locator("#timeline")
@@ -88,6 +88,7 @@ async def test_every_page_follows_one_stream_and_says_when_it_drops(
             (request,) = (await srv.client.get("/api/requests")).json()
             approved = await srv.client.post(f"/api/requests/{request['id']}/approve")
             assert approved.status_code == 200  # answered elsewhere: both pages follow
+            await srv.final_events(task["id"])
             await expect(status).to_have_text("succeeded")
             await expect(read).to_have_text("read")
             await expect(timeline).to_contain_text("You approved: Remove")
@@ -132,6 +133,8 @@ async def test_composer_approval_and_takeover_from_the_keyboard(
         await tab_to(page, page.get_by_role("button", name="Start task"))
         await page.keyboard.press("Enter")
         await page.wait_for_url("**/tasks/*")
+        task_id = page.url.rsplit("/", 1)[1]
+        await srv.events_until(task_id, lambda e: e.get("status") == "waiting")
         await expect(page.locator("#task-status")).to_have_text("waiting")
 
         live = page.locator("#live")
@@ -148,6 +151,7 @@ async def test_composer_approval_and_takeover_from_the_keyboard(
         await page.locator("body").focus()
         await tab_to(page, page.get_by_role("button", name="Approve", exact=True))
         await page.keyboard.press("Space")
+        await srv.final_events(task_id)
         await expect(page.locator("#task-status")).to_have_text("succeeded")
         await expect(page.locator("#timeline")).to_contain_text("You approved: Remove")
 
