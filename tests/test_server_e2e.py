@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright, expect
-from tests.test_server_harness import TOKEN, Harness, running_server
+from tests.test_server_harness import Harness, running_server
 from tests.test_server_live import Pacing, until
 
 from valet.sites import SiteServer
@@ -92,7 +92,7 @@ async def signed_in_page(browser: Browser, srv: Harness, errors: list[str]) -> P
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    await page.goto(f"{srv.url}/?token={TOKEN}")
+    await page.goto(srv.sign_in_link())
     return page
 
 

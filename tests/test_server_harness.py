@@ -71,6 +71,12 @@ class Harness:
         manager: TaskManager = self.app.state.tasks
         return manager
 
+    def sign_in_link(self, path: str = "/") -> str:
+        """A fresh one-time sign-in link (what `valet serve` and `valet link` print)."""
+        guard = self.app.state.guard
+        secret = guard.sessions.new_link(guard.install)
+        return f"{self.url}{path}?token={secret}"
+
     def anonymous(self) -> httpx.AsyncClient:
         """A client without the token (a browser that has not signed in)."""
         return httpx.AsyncClient(base_url=self.url, limits=NO_KEEPALIVE)

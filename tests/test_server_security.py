@@ -75,19 +75,32 @@ async def test_every_route_needs_the_token(home: Path) -> None:
                         pass
 
 
-async def test_query_token_becomes_a_strict_httponly_cookie(home: Path) -> None:
+async def test_a_link_is_spent_once_for_a_session_cookie_that_is_not_the_token(
+    home: Path,
+) -> None:
     async with running_server(home) as srv, srv.anonymous() as browser:
-        first = await browser.get("/", params={"token": TOKEN, "x": "1"})
+        link = srv.sign_in_link()
+        secret = link.split("token=", 1)[1]
+        first = await browser.get("/", params={"token": secret, "x": "1"})
         assert first.status_code == 303 and first.headers["location"] == "/?x=1"
-        cookie = first.headers["set-cookie"].lower()
-        assert "httponly" in cookie and "samesite=strict" in cookie and TOKEN.lower() in cookie
+        cookie = first.headers["set-cookie"]
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        assert TOKEN not in cookie and secret not in cookie  # a session of its own
         page = await browser.get("/")  # the cookie alone now signs it in
         assert page.status_code == 200 and "What should valet do?" in page.text
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert (await browser.get("/api/tasks")).status_code == 200
+        again = await browser.get(link)  # signed in already: the spent link only redirects
+        assert again.status_code == 303 and "set-cookie" not in again.headers
         async with srv.anonymous() as other:
-            api = await other.get(f"/api/tasks?token={TOKEN}")
-        assert api.status_code == 200 and "httponly" in api.headers["set-cookie"].lower()
+            spent = await other.get(link)
+            assert spent.status_code == 401 and "already used" in spent.text
+            assert "set-cookie" not in spent.headers
+            for query in ({"token": TOKEN}, {"token": secret}):  # never the install token
+                assert (await other.get("/", params=query)).status_code == 401
+                assert (await other.get("/api/tasks", params=query)).status_code == 401
+            bearer = await other.get("/api/tasks", headers={"Authorization": f"Bearer {TOKEN}"})
+            assert bearer.status_code == 200 and "set-cookie" not in bearer.headers
 
 
 async def test_foreign_origin_cannot_change_state_or_open_sockets(home: Path) -> None:

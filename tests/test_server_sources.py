@@ -16,7 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 from playwright.async_api import Dialog, async_playwright, expect
 from tests._oauth_server import USER, OAuthServer
-from tests.test_server_harness import TOKEN, running_server
+from tests.test_server_harness import running_server
 from tests.test_server_web import EXECUTABLE
 
 from valet.connectors import Account, Accounts
@@ -325,7 +325,7 @@ async def test_in_chromium_connect_see_the_flag_and_revoke(home: Path, oauth: OA
             page = await browser.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            await page.goto(f"{srv.url}/sources?token={TOKEN}")
+            await page.goto(srv.sign_in_link("/sources"))
             await expect(page.get_by_role("heading", name="Sources", exact=True)).to_be_visible()
             await expect(page.get_by_role("link", name="Sources")).to_have_attribute(
                 "href", "/sources"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from playwright.async_api import async_playwright, expect
-from tests.test_server_harness import TOKEN, running_server, step_seen
+from tests.test_server_harness import running_server, step_seen
 
 from valet.sites import SiteServer
 
@@ -15,7 +15,7 @@ EXECUTABLE = CHROMIUM if CHROMIUM.exists() else None  # else Playwright's own
 
 async def test_composer_inbox_and_task_page(home: Path, sites: SiteServer) -> None:
     async with running_server(home) as srv, srv.anonymous() as browser:
-        await browser.get("/", params={"token": TOKEN})  # signs in: the cookie is kept
+        await browser.get(srv.sign_in_link())  # signs in: the cookie is kept
         headers = {"Origin": srv.origin, "HX-Request": "true"}
         empty = await browser.post("/ui/tasks", data={"task": "  "}, headers=headers)
         assert empty.status_code == 200 and "form-error" in empty.text
@@ -51,7 +51,7 @@ async def test_task_page_updates_live_and_cancels_in_chromium(
             page = await browser.new_page()
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            await page.goto(f"{srv.url}/?token={TOKEN}")
+            await page.goto(srv.sign_in_link())
             await expect(page.get_by_role("heading", name="What should valet do?")).to_be_visible()
             assert "token=" not in page.url
 

@@ -30,7 +30,7 @@ from valet.agent import OutputMode
 from valet.errors import ConfigError
 from valet.models import ScriptPlayer, load_script, scripted_model
 from valet.server import ModelChoice, ServerSettings, create_app
-from valet.server._serve import own_origins, server_url
+from valet.server._serve import new_link, own_origins, server_url
 from valet.server._settings import build_model_choice, load_or_create_token
 from valet.sites import SiteServer
 from valet.sites.state import DEMO_EMAIL, DEMO_PASSWORD
@@ -198,7 +198,8 @@ async def run_demo(
     with SiteServer() as shop:
         say(f"Voltline demo shop at {shop.url_for('/shop')}")
         async with serving(home, model) as api, api.client() as http:
-            say(f"valet's web app: {api.url}?token={api.token}")
+            link = await asyncio.to_thread(new_link, home, api.url)
+            say(f"valet's web app: {link}")
             body = {"task": task or DEMO_TASK, "start_url": shop.url_for("/shop")}
             if task is None:
                 body["model"] = "demo"

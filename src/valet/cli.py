@@ -23,6 +23,7 @@ from rich.text import Text
 from valet._cli_browser import browser_app
 from valet._cli_connectors import connectors_app
 from valet._cli_rules import rules_app
+from valet._cli_sessions import link, sessions_app
 from valet._cli_vault import vault_app
 from valet._home import make_private
 from valet._progress import ProgressView
@@ -65,6 +66,8 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(vault_app, name="vault")
 app.add_typer(browser_app, name="browser")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(sessions_app, name="sessions")
+app.command("link")(link)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -527,8 +530,17 @@ def serve_command(
             "their workflows are cancelled.",
         ),
     ] = False,
+    rotate_token: Annotated[
+        bool,
+        typer.Option(
+            "--rotate-token",
+            help="Make a new install token first: the old token, every sign-in link and every "
+            "browser session stop working.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the web app and REST API; open the printed link to sign in.
+    """Serve the web app and REST API; open the printed one-time link to sign in
+    (`valet link` prints another).
 
     Exit codes: 2 cannot listen; 3 a database is damaged, unreachable or has lost tasks;
     4 another valet server already serves this home or database."""
@@ -543,12 +555,16 @@ def serve_command(
             max_concurrent_tasks=max_tasks,
             announce=lambda line: out.print(line, markup=False, soft_wrap=True),
             forget_lost_tasks=forget_lost_tasks,
+            new_token=rotate_token,
         )
     except StartupError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except OSError as exc:
-        _fail(f"cannot listen on {host}:{port}: {exc}")
+        err.print(
+            f"[bold red]error:[/] cannot serve on {host}:{port}: {escape(str(exc))}", soft_wrap=True
+        )
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 @app.command()

@@ -46,6 +46,13 @@ class AlreadyServing(StartupError):
     exit_code = 4
 
 
+class CannotListen(StartupError):
+    """`valet serve` cannot listen where it was asked (a port out of range or in use, a host
+    that does not resolve or is not this machine's)."""
+
+    exit_code = 2
+
+
 class StoreUnavailable(ValetError):
     """A write to valet's database failed (disk full, read-only file, database down); nothing
     was changed (the API answers 503)."""

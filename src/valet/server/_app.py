@@ -11,12 +11,22 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from valet.errors import RunNotFound, StoreUnavailable
-from valet.server import _api, _audit, _person_api, _sources_api, _sources_web, _web, _ws
+from valet.server import (
+    _api,
+    _audit,
+    _person_api,
+    _sessions_api,
+    _sources_api,
+    _sources_web,
+    _web,
+    _ws,
+)
+from valet.server._error_pages import error_page, wants_page
 from valet.server._live import LeaseConflict, NoBrowser, UnknownViewer
 from valet.server._person import InvalidEdit, RequestClosed, RequestNotFound
 from valet.server._security import Guard, SecurityMiddleware
@@ -24,6 +34,8 @@ from valet.server._settings import ServerSettings, build_model_choice, load_or_c
 from valet.server._signins import CALLBACK_PATH, SignIns
 from valet.server._sources import SourceError
 from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
+from valet.server._wording import problem_text
+from valet.store import SessionStore, database_url
 
 log = logging.getLogger("valet.server")
 
@@ -65,6 +77,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await manager.start()
         yield
         await manager.shutdown()
+        sessions.close()
 
     app = FastAPI(
         title="valet",
@@ -79,9 +92,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.tasks = manager
     app.state.settings = settings
     app.state.signins = signins = SignIns()
+    app.state.sessions = sessions = SessionStore(database_url(settings.home))
     app.state.guard = Guard(
         token,
         frozenset(o.rstrip("/") for o in settings.allowed_origins),
+        sessions,
         redirects={CALLBACK_PATH: signins.expects},
     )
     app.add_middleware(SecurityMiddleware, guard=app.state.guard)
@@ -90,6 +105,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_ws.router)
     app.include_router(_person_api.router)
     app.include_router(_audit.api)
+    app.include_router(_sessions_api.api)
+    app.include_router(_sessions_api.web)
     app.include_router(_audit.web)
     app.include_router(_sources_api.api)
     app.include_router(_sources_web.web)
@@ -112,7 +129,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     return app
 
 
-def _error(status: int, detail: object, code: str | None = None) -> JSONResponse:
+def _error(request: Request, status: int, detail: object, code: str | None = None) -> Response:
+    if wants_page(request):
+        return error_page(request, status, detail)
     return JSONResponse(
         {"error": code or _ERROR_CODES.get(status, "error"), "detail": detail},
         status_code=status,
@@ -120,55 +139,60 @@ def _error(status: int, detail: object, code: str | None = None) -> JSONResponse
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    async def invalid(_: Request, exc: Exception) -> JSONResponse:
+    async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
+        if wants_page(request):
+            return error_page(request, 422, list(exc.errors()))
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
         ]
-        return _error(422, errors)
+        return _error(request, 422, errors)
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
-        return _error(exc.status_code, exc.detail)
+        if exc.status_code == 404 and exc.detail == "Not Found" and wants_page(request):
+            return _error(request, 404, f"There is no page at {request.url.path}.")
+        return _error(request, exc.status_code, exc.detail)
 
-    async def not_found(_: Request, exc: Exception) -> JSONResponse:
-        return _error(404, str(exc))
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return _error(request, 404, str(exc))
 
-    async def conflict(_: Request, exc: Exception) -> JSONResponse:
-        return _error(409, str(exc))
+    async def conflict(request: Request, exc: Exception) -> Response:
+        return _error(request, 409, str(exc))
 
-    async def bad_model(_: Request, exc: Exception) -> JSONResponse:
-        return _error(400, str(exc), "bad_model")
+    async def bad_model(request: Request, exc: Exception) -> Response:
+        return _error(request, 400, str(exc), "bad_model")
 
-    async def unknown_viewer(_: Request, exc: Exception) -> JSONResponse:
-        return _error(400, str(exc), "unknown_viewer")
+    async def unknown_viewer(request: Request, exc: Exception) -> Response:
+        return _error(request, 400, str(exc), "unknown_viewer")
 
-    async def no_browser(_: Request, exc: Exception) -> JSONResponse:
-        return _error(409, str(exc), "no_browser")
+    async def no_browser(request: Request, exc: Exception) -> Response:
+        return _error(request, 409, str(exc), "no_browser")
 
-    async def controlled(_: Request, exc: Exception) -> JSONResponse:
-        return _error(409, str(exc), "controlled_by_another")
+    async def controlled(request: Request, exc: Exception) -> Response:
+        return _error(request, 409, str(exc), "controlled_by_another")
 
-    async def invalid_edit(_: Request, exc: Exception) -> JSONResponse:
+    async def invalid_edit(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, InvalidEdit)
-        return _error(422, exc.problems, "invalid_edit")
+        problems = [p | {"text": problem_text(p)} for p in exc.problems]
+        return _error(request, 422, problems, "invalid_edit")
 
-    async def source_error(_: Request, exc: Exception) -> JSONResponse:
+    async def source_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, SourceError)
-        return _error(exc.status, str(exc))
+        return _error(request, exc.status, str(exc))
 
-    async def unsaved(_: Request, exc: Exception) -> JSONResponse:
+    async def unsaved(request: Request, exc: Exception) -> Response:
         log.error("%s", exc)
         detail = (
             f"{exc}. Nothing was changed (a request to you stays pending); try again once "
             "the database can be written (free disk space, check the file's permissions)."
         )
-        return _error(503, detail)
+        return _error(request, 503, detail)
 
-    async def crash(request: Request, exc: Exception) -> JSONResponse:
+    async def crash(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _error(500, "internal error; see the server log", "internal")
+        return _error(request, 500, "internal error; see the server log", "internal")
 
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)

@@ -1,13 +1,14 @@
 """The audit log in the web app and the API: records filtered by actor and task, newest first,
-with the result of checking the chain and its signed checkpoints."""
+a page at a time, with the result of checking the chain and its signed checkpoints."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
@@ -21,7 +22,10 @@ api = APIRouter(prefix="/api", tags=["audit"])
 web = APIRouter(include_in_schema=False)
 
 ActorFilter = Literal["agent", "person", "scheduler", "system"]
+ACTORS = ("agent", "person", "scheduler", "system")
 MAX_SHOWN = 500
+PAGE_SIZE = 50
+"""Records on one page of the web app's audit log (`?size=` changes it, up to `MAX_SHOWN`)."""
 
 
 class AuditView(BaseModel):
@@ -31,10 +35,14 @@ class AuditView(BaseModel):
     """Whether `valet audit verify` finds the log untouched (None: no log yet)."""
     summary: str
     records: list[dict[str, Any]]
-    """Newest first, at most `limit`."""
+    """Newest first, at most `limit`, after skipping `offset` newer ones."""
+    total: int = 0
+    """Records that match the filter, on every page."""
 
 
-def read_audit(home: Path, *, run_id: str | None, actor: str | None, limit: int) -> AuditView:
+def read_audit(
+    home: Path, *, run_id: str | None, actor: str | None, limit: int, offset: int = 0
+) -> AuditView:
     """Read the log (a reader: no checkpoint is written) and check it with the `[audit]` pin
     (when its file can be read) and witnesses."""
     if not (home / "audit.db").is_file():
@@ -46,8 +54,9 @@ def read_audit(home: Path, *, run_id: str | None, actor: str | None, limit: int)
         records = list(log.records(task_id=run_id, actor=actor))
     finally:
         log.close(checkpoint=False)
-    shown = [r.model_dump(mode="json") for r in reversed(records[-limit:])]
-    return AuditView(intact=report.ok, summary=report.summary(), records=shown)
+    newest = records[::-1][offset : offset + limit]
+    shown = [r.model_dump(mode="json") for r in newest]
+    return AuditView(intact=report.ok, summary=report.summary(), records=shown, total=len(records))
 
 
 def _run_id(manager: TaskManager, task: str | None) -> str | None:
@@ -81,15 +90,43 @@ async def audit_page(
     request: Request,
     actor: Annotated[str, Query(max_length=16)] = "",
     task: Annotated[str, Query(max_length=64)] = "",
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    size: Annotated[int, Query(ge=10, le=MAX_SHOWN)] = PAGE_SIZE,
 ) -> Response:
+    """One page of the log, newest first; the previous and next links keep the filters."""
+    if actor and actor not in ACTORS:
+        raise HTTPException(
+            400, f"There is no actor {actor!r}: choose agent, person, scheduler or system."
+        )
     manager = tasks_of(request)
-    chosen = actor if actor in ("agent", "person", "scheduler", "system") else None
+    task = task.strip()
     view = await asyncio.to_thread(
         read_audit,
         manager.home,
-        run_id=_run_id(manager, task.strip() or None),
-        actor=chosen,
-        limit=MAX_SHOWN,
+        run_id=_run_id(manager, task or None),
+        actor=actor or None,
+        limit=size,
+        offset=(page - 1) * size,
     )
-    context = {"view": view, "actor": chosen or "", "task": task.strip(), "counts": counts(manager)}
+    pages = max(1, -(-view.total // size))
+    if page > pages:
+        raise HTTPException(404, f"The audit log has {pages} page(s) for this filter, not {page}.")
+
+    def link(number: int) -> str:
+        query = {"actor": actor, "task": task, "page": number}
+        query |= {"size": size} if size != PAGE_SIZE else {}
+        return "/audit?" + urlencode({k: v for k, v in query.items() if v})
+
+    context = {
+        "view": view,
+        "actor": actor,
+        "task": task,
+        "page": page,
+        "pages": pages,
+        "first": (page - 1) * size + 1,
+        "last": (page - 1) * size + len(view.records),
+        "newer": link(page - 1) if page > 1 else None,
+        "older": link(page + 1) if page < pages else None,
+        "counts": counts(manager),
+    }
     return templates.TemplateResponse(request, "audit.html", context)

@@ -1,38 +1,79 @@
-"""Who may talk to the server: the install's token, the Origin check and defensive headers.
+"""Who may talk to the server: the install's token, browser sessions, the Origin check and
+defensive headers.
 
 Even bound to 127.0.0.1 the server is reachable by any page the person's (or the agent's own)
-browser opens. So every route except the static assets needs the token (`Authorization: Bearer`,
-a one-time `?token=` that becomes an HttpOnly SameSite=Strict cookie, or that cookie; an OAuth
-provider's redirect back needs the state of a sign-in the person started instead); requests
-that change state and websocket handshakes must come from the server's own origin; and no
-response carries CORS headers, so other origins cannot read anything.
+browser opens. So every route except the static assets needs to know who asks: an API client
+sends the install's token (`Authorization: Bearer`); a browser opens a one-time link
+(`?token=` with a sign-in secret, never the install token) and gets a session of its own in an
+HttpOnly SameSite=Strict cookie; an OAuth provider's redirect back needs the state of a sign-in
+the person started instead. Requests that change state and websocket handshakes must come from
+the server's own origin, and no response carries CORS headers, so other origins cannot read
+anything.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
+from html import escape
 from urllib.parse import urlencode, urlsplit
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers, MutableHeaders, QueryParams
 from starlette.requests import cookie_parser
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from valet.errors import StoreUnavailable
+from valet.store import SessionStore, install_of
+
+log = logging.getLogger("valet.server")
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/static/",)
+SIGNED_OUT_PATH = "/signed-out"
+"""Where the web app goes after signing out: a page anyone may see (it says only that)."""
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-_UNAUTHORIZED_PAGE = """<!doctype html><meta charset="utf-8"><title>valet</title>
-<body style="font:16px system-ui;margin:4rem auto;max-width:36rem;color:#1f2328">
-<h1 style="font-size:1.4rem">This valet server needs its link</h1>
-<p>Open the address that <code>valet serve</code> printed (it ends with
-<code>?token=…</code>). The token is also in <code>server-token</code> in valet's home folder.</p>
-</body>"""
+COOKIE_MAX_AGE = int(timedelta(days=400).total_seconds())
+"""The browser may keep the cookie this long (its cap); the server decides when a session ends."""
+
+_GATE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · valet</title><link rel="icon" href="/static/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/static/app.css"></head>
+<body class="gate"><main class="gate-card card"><p class="brand"><span class="brand-mark"
+aria-hidden="true"></span>valet</p><h1>{title}</h1>{body}</main></body></html>"""
+NEEDS_LINK = (
+    "This valet server needs its link",
+    "<p>Open the sign-in link that <code>valet serve</code> printed when it started (it ends "
+    "with <code>?token=…</code>). Each link signs in one browser, once.</p><p>For a new link, "
+    "run <code>valet link</code> on the machine valet runs on.</p>",
+)
+LINK_SPENT = (
+    "This sign-in link was already used",
+    "<p>A sign-in link works once, for one browser, within a day of being made. This one was "
+    "used, has expired, or was made before the server's token was changed.</p><p>For a new "
+    "link, run <code>valet link</code> on the machine valet runs on.</p>",
+)
+SIGNED_OUT = (
+    "You are signed out",
+    "<p>This browser's session has ended. To sign in again, run <code>valet link</code> on the "
+    "machine valet runs on and open the link it prints.</p>",
+)
+
+
+def gate_page(what: tuple[str, str], status: int) -> HTMLResponse:
+    """A page for a browser that is not signed in (styled by app.css, no inline style)."""
+    title, body = what
+    return HTMLResponse(_GATE_PAGE.format(title=escape(title), body=body), status_code=status)
 
 
 @dataclass(frozen=True)
@@ -42,6 +83,8 @@ class Guard:
     token: str
     origins: frozenset[str]
     """Allowed `Origin` values; empty: only the origin the request was addressed to (its Host)."""
+    sessions: SessionStore
+    """Sign-in links and browser sessions, bound to `token`."""
     redirects: Mapping[str, Callable[[str | None], bool]] = field(
         default_factory=dict[str, Callable[[str | None], bool]]
     )
@@ -54,6 +97,10 @@ class Guard:
     def cookie_name(self) -> str:
         """Unique per install, so two valet servers on one host never overwrite each other."""
         return "valet_" + hashlib.sha256(self.token.encode()).hexdigest()[:12]
+
+    @property
+    def install(self) -> str:
+        return install_of(self.token)
 
     def token_ok(self, candidate: str | None) -> bool:
         return candidate is not None and secrets.compare_digest(
@@ -99,16 +146,50 @@ class SecurityMiddleware:
         if path.startswith(PUBLIC_PREFIXES):
             await self.app(scope, receive, _with_headers(send, path))
             return
+        if path == SIGNED_OUT_PATH and not is_ws:
+            await gate_page(SIGNED_OUT, 200)(scope, receive, _with_headers(send, path))
+            return
         query = QueryParams(scope.get("query_string", b""))
         bearer = headers.get("authorization", "")
         from_header = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
-        from_query = query.get("token")
-        cookies = cookie_parser(headers.get("cookie", ""))
-        authorized = any(
-            guard.token_ok(t) for t in (from_header, from_query, cookies.get(guard.cookie_name))
-        ) or _expected_redirect(guard, scope, query)
+        cookie = cookie_parser(headers.get("cookie", "")).get(guard.cookie_name)
+        link = query.get("token")
+        is_page = not is_ws and scope["method"] == "GET" and not path.startswith("/api")
+        try:
+            session = (
+                None
+                if not cookie
+                else await asyncio.to_thread(guard.sessions.check, guard.install, cookie)
+            )
+            signed_in = None
+            if link is not None and is_page:
+                agent = headers.get("user-agent", "")
+                signed_in = await asyncio.to_thread(
+                    guard.sessions.redeem, guard.install, link, agent
+                )
+        except (SQLAlchemyError, StoreUnavailable) as exc:
+            log.error("cannot read the sessions: %s", exc)
+            refusal = _refuse(503, "store_unavailable", "the session database cannot be read", path)
+            await refusal(scope, receive, _with_headers(send, path))
+            return
+        authorized = (
+            guard.token_ok(from_header)
+            or session is not None
+            or _expected_redirect(guard, scope, query)
+        )
         if not guard.host_ok(headers):
             refusal = _refuse(400, "bad_host", "this server does not answer to that Host", path)
+        elif link is not None and is_page and (signed_in is not None or session is not None):
+            # Drop the link's secret from the address bar (and history); a spent link only
+            # redirects a browser that is signed in already.
+            rest = urlencode([(k, v) for k, v in query.multi_items() if k != "token"])
+            response = RedirectResponse(path + (f"?{rest}" if rest else ""), status_code=303)
+            if signed_in is not None:
+                _set_cookie(response, guard, signed_in)
+            await response(scope, receive, _with_headers(send, path))
+            return
+        elif link is not None and is_page:
+            refusal = gate_page(LINK_SPENT, 401)
         elif not authorized:
             refusal = _refuse(401, "unauthorized", "a valid token is required", path)
         elif (is_ws or scope["method"] not in SAFE_METHODS) and not guard.origin_ok(
@@ -123,15 +204,7 @@ class SecurityMiddleware:
             else:
                 await refusal(scope, receive, _with_headers(send, path))
             return
-        if from_query is not None and not is_ws and guard.token_ok(from_query):
-            if scope["method"] == "GET" and not path.startswith("/api/"):
-                # Drop the token from the address bar (and history) once the cookie is set.
-                rest = urlencode([(k, v) for k, v in query.multi_items() if k != "token"])
-                response = RedirectResponse(path + (f"?{rest}" if rest else ""), status_code=303)
-                _set_cookie(response, guard)
-                await response(scope, receive, _with_headers(send, path))
-                return
-            send = _with_cookie(send, guard)
+        scope.setdefault("state", {})["session"] = session
         await self.app(scope, receive, _with_headers(send, path) if not is_ws else send)
 
 
@@ -145,24 +218,23 @@ def _expected_redirect(guard: Guard, scope: Scope, query: QueryParams) -> bool:
 def _refuse(status: int, code: str, detail: str, path: str) -> Response:
     if path.startswith("/api") or status != 401:
         return JSONResponse({"error": code, "detail": detail}, status_code=status)
-    return HTMLResponse(_UNAUTHORIZED_PAGE, status_code=status)
+    return gate_page(NEEDS_LINK, status)
 
 
-def _set_cookie(response: Response, guard: Guard) -> None:
-    response.set_cookie(guard.cookie_name, guard.token, httponly=True, samesite="strict", path="/")
+def _set_cookie(response: Response, guard: Guard, session: str) -> None:
+    response.set_cookie(
+        guard.cookie_name,
+        session,
+        max_age=COOKIE_MAX_AGE,
+        httponly=True,
+        samesite="strict",
+        path="/",
+    )
 
 
-def _with_cookie(send: Send, guard: Guard) -> Send:
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            carrier = Response()
-            _set_cookie(carrier, guard)
-            headers = MutableHeaders(scope=message)
-            for value in carrier.headers.getlist("set-cookie"):
-                headers.append("set-cookie", value)
-        await send(message)
-
-    return wrapped
+def clear_cookie(response: Response, guard: Guard) -> None:
+    """Make the browser forget its session cookie (sign out)."""
+    response.delete_cookie(guard.cookie_name, httponly=True, samesite="strict", path="/")
 
 
 def _with_headers(send: Send, path: str) -> Send:

@@ -1,5 +1,5 @@
 """`valet serve`: take the server lock, check and open the databases, bind, and only then
-print the address with the token (like a notebook server), and serve.
+print the address with a one-time sign-in link (like a notebook server), and serve.
 
 Whatever stops the start (another server on the same data, a damaged database, tasks missing
 from the task database) raises a `StartupError` before the link is printed; the CLI prints its
@@ -9,6 +9,7 @@ message and exits with its `exit_code`.
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import sys
 from collections.abc import Callable
@@ -17,14 +18,21 @@ from pathlib import Path
 import uvicorn
 
 from valet._home import make_private
-from valet.errors import ConfigError, StartupError
+from valet.errors import CannotListen, ConfigError, StartupError
 from valet.server._app import create_app
-from valet.server._settings import ServerSettings, load_or_create_token, takeover_grace
+from valet.server._settings import (
+    ServerSettings,
+    load_or_create_token,
+    rotate_token,
+    takeover_grace,
+)
 from valet.server._tasks import TaskManager
 from valet.settings import load_config, valet_home
-from valet.store import ServerLock, database_url
+from valet.store import ServerLock, SessionStore, database_url, install_of
 
 _LOOPBACK = {"127.0.0.1": "localhost", "localhost": "127.0.0.1", "::1": None}
+URL_FILE = "server-url"
+"""Where a running server writes its address (no secret), for `valet link`."""
 
 
 def server_url(host: str, port: int, token: str | None = None) -> str:
@@ -44,6 +52,46 @@ def own_origins(host: str, port: int) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def new_link(home: Path, base_url: str | None = None) -> str:
+    """A one-time sign-in link for the server of `home` (its address as the running server
+    wrote it, or `base_url`); raises `LookupError` when neither is known."""
+    url = base_url
+    if url is None:
+        path = home / URL_FILE
+        if not path.is_file():
+            raise LookupError("no valet server has started on this home yet")
+        url = path.read_text(encoding="utf-8").strip()
+    sessions = SessionStore(database_url(home))
+    try:
+        secret = sessions.new_link(install_of(load_or_create_token(home)))
+    finally:
+        sessions.close()
+    return url.rstrip("/") + f"/?token={secret}"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket; `CannotListen` with why, in one line, when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)  # a link opened at once waits in the kernel until uvicorn accepts
+    except socket.gaierror:
+        sock.close()
+        raise CannotListen(f"--host {host!r} is not an address or a name that resolves") from None
+    except OSError as exc:
+        sock.close()
+        why = {
+            errno.EADDRINUSE: f"port {port} is in use on {host} (another program listens "
+            "there); choose another --port, or 0 for any free one",
+            errno.EADDRNOTAVAIL: f"--host {host} is not an address of this machine",
+            errno.EACCES: f"port {port} needs more privileges; use one above 1023",
+        }.get(exc.errno or 0, f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+        raise CannotListen(why) from None
+    return sock
+
+
 def _to_stderr(text: str) -> None:
     sys.stderr.write(text + "\n")
 
@@ -57,20 +105,21 @@ def serve(
     max_concurrent_tasks: int = 2,
     announce: Callable[[str], object] | None = None,
     forget_lost_tasks: bool = False,
+    new_token: bool = False,
 ) -> None:
-    """Run the server until interrupted. Prints the address to open, token included, once the
-    databases are checked and open. Raises `StartupError` (nothing printed) when it cannot
-    start safely, `OSError` when it cannot listen."""
+    """Run the server until interrupted. Prints the address and a one-time sign-in link once
+    the databases are checked and open. With `new_token`, first replaces the install token
+    (every earlier link, session and API token stops working). Raises `StartupError`
+    (nothing printed) when it cannot start safely, `CannotListen` when it cannot listen."""
     home = home or valet_home()
+    if not 0 <= port <= 65535:
+        raise CannotListen(f"--port {port} is not a port: use 1 to 65535 (0: any free port)")
     lock = ServerLock.acquire(home, database_url(home))
     try:
         make_private(home)  # what an older valet left readable by others
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        sock = _bind(host, port)
         port = int(sock.getsockname()[1])
-        token = load_or_create_token(home)
+        token = rotate_token(home) if new_token else load_or_create_token(home)
         try:
             grace = takeover_grace(load_config(home))
         except ConfigError as exc:
@@ -86,15 +135,7 @@ def serve(
         )
         app = create_app(settings)
         say: Callable[[str], object] = announce or _to_stderr
-        lines = [
-            f"valet is serving at {server_url(host, port)}",
-            f"open this link to sign in:  {server_url(host, port, token)}",
-        ]
-        if host not in _LOOPBACK:
-            lines.append(
-                "warning: not bound to loopback; anyone who can reach this port needs only the "
-                "token"
-            )
+        sessions: SessionStore = app.state.sessions
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
         server = uvicorn.Server(config)
         manager: TaskManager = app.state.tasks
@@ -105,8 +146,21 @@ def serve(
             except BaseException:
                 await manager.shutdown()
                 raise
-            for line in lines:
-                say(line)
+            if new_token:
+                ended = await asyncio.to_thread(sessions.revoke_all)
+                say(f"the install token was replaced: {ended} browser session(s) ended")
+            secret = await asyncio.to_thread(sessions.new_link, install_of(token))
+            (home / URL_FILE).write_text(server_url(host, port) + "\n", encoding="utf-8")
+            say(f"valet is serving at {server_url(host, port)}")
+            say(
+                f"open this link to sign in (once, within a day):  {server_url(host, port, secret)}"
+            )
+            say("another sign-in link: valet link")
+            if host not in _LOOPBACK:
+                say(
+                    "warning: not bound to loopback; anyone who can reach this port and has a "
+                    "link or the token can use valet"
+                )
             await server.serve(sockets=[sock])  # the lifespan's start is a no-op now
 
         with sock, asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:

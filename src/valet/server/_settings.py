@@ -107,6 +107,17 @@ def load_or_create_token(home: Path) -> str:
         token = path.read_text(encoding="utf-8").strip()
         if len(token) >= 16:
             return token
+    return _write_token(home)
+
+
+def rotate_token(home: Path) -> str:
+    """A new install token in `home/server-token`: the old one stops working for the API, and
+    every link and session made under it ends (they are bound to the token)."""
+    return _write_token(home)
+
+
+def _write_token(home: Path) -> str:
+    path = home / TOKEN_FILE
     home.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
     tmp = path.with_suffix(".tmp")

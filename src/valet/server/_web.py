@@ -20,6 +20,7 @@ from valet.server._schemas import MAX_TASK_CHARS, NewMessage, NewTask, TaskSumma
 from valet.server._stream import router as stream_router
 from valet.server._tasks import BadModel, TaskFinished
 from valet.server._views import counts, task_detail, task_summary, timeline
+from valet.server._wording import problem_text
 
 router = APIRouter(include_in_schema=False)
 router.include_router(stream_router)  # every page's live updates
@@ -80,8 +81,7 @@ async def compose(
         new = NewTask(task=task, start_url=start_url or None, agent_mode=agent_mode is not None)
         created = tasks_of(request).create(new)
     except ValidationError as exc:
-        problems = [_problem(e) for e in exc.errors()]
-        return _composer(request, form, "; ".join(problems))
+        return _composer(request, form, problems=[_problem(e) for e in exc.errors()])
     except BadModel as exc:
         return _composer(request, form, str(exc))
     target = f"/tasks/{created.id}"
@@ -93,13 +93,15 @@ async def compose(
 def _problem(error: ErrorDetails) -> str:
     if error["type"] == "task_too_long":  # says what it is about already
         return error["msg"][:1].upper() + error["msg"][1:]
-    return f"{'.'.join(map(str, error['loc']))}: {error['msg']}"
+    return problem_text(error)
 
 
-def _composer(request: Request, form: dict[str, Any], error: str) -> Response:
-    return templates.TemplateResponse(
-        request, "_composer.html", {"form": form, "error": error}, status_code=200
-    )
+def _composer(
+    request: Request, form: dict[str, Any], error: str = "", problems: list[str] | None = None
+) -> Response:
+    """The composer again, with what went wrong: one line per field (`problems`)."""
+    context = {"form": form, "error": error, "problems": problems or []}
+    return templates.TemplateResponse(request, "_composer.html", context, status_code=200)
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)

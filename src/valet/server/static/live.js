@@ -243,7 +243,9 @@ function answerRequests(taskId) {
       refreshTask(taskId);
       return;
     }
-    const detail = Array.isArray(data.detail) ? data.detail.map((d) => d.msg).join("; ") : data.detail;
+    const detail = Array.isArray(data.detail)
+      ? data.detail.map((d) => d.text || `${(d.loc || []).join(".")}: ${d.msg}`).join("; ")
+      : data.detail;
     error.textContent = detail || "The answer was not accepted.";
     error.hidden = false;
     for (const other of card.querySelectorAll("button")) other.disabled = false;
