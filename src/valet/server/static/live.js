@@ -184,8 +184,6 @@ function liveView(taskId) {
   connect();
 }
 
-// ---- requests: approve, edit or decline what the agent asks; answer its questions --------------------------------
-
 // While someone holds the browser, the only way on is their hand back: "let the agent go on
 // without me" is offered only while nobody does (also on a task body htmx swapped in later).
 let lastLease = null;
@@ -196,6 +194,8 @@ function offerResume(lease) {
   for (const note of document.querySelectorAll("[data-held]")) note.hidden = free;
 }
 document.addEventListener("htmx:afterSwap", () => offerResume(null));
+
+// ---- requests: approve, edit or decline what the agent asks; answer its questions --------------------------------
 
 function answerRequests(taskId) {
   document.addEventListener("click", async (e) => {
