@@ -302,12 +302,24 @@ async def test_typing_a_card_number_is_denied_and_card_values_are_hidden(
     live = await session.live_page()  # the person types the card
     await live.locator("#cc-number").fill("4242 4242 4242 4242")
     after = await gated.observe()
-    assert after.needs_person is not None, "not cleared: the form is still there"
-    assert after.needs_person.endswith(f"; {STILL}"), after.needs_person
-    assert "card number" in after.needs_person
+    assert after.needs_person is None, "the person filled the card: the agent goes on"
+    assert "The person already had the browser on this page" in after.text
     assert after.element(number.id) is not None
     assert after.element(number.id).value == "•••"  # type: ignore[union-attr]
     assert "4242" not in repr(after.elements)
+
+
+async def test_a_card_form_handed_back_empty_stops_again(
+    gated: GatedToolbox, session: BrowserSession, sites: SiteServer
+) -> None:
+    page = await open_gated(gated, sites.url_for("/stops/payment"))
+    assert page.needs_person is not None
+    live = await session.live_page()  # the person types only the name, not the card
+    await live.get_by_label("Name on card").fill("Ada Lovelace")
+    after = await gated.observe()
+    assert after.needs_person is not None, "not cleared: the card fields are still empty"
+    assert after.needs_person.endswith(f"; {STILL}"), after.needs_person
+    assert "card number" in after.needs_person
 
 
 async def test_a_vault_placeholder_goes_on_to_the_vault(

@@ -2,9 +2,9 @@
 
 `StopGuard.review` marks an observation `needs_person` when the page shows a login, payment,
 CAPTCHA or one-time-code form (found by code in `valet.policy`), tells the model why, and hides
-what those fields hold. A stop the person was given and handed back without clearing (the form
-is still on the page) is marked again, saying so: the model never acts on a page that still
-needs the person. `StopGuard.check` denies typing into them (`stop.sensitive_field`),
+what those fields hold. A stop the person was given and handed back without clearing
+(its form still on the page, its fields left empty) is marked again, saying so: the model never
+acts on a page that still needs the person. `StopGuard.check` denies typing into them (`stop.sensitive_field`),
 except for an exact vault placeholder, which the vault fills, and a value the person wrote in
 their own request.
 """
@@ -47,6 +47,7 @@ STILL = (
 )
 """Said of a stop the person handed back without clearing it (their form is still there)."""
 _HIDDEN = "•••"
+_STOP_OF: dict[FieldKind, StopKind] = {"password": "login", "card": "payment", "otp": "otp"}
 
 
 def no_vault(observation: Observation, stop: Stop) -> bool:
@@ -74,6 +75,7 @@ class StopGuard:
         so, while a form they were given stays there); say why in its text; hide sensitive
         fields' values."""
         self._fields.update(observation.fields)
+        filled = self._filled(observation)
         observation.elements = [
             replace(e, value=_HIDDEN) if e.value is not None and self._kind(e.id) is not None else e
             for e in observation.elements
@@ -88,7 +90,15 @@ class StopGuard:
         shown: set[tuple[StopKind, str]] = {(s.kind, page) for s in stops}
         self._handed &= shown
         fresh = combine([s for s in stops if (s.kind, page) not in self._handed])
-        still = combine([s for s in stops if (s.kind, page) in self._handed])
+        still = combine(
+            [
+                s
+                for s in stops
+                if (s.kind, page) in self._handed
+                and s.kind in _STOP_OF.values()
+                and s.kind not in filled
+            ]
+        )
         self._handed |= shown
         if fresh is not None:
             observation.needs_person = fresh.reason
@@ -99,7 +109,19 @@ class StopGuard:
                 f"[valet: the person must take over: {observation.needs_person}]\n"
                 + observation.text
             )
+        elif (seen := combine(stops)) is not None:
+            observation.text = (
+                f"[valet: {seen.reason}. The person already had the browser on this page; "
+                "valet does not type into those fields.]\n" + observation.text
+            )
         return observation
+
+    def _filled(self, observation: Observation) -> set[StopKind]:
+        """Stops whose fields the person has filled in on this page (a card typed, not yet
+        submitted): handed back so, the agent goes on (e.g. to review the order). A CAPTCHA has
+        no field to tell: a solved widget stays on the page, so handing it back clears it."""
+        kinds = {self._kind(e.id) for e in observation.elements if e.value is not None}
+        return {stop for field, stop in _STOP_OF.items() if field in kinds}
 
     def check(self, action: Action, page: Observation | None, request: str = "") -> list[Decision]:
         """A denial when the action would type into a password, payment or one-time-code field
