@@ -55,7 +55,7 @@ async def test_an_approval_from_a_stale_page_is_not_applied_to_the_reopened_form
             )
             stale = await context.new_page()
             await stale.goto(f"http://127.0.0.1:{server.port}/tasks/{task_id}")
-            approve = stale.get_by_role("button", name="Approve")
+            approve = stale.get_by_role("button", name="Approve", exact=True)
             await expect(approve).to_be_visible()
 
             server.kill()
