@@ -36,11 +36,11 @@ from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_h
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, TaskContext
 from valet.gateway._gateway import Gateway, ToolResult, current_task
-from valet.gateway._page_state import page_state
+from valet.gateway._page_state import learn_page, page_state
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import SENSITIVE_RULE, StopGuard, VaultCanFill, no_vault
 from valet.gateway._tool import Tool, ToolEffects, make_tool, tool
-from valet.gateway._toolbox import GatedToolbox, learn_page
+from valet.gateway._toolbox import GatedToolbox
 from valet.gateway._watch import Watch, WatchGuard
 
 __all__ = [

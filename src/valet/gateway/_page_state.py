@@ -1,4 +1,5 @@
-"""What the page looked like when the person was asked about an action on it.
+"""What a page is to the gateway: its state when the person was asked about an action on it,
+and what it said (untrusted content the gate learns).
 
 An answer is bound to it: "yes, send" was said about a form with `bob@example.com` in To. A
 task resumed after a restart (the page reopened from its address, the form perhaps emptied),
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from urllib.parse import urldefrag
+from urllib.parse import urldefrag, urlsplit
 
 from valet.browser import ByRole, Element, Observation
-from valet.policy import find_element
+from valet.gateway._gate import Gate
+from valet.policy import Source, find_element
 
 FIELD_ROLES = frozenset(
     {"textbox", "searchbox", "combobox", "spinbutton", "checkbox", "radio", "switch", "listbox"}
@@ -53,3 +55,26 @@ def _target(page: Observation, ref: int | ByRole | None) -> Element | None:
 def _field(element: Element) -> list[object]:
     chosen = [s for s in element.states if s in _CHOSEN]
     return [element.role, element.name, element.value, chosen, element.frame]
+
+
+def learn_page(gate: Gate, page: Observation) -> None:
+    """Tell the gate what a page said (untrusted content), e.g. for a replayed observation."""
+    gate.learn(page_source(page.url), page_content(page))
+
+
+def page_source(url: str) -> Source:
+    parts = urlsplit(url)
+    return Source("untrusted", f"page:{parts.netloc}{parts.path}" if parts.netloc else url[:60])
+
+
+def page_content(page: Observation) -> list[str]:
+    """The page's words: its text, its controls' names and values, the full accessible names
+    and alt texts the view shortens or leaves out, and where its forms go."""
+    texts = [page.title, page.text]
+    for element in page.elements:
+        texts.append(element.name)
+        if element.value:
+            texts.append(element.value)
+    texts.extend(page.labels)
+    texts.extend(to for form in page.forms.values() for to in form.targets)
+    return texts

@@ -3,10 +3,10 @@
 `StopGuard.review` marks an observation `needs_person` when the page shows a login, payment,
 CAPTCHA or one-time-code form (found by code in `valet.policy`), tells the model why, and hides
 what those fields hold. A stop the person was given and handed back without clearing
-(its form still on the page, its fields left empty) is marked again, saying so: the model never
-acts on a page that still needs the person. `StopGuard.check` denies typing into them (`stop.sensitive_field`),
-except for an exact vault placeholder, which the vault fills, and a value the person wrote in
-their own request.
+(its form still on the page, its fields left empty) is marked again, saying so: the model
+never acts on a page that still needs the person. `StopGuard.check` denies typing into them
+(`stop.sensitive_field`), except for an exact vault placeholder, which the vault fills, and a
+value the person wrote in their own request.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_h
 from valet.gateway._exits import CONSEQUENTIAL, carrying, password_leaves, sent
 from valet.gateway._gate import Gate, Ruling, Taint
 from valet.gateway._gateway import Gateway
-from valet.gateway._page_state import page_state
+from valet.gateway._page_state import page_content, page_source, page_state
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import StopGuard, VaultCanFill, no_vault
 from valet.gateway._watch import Watch, WatchGuard
@@ -48,7 +48,6 @@ from valet.policy import (
     Decision,
     Finding,
     MaxAmount,
-    Source,
     StopKind,
     check_navigation,
     classify_click,
@@ -186,7 +185,7 @@ class GatedToolbox:
             observation.text = "\n".join([*notes, observation.text])
         observation = self.secrets.hide_observation(observation)
         observation = self.stops.review(observation)
-        if self._last is None or _page_source(self._last.url) != _page_source(observation.url):
+        if self._last is None or page_source(self._last.url) != page_source(observation.url):
             self._typed = {}
         self._last = observation
         if observation.digest != self._seen_digest or not observation.digest:
@@ -216,7 +215,7 @@ class GatedToolbox:
     def _learn(self, page: Observation) -> None:
         """Tell the gate what the page says, unless it said exactly that before (a checkbox
         ticked changes the page's digest, not its words: no second scan of the same text)."""
-        source, content = _page_source(page.url), _page_content(page)
+        source, content = page_source(page.url), page_content(page)
         hasher = hashlib.blake2b(str(source).encode("utf-8", "surrogatepass"), digest_size=16)
         for text in content:
             hasher.update(b"\x00" + text.encode("utf-8", "surrogatepass"))
@@ -255,7 +254,7 @@ class GatedToolbox:
         taint = facts.taint
         if decision.verdict == "ask" and isinstance(action, Click) and self._last is not None:
             # The person is told when the page they are asked about holds injected text.
-            page = self.gate.flags_of(_page_source(self._last.url))
+            page = self.gate.flags_of(page_source(self._last.url))
             taint = Taint(taint.tainted, tuple(dict.fromkeys((*taint.findings, *page))))
         seen = await self._page_now(action) if decision.verdict == "ask" else ""
         ruling = await gate.rule(facts.request, decision, asked, taint, recheck, seen)
@@ -332,7 +331,7 @@ class GatedToolbox:
             return ()
         url = self.inner.page_url if isinstance(self.inner, LiveUrl) else ""
         url = url or (self._last.url if self._last is not None else "")
-        return self.gate.learn(_page_source(url), outcome.content)
+        return self.gate.learn(page_source(url), outcome.content)
 
     async def _facts(self, action: Action) -> _Facts:
         page = self._last
@@ -579,11 +578,6 @@ def _note(refusal: Refusal) -> str:
     return f"[valet refused to open {what}: {refusal.ruling.message}]"
 
 
-def learn_page(gate: Gate, page: Observation) -> None:
-    """Tell the gate what a page said (untrusted content), e.g. for a replayed observation."""
-    gate.learn(_page_source(page.url), _page_content(page))
-
-
 def _sizes(paths: Iterable[Path]) -> list[int]:
     return [path.stat().st_size for path in paths if path.is_file()]
 
@@ -591,21 +585,3 @@ def _sizes(paths: Iterable[Path]) -> list[int]:
 def _delete(paths: Iterable[Path]) -> None:
     for path in paths:
         path.unlink(missing_ok=True)
-
-
-def _page_source(url: str) -> Source:
-    parts = urlsplit(url)
-    return Source("untrusted", f"page:{parts.netloc}{parts.path}" if parts.netloc else url[:60])
-
-
-def _page_content(page: Observation) -> list[str]:
-    """The page's words: its text, its controls' names and values, the full accessible names
-    and alt texts the view shortens or leaves out, and where its forms go."""
-    texts = [page.title, page.text]
-    for element in page.elements:
-        texts.append(element.name)
-        if element.value:
-            texts.append(element.value)
-    texts.extend(page.labels)
-    texts.extend(to for form in page.forms.values() for to in form.targets)
-    return texts
