@@ -1,6 +1,7 @@
 """A person's answer is bound to the page they saw: killed with an approval pending on a filled
 form, restarted with the form reopened empty, the approval given from the stale page left open
-is not applied to the emptied form; the action is asked again on the page as it is now. Run
+is not applied to the emptied form; the action is asked again on the page as it is now, and a
+task page opened after the restart says the task waits, the badge counting it. Run
 through `valet serve` (durable on), the person in real headless Chromium."""
 
 from __future__ import annotations
@@ -66,13 +67,20 @@ async def test_an_approval_from_a_stale_page_is_not_applied_to_the_reopened_form
             server.start()
 
             await approve.click()  # from the page left open, about the filled form
+
+            def asked_again() -> dict[str, Any] | None:
+                pending = server.get(f"/api/requests?task_id={task_id}").json()
+                return next((r for r in pending if r["id"] != first["id"]), None)
+
+            again = _wait(asked_again, "the action asked again on the reopened page")
+            # after the restart, a task page opened afresh says it waits, and the badge counts it
+            fresh = await context.new_page()
+            await fresh.goto(f"http://127.0.0.1:{server.port}/tasks/{task_id}")
+            await expect(fresh.locator("#task-status")).to_have_text("waiting")
+            await expect(fresh.locator("#waiting-badge")).to_have_text("1")
+            await expect(fresh.get_by_role("dialog")).to_contain_text("Send")
             await browser.close()
 
-        def asked_again() -> dict[str, Any] | None:
-            pending = server.get(f"/api/requests?task_id={task_id}").json()
-            return next((r for r in pending if r["id"] != first["id"]), None)
-
-        again = _wait(asked_again, "the action asked again on the reopened page")
         assert again["tool"] == "click" and again["page"] != first["page"]
         old = server.get(f"/api/requests/{first['id']}").json()
         assert old["state"] in ("approved", "cancelled")  # answered in time or withdrawn
