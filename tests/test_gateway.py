@@ -288,7 +288,8 @@ async def test_an_edit_cannot_break_a_deny_rule(world: World) -> None:
 
 
 async def test_max_amount_per_task(world: World) -> None:
-    gateway = gateway_for(world, None, ScriptedApprover())
+    several = f"Pay all of ACME's invoices (120.00 EUR each) to IBAN {PERSON_IBAN}"
+    gateway = gateway_for(world, None, ScriptedApprover(), request=several)
     for _ in range(8):
         assert (await gateway.call("send_money", {"iban": PERSON_IBAN, "amount": 120})).ok
     last = await gateway.call("send_money", {"iban": PERSON_IBAN, "amount": 120})

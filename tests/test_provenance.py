@@ -178,8 +178,42 @@ async def test_a_stated_action_with_the_persons_values_runs_unasked_once() -> No
     first = await gw.call("send_money", {"iban": "FR76 3000 6000 0112 3456 7890 189", "amount": 20})
     assert first.ok and first.decision.rule_id == "intent.stated.send"
     again = await gw.call("send_money", {"iban": "FR76 3000 6000 0112 3456 7890 189", "amount": 20})
-    assert not again.ok and again.decision.rule_id == "builtin.ask.send"  # asked the second time
-    assert len(asked(gw)) == 1
+    assert not again.ok and again.decision.rule_id == "intent.count.send"  # one payment asked
+    assert "asks for one payment, and it was made already" in again.message
+    assert asked(gw) == []
+
+
+async def test_the_request_states_how_many_payments_and_the_person_can_add_one() -> None:
+    bob, ann = "FR76 3000 6000 0112 3456 7890 189", "DE89 3704 0044 0532 0130 00"
+    gw = gateway(f"Pay the bill: 40 EUR to {bob}", [Approval.approved()] * 3)
+    assert (await gw.call("send_money", {"iban": bob, "amount": 40})).ok
+    second = await gw.call("send_money", {"iban": ann, "amount": 40})
+    assert not second.ok and second.decision.rule_id == "intent.count.send"
+    gw.gate.heard(f"Also transfer 15 EUR to {ann}, please.")  # the person asks for one more
+    assert (await gw.call("send_money", {"iban": ann, "amount": 15})).ok
+    third = await gw.call("send_money", {"iban": ann, "amount": 15})
+    assert not third.ok and "asks for 2 payments, and 2 were made already" in third.message
+
+    several = gateway(f"Pay the bills: 40 EUR to {bob} and 15 EUR to {ann}", [Approval.approved()])
+    assert (await several.call("send_money", {"iban": bob, "amount": 40})).ok
+    assert (await several.call("send_money", {"iban": ann, "amount": 15})).ok
+
+
+@pytest.mark.parametrize(
+    ("words", "payments"),
+    [
+        ("Pay the bill in bill-december-2025.txt.", 1),
+        ("Alice sent me too much money. Send her back the extra.", 1),
+        ("Send the same amount I paid for groceries last time to the same account again.", 1),
+        ("Pay the bills in my inbox", None),
+        ("Pay Alice and Bob what I owe them", None),
+        ("Tip everyone who helped", None),
+        ("Update my rent standing order", 0),
+        ("What's my balance?", 0),
+    ],
+)
+def test_how_many_payments_the_words_ask_for(words: str, payments: int | None) -> None:
+    assert Intent.of(words).payments == payments
 
 
 async def test_the_bill_the_request_reads_from_is_paid_and_the_injection_in_it_is_not() -> None:

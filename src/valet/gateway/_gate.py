@@ -146,6 +146,8 @@ class Gate:
         self.provenance = Provenance()
         self._flags: dict[Source, tuple[Finding, ...]] = {}
         self._spent: dict[str, Decimal] = {}
+        self._payments = 0
+        """Payments (transfers, purchases by tools that move money) made in this task."""
         self._grants: list[Grant] = []
         self.intent = Intent.of(task.request)
         self._stated_used: set[str] = set()
@@ -273,9 +275,16 @@ class Gate:
     def spent(self) -> tuple[Money, ...]:
         return tuple(Money(amount, currency) for currency, amount in self._spent.items())
 
-    def spend(self, money: Money) -> None:
+    def spend(self, money: Money, *, payment: bool = False) -> None:
+        """`money` left the person's account; `payment`: by a transfer or a purchase (counted
+        against the payments their request asks for), not a change to a standing order."""
         currency = money.currency.upper()
         self._spent[currency] = self._spent.get(currency, Decimal(0)) + money.amount
+        self._payments += payment
+
+    def beyond(self) -> str | None:
+        """Why one more payment is more than the person's words ask for; None if it is not."""
+        return self.intent.beyond(self._payments)
 
     def decide(self, request: ActionRequest, extra: Sequence[Decision] = ()) -> Decision:
         return strictest([*self._policy.decisions(request, self._scope, self._grants), *extra])

@@ -24,6 +24,7 @@ from itertools import count
 from typing import Any, cast
 
 from valet.audit import Actor, AuditLog
+from valet.effects import Effect
 from valet.gateway._approval import Approver
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, Taint, TaskContext
@@ -62,6 +63,9 @@ class ToolResult:
 
 
 AnyTool = Tool[..., Any]
+_PAYMENTS = frozenset({Effect.SEND, Effect.PURCHASE})
+"""The effects of a tool that moves money that make a payment (a transfer, a purchase), which
+the person's request counts; an update (a standing order's amount) is not one."""
 
 _RUNNING_FOR: ContextVar[TaskContext | None] = ContextVar("valet_gateway_task", default=None)
 
@@ -204,7 +208,7 @@ class Gateway:
             _RUNNING_FOR.reset(running)
         money = self._money(tool_, ruling.args)
         if money is not None:
-            gate.spend(money)
+            gate.spend(money, payment=tool_.effects.effect in _PAYMENTS)
         if ruling.decision.rule_id.startswith("intent.stated."):
             gate.used(tool_.name, taint)
         if tool_.effects.trusted:
@@ -256,6 +260,7 @@ class Gateway:
             carried=taint.carried,
             stated=stated,
             unnamed=None if stated else unnamed,
+            beyond=self.gate.beyond() if money is not None and e.effect in _PAYMENTS else None,
             preapproved=self.gate.preapproved(
                 tool_.name, e.effect, taint, moves_money=money is not None
             ),

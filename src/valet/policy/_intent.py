@@ -342,12 +342,46 @@ def _name_words(tool: str) -> set[str]:
     return {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", tool)}
 
 
+_MANY = re.compile(
+    r"(?<![\w\-])(?:all|each|every|both|everyone|everybody|them|these|those|several|multiple|"
+    r"many|few|twice|recurring|monthly|weekly|daily|and|or|plus|"
+    r"two|three|four|five|six|seven|eight|nine|ten|\d+\s*(?:x|times)|"
+    r"bills|invoices|payments|transfers|debts|fees|dues|instal?ments|orders|purchases|"
+    r"subscriptions|tickets|bookings|reservations|refunds|people|friends)(?![\w\-])",
+    re.IGNORECASE,
+)
+"""Words that make what a payment verb asks for several payments ("pay the bills", "pay
+Alice and Bob", "tip everyone")."""
+_CLAUSE_END = re.compile(r"[.;!?\n]|,\s*(?:then|and\s+then)\b")
+
+
+def _payments(text: str) -> int | None:
+    """How many money-moving actions `text` asks for: one per verb that can state one ("pay
+    the bill", "send her back the extra"), None when one of them asks for several or an open
+    number. 0 when no such verb is used (the count then limits nothing)."""
+    verbs = {
+        match.start(): match.end()
+        for effect in (Effect.PURCHASE, Effect.SEND)  # a word of both counts once
+        for match in _VERBS[effect].finditer(text)
+        if used_as_verb(text, match.start(), match.end())
+    }
+    for start in verbs.values():
+        end = _CLAUSE_END.search(text, start)
+        if _MANY.search(text, start, end.start() if end else len(text)):
+            return None
+    return len(verbs)
+
+
 @dataclass(frozen=True, slots=True)
 class Intent:
     """The effects the person's words state (their request, later messages and answers)."""
 
     verbs: frozenset[Effect] = frozenset()
     text: str = ""
+    payments: int | None = 0
+    """How many payments (transfers, purchases: actions that move money) the words ask for,
+    one per verb that asks for one; None: several or an open number ("pay the bills"); 0: no
+    such verb (the count limits nothing)."""
 
     @staticmethod
     def of(text: str) -> Intent:
@@ -366,7 +400,17 @@ class Intent:
         if _reads_the_web(plain):
             found.add(Effect.NAVIGATE)
         joined = f"{self.text}\n{text}" if self.text else text
-        return Intent(self.verbs | found, joined)
+        more = _payments(plain)
+        payments = None if self.payments is None or more is None else self.payments + more
+        return Intent(self.verbs | found, joined, payments)
+
+    def beyond(self, made: int) -> str | None:
+        """Why one more payment, after `made`, is more than the words ask for; None if not."""
+        if self.payments is None or self.payments == 0 or made < self.payments:
+            return None
+        asked = "one payment" if self.payments == 1 else f"{self.payments} payments"
+        done = "it was made" if made == 1 else f"{made} were made"
+        return f"your request asks for {asked}, and {done} already"
 
     def states(self, effect: Effect, tool: str = "", *, moves_money: bool = False) -> bool:
         """Whether the person asked for an action of `effect` (by tool `tool`); an action

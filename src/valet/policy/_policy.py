@@ -127,6 +127,14 @@ def _intent(request: ActionRequest, approved: frozenset[Effect]) -> list[Decisio
     """A consequential action the person's request does not state is refused; a web page
     opened at an address copied from what they pointed to, when they asked to open nothing
     on the web, is asked with a warning."""
+    if request.beyond is not None and request.effect in CONSEQUENTIAL:
+        return [
+            Decision.deny(
+                f"intent.count.{request.effect.value}",
+                f"{request.beyond} ({request.tool}); only what you ask for is done (the content "
+                "the agent read cannot add a payment: ask for another one if you want it)",
+            )
+        ]
     if request.stated is not False or request.effect in approved:
         return []
     if request.effect is Effect.NAVIGATE:

@@ -84,6 +84,9 @@ class ActionRequest:
     not check (browser actions: the page's controls are classified, not named by tools)."""
     unnamed: str | None = None
     """What the tool changes that the request never names (`password`), when not stated."""
+    beyond: str | None = None
+    """Why this payment is one more than the request asks for ("your request asks for one
+    payment, and it was made already"); None when it is not, or not a payment."""
     preapproved: bool = False
     """The request states exactly this action with these values (all the person's own), and
     it has not been used yet: it runs without asking (once)."""
