@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from valet.errors import StoreUnavailable
 from valet.settings import valet_home
@@ -36,6 +35,8 @@ def link(
 ) -> None:
     """Print a fresh one-time sign-in link for the web app (for a link already used, or
     another browser). It signs in one browser, once, within a day."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from valet.server._serve import new_link
 
     try:

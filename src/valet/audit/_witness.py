@@ -22,15 +22,17 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Protocol, TypeVar, cast
 
 import httpx
-import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
 from valet.audit._head import Head
 from valet.errors import ValetError
+
+if TYPE_CHECKING:  # SQLAlchemy is loaded when a database witness is used (it is slow to load)
+    import sqlalchemy as sa
 
 _T = TypeVar("_T")
 
@@ -129,17 +131,21 @@ class WebhookWitness:
             raise WitnessError(f"{self.name}: {exc}") from exc
 
 
-_HEADS = sa.Table(
-    "valet_audit_heads",
-    sa.MetaData(),
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
-    sa.Column("log", sa.String(200), nullable=False, index=True),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column("time", sa.String(40), nullable=False),
-    sa.Column("public_key", sa.String(64), nullable=False),
-    sa.Column("signature", sa.String(128), nullable=False),
-)
+@cache
+def _heads() -> sa.Table:
+    import sqlalchemy as sa
+
+    return sa.Table(
+        "valet_audit_heads",
+        sa.MetaData(),
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("log", sa.String(200), nullable=False, index=True),
+        sa.Column("seq", sa.BigInteger, nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("time", sa.String(40), nullable=False),
+        sa.Column("public_key", sa.String(64), nullable=False),
+        sa.Column("signature", sa.String(128), nullable=False),
+    )
 
 
 class DatabaseWitness:
@@ -152,27 +158,35 @@ class DatabaseWitness:
 
     @property
     def name(self) -> str:
+        import sqlalchemy as sa
+
         shown = sa.make_url(self.url).render_as_string(hide_password=True)
         return f"{shown}#{self.log}"
 
     def send(self, head: Head) -> None:
         row = head.as_json() | {"log": self.log}
-        self._run(lambda db: db.execute(_HEADS.insert().values(**row)))
+        self._run(lambda db: db.execute(_heads().insert().values(**row)))
 
     def heads(self) -> list[Head]:
-        query = sa.select(_HEADS).where(_HEADS.c.log == self.log).order_by(_HEADS.c.id)
+        import sqlalchemy as sa
+
+        heads = _heads()
+        query = sa.select(heads).where(heads.c.log == self.log).order_by(heads.c.id)
         rows = self._run(lambda db: db.execute(query).mappings().all())
         return [
             Head.from_json({k: v for k, v in row.items() if k not in ("id", "log")}) for row in rows
         ]
 
     def _run(self, work: Callable[[sa.Connection], _T]) -> _T:
+        import sqlalchemy as sa
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             engine = sa.create_engine(self.url, connect_args=_timeout(self.url))
         except (SQLAlchemyError, ImportError) as exc:
             raise WitnessError(f"{self.name}: {exc}") from exc
         try:
-            _HEADS.metadata.create_all(engine, checkfirst=True)
+            _heads().metadata.create_all(engine, checkfirst=True)
             with engine.begin() as db:
                 return work(db)
         except SQLAlchemyError as exc:

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from authlib.common.errors import AuthlibBaseError
 
 from valet.connectors._accounts import Account, Accounts
 from valet.connectors._errors import ConnectorError
@@ -188,6 +187,8 @@ class AccountTokens:
 
 def _refused(failure: BaseException) -> bool:
     """Whether the authorization server answered with an OAuth error (not a network failure)."""
+    from authlib.common.errors import AuthlibBaseError
+
     cause = failure.__cause__
     while cause is not None:
         if isinstance(cause, AuthlibBaseError):

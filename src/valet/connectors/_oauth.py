@@ -43,9 +43,6 @@ from typing import Any, Protocol, Self, cast
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-from authlib.common.errors import AuthlibBaseError
-from authlib.common.security import generate_token  # pyright: ignore[reportUnknownVariableType]
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from valet.connectors._errors import ConnectorError
@@ -119,6 +116,8 @@ class OAuthProvider(BaseModel):
 
     def client(self, **kwargs: Any) -> _Client:
         """An authlib client for this provider (public client when there is no secret)."""
+        from authlib.integrations.httpx_client import AsyncOAuth2Client  # slow to load: on use
+
         secret = None if self.client_secret is None else self.client_secret.get_secret_value()
         auth = "none" if secret is None else "client_secret_post"
         client = AsyncOAuth2Client(
@@ -235,6 +234,8 @@ def authorization_request(
     provider: OAuthProvider, redirect_uri: str, scopes: tuple[str, ...] = ()
 ) -> AuthorizationRequest:
     """The authorization URL with a PKCE S256 challenge and a random state."""
+    from authlib.common.security import generate_token  # pyright: ignore[reportUnknownVariableType]
+
     wanted = scopes or provider.scopes
     verifier: str = generate_token(64)
     client = provider.client(redirect_uri=redirect_uri, scope=" ".join(wanted) or None)
@@ -398,6 +399,8 @@ def _id_token_subject(raw: Mapping[str, object], field: str) -> str:
 async def _token_call(
     provider: OAuthProvider, what: str, call: Awaitable[dict[str, object]]
 ) -> Mapping[str, object]:
+    from authlib.common.errors import AuthlibBaseError
+
     try:
         raw = await call
     except AuthlibBaseError as exc:
