@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
+from tests._chromium import chromium
 from tests.test_durable import _final, _steps, serving
 
 from valet.audit import AuditLog
@@ -16,9 +17,6 @@ from valet.policy import ActionRequest, Scope, derive_scope
 from valet.sites import SiteServer
 from valet.sites.state import SiteState
 from valet.tools import Effect
-
-CHROMIUM = Path("/usr/bin/chromium")
-EXECUTABLE = CHROMIUM if CHROMIUM.exists() else None
 
 
 @pytest.mark.timeout(240)
@@ -36,10 +34,7 @@ async def test_with_agent_mode_off_the_task_reads_and_every_change_is_denied(
         {"done": {"answer": "read the page, changed nothing", "success": True}},
     ]
     with serving(home, script) as server:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=EXECUTABLE, args=["--no-sandbox", "--disable-gpu"]
-            )
+        async with chromium() as browser:
             context = await browser.new_context(
                 extra_http_headers={"Authorization": f"Bearer {server.token}"}
             )
@@ -57,7 +52,6 @@ async def test_with_agent_mode_off_the_task_reads_and_every_change_is_denied(
             final = _final(server, task_id, "the read-only task to end")
             await page.reload()
             await expect(page.get_by_text("off: read only")).to_be_visible()
-            await browser.close()
         task = server.get(f"/api/tasks/{task_id}").json()
     assert task["agent_mode"] is False
     assert final["status"] == "succeeded", final

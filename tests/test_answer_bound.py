@@ -11,14 +11,12 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
+from tests._chromium import chromium
 from tests.test_durable import _final, _steps, _wait, serving
 
 from valet.sites import SiteServer
 from valet.sites.state import SiteState
-
-CHROMIUM = Path("/usr/bin/chromium")
-EXECUTABLE = CHROMIUM if CHROMIUM.exists() else None
 
 
 @pytest.mark.timeout(300)
@@ -47,10 +45,7 @@ async def test_an_approval_from_a_stale_page_is_not_applied_to_the_reopened_form
         asked = _wait(lambda: server.get(f"/api/requests?task_id={task_id}").json(), "the ask")
         (first,) = asked
         assert first["kind"] == "approval" and first["tool"] == "click" and first["page"]
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(
-                executable_path=EXECUTABLE, args=["--no-sandbox", "--disable-gpu"]
-            )
+        async with chromium() as browser:
             context = await browser.new_context(
                 extra_http_headers={"Authorization": f"Bearer {server.token}"}
             )
@@ -79,7 +74,6 @@ async def test_an_approval_from_a_stale_page_is_not_applied_to_the_reopened_form
             await expect(fresh.locator("#task-status")).to_have_text("waiting")
             await expect(fresh.locator("#waiting-badge")).to_have_text("1")
             await expect(fresh.get_by_role("dialog")).to_contain_text("Send")
-            await browser.close()
 
         assert again["tool"] == "click" and again["page"] != first["page"]
         old = server.get(f"/api/requests/{first['id']}").json()

@@ -12,19 +12,18 @@ import io
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
+from tests._chromium import chromium
 from tests.test_server_harness import Harness, running_server
 from tests.test_server_live import Pacing, until
 
 from valet.sites import SiteServer
 
-CHROMIUM = Path("/usr/bin/chromium")
-EXECUTABLE = CHROMIUM if CHROMIUM.exists() else None  # else Playwright's own
 EMAIL = "demo@voltline.test"
 PASSWORD = "correct horse"
 
@@ -76,16 +75,6 @@ def server_logs() -> Iterator[io.StringIO]:
     finally:
         valet.setLevel(level)
         root.removeHandler(handler)
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=EXECUTABLE, headless=True)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def signed_in_page(browser: Browser, srv: Harness, errors: list[str]) -> Page:

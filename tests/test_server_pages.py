@@ -6,18 +6,16 @@ work from the keyboard alone."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, Locator, Page, async_playwright, expect
+from playwright.async_api import Locator, Page, expect
+from tests._chromium import chromium
 from tests._servers import free_port
 from tests.test_server_approvals import REMOVE
 from tests.test_server_harness import Harness, running_server
 from tests.test_server_live import Pacing
-from tests.test_server_web import EXECUTABLE
 
 from valet.sites import SiteServer
 
@@ -37,16 +35,6 @@ LONG_URL = "https://example.com/" + "a-very-long-path-segment-" * 10
 
 def pacing() -> Pacing:
     return Pacing(scripts=Pacing().scripts | SCRIPTS)
-
-
-@asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=EXECUTABLE, headless=True)
-        try:
-            yield browser
-        finally:
-            await browser.close()
 
 
 async def waiting_task(srv: Harness, sites: SiteServer) -> dict[str, Any]:
