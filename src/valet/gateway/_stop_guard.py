@@ -75,7 +75,6 @@ class StopGuard:
         so, while a form they were given stays there); say why in its text; hide sensitive
         fields' values."""
         self._fields.update(observation.fields)
-        filled = self._filled(observation)
         observation.elements = [
             replace(e, value=_HIDDEN) if e.value is not None and self._kind(e.id) is not None else e
             for e in observation.elements
@@ -90,15 +89,11 @@ class StopGuard:
         shown: set[tuple[StopKind, str]] = {(s.kind, page) for s in stops}
         self._handed &= shown
         fresh = combine([s for s in stops if (s.kind, page) not in self._handed])
-        still = combine(
-            [
-                s
-                for s in stops
-                if (s.kind, page) in self._handed
-                and s.kind in _STOP_OF.values()
-                and s.kind not in filled
-            ]
-        )
+        handed = [
+            s for s in stops if (s.kind, page) in self._handed and s.kind in _STOP_OF.values()
+        ]
+        filled = self._filled(observation) if handed else set[StopKind]()
+        still = combine([s for s in handed if s.kind not in filled])
         self._handed |= shown
         if fresh is not None:
             observation.needs_person = fresh.reason
@@ -118,8 +113,9 @@ class StopGuard:
 
     def _filled(self, observation: Observation) -> set[StopKind]:
         """Stops whose fields the person has filled in on this page (a card typed, not yet
-        submitted): handed back so, the agent goes on (e.g. to review the order). A CAPTCHA has
-        no field to tell: a solved widget stays on the page, so handing it back clears it."""
+        submitted; hidden values count, they are filled): handed back so, the agent goes on
+        (e.g. to review the order). A CAPTCHA has no field to tell: a solved widget stays on
+        the page, so handing it back clears it."""
         kinds = {self._kind(e.id) for e in observation.elements if e.value is not None}
         return {stop for field, stop in _STOP_OF.items() if field in kinds}
 

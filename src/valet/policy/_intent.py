@@ -359,17 +359,17 @@ def _payments(text: str) -> int | None:
     """How many money-moving actions `text` asks for: one per verb that can state one ("pay
     the bill", "send her back the extra"), None when one of them asks for several or an open
     number. 0 when no such verb is used (the count then limits nothing)."""
-    verbs = {
+    ends = {  # where each verb ends, by where it starts: a word of both effects counts once
         match.start(): match.end()
-        for effect in (Effect.PURCHASE, Effect.SEND)  # a word of both counts once
+        for effect in (Effect.PURCHASE, Effect.SEND)
         for match in _VERBS[effect].finditer(text)
         if used_as_verb(text, match.start(), match.end())
     }
-    for start in verbs.values():
-        end = _CLAUSE_END.search(text, start)
-        if _MANY.search(text, start, end.start() if end else len(text)):
+    for after in ends.values():
+        clause = _CLAUSE_END.search(text, after)
+        if _MANY.search(text, after, clause.start() if clause else len(text)):
             return None
-    return len(verbs)
+    return len(ends)
 
 
 @dataclass(frozen=True, slots=True)
