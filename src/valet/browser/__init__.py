@@ -3,6 +3,7 @@
 from valet.browser._egress import Connection, EgressCheck, EgressProxy
 from valet.browser._interception import DocumentCheck, DocumentKind, DocumentRequest
 from valet.browser._masking import SENSITIVE_FIELDS
+from valet.browser._pool import BrowserPool
 from valet.browser._privacy import (
     Forgotten,
     forget_all,
@@ -32,6 +33,7 @@ __all__ = [
     "DEFAULT_SENSITIVE_SITES",
     "SENSITIVE_FIELDS",
     "ActionOutcome",
+    "BrowserPool",
     "BrowserSession",
     "BrowserSettings",
     "ByRole",

@@ -49,24 +49,33 @@ DocumentCheck = Callable[[DocumentRequest], Awaitable[str | None]]
 
 _DOCUMENTS = [{"resourceType": "Document", "requestStage": "Request"}]
 _UNCHECKED = "valet could not check where this request goes"
+_FOREIGN = "this request is from no task valet knows of in its browser"
 
 
 class DocumentInterceptor:
-    """Pauses every document request of one browser context until `check` answers."""
+    """Pauses every document request of valet's browser contexts until their check answers.
+
+    Made for one context (`start`), or for a browser many tasks share (`attach`, then `add`
+    each task's context with its own check)."""
 
     def __init__(
         self,
         cdp: CDPSession,
-        check: DocumentCheck,
-        context: _Context | None,
+        whole: DocumentCheck | None,
+        *,
+        foreign: Literal["pass", "refuse"],
         timeout_s: float = 10.0,
     ) -> None:
-        """`timeout_s`: how long a check may take before the request is refused."""
+        """`whole`: the check of every request (a browser with one context, valet's), else each
+        context's own. `foreign`: what happens to a request of a context valet did not add (a
+        shared remote browser's other users pass; in valet's own browser, refused).
+        `timeout_s`: how long a check may take before the request is refused."""
         self._cdp = cdp
-        self._check = check
-        self._context = context
+        self._whole = whole
+        self._foreign = foreign
         self._timeout_s = timeout_s
-        self._kinds: dict[str, Literal["page", "frame"] | None] = {}
+        self._scopes: dict[str, tuple[_Context, DocumentCheck]] = {}
+        self._kinds: dict[str, tuple[Literal["page", "frame"], DocumentCheck] | None] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -75,12 +84,38 @@ class DocumentInterceptor:
     ) -> DocumentInterceptor:
         """Intercept from now on. `shared`: the browser may hold other contexts than valet's
         (a browser reached over CDP), whose requests must pass untouched."""
+        if not shared:
+            return await cls.attach(browser, whole=check)
+        interceptor = await cls.attach(browser, foreign="pass")
+        await interceptor.add(context, check)
+        return interceptor
+
+    @classmethod
+    async def attach(
+        cls,
+        browser: Browser,
+        *,
+        whole: DocumentCheck | None = None,
+        foreign: Literal["pass", "refuse"] = "refuse",
+    ) -> DocumentInterceptor:
+        """Intercept the browser's document requests from now on (see `__init__`)."""
         cdp = await browser.new_browser_cdp_session()
-        scope = await _Context.of(context) if shared else None
-        interceptor = cls(cdp, check, scope)
+        interceptor = cls(cdp, whole, foreign=foreign)
         cdp.on("Fetch.requestPaused", interceptor._on_paused)
         await _send(cdp, "Fetch.enable", {"patterns": _DOCUMENTS})
         return interceptor
+
+    async def add(self, context: BrowserContext, check: DocumentCheck) -> str:
+        """Check the context's requests with `check` from now on; its id, for `remove`."""
+        scope = await _Context.of(context)
+        self._scopes[scope.id] = (scope, check)
+        self._kinds.clear()
+        return scope.id
+
+    def remove(self, context_id: str) -> None:
+        """The context is closed: its requests (if any came) count as foreign again."""
+        self._scopes.pop(context_id, None)
+        self._kinds.clear()
 
     async def close(self) -> None:
         for task in list(self._pending):
@@ -113,14 +148,16 @@ class DocumentInterceptor:
                 )
 
     async def _decide(self, event: dict[str, Any]) -> str | None:
-        kind = await self._kind(str(event.get("frameId", "")))
-        if kind is None:
-            return None  # another context's request, on a browser valet shares
+        found = await self._kind(str(event.get("frameId", "")))
+        if found is None:
+            return None if self._foreign == "pass" else _FOREIGN
+        kind, check = found
         url = str(event["request"]["url"])
-        return await self._check(DocumentRequest(url, kind, "redirectedRequestId" in event))
+        return await check(DocumentRequest(url, kind, "redirectedRequestId" in event))
 
-    async def _kind(self, frame_id: str) -> Literal["page", "frame"] | None:
-        """Whether the frame is a tab's page or an iframe; None when it is not valet's."""
+    async def _kind(self, frame_id: str) -> tuple[Literal["page", "frame"], DocumentCheck] | None:
+        """Whether the frame is a tab's page or an iframe, and whose check applies; None when
+        it is no context of valet's."""
         if frame_id in self._kinds:
             return self._kinds[frame_id]
         try:
@@ -128,17 +165,27 @@ class DocumentInterceptor:
             info = cast(dict[str, Any], found)["targetInfo"]
         except Error:
             info = None  # an iframe in its parent's process is no target of its own
+        check: DocumentCheck | None = self._whole
         if info is not None:
-            ours = self._context is None or info.get("browserContextId") == self._context.id
-            kind = ("page" if info.get("type") == "page" else "frame") if ours else None
-        elif self._context is None or await self._context.holds(frame_id, self._cdp):
-            kind = "frame"
+            kind: Literal["page", "frame"] = "page" if info.get("type") == "page" else "frame"
+            if check is None and (scope := self._scopes.get(str(info.get("browserContextId")))):
+                check = scope[1]
         else:
-            kind = None
+            kind = "frame"
+            if check is None:
+                check = await self._holder(frame_id)
+        result = None if check is None else (kind, check)
         if len(self._kinds) > 4096:
             self._kinds.clear()
-        self._kinds[frame_id] = kind
-        return kind
+        self._kinds[frame_id] = result
+        return result
+
+    async def _holder(self, frame_id: str) -> DocumentCheck | None:
+        """The check of the context one of whose tabs has this frame (an in-process iframe)."""
+        for scope, check in list(self._scopes.values()):
+            if await scope.holds(frame_id, self._cdp):
+                return check
+        return None
 
 
 @dataclass

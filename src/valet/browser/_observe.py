@@ -119,16 +119,23 @@ class ObserveLimits:
     settle_busy_ms: int = 0
 
 
+def new_event_name() -> str:
+    """A random event name pages cannot guess (see js/locate.js)."""
+    return f"valet-{secrets.token_hex(12)}"
+
+
 class Observer:
     """Owns the per-document indexers of one browser session and the global id registry."""
 
-    def __init__(self) -> None:
+    def __init__(self, reply: str | None = None) -> None:
+        """`reply`: the name of the selector engine's reply event, when the engine was
+        registered already (a browser pool registers one for all its sessions)."""
         scripts = resources.files("valet.browser").joinpath("js")
         self._source = scripts.joinpath("indexer.js").read_text("utf-8")
         self._engine_source = scripts.joinpath("locate.js").read_text("utf-8")
         self._watch_source = scripts.joinpath("watch.js").read_text("utf-8")
-        self._reply = f"valet-{secrets.token_hex(12)}"
-        self._watch = f"valet-{secrets.token_hex(12)}"
+        self._reply = reply or new_event_name()
+        self._watch = new_event_name()
         self._indexes: dict[Frame, FrameIndex] = {}
         self._registry: dict[int, tuple[FrameIndex, int]] = {}
         self._next_id = 1

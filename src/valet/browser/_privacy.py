@@ -153,7 +153,7 @@ async def forget_site(
 ) -> list[Forgotten]:
     """Remove `site`'s cookies, storage and history from every persistent profile (or the one
     named). `site` is `example.com` (with subdomains) or `host:port`."""
-    from valet.browser._session import CHROMIUM_ARGS
+    from valet.browser._pool import CHROMIUM_ARGS
 
     settings = settings or BrowserSettings()
     executable = settings.executable

@@ -33,30 +33,14 @@ from valet._home import private_dir
 from valet.browser import _actions, _navigation, _reading
 from valet.browser._driver import Driver
 from valet.browser._egress import EgressCheck, EgressProxy, Resolver, resolve_addresses
-from valet.browser._interception import DocumentCheck, DocumentInterceptor
+from valet.browser._interception import DocumentCheck, DocumentInterceptor, DocumentRequest
 from valet.browser._observe import Observer
+from valet.browser._pool import CHROMIUM_ARGS, EGRESS_ARGS, BrowserPool, PooledContext
 from valet.browser._privacy import is_sensitive, wipe_profile
 from valet.browser._resolve import resolve
 from valet.browser._screencast import Screencast, ScreencastSettings
 from valet.browser._settings import DEFAULT_CHROMIUM, BrowserSettings
 from valet.browser._types import ActionOutcome, Element, Observation, Target
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-EGRESS_ARGS = [
-    # WebRTC sends UDP straight from the browser, past any proxy: keep it to proxied TCP
-    # (Chromium's switch; `--force-webrtc-ip-handling-policy` is not one and does nothing).
-    "--webrtc-ip-handling-policy=disable_non_proxied_udp",
-]
-
 
 _FORMS = resources.files("valet.browser").joinpath("js/forms.js").read_text("utf-8").strip()
 
@@ -67,12 +51,14 @@ class BrowserSession:
     def __init__(
         self,
         driver: Driver,
-        playwright: Playwright,
+        playwright: Playwright | None,
         browser: Browser | None,
         owns_context: bool,
+        pooled: PooledContext | None = None,
     ) -> None:
         self._driver = driver
         self._playwright = playwright
+        self._pooled = pooled
         self._browser = browser
         self._owns_context = owns_context
         self._closed = False
@@ -94,6 +80,7 @@ class BrowserSession:
         guard: DocumentCheck | None = None,
         egress: EgressCheck | None = None,
         resolve: Resolver = resolve_addresses,
+        pool: BrowserPool | None = None,
     ) -> BrowserSession:
         """Launch (or attach to) the browser. `storage_state` (cookies and local storage saved
         by `save_state`) puts a throwaway profile back where an interrupted task left it.
@@ -101,8 +88,14 @@ class BrowserSession:
         popups, each redirect hop, files fetched by URL): a text it returns refuses it.
         `egress` makes valet's egress proxy the browser's only way out (a browser reached over
         CDP on this machine included; a remote one is not): it is asked about every connection,
-        with the addresses `resolve` gave for its host, before the proxy makes it."""
+        with the addresses `resolve` gave for its host, before the proxy makes it.
+        With a `pool`, the session is a context of one of the pool's browsers (unless the
+        settings name a persistent profile or a browser of their own, `cdp_url`)."""
         await asyncio.to_thread(artifacts_dir.mkdir, parents=True, exist_ok=True)
+        if pool is not None and settings.profile is None and settings.cdp_url is None:
+            return await cls._pooled_start(
+                pool, settings, artifacts_dir, storage_state, guard, egress, resolve
+            )
         proxy = await EgressProxy.start(egress, resolve) if egress is not None else None
         playwright = await async_playwright().start()
         observer = Observer()
@@ -134,6 +127,54 @@ class BrowserSession:
             session.profile_dir = profiles_dir / settings.profile
         return session
 
+    @classmethod
+    async def _pooled_start(
+        cls,
+        pool: BrowserPool,
+        settings: BrowserSettings,
+        artifacts_dir: Path,
+        storage_state: Path | None,
+        guard: DocumentCheck | None,
+        egress: EgressCheck | None,
+        resolve: Resolver,
+    ) -> BrowserSession:
+        proxy = await EgressProxy.start(egress, resolve) if egress is not None else None
+        try:
+            pooled = await pool.open(
+                settings,
+                storage_state=storage_state,
+                proxy=None if proxy is None else proxy.url,
+            )
+        except BaseException:
+            if proxy is not None:
+                await proxy.close()
+            raise
+        context = pooled.context
+        context.set_default_timeout(settings.action_timeout_s * 1000)
+        context.set_default_navigation_timeout(settings.navigation_timeout_s * 1000)
+        driver = Driver(settings, context, artifacts_dir, pooled.observer)
+        session = cls(driver, None, None, owns_context=True, pooled=pooled)
+        session._egress = proxy
+        try:
+            await pooled.observer.watch(context)
+            # Registered even without a guard: the pool refuses requests of unknown contexts.
+            await pooled.guard(guard or _unguarded)
+            driver.guard = guard
+            await driver.current_page()
+        except BaseException:
+            await session.close()
+            raise
+        return session
+
+    @property
+    def crashed(self) -> bool:
+        """The browser under this session is gone (killed, crashed, disconnected): nothing
+        more can happen in it; a durable task reopens it where it was."""
+        if self._pooled is not None:
+            return self._pooled.crashed
+        browser = self._browser or self._driver.context.browser
+        return browser is not None and not browser.is_connected()
+
     async def close(self) -> None:
         if self._closed:
             return
@@ -141,6 +182,13 @@ class BrowserSession:
         if self._screencast is not None:
             await self._screencast.close()
         await self._driver.drain()
+        if self._pooled is not None:
+            try:
+                await self._pooled.close()
+            finally:
+                if self._egress is not None:
+                    await self._egress.close()
+            return
         try:
             if self._owns_context:
                 await self._driver.context.close()
@@ -150,7 +198,8 @@ class BrowserSession:
                 await self._interceptor.close()
         finally:
             try:
-                await self._playwright.stop()
+                if self._playwright is not None:
+                    await self._playwright.stop()
             finally:
                 if self._egress is not None:
                     await self._egress.close()
@@ -367,6 +416,10 @@ class BrowserSession:
             outcome.ok = False
             outcome.message += "; no download started"
         return outcome
+
+
+async def _unguarded(request: DocumentRequest) -> None:
+    return None
 
 
 async def _intercept(

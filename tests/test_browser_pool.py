@@ -1,0 +1,146 @@
+"""One browser, many tasks: sessions started from a `BrowserPool` are contexts of one shared
+Chromium, kept apart (cookies, storage, the navigation guard, the egress proxy), and a browser
+that dies is replaced for the next session. Real headless Chromium, the bundled sites."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from valet.browser import (
+    BrowserPool,
+    BrowserSession,
+    BrowserSettings,
+    Connection,
+    DocumentRequest,
+)
+from valet.sites import SiteServer
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[BrowserPool]:
+    shared = await BrowserPool.start(BrowserSettings())
+    try:
+        yield shared
+    finally:
+        await shared.close()
+
+
+async def _crash(session: BrowserSession) -> None:
+    """Make the browser process under `session` crash (CDP `Browser.crash`), as a killed or
+    out-of-memory Chromium would."""
+    page = await session.live_page()
+    browser = page.context.browser
+    assert browser is not None
+    cdp = await browser.new_browser_cdp_session()
+    with contextlib.suppress(Exception):  # the answer never comes: the process is gone
+        await cdp.send("Browser.crash")
+    for _ in range(100):
+        if session.crashed:
+            return
+        await page.wait_for_timeout(50)
+
+
+async def test_sessions_of_a_pool_share_one_browser_and_nothing_else(
+    pool: BrowserPool, sites: SiteServer, tmp_path: Path
+) -> None:
+    alice = await BrowserSession.start(BrowserSettings(), tmp_path / "a", pool=pool)
+    bob = await BrowserSession.start(BrowserSettings(), tmp_path / "b", pool=pool)
+    try:
+        assert (pool.browsers, pool.contexts) == (1, 2)
+        assert (await alice.goto(sites.url_for("/"))).ok
+        assert (await bob.goto(sites.url_for("/"))).ok
+        page = await alice.live_page()
+        await page.evaluate(
+            "() => { document.cookie = 'who=alice; path=/'; localStorage.setItem('who', 'alice') }"
+        )
+        theirs = await bob.live_page()
+        seen = await theirs.evaluate("() => [document.cookie, localStorage.getItem('who')]")
+        assert seen == ["", None]
+        assert page.context.browser is theirs.context.browser  # one Chromium for both
+    finally:
+        await alice.close()
+        await bob.close()
+    assert pool.contexts == 0
+
+
+async def test_each_context_is_checked_by_its_own_guard_and_proxy(
+    pool: BrowserPool, sites: SiteServer, tmp_path: Path
+) -> None:
+    asked: dict[str, list[str]] = {"alice": [], "bob": []}
+    connected: dict[str, list[str]] = {"alice": [], "bob": []}
+
+    def guard(who: str, refuse: str | None):
+        async def check(request: DocumentRequest) -> str | None:
+            asked[who].append(request.url)
+            return "not this page" if refuse and request.url.endswith(refuse) else None
+
+        return check
+
+    def egress(who: str):
+        async def check(connection: Connection) -> str | None:
+            connected[who].append(f"{connection.host}:{connection.port}")
+            return None
+
+        return check
+
+    alice = await BrowserSession.start(
+        BrowserSettings(),
+        tmp_path / "a",
+        guard=guard("alice", "/shop"),
+        egress=egress("alice"),
+        pool=pool,
+    )
+    bob = await BrowserSession.start(
+        BrowserSettings(),
+        tmp_path / "b",
+        guard=guard("bob", None),
+        egress=egress("bob"),
+        pool=pool,
+    )
+    try:
+        refused = await alice.goto(sites.url_for("/shop"))
+        assert not refused.ok and "refused" in refused.message
+        assert (await bob.goto(sites.url_for("/shop"))).ok
+        assert asked["alice"] == [sites.url_for("/shop")]
+        assert asked["bob"] == [sites.url_for("/shop")]
+        assert connected["alice"] == [] and connected["bob"], "only bob's page went out"
+        assert all(site.endswith(f":{sites.port}") for site in connected["bob"])
+    finally:
+        await alice.close()
+        await bob.close()
+
+
+async def test_a_crashed_browser_is_replaced_for_the_next_session(
+    pool: BrowserPool, sites: SiteServer, tmp_path: Path
+) -> None:
+    first = await BrowserSession.start(BrowserSettings(), tmp_path / "a", pool=pool)
+    assert (await first.goto(sites.url_for("/"))).ok
+    assert not first.crashed
+    await _crash(first)
+    assert first.crashed
+    await first.close()
+    assert pool.browsers == 0
+    second = await BrowserSession.start(BrowserSettings(), tmp_path / "b", pool=pool)
+    try:
+        assert (await second.goto(sites.url_for("/shop"))).ok
+        assert (pool.browsers, pool.restarts) == (1, 1)
+    finally:
+        await second.close()
+
+
+async def test_a_named_profile_keeps_a_browser_of_its_own(
+    pool: BrowserPool, sites: SiteServer, tmp_path: Path
+) -> None:
+    session = await BrowserSession.start(
+        BrowserSettings(profile="work"), tmp_path / "a", tmp_path / "profiles", pool=pool
+    )
+    try:
+        assert pool.contexts == 0
+        assert (await session.goto(sites.url_for("/"))).ok
+        assert session.profile_dir == tmp_path / "profiles" / "work"
+    finally:
+        await session.close()
