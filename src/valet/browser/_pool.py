@@ -12,7 +12,7 @@ The browsers are Chromium processes the pool launches (`size` of them; each new 
 to the one holding the fewest) or browsers elsewhere reached over CDP (`endpoints`: any
 Chromium started with `--remote-debugging-port`, or a hosted browser service speaking CDP).
 A browser that dies is dropped: the contexts it held report `crashed` (their tasks reopen by
-the durable path, see runtime/_local.py) and the next context goes to a browser launched (or
+the durable path, see runtime/_task_browser.py) and the next context goes to a browser launched (or
 reconnected) in its place.
 
 A task with a named persistent profile keeps a browser of its own: a profile is a whole

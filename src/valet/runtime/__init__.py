@@ -4,15 +4,8 @@ tasks as DBOS workflows on a queue and resumes them after a restart."""
 from typing import TYPE_CHECKING, Any
 
 from valet.runtime._checkpoints import Checkpoints, DbosCheckpoints, Immediate
-from valet.runtime._local import (
-    BrowserUnavailable,
-    TaskResult,
-    TaskSpec,
-    Tee,
-    forget_state,
-    person_setup,
-    run_task,
-)
+from valet.runtime._local import TaskResult, TaskSpec, Tee, person_setup, run_task
+from valet.runtime._task_browser import BrowserUnavailable, forget_state
 
 if TYPE_CHECKING:
     from valet.runtime._durable import DurableTasks

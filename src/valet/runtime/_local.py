@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from playwright.async_api import Error as PlaywrightError
 from pydantic import BaseModel, Field
 
 from valet.agent import (
@@ -27,25 +23,20 @@ from valet.agent import (
     Recorder,
     RunEnd,
     StepRecord,
-    Toolbox,
     load_prompt,
     run_loop,
 )
 from valet.audit import AuditLog, LogRedaction
-from valet.browser import ActionOutcome, BrowserSession, BrowserSettings, Observation
+from valet.browser import BrowserSession, BrowserSettings
 from valet.connectors import (
     Toolset,
     ToolsetConfig,
-    ToolsetToolbox,
     open_toolsets,
     toolset_actions,
 )
-from valet.errors import StartPageUnreachable, ValetError
 from valet.gateway import (
     Approver,
     DenyAllApprover,
-    DocumentGuard,
-    GatedToolbox,
     Gateway,
     TaskContext,
     TaskSecrets,
@@ -73,17 +64,14 @@ from valet.runtime._checkpoints import (
     Immediate,
     Resumption,
 )
-from valet.runtime._journal import Journal, JournaledToolbox, journaled_tool
+from valet.runtime._journal import Journal, journaled_tool
 from valet.runtime._recovery import Recovery
-from valet.tools import BROWSER_ACTIONS, Action, AskPerson, BrowserToolbox, Done, Goto
+from valet.runtime._task_browser import BrowserUnavailable, TaskBrowser
+from valet.tools import BROWSER_ACTIONS, AskPerson, Done
 from valet.vault import Vault
 
 if TYPE_CHECKING:  # pydantic-ai loads with the first run, not with the module (slow import)
     from pydantic_ai.models import Model
-
-
-class BrowserUnavailable(ValetError):
-    """The browser could not be started or reached (e.g. a wrong `--cdp-url`)."""
 
 
 class TaskSpec(BaseModel):
@@ -273,7 +261,7 @@ async def _run(
         scope=spec.scope(),
         task=TaskContext(task_id=run_id, request=spec.task),
     )
-    browser = _Browser(spec, home, record, gateway, secrets, toolsets, vision, durable, journal)
+    browser = TaskBrowser(spec, home, record, gateway, secrets, toolsets, vision, durable, journal)
     browser.on_session = on_session
     browser.watch = watch if spec.browser.watch_sensitive else None
     actions = toolset_actions(BROWSER_ACTIONS, gateway, toolsets)
@@ -369,205 +357,6 @@ class _HeardAnswers:
         return answer
 
 
-@dataclass
-class _Browser:
-    """The task's browser, opened on the first step that really runs: at the start URL for a
-    new run, or, after a restart, back at the saved page with the saved cookies and storage."""
-
-    spec: TaskSpec
-    home: Path
-    record: RunRecorder
-    gateway: Gateway
-    secrets: TaskSecrets
-    toolsets: Sequence[Toolset]
-    vision: bool
-    durable: bool
-    journal: Journal
-    session: BrowserSession | None = None
-    on_session: Callable[[BrowserSession], None] | None = None
-    watch: Watch | None = None
-    """Watch mode: the model's actions on sensitive sites wait until the person watches."""
-    lost: str | None = None
-    """After a restart: what of the task's saved browser could not be restored (the model is
-    told at its next observation)."""
-    system: Toolbox | None = None
-    """The open browser as valet itself uses it (putting the page back, looking up whether an
-    interrupted click took effect): navigation rules apply, what the pages said does not."""
-
-    @property
-    def state_dir(self) -> Path:
-        return self.home / "tasks" / self.record.run_id
-
-    async def start(self, resumed: bool) -> Toolbox:
-        saved = _read_json(self.state_dir / "page.json") if resumed else {}
-        state = self.state_dir / "storage.json"
-        if resumed and self.durable:
-            self.lost = _lost_state(saved, state)
-        documents = DocumentGuard(self.gateway.gate)
-        try:
-            cap, _ = self.gateway.gate.policy.download_cap()  # the person's rule, else valet's
-            self.session = await BrowserSession.start(
-                self.spec.browser.model_copy(update={"download_max_bytes": cap.bytes}),
-                self.record.artifacts,
-                self.home / "profiles",
-                storage_state=state if resumed and state.is_file() else None,
-                guard=documents.check,
-                egress=documents.connect,
-                resolve=documents.addresses,
-            )
-        except PlaywrightError as exc:
-            raise BrowserUnavailable(_first_line(exc)) from exc
-        page = BrowserToolbox(self.session, self.spec.files_dir, screenshots=self.vision)
-        journaled = JournaledToolbox(page, self.journal)
-        gated = GatedToolbox(
-            journaled,
-            self.gateway,
-            secrets=self.secrets,
-            stops=self.spec.stops,
-            vault_can_fill=self.secrets.can_fill,
-            watch=self.watch,
-            sensitive_sites=self.spec.browser.sensitive_sites,
-            documents=documents,
-        )
-        toolbox = ToolsetToolbox(gated, self.gateway, self.toolsets)
-        self.system = GatedToolbox(page, self.gateway, actor="system", secrets=self.secrets)
-        if resumed and isinstance(url := saved.get("url"), str) and url != "about:blank":
-            await self.system.execute(Goto(url=url))
-            await self._refill(saved.get("fields"), url)
-        elif self.spec.start_url and (not resumed or self.lost is not None):
-            opening = GatedToolbox(page, self.gateway, actor="person", secrets=self.secrets)
-            opened = await opening.execute(Goto(url=self.spec.start_url))
-            if not opened.ok:  # a task that cannot start where it was asked to does not start
-                raise StartPageUnreachable(f"{self.spec.start_url}: {opened.message}")
-        # Only now may the person see and take the browser: a takeover granted while the page
-        # was still being put back after a restart had the person's sign-in undone by it.
-        if self.on_session is not None:
-            self.on_session(self.session)
-        if not self.durable:
-            return toolbox
-        await self.save()
-        return _SavesState(toolbox, self)
-
-    async def save(self) -> None:
-        """Where the task is, for a restart: the page's URL and the browser's storage."""
-        if self.session is None:
-            return
-        await self.session.save_state(self.state_dir / "storage.json")
-        fields = self._kept(await self.session.form_fields())
-        page = json.dumps({"url": self.session.page_url, "fields": fields})
-        await asyncio.to_thread(_replace, self.state_dir / "page.json", page)
-
-    def _kept(self, fields: list[dict[str, object]]) -> list[dict[str, object]]:
-        """The form fields worth saving: a vault value is kept as its placeholder, any other
-        secret-looking value (a card number, a token) is not kept at all, nor a password that
-        did not come from the vault."""
-        kept: list[dict[str, object]] = []
-        for field in fields:
-            shown = self.secrets.hide(str(field.get("value", "")))
-            if field.get("secret") and not self.secrets.uses(shown):
-                continue
-            if self.secrets.redactor.text(shown) == shown:
-                kept.append({**field, "value": shown})
-        return kept
-
-    async def _refill(self, fields: object, url: str) -> None:
-        """Put back what had been typed into the reopened page's forms (vault placeholders
-        filled again only where their credential is bound, as when the agent types them)."""
-        if self.session is None or not isinstance(fields, list):
-            return
-        ready: list[dict[str, object]] = []
-        for field in cast(list[object], fields):
-            if not isinstance(field, dict):
-                continue
-            kept = cast(dict[str, object], field)
-            value = str(kept.get("value", ""))
-            if self.secrets.uses(value):
-                if self.secrets.check(value, url, in_frame=False) is not None:
-                    continue
-                value = self.secrets.fill(value)
-            ready.append({**kept, "value": value})
-        await self.session.refill(ready)
-
-    async def close(self) -> None:
-        session, self.session = self.session, None
-        if session is not None:
-            await session.close()
-            if session.wiped is not None:
-                self.gateway.gate.note(
-                    actor="system",
-                    what="browser.wipe",
-                    details={"profile": self.spec.browser.profile, "sites": list(session.wiped)},
-                    reason="the task touched a sensitive site, so its persistent profile was wiped",
-                )
-
-    async def forget_state(self) -> None:
-        """The run ended: nothing to resume, so the saved cookies and page go."""
-        await asyncio.to_thread(forget_state, self.home, self.record.run_id)
-
-
-def forget_state(home: Path, run_id: str) -> None:
-    """Delete what a run kept to resume after a restart (`tasks/<run>/`: the browser's cookies
-    and storage, the page and its typed fields, the action journal). Called whenever a run
-    ends, however it ends (done, failed, cancelled, stopped, given up after a restart)."""
-    shutil.rmtree(home / "tasks" / run_id, ignore_errors=True)
-
-
-@dataclass
-class _SavesState:
-    """Saves the browser's state after every action (durable runs resume from it)."""
-
-    inner: Toolbox
-    browser: _Browser
-
-    @property
-    def actions(self) -> tuple[type[Action], ...]:
-        return self.inner.actions
-
-    async def observe(self) -> Observation:
-        observation = await self.inner.observe()
-        if self.browser.lost is not None:
-            lost = (
-                f"valet was restarted and could not restore the task's browser: {self.browser.lost}"
-            )
-            observation.text = f"[{lost}]\n{observation.text}"
-            self.browser.lost = None
-        return observation
-
-    async def execute(self, action: Action) -> ActionOutcome:
-        outcome = await self.inner.execute(action)
-        await self.browser.save()
-        return outcome
-
-
-def _lost_state(saved: dict[str, Any], storage: Path) -> str | None:
-    """What a restart could not restore of the task's browser, in words for the model."""
-    lost: list[str] = []
-    if not isinstance(saved.get("url"), str):
-        lost.append("where the task was (its saved page is missing)")
-    if not storage.is_file():
-        lost.append("its cookies and storage (sites it had signed in to will ask again)")
-    if not lost:
-        return None
-    return "; ".join(lost)
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write `path` whole or not at all (a crash mid-write leaves the previous one), private."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return cast(dict[str, Any], data) if isinstance(data, dict) else {}
-
-
 def _allowed_hosts(spec: TaskSpec) -> frozenset[str]:
     if not spec.start_url:
         return spec.allow_hosts
@@ -576,11 +365,6 @@ def _allowed_hosts(spec: TaskSpec) -> frozenset[str]:
         return spec.allow_hosts
     host = parts.hostname + (f":{parts.port}" if parts.port else "")
     return spec.allow_hosts | {host}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def person_setup(home: Path) -> dict[str, Any]:
