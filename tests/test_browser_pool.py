@@ -22,7 +22,7 @@ from valet.sites import SiteServer
 
 @pytest.fixture
 async def pool() -> AsyncIterator[BrowserPool]:
-    shared = await BrowserPool.start(BrowserSettings())
+    shared = BrowserPool(BrowserSettings())
     try:
         yield shared
     finally:

@@ -522,6 +522,23 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port (0: any free port).")] = 8700,
     model: ModelOption = None,
     max_tasks: Annotated[int, typer.Option("--max-tasks", min=1, help="Tasks run at once.")] = 2,
+    browsers: Annotated[
+        int,
+        typer.Option(
+            "--browsers",
+            min=0,
+            help="Chromium processes the tasks share, each task in an isolated context "
+            "(0: every task launches its own).",
+        ),
+    ] = 1,
+    remote_browser: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--remote-browser",
+            help="CDP URL of a browser elsewhere (http://host:9222); repeat for a pool. Tasks "
+            "get their contexts there instead of in a local Chromium.",
+        ),
+    ] = None,
     forget_lost_tasks: Annotated[
         bool,
         typer.Option(
@@ -556,6 +573,8 @@ def serve_command(
             announce=lambda line: out.print(line, markup=False, soft_wrap=True),
             forget_lost_tasks=forget_lost_tasks,
             new_token=rotate_token,
+            shared_browsers=browsers,
+            remote_browsers=tuple(remote_browser or ()),
         )
     except StartupError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)

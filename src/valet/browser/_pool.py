@@ -114,46 +114,31 @@ class PooledContext:
 
 
 class BrowserPool:
-    """Browsers shared by the tasks of one process. Create it with `await BrowserPool.start()`;
-    `await pool.close()` at the end closes what the pool launched."""
+    """Browsers shared by the tasks of one process. Nothing starts before the first `open`;
+    `await pool.close()` at the end closes what the pool started."""
 
-    def __init__(self, playwright: Playwright, settings: BrowserSettings, reply: str) -> None:
-        self._playwright = playwright
-        self._settings = settings
-        self._reply = reply
-        self._size = 1
-        self._endpoints: tuple[str, ...] = ()
+    def __init__(
+        self,
+        settings: BrowserSettings | None = None,
+        *,
+        size: int = 1,
+        endpoints: tuple[str, ...] | list[str] = (),
+    ) -> None:
+        """A pool of `size` Chromium processes launched with `settings` (executable,
+        headless), or of the remote browsers at `endpoints` (CDP URLs) when some are given."""
+        if size < 1:
+            raise ValueError("a browser pool holds at least one browser")
+        self._settings = settings or BrowserSettings()
+        self._endpoints = tuple(endpoints)
+        self._size = len(self._endpoints) or size
+        self._playwright: Playwright | None = None
+        self._reply = new_event_name()
         self._browsers: list[_Browser] = []
         self._lock = asyncio.Lock()
         self._closed = False
         self._launched = 0
         self.restarts = 0
         """How many browsers were launched or reconnected after one was lost."""
-
-    @classmethod
-    async def start(
-        cls,
-        settings: BrowserSettings | None = None,
-        *,
-        size: int = 1,
-        endpoints: tuple[str, ...] | list[str] = (),
-    ) -> BrowserPool:
-        """A pool of `size` Chromium processes launched with `settings` (executable,
-        headless), or of the remote browsers at `endpoints` (CDP URLs) when some are given.
-        Browsers start when the first context needs them."""
-        if size < 1:
-            raise ValueError("a browser pool holds at least one browser")
-        playwright = await async_playwright().start()
-        reply = new_event_name()
-        try:
-            await Observer(reply).register_engine(playwright.selectors)
-        except BaseException:
-            await playwright.stop()
-            raise
-        pool = cls(playwright, settings or BrowserSettings(), reply)
-        pool._endpoints = tuple(endpoints)
-        pool._size = len(pool._endpoints) or size
-        return pool
 
     @property
     def contexts(self) -> int:
@@ -178,7 +163,9 @@ class BrowserPool:
         if self._closed:
             raise RuntimeError("the browser pool is closed")
         async with self._lock:
-            held = await self._least_busy()
+            if self._playwright is None:
+                self._playwright = await _driver(self._reply)
+            held = await self._least_busy(self._playwright)
             held.contexts += 1
         try:
             viewport = {"width": settings.viewport_width, "height": settings.viewport_height}
@@ -207,28 +194,29 @@ class BrowserPool:
                 with contextlib.suppress(PlaywrightError):
                     await held.browser.close()
         finally:
-            await self._playwright.stop()
+            if self._playwright is not None:
+                await self._playwright.stop()
 
-    async def _least_busy(self) -> _Browser:
+    async def _least_busy(self, playwright: Playwright) -> _Browser:
         self._browsers = [held for held in self._browsers if held.alive]
         slots: list[str | None] = list(self._endpoints) if self._endpoints else [None] * self._size
         for held in self._browsers:
             if held.endpoint in slots:
                 slots.remove(held.endpoint)
         if slots:  # a browser is missing: the first context, or one was lost
-            held = await self._launch(slots[0])
+            held = await self._launch(playwright, slots[0])
             self._browsers.append(held)
             return held
         return min(self._browsers, key=lambda held: held.contexts)
 
-    async def _launch(self, endpoint: str | None) -> _Browser:
+    async def _launch(self, playwright: Playwright, endpoint: str | None) -> _Browser:
         if endpoint is not None:
-            browser = await self._playwright.chromium.connect_over_cdp(endpoint)
+            browser = await playwright.chromium.connect_over_cdp(endpoint)
         else:
             executable = self._settings.executable
             if executable is None and DEFAULT_CHROMIUM.exists():
                 executable = DEFAULT_CHROMIUM
-            browser = await self._playwright.chromium.launch(
+            browser = await playwright.chromium.launch(
                 executable_path=executable,
                 headless=self._settings.headless,
                 args=[*CHROMIUM_ARGS, *EGRESS_ARGS],
@@ -247,3 +235,14 @@ class BrowserPool:
             where = held.endpoint or "the pool's Chromium"
             _log.warning("a shared browser (%s) is gone; its tasks reopen in another", where)
         held.alive = False
+
+
+async def _driver(reply: str) -> Playwright:
+    """Playwright's driver with valet's selector engine registered (once for all contexts)."""
+    playwright = await async_playwright().start()
+    try:
+        await Observer(reply).register_engine(playwright.selectors)
+    except BaseException:
+        await playwright.stop()
+        raise
+    return playwright

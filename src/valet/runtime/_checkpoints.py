@@ -33,6 +33,7 @@ from valet.agent import (
 from valet.browser import ActionOutcome, Observation
 from valet.runtime._journal import Journal
 from valet.runtime._recovery import Recovery
+from valet.runtime._task_browser import BrowserCrashed
 from valet.tools import Action
 
 T = TypeVar("T")
@@ -154,8 +155,11 @@ class CheckpointedToolbox:
     lost: Callable[[], str | None] = lambda: None
     """What the reopened browser could not restore (its saved page, its cookies), if anything:
     the model is told with the restart."""
+    reopens: int = 3
+    """How many times a browser that died under the task is reopened before the task fails."""
     _live: Toolbox | None = field(default=None, init=False)
     _calls: int = field(default=0, init=False)
+    _reopened: int = field(default=0, init=False)
 
     async def opened(self) -> Toolbox:
         """The live toolbox, opened now if it was not (a wait for the person after a restart
@@ -165,6 +169,17 @@ class CheckpointedToolbox:
             self._live = await self.start(resumed)
         return self._live
 
+    async def _reopen(self, crash: BrowserCrashed) -> Toolbox:
+        """The browser died under the task: open it again where the task was (as after a
+        restart: the saved page, its fields, cookies and storage)."""
+        self._reopened += 1
+        if self._reopened > self.reopens:
+            raise BrowserCrashed(f"{crash} {self._reopened} times; valet gave up") from crash
+        self._live = None
+        self.journal.reread()
+        self._live = await self.start(True)
+        return self._live
+
     async def observe(self) -> Observation:
         self._calls += 1
         ran = False
@@ -172,7 +187,10 @@ class CheckpointedToolbox:
         async def live() -> Observation:
             nonlocal ran
             ran = True
-            return await (await self.opened()).observe()
+            try:
+                return await (await self.opened()).observe()
+            except BrowserCrashed as crash:
+                return await (await self._reopen(crash)).observe()
 
         observation = await self.checkpoints.step(f"observe-{self._calls}", live)
         if not ran:
@@ -196,7 +214,14 @@ class CheckpointedToolbox:
                 lost = self.lost()
                 message = RESTARTED if lost is None else RESTARTED_LOST.format(lost=lost)
                 return _Acted(ActionOutcome(ok=False, message=message), chosen_again=True)
-            return _Acted(await toolbox.execute(action))
+            try:
+                return _Acted(await toolbox.execute(action))
+            except BrowserCrashed as crash:
+                toolbox = await self._reopen(crash)
+            if (entry := self.journal.found(key)) is not None:  # it had started: reconcile
+                resumed = await self.recovery.resume(key, entry, action, toolbox)
+                return _Acted(resumed.outcome, chosen_again=resumed.choose_again)
+            return _Acted(ActionOutcome(ok=False, message=CRASHED), chosen_again=True)
 
         acted = await self.checkpoints.step(key, live)
         if acted.chosen_again:
@@ -277,6 +302,10 @@ class CheckpointedQuestions:
 RESTARTED_LOST = (
     "valet was restarted before this action ran, so it was not run, and it could not restore "
     "the task's browser: {lost}. Look at the page again and choose the next action."
+)
+CRASHED = (
+    "The browser stopped working during this action, so it may not have run; valet reopened it "
+    "where the task was after its last action. Look at the page again and choose the next action."
 )
 RESTARTED = (
     "valet was restarted before this action ran, so it was not run. Look at the page again "

@@ -69,6 +69,11 @@ class Journal:
     def __post_init__(self) -> None:
         self.earlier = _read(self.path)
 
+    def reread(self) -> None:
+        """Count every entry written so far as an earlier one: the task's browser died and was
+        reopened, so what this process started is looked at as after a restart."""
+        self.earlier = _read(self.path)
+
     def found(self, key: str) -> Entry | None:
         """What an earlier process did at step `key`, if it acted there."""
         return self.earlier.get(key)

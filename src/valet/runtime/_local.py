@@ -27,7 +27,7 @@ from valet.agent import (
     run_loop,
 )
 from valet.audit import AuditLog, LogRedaction
-from valet.browser import BrowserSession, BrowserSettings
+from valet.browser import BrowserPool, BrowserSession, BrowserSettings
 from valet.connectors import (
     Toolset,
     ToolsetConfig,
@@ -164,6 +164,7 @@ async def run_task(
     on_session: Callable[[BrowserSession], None] | None = None,
     watch: Watch | None = None,
     run_id: str | None = None,
+    browsers: BrowserPool | None = None,
 ) -> TaskResult:
     """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`.
 
@@ -182,7 +183,9 @@ async def run_task(
     already did and goes on from the first step that never finished; `on_session` receives the
     browser each time one is opened (the live view). With a `watch` (the live view's viewers),
     actions on sensitive sites wait until the person watches (`BrowserSettings.watch_sensitive`
-    turns that off)."""
+    turns that off). With `browsers` (a worker's shared browsers), the task's browser is a
+    context in one of them; if that browser dies, a durable run reopens the task's browser
+    where it was."""
     steps = checkpoints or Immediate()
     settings = {
         **model_info,
@@ -223,6 +226,7 @@ async def run_task(
             questions=questions,
             on_session=on_session,
             watch=watch,
+            browsers=browsers,
         )
 
 
@@ -245,6 +249,7 @@ async def _run(
     questions: Questions | None,
     on_session: Callable[[BrowserSession], None] | None,
     watch: Watch | None,
+    browsers: BrowserPool | None,
 ) -> TaskResult:
     run_id = record.run_id
     audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key", redactor=secrets.redactor)
@@ -263,6 +268,7 @@ async def _run(
     )
     browser = TaskBrowser(spec, home, record, gateway, secrets, toolsets, vision, durable, journal)
     browser.on_session = on_session
+    browser.pool = browsers
     browser.watch = watch if spec.browser.watch_sensitive else None
     actions = toolset_actions(BROWSER_ACTIONS, gateway, toolsets)
     if questions is not None:  # offered only when someone can answer

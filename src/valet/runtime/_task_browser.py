@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 from playwright.async_api import Error as PlaywrightError
 
 from valet.agent import Toolbox
-from valet.browser import ActionOutcome, BrowserSession, Observation
+from valet.browser import ActionOutcome, BrowserPool, BrowserSession, Observation
 from valet.connectors import Toolset, ToolsetToolbox
 from valet.errors import StartPageUnreachable, ValetError
 from valet.gateway import DocumentGuard, GatedToolbox, Gateway, TaskSecrets, Watch
@@ -30,6 +30,11 @@ if TYPE_CHECKING:
 
 class BrowserUnavailable(ValetError):
     """The browser could not be started or reached (e.g. a wrong `--cdp-url`)."""
+
+
+class BrowserCrashed(BrowserUnavailable):
+    """The task's browser died under it (killed, crashed, disconnected). A durable run reopens
+    it where the task was (`CheckpointedToolbox`); it fails the task when that keeps happening."""
 
 
 @dataclass
@@ -46,6 +51,8 @@ class TaskBrowser:
     vision: bool
     durable: bool
     journal: Journal
+    pool: BrowserPool | None = None
+    """The worker's shared browsers: the task gets a context in one (else a browser of its own)."""
     session: BrowserSession | None = None
     on_session: Callable[[BrowserSession], None] | None = None
     watch: Watch | None = None
@@ -62,6 +69,8 @@ class TaskBrowser:
         return self.home / "tasks" / self.record.run_id
 
     async def start(self, resumed: bool) -> Toolbox:
+        if self.session is not None:  # its browser died: this one replaces it
+            await self.close()
         saved = _read_json(self.state_dir / "page.json") if resumed else {}
         state = self.state_dir / "storage.json"
         if resumed and self.durable:
@@ -77,6 +86,7 @@ class TaskBrowser:
                 guard=documents.check,
                 egress=documents.connect,
                 resolve=documents.addresses,
+                pool=self.pool,
             )
         except PlaywrightError as exc:
             raise BrowserUnavailable(_first_line(exc)) from exc
@@ -110,6 +120,11 @@ class TaskBrowser:
             return toolbox
         await self.save()
         return _SavesState(toolbox, self)
+
+    def check_alive(self) -> None:
+        """Raise `BrowserCrashed` when the browser under the task is gone."""
+        if self.session is not None and self.session.crashed:
+            raise BrowserCrashed("the browser stopped working")
 
     async def save(self) -> None:
         """Where the task is, for a restart: the page's URL and the browser's storage."""
@@ -187,7 +202,12 @@ class _SavesState:
         return self.inner.actions
 
     async def observe(self) -> Observation:
-        observation = await self.inner.observe()
+        try:
+            observation = await self.inner.observe()
+        except PlaywrightError:
+            self.browser.check_alive()
+            raise
+        self.browser.check_alive()
         if self.browser.lost is not None:
             lost = (
                 f"valet was restarted and could not restore the task's browser: {self.browser.lost}"
@@ -197,7 +217,12 @@ class _SavesState:
         return observation
 
     async def execute(self, action: Action) -> ActionOutcome:
-        outcome = await self.inner.execute(action)
+        try:
+            outcome = await self.inner.execute(action)
+        except PlaywrightError:
+            self.browser.check_alive()
+            raise
+        self.browser.check_alive()
         await self.browser.save()
         return outcome
 

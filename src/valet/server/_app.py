@@ -30,7 +30,12 @@ from valet.server._error_pages import error_page, wants_page
 from valet.server._live import LeaseConflict, NoBrowser, UnknownViewer
 from valet.server._person import InvalidEdit, RequestClosed, RequestNotFound
 from valet.server._security import Guard, SecurityMiddleware
-from valet.server._settings import ServerSettings, build_model_choice, load_or_create_token
+from valet.server._settings import (
+    ServerSettings,
+    build_model_choice,
+    load_or_create_token,
+    shared_browsers,
+)
 from valet.server._signins import CALLBACK_PATH, SignIns
 from valet.server._sources import SourceError
 from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
@@ -70,6 +75,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         settings.default_max_steps,
         durable=settings.durable,
         takeover_grace_s=settings.takeover_grace_s,
+        browsers=shared_browsers(settings),
     )
 
     @asynccontextmanager

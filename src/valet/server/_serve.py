@@ -106,11 +106,15 @@ def serve(
     announce: Callable[[str], object] | None = None,
     forget_lost_tasks: bool = False,
     new_token: bool = False,
+    shared_browsers: int = 1,
+    remote_browsers: tuple[str, ...] = (),
 ) -> None:
     """Run the server until interrupted. Prints the address and a one-time sign-in link once
     the databases are checked and open. With `new_token`, first replaces the install token
-    (every earlier link, session and API token stops working). Raises `StartupError`
-    (nothing printed) when it cannot start safely, `CannotListen` when it cannot listen."""
+    (every earlier link, session and API token stops working). Tasks share
+    `shared_browsers` local Chromium processes (0: one each), or the `remote_browsers`.
+    Raises `StartupError` (nothing printed) when it cannot start safely, `CannotListen` when
+    it cannot listen."""
     home = home or valet_home()
     if not 0 <= port <= 65535:
         raise CannotListen(f"--port {port} is not a port: use 1 to 65535 (0: any free port)")
@@ -130,6 +134,8 @@ def serve(
             token=token,
             allowed_origins=own_origins(host, port),
             max_concurrent_tasks=max_concurrent_tasks,
+            shared_browsers=shared_browsers,
+            remote_browsers=remote_browsers,
             durable=True,
             takeover_grace_s=grace,
         )

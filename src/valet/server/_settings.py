@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.models import Model
 
 from valet.agent import OutputMode
-from valet.browser import BrowserSettings
+from valet.browser import BrowserPool, BrowserSettings
 from valet.errors import ConfigError
 from valet.models import build_model, resolve_model_config
 from valet.settings import load_config
@@ -57,6 +57,13 @@ class ServerSettings(BaseModel):
     """Tasks that run at the same time; the rest wait in the queue."""
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     """Browser settings of every task."""
+    shared_browsers: int = Field(default=1, ge=0)
+    """Chromium processes the tasks share, each task in an isolated context of one (a task
+    whose settings name a persistent profile or a `cdp_url` keeps a browser of its own);
+    0: every task launches a Chromium of its own."""
+    remote_browsers: tuple[str, ...] = ()
+    """CDP URLs of browsers elsewhere (`http://host:9222`, `ws://…`): when given, tasks get
+    their contexts there instead of in a local Chromium."""
     default_max_steps: int = Field(default=40, ge=1)
     """Step limit of a task that does not set one."""
     durable: bool = False
@@ -84,6 +91,15 @@ def takeover_grace(config: dict[str, Any]) -> float:
             f"not {value!r}"
         )
     return float(value)
+
+
+def shared_browsers(settings: ServerSettings) -> BrowserPool | None:
+    """The browsers the server's tasks share (None: each task launches its own)."""
+    if settings.remote_browsers:
+        return BrowserPool(settings.browser, endpoints=settings.remote_browsers)
+    if settings.shared_browsers == 0:
+        return None
+    return BrowserPool(settings.browser, size=settings.shared_browsers)
 
 
 def build_model_choice(settings: ServerSettings) -> ModelFactory:

@@ -19,7 +19,7 @@ from typing import Any, assert_never, cast
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet.agent import Budget, Finished, HandBack, Limits, RunEnd, StepRecord, Stopped
-from valet.browser import BrowserSettings
+from valet.browser import BrowserPool, BrowserSettings
 from valet.connectors._errors import ConnectorError
 from valet.errors import (
     ConfigError,
@@ -167,8 +167,11 @@ class TaskManager:
         *,
         durable: bool = False,
         takeover_grace_s: float = 30.0,
+        browsers: BrowserPool | None = None,
     ) -> None:
         self.home = home
+        self.browsers = browsers
+        """The browsers tasks share (a context each); None: each task launches its own."""
         self.durable = durable
         """Durable: tasks run as DBOS workflows and survive restarts (call `start` first)."""
         self._runtime: DurableTasks | None = None
@@ -379,6 +382,8 @@ class TaskManager:
             self._runtime.close()
         if self._store is not None:
             self._store.close()
+        if self.browsers is not None:
+            await self.browsers.close()
         self.desk.close()
         self.hub.close()
 
@@ -456,6 +461,7 @@ class TaskManager:
                 checkpoints=checkpoints,
                 vault=vault,
                 run_id=task.id,
+                browsers=self.browsers,
             )
         except asyncio.CancelledError:
             # Ended while holding the slot, so the next task starts after this one ended.
