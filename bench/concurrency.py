@@ -1,10 +1,12 @@
 """Many tasks at once, and what durability costs per step.
 
-1. `--tasks` (20) scripted tasks run at the same time on the bundled demo shop, each with its
-   own Chromium, through `run_task` (the same wiring the server uses). Reported: p50/p95 of the
-   harness's own time per step (observe + act, the model is scripted so its time is ~0), and the
-   memory per task (proportional memory of this process and every browser process at the busiest
-   moment, minus the same before the tasks started, divided by the number of tasks).
+1. `--tasks` (20) scripted tasks run at the same time on the bundled demo shop through
+   `run_task` (the same wiring the server uses), twice in the same run: first the baseline, each
+   task with its own Chromium, then as `valet serve` runs them, each task a context of one
+   shared Chromium (`BrowserPool`). Reported for both: p50/p95 of the harness's own time per
+   step (observe + act, the model is scripted so its time is ~0), and the memory per task
+   (proportional memory of this process and every browser process at the busiest moment, minus
+   the same before the tasks started, divided by the number of tasks).
 2. The same task run `--repeat` times one after another without checkpoints, then as a DBOS
    workflow (`DbosCheckpoints`, SQLite): the difference of the median step time is the
    checkpoint overhead per loop step (five checkpoints: messages, observe, takeover check,
@@ -29,6 +31,7 @@ from typing import Any
 from dbos import DBOS
 
 from valet.agent import Limits
+from valet.browser import BrowserPool, BrowserSettings
 from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.runtime import DbosCheckpoints, DurableTasks, TaskSpec, run_task
 from valet.sites import SiteServer
@@ -50,6 +53,11 @@ SCRIPT: list[Any] = [
     {"goto": "/shop/cart"},
     {"done": {"answer": "two cables in the cart", "success": True}},
 ]
+
+
+PATIENT = BrowserSettings(navigation_timeout_s=120, action_timeout_s=120)
+"""Both ways get the same generous timeouts: 20 Chromium processes starting at once on two
+cores take longer than the default 15 s to load a page, and a timed-out task measures nothing."""
 
 
 async def _noop() -> None:
@@ -100,7 +108,12 @@ def tree_pss_mb(root: int) -> float:
 async def one_task(home: Path, sites: SiteServer, **kwargs: Any) -> list[float]:
     """Run the script once; the harness time (observe + act) of each step, in ms."""
     player = ScriptPlayer(parse_steps(SCRIPT))
-    spec = TaskSpec(task="bench", start_url=sites.url_for("/shop"), limits=Limits(max_steps=20))
+    spec = TaskSpec(
+        task="bench",
+        start_url=sites.url_for("/shop"),
+        limits=Limits(max_steps=20),
+        browser=PATIENT,
+    )
     result = await run_task(
         spec, scripted_model(player), home=home, model_info={"model": "scripted"}, **kwargs
     )
@@ -110,8 +123,11 @@ async def one_task(home: Path, sites: SiteServer, **kwargs: Any) -> list[float]:
     return [s["timings_ms"]["observe"] + s["timings_ms"]["act"] for s in steps]
 
 
-async def concurrent(home: Path, sites: SiteServer, tasks: int) -> tuple[list[float], float]:
+async def concurrent(
+    home: Path, sites: SiteServer, tasks: int, shared: bool
+) -> tuple[list[float], float]:
     baseline = tree_pss_mb(os.getpid())
+    pool = BrowserPool() if shared else None
     peak = baseline
     running = True
 
@@ -122,9 +138,15 @@ async def concurrent(home: Path, sites: SiteServer, tasks: int) -> tuple[list[fl
             await asyncio.sleep(0.25)
 
     sampler = asyncio.create_task(sample())
-    results = await asyncio.gather(*(one_task(home, sites) for _ in range(tasks)))
-    running = False
-    await sampler
+    try:
+        results = await asyncio.gather(
+            *(one_task(home, sites, browsers=pool) for _ in range(tasks))
+        )
+    finally:
+        running = False
+        await sampler
+        if pool is not None:
+            await pool.close()
     return [t for steps in results for t in steps], (peak - baseline) / tasks
 
 
@@ -159,15 +181,22 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
-            started = time.perf_counter()
-            steps, mb_per_task = await concurrent(home, sites, args.tasks)
-            wall = time.perf_counter() - started
-            print(
-                f"{args.tasks} concurrent tasks: {len(steps)} steps in {wall:.1f} s; "
-                f"harness time per step p50 {pct(steps, 0.5):.0f} ms, "
-                f"p95 {pct(steps, 0.95):.0f} ms; "
-                f"{mb_per_task:.0f} MB per task"
-            )
+            measured: dict[bool, tuple[list[float], float]] = {}
+            for shared in (False, True):
+                started = time.perf_counter()
+                steps, mb_per_task = measured[shared] = await concurrent(
+                    home, sites, args.tasks, shared
+                )
+                wall = time.perf_counter() - started
+                how = "contexts of one shared Chromium" if shared else "a Chromium each"
+                print(
+                    f"{args.tasks} concurrent tasks, {how}: {len(steps)} steps in {wall:.1f} s; "
+                    f"harness time per step p50 {pct(steps, 0.5):.0f} ms, "
+                    f"p95 {pct(steps, 0.95):.0f} ms; "
+                    f"{mb_per_task:.0f} MB per task",
+                    flush=True,
+                )
+            own_steps, own_mb = measured[False]
             plain, durable, per_checkpoint = await durability(home, sites, args.repeat)
             print(
                 f"one task at a time: median step {plain:.1f} ms without checkpoints, "
@@ -178,7 +207,10 @@ async def main() -> None:
     print(
         f"tasks={args.tasks} step_p50_ms={pct(steps, 0.5):.1f} step_p95_ms={pct(steps, 0.95):.1f} "
         f"mb_per_task={mb_per_task:.0f} step_plain_ms={plain:.1f} step_durable_ms={durable:.1f} "
-        f"checkpoint_ms={durable - plain:.1f} checkpoint_op_ms={per_checkpoint:.2f}"
+        f"checkpoint_ms={durable - plain:.1f} checkpoint_op_ms={per_checkpoint:.2f} "
+        f"own_browser_step_p95_ms={pct(own_steps, 0.95):.1f} own_browser_mb_per_task={own_mb:.0f} "
+        f"p95_ratio={pct(own_steps, 0.95) / max(pct(steps, 0.95), 1e-9):.2f} "
+        f"memory_ratio={own_mb / max(mb_per_task, 1e-9):.2f}"
     )
 
 

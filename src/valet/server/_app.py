@@ -19,6 +19,7 @@ from valet.errors import RunNotFound, StoreUnavailable
 from valet.server import (
     _api,
     _audit,
+    _metrics,
     _person_api,
     _sessions_api,
     _sources_api,
@@ -107,6 +108,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.add_middleware(SecurityMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
+    app.include_router(_metrics.router)
     app.include_router(_api.router)
     app.include_router(_ws.router)
     app.include_router(_person_api.router)

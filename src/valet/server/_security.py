@@ -36,6 +36,8 @@ log = logging.getLogger("valet.server")
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/static/",)
+PROBES = frozenset({"/healthz", "/readyz"})
+"""Health and readiness probes: answered without the token (they say nothing else)."""
 SIGNED_OUT_PATH = "/signed-out"
 """Where the web app goes after signing out: a page anyone may see (it says only that)."""
 PAGE_CSP = (
@@ -143,7 +145,7 @@ class SecurityMiddleware:
         headers = Headers(scope=scope)
         is_ws = scope["type"] == "websocket"
         guard = self.guard
-        if path.startswith(PUBLIC_PREFIXES):
+        if path.startswith(PUBLIC_PREFIXES) or (path in PROBES and not is_ws):
             await self.app(scope, receive, _with_headers(send, path))
             return
         if path == SIGNED_OUT_PATH and not is_ws:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import secrets
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from valet.runtime import (
     run_task,
 )
 from valet.server._events import EventHub
+from valet.server._metrics import ServerMetrics
 from valet.server._person import PersonDesk
 from valet.server._schemas import (
     FINAL_STATUSES,
@@ -186,6 +188,8 @@ class TaskManager:
         self._chores: set[asyncio.Task[None]] = set()
         self._default_max_steps = default_max_steps
         self._tasks: dict[str, TaskState] = {}
+        self.metrics = ServerMetrics(self)
+        """Prometheus metrics (`/metrics`)."""
         self.desk = PersonDesk(home, self._waiting, takeover_grace_s)
         """The person's side: live views, takeovers, approvals."""
         self.desk.book.changed = self._request_changed
@@ -369,6 +373,22 @@ class TaskManager:
             self._publish(task, _read_event(task_id, message.model_copy()))
         return pending
 
+    def count_by_status(self) -> dict[str, int]:
+        return dict(Counter(task.status for task in self._tasks.values()))
+
+    async def readiness(self) -> str | None:
+        """None when the server can take tasks, else why not (for `/readyz`)."""
+        if self._closing:
+            return "shutting down"
+        if self.durable and self._runtime is None:
+            return "starting: the durable runtime is not running yet"
+        if self._store is not None:
+            try:
+                await asyncio.to_thread(self._store.ping)
+            except SQLAlchemyError as exc:
+                return f"the task database cannot be reached: {reason_of(exc)}"
+        return None
+
     async def shutdown(self) -> None:
         """Cancel every unfinished task and wait for them to end. Durable tasks are not
         cancelled: they stay pending and resume when the server starts again."""
@@ -441,7 +461,9 @@ class TaskManager:
             self._fail(task, f"the vault cannot be opened: {exc}")
             return
         person = self.desk.task(task.id)
-        task.started_at = task.started_at or _now()
+        if task.started_at is None:
+            task.started_at = _now()
+            self.metrics.started(task.created_at, task.started_at)
         self._waiting(task.id, self._owed(task.id))  # running, unless asked before a restart
         try:
             result = await run_task(
@@ -487,6 +509,7 @@ class TaskManager:
         self._end(task, result.end)
 
     def record_step(self, task: TaskState, record: StepRecord) -> None:
+        self.metrics.step(record)
         step = Step.from_record(vars(record))
         task.steps.append(step)
         if task.run_id is None:

@@ -116,6 +116,11 @@ class TaskStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """Raise (a SQLAlchemy error) when the database cannot be reached."""
+        with self.engine.connect() as db:
+            db.execute(sa.text("SELECT 1"))
+
     @contextmanager
     def _writing(self, what: str) -> Generator[sa.Connection]:
         """One committed transaction; its failure (disk full, read-only file, database gone)
