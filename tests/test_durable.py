@@ -115,6 +115,9 @@ class Server:
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
         return httpx.post(self._url(path), json=body, headers=self._auth(), timeout=10)
 
+    def delete(self, path: str) -> httpx.Response:
+        return httpx.delete(self._url(path), headers=self._auth(), timeout=10)
+
     def _url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 

@@ -9,13 +9,22 @@ from valet.runtime._task_browser import BrowserUnavailable, forget_state
 
 if TYPE_CHECKING:
     from valet.runtime._durable import DurableTasks
+    from valet.runtime._schedules import Schedule, ScheduleNotFound, Schedules
+
+
+_DBOS = {
+    "DurableTasks": "valet.runtime._durable",
+    "Schedule": "valet.runtime._schedules",
+    "Schedules": "valet.runtime._schedules",
+    "ScheduleNotFound": "valet.runtime._schedules",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "DurableTasks":  # DBOS loads only for durable tasks (it is slow to import)
-        from valet.runtime._durable import DurableTasks
+    if name in _DBOS:  # DBOS loads only for durable tasks (it is slow to import)
+        import importlib
 
-        return DurableTasks
+        return getattr(importlib.import_module(_DBOS[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -25,6 +34,9 @@ __all__ = [
     "DbosCheckpoints",
     "DurableTasks",
     "Immediate",
+    "Schedule",
+    "ScheduleNotFound",
+    "Schedules",
     "TaskResult",
     "TaskSpec",
     "Tee",

@@ -31,7 +31,11 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfiguredInstance, Queue, SetWorkflowID, WorkflowHandleAsync
 
 from valet._home import private_dir, private_file
+from valet.runtime._schedules import Schedules  # registers the schedules' workflow
 from valet.store import database_url, engine_url
+
+__all__ = ["QUEUE", "DurableTasks", "Schedules"]
+"""`Schedules` is imported here so that its workflow is registered before DBOS launches."""
 
 QUEUE = "valet-tasks"
 

@@ -12,6 +12,7 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable, Coroutine
+from contextvars import Context
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from valet.runtime import (
     Checkpoints,
     DbosCheckpoints,
     DurableTasks,
+    Schedules,
     TaskSpec,
     forget_state,
     person_setup,
@@ -177,6 +179,8 @@ class TaskManager:
         self.durable = durable
         """Durable: tasks run as DBOS workflows and survive restarts (call `start` first)."""
         self._runtime: DurableTasks | None = None
+        self.schedules: Schedules | None = None
+        """The schedules (durable servers only, once started)."""
         self._store: TaskStore | None = None
         self._started = False
         self._closing = False
@@ -213,6 +217,10 @@ class TaskManager:
         except Exception as exc:
             log.debug("DBOS did not start", exc_info=exc)
             raise StartupError(f"cannot start the durable workflows: {reason_of(exc)}") from exc
+        self.schedules = Schedules(self._fire)
+        ran = await self.schedules.catch_up()
+        if ran:
+            log.info("ran %d schedule(s) once for the firings missed while down", len(ran))
         alive = await self._runtime.unfinished()
         for task in self._tasks.values():
             if not task.final and task.id not in alive:
@@ -305,14 +313,17 @@ class TaskManager:
 
     # changing --------------------------------------------------------------------------------
 
-    def create(self, request: NewTask) -> TaskState:
-        """Queue a task; it starts as soon as a slot is free. Raises `BadModel`."""
+    def create(self, request: NewTask, task_id: str | None = None) -> TaskState:
+        """Queue a task; it starts as soon as a slot is free. Raises `BadModel`. `task_id`:
+        the id a schedule's firing gives it (a firing creates one task however often run)."""
+        if task_id is not None and (made := self._tasks.get(task_id)) is not None:
+            return made
         try:
             choice = self._models(request.model)
         except ConfigError as exc:
             raise BadModel(str(exc)) from exc
         task = TaskState(
-            id=new_run_id(),  # the run's id too: one id for the task everywhere
+            id=task_id or new_run_id(),  # the run's id too: one id for the task everywhere
             request=request,
             model_name=str(choice.info.get("model") or request.model or ""),
             max_steps=request.max_steps or self._default_max_steps,
@@ -372,6 +383,20 @@ class TaskManager:
         for message in pending:  # shown as read
             self._publish(task, _read_event(task_id, message.model_copy()))
         return pending
+
+    async def _fire(
+        self, schedule_id: str, at: datetime, request: dict[str, Any], task_id: str
+    ) -> str:
+        """A schedule's firing: its task, created once (a firing run again finds it)."""
+        if task_id in self._tasks or await asyncio.to_thread(self._load, task_id) is not None:
+            return task_id
+        log.info("schedule %s fired for %s: task %s", schedule_id, at.isoformat(), task_id)
+
+        async def create() -> str:
+            return self.create(NewTask.model_validate(request), task_id=task_id).id
+
+        # Outside the firing's workflow context: the task's own workflow is no child of it.
+        return await asyncio.get_running_loop().create_task(create(), context=Context())
 
     def count_by_status(self) -> dict[str, int]:
         return dict(Counter(task.status for task in self._tasks.values()))
