@@ -5,6 +5,9 @@ paused, resumed, deleted. Plus the phrases and the missed-run policy on their ow
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -141,3 +144,41 @@ def test_a_schedule_fires_once_per_time_runs_now_pauses_and_is_deleted(
         assert server.get(f"/api/schedules/{schedule['id']}").status_code == 404
         assert server.get("/api/schedules").json() == []
         assert len(_tasks(server)) == 2  # its tasks stay
+
+
+def _valet(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "VALET_HOME": str(home), "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "valet", "schedules", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.timeout(180)
+def test_the_command_line_manages_schedules_through_the_server(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with serving(home, SCRIPT):
+        added = _valet(
+            home, "add", "every weekday at 8:00", "look at the shop", "--timezone", "Asia/Tokyo"
+        )
+        assert added.returncode == 0, added.stderr
+        schedule_id = added.stdout.split()[1]
+        listed = _valet(home, "list")
+        assert schedule_id in listed.stdout and "Asia/Tokyo" in listed.stdout
+        assert "look at the shop" in listed.stdout
+        paused = _valet(home, "pause", schedule_id)
+        assert paused.returncode == 0 and "paused" in paused.stdout
+        bad = _valet(home, "add", "now and then", "x")
+        assert bad.returncode == 2 and "every weekday at 8:00" in bad.stderr
+        unknown = _valet(home, "run", "0123456789ab")
+        assert unknown.returncode == 2 and "no schedule" in unknown.stderr
+        assert _valet(home, "delete", schedule_id).returncode == 0
+        assert "no schedules" in _valet(home, "list").stdout
+    down = _valet(home, "list")
+    assert down.returncode == 2 and "does not answer" in down.stderr

@@ -23,6 +23,7 @@ from rich.text import Text
 from valet._cli_browser import browser_app
 from valet._cli_connectors import connectors_app
 from valet._cli_rules import rules_app
+from valet._cli_schedules import schedules_app
 from valet._cli_sessions import link, sessions_app
 from valet._cli_vault import vault_app
 from valet._home import make_private
@@ -67,6 +68,7 @@ app.add_typer(vault_app, name="vault")
 app.add_typer(browser_app, name="browser")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(sessions_app, name="sessions")
+app.add_typer(schedules_app, name="schedules")
 app.command("link")(link)
 
 out = Console(highlight=False)
