@@ -134,14 +134,16 @@ def _mail_witness(
         raise AuditConfigError(f"witness mail:{spec}: to={to!r} is not one e-mail address")
     home = home or valet_home()
     config = load_config(home) if config is None else config
-    sender = _mail_toolset(name, config)
-    reader = _mail_toolset(options["read"], config) if options.get("read") else sender
+    sender = mail_toolset(name, config)
+    reader = mail_toolset(options["read"], config) if options.get("read") else sender
     folder = options.get("folder") or "INBOX"
     return MailWitness(sender, log=log, to=to, reader=reader, folder=folder, home=home)
 
 
-def _mail_toolset(name: str, config: Mapping[str, Any]) -> MailToolset:
-    """The `[[connectors]]` mail toolset `name` of `config`, its settings checked."""
+def mail_toolset(name: str, config: Mapping[str, Any], user: str = "") -> MailToolset:
+    """The `[[connectors]]` mail toolset `name` of `config`, its settings checked. `user`:
+    who asks, in errors (default: the witness `mail:<name>`)."""
+    user = user or f"witness mail:{name}"
     from valet.connectors import configured_toolsets
     from valet.connectors.mail import MailSettings
 
@@ -149,7 +151,7 @@ def _mail_toolset(name: str, config: Mapping[str, Any]) -> MailToolset:
     if not found or found[0].connector != "mail":
         mail = [t.name for t in configured_toolsets(config) if t.connector == "mail"]
         raise AuditConfigError(
-            f"witness mail:{name}: config.toml has no mail toolset {name!r} "
+            f"{user}: config.toml has no mail toolset {name!r} "
             f"(its mail toolsets: {', '.join(mail) or 'none'}; add a [[connectors]] table "
             'with connector = "mail")'
         )
@@ -158,5 +160,5 @@ def _mail_toolset(name: str, config: Mapping[str, Any]) -> MailToolset:
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise AuditConfigError(f"witness mail:{name}: {where}: {first['msg']}") from exc
+        raise AuditConfigError(f"{user}: {where}: {first['msg']}") from exc
     return MailToolset(name, settings)

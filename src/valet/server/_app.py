@@ -80,6 +80,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
         browsers=shared_browsers(settings),
     )
 
+    if settings.allowed_origins:  # the server's own address: links in notifications
+        manager.notifier.base_url = settings.allowed_origins[0]
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncGenerator[None]:
         await manager.start()

@@ -145,6 +145,7 @@ def serve(
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
         server = uvicorn.Server(config)
         manager: TaskManager = app.state.tasks
+        manager.notifier.base_url = server_url(host, port)
 
         async def run() -> None:
             try:  # before the link: a failed start prints only why

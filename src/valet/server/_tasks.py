@@ -7,6 +7,7 @@ workflows (DBOS) replace the in-memory bookkeeping in a later increment; the API
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -44,6 +45,7 @@ from valet.runtime import (
 )
 from valet.server._events import EventHub
 from valet.server._metrics import ServerMetrics
+from valet.server._notify import Notifier
 from valet.server._person import PersonDesk
 from valet.server._schemas import (
     FINAL_STATUSES,
@@ -192,6 +194,8 @@ class TaskManager:
         self._chores: set[asyncio.Task[None]] = set()
         self._default_max_steps = default_max_steps
         self._tasks: dict[str, TaskState] = {}
+        self.notifier = Notifier(home)
+        """Tells the person when a task ends or waits for them (`[notifications]`)."""
         self.metrics = ServerMetrics(self)
         """Prometheus metrics (`/metrics`)."""
         self.desk = PersonDesk(home, self._waiting, takeover_grace_s)
@@ -429,6 +433,8 @@ class TaskManager:
             self._store.close()
         if self.browsers is not None:
             await self.browsers.close()
+        with contextlib.suppress(TimeoutError):  # a notification under way gets a moment
+            await asyncio.wait_for(self.notifier.drain(), 15)
         self.desk.close()
         self.hub.close()
 
@@ -625,6 +631,8 @@ class TaskManager:
                 task_id=task.id, seq=seq, status=status, at=_now(), answer=answer, detail=detail
             ),
         )
+        with contextlib.suppress(RuntimeError):  # no event loop: nothing to notify from
+            self.notifier.task_changed(status, task.id, task.request.task, answer or detail)
 
     def _background(self, work: Coroutine[Any, Any, None], name: str) -> None:
         """Run `work` without waiting for it (kept referenced until done; failures logged)."""

@@ -87,7 +87,28 @@ function addStep(step) {
   if (count) count.textContent = String(timeline.querySelectorAll(".step").length);
 }
 
+// A task that ends or waits for the person, seen from another page: a notice with its link.
+const NOTICES = { succeeded: "A task is done", failed: "A task failed", waiting: "A task waits for you", stopped: "A task stopped" };
+function notify(event) {
+  const region = document.getElementById("notices");
+  const text = NOTICES[event.status];
+  if (!region || !text || event.task_id === taskId) return;
+  region.querySelector(`[data-task-id="${CSS.escape(event.task_id)}"]`)?.remove();
+  const notice = element("div", `notice notice-${event.status}`);
+  notice.dataset.taskId = event.task_id;
+  const link = element("a", "", "Open it");
+  link.href = `/tasks/${encodeURIComponent(event.task_id)}`;
+  const close = element("button", "notice-close", "×");
+  close.type = "button";
+  close.setAttribute("aria-label", "Dismiss");
+  close.addEventListener("click", () => notice.remove());
+  notice.append(element("span", "", `${text}. `), link, close);
+  region.append(notice);
+  setTimeout(() => notice.remove(), 15000);
+}
+
 function onEvent(event) {
+  if (event.type === "status") notify(event);
   if (onInbox) soon("inbox", refreshInbox);
   if (!taskId || event.task_id !== taskId) return;
   if (event.type === "step") addStep(event.step);
