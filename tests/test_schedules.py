@@ -14,12 +14,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from dbos import DBOSClient
+from standardwebhooks.webhooks import Webhook
+from tests._servers import MailDrop
+from tests.test_audit_mail_witness import mailbox, vault  # noqa: F401  (a fixture used below)
 from tests.test_durable import _wait, serving
+from tests.test_notifications import Receiver, receiver  # noqa: F401  (a fixture used below)
 
 from valet.runtime._schedules import Schedule, missed_firing
 from valet.runtime._when import BadSchedule, parse_when
+from valet.server._notify import webhook_secret
 from valet.sites import SiteServer
+from valet.vault import Vault
 
 SCRIPT: list[Any] = [{"done": {"answer": "the shop is open", "success": True}}]
 PARIS = ZoneInfo("Europe/Paris")
@@ -182,3 +189,107 @@ def test_the_command_line_manages_schedules_through_the_server(
         assert "no schedules" in _valet(home, "list").stdout
     down = _valet(home, "list")
     assert down.returncode == 2 and "does not answer" in down.stderr
+
+
+def _workflow(home: Path, name: str, start_url: str, steps: list[Any]) -> None:
+    folder = home / "workflows"
+    folder.mkdir(exist_ok=True)
+    document = {"name": name, "start_url": start_url, "params": {"search": "USB-C"}}
+    (folder / f"{name}.yaml").write_text(
+        yaml.safe_dump(document | {"steps": steps}), encoding="utf-8"
+    )
+
+
+SEARCH = {"type": {"role": "searchbox", "name": "Search products", "text": "{{search}}"}}
+FOUND = {"done": {"answer": "searched the shop", "success": True}}
+GONE = {"expect": {"element": {"role": "link", "name": "A link this shop never had"}}}
+"""A page that changed since the workflow was saved: the link its next step needs is gone."""
+
+
+def _fire(home: Path, schedule_id: str, when: datetime) -> None:
+    client = DBOSClient(system_database_url=f"sqlite:///{home / 'workflows.db'}")
+    try:
+        window = (when - timedelta(minutes=1), when + timedelta(minutes=1))
+        assert len(client.backfill_schedule(f"valet-{schedule_id}", *window)) == 1
+    finally:
+        client.destroy()
+
+
+def _ended(server: Any, task_id: str) -> dict[str, Any]:
+    def ended() -> dict[str, Any] | None:
+        found = server.get(f"/api/tasks/{task_id}")
+        if found.status_code != 200:
+            return None
+        task: dict[str, Any] = found.json()
+        return task if task["status"] in ("succeeded", "failed", "stopped") else None
+
+    result: dict[str, Any] = _wait(ended, f"task {task_id} to end", 90)
+    return result
+
+
+@pytest.mark.timeout(300)
+def test_a_scheduled_workflow_replays_without_a_model_and_notifies(
+    home: Path,
+    sites: SiteServer,
+    dovecot: Any,
+    smtp: tuple[MailDrop, int],
+    vault: Vault,  # noqa: F811
+    receiver: Receiver,  # noqa: F811
+) -> None:
+    drop, port = smtp
+    box = mailbox("mine", dovecot, vault, port)
+    lines = ["[notifications]", 'email = "mine"', f'webhook = "{receiver.url}"', "", *box.toml()]
+    (home / "config.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    shop = sites.url_for("/shop")
+    _workflow(home, "search", shop, [SEARCH, FOUND])
+    _workflow(home, "changed", shop, [SEARCH, GONE, FOUND])
+    yesterday = datetime.now(PARIS).date() - timedelta(days=1)
+    eight = datetime(yesterday.year, yesterday.month, yesterday.day, 8, tzinfo=PARIS)
+    # The server's model says "done" at once: if it were asked, the step count would show it.
+    with serving(home, [{"done": {"answer": "the model answered", "success": True}}]) as server:
+
+        def schedule(workflow: str, **fields: Any) -> str:
+            task = {"task": f"run {workflow}", "workflow": workflow} | fields
+            made = server.post(
+                "/api/schedules",
+                {"when": "every day at 8:00", "timezone": "Europe/Paris", "task": task},
+            )
+            assert made.status_code == 201, made.text
+            return str(made.json()["id"])
+
+        replayed = schedule("search", params={"search": "HDMI"})
+        task = _fired_task(server, home, replayed, eight)
+        assert task["status"] == "succeeded" and task["answer"] == "searched the shop"
+        assert task["repaired"] is False and task["model"] == "workflow:search"
+        texts = [s["action_text"] for s in task["timeline"]]
+        assert len(texts) == 2 and texts[0].startswith("type") and "HDMI" in texts[0], texts
+
+        stopped = _fired_task(server, home, schedule("changed", on_mismatch="stop"), eight)
+        assert stopped["status"] == "failed", stopped
+        assert "A link this shop never had" in (stopped["answer"] or stopped["detail"] or "")
+
+        repaired = _fired_task(server, home, schedule("changed"), eight)
+        assert repaired["status"] == "succeeded" and repaired["answer"] == "the model answered"
+        assert repaired["repaired"] is True
+        saved = server.post(f"/api/runs/{repaired['run_id']}/workflow", {"name": "changed"})
+        assert saved.status_code == 201, saved.text
+
+        _wait(lambda: len(receiver.received) >= 3, "three webhooks", 30)
+    by_task = {
+        Webhook(webhook_secret(home)).verify(body, headers)["data"]["task_id"]
+        for headers, body in receiver.received
+    }
+    assert task["id"] in by_task
+    mailed = [r.message for r in drop.received if r.message["X-Valet-Task"] == task["id"]]
+    assert len(mailed) == 1 and mailed[0]["X-Valet-Notification"] == "succeeded"
+
+
+def _fired_task(server: Any, home: Path, schedule_id: str, when: datetime) -> dict[str, Any]:
+    before = {t["id"] for t in _tasks(server)}
+    _fire(home, schedule_id, when)
+    made: list[dict[str, Any]] = _wait(
+        lambda: [t for t in _tasks(server) if t["id"] not in before] or None,
+        "the firing's task",
+        60,
+    )
+    return _ended(server, made[0]["id"])

@@ -31,7 +31,8 @@ class ScriptPlayer:
 
     steps: list[ScriptStep]
     replay: bool = False
-    """Workflow replay: when the previous step failed, stop (or hand over to `fallback`)."""
+    """Workflow replay: when the previous step failed or the page no longer meets a step's
+    expectation, stop (or hand over to `fallback`)."""
     fallback: Model | None = None
     """A real model that takes over the rest of the task when a replayed step fails."""
     provider_name: str | None = None
@@ -62,6 +63,11 @@ class ScriptPlayer:
         step = self.steps[self.position]
         self.position += 1
         if step.expect is not None and (why := step.expect.failure(prompt)) is not None:
+            if self.replay and self.fallback is not None:  # the page changed: the model goes on
+                self.handed_over = True
+                return await self.fallback.request(
+                    messages, info.model_settings, info.model_request_parameters
+                )
             answer = f"script expectation failed before step {self.position}: {why}"
             return self._respond(info, "done", {"answer": answer, "success": False})
         if step.text is not None:

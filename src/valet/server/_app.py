@@ -21,6 +21,7 @@ from valet.server import (
     _audit,
     _metrics,
     _person_api,
+    _replay,
     _schedules_api,
     _sessions_api,
     _sources_api,
@@ -119,6 +120,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_audit.api)
     app.include_router(_sessions_api.api)
     app.include_router(_schedules_api.api)
+    app.include_router(_replay.api)
     app.include_router(_sessions_api.web)
     app.include_router(_audit.web)
     app.include_router(_sources_api.api)

@@ -55,6 +55,24 @@ class NewTask(_Input):
         "gateway denies every action that would change something.",
     )
 
+    workflow: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=r"^[\w.\-]+$",
+        description="A saved workflow's name (`valet workflow save`): it is replayed without a "
+        "model; only when a step no longer matches the page is the model called (see "
+        "`on_mismatch`).",
+    )
+    params: dict[str, str] = Field(
+        default_factory=dict, max_length=50, description="The workflow's parameters."
+    )
+    on_mismatch: Literal["model", "stop"] = Field(
+        default="model",
+        description="When a workflow step no longer matches the page: the model (the task's, "
+        "else the server's) takes over the rest, or the task stops there. Without any model "
+        "configured it stops.",
+    )
+
     @field_validator("task", mode="before")
     @classmethod
     def _not_too_long(cls, value: object) -> object:
@@ -150,6 +168,9 @@ class TaskDetail(TaskSummary):
     messages: list[Message]
     pending_messages: int
     """Messages the agent has not read yet."""
+    repaired: bool = False
+    """A workflow replay whose steps no longer matched the page, finished by the model: its
+    run can be saved as the repaired workflow (`POST /api/runs/{run_id}/workflow`)."""
 
 
 class TaskCounts(BaseModel):

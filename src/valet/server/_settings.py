@@ -30,6 +30,12 @@ class ModelChoice:
     """Stored in the run record's settings: model name, base URL without credentials, ..."""
     output_mode: OutputMode = "tools"
     vision: bool = False
+    start_url: str | None = None
+    """Where the task starts when it names no page (a workflow's own start)."""
+    max_steps: int | None = None
+    """The task's step limit when it sets none (a workflow: its length, and room for a model)."""
+    took_over: Callable[[], bool] | None = None
+    """For a workflow replay: whether the model had to take over (a step no longer matched)."""
 
 
 ModelFactory = Callable[[str | None], ModelChoice]

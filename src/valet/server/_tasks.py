@@ -47,6 +47,7 @@ from valet.server._events import EventHub
 from valet.server._metrics import ServerMetrics
 from valet.server._notify import Notifier
 from valet.server._person import PersonDesk
+from valet.server._replay import choose
 from valet.server._schemas import (
     FINAL_STATUSES,
     Message,
@@ -133,6 +134,8 @@ class TaskState:
     messages: list[Message] = field(default_factory=lambda: list[Message]())
     events: list[TaskEvent] = field(default_factory=lambda: list[TaskEvent]())
     handle: asyncio.Task[None] | None = field(default=None, repr=False)
+    repaired: bool = False
+    """A workflow replay that the model had to finish (see `_replay.py`)."""
 
     @property
     def final(self) -> bool:
@@ -323,14 +326,14 @@ class TaskManager:
         if task_id is not None and (made := self._tasks.get(task_id)) is not None:
             return made
         try:
-            choice = self._models(request.model)
+            choice = choose(self.home, request, self._models)
         except ConfigError as exc:
             raise BadModel(str(exc)) from exc
         task = TaskState(
             id=task_id or new_run_id(),  # the run's id too: one id for the task everywhere
             request=request,
             model_name=str(choice.info.get("model") or request.model or ""),
-            max_steps=request.max_steps or self._default_max_steps,
+            max_steps=request.max_steps or choice.max_steps or self._default_max_steps,
         )
         if self._store is not None:  # saved first: a failed save leaves no half-made task
             self._store.add_task(
@@ -458,7 +461,7 @@ class TaskManager:
             return task.status
         task.handle = asyncio.current_task()
         try:
-            choice = self._models(task.request.model)
+            choice = choose(self.home, task.request, self._models)
         except ConfigError as exc:
             self._fail(task, f"the model cannot be used: {exc}")
             return task.status
@@ -480,7 +483,7 @@ class TaskManager:
             return
         spec = TaskSpec(
             task=request.task,
-            start_url=request.start_url,
+            start_url=request.start_url or choice.start_url,
             limits=Limits(max_steps=task.max_steps),
             browser=self._browser,
             read_only=not request.agent_mode,
@@ -537,6 +540,7 @@ class TaskManager:
             return
         task.run_id = result.run_id
         task.end = result.end
+        task.repaired = choice.took_over is not None and choice.took_over()
         self._end(task, result.end)
 
     def record_step(self, task: TaskState, record: StepRecord) -> None:

@@ -57,6 +57,7 @@ def task_detail(task: TaskState, runs: RunStore) -> TaskDetail:
         timeline=_timeline(task, runs),
         messages=list(task.messages),
         pending_messages=sum(not m.delivered for m in task.messages),
+        repaired=task.repaired,
     )
 
 
