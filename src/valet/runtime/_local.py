@@ -67,6 +67,7 @@ from valet.runtime._checkpoints import (
 from valet.runtime._journal import Journal, journaled_tool
 from valet.runtime._recovery import Recovery
 from valet.runtime._task_browser import BrowserUnavailable, TaskBrowser
+from valet.runtime._traces import task_span
 from valet.tools import BROWSER_ACTIONS, AskPerson, Done
 from valet.vault import Vault
 
@@ -203,6 +204,7 @@ async def run_task(
         return opened[0].run_id
 
     async with AsyncExitStack() as stack:
+        stack.enter_context(task_span(run_id or "", str(model_info.get("model") or "")))
         toolsets = await open_toolsets(spec.toolsets, stack)  # before the record: may fail
         run_id = await steps.step("begin", begin)
         record = (

@@ -19,6 +19,7 @@ import uvicorn
 
 from valet._home import make_private
 from valet.errors import CannotListen, ConfigError, StartupError
+from valet.runtime._traces import start_tracing
 from valet.server._app import create_app
 from valet.server._settings import (
     ServerSettings,
@@ -125,7 +126,9 @@ def serve(
         port = int(sock.getsockname()[1])
         token = rotate_token(home) if new_token else load_or_create_token(home)
         try:
-            grace = takeover_grace(load_config(home))
+            config = load_config(home)
+            grace = takeover_grace(config)
+            tracing = start_tracing(config)
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         settings = ServerSettings(
@@ -142,8 +145,10 @@ def serve(
         app = create_app(settings)
         say: Callable[[str], object] = announce or _to_stderr
         sessions: SessionStore = app.state.sessions
-        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="websockets-sansio")
-        server = uvicorn.Server(config)
+        uvicorn_config = uvicorn.Config(
+            app, log_level="warning", lifespan="on", ws="websockets-sansio"
+        )
+        server = uvicorn.Server(uvicorn_config)
         manager: TaskManager = app.state.tasks
         manager.notifier.base_url = server_url(host, port)
 
@@ -170,7 +175,11 @@ def serve(
                 )
             await server.serve(sockets=[sock])  # the lifespan's start is a no-op now
 
-        with sock, asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
-            runner.run(run())
+        try:
+            with sock, asyncio.Runner(loop_factory=uvicorn_config.get_loop_factory()) as runner:
+                runner.run(run())
+        finally:
+            if tracing is not None:
+                tracing.close()  # what is pending goes out
     finally:
         lock.release()
