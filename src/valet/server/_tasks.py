@@ -1,7 +1,8 @@
-"""Tasks the server runs in-process: a queue with a concurrency limit, status, cancel, steering.
+"""Tasks the server runs: a queue with a concurrency limit, status, cancel, steering.
 
-One `TaskManager` per server lives on `app.state`; nothing here is module-level state. Durable
-workflows (DBOS) replace the in-memory bookkeeping in a later increment; the API stays.
+One `TaskManager` per server lives on `app.state`; nothing here is module-level state. In
+`valet serve` each task is a durable workflow (DBOS) and the tasks live in the task database;
+without durability (tests, embedding) they run as asyncio tasks of this process.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from contextvars import Context
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, assert_never, cast
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from valet.agent import Budget, Finished, HandBack, Limits, RunEnd, StepRecord, Stopped
+from valet.agent import Finished, Limits, RunEnd, StepRecord, Stopped
 from valet.browser import BrowserPool, BrowserSettings
 from valet.connectors._errors import ConnectorError
 from valet.errors import (
@@ -49,7 +49,6 @@ from valet.server._notify import Notifier
 from valet.server._person import PersonDesk
 from valet.server._replay import choose
 from valet.server._schemas import (
-    FINAL_STATUSES,
     Message,
     MessageEvent,
     NewTask,
@@ -58,10 +57,22 @@ from valet.server._schemas import (
     StatusEvent,
     Step,
     StepEvent,
-    TaskEvent,
     TaskStatus,
 )
 from valet.server._settings import ModelChoice, ModelFactory
+from valet.server._task_state import (
+    ASKS,
+    BadModel,
+    EventMaker,
+    Progress,
+    TaskFinished,
+    TaskInbox,
+    TaskNotFound,
+    TaskState,
+    lost_message,
+    now,
+    read_event,
+)
 from valet.store import (
     StoredMessage,
     StoredTask,
@@ -74,93 +85,6 @@ from valet.store import (
 from valet.vault import Vault
 
 log = logging.getLogger("valet.server")
-
-_EventMaker = Callable[[int], TaskEvent]
-"""Builds a task's next event from its sequence number."""
-
-
-_ASKS = {"approval": "approve", "takeover": "take over", "question": "answer"}
-"""How `waiting_for` names each kind of request (`approve: Place order`)."""
-
-
-class TaskNotFound(ValetError):
-    """No task has that id."""
-
-
-class TaskFinished(ValetError):
-    """The task already ended; it cannot be cancelled or messaged."""
-
-
-class BadModel(ConfigError):
-    """The model asked for cannot be used."""
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
-def _lost_message(url: str, lost: list[str]) -> str:
-    shown = ", ".join(lost[:10]) + (f" and {len(lost) - 10} more" if len(lost) > 10 else "")
-    return (
-        f"{len(lost)} unfinished task(s) have a workflow but are missing from the task "
-        f"database {shown_url(url)} (was it emptied, replaced or moved?): {shown}.\n"
-        "valet did not start and changed nothing. To recover, restore the task database from "
-        "a backup and start again; or start with --forget-lost-tasks to cancel these tasks' "
-        "workflows (their run records in runs/ and the audit log are kept)."
-    )
-
-
-@dataclass
-class TaskState:
-    """Everything the server knows about one task."""
-
-    id: str
-    request: NewTask
-    model_name: str | None
-    max_steps: int
-    status: TaskStatus = "queued"
-    created_at: str = field(default_factory=_now)
-    started_at: str | None = None
-    finished_at: str | None = None
-    run_id: str | None = None
-    end: RunEnd | None = None
-    error: str | None = None
-    cancel_requested: bool = False
-    saved_answer: str | None = None
-    """The final answer of a task that ended before the server restarted."""
-    waiting_for: str | None = None
-    """While `waiting`: what for (`take over: login form`, `approve: Place order`)."""
-    steps: list[Step] = field(default_factory=lambda: list[Step]())
-    messages: list[Message] = field(default_factory=lambda: list[Message]())
-    events: list[TaskEvent] = field(default_factory=lambda: list[TaskEvent]())
-    handle: asyncio.Task[None] | None = field(default=None, repr=False)
-    repaired: bool = False
-    """A workflow replay that the model had to finish (see `_replay.py`)."""
-
-    @property
-    def final(self) -> bool:
-        return self.status in FINAL_STATUSES
-
-    @property
-    def answer(self) -> str | None:
-        return self.end.answer if isinstance(self.end, Finished) else self.saved_answer
-
-
-@dataclass
-class _Progress:
-    """The task's `Recorder`: turns each recorded step into an event."""
-
-    manager: TaskManager
-    task: TaskState
-
-    def step(self, step: StepRecord) -> None:
-        self.manager.record_step(self.task, step)
-
-    def finish(self, end: RunEnd, budget: Budget) -> None:
-        self.task.end = end
-
-    def handover(self, reason: str, back: HandBack) -> None:
-        """The takeover is shown by the status events; the run record keeps it."""
 
 
 class TaskManager:
@@ -259,7 +183,7 @@ class TaskManager:
         try:
             lost = DurableTasks.unfinished_before_launch(self.home) - set(self._tasks)
             if lost and not forget:
-                raise LostTasks(_lost_message(store.url, sorted(lost)))
+                raise LostTasks(lost_message(store.url, sorted(lost)))
             for task_id in sorted(lost):
                 log.warning(
                     "task %s is not in the task database: its workflow is cancelled", task_id
@@ -370,7 +294,7 @@ class TaskManager:
         task = self.get(task_id)
         if task.final:
             raise TaskFinished(f"task {task_id} already ended ({task.status})")
-        message = Message(id=secrets.token_hex(4), text=text, created_at=_now())
+        message = Message(id=secrets.token_hex(4), text=text, created_at=now())
         if self._store is not None:  # saved before the agent can see it
             self._store.add_message(
                 StoredMessage(message.id, task.id, message.text, message.created_at, False)
@@ -388,7 +312,7 @@ class TaskManager:
             self._store.deliver([message.id for message in pending])
         task = self.get(task_id)
         for message in pending:  # shown as read
-            self._publish(task, _read_event(task_id, message.model_copy()))
+            self._publish(task, read_event(task_id, message.model_copy()))
         return pending
 
     async def _fire(
@@ -496,7 +420,7 @@ class TaskManager:
             return
         person = self.desk.task(task.id)
         if task.started_at is None:
-            task.started_at = _now()
+            task.started_at = now()
             self.metrics.started(task.created_at, task.started_at)
         self._waiting(task.id, self._owed(task.id))  # running, unless asked before a restart
         try:
@@ -507,8 +431,8 @@ class TaskManager:
                 model_info=choice.info | {"server_task": task.id},
                 output_mode=choice.output_mode,
                 vision=choice.vision,
-                progress=_Progress(self, task),
-                inbox=_Inbox(self, task.id),
+                progress=Progress(self, task),
+                inbox=TaskInbox(self, task.id),
                 approver=person.approver,
                 handover=person.handover,
                 questions=person.questions,
@@ -577,7 +501,7 @@ class TaskManager:
     def _owed(self, task_id: str) -> str | None:
         """What the task waits for while a request to the person is pending (else None)."""
         pending = self.desk.book.pending(task_id)
-        return None if not pending else f"{_ASKS[pending[0].kind]}: {pending[0].summary}"
+        return None if not pending else f"{ASKS[pending[0].kind]}: {pending[0].summary}"
 
     def _request_changed(self, request: PersonRequest) -> None:
         """Shown live. One answered or withdrawn that nobody here waits on (asked before a
@@ -614,7 +538,7 @@ class TaskManager:
     ) -> None:
         task.status = status
         if task.final:
-            task.finished_at = _now()
+            task.finished_at = now()
             # However it ended, nothing resumes it: its saved cookies and page go (the run's
             # browser has closed by now; a task cancelled while queued never saved any).
             forget_state(self.home, task.id)
@@ -632,7 +556,7 @@ class TaskManager:
         self._publish(
             task,
             lambda seq: StatusEvent(
-                task_id=task.id, seq=seq, status=status, at=_now(), answer=answer, detail=detail
+                task_id=task.id, seq=seq, status=status, at=now(), answer=answer, detail=detail
             ),
         )
         with contextlib.suppress(RuntimeError):  # no event loop: nothing to notify from
@@ -649,7 +573,7 @@ class TaskManager:
         if not chore.cancelled() and (exc := chore.exception()) is not None:
             log.error("%s failed", chore.get_name(), exc_info=exc)
 
-    def _publish(self, task: TaskState, make: _EventMaker) -> None:
+    def _publish(self, task: TaskState, make: EventMaker) -> None:
         event = make(len(task.events) + 1)
         task.events.append(event)
         self.hub.publish(event)
@@ -667,18 +591,3 @@ class TaskManager:
             if header.get("settings", {}).get("server_task") == task.id:
                 return str(header["id"])
         return None
-
-
-def _read_event(task_id: str, message: Message) -> _EventMaker:
-    return lambda seq: MessageEvent(task_id=task_id, seq=seq, message=message)
-
-
-@dataclass
-class _Inbox:
-    """The person's messages for one task, handed to the loop before each step."""
-
-    manager: TaskManager
-    task_id: str
-
-    async def take(self) -> list[str]:
-        return [message.text for message in self.manager.take_messages(self.task_id)]
