@@ -26,8 +26,10 @@ from collections.abc import Awaitable, Callable, Generator
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from dbos import DBOS, DBOSClient, DBOSConfiguredInstance, Queue, SetWorkflowID, WorkflowHandleAsync
 
 from valet._home import private_dir, private_file
@@ -66,6 +68,27 @@ def _system_database(home: Path) -> str:
     return url
 
 
+def _sqlite_engine(url: str) -> sa.Engine:
+    """The workflow database on SQLite, as DBOS would open it (IMMEDIATE transactions, a long
+    busy timeout, foreign keys) and in WAL mode with `synchronous=NORMAL`: a checkpoint is one
+    append to the write-ahead log, flushed to disk at the log's checkpoints rather than at each
+    commit. A killed process loses nothing (the log is in the system's cache); a power cut may
+    lose the last steps' checkpoints, which then run again, and the action journal (flushed
+    before each consequential action) still keeps those from running twice blindly."""
+    engine = sa.create_engine(url)
+
+    def _setup(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        dbapi_conn.execute("PRAGMA journal_mode=WAL")
+        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
+        dbapi_conn.isolation_level = "IMMEDIATE"
+        dbapi_conn.execute("PRAGMA busy_timeout=30000")
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+    event.listen(engine, "connect", _setup)
+    return engine
+
+
 def _executor_id() -> str:
     """This process's DBOS executor id: unique per process, readable in the database."""
     return f"valet-{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(3)}"
@@ -90,10 +113,12 @@ class DurableTasks:
         await asyncio.to_thread(private_dir, home)
         if (url := _system_database(home)).startswith("sqlite:///"):
             await asyncio.to_thread(private_file, Path(url.removeprefix("sqlite:///")))
+        url = _system_database(home)
         DBOS(
             config={
                 "name": "valet",
-                "system_database_url": _system_database(home),
+                "system_database_url": url,
+                "system_database_engine": _sqlite_engine(url) if url.startswith("sqlite") else None,
                 "log_level": "WARNING",
                 "notification_listener_polling_interval_sec": 0.2,
                 "application_version": _app_version(),
