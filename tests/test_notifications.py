@@ -152,7 +152,7 @@ async def test_the_web_app_shows_a_notice_with_the_tasks_link(
         await page.goto(srv.sign_in_link("/"))
         await page.wait_for_function("document.body.dataset.stream === 'open'")
         task = await srv.create("quick", sites)
-        notice = page.locator(f'.notice[data-task-id="{task["id"]}"]')
+        notice = page.locator(f'.toast[data-task-id="{task["id"]}"]')
         await notice.wait_for(timeout=30_000)
         assert "A task is done" in (await notice.inner_text())
         href = await notice.get_by_role("link", name="Open it").get_attribute("href")

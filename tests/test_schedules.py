@@ -17,6 +17,7 @@ import pytest
 import yaml
 from dbos import DBOSClient
 from standardwebhooks.webhooks import Webhook
+from tests._chromium import chromium
 from tests._servers import MailDrop
 from tests.test_audit_mail_witness import mailbox, vault  # noqa: F401  (a fixture used below)
 from tests.test_durable import _wait, serving
@@ -25,6 +26,7 @@ from tests.test_notifications import Receiver, receiver  # noqa: F401  (a fixtur
 from valet.runtime._schedules import Schedule, missed_firing
 from valet.runtime._when import BadSchedule, parse_when
 from valet.server._notify import webhook_secret
+from valet.server._serve import new_link
 from valet.sites import SiteServer
 from valet.vault import Vault
 
@@ -293,3 +295,43 @@ def _fired_task(server: Any, home: Path, schedule_id: str, when: datetime) -> di
         60,
     )
     return _ended(server, made[0]["id"])
+
+
+@pytest.mark.timeout(240)
+async def test_the_web_app_adds_runs_pauses_and_deletes_a_schedule(
+    tmp_path: Path, sites: SiteServer
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    with serving(home, SCRIPT) as server:
+        link = new_link(home, f"http://127.0.0.1:{server.port}")
+        async with chromium() as browser:
+            context = await browser.new_context(timezone_id="Europe/Paris")
+            page = await context.new_page()
+            await page.goto(link)
+            await page.get_by_role("link", name="Schedules").click()
+            await page.wait_for_url("**/schedules")
+            timezone = page.get_by_label("Timezone")
+            assert await timezone.input_value() == "Europe/Paris"  # the browser's own
+            await page.get_by_label("What to do").fill("look at the shop")
+            await page.get_by_label("When").fill("whenever")
+            await page.get_by_role("button", name="Add").click()
+            assert "every weekday at 8:00" in await page.get_by_role("alert").inner_text()
+            assert await page.get_by_label("What to do").input_value() == "look at the shop"
+            await page.get_by_label("When").fill("every weekday at 8:00")
+            await page.get_by_label("Start page").fill(sites.url_for("/shop"))
+            await page.get_by_role("button", name="Add").click()
+            await page.get_by_text("Schedule added.").wait_for()
+            row = page.locator(".schedule")
+            assert "every weekday at 8:00 (Europe/Paris)" in await row.inner_text()
+            await row.get_by_role("button", name="Run now").click()
+            await page.get_by_text("It runs now").wait_for()
+            _succeeded(server, 1)
+            await row.get_by_role("button", name="Pause").click()
+            await page.get_by_text("Paused:").wait_for()
+            assert "paused" in await row.inner_text()
+            assert [s["paused"] for s in server.get("/api/schedules").json()] == [True]
+            await row.get_by_role("button", name="Resume").click()
+            await page.get_by_text("Resumed.").wait_for()
+            await row.get_by_role("button", name="Delete").click()
+            await page.get_by_text("No schedules yet.").wait_for()

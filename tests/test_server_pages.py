@@ -144,7 +144,7 @@ async def test_composer_approval_and_takeover_from_the_keyboard(
         await expect(page.locator("#timeline")).to_contain_text("You approved: Remove")
 
 
-PAGES = ("inbox", "task-with-approval", "finished-task", "sources", "audit")
+PAGES = ("inbox", "task-with-approval", "finished-task", "sources", "schedules", "audit")
 WIDTHS = (390, 1280)
 
 
@@ -166,6 +166,7 @@ async def test_pages_fit_every_width_and_pass_axe(
             "task-with-approval": f"/tasks/{waiting['id']}",
             "finished-task": f"/tasks/{long['id']}",
             "sources": "/sources",
+            "schedules": "/schedules",
             "audit": "/audit",
         }
         problems: list[str] = []

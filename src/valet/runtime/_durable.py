@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from dbos import DBOS, DBOSClient, DBOSConfiguredInstance, Queue, SetWorkflowID, WorkflowHandleAsync
+from sqlalchemy import event
 
 from valet._home import private_dir, private_file
 from valet.runtime._schedules import Schedules  # registers the schedules' workflow

@@ -23,6 +23,7 @@ from valet.server import (
     _person_api,
     _replay,
     _schedules_api,
+    _schedules_web,
     _sessions_api,
     _sources_api,
     _sources_web,
@@ -125,6 +126,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_audit.web)
     app.include_router(_sources_api.api)
     app.include_router(_sources_web.web)
+    app.include_router(_schedules_web.web)
     app.include_router(_web.router)
     static = Path(str(resources.files("valet.server").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")

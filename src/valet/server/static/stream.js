@@ -94,11 +94,11 @@ function notify(event) {
   const text = NOTICES[event.status];
   if (!region || !text || event.task_id === taskId) return;
   region.querySelector(`[data-task-id="${CSS.escape(event.task_id)}"]`)?.remove();
-  const notice = element("div", `notice notice-${event.status}`);
+  const notice = element("div", `toast toast-${event.status}`);
   notice.dataset.taskId = event.task_id;
   const link = element("a", "", "Open it");
   link.href = `/tasks/${encodeURIComponent(event.task_id)}`;
-  const close = element("button", "notice-close", "×");
+  const close = element("button", "toast-close", "×");
   close.type = "button";
   close.setAttribute("aria-label", "Dismiss");
   close.addEventListener("click", () => notice.remove());
@@ -149,3 +149,8 @@ function connect() {
 }
 
 if (banner) connect();
+
+// A timezone field left empty takes the browser's own (the person's), e.g. Europe/Paris.
+for (const field of document.querySelectorAll("input[data-local-timezone]")) {
+  if (!field.value) field.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+}
