@@ -52,6 +52,17 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `path` whole (through a temporary file and a rename) and readable by its owner
+    only (0600), its folder made first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(tmp, path)
+
+
 def make_private(home: Path) -> None:
     """Make `home` and everything valet keeps in it private: folders 0700, files without any
     group or other access (0644 becomes 0600). Symbolic links are left alone and not followed;

@@ -33,7 +33,6 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Coroutine
@@ -45,6 +44,7 @@ from typing import Any, cast
 
 import httpx
 
+from valet._home import write_private
 from valet.errors import ConfigError, ValetError
 from valet.settings import load_config
 
@@ -254,11 +254,7 @@ def webhook_secret(home: Path) -> str:
         if found.startswith("whsec_"):
             return found
     made = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(made + "\n")
-    os.replace(tmp, path)
+    write_private(path, made + "\n")
     return made
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from valet.runtime._when import BadSchedule
 from valet.server._api import tasks_of
 from valet.server._schedules_api import NewSchedule
 from valet.server._schemas import NewTask
+from valet.server._sources_web import go
 from valet.server._tasks import TaskManager
 from valet.server._views import counts
 from valet.server._web import templates
@@ -79,7 +80,7 @@ async def add_form(
         return await _page(request, error=f"{where}: {first['msg']}", form=form)
     except BadSchedule as exc:
         return await _page(request, error=str(exc), form=form)
-    return _go(request, "/schedules?done=added")
+    return go(request, "/schedules?done=added")
 
 
 @web.post("/ui/schedules/{schedule_id}/{action}", response_class=HTMLResponse)
@@ -106,11 +107,4 @@ async def schedule_button(
     except ScheduleNotFound as exc:
         return await _page(request, error=str(exc))
     done = {"pause": "paused", "resume": "resumed", "run": "ran", "delete": "deleted"}[action]
-    return _go(request, f"/schedules?done={done}")
-
-
-def _go(request: Request, target: str) -> Response:
-    """To the page `target` (HTMX follows `HX-Redirect`; a plain form a 303)."""
-    if request.headers.get("hx-request"):
-        return Response(status_code=204, headers={"HX-Redirect": target})
-    return RedirectResponse(target, status_code=303)
+    return go(request, f"/schedules?done={done}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any, cast
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai.models import Model
 
+from valet._home import write_private
 from valet.agent import OutputMode
 from valet.browser import BrowserPool, BrowserSettings
 from valet.errors import ConfigError
@@ -139,12 +139,6 @@ def rotate_token(home: Path) -> str:
 
 
 def _write_token(home: Path) -> str:
-    path = home / TOKEN_FILE
-    home.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(token + "\n")
-    os.replace(tmp, path)
+    write_private(home / TOKEN_FILE, token + "\n")
     return token

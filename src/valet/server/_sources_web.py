@@ -176,11 +176,11 @@ async def connect_form(
             fields = {"secret": secret, "username": username.strip(), "domains": _words(domains)}
             body = NewSecretSource.model_validate(common | fields | {"auth": "password"})
             await connect_with_secret(home, body)
-            return _go(request, f"/sources?connected={body.name}")
+            return go(request, f"/sources?connected={body.name}")
         fields = {"provider": provider.strip() or None, "scopes": _words(scopes)}
         oauth = NewOAuthSource.model_validate(common | fields | {"auth": "oauth2"})
         started = start_sign_in(home, oauth, signins_of(request), callback_uri(request))
-        return _go(request, started.authorization_url)
+        return go(request, started.authorization_url)
     except ValidationError as exc:  # field and rule only: never the value (it may be the secret)
         error = "; ".join(
             f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
@@ -196,7 +196,7 @@ def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[\s,]+", text) if w]
 
 
-def _go(request: Request, target: str) -> Response:
+def go(request: Request, target: str) -> Response:
     """To the page `target` (HTMX follows `HX-Redirect`; a plain form a 303)."""
     if request.headers.get("hx-request"):
         return Response(status_code=204, headers={"HX-Redirect": target})
