@@ -5,10 +5,14 @@ that dies is replaced for the next session. Real headless Chromium, the bundled 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from tests._chromium import EXECUTABLE
 
 from valet.browser import (
     BrowserPool,
@@ -17,6 +21,7 @@ from valet.browser import (
     Connection,
     DocumentRequest,
 )
+from valet.browser._pool import CHROMIUM_ARGS
 from valet.sites import SiteServer
 
 
@@ -144,3 +149,61 @@ async def test_a_named_profile_keeps_a_browser_of_its_own(
         assert session.profile_dir == tmp_path / "profiles" / "work"
     finally:
         await session.close()
+
+
+@pytest.fixture
+def remote_chromium(tmp_path: Path) -> Iterator[str]:
+    """A headless Chromium started with a debugging port, as on another machine; its CDP URL."""
+    profile = tmp_path / "remote-profile"
+    process = subprocess.Popen(
+        [
+            EXECUTABLE or "chromium",
+            "--headless",
+            *CHROMIUM_ARGS,
+            f"--user-data-dir={profile}",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not port_file.is_file() or not port_file.read_text().strip():
+            assert process.poll() is None and time.monotonic() < deadline, "no debugging port"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port_file.read_text().split()[0]}"
+    finally:
+        process.kill()
+        process.wait(10)
+
+
+async def test_tasks_get_contexts_in_a_remote_browser_and_leave_it_running(
+    remote_chromium: str, sites: SiteServer, tmp_path: Path
+) -> None:
+    asked: list[str] = []
+
+    async def check(request: DocumentRequest) -> str | None:
+        asked.append(request.url)
+        return "not this page" if request.url.endswith("/shop") else None
+
+    pool = BrowserPool(endpoints=[remote_chromium])
+    try:
+        session = await BrowserSession.start(
+            BrowserSettings(), tmp_path / "a", guard=check, pool=pool
+        )
+        try:
+            assert (await session.goto(sites.url_for("/"))).ok
+            refused = await session.goto(sites.url_for("/shop"))
+            assert not refused.ok and asked == [sites.url_for("/"), sites.url_for("/shop")]
+            assert (pool.browsers, pool.contexts) == (1, 1)
+        finally:
+            await session.close()
+    finally:
+        await pool.close()
+    # The remote browser is not valet's to close: it still answers.
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(f"{remote_chromium}/json/version", timeout=5)
+    assert "Browser" in answer.json()
