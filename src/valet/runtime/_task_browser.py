@@ -130,9 +130,12 @@ class TaskBrowser:
         """Where the task is, for a restart: the page's URL and the browser's storage."""
         if self.session is None:
             return
-        await self.session.save_state(self.state_dir / "storage.json")
-        fields = self._kept(await self.session.form_fields())
-        page = json.dumps({"url": self.session.page_url, "fields": fields})
+        session = self.session
+        url = session.page_url  # both read at once: the storage and the fields of one page
+        _, found = await asyncio.gather(
+            session.save_state(self.state_dir / "storage.json"), session.form_fields()
+        )
+        page = json.dumps({"url": url, "fields": self._kept(found)})
         await asyncio.to_thread(_replace, self.state_dir / "page.json", page)
 
     def _kept(self, fields: list[dict[str, object]]) -> list[dict[str, object]]:
