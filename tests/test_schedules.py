@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import yaml
 from dbos import DBOSClient
@@ -166,6 +167,16 @@ def _valet(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def server_schedules(home: Path) -> list[dict[str, Any]]:
+    """The schedules, as the running server's API lists them."""
+    url = (home / "server-url").read_text().strip().rstrip("/")
+    token = (home / "server-token").read_text().strip()
+    found: list[dict[str, Any]] = httpx.get(
+        f"{url}/api/schedules", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
+    return found
+
+
 @pytest.mark.timeout(180)
 def test_the_command_line_manages_schedules_through_the_server(
     tmp_path: Path, sites: SiteServer
@@ -185,9 +196,21 @@ def test_the_command_line_manages_schedules_through_the_server(
         assert paused.returncode == 0 and "paused" in paused.stdout
         bad = _valet(home, "add", "now and then", "x")
         assert bad.returncode == 2 and "every weekday at 8:00" in bad.stderr
+        missing = _valet(home, "add", "hourly", "x", "--workflow", "nope")
+        assert missing.returncode == 2 and "no workflow 'nope'" in missing.stderr
+        _workflow(home, "search", sites.url_for("/shop"), [SEARCH, FOUND])
+        wrong = _valet(home, "add", "hourly", "x", "--workflow", "search", "-p", "colour=red")
+        assert wrong.returncode == 2 and "has no parameter(s) colour" in wrong.stderr
+        replay = _valet(
+            home, "add", "hourly", "search", "--workflow", "search", "-p", "search=HDMI"
+        )
+        assert replay.returncode == 0, replay.stderr
+        made = [s for s in server_schedules(home) if s["task"].get("workflow") == "search"]
+        assert made and made[0]["task"]["params"] == {"search": "HDMI"}
         unknown = _valet(home, "run", "0123456789ab")
         assert unknown.returncode == 2 and "no schedule" in unknown.stderr
         assert _valet(home, "delete", schedule_id).returncode == 0
+        assert _valet(home, "delete", made[0]["id"]).returncode == 0
         assert "no schedules" in _valet(home, "list").stdout
     down = _valet(home, "list")
     assert down.returncode == 2 and "does not answer" in down.stderr

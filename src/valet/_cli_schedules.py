@@ -120,6 +120,16 @@ def schedules_add(
     model: Annotated[
         str | None, typer.Option(help="provider:model (default: the server's).")
     ] = None,
+    workflow: Annotated[
+        str | None,
+        typer.Option(
+            help="Replay this saved workflow (`valet workflow save`) instead of asking a model; "
+            "the model is called only if a step no longer matches the page."
+        ),
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="A workflow parameter: key=value.")
+    ] = None,
 ) -> None:
     """Run TASK on a timetable."""
     request: dict[str, Any] = {"task": task}
@@ -127,6 +137,13 @@ def schedules_add(
         request["start_url"] = start_url
     if model:
         request["model"] = model
+    if workflow:
+        request["workflow"] = workflow
+    if param:
+        pairs = [p.partition("=") for p in param]
+        if any(not key or not sep for key, sep, _ in pairs):
+            _fail("a --param is key=value")
+        request["params"] = {key.strip(): value for key, _, value in pairs}
     body = {"when": when, "timezone": timezone or local_timezone(), "missed": missed}
     made = _call("POST", "/api/schedules", body | {"task": request}).json()
     out.print(f"scheduled: {_show(made)}", soft_wrap=True)

@@ -38,14 +38,9 @@ def choose(home: Path, request: NewTask, models: ModelFactory) -> ModelChoice:
         except ConfigError:
             if request.model is not None:  # asked for by name: say why it cannot be used
                 raise
+    check_workflow(home, request)
     try:
         path, document = load_workflow(home / "workflows", request.workflow)
-        known = set(document.get("params") or {})
-        if unknown := set(request.params) - known:
-            raise WorkflowError(
-                f"workflow {request.workflow!r} has no parameter(s) {', '.join(sorted(unknown))}"
-                f"; it takes: {', '.join(sorted(known)) or 'none'}"
-            )
         steps = load_script(path, request.params)
     except WorkflowError as exc:
         raise ConfigError(str(exc)) from exc
@@ -64,6 +59,23 @@ def choose(home: Path, request: NewTask, models: ModelFactory) -> ModelChoice:
         max_steps=len(steps) + (40 if fallback is not None else 5),
         took_over=took_over,
     )
+
+
+def check_workflow(home: Path, request: NewTask) -> None:
+    """Raise `ConfigError` when the request names a workflow that is not saved, or gives it
+    parameters it does not take (checked when a schedule is made, not at its first firing)."""
+    if request.workflow is None:
+        return
+    try:
+        _, document = load_workflow(home / "workflows", request.workflow)
+    except WorkflowError as exc:
+        raise ConfigError(str(exc)) from exc
+    known = set(document.get("params") or {})
+    if unknown := set(request.params) - known:
+        raise ConfigError(
+            f"workflow {request.workflow!r} has no parameter(s) {', '.join(sorted(unknown))}"
+            f"; it takes: {', '.join(sorted(known)) or 'none'}"
+        )
 
 
 class SaveWorkflow(BaseModel):

@@ -13,7 +13,9 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from valet.errors import ConfigError
 from valet.runtime._when import BadSchedule
+from valet.server._replay import check_workflow
 from valet.server._schemas import NewTask
 from valet.server._tasks import TaskManager
 
@@ -90,6 +92,10 @@ async def add_schedule(body: NewSchedule, request: Request) -> ScheduleInfo:
     """Run a task on a timetable. 400 when the timing or timezone cannot be read (with the
     forms that can)."""
     request_fields = body.task.model_dump(mode="json")
+    try:
+        check_workflow(request.app.state.settings.home, body.task)
+    except ConfigError as exc:
+        raise HTTPException(400, str(exc)) from None
     try:
         made = await _schedules(request).add(
             body.when, request_fields, timezone=body.timezone, missed=body.missed
