@@ -70,9 +70,10 @@ async def test_every_route_needs_the_token(home: Path) -> None:
             assert static.status_code == 200 and "htmx" in static.text
         for path in ("/api/events", "/api/tasks/abc/events"):
             for token in (None, "wrong-token-wrong-token"):
-                with pytest.raises(InvalidStatus):
+                with pytest.raises(InvalidStatus) as refused:
                     async with srv.ws(path, token=token):
                         pass
+                assert refused.value.response.status_code == 401  # the refusal's own status
 
 
 async def test_a_link_is_spent_once_for_a_session_cookie_that_is_not_the_token(
@@ -118,9 +119,10 @@ async def test_foreign_origin_cannot_change_state_or_open_sockets(home: Path) ->
         )  # allowed through, then not found
         assert own.status_code == 404
         for path in ("/api/events", "/api/tasks/abc/events"):
-            with pytest.raises(InvalidStatus):
+            with pytest.raises(InvalidStatus) as refused:
                 async with srv.ws(path, origin=FOREIGN):
                     pass
+            assert refused.value.response.status_code == 403
         async with srv.ws("/api/events", origin=srv.origin):
             pass
         rebinding = await srv.client.get("/api/tasks", headers={"Host": "evil.example:80"})

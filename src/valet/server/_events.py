@@ -22,15 +22,30 @@ class EventHub:
     _subscribers: set[asyncio.Queue[TaskEvent | None]] = field(
         default_factory=lambda: set[asyncio.Queue[TaskEvent | None]]()
     )
+    _sessions: dict[asyncio.Queue[TaskEvent | None], str] = field(
+        default_factory=lambda: dict[asyncio.Queue[TaskEvent | None], str]()
+    )
 
     @contextmanager
-    def subscribe(self) -> Generator[asyncio.Queue[TaskEvent | None]]:
+    def subscribe(self, session: str | None = None) -> Generator[asyncio.Queue[TaskEvent | None]]:
+        """A queue of every event from now on; `session`: the browser session it serves, so
+        `end_session` can end it."""
         queue: asyncio.Queue[TaskEvent | None] = asyncio.Queue(_QUEUE_SIZE + 1)
         self._subscribers.add(queue)
+        if session is not None:
+            self._sessions[queue] = session
         try:
             yield queue
         finally:
             self._subscribers.discard(queue)
+            self._sessions.pop(queue, None)
+
+    def end_session(self, session: str) -> None:
+        """Ends the subscriptions of one browser session (signed out or revoked)."""
+        for queue, owner in list(self._sessions.items()):
+            if owner == session and queue in self._subscribers:
+                self._subscribers.discard(queue)
+                queue.put_nowait(None)
 
     def publish(self, event: TaskEvent) -> None:
         for queue in list(self._subscribers):

@@ -201,7 +201,10 @@ class SecurityMiddleware:
         else:
             refusal = None
         if refusal is not None:
-            if is_ws:
+            if is_ws and "websocket.http.response" in scope.get("extensions", {}):
+                # The handshake is answered with the refusal itself (401, 403…).
+                await refusal(scope, receive, send)
+            elif is_ws:
                 await send({"type": "websocket.close", "code": 4000 + refusal.status_code})
             else:
                 await refusal(scope, receive, _with_headers(send, path))

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from valet.server._security import SIGNED_OUT, SIGNED_OUT_PATH, Guard, clear_cookie, gate_page
+from valet.server._tasks import TaskManager
 
 api = APIRouter(prefix="/api", tags=["sessions"])
 web = APIRouter(include_in_schema=False)
@@ -33,6 +34,12 @@ class SignInLink(BaseModel):
 def _guard(request: Request) -> Guard:
     guard: Guard = request.app.state.guard
     return guard
+
+
+def _ended(request: Request, session_id: str) -> None:
+    """The session's open event streams end now (its pages go to the signed-out page)."""
+    manager: TaskManager = request.app.state.tasks
+    manager.hub.end_session(session_id)
 
 
 def _current(request: Request) -> str | None:
@@ -66,6 +73,7 @@ async def revoke_session(
     """Sign one browser out: its cookie stops working at once."""
     if not await asyncio.to_thread(_guard(request).sessions.revoke, session_id):
         raise HTTPException(404, f"no session {session_id!r}")
+    _ended(request, session_id)
     return Response(status_code=204)
 
 
@@ -83,6 +91,7 @@ async def sign_out(request: Request) -> Response:
     current = _current(request)
     if current is not None:
         await asyncio.to_thread(_guard(request).sessions.revoke, current)
+        _ended(request, current)
     if request.headers.get("hx-request"):
         page: Response = Response(status_code=204, headers={"HX-Redirect": SIGNED_OUT_PATH})
     else:

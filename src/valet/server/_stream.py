@@ -5,6 +5,10 @@ It is a websocket, not server-sent events: uvicorn closes websockets when the se
 while an endless HTTP response would hold the shutdown until every tab went away. Each message
 is a `StreamMessage`: the event (none in the first, sent on every connect, so a page that
 reconnects knows to catch up) and the counts as they are after it.
+
+A browser's stream ends when its session does: at once when it is signed out or revoked here,
+otherwise at the next check (every `SESSION_CHECK_S`); it is then closed with
+`CLOSE_SIGNED_OUT`, and the page goes to the signed-out page rather than retry.
 """
 
 from __future__ import annotations
@@ -14,27 +18,55 @@ import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from sqlalchemy.exc import SQLAlchemyError
 
+from valet.errors import StoreUnavailable
 from valet.server._schemas import StreamMessage, TaskEvent
+from valet.server._security import Guard
 from valet.server._tasks import TaskManager
 from valet.server._views import counts
 
 router = APIRouter(include_in_schema=False)
 
+SESSION_CHECK_S = 30.0
+CLOSE_SIGNED_OUT = 4401
+
 
 @router.websocket("/ui/stream")
 async def stream(websocket: WebSocket) -> None:
     manager: TaskManager = websocket.app.state.tasks
-    with manager.hub.subscribe() as queue:
+    guard: Guard = websocket.app.state.guard
+    session: str | None = getattr(websocket.state, "session", None)
+
+    async def signed_in() -> bool:
+        if session is None:  # the install token (a bearer), not a browser session
+            return True
+        try:
+            return await asyncio.to_thread(guard.sessions.alive, session)
+        except (StoreUnavailable, SQLAlchemyError):  # unknown: the handshake was signed in
+            return True
+
+    code = 1000
+    with manager.hub.subscribe(session) as queue:
         await websocket.accept()
         send = _sender(websocket, manager)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await send(None)
             async with _until_gone(websocket, queue.put_nowait):
-                while (event := await queue.get()) is not None:
+                while True:
+                    try:
+                        event = await asyncio.wait_for(queue.get(), SESSION_CHECK_S)
+                    except TimeoutError:
+                        if await signed_in():
+                            continue
+                        event = None
+                    if event is None:
+                        break
                     await send(event)
+        if not await signed_in():
+            code = CLOSE_SIGNED_OUT
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-        await websocket.close()
+        await websocket.close(code)
 
 
 def _sender(

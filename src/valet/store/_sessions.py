@@ -216,6 +216,14 @@ class SessionStore:
             rows = db.execute(query).mappings().all()
         return [Session(**row) for row in rows]
 
+    def alive(self, session_id: str) -> bool:
+        """Whether the session with this id is still live (not revoked, not expired)."""
+        query = sa.select(sessions.c.id).where(
+            sessions.c.id == session_id, sessions.c.expires_at >= _stamp(self._clock())
+        )
+        with self.engine.connect() as db:
+            return db.execute(query).first() is not None
+
     def revoke(self, session_id: str) -> bool:
         """End one session; False when there is none with that id."""
         with self._writing(f"the end of session {session_id}") as db:

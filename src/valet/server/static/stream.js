@@ -1,7 +1,9 @@
 // Every page follows one event stream, /ui/stream (a websocket that carries the session cookie):
 // the "Waiting for you" badge everywhere, the inbox on the inbox page, and on a task page its
 // status, requests, messages (read or not) and timeline. While the stream is down a banner says
-// so and the page keeps retrying; once back, the page catches up on what it missed.
+// so and the page keeps retrying; once back, the page catches up on what it missed. When the
+// browser's session has ended (signed out elsewhere, revoked, expired) the page goes to the
+// signed-out page instead of retrying.
 /* global htmx */
 
 const taskId = document.body.dataset.taskId;
@@ -120,6 +122,19 @@ let leaving = false;
 let delay = 250;
 addEventListener("pagehide", () => { leaving = true; });
 
+const CLOSE_SIGNED_OUT = 4401; // _stream.py
+// A refused handshake looks like any lost connection to the page: ask the server (401: the
+// session is over; no answer: the server is down, keep retrying).
+async function signedOut(closed) {
+  if (closed.code === CLOSE_SIGNED_OUT) return true;
+  try {
+    const probe = await fetch("/api/sessions", { cache: "no-store", headers: { Accept: "application/json" } });
+    return probe.status === 401;
+  } catch {
+    return false;
+  }
+}
+
 function connect() {
   const socket = new WebSocket(socketUrl("/ui/stream"));
   socket.addEventListener("message", (message) => {
@@ -138,8 +153,12 @@ function connect() {
       if (onInbox) refreshInbox();
     }
   });
-  socket.addEventListener("close", () => {
+  socket.addEventListener("close", async (closed) => {
     if (leaving) return;
+    if (await signedOut(closed)) {
+      location.assign("/signed-out"); // SIGNED_OUT_PATH in _security.py
+      return;
+    }
     lost = true;
     banner.hidden = false;
     document.body.dataset.stream = "lost";
