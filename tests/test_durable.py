@@ -73,10 +73,18 @@ def _wait(check: Any, what: str, timeout: float = 120.0) -> Any:
 class Server:
     """`valet serve` in a subprocess on a fixed home and port."""
 
-    def __init__(self, home: Path, script: Path, database_url: str | None = None) -> None:
+    def __init__(
+        self,
+        home: Path,
+        script: Path,
+        database_url: str | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
         self.home = home
         self.script = script
         self.database_url = database_url
+        self.extra = extra or []
+        """More `valet serve` options."""
         self.port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log = home / "serve.log"
@@ -88,7 +96,14 @@ class Server:
             env["VALET_DATABASE_URL"] = self.database_url
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [*SERVE, "--port", str(self.port), "--model", f"scripted:{self.script}"],
+                [
+                    *SERVE,
+                    "--port",
+                    str(self.port),
+                    "--model",
+                    f"scripted:{self.script}",
+                    *self.extra,
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

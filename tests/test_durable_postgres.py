@@ -3,78 +3,23 @@ for the session (Debian's `postgresql` package, installed by the Makefile)."""
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 import yaml
+from tests._postgres import running_postgres
 from tests.test_durable import CART_TASK, SLOW, Server, _chose, _final, _steps, _wait
 
 from valet.sites import SiteServer
 
 
-def _bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
-    if not found[-1]:
-        raise AssertionError(f"PostgreSQL's {name} is missing: install the postgresql package")
-    return found[-1]
-
-
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A PostgreSQL server on a free loopback port, its data in a temporary folder."""
-    root = Path(tempfile.mkdtemp(prefix="valet-pg-"))
-    data = root / "data"
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root: run the cluster as the postgres user
-        owner = pwd.getpwnam("postgres")
-        os.chown(root, owner.pw_uid, owner.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    subprocess.run(
-        [*as_user, _bin("initdb"), "-D", str(data), "-U", "valet", "--auth=trust", "-E", "UTF8"],
-        check=True,
-        capture_output=True,
-    )
-    options = f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off"
-    subprocess.run(
-        [
-            *as_user,
-            _bin("pg_ctl"),
-            "-D",
-            str(data),
-            "-o",
-            options,
-            "-w",
-            "-l",
-            str(root / "log"),
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    try:
-        engine = sa.create_engine(f"postgresql+psycopg://valet@127.0.0.1:{port}/postgres")
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as db:
-            db.execute(sa.text("CREATE DATABASE valet"))
-        engine.dispose()
-        yield f"postgresql://valet@127.0.0.1:{port}/valet"
-    finally:
-        subprocess.run(
-            [*as_user, _bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(root, ignore_errors=True)
+    with running_postgres() as url:
+        yield url
 
 
 @pytest.mark.timeout(300)

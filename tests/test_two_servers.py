@@ -1,4 +1,5 @@
-"""Many servers, one database: until a multi-worker mode exists, a second `valet serve` on the
+"""Many servers, one database: one web server per home and database (more processes run tasks
+as `valet worker`, tests/test_workers.py), so a second `valet serve` on the
 same valet home or the same Postgres database is refused at start (exit code 4, one line, no
 traceback, no sign-in link); a restart right after a SIGKILL takes over at once. Each process
 runs DBOS under its own executor id, and a task is run by whichever process dequeues it: its

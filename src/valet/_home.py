@@ -43,12 +43,17 @@ def private_file(path: Path) -> Path:
     """`path` as a file (empty when it was not there), readable by its owner only: made so
     before anything writes to it (SQLite gives its -wal and -shm files the same mode)."""
     private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+    # An existing file is never opened here: closing any descriptor of a file drops the POSIX
+    # locks this process holds on it, and SQLite (the audit log, open in another connection of
+    # the same process) relies on them; without them processes sharing it corrupt each other.
     try:
-        if os.fstat(fd).st_mode & _OTHERS:
-            os.fchmod(fd, stat.S_IMODE(os.fstat(fd).st_mode) & ~_OTHERS)
-    finally:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE)
+        mode = os.fstat(fd).st_mode
         os.close(fd)
+    if mode & _OTHERS:
+        os.chmod(path, stat.S_IMODE(mode) & ~_OTHERS)
     return path
 
 

@@ -549,6 +549,14 @@ def serve_command(
             "their workflows are cancelled.",
         ),
     ] = False,
+    web_only: Annotated[
+        bool,
+        typer.Option(
+            "--web-only",
+            help="Queue tasks but run none: `valet worker` processes on the same Postgres "
+            "run them (--max-tasks still sets how many each runs at once).",
+        ),
+    ] = False,
     rotate_token: Annotated[
         bool,
         typer.Option(
@@ -577,6 +585,7 @@ def serve_command(
             new_token=rotate_token,
             shared_browsers=browsers,
             remote_browsers=tuple(remote_browser or ()),
+            web_only=web_only,
         )
     except StartupError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
@@ -586,6 +595,44 @@ def serve_command(
             f"[bold red]error:[/] cannot serve on {host}:{port}: {escape(str(exc))}", soft_wrap=True
         )
         raise typer.Exit(EXIT_USAGE) from None
+
+
+@app.command("worker")
+def worker_command(
+    model: ModelOption = None,
+    browsers: Annotated[
+        int,
+        typer.Option(
+            "--browsers",
+            min=0,
+            help="Chromium processes this worker's tasks share (0: every task its own).",
+        ),
+    ] = 1,
+    remote_browser: Annotated[
+        list[str] | None,
+        typer.Option("--remote-browser", help="CDP URL of a browser elsewhere; repeatable."),
+    ] = None,
+) -> None:
+    """Run tasks that `valet serve` queues, on the Postgres they share (VALET_DATABASE_URL)
+    and the same valet home; each runs as many at once as the server's --max-tasks. Start as
+    many as the machine(s) can carry; stop with Ctrl-C or SIGTERM (its tasks resume in
+    another process).
+
+    Exit codes: 3 cannot start (not on Postgres, database unreachable, bad config);
+    75 lost the database connection that proves it alive (restart it)."""
+    from valet.server._worker import work
+
+    try:
+        work(
+            home=valet_home(),
+            model=model,
+            browsers=browsers,
+            remote_browsers=tuple(remote_browser or ()),
+            announce=lambda line: out.print(line, markup=False, soft_wrap=True),
+        )
+    except StartupError as exc:
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 @app.command()

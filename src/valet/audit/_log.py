@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -82,6 +83,26 @@ _CHECKPOINTS = (
 )
 
 
+def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
+    """The log's connection, in WAL mode. Several processes share the log (the server and its
+    workers): while one closes the last connection (SQLite then removes the WAL's files) another
+    opening it may get `disk I/O error` or `database is locked`; it tries again, for a while."""
+    for attempt in range(50):
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={synchronous}")
+            db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            db.close()
+            if attempt == 49 or not any(w in str(exc) for w in ("disk I/O", "locked")):
+                raise
+            time.sleep(0.02 * (1 + attempt % 5))
+            continue
+        return db
+    raise AssertionError("unreachable")
+
+
 class AuditLog:
     """An append-only, tamper-evident log. Not writable by tools: only the gateway holds it.
 
@@ -105,10 +126,7 @@ class AuditLog:
         self.unwitnessed = 0
         """Heads this log could not send to a witness (each is logged as a warning)."""
         private_file(path)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.executescript(_SCHEMA)
+        self._db = _connect(path, synchronous)
         self._since_checkpoint = self._count_since_checkpoint()
         self._next = self._end()
 

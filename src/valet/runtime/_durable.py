@@ -7,10 +7,16 @@ itself only calls back `execute(task_id)`, which the owner (the server's task ma
 implements with `run_task(..., checkpoints=DbosCheckpoints())`.
 
 Each process has its own DBOS executor id (`valet-<host>-<pid>-<random>`): a workflow row
-says which process last ran it. At launch, the workflows other executors left running are
-taken over (resumed on the queue): the caller must hold the `ServerLock`, which proves no
-other live process runs them. A task is run by whichever process dequeues it; its definition
+says which process last ran it. A task is run by whichever process dequeues it; its definition
 comes from the database (`execute(task_id)` loads it), not from one process's memory.
+
+Taking over what a dead process left running:
+- On SQLite (one process: the caller holds the `ServerLock`), at launch every workflow other
+  executors left running is resumed on the queue.
+- On Postgres, many processes share the queue (`valet serve` and any `valet worker`s). Each
+  holds its `Liveness` lock; every `WATCH_EVERY_S` each checks it still holds its own (else it
+  stops at once: another may take its tasks over) and resumes on the queue the workflows of
+  executors whose lock it could take, that is, of processes that have ended.
 
 DBOS keeps one instance per process; `close()` destroys it so a new one can be launched.
 """
@@ -34,12 +40,17 @@ from sqlalchemy import event
 
 from valet._home import private_dir, private_file
 from valet.runtime._schedules import Schedules  # registers the schedules' workflow
-from valet.store import database_url, engine_url
+from valet.store import Liveness, database_url, engine_url
 
 __all__ = ["QUEUE", "DurableTasks", "Schedules"]
 """`Schedules` is imported here so that its workflow is registered before DBOS launches."""
 
 QUEUE = "valet-tasks"
+DEFAULT_CONCURRENCY = 2
+WATCH_EVERY_S = 2.0
+"""Shared Postgres: how often a process proves itself alive and looks for ended ones."""
+LOST_LIVENESS_EXIT = 75
+"""The exit status of a process that lost its proof of life (EX_TEMPFAIL: restart it)."""
 
 log = logging.getLogger("valet.runtime")
 
@@ -102,18 +113,33 @@ def _app_version() -> str:
 class DurableTasks:
     """Submits tasks as durable workflows and cancels them."""
 
-    def __init__(self, workflows: _Workflows, queue: Queue) -> None:
+    def __init__(self, workflows: _Workflows, queue: Queue, liveness: Liveness | None) -> None:
         self._workflows = workflows
         self._queue = queue
+        self._liveness = liveness
+        self._watch: asyncio.Task[None] | None = None
+        self.executor_id = None if liveness is None else liveness.executor_id
+        """This process's executor id when it shares a Postgres with others (else None)."""
 
     @classmethod
-    async def launch(cls, home: Path, execute: Execute, concurrency: int) -> DurableTasks:
+    async def launch(
+        cls, home: Path, execute: Execute, concurrency: int | None, *, listen: bool = True
+    ) -> DurableTasks:
         """Start DBOS on `home`'s database (or `VALET_DATABASE_URL`) and recover unfinished
-        tasks. Call from the event loop the tasks should run on."""
+        tasks. Call from the event loop the tasks should run on.
+
+        `concurrency`: how many tasks one process runs at once. DBOS keeps it with the queue,
+        in the database, for every process on it: the server sets it; a worker passes None
+        and takes what is there (`DEFAULT_CONCURRENCY` on a database no server set yet).
+        `listen=False`: this process queues tasks but runs none (a web-only server)."""
         await asyncio.to_thread(private_dir, home)
         if (url := _system_database(home)).startswith("sqlite:///"):
             await asyncio.to_thread(private_file, Path(url.removeprefix("sqlite:///")))
         url = _system_database(home)
+        executor = _executor_id()
+        liveness = None
+        if not url.startswith("sqlite"):  # shared: proven alive before it takes any task
+            liveness = await asyncio.to_thread(Liveness.acquire, url, executor)
         DBOS(
             config={
                 "name": "valet",
@@ -122,20 +148,61 @@ class DurableTasks:
                 "log_level": "WARNING",
                 "notification_listener_polling_interval_sec": 0.2,
                 "application_version": _app_version(),
-                "executor_id": _executor_id(),
+                "executor_id": executor,
             }
         )
         workflows = _Workflows(execute)
+        if not listen:
+            DBOS.listen_queues([])
         try:
             DBOS.launch()
             queue = await DBOS.register_queue_async(
-                QUEUE, worker_concurrency=concurrency, polling_interval_sec=0.2
+                QUEUE,
+                worker_concurrency=concurrency or DEFAULT_CONCURRENCY,
+                polling_interval_sec=0.2,
+                on_conflict="always_update" if concurrency else "never_update",
             )
-            await _take_over_abandoned()
+            if liveness is None:
+                await _take_over_abandoned()
         except BaseException:
             DBOS.destroy(workflow_completion_timeout_sec=0)
+            if liveness is not None:
+                liveness.close()
             raise
-        return cls(workflows, queue)
+        tasks = cls(workflows, queue, liveness)
+        if liveness is not None:
+            await tasks._take_over_dead(liveness)
+            tasks._watch = asyncio.create_task(tasks._keep_watch(liveness), name="valet-liveness")
+        return tasks
+
+    async def _keep_watch(self, liveness: Liveness) -> None:
+        """Shared Postgres: prove this process alive, and take over after those that ended."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY_S)
+            if not await asyncio.to_thread(liveness.check):
+                log.critical(
+                    "lost the database connection that proves this process alive; stopping "
+                    "now, since another process may take its tasks over (restart it)"
+                )
+                os._exit(LOST_LIVENESS_EXIT)
+            try:
+                await self._take_over_dead(liveness)
+            except Exception as exc:  # the database is briefly away: next time
+                log.warning("cannot look for ended processes: %s", exc)
+
+    async def _take_over_dead(self, liveness: Liveness) -> None:
+        """Resume on the queue the workflows of executors that have ended."""
+        running = await DBOS.list_workflows_async(
+            status="PENDING", app_version=_app_version(), load_input=False, load_output=False
+        )
+        owners = {w.executor_id for w in running if w.executor_id}
+        dead = await asyncio.to_thread(liveness.dead, owners)
+        orphans = [w.workflow_id for w in running if w.executor_id in dead]
+        if orphans:
+            log.warning(
+                "resuming %d task(s) of ended process(es) %s", len(orphans), ", ".join(sorted(dead))
+            )
+            await DBOS.resume_workflows_async(orphans, queue_name=QUEUE)
 
     @staticmethod
     def unfinished_before_launch(
@@ -170,8 +237,13 @@ class DurableTasks:
         return {w.workflow_id for w in pending}
 
     def close(self) -> None:
-        """Stop DBOS; running workflows stay pending and resume at the next launch."""
+        """Stop DBOS; running workflows stay pending and resume at the next launch (on a
+        shared Postgres: at once, in another process)."""
+        if self._watch is not None:
+            self._watch.cancel()
         DBOS.destroy(workflow_completion_timeout_sec=0)
+        if self._liveness is not None:
+            self._liveness.close()
 
 
 @contextmanager

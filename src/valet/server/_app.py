@@ -79,7 +79,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         settings.default_max_steps,
         durable=settings.durable,
         takeover_grace_s=settings.takeover_grace_s,
-        browsers=shared_browsers(settings),
+        browsers=shared_browsers(settings) if settings.runs_tasks else None,
+        runs_tasks=settings.runs_tasks,
     )
 
     if settings.allowed_origins:  # the server's own address: links in notifications

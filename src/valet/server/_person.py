@@ -174,6 +174,16 @@ class RequestBook:
             self.changed(closed)
         return closed
 
+    def sync(self, record: PersonRequest) -> None:
+        """A request as another process sharing the database has it now: a new one shown
+        here, or the answer given there to one this process's task waits on."""
+        known = self.records.get(record.id)
+        if known == record or (known is not None and known.state != "pending"):
+            return
+        self.records[record.id] = record
+        if record.state != "pending" and (event := self._answered.get(record.id)) is not None:
+            event.set()
+
     async def wait(self, request_id: str) -> PersonRequest:
         """The request once answered; cancelled with the task, it is closed as `cancelled`
         (unless the server is suspending: the resumed task will ask for it again)."""

@@ -109,6 +109,7 @@ def serve(
     new_token: bool = False,
     shared_browsers: int = 1,
     remote_browsers: tuple[str, ...] = (),
+    web_only: bool = False,
 ) -> None:
     """Run the server until interrupted. Prints the address and a one-time sign-in link once
     the databases are checked and open. With `new_token`, first replaces the install token
@@ -119,6 +120,11 @@ def serve(
     home = home or valet_home()
     if not 0 <= port <= 65535:
         raise CannotListen(f"--port {port} is not a port: use 1 to 65535 (0: any free port)")
+    if web_only and not database_url(home).startswith("postgresql"):
+        raise StartupError(
+            "--web-only needs the Postgres database workers share (VALET_DATABASE_URL); on "
+            "SQLite the server runs the tasks itself"
+        )
     lock = ServerLock.acquire(home, database_url(home))
     try:
         make_private(home)  # what an older valet left readable by others
@@ -139,6 +145,7 @@ def serve(
             max_concurrent_tasks=max_concurrent_tasks,
             shared_browsers=shared_browsers,
             remote_browsers=remote_browsers,
+            runs_tasks=not web_only,
             durable=True,
             takeover_grace_s=grace,
         )

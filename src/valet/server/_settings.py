@@ -61,6 +61,9 @@ class ServerSettings(BaseModel):
     request that sends any other Origin is refused."""
     max_concurrent_tasks: int = Field(default=2, ge=1)
     """Tasks that run at the same time; the rest wait in the queue."""
+    runs_tasks: bool = True
+    """False (`valet serve --web-only`, Postgres): the server queues tasks and `valet worker`
+    processes run them."""
     browser: BrowserSettings = Field(default_factory=BrowserSettings)
     """Browser settings of every task."""
     shared_browsers: int = Field(default=1, ge=0)

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, assert_never, cast
 
+from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet.agent import Finished, Limits, RunEnd, StepRecord, Stopped
@@ -29,6 +30,7 @@ from valet.errors import (
     LostTasks,
     StartPageUnreachable,
     StartupError,
+    StoreUnavailable,
     ValetError,
 )
 from valet.record import new_run_id
@@ -57,6 +59,7 @@ from valet.server._schemas import (
     StatusEvent,
     Step,
     StepEvent,
+    TaskEvent,
     TaskStatus,
 )
 from valet.server._settings import ModelChoice, ModelFactory
@@ -74,6 +77,8 @@ from valet.server._task_state import (
     read_event,
 )
 from valet.store import (
+    Bus,
+    BusMessage,
     StoredMessage,
     StoredTask,
     TaskStore,
@@ -85,6 +90,8 @@ from valet.store import (
 from valet.vault import Vault
 
 log = logging.getLogger("valet.server")
+
+_EVENTS: TypeAdapter[TaskEvent] = TypeAdapter(TaskEvent)
 
 
 class TaskManager:
@@ -101,8 +108,17 @@ class TaskManager:
         durable: bool = False,
         takeover_grace_s: float = 30.0,
         browsers: BrowserPool | None = None,
+        worker: bool = False,
+        runs_tasks: bool = True,
     ) -> None:
         self.home = home
+        self.worker = worker
+        """A `valet worker`: runs queued tasks for the server sharing its Postgres, serves
+        nothing itself."""
+        self.runs_tasks = runs_tasks
+        """False: this server only queues tasks; workers run them (shared Postgres)."""
+        self._bus: Bus | None = None
+        """Shared Postgres: what this process does that the others must know, and back."""
         self.browsers = browsers
         """The browsers tasks share (a context each); None: each task launches its own."""
         self.durable = durable
@@ -143,15 +159,26 @@ class TaskManager:
         self.desk.book.persist = store.save_request
         try:
             self._runtime = await DurableTasks.launch(
-                self.home, self._execute_durable, self._max_concurrent
+                self.home,
+                self._execute_durable,
+                None if self.worker else self._max_concurrent,
+                listen=self.runs_tasks,
             )
         except Exception as exc:
             log.debug("DBOS did not start", exc_info=exc)
             raise StartupError(f"cannot start the durable workflows: {reason_of(exc)}") from exc
+        if self._runtime.executor_id is not None:
+            self._bus = Bus(database_url(self.home), self._runtime.executor_id, self._on_bus)
+            try:
+                await self._bus.start()
+            except (SQLAlchemyError, StoreUnavailable) as exc:
+                raise StartupError(f"cannot open the bus table: {reason_of(exc)}") from exc
         self.schedules = Schedules(self._fire)
         ran = await self.schedules.catch_up()
         if ran:
             log.info("ran %d schedule(s) once for the firings missed while down", len(ran))
+        if self.worker:  # what ended while no server ran is the server's to settle
+            return
         alive = await self._runtime.unfinished()
         for task in self._tasks.values():
             if not task.final and task.id not in alive:
@@ -221,6 +248,11 @@ class TaskManager:
 
     # reading ---------------------------------------------------------------------------------
 
+    @property
+    def executor_id(self) -> str | None:
+        """This process's executor id on a shared Postgres (else None)."""
+        return None if self._runtime is None else self._runtime.executor_id
+
     def get(self, task_id: str) -> TaskState:
         try:
             return self._tasks[task_id]
@@ -284,7 +316,9 @@ class TaskManager:
         task.cancel_requested = True
         if self._runtime is not None:
             self._background(self._runtime.cancel(task.id), f"valet-cancel-{task.id}")
-            if task.handle is None:  # still queued: it will never start
+            if task.handle is None and self._bus is not None:  # it may run in another process
+                self._tell("cancel", task.id, {})
+            if task.handle is None and task.status == "queued":  # it will never start
                 self._set_status(task, "cancelled", detail="cancelled by the person")
         if task.handle is not None:
             task.handle.cancel()
@@ -354,6 +388,8 @@ class TaskManager:
         for handle in handles:
             handle.cancel()
         await asyncio.gather(*handles, return_exceptions=True)
+        if self._bus is not None:
+            await self._bus.close()
         if self._runtime is not None:
             self._runtime.close()
         if self._store is not None:
@@ -492,6 +528,8 @@ class TaskManager:
         task = self._tasks.get(task_id)
         if task is None or task.final:
             return
+        if self._bus is not None and task.handle is None:  # its own process says so
+            return
         status: TaskStatus = "running" if what is None else "waiting"
         if (task.status, task.waiting_for) == (status, what):
             return
@@ -577,6 +615,61 @@ class TaskManager:
         event = make(len(task.events) + 1)
         task.events.append(event)
         self.hub.publish(event)
+        if self._bus is not None:
+            self._tell("event", task.id, event.model_dump(mode="json"))
+
+    def _tell(self, kind: str, task_id: str, body: dict[str, Any]) -> None:
+        """Tell the other processes on the shared Postgres (see `_on_bus`)."""
+        assert self._bus is not None
+        try:
+            self._bus.send(kind, task_id, body)
+        except StoreUnavailable as exc:
+            log.warning("task %s: %s", task_id, exc)
+
+    def _on_bus(self, message: BusMessage) -> None:
+        """What another process did: the web server mirrors the tasks workers run (status,
+        steps, requests, messages: shown live); the worker running a task takes the person's
+        answers, messages and cancel from the web server."""
+        task = self._tasks.get(message.task_id)
+        if task is None and (task := self._load(message.task_id)) is None:
+            return
+        task = self._tasks.setdefault(task.id, task)
+        if message.kind == "cancel":
+            if task.handle is not None:
+                task.cancel_requested = True
+                task.handle.cancel()
+            return
+        event = _EVENTS.validate_python(message.body)
+        mine = task.handle is not None
+        match event:
+            case RequestEvent(request=record):
+                self.desk.book.sync(record)
+            case MessageEvent(message=said):
+                known = {m.id: i for i, m in enumerate(task.messages)}
+                if said.id in known:
+                    task.messages[known[said.id]] = said
+                else:
+                    task.messages.append(said)
+            case StatusEvent() if not mine:
+                self._refresh(task)
+            case StepEvent(step=step) if not mine:
+                task.steps.append(step)
+            case _:
+                pass
+        if not mine:  # shown here as its own process showed it
+            task.events.append(event.model_copy(update={"seq": len(task.events) + 1}))
+            self.hub.publish(task.events[-1])
+
+    def _refresh(self, task: TaskState) -> None:
+        """A task another process runs, as the database has it now."""
+        stored = None if self._store is None else self._store.task(task.id)
+        if stored is None:
+            return
+        task.status = cast(TaskStatus, stored.status)
+        task.started_at, task.finished_at = stored.started_at, stored.finished_at
+        task.run_id, task.error = stored.run_id, stored.error
+        task.saved_answer = stored.answer
+        task.waiting_for = stored.detail if stored.status == "waiting" else None
 
     def _find_run(self, task: TaskState) -> str | None:
         """The run record of a running task (its settings carry `server_task`)."""

@@ -4,17 +4,23 @@ default or on Postgres, and what guards them at the server's start.
 `database_url(home)` picks `VALET_DATABASE_URL` when set, else `sqlite:///<home>/valet.db`;
 `TaskStore` keeps what the server must still know after a restart; `SessionStore` keeps the
 one-time sign-in links and browser sessions; `ServerLock` keeps a second
-server off the same home and database; `check_files` finds damaged SQLite files before use.
+server off the same home and database; `Liveness` tells the processes sharing a Postgres which
+of them are alive; `check_files` finds damaged SQLite files before use.
 """
 
+from valet.store._bus import Bus, BusMessage
 from valet.store._checks import DATABASE_FILES, DatabaseFile, check_files
+from valet.store._liveness import Liveness
 from valet.store._lock import ServerLock, engine_url, reason_of, shown_url
 from valet.store._sessions import Session, SessionPolicy, SessionStore, install_of
 from valet.store._tasks import StoredMessage, StoredRequest, StoredTask, TaskStore, database_url
 
 __all__ = [
     "DATABASE_FILES",
+    "Bus",
+    "BusMessage",
     "DatabaseFile",
+    "Liveness",
     "ServerLock",
     "Session",
     "SessionPolicy",

@@ -1,8 +1,8 @@
 """One `valet serve` per valet home and per database, held for the server's whole life.
 
-Until a full multi-worker mode exists, a second server on the same data is refused at start:
-two servers would run each other's tasks with stale state, and the audit log's hash chain
-would fork. `ServerLock.acquire` takes
+A second server on the same data is refused at start: the web server keeps the person's
+side of the tasks (requests, sign-ins, live views) in its memory. More processes run tasks as
+`valet worker`s (see `valet.store._liveness`). `ServerLock.acquire` takes
 
 - an `flock` on `<home>/serve.lock` (the home holds the audit log, runs and browser state), and
 - on Postgres, a session-level `pg_try_advisory_lock` on a connection of its own.
@@ -117,8 +117,8 @@ def _advisory_lock(url: str) -> sa.Connection:
     connection.close()
     raise AlreadyServing(
         f"another valet server ({str(holder).removeprefix('valet serve ')}) is already serving "
-        f"the database {shown_url(url)}; stop it first (one server per database until a "
-        "multi-worker mode exists)"
+        f"the database {shown_url(url)}; stop it first (one server per database; add "
+        "`valet worker` processes to run more tasks)"
     )
 
 

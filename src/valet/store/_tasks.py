@@ -196,18 +196,21 @@ class TaskStore:
         return [StoredMessage(**row) for row in rows]
 
     def save_request(self, request: StoredRequest) -> None:
-        """Insert or replace one request to the person."""
-        values = {
+        """Insert or replace one request to the person (an empty fingerprint, as a process
+        that did not open the request knows it, keeps the stored one)."""
+        values: dict[str, Any] = {
             "task_id": request.task_id,
-            "fingerprint": request.fingerprint,
             "claimed": request.claimed,
             "record": json.dumps(request.record),
         }
+        if request.fingerprint:
+            values["fingerprint"] = request.fingerprint
         with self._writing(f"request {request.id}") as db:
             updated = db.execute(
                 person_requests.update().where(person_requests.c.id == request.id).values(**values)
             )
             if not updated.rowcount:
+                values.setdefault("fingerprint", "")
                 db.execute(person_requests.insert().values(id=request.id, **values))
 
     def requests(self) -> list[StoredRequest]:

@@ -1,0 +1,155 @@
+"""Many workers on one Postgres: `valet serve` and three `valet worker` processes share the task
+queue; tasks that mail (a consequential action the person approves in the web server) run on
+whichever worker dequeues them; one worker is killed with SIGKILL in the middle of the work and
+another takes its tasks over. Every task ends, each mail leaves exactly once (counted on the
+SMTP server by the task id valet marks each mail with), and the server shows what the workers
+did. Real PostgreSQL (started for the tests), Dovecot, an SMTP server, Chromium."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from tests._postgres import fresh_database
+from tests.test_durable import FINAL, Server, _wait
+from tests.test_durable_postgres import postgres_url
+from tests.test_durable_toolsets import ORDER_MAIL, Mailbox, drop, mailbox
+
+__all__ = ["drop", "mailbox", "postgres_url"]  # fixtures used here
+
+WORKER = [sys.executable, "-m", "valet", "worker"]
+TASKS = 30
+
+
+class Worker:
+    def __init__(self, home: Path, script: Path, database_url: str, number: int) -> None:
+        self.log = home / f"worker-{number}.log"
+        env = {**os.environ, "VALET_HOME": str(home), "VALET_DATABASE_URL": database_url}
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [*WORKER, "--model", f"scripted:{script}"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.executor = _wait(self._executor, f"worker {number} to start", 60)
+
+    def _executor(self) -> str | None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"valet worker exited: {self.log.read_text()[-2000:]}")
+        for line in self.log.read_text(errors="replace").splitlines():
+            if line.startswith("valet worker "):
+                return line.split()[2]
+        return None
+
+    def kill(self) -> None:
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.kill()
+
+
+def _running_on(database_url: str, executor: str) -> int:
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as db:
+            query = sa.text(
+                "SELECT count(*) FROM dbos.workflow_status "
+                "WHERE status = 'PENDING' AND executor_id = :e"
+            )
+            return int(db.execute(query, {"e": executor}).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _approve_all(server: Server) -> int:
+    approved = 0
+    for request in server.get("/api/requests").json():
+        if request["state"] != "pending":
+            continue
+        assert request["kind"] == "approval" and request["tool"] == "mail_send", request
+        answer = server.post(f"/api/requests/{request['id']}/approve", {})
+        assert answer.status_code in (200, 409), answer.text  # 409: answered meanwhile
+        approved += answer.status_code == 200
+    return approved
+
+
+@pytest.mark.timeout(600)
+def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
+    mailbox: Mailbox, postgres_url: str
+) -> None:
+    database = fresh_database(postgres_url)
+    mailbox.drop.keep_sent = True  # the Sent copy lets a retried send check it had left
+    mailbox.drop.hold_data = 0.3  # a mail takes a moment to leave: a kill can land mid-send
+    script = mailbox.home / "script.yaml"
+    steps: list[Any] = [
+        {"raw": {"tool": "mail_send", "args": ORDER_MAIL}},
+        {"expect": {"prompt": '"sent_to"'}, "done": "mailed once"},
+    ]
+    script.write_text(yaml.safe_dump(steps), encoding="utf-8")
+    server = Server(mailbox.home, script, database)
+    workers: list[Worker] = []
+    try:
+        server.start()
+        workers = [Worker(mailbox.home, script, database, n) for n in range(3)]
+        ids = []
+        for n in range(TASKS):
+            made = server.post("/api/tasks", {"task": f"mail the shop about order 1042 ({n})"})
+            assert made.status_code == 201, made.text
+            ids.append(made.json()["id"])
+        victim = workers[0]
+        killed_holding = 0
+        deadline = time.monotonic() + 480
+        statuses: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            _approve_all(server)
+            if not killed_holding and mailbox.drop.received:
+                held = _running_on(database, victim.executor)
+                if held:  # mid-task: it holds tasks, mail is leaving
+                    victim.kill()
+                    killed_holding = held
+            statuses = {i: server.get(f"/api/tasks/{i}").json()["status"] for i in ids}
+            if all(s in FINAL for s in statuses.values()):
+                break
+            time.sleep(0.3)
+        assert killed_holding, "the worker to kill never held a task"
+        assert Counter(statuses.values()) == {"succeeded": TASKS}, statuses
+        # Each task mailed exactly once, none lost, none twice (valet marks each mail).
+        sent = Counter(str(r.message["X-Valet-Task"]) for r in mailbox.drop.received)
+        assert sent == dict.fromkeys(ids, 1), sent
+        # The killed worker's tasks were taken over by the others; every worker took some.
+        assert _running_on(database, victim.executor) == 0
+        took_over = [w.log.read_text(errors="replace") for w in workers[1:]] + [
+            server.log.read_text(errors="replace")
+        ]
+        assert any(f"of ended process(es) {victim.executor}" in text for text in took_over), (
+            "no process said it took the killed worker's tasks over"
+        )
+        survivors = {w.executor for w in workers[1:]}
+        engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://"))
+        with engine.connect() as db:
+            ran = db.execute(
+                sa.text("SELECT executor_id, count(*) FROM dbos.workflow_status GROUP BY 1")
+            ).all()
+        engine.dispose()
+        by_executor = {str(e): int(n) for e, n in ran}
+        assert all(by_executor.get(e, 0) > 0 for e in survivors), by_executor
+        # The server showed the workers' steps live (mirrored), not only their end.
+        task = server.get(f"/api/tasks/{ids[-1]}").json()
+        assert task["status"] == "succeeded" and task["answer"] == "mailed once", task
+    finally:
+        for worker in workers:
+            worker.stop()
+        server.stop()
