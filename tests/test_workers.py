@@ -3,10 +3,12 @@ queue; tasks that mail (a consequential action the person approves in the web se
 whichever worker dequeues them; one worker is killed with SIGKILL in the middle of the work and
 another takes its tasks over. Every task ends, each mail leaves exactly once (counted on the
 SMTP server by the task id valet marks each mail with), and the server shows what the workers
-did. Real PostgreSQL (started for the tests), Dovecot, an SMTP server, Chromium."""
+did; a task a worker runs is taken over through the web server's live view. Real PostgreSQL
+(started for the tests), Dovecot, an SMTP server, Chromium."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -20,9 +22,13 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from tests._postgres import fresh_database
-from tests.test_durable import FINAL, Server, _wait
+from tests.test_durable import FINAL, Server, _final, _header, _wait
 from tests.test_durable_postgres import postgres_url
+from tests.test_durable_takeover import SCRIPT as TAKEOVER_SCRIPT
+from tests.test_durable_takeover import _take_over_and_sign_in
 from tests.test_durable_toolsets import ORDER_MAIL, Mailbox, drop, mailbox
+
+from valet.sites import SiteServer
 
 __all__ = ["drop", "mailbox", "postgres_url"]  # fixtures used here
 
@@ -153,3 +159,46 @@ def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
         for worker in workers:
             worker.stop()
         server.stop()
+
+
+@pytest.mark.timeout(300)
+def test_a_task_a_worker_runs_is_taken_over_through_the_web_server(
+    tmp_path: Path, sites: SiteServer, postgres_url: str
+) -> None:
+    """The worker has the browser; the person uses the web server's live view and takeover
+    (`valet serve --web-only` runs no task), which forwards them to the worker."""
+    home = tmp_path / "home"
+    home.mkdir()
+    database = fresh_database(postgres_url)
+    script = home / "script.yaml"
+    script.write_text(yaml.safe_dump(TAKEOVER_SCRIPT), encoding="utf-8")
+    server = Server(home, script, database, extra=["--web-only"])
+    worker: Worker | None = None
+    try:
+        server.start()
+        worker = Worker(home, script, database, 0)
+        made = server.post(
+            "/api/tasks", {"task": "sign in to the shop", "start_url": sites.url_for("/shop")}
+        )
+        assert made.status_code == 201, made.text
+        task_id = made.json()["id"]
+
+        def takeover_asked() -> list[dict[str, Any]] | None:
+            found: list[dict[str, Any]] = server.get(f"/api/requests?task_id={task_id}").json()
+            return found if [r["kind"] for r in found] == ["takeover"] else None
+
+        _wait(takeover_asked, "the login stop's takeover request (run by the worker)")
+        assert _running_on(database, worker.executor) == 1  # the worker has it, not the server
+        status, lease = asyncio.run(
+            _take_over_and_sign_in(server, task_id, sites, tmp_path / "persons-browser")
+        )
+        assert status == 200 and lease["holder"] == "Ada", lease
+        final = _final(server, task_id, "the task to end after the hand back")
+    finally:
+        if worker is not None:
+            worker.stop()
+        server.stop()
+    assert final["status"] == "succeeded", final
+    header = _header(home, task_id)
+    [handover] = header["handovers"]
+    assert handover["by"] == "person:Ada" and handover["url_after"].endswith("/account"), header

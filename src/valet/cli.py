@@ -612,6 +612,20 @@ def worker_command(
         list[str] | None,
         typer.Option("--remote-browser", help="CDP URL of a browser elsewhere; repeatable."),
     ] = None,
+    listen: Annotated[
+        str,
+        typer.Option(
+            help="HOST:PORT where the web server reaches the live views of this worker's tasks "
+            "(port 0: any free one).",
+        ),
+    ] = "127.0.0.1:0",
+    advertise: Annotated[
+        str | None,
+        typer.Option(
+            help="The address the web server should use for --listen (http://worker1:8701), "
+            "when it differs.",
+        ),
+    ] = None,
 ) -> None:
     """Run tasks that `valet serve` queues, on the Postgres they share (VALET_DATABASE_URL)
     and the same valet home; each runs as many at once as the server's --max-tasks. Start as
@@ -628,6 +642,8 @@ def worker_command(
             model=model,
             browsers=browsers,
             remote_browsers=tuple(remote_browser or ()),
+            listen=listen,
+            advertise=advertise,
             announce=lambda line: out.print(line, markup=False, soft_wrap=True),
         )
     except StartupError as exc:

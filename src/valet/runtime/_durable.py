@@ -228,6 +228,13 @@ class DurableTasks:
         handle: WorkflowHandleAsync[str] = await DBOS.retrieve_workflow_async(task_id)
         return await handle.get_result()
 
+    async def executor_of(self, task_id: str) -> str | None:
+        """The executor id of the process running the task's workflow (None: not running)."""
+        status = await DBOS.get_workflow_status_async(task_id)
+        if status is None or status.status != "PENDING":
+            return None
+        return status.executor_id
+
     async def cancel(self, task_id: str) -> None:
         await DBOS.cancel_workflow_async(task_id)
 

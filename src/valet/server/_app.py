@@ -156,6 +156,20 @@ def _error(request: Request, status: int, detail: object, code: str | None = Non
     )
 
 
+def create_worker_app(manager: TaskManager, token: str) -> FastAPI:
+    """What a `valet worker` serves to the web server (nothing else reaches it): the person's
+    routes for the tasks it runs (live view, lease, takeover, hand back, requests), behind the
+    install token. The web server forwards them here (`_remote.py`)."""
+    app = FastAPI(title="valet worker", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.tasks = manager
+    app.state.sessions = sessions = SessionStore(database_url(manager.home))
+    app.state.guard = Guard(token, frozenset(), sessions)
+    app.add_middleware(SecurityMiddleware, guard=app.state.guard)
+    _add_error_handlers(app)
+    app.include_router(_person_api.router)
+    return app
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 
 from valet.server._live import NoBrowser
 from valet.server._person import PersonDesk
+from valet.server._remote import bridge, forward
 from valet.server._schemas import (
     EditedArgs,
     ErrorBody,
@@ -53,6 +54,9 @@ async def live_view(websocket: WebSocket, task_id: str) -> None:
     except TaskNotFound:
         await websocket.close(code=CLOSE_NOT_FOUND, reason="no such task")
         return
+    if (worker := await manager.runner(task_id)) is not None:
+        await bridge(websocket, worker)
+        return
     await websocket.accept()
     query = websocket.query_params
     await manager.desk.view(task_id).serve(websocket, query.get("name"), query.get("resume"))
@@ -61,7 +65,8 @@ async def live_view(websocket: WebSocket, task_id: str) -> None:
 @router.get("/tasks/{task_id}/lease", responses={404: {"model": ErrorBody}}, tags=["takeover"])
 async def get_lease(task_id: str, request: Request) -> Lease:
     """Who controls the task's browser now."""
-    _manager(request).get(task_id)
+    if (worker := await _manager(request).runner(task_id)) is not None:
+        return await forward(request, worker)
     return _desk(request).view(task_id).lease()
 
 
@@ -74,6 +79,8 @@ async def take_over(task_id: str, body: ViewerRef, request: Request) -> Lease:
     task = _manager(request).get(task_id)
     if task.final:
         raise NoBrowser(f"task {task_id} already ended ({task.status})")
+    if (worker := await _manager(request).runner(task_id)) is not None:
+        return await forward(request, worker, body.model_dump(mode="json"))
     return _desk(request).takeover(task_id, body.viewer)
 
 
@@ -83,7 +90,8 @@ async def hand_back(task_id: str, request: Request, body: ViewerRef | None = Non
     still needs the person (a login, payment, CAPTCHA or code form still there): then the task
     stops for them again. Only the viewer holding the lease may (409 otherwise, saying who
     holds it); with nobody holding it, this resumes a task waiting for a takeover."""
-    _manager(request).get(task_id)
+    if (worker := await _manager(request).runner(task_id)) is not None:
+        return await forward(request, worker, None if body is None else body.model_dump())
     return _desk(request).handback(task_id, None if body is None else body.viewer)
 
 

@@ -70,7 +70,7 @@ def new_link(home: Path, base_url: str | None = None) -> str:
     return url.rstrip("/") + f"/?token={secret}"
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int) -> socket.socket:
     """The listening socket; `CannotListen` with why, in one line, when it cannot be had."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -128,7 +128,7 @@ def serve(
     lock = ServerLock.acquire(home, database_url(home))
     try:
         make_private(home)  # what an older valet left readable by others
-        sock = _bind(host, port)
+        sock = bind_socket(host, port)
         port = int(sock.getsockname()[1])
         token = rotate_token(home) if new_token else load_or_create_token(home)
         try:

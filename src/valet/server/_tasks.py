@@ -253,6 +253,22 @@ class TaskManager:
         """This process's executor id on a shared Postgres (else None)."""
         return None if self._runtime is None else self._runtime.executor_id
 
+    async def runner(self, task_id: str) -> str | None:
+        """The address of the worker running this task when it is another process (its live
+        view is there), else None (this process runs it, or nobody does now)."""
+        task = self.get(task_id)
+        if self._bus is None or self._runtime is None or task.handle is not None or task.final:
+            return None
+        executor = await self._runtime.executor_of(task_id)
+        if executor is None or executor == self.executor_id:
+            return None
+        return await asyncio.to_thread(self._bus.endpoint, executor)
+
+    def advertise(self, url: str) -> None:
+        """Say where this worker serves the live views of its tasks."""
+        if self._bus is not None:
+            self._bus.advertise(url)
+
     def get(self, task_id: str) -> TaskState:
         try:
             return self._tasks[task_id]

@@ -7,6 +7,8 @@ connection was down is still read), taking the rows it has not seen that other p
 wrote, in order. A row's number is taken when its transaction starts, so a row may become
 visible after a later one: each read looks `_WINDOW` rows back and skips those already seen.
 Rows older than `KEEP` are deleted as new ones are written.
+
+`valet_endpoints` says where each worker serves the live views of the tasks it runs.
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ bus = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
+
+
+endpoints = sa.Table(
+    "valet_endpoints",
+    _meta,
+    sa.Column("executor_id", sa.String(120), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Where each worker serves the live views of the tasks it runs (the server forwards to it)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +119,21 @@ class Bus:
             raise StoreUnavailable(
                 f"cannot tell the other valet processes: {reason_of(exc)}"
             ) from exc
+
+    def advertise(self, url: str) -> None:
+        """Say where this process serves the live views of its tasks."""
+        now = datetime.now(UTC)
+        with self._engine.begin() as db:
+            db.execute(endpoints.delete().where(endpoints.c.executor_id == self.origin))
+            db.execute(endpoints.insert().values(executor_id=self.origin, url=url, at=now))
+            db.execute(endpoints.delete().where(endpoints.c.at < now - timedelta(days=7)))
+
+    def endpoint(self, executor_id: str) -> str | None:
+        """Where `executor_id` serves live views (None: it said nothing)."""
+        query = sa.select(endpoints.c.url).where(endpoints.c.executor_id == executor_id)
+        with self._engine.connect() as db:
+            url = db.execute(query).scalar()
+        return None if url is None else str(url)
 
     async def close(self) -> None:
         if self._reader is not None:
