@@ -316,6 +316,32 @@ async def test_an_oauth_sign_in_comes_back_to_the_server_and_revoke_reaches_the_
     assert '"revoked_at_provider":true' in records[-1][2].replace(" ", "")
 
 
+async def test_a_sign_in_started_on_one_server_is_finished_by_another(
+    home: Path, oauth: OAuthServer
+) -> None:
+    """Two web servers on one database behind a balancer: the provider's redirect reaches
+    the other one, which finds the sign-in in the database and finishes it, once."""
+    write_config(home, oauth)
+    async with running_server(home) as first, running_server(home) as second:
+        body = {"auth": "oauth2", "name": "local", "connector": "github", "provider": "local"}
+        started = await first.client.post("/api/sources", json=body)
+        assert started.status_code == 202, started.text
+        async with first.anonymous() as browser:
+            consent = await browser.get(started.json()["authorization_url"])
+            while consent.is_redirect and not consent.headers["location"].startswith(first.url):
+                consent = await browser.get(consent.headers["location"])
+            callback = consent.headers["location"].removeprefix(first.url)
+            assert callback.startswith("/sources/oauth/callback?"), callback
+        async with second.anonymous() as browser:  # the balancer sent it to the other server
+            landed = await browser.get(callback)
+            assert landed.status_code == 200 and "Connected local" in landed.text, landed.text
+            assert (await browser.get(callback)).status_code == 401  # one answer per state
+        async with first.anonymous() as browser:
+            assert (await browser.get(callback)).status_code == 401  # taken for every server
+    account = Accounts.load(home).get("local")
+    assert account is not None and account.login == USER
+
+
 async def test_in_chromium_connect_see_the_flag_and_revoke(home: Path, oauth: OAuthServer) -> None:
     write_config(home, oauth, extra="[accounts]\nunused_after_days = 60\n")
     old_accounts(home)

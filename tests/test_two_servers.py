@@ -1,7 +1,7 @@
-"""Many servers, one database: one web server per home and database (more processes run tasks
-as `valet worker`, tests/test_workers.py), so a second `valet serve` on the
-same valet home or the same Postgres database is refused at start (exit code 4, one line, no
-traceback, no sign-in link); a restart right after a SIGKILL takes over at once. Each process
+"""Many servers, one database: on SQLite a second `valet serve` on the same valet home is
+refused at start (exit code 4, one line, no traceback, no sign-in link) and a restart right
+after a SIGKILL takes over at once; on Postgres several servers (and `valet worker`s,
+tests/test_workers.py) share the database. Each process
 runs DBOS under its own executor id, and a task is run by whichever process dequeues it: its
 definition comes from the database, not from the memory of the process that created it."""
 
@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from dbos import DBOSClient
+from tests._postgres import fresh_database
 from tests.test_durable import SERVE, Server, _final, _free_port, _wait
 from tests.test_durable_postgres import postgres_url  # noqa: F401  (the session fixture)
 
@@ -76,27 +77,40 @@ def test_a_second_server_on_the_same_home_is_refused_until_the_first_dies(
 
 
 @pytest.mark.timeout(240)
-def test_a_second_server_on_the_same_postgres_database_is_refused(
+def test_two_servers_share_one_postgres_database(
     tmp_path: Path,
+    sites: SiteServer,
     postgres_url: str,  # noqa: F811
 ) -> None:
-    """Two homes (two machines, say) on one database: the second is refused by the database's
-    advisory lock; once the first is killed, the second starts at once."""
-    first = Server(tmp_path / "a", _script(tmp_path / "a", DONE), database_url=postgres_url)
-    home_b = tmp_path / "b"
-    second = Server(home_b, _script(home_b, DONE), database_url=postgres_url)
+    """On Postgres a second server (same home: another port, say behind a balancer) starts
+    beside the first: tasks made on one are queued for both, and each shows them all as they
+    end, whichever ran them; the second's `--web-only` is refused on SQLite."""
+    home = tmp_path / "home"
+    database = fresh_database(postgres_url)
+    first = Server(home, _script(home, DONE), database_url=database)
+    second = Server(home, home / "script.yaml", database_url=database)
     try:
         first.start()
-        assert first.process is not None
-        done = _second(home_b, postgres_url)
-        _refused(done, "the database postgresql://valet@127.0.0.1")
-        assert f"pid {first.process.pid} on " in done.stderr
-        first.kill()
         second.start()
-        assert second.get("/api/tasks").status_code == 200
+        ids = []
+        for n in range(4):
+            made = first.post("/api/tasks", {"task": f"nothing ({n})", "start_url": sites.url})
+            assert made.status_code == 201, made.text
+            ids.append(made.json()["id"])
+        for server in (second, first):
+            for task_id in ids:
+                final = _final(server, task_id, "the task to end, seen by both servers")
+                assert final["status"] == "succeeded", final
     finally:
         first.stop()
         second.stop()
+    sqlite_only = tmp_path / "sqlite"
+    _script(sqlite_only, DONE)
+    env = {**os.environ, "VALET_HOME": str(sqlite_only)}
+    env.pop("VALET_DATABASE_URL", None)
+    command = [*SERVE, "--port", "0", "--web-only"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "--web-only needs the Postgres" in done.stderr, done.stderr
 
 
 def _executor(home: Path, task_id: str) -> str | None:

@@ -92,6 +92,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
         yield
         await manager.shutdown()
         sessions.close()
+        signins.close()
 
     app = FastAPI(
         title="valet",
@@ -105,7 +106,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     )
     app.state.tasks = manager
     app.state.settings = settings
-    app.state.signins = signins = SignIns()
+    app.state.signins = signins = SignIns(database_url(settings.home))
     app.state.sessions = sessions = SessionStore(database_url(settings.home))
     app.state.guard = Guard(
         token,

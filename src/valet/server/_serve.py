@@ -125,7 +125,10 @@ def serve(
             "--web-only needs the Postgres database workers share (VALET_DATABASE_URL); on "
             "SQLite the server runs the tasks itself"
         )
-    lock = ServerLock.acquire(home, database_url(home))
+    shared = database_url(home).startswith("postgresql")
+    # On SQLite one server per home; servers sharing a Postgres know of each other (see
+    # `valet.store._liveness`, `valet.store._bus`).
+    lock = None if shared else ServerLock.acquire(home)
     try:
         make_private(home)  # what an older valet left readable by others
         sock = bind_socket(host, port)
@@ -180,6 +183,9 @@ def serve(
                     "warning: not bound to loopback; anyone who can reach this port and has a "
                     "link or the token can use valet"
                 )
+            # Other servers forward the live views of the tasks this one runs here.
+            own = server_url("127.0.0.1" if host in ("0.0.0.0", "::", "") else host, port)
+            await asyncio.to_thread(manager.advertise, own.rstrip("/"))
             await server.serve(sockets=[sock])  # the lifespan's start is a no-op now
 
         try:
@@ -189,4 +195,5 @@ def serve(
             if tracing is not None:
                 tracing.close()  # what is pending goes out
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()

@@ -15,7 +15,7 @@ import secrets
 from collections import Counter
 from collections.abc import Coroutine
 from contextvars import Context
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, assert_never, cast
 
@@ -180,8 +180,11 @@ class TaskManager:
         if self.worker:  # what ended while no server ran is the server's to settle
             return
         alive = await self._runtime.unfinished()
+        # Shared: another server may have stored a task it is about to queue (a moment).
+        settled = datetime.now(UTC) - timedelta(seconds=0 if self._bus is None else 60)
         for task in self._tasks.values():
-            if not task.final and task.id not in alive:
+            made = datetime.fromisoformat(task.created_at)
+            if not task.final and task.id not in alive and made < settled:
                 self._fail(task, "valet stopped while this task ran and could not resume it")
             if task.final:  # nothing will ask for its requests again, nor resume it
                 self.desk.end(task.id)

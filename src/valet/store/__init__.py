@@ -3,9 +3,10 @@ default or on Postgres, and what guards them at the server's start.
 
 `database_url(home)` picks `VALET_DATABASE_URL` when set, else `sqlite:///<home>/valet.db`;
 `TaskStore` keeps what the server must still know after a restart; `SessionStore` keeps the
-one-time sign-in links and browser sessions; `ServerLock` keeps a second
-server off the same home and database; `Liveness` tells the processes sharing a Postgres which
-of them are alive; `check_files` finds damaged SQLite files before use.
+one-time sign-in links and browser sessions, `SignInStore` the connector sign-ins waiting for
+their provider; `ServerLock` keeps a second server off the same home on SQLite; `Liveness`
+tells the processes sharing a Postgres which of them are alive, `Bus` what they did;
+`check_files` finds damaged SQLite files before use.
 """
 
 from valet.store._bus import Bus, BusMessage
@@ -13,6 +14,7 @@ from valet.store._checks import DATABASE_FILES, DatabaseFile, check_files
 from valet.store._liveness import Liveness
 from valet.store._lock import ServerLock, engine_url, reason_of, shown_url
 from valet.store._sessions import Session, SessionPolicy, SessionStore, install_of
+from valet.store._signins import SignInStore
 from valet.store._tasks import StoredMessage, StoredRequest, StoredTask, TaskStore, database_url
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "Session",
     "SessionPolicy",
     "SessionStore",
+    "SignInStore",
     "StoredMessage",
     "StoredRequest",
     "StoredTask",
