@@ -15,11 +15,16 @@ and good for that one sign-in only. Sign-ins are kept in the valet database
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from valet.connectors import AuthorizationRequest, OAuthProvider, authorization_request
 from valet.store import SignInStore
+
+log = logging.getLogger("valet.server")
 
 CALLBACK_PATH = "/sources/oauth/callback"
 PENDING_SECONDS = 600.0
@@ -71,8 +76,13 @@ class SignIns:
         return pending
 
     def expects(self, state: str | None) -> bool:
-        """Whether `state` belongs to a sign-in still waiting."""
-        return bool(state) and self._store.has(str(state))
+        """Whether `state` belongs to a sign-in still waiting (False when the database cannot
+        tell: the redirect then needs the token, which it lacks)."""
+        try:
+            return bool(state) and self._store.has(str(state))
+        except SQLAlchemyError as exc:
+            log.warning("cannot read the pending sign-ins: %s", exc)
+            return False
 
     def take(self, state: str | None) -> PendingSignIn | None:
         """The sign-in `state` belongs to, which stops waiting (an answer is used once)."""

@@ -37,13 +37,22 @@ class SignInStore:
     """Pending sign-ins by state; each lives `within` from its start."""
 
     def __init__(self, url: str, within: timedelta, keep: int) -> None:
-        if url.startswith("sqlite:///"):
-            private_file(Path(url.removeprefix("sqlite:///")))
-        self.engine = sa.create_engine(engine_url(url))
-        _meta.create_all(self.engine)
+        self.url = url
+        self._engine: sa.Engine | None = None
         self.within = within
         self.keep = keep
         """At most this many wait at once: the oldest go first (a page reloaded many times)."""
+
+    @property
+    def engine(self) -> sa.Engine:
+        """Opened at first use (after the server's start checked the database files)."""
+        if self._engine is None:
+            if self.url.startswith("sqlite:///"):
+                private_file(Path(self.url.removeprefix("sqlite:///")))
+            engine = sa.create_engine(engine_url(self.url))
+            _meta.create_all(engine)
+            self._engine = engine
+        return self._engine
 
     def put(self, state: str, record: dict[str, Any]) -> None:
         now = datetime.now(UTC)
@@ -87,4 +96,5 @@ class SignInStore:
         return record
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._engine is not None:
+            self._engine.dispose()
