@@ -62,10 +62,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 chromium:
-	@[ -x /usr/bin/chromium ] || { \
-		echo "installing Chromium (Debian package)"; \
+	@[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromium-headless-shell ] || { \
+		echo "installing Chromium and its headless shell (Debian packages)"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-headless-shell; }
 
 # PostgreSQL for the durable tasks' scale-out test (the test starts a throwaway cluster).
 postgres:

@@ -38,7 +38,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from valet.browser._interception import DocumentCheck, DocumentInterceptor
 from valet.browser._observe import Observer, new_event_name
-from valet.browser._settings import DEFAULT_CHROMIUM, BrowserSettings
+from valet.browser._settings import BrowserSettings, chromium_executable
 
 _log = logging.getLogger(__name__)
 
@@ -213,9 +213,7 @@ class BrowserPool:
         if endpoint is not None:
             browser = await playwright.chromium.connect_over_cdp(endpoint)
         else:
-            executable = self._settings.executable
-            if executable is None and DEFAULT_CHROMIUM.exists():
-                executable = DEFAULT_CHROMIUM
+            executable = chromium_executable(self._settings)
             browser = await playwright.chromium.launch(
                 executable_path=executable,
                 headless=self._settings.headless,

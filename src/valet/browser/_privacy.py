@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from playwright.async_api import Error, async_playwright
 
-from valet.browser._settings import DEFAULT_CHROMIUM, BrowserSettings
+from valet.browser._settings import BrowserSettings, chromium_executable
 
 _ORIGIN_TEXT = re.compile(rb"(https?)://([a-z0-9.\-]+|\[[0-9a-f:]+\])(?::(\d{1,5}))?")
 _ORIGIN_NAME = re.compile(r"^(https?)_(.+?)_(\d+)(?:\.|$)")
@@ -156,9 +156,7 @@ async def forget_site(
     from valet.browser._pool import CHROMIUM_ARGS
 
     settings = settings or BrowserSettings()
-    executable = settings.executable
-    if executable is None and DEFAULT_CHROMIUM.exists():
-        executable = DEFAULT_CHROMIUM
+    executable = chromium_executable(settings)
     reports: list[Forgotten] = []
     async with async_playwright() as playwright:
         for profile in profiles(profiles_dir, name):

@@ -39,7 +39,7 @@ from valet.browser._pool import CHROMIUM_ARGS, EGRESS_ARGS, BrowserPool, PooledC
 from valet.browser._privacy import is_sensitive, wipe_profile
 from valet.browser._resolve import resolve
 from valet.browser._screencast import Screencast, ScreencastSettings
-from valet.browser._settings import DEFAULT_CHROMIUM, BrowserSettings
+from valet.browser._settings import BrowserSettings, chromium_executable
 from valet.browser._types import ActionOutcome, Element, Observation, Target
 
 _FORMS = resources.files("valet.browser").joinpath("js/forms.js").read_text("utf-8").strip()
@@ -456,9 +456,7 @@ async def _open_context(
             proxy=proxy if _on_this_machine(settings.cdp_url) else None,
         )
         return browser, context, True
-    executable = settings.executable
-    if executable is None and DEFAULT_CHROMIUM.exists():
-        executable = DEFAULT_CHROMIUM
+    executable = chromium_executable(settings)
     if settings.profile is not None:
         if profiles_dir is None:
             raise ValueError("a named browser profile needs profiles_dir")

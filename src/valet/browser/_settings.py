@@ -7,6 +7,10 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_CHROMIUM = Path("/usr/bin/chromium")
+HEADLESS_SHELL = Path("/usr/bin/chromium-headless-shell")
+"""Debian's `chromium-headless-shell`: Chromium's headless shell, without the browser's own
+interface, so each context costs less (about 80 MB instead of 130 at 20 contexts) and each
+step less CPU. Used for headless browsers when installed."""
 
 DEFAULT_SENSITIVE_SITES: tuple[str, ...] = (
     "mail.*",
@@ -36,7 +40,8 @@ class BrowserSettings(BaseModel):
 
     executable: Path | None = Field(
         default=None,
-        description="Chromium binary. None: /usr/bin/chromium when present, else Playwright's own.",
+        description="Chromium binary. None: headless, /usr/bin/chromium-headless-shell when "
+        "present; else /usr/bin/chromium when present; else Playwright's own.",
     )
     cdp_url: str | None = Field(
         default=None,
@@ -119,3 +124,14 @@ class BrowserSettings(BaseModel):
         description="An action compares against the latest observation when it is younger "
         "than this; otherwise it observes the page first.",
     )
+
+
+def chromium_executable(settings: BrowserSettings) -> Path | None:
+    """The Chromium to launch for `settings`: its own `executable`; else, headless, the
+    headless shell when installed; else /usr/bin/chromium when present; else None
+    (Playwright's own)."""
+    if settings.executable is not None:
+        return settings.executable
+    if settings.headless and HEADLESS_SHELL.exists():
+        return HEADLESS_SHELL
+    return DEFAULT_CHROMIUM if DEFAULT_CHROMIUM.exists() else None
