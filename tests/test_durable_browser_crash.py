@@ -56,7 +56,7 @@ def _browsers(pid: int) -> list[int]:
                 args = cmdline.read().split(b"\0")
         except OSError:
             continue
-        if os.path.basename(args[0]) == b"chromium" and not any(
+        if os.path.basename(args[0]) in (b"chromium", b"chromium-headless-shell") and not any(
             arg.startswith(b"--type=") for arg in args
         ):
             found.append(child)

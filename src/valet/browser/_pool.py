@@ -53,9 +53,11 @@ CHROMIUM_ARGS = [
 ]
 
 EGRESS_ARGS = [
-    # WebRTC sends UDP straight from the browser, past any proxy: keep it to proxied TCP
-    # (Chromium's switch; `--force-webrtc-ip-handling-policy` is not one and does nothing).
+    # WebRTC sends UDP straight from the browser, past any proxy: keep it to proxied TCP.
+    # The browser reads the first switch; the headless shell, which has no browser settings,
+    # only the second (each ignores the other's).
     "--webrtc-ip-handling-policy=disable_non_proxied_udp",
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
 ]
 
 

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from valet.browser import BrowserSession
 from valet.errors import ValetError
+from valet.server._pumps import until_one_ends
 from valet.server._schemas import Lease
 
 _OUTBOX = 64
@@ -401,17 +402,13 @@ class LiveView:
         if self.ended:
             viewer.send({"type": "ended"})
             viewer.send(None)
-        pumps = [
-            asyncio.create_task(self._send_control(websocket, outbox)),
-            asyncio.create_task(self._send_frames(websocket)),
-            asyncio.create_task(self._receive(websocket, viewer)),
-        ]
         try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+            await until_one_ends(
+                self._send_control(websocket, outbox),
+                self._send_frames(websocket),
+                self._receive(websocket, viewer),
+            )
         finally:
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
             if viewer.connection == connection:  # not resumed on another websocket meanwhile
                 self.leave(viewer)
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):

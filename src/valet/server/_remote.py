@@ -6,7 +6,6 @@ of its own; a worker that cannot be reached is a 502 (HTTP) or a close with 1011
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any
 
@@ -15,6 +14,7 @@ from fastapi import HTTPException, Request, WebSocket, WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from valet.server._pumps import until_one_ends
 from valet.server._schemas import Lease
 from valet.server._security import Guard
 
@@ -53,16 +53,7 @@ async def bridge(websocket: WebSocket, worker: str) -> None:
         return
     async with upstream:
         await websocket.accept()
-        pumps = [
-            asyncio.create_task(_down(upstream, websocket)),
-            asyncio.create_task(_up(websocket, upstream)),
-        ]
-        try:
-            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+        await until_one_ends(_down(upstream, websocket), _up(websocket, upstream))
     with contextlib.suppress(RuntimeError, WebSocketDisconnect):
         await websocket.close()
 

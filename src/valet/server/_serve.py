@@ -14,12 +14,13 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
 from valet._home import make_private
 from valet.errors import CannotListen, ConfigError, StartupError
-from valet.runtime._traces import start_tracing
+from valet.runtime._traces import Tracing, start_tracing
 from valet.server._app import create_app
 from valet.server._settings import (
     ServerSettings,
@@ -93,6 +94,15 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def read_config(home: Path) -> tuple[dict[str, Any], Tracing | None]:
+    """`config.toml` and the traces it asks for; `StartupError` when either is unusable."""
+    try:
+        config = load_config(home)
+        return config, start_tracing(config)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from exc
+
+
 def _to_stderr(text: str) -> None:
     sys.stderr.write(text + "\n")
 
@@ -134,10 +144,9 @@ def serve(
         sock = bind_socket(host, port)
         port = int(sock.getsockname()[1])
         token = rotate_token(home) if new_token else load_or_create_token(home)
+        config, tracing = read_config(home)
         try:
-            config = load_config(home)
             grace = takeover_grace(config)
-            tracing = start_tracing(config)
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         settings = ServerSettings(

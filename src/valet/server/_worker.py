@@ -25,10 +25,9 @@ from pathlib import Path
 
 import uvicorn
 
-from valet.errors import CannotListen, ConfigError, StartupError
-from valet.runtime._traces import start_tracing
+from valet.errors import CannotListen, StartupError
 from valet.server._app import create_worker_app
-from valet.server._serve import URL_FILE, bind_socket, server_url
+from valet.server._serve import URL_FILE, bind_socket, read_config, server_url
 from valet.server._settings import (
     ServerSettings,
     build_model_choice,
@@ -36,7 +35,7 @@ from valet.server._settings import (
     shared_browsers,
 )
 from valet.server._tasks import TaskManager
-from valet.settings import load_config, valet_home
+from valet.settings import valet_home
 from valet.store import database_url
 
 
@@ -66,11 +65,7 @@ def work(
             "VALET_DATABASE_URL=postgresql://… for both (on SQLite, `valet serve` runs the "
             "tasks itself)"
         )
-    try:
-        config = load_config(home)
-        tracing = start_tracing(config)
-    except ConfigError as exc:
-        raise StartupError(str(exc)) from exc
+    _, tracing = read_config(home)
     settings = ServerSettings(
         home=home,
         model=model,
