@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -39,6 +40,8 @@ TASKS = 30
 class Worker:
     def __init__(self, home: Path, script: Path, database_url: str, number: int) -> None:
         self.log = home / f"worker-{number}.log"
+        self.address = ""
+        """Where it serves its tasks' live views (and its health)."""
         env = {**os.environ, "VALET_HOME": str(home), "VALET_DATABASE_URL": database_url}
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
@@ -55,6 +58,7 @@ class Worker:
             raise AssertionError(f"valet worker exited: {self.log.read_text()[-2000:]}")
         for line in self.log.read_text(errors="replace").splitlines():
             if line.startswith("valet worker "):
+                self.address = line.rsplit(" at ", 1)[1].strip()
                 return line.split()[2]
         return None
 
@@ -177,6 +181,10 @@ def test_a_task_a_worker_runs_is_taken_over_through_the_web_server(
     try:
         server.start()
         worker = Worker(home, script, database, 0)
+        probe = httpx.get(f"{worker.address}/readyz", timeout=10)  # for its supervisor
+        assert probe.status_code == 200, probe.text
+        metrics = httpx.get(f"{worker.address}/metrics", timeout=10)
+        assert metrics.status_code == 401  # the token is needed
         made = server.post(
             "/api/tasks", {"task": "sign in to the shop", "start_url": sites.url_for("/shop")}
         )

@@ -40,7 +40,7 @@ from sqlalchemy import event
 
 from valet._home import private_dir, private_file
 from valet.runtime._schedules import Schedules  # registers the schedules' workflow
-from valet.store import Liveness, database_url, engine_url
+from valet.store import Liveness, database_url, engine_url, sqlite_file
 
 __all__ = ["QUEUE", "DurableTasks", "Schedules"]
 """`Schedules` is imported here so that its workflow is registered before DBOS launches."""
@@ -133,9 +133,8 @@ class DurableTasks:
         and takes what is there (`DEFAULT_CONCURRENCY` on a database no server set yet).
         `listen=False`: this process queues tasks but runs none (a web-only server)."""
         await asyncio.to_thread(private_dir, home)
-        if (url := _system_database(home)).startswith("sqlite:///"):
-            await asyncio.to_thread(private_file, Path(url.removeprefix("sqlite:///")))
-        url = _system_database(home)
+        if file := sqlite_file(url := _system_database(home)):
+            await asyncio.to_thread(private_file, file)
         executor = _executor_id()
         liveness = None
         if not url.startswith("sqlite"):  # shared: proven alive before it takes any task
@@ -257,7 +256,7 @@ class DurableTasks:
 def _client(home: Path) -> Generator[DBOSClient | None]:
     """A DBOS client on `home`'s system database, or None when it has no workflows table."""
     url = _system_database(home)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+    if (file := sqlite_file(url)) and not file.exists():
         yield None
         return
     engine = sa.create_engine(engine_url(url), poolclass=sa.NullPool)

@@ -158,15 +158,17 @@ def _error(request: Request, status: int, detail: object, code: str | None = Non
 
 
 def create_worker_app(manager: TaskManager, token: str) -> FastAPI:
-    """What a `valet worker` serves to the web server (nothing else reaches it): the person's
-    routes for the tasks it runs (live view, lease, takeover, hand back, requests), behind the
-    install token. The web server forwards them here (`_remote.py`)."""
+    """What a `valet worker` serves: the person's routes for the tasks it runs (live view,
+    lease, takeover, hand back, requests), which the web server forwards here (`_remote.py`),
+    behind the install token; and, for its supervisor, `/healthz`, `/readyz` (no token) and
+    `/metrics`."""
     app = FastAPI(title="valet worker", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.tasks = manager
     app.state.sessions = sessions = SessionStore(database_url(manager.home))
     app.state.guard = Guard(token, frozenset(), sessions)
     app.add_middleware(SecurityMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
+    app.include_router(_metrics.router)
     app.include_router(_person_api.router)
     return app
 

@@ -12,7 +12,7 @@ tells the processes sharing a Postgres which of them are alive, `Bus` what they 
 from valet.store._bus import Bus, BusMessage
 from valet.store._checks import DATABASE_FILES, DatabaseFile, check_files
 from valet.store._liveness import Liveness
-from valet.store._lock import ServerLock, engine_url, reason_of, shown_url
+from valet.store._lock import ServerLock, engine_url, reason_of, shown_url, sqlite_file
 from valet.store._sessions import Session, SessionPolicy, SessionStore, install_of
 from valet.store._signins import SignInStore
 from valet.store._tasks import StoredMessage, StoredRequest, StoredTask, TaskStore, database_url
@@ -38,4 +38,5 @@ __all__ = [
     "install_of",
     "reason_of",
     "shown_url",
+    "sqlite_file",
 ]

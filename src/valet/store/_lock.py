@@ -34,6 +34,17 @@ def engine_url(url: str) -> str:
     return url
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a `sqlite:///path` URL; None for another database, an in-memory one or
+    SQLite's `file:` URI form (whose caller chose how it opens, read-only for one)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return Path(path)
+
+
 class ServerLock:
     """Held while a server runs; `release()` (or the process's end) lets the next one start."""
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from valet._home import private_file
-from valet.store._lock import engine_url
+from valet.store._lock import engine_url, sqlite_file
 
 _meta = sa.MetaData()
 pending_signins = sa.Table(
@@ -47,8 +46,8 @@ class SignInStore:
     def engine(self) -> sa.Engine:
         """Opened at first use (after the server's start checked the database files)."""
         if self._engine is None:
-            if self.url.startswith("sqlite:///"):
-                private_file(Path(self.url.removeprefix("sqlite:///")))
+            if file := sqlite_file(self.url):
+                private_file(file)
             engine = sa.create_engine(engine_url(self.url))
             _meta.create_all(engine)
             self._engine = engine

@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from valet._home import private_file
 from valet.errors import StoreUnavailable
-from valet.store._lock import engine_url, reason_of, shown_url
+from valet.store._lock import engine_url, reason_of, shown_url, sqlite_file
 
 DATABASE_ENV = "VALET_DATABASE_URL"
 
@@ -108,8 +108,8 @@ class TaskStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        if url.startswith("sqlite:///"):  # private from the start, as valet's home
-            private_file(Path(url.removeprefix("sqlite:///")))
+        if file := sqlite_file(url):  # private from the start, as valet's home
+            private_file(file)
         self.engine = sa.create_engine(engine_url(url))
         _meta.create_all(self.engine)
 
