@@ -216,6 +216,21 @@ async def test_screencast_streams_frames_and_input_lands_where_the_person_points
         assert screen.watchers == 0
 
 
+async def test_what_the_person_does_in_the_live_view_is_read_afresh(tmp_path: Path) -> None:
+    """The agent's last reading of the page is not reused after the person's input: a task
+    handed back within a second of a sign-in once saw the login form it had read before."""
+    settings = BrowserSettings(viewport_width=1000, viewport_height=800, observation_reuse_s=60)
+    async with await BrowserSession.start(settings, tmp_path / "artifacts") as session:
+        await session.goto(INPUT_PAGE)  # read after the navigation, not yet shown to anyone
+        screen = session.screencast()
+        await screen.pointer("down", 0.4, 415 / 800)
+        await screen.pointer("up", 0.4, 415 / 800)
+        await screen.insert_text("signed in")
+        page = await session.observe()  # at once: no waiting for the reading to age
+        assert next(e for e in page.elements if e.role == "textbox").value == "signed in"
+        assert page.title.startswith("down@400,415")
+
+
 async def test_screencast_follows_the_active_tab(tmp_path: Path, sites: SiteServer) -> None:
     async with await BrowserSession.start(BrowserSettings(), tmp_path / "artifacts") as session:
         await session.goto(sites.url_for("/shop"))

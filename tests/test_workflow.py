@@ -36,6 +36,8 @@ async def _replay(
 async def saved(home: Path, sites: SiteServer) -> tuple[Path, list[dict[str, Any]]]:
     run = await run_script(home, sites, SHOP_TASK)
     assert isinstance(run.end, Finished) and run.end.success
+    failed = [(s["action_text"], s["result"]) for s in run.steps if not s["ok"]]
+    assert not failed, failed  # a failed step is left out of the workflow
     path = save_workflow(RunStore(home / "runs"), run.header["id"], home / "workflows", "cable")
     return path, run.steps
 

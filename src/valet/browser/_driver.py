@@ -108,6 +108,8 @@ class Driver:
         self._download_serial = 0
         self.visited: set[str] = set()
         """Every `host:port` a tab's main frame navigated to (for sensitive-site wipes)."""
+        self.navigated_origins: set[str] = set()
+        """The origins any frame navigated to since `BrowserSession.state` last took them."""
         self.guard: DocumentCheck | None = None
         """Asked about each redirect of a file fetched by URL (the browser's own requests are
         held by the session's `DocumentInterceptor`)."""
@@ -220,10 +222,11 @@ class Driver:
             step.nav_committed.set()
 
     def _on_navigated(self, frame: Frame) -> None:
-        if frame.parent_frame is None:
-            parts = urlsplit(frame.url)
-            if parts.hostname:
-                self.visited.add(f"{parts.hostname}:{parts.port or ''}".rstrip(":"))
+        parts = urlsplit(frame.url)
+        if parts.hostname and frame.parent_frame is None:
+            self.visited.add(f"{parts.hostname}:{parts.port or ''}".rstrip(":"))
+        if parts.scheme in ("http", "https") and parts.netloc:
+            self.navigated_origins.add(f"{parts.scheme}://{parts.netloc}")
         step = self._step
         if step is not None and frame.parent_frame is None and frame.page == step.page:
             step.nav_committed.set()

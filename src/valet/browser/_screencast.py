@@ -267,6 +267,9 @@ class Screencast:
                     page = await self._driver.current_page()
                     cdp = await self._attach(page)
             await _cdp_send(cdp, method, params)
+        # What the agent last read is no picture of the page after the person's input: the
+        # next observation reads it again (a reused one showed a login form signed in since).
+        self._driver.invalidate()
 
     # ---- following the active tab ------------------------------------------------------------
 

@@ -11,17 +11,17 @@ import asyncio
 import contextlib
 import ipaddress
 import json
-import os
 import re
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self, cast
+from typing import Any, Literal, Self, cast
 from urllib.parse import urlsplit
 
 from playwright.async_api import (
     Browser,
     BrowserContext,
+    Frame,
     Page,
     Playwright,
     ProxySettings,
@@ -43,6 +43,8 @@ from valet.browser._settings import BrowserSettings, chromium_executable
 from valet.browser._types import ActionOutcome, Element, Observation, Target
 
 _FORMS = resources.files("valet.browser").joinpath("js/forms.js").read_text("utf-8").strip()
+_MAX_LOCAL_ITEMS = 10_000
+"""A page cannot make valet save more of its local storage than this many items."""
 
 
 class BrowserSession:
@@ -67,6 +69,10 @@ class BrowserSession:
         self._egress: EgressProxy | None = None
         self.profile_dir: Path | None = None
         """The persistent profile's folder, when the session uses one."""
+        self._local: dict[str, list[dict[str, str]]] = {}
+        """Local storage by origin, as `state` last read it (or the restored state held)."""
+        self._open: set[str] = set()
+        """The origins open in a frame when `state` last looked."""
         self.wiped: list[str] | None = None
         """After `close`: the sensitive sites that made valet wipe the persistent profile."""
 
@@ -93,9 +99,28 @@ class BrowserSession:
         settings name a persistent profile or a browser of their own, `cdp_url`)."""
         await asyncio.to_thread(artifacts_dir.mkdir, parents=True, exist_ok=True)
         if pool is not None and settings.profile is None and settings.cdp_url is None:
-            return await cls._pooled_start(
+            session = await cls._pooled_start(
                 pool, settings, artifacts_dir, storage_state, guard, egress, resolve
             )
+        else:
+            session = await cls._own_start(
+                settings, artifacts_dir, profiles_dir, storage_state, guard, egress, resolve
+            )
+        if storage_state is not None:
+            session._local = await asyncio.to_thread(_local_storage_in, storage_state)
+        return session
+
+    @classmethod
+    async def _own_start(
+        cls,
+        settings: BrowserSettings,
+        artifacts_dir: Path,
+        profiles_dir: Path | None,
+        storage_state: Path | None,
+        guard: DocumentCheck | None,
+        egress: EgressCheck | None,
+        resolve: Resolver,
+    ) -> BrowserSession:
         proxy = await EgressProxy.start(egress, resolve) if egress is not None else None
         playwright = await async_playwright().start()
         observer = Observer()
@@ -227,28 +252,54 @@ class BrowserSession:
     ) -> None:
         await self.close()
 
-    async def save_state(self, path: Path) -> None:
-        """Write the context's cookies and local storage to `path` (mode 0600)."""
-        state = await self._driver.context.storage_state()
-        tmp = path.with_suffix(".tmp")
-        await asyncio.to_thread(_write_private, tmp, json.dumps(state))
-        await asyncio.to_thread(os.replace, tmp, path)
+    async def state(self) -> tuple[dict[str, object], list[dict[str, object]]]:
+        """Where the task is, to put back after a restart: the context's cookies and local
+        storage (in the shape of Playwright's storage state, which `start` takes back as
+        `storage_state`), and what was typed into the active tab's forms (values that differ
+        from the page's defaults; password, payment and one-time-code fields are never read).
 
-    async def form_fields(self) -> list[dict[str, object]]:
-        """What was typed into the active tab's forms (values that differ from the page's
-        defaults), to put back after a restart; password, payment and one-time-code fields are
-        never read."""
-        page = self._driver.page
-        if page is None:
-            return []
-        try:
-            found = await page.evaluate(f"{_FORMS}.read()")
-        except PlaywrightError:
-            return []  # a page that is navigating: nothing to keep
-        return cast(list[dict[str, object]], found) if isinstance(found, list) else []
+        Cheaper than Playwright's `storage_state()`, which opens a hidden page and loads every
+        other origin the context visited, on every call: the local storage is read from one
+        frame of each origin open now; the others keep what they held when last read, which
+        is exact unless an origin was open since then and is no longer (a click that stored
+        something and left the site): only then is Playwright's whole reading used."""
+        context = self._driver.context
+        active = self._driver.page
+        frames: dict[str, Frame] = {}
+        for page in context.pages:
+            if page.is_closed():
+                continue
+            for frame in page.frames:  # main frames first: theirs are read, not an iframe's
+                if (origin := _origin(frame.url)) is not None and not frame.is_detached():
+                    frames.setdefault(origin, frame)
+        left = (self._open | self._driver.navigated_origins) - frames.keys()
+        self._driver.navigated_origins = set()
+        self._open = set(frames)
+        fields_read = _read_fields(active)
+        if left:
+            whole, fields = await asyncio.gather(context.storage_state(), fields_read)
+            self._local = {
+                origin["origin"]: [{"name": i["name"], "value": i["value"]} for i in items]
+                for origin in whole.get("origins", [])
+                if (items := origin.get("localStorage"))
+            }
+            cookies: list[Any] = list(whole.get("cookies", []))
+        else:
+            cookies, read, fields = await asyncio.gather(
+                context.cookies(), asyncio.gather(*map(_read_storage, frames.values())), fields_read
+            )
+            for origin, local in zip(frames, read, strict=True):
+                if local is None:
+                    continue  # not readable now (navigating, sandboxed): as last read
+                if local:
+                    self._local[origin] = local
+                else:
+                    self._local.pop(origin, None)
+        origins = [{"origin": at, "localStorage": items} for at, items in self._local.items()]
+        return {"cookies": cookies, "origins": origins}, fields
 
     async def refill(self, fields: list[dict[str, object]]) -> int:
-        """Put `fields` (from `form_fields`) back into the active tab; how many were found."""
+        """Put `fields` (from `state`) back into the active tab; how many were found."""
         page = self._driver.page
         if page is None or not fields:
             return 0
@@ -495,8 +546,67 @@ def _on_this_machine(cdp_url: str) -> bool:
         return False
 
 
-def _write_private(path: Path, text: str) -> None:
-    private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(text)
+_READ_STORAGE = f"""() => {{
+  const items = [];
+  for (let i = 0; i < localStorage.length && i < {_MAX_LOCAL_ITEMS}; i++) {{
+    const name = localStorage.key(i);
+    items.push({{ name, value: localStorage.getItem(name) }});
+  }}
+  return items;
+}}"""
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        return f"{parts.scheme}://{parts.netloc}"
+    return None
+
+
+async def _read_storage(frame: Frame) -> list[dict[str, str]] | None:
+    """A frame's local storage; None when it cannot be read now (navigating, sandboxed)."""
+    try:
+        return _storage_items(await frame.evaluate(_READ_STORAGE))
+    except PlaywrightError:
+        return None
+
+
+async def _read_fields(page: Page | None) -> list[dict[str, object]]:
+    """What was typed into `page`'s forms (see `forms.js`); nothing while it navigates."""
+    if page is None:
+        return []
+    try:
+        found = await page.evaluate(f"{_FORMS}.read()")
+    except PlaywrightError:
+        return []
+    return cast(list[dict[str, object]], found) if isinstance(found, list) else []
+
+
+def _storage_items(value: object) -> list[dict[str, str]] | None:
+    """Local storage items (`{"name", "value"}`) from what a page or a saved file held."""
+    if not isinstance(value, list):
+        return None
+    items: list[dict[str, str]] = []
+    for item in cast(list[object], value):
+        if isinstance(item, dict):
+            entry = cast(dict[str, object], item)
+            items.append({"name": str(entry.get("name", "")), "value": str(entry.get("value", ""))})
+    return items
+
+
+def _local_storage_in(path: Path) -> dict[str, list[dict[str, str]]]:
+    """The local storage by origin in a saved storage state (nothing when it cannot be read)."""
+    try:
+        saved: object = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    origins = cast(dict[str, object], saved).get("origins") if isinstance(saved, dict) else None
+    found: dict[str, list[dict[str, str]]] = {}
+    for entry in cast(list[object], origins) if isinstance(origins, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        origin = cast(dict[str, object], entry).get("origin")
+        items = _storage_items(cast(dict[str, object], entry).get("localStorage"))
+        if isinstance(origin, str) and items:
+            found[origin] = items
+    return found

@@ -4,7 +4,7 @@ resolved after, so that a task restarted after a crash knows which action was in
     journal.start(key, "mail_send")      # fsynced, after the gateway allowed the action
     journal.commit(key)                  # optional: the point of no return (SMTP DATA)
     ... the action ...
-    journal.end(key, ok=True, message=..., content=...)
+    journal.end(key, ok=True, message=..., content=...)  # not fsynced: see `end`
 
 A checkpointed step that finished is never run again, so an entry of an earlier process is
 found only for the step that was running when valet stopped:
@@ -91,28 +91,31 @@ class Journal:
 
     def end(self, key: str, outcome: ActionOutcome) -> None:
         content = outcome.content[:_KEPT_CHARS] if outcome.content is not None else None
-        self._write(
-            {
-                "key": key,
-                "event": "end",
-                "ok": outcome.ok,
-                "message": outcome.message[:_KEPT_CHARS],
-                "content": content,
-            }
-        )
+        line = {
+            "key": key,
+            "event": "end",
+            "ok": outcome.ok,
+            "message": outcome.message[:_KEPT_CHARS],
+            "content": content,
+        }
+        # Not forced to disk: a process killed right after still leaves it in the kernel's
+        # cache; only a power cut could lose it, and then its step's checkpoint too, so that
+        # the start without an end is reconciled, as any interrupted action is.
+        self._write(line, sync=False)
 
     def settle(self, key: str, ok: bool, message: str) -> None:
         """An interrupted entry, reconciled: what the step's outcome was."""
         self.end(key, ActionOutcome(ok=ok, message=message))
         self.earlier.pop(key, None)
 
-    def _write(self, line: dict[str, Any]) -> None:
+    def _write(self, line: dict[str, Any], sync: bool = True) -> None:
         private_dir(self.path.parent)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write(json.dumps(line) + "\n")
             out.flush()
-            os.fsync(out.fileno())
+            if sync:
+                os.fsync(out.fileno())
 
 
 def _read(path: Path) -> dict[str, Entry]:

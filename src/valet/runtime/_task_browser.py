@@ -9,12 +9,13 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from playwright.async_api import Error as PlaywrightError
 
+from valet._home import private_dir
 from valet.agent import Toolbox
 from valet.browser import ActionOutcome, BrowserPool, BrowserSession, Observation
 from valet.connectors import Toolset, ToolsetToolbox
@@ -57,6 +58,8 @@ class TaskBrowser:
     on_session: Callable[[BrowserSession], None] | None = None
     watch: Watch | None = None
     """Watch mode: the model's actions on sensitive sites wait until the person watches."""
+    _stored: str | None = field(default=None, init=False)
+    """The storage state last written (an unchanged one is not written again)."""
     lost: str | None = None
     """After a restart: what of the task's saved browser could not be restored (the model is
     told at its next observation)."""
@@ -131,24 +134,27 @@ class TaskBrowser:
         if self.session is None:
             return
         session = self.session
-        url = session.page_url  # both read at once: the storage and the fields of one page
-        _, found = await asyncio.gather(
-            session.save_state(self.state_dir / "storage.json"), session.form_fields()
-        )
+        url = session.page_url  # read with the state: the storage and the fields of one page
+        storage, found = await session.state()
         page = json.dumps({"url": url, "fields": self._kept(found)})
-        await asyncio.to_thread(_replace, self.state_dir / "page.json", page)
+        stored = json.dumps(storage)
+        if stored == self._stored:  # most steps change no cookie: the file stands
+            await asyncio.to_thread(_replace, self.state_dir / "page.json", page)
+        else:
+            await asyncio.to_thread(_write_state, self.state_dir, stored, page)
+            self._stored = stored
 
     def _kept(self, fields: list[dict[str, object]]) -> list[dict[str, object]]:
         """The form fields worth saving: a vault value is kept as its placeholder, any other
         secret-looking value (a card number, a token) is not kept at all, nor a password that
         did not come from the vault."""
         kept: list[dict[str, object]] = []
-        for field in fields:
-            shown = self.secrets.hide(str(field.get("value", "")))
-            if field.get("secret") and not self.secrets.uses(shown):
+        for typed in fields:
+            shown = self.secrets.hide(str(typed.get("value", "")))
+            if typed.get("secret") and not self.secrets.uses(shown):
                 continue
             if self.secrets.redactor.text(shown) == shown:
-                kept.append({**field, "value": shown})
+                kept.append({**typed, "value": shown})
         return kept
 
     async def _refill(self, fields: object, url: str) -> None:
@@ -157,10 +163,10 @@ class TaskBrowser:
         if self.session is None or not isinstance(fields, list):
             return
         ready: list[dict[str, object]] = []
-        for field in cast(list[object], fields):
-            if not isinstance(field, dict):
+        for item in cast(list[object], fields):
+            if not isinstance(item, dict):
                 continue
-            kept = cast(dict[str, object], field)
+            kept = cast(dict[str, object], item)
             value = str(kept.get("value", ""))
             if self.secrets.uses(value):
                 if self.secrets.check(value, url, in_frame=False) is not None:
@@ -240,6 +246,14 @@ def _lost_state(saved: dict[str, Any], storage: Path) -> str | None:
     if not lost:
         return None
     return "; ".join(lost)
+
+
+def _write_state(folder: Path, storage: str, page: str) -> None:
+    """The storage first: a page saved without the cookies it needs would be reopened
+    signed out."""
+    private_dir(folder)
+    _replace(folder / "storage.json", storage)
+    _replace(folder / "page.json", page)
 
 
 def _replace(path: Path, text: str) -> None:
