@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -47,13 +47,34 @@ def runs_of(request: Request) -> RunStore:
 @router.post(
     "/tasks",
     status_code=status.HTTP_201_CREATED,
-    responses={400: {"model": ErrorBody}},
+    responses={400: {"model": ErrorBody}, 429: {"model": ErrorBody}},
     tags=["tasks"],
 )
-async def create_task(body: NewTask, request: Request) -> TaskDetail:
-    """Queue a task; it starts when a slot is free. 400 when the model cannot be used."""
-    task = tasks_of(request).create(body)
+async def create_task(
+    body: NewTask,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="Sent again with the same key, the request makes no second task and "
+            "is not charged twice: the answer is the task the first one made.",
+        ),
+    ] = None,
+) -> TaskDetail:
+    """Queue a task; it starts when a slot is free. Each task request is charged once
+    against the plan's monthly quota. 400 when the model cannot be used; 429
+    (`quota_exceeded`) beyond the quota, saying how many were used, when it resets and how
+    to go on."""
+    task = tasks_of(request).create(body, key=idempotency_key)
     return task_detail(task, runs_of(request))
+
+
+@router.get("/usage", tags=["usage"])
+async def get_usage(request: Request) -> dict[str, Any]:
+    """This month's task requests against the plan: `plan`, `quota`, `used`, `remaining`,
+    `resets_at` (in the plan's time zone), `overage` (enabled, credits used, cap)."""
+    return tasks_of(request).usage()
 
 
 @router.get("/tasks", tags=["tasks"])

@@ -45,6 +45,7 @@ from valet.server._sources import SourceError
 from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
 from valet.server._wording import problem_text
 from valet.store import SessionStore, database_url
+from valet.usage import QuotaExceeded
 
 log = logging.getLogger("valet.server")
 
@@ -63,6 +64,7 @@ _ERROR_CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "too_many_requests",
     502: "provider_error",
     503: "store_unavailable",
 }
@@ -225,6 +227,10 @@ def _add_error_handlers(app: FastAPI) -> None:
         )
         return _error(request, 503, detail)
 
+    async def over_quota(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, QuotaExceeded)
+        return _error(request, 429, str(exc), "quota_exceeded")
+
     async def crash(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error(request, 500, "internal error; see the server log", "internal")
@@ -243,4 +249,5 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidEdit, invalid_edit)
     app.add_exception_handler(SourceError, source_error)
     app.add_exception_handler(StoreUnavailable, unsaved)
+    app.add_exception_handler(QuotaExceeded, over_quota)
     app.add_exception_handler(Exception, crash)

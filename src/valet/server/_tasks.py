@@ -13,11 +13,12 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextvars import Context
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, assert_never, cast
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
@@ -76,6 +77,7 @@ from valet.server._task_state import (
     now,
     read_event,
 )
+from valet.settings import load_config
 from valet.store import (
     Bus,
     BusMessage,
@@ -87,6 +89,7 @@ from valet.store import (
     reason_of,
     shown_url,
 )
+from valet.usage import Metering, QuotaExceeded, charge, refund, summary, utc_now
 from valet.vault import Vault
 
 log = logging.getLogger("valet.server")
@@ -127,6 +130,10 @@ class TaskManager:
         self.schedules: Schedules | None = None
         """The schedules (durable servers only, once started)."""
         self._store: TaskStore | None = None
+        self.metering = Metering(None, ZoneInfo("UTC"))
+        """The plan task requests are charged against (`[usage]`, read at start)."""
+        self.clock: Callable[[], datetime] = utc_now
+        """Now, for the month a request is charged in (tests move it)."""
         self._started = False
         self._closing = False
         self.hub = EventHub()
@@ -154,6 +161,10 @@ class TaskManager:
         if not self.durable or self._started:
             return
         self._started = True
+        try:
+            self.metering = Metering.from_config(load_config(self.home))
+        except ConfigError as exc:
+            raise StartupError(str(exc)) from exc
         store = self._store = await asyncio.to_thread(self._open)
         await asyncio.to_thread(self._settle_lost, store, forget_lost_tasks)
         self.desk.book.persist = store.save_request
@@ -289,15 +300,27 @@ class TaskManager:
             counts[task.status] = counts.get(task.status, 0) + 1
         return counts
 
+    def usage(self) -> dict[str, Any]:
+        """Where the installation stands this month: plan, quota, used, reset, overage."""
+        metering, now = self.metering, self.clock()
+        if self._store is None:
+            raise StoreUnavailable("usage is counted by a durable server (valet serve)")
+        return self._store.read(lambda db: summary(db, metering, now))
+
     def pending_messages(self, task_id: str) -> list[Message]:
         """Messages the person added that the agent has not taken into account yet."""
         return [m for m in self.get(task_id).messages if not m.delivered]
 
     # changing --------------------------------------------------------------------------------
 
-    def create(self, request: NewTask, task_id: str | None = None) -> TaskState:
-        """Queue a task; it starts as soon as a slot is free. Raises `BadModel`. `task_id`:
-        the id a schedule's firing gives it (a firing creates one task however often run)."""
+    def create(
+        self, request: NewTask, task_id: str | None = None, key: str | None = None
+    ) -> TaskState:
+        """Queue a task; it starts as soon as a slot is free. Raises `BadModel`, and
+        `QuotaExceeded` beyond the plan's monthly quota (each task request is charged once,
+        with the task; `key`: an idempotency key, a request sent again with it gets the task
+        the first made). `task_id`: the id a schedule's firing gives it (a firing creates one
+        task however often run)."""
         if task_id is not None and (made := self._tasks.get(task_id)) is not None:
             return made
         try:
@@ -311,14 +334,18 @@ class TaskManager:
             max_steps=request.max_steps or choice.max_steps or self._default_max_steps,
         )
         if self._store is not None:  # saved first: a failed save leaves no half-made task
-            self._store.add_task(
+            metering, now = self.metering, self.clock()
+            charged = self._store.add_task(
                 task.id,
                 request.model_dump(mode="json"),
                 task.model_name,
                 task.max_steps,
                 "queued",
                 task.created_at,
+                admit=lambda db: charge(db, metering, task.id, now, key),
             )
+            if charged is not None and charged.again:
+                return self.get(charged.task_id)
         self._tasks[task.id] = task
         self._set_status(task, "queued")
         if self._runtime is not None:
@@ -339,6 +366,9 @@ class TaskManager:
                 self._tell("cancel", task.id, {})
             if task.handle is None and task.status == "queued":  # it will never start
                 self._set_status(task, "cancelled", detail="cancelled by the person")
+                if self._store is not None:  # a request cancelled before it started is free
+                    now = self.clock()
+                    self._store.refund(task.id, lambda db: refund(db, task.id, now))
         if task.handle is not None:
             task.handle.cancel()
         return task
@@ -377,7 +407,11 @@ class TaskManager:
         log.info("schedule %s fired for %s: task %s", schedule_id, at.isoformat(), task_id)
 
         async def create() -> str:
-            return self.create(NewTask.model_validate(request), task_id=task_id).id
+            try:
+                return self.create(NewTask.model_validate(request), task_id=task_id).id
+            except QuotaExceeded as exc:  # the firing is skipped, saying why (in the log)
+                log.warning("schedule %s did not run its task: %s", schedule_id, exc)
+                return ""
 
         # Outside the firing's workflow context: the task's own workflow is no child of it.
         return await asyncio.get_running_loop().create_task(create(), context=Context())

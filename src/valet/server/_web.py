@@ -21,6 +21,7 @@ from valet.server._stream import router as stream_router
 from valet.server._tasks import BadModel, TaskFinished
 from valet.server._views import counts, task_detail, task_summary, timeline
 from valet.server._wording import problem_text
+from valet.usage import QuotaExceeded
 
 router = APIRouter(include_in_schema=False)
 router.include_router(stream_router)  # every page's live updates
@@ -82,7 +83,7 @@ async def compose(
         created = tasks_of(request).create(new)
     except ValidationError as exc:
         return _composer(request, form, problems=[_problem(e) for e in exc.errors()])
-    except BadModel as exc:
+    except (BadModel, QuotaExceeded) as exc:
         return _composer(request, form, str(exc))
     target = f"/tasks/{created.id}"
     if request.headers.get("hx-request"):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
@@ -17,8 +17,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from valet._home import private_file
 from valet.errors import StoreUnavailable
 from valet.store._lock import engine_url, reason_of, shown_url, sqlite_file
+from valet.usage import Charged, DuplicateRequest, ledger_tables
 
 DATABASE_ENV = "VALET_DATABASE_URL"
+
+T = TypeVar("T")
 
 _meta = sa.MetaData()
 
@@ -112,6 +115,7 @@ class TaskStore:
             private_file(file)
         self.engine = sa.create_engine(engine_url(url))
         _meta.create_all(self.engine)
+        ledger_tables.create_all(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -142,18 +146,41 @@ class TaskStore:
         max_steps: int,
         status: str,
         created_at: str,
-    ) -> None:
-        with self._writing(f"task {task_id}") as db:
-            db.execute(
-                tasks.insert().values(
-                    id=task_id,
-                    request=json.dumps(request),
-                    model_name=model_name,
-                    max_steps=max_steps,
-                    status=status,
-                    created_at=created_at,
-                )
-            )
+        admit: Callable[[sa.Connection], Charged] | None = None,
+    ) -> Charged | None:
+        """Add a task; with `admit`, the task request is charged in the same transaction
+        (`valet.usage.charge`): refused (`QuotaExceeded`), nothing is added; charged before
+        under the same idempotency key (`Charged.again`), the earlier task stands instead."""
+        for attempt in (1, 2):
+            try:
+                with self._writing(f"task {task_id}") as db:
+                    charged = admit(db) if admit is not None else None
+                    if charged is not None and charged.again:
+                        return charged
+                    db.execute(
+                        tasks.insert().values(
+                            id=task_id,
+                            request=json.dumps(request),
+                            model_name=model_name,
+                            max_steps=max_steps,
+                            status=status,
+                            created_at=created_at,
+                        )
+                    )
+                    return charged
+            except DuplicateRequest:  # sent twice at once: the other one's charge stands now
+                if attempt == 2:
+                    raise
+        return None
+
+    def refund(self, task_id: str, give_back: Callable[[sa.Connection], bool]) -> bool:
+        with self._writing(f"the refund of task {task_id}") as db:
+            return give_back(db)
+
+    def read(self, reader: Callable[[sa.Connection], T]) -> T:
+        """`reader` run on a connection of the store (e.g. `valet.usage.summary`)."""
+        with self.engine.connect() as db:
+            return reader(db)
 
     def update_task(self, task_id: str, **fields: str | None) -> None:
         with self._writing(f"task {task_id}") as db:

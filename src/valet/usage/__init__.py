@@ -1,0 +1,29 @@
+"""Metering: plans, the monthly quota of task requests, overage, and the ledger that charges
+each task request once."""
+
+from valet.usage._ledger import (
+    ACCOUNT,
+    Charged,
+    DuplicateRequest,
+    QuotaExceeded,
+    charge,
+    refund,
+    summary,
+)
+from valet.usage._ledger import meta as ledger_tables
+from valet.usage._plans import PLANS, Metering, Plan, utc_now
+
+__all__ = [
+    "ACCOUNT",
+    "PLANS",
+    "Charged",
+    "DuplicateRequest",
+    "Metering",
+    "Plan",
+    "QuotaExceeded",
+    "charge",
+    "ledger_tables",
+    "refund",
+    "summary",
+    "utc_now",
+]

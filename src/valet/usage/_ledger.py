@@ -1,0 +1,229 @@
+"""The ledger: each task request charged once, in the transaction that admits the task.
+
+`valet_usage` holds one row per account and month (task requests admitted, overage credits
+spent); a charge is a conditional `UPDATE … WHERE tasks < quota`, so that concurrent requests
+(threads, processes, servers on one Postgres) can never admit more than the quota: the
+database serializes the updates of one row and re-checks the condition. `valet_ledger` keeps
+every charge and refund, unique by idempotency key: a request sent twice with the same key is
+charged once and answered with the task it made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from valet.errors import ValetError
+from valet.usage._plans import Metering
+
+ACCOUNT = "install"
+"""The account charged in single-person mode (organizations will each have their own)."""
+
+meta = sa.MetaData()
+
+usage = sa.Table(
+    "valet_usage",
+    meta,
+    sa.Column("account", sa.String(64), primary_key=True),
+    sa.Column("period", sa.String(7), primary_key=True),
+    sa.Column("tasks", sa.Integer, nullable=False, default=0),
+    sa.Column("overage_credits", sa.Integer, nullable=False, default=0),
+)
+
+ledger = sa.Table(
+    "valet_ledger",
+    meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False),
+    sa.Column("task_id", sa.String(32), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # quota, overage, unmetered, refund
+    sa.Column("tasks", sa.Integer, nullable=False),
+    sa.Column("credits", sa.Integer, nullable=False),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("account", "key", name="valet_ledger_key"),
+)
+
+
+class QuotaExceeded(ValetError):
+    """A task request beyond the month's quota (and overage off or at its cap)."""
+
+    def __init__(self, message: str, usage: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+@dataclass(frozen=True)
+class Charged:
+    """A task request admitted (`task_id` its task), or one charged before under the same
+    idempotency key (`again`: `task_id` is the task that first request made)."""
+
+    task_id: str
+    kind: str
+    again: bool = False
+
+
+def _insert(db: sa.Connection) -> Any:
+    return (postgresql if db.dialect.name == "postgresql" else sqlite).insert(usage)
+
+
+def charge(
+    db: sa.Connection,
+    metering: Metering,
+    task_id: str,
+    now: datetime,
+    key: str | None = None,
+    account: str = ACCOUNT,
+) -> Charged:
+    """Charge one task request inside the caller's transaction (which adds the task): raises
+    `QuotaExceeded` (the caller's transaction then rolls back: no task, no charge)."""
+    key = key or task_id
+    if (before := _charge_of(db, account, key)) is not None:
+        return Charged(before, "", again=True)
+    period = metering.period(now)
+    db.execute(
+        _insert(db)
+        .values(account=account, period=period, tasks=0, overage_credits=0)
+        .on_conflict_do_nothing()
+    )
+    row = (usage.c.account == account) & (usage.c.period == period)
+    quota = metering.quota
+    kind, credits = "unmetered" if metering.plan is None else "quota", 0
+    if quota is None:
+        db.execute(usage.update().where(row).values(tasks=usage.c.tasks + 1))
+    elif not _admitted(db, usage.update().where(row & (usage.c.tasks < quota))):
+        assert metering.plan is not None
+        price = metering.plan.overage_credits
+        within_cap = sa.true()
+        if metering.overage_cap is not None:
+            within_cap = usage.c.overage_credits + price <= metering.overage_cap
+        over = usage.update().where(row & within_cap)
+        if not metering.overage or not _admitted(
+            db, over, overage_credits=usage.c.overage_credits + price
+        ):
+            shown = summary(db, metering, now, account)
+            raise QuotaExceeded(refusal(metering, shown, now), shown)
+        kind, credits = "overage", price
+    try:
+        with db.begin_nested():  # the same key sent twice at once: the second finds the first
+            db.execute(
+                ledger.insert().values(
+                    account=account,
+                    period=period,
+                    key=key,
+                    task_id=task_id,
+                    kind=kind,
+                    tasks=1,
+                    credits=credits,
+                    at=now.isoformat(),
+                )
+            )
+    except IntegrityError:
+        raise DuplicateRequest(key) from None
+    return Charged(task_id, kind)
+
+
+class DuplicateRequest(ValetError):
+    """The same idempotency key is being charged by another request at this moment."""
+
+
+def _admitted(db: sa.Connection, update: Any, **more: Any) -> bool:
+    result = db.execute(update.values(tasks=usage.c.tasks + 1, **more))
+    return result.rowcount == 1
+
+
+def _charge_of(db: sa.Connection, account: str, key: str) -> str | None:
+    found = db.execute(
+        sa.select(ledger.c.task_id).where(
+            (ledger.c.account == account) & (ledger.c.key == key) & (ledger.c.kind != "refund")
+        )
+    ).first()
+    return None if found is None else str(found[0])
+
+
+def refund(db: sa.Connection, task_id: str, now: datetime, account: str = ACCOUNT) -> bool:
+    """Give back the charge of `task_id` (a request cancelled before it started); False when
+    it was not charged or was refunded already."""
+    charged = db.execute(
+        sa.select(ledger).where(
+            (ledger.c.account == account)
+            & (ledger.c.task_id == task_id)
+            & (ledger.c.kind != "refund")
+        )
+    ).first()
+    if charged is None:
+        return False
+    try:
+        with db.begin_nested():
+            db.execute(
+                ledger.insert().values(
+                    account=account,
+                    period=charged.period,
+                    key=f"refund:{task_id}",
+                    task_id=task_id,
+                    kind="refund",
+                    tasks=-1,
+                    credits=-charged.credits,
+                    at=now.isoformat(),
+                )
+            )
+    except IntegrityError:
+        return False  # refunded already
+    row = (usage.c.account == account) & (usage.c.period == charged.period)
+    db.execute(
+        usage.update()
+        .where(row)
+        .values(tasks=usage.c.tasks - 1, overage_credits=usage.c.overage_credits - charged.credits)
+    )
+    return True
+
+
+def summary(
+    db: sa.Connection, metering: Metering, now: datetime, account: str = ACCOUNT
+) -> dict[str, Any]:
+    """Where the account stands this month (what `GET /api/usage` and `valet usage` show)."""
+    period = metering.period(now)
+    found = db.execute(
+        sa.select(usage.c.tasks, usage.c.overage_credits).where(
+            (usage.c.account == account) & (usage.c.period == period)
+        )
+    ).first()
+    used, credits = (int(found[0]), int(found[1])) if found is not None else (0, 0)
+    quota = metering.quota
+    plan = metering.plan
+    return {
+        "plan": None if plan is None else plan.name,
+        "period": period,
+        "timezone": metering.zone.key,
+        "quota": quota,
+        "used": used,
+        "remaining": None if quota is None else max(quota - used, 0),
+        "resets_at": metering.resets_at(now).isoformat(),
+        "overage": {
+            "enabled": metering.overage,
+            "credits_used": credits,
+            "cap": metering.overage_cap,
+            "credits_per_task": None if plan is None else plan.overage_credits,
+        },
+    }
+
+
+def refusal(metering: Metering, shown: dict[str, Any], now: datetime) -> str:
+    """Why a task request is refused, when the quota comes back, and how to go on."""
+    resets = metering.resets_at(now)
+    when = f"{resets:%-d %B %Y} at 00:00 ({metering.zone.key})"
+    plan = shown["plan"]
+    text = f"You have used {shown['used']} of {shown['quota']} agent tasks this month ({plan} plan)"
+    overage = shown["overage"]
+    if metering.overage:
+        text += f" and {overage['credits_used']} of {overage['cap']} overage credits"
+        how = "raise the overage cap (`[usage] overage_cap` in config.toml)"
+    else:
+        how = "enable overage (`[usage] overage = true` in config.toml) or change the plan"
+    return f"{text}. The quota resets on {when}. To go on before then, {how}."

@@ -1,0 +1,226 @@
+"""Plans, the monthly quota and the ledger (`valet.usage`): each task request charged once in
+the transaction that admits it, exact under concurrency on SQLite and on a real PostgreSQL;
+overage with a cap; idempotency keys; refunds; the month in the plan's time zone; and the
+429 a person gets from `valet serve`."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from tests._postgres import fresh_database, running_postgres
+from tests.test_durable import Server
+
+from valet.errors import ConfigError
+from valet.store import TaskStore
+from valet.usage import Metering, QuotaExceeded, charge, refund, summary
+
+NOW = datetime(2026, 12, 15, 12, 0, tzinfo=UTC)
+
+
+def _metering(**usage: Any) -> Metering:
+    return Metering.from_config({"usage": {"plan": "plus", **usage}})
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'valet.db'}"
+    else:
+        url = fresh_database(request.getfixturevalue("postgres"))
+    opened = TaskStore(url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _add(store: TaskStore, metering: Metering, task_id: str, key: str | None = None) -> Any:
+    return store.add_task(
+        task_id,
+        {"task": "t"},
+        None,
+        10,
+        "queued",
+        NOW.isoformat(),
+        admit=lambda db: charge(db, metering, task_id, NOW, key),
+    )
+
+
+def _at_once(count: int, attempt: Any) -> list[object]:
+    """`attempt(i)` in `count` threads released together; what each returned or raised."""
+    results: list[object] = [None] * count
+    gate = threading.Barrier(count)
+
+    def run(i: int) -> None:
+        gate.wait()
+        try:
+            results[i] = attempt(i)
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def _ledger_sums(store: TaskStore) -> tuple[int, int]:
+    with store.engine.connect() as db:
+        tasks, credits = db.execute(
+            sa.text("SELECT COALESCE(SUM(tasks), 0), COALESCE(SUM(credits), 0) FROM valet_ledger")
+        ).one()
+    return int(tasks), int(credits)
+
+
+def test_fifty_requests_at_once_against_five_left_admit_exactly_five(store: TaskStore) -> None:
+    metering = _metering()  # 40 a month
+    for i in range(35):
+        _add(store, metering, f"before-{i}")
+    results = _at_once(50, lambda i: _add(store, metering, f"t-{i}"))
+
+    kinds = Counter(type(r).__name__ for r in results)
+    assert kinds == {"Charged": 5, "QuotaExceeded": 45}, results
+    refused = next(r for r in results if isinstance(r, QuotaExceeded))
+    assert "used 40 of 40 agent tasks this month (plus plan)" in str(refused)
+    assert "resets on 1 January 2027 at 00:00 (UTC)" in str(refused)
+    assert "overage = true" in str(refused)
+    with store.engine.connect() as db:
+        shown = summary(db, metering, NOW)
+        made = db.execute(sa.text("SELECT COUNT(*) FROM valet_tasks")).scalar_one()
+    assert (shown["used"], shown["remaining"], made) == (40, 0, 40)  # no task without charge
+    assert _ledger_sums(store) == (40, 0)
+
+
+def test_overage_admits_up_to_its_cap_and_the_ledger_sums_match(store: TaskStore) -> None:
+    store_metering = Metering.from_config(
+        {
+            "usage": {"plan": "plus", "overage": True, "overage_cap": 10},
+            "plans": {"plus": {"overage_credits": 2}},
+        }
+    )
+    for i in range(35):
+        _add(store, store_metering, f"before-{i}")
+    results = _at_once(50, lambda i: _add(store, store_metering, f"t-{i}"))
+
+    charged = Counter(getattr(r, "kind", type(r).__name__) for r in results)
+    assert charged == {"quota": 5, "overage": 5, "QuotaExceeded": 40}, results
+    refused = next(r for r in results if isinstance(r, QuotaExceeded))
+    assert "10 of 10 overage credits" in str(refused) and "overage_cap" in str(refused)
+    with store.engine.connect() as db:
+        shown = summary(db, store_metering, NOW)
+    assert (shown["used"], shown["overage"]["credits_used"]) == (45, 10)
+    assert _ledger_sums(store) == (45, 10)
+
+
+def test_a_key_sent_again_is_charged_once_and_a_cancelled_request_is_refunded(
+    store: TaskStore,
+) -> None:
+    metering = _metering()
+    results = _at_once(8, lambda i: _add(store, metering, f"t-{i}", key="retry-1"))
+    made = [r for r in results if not getattr(r, "again", True)]
+    assert len(made) == 1, results  # one task made, the seven others answered with it
+    assert {getattr(r, "task_id", None) for r in results} == {made[0].task_id}  # type: ignore[attr-defined]
+    assert _ledger_sums(store) == (1, 0)
+
+    assert store.refund(made[0].task_id, lambda db: refund(db, made[0].task_id, NOW))  # type: ignore[attr-defined]
+    assert not store.refund(made[0].task_id, lambda db: refund(db, made[0].task_id, NOW))  # type: ignore[attr-defined]
+    with store.engine.connect() as db:
+        assert summary(db, metering, NOW)["used"] == 0
+    assert _ledger_sums(store) == (0, 0)
+
+
+def test_the_month_is_the_plan_time_zones() -> None:
+    paris = _metering(timezone="Europe/Paris")
+    new_year_in_paris = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 00:30 on 1 January there
+    assert paris.period(new_year_in_paris) == "2027-01"
+    assert _metering().period(new_year_in_paris) == "2026-12"
+    assert paris.resets_at(NOW).isoformat() == "2027-01-01T00:00:00+01:00"
+    assert _metering(seats=3).quota == 40
+    assert Metering.from_config({"usage": {"plan": "team", "seats": 3}}).quota == 120
+    assert Metering.from_config({}).quota is None  # no plan: counted, not limited
+    with pytest.raises(ConfigError, match="no plan 'gold'"):
+        Metering.from_config({"usage": {"plan": "gold"}})
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        _metering(timezone="Mars/Olympus")
+    with pytest.raises(ConfigError, match=r"\[plans.plus\]"):
+        Metering.from_config({"plans": {"plus": {"tasks": -1}}})
+
+
+def test_a_month_rolls_over_with_its_quota(tmp_path: Path) -> None:
+    store = TaskStore(f"sqlite:///{tmp_path / 'valet.db'}")
+    metering = Metering.from_config({"usage": {"plan": "free", "timezone": "Europe/Paris"}})
+    metering = Metering(
+        metering.plan.model_copy(update={"tasks": 1}) if metering.plan else None, metering.zone
+    )
+    december = datetime(2026, 12, 31, 22, 0, tzinfo=UTC)  # 23:00 in Paris
+    january = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 00:30 in Paris, a new month
+
+    def add(task_id: str, now: datetime) -> object:
+        return store.add_task(
+            task_id,
+            {},
+            None,
+            1,
+            "queued",
+            now.isoformat(),
+            admit=lambda db: charge(db, metering, task_id, now),
+        )
+
+    add("a", december)
+    with pytest.raises(QuotaExceeded, match="resets on 1 January 2027 at 00:00 \\(Europe/Paris\\)"):
+        add("b", december)
+    add("c", january)  # the same instant's UTC day, but the plan's new month
+    with store.engine.connect() as db:
+        assert summary(db, metering, january)["used"] == 1
+        assert summary(db, metering, december)["used"] == 1
+    store.close()
+
+
+def test_valet_serve_refuses_a_request_beyond_the_quota_with_429(
+    home: Path, tmp_path: Path
+) -> None:
+    (home / "config.toml").write_text(
+        '[usage]\nplan = "mine"\ntimezone = "Europe/Paris"\n\n[plans.mine]\ntasks = 2\n'
+    )
+    script = tmp_path / "script.yaml"
+    script.write_text("- done: {answer: ok, success: true}\n")
+    server = Server(home, script)
+    try:
+        server.start()
+        headers = {"Authorization": f"Bearer {server.token}", "Idempotency-Key": "k-1"}
+        url = f"http://127.0.0.1:{server.port}/api/tasks"
+        first = httpx.post(url, json={"task": "one"}, headers=headers, timeout=10)
+        again = httpx.post(url, json={"task": "one"}, headers=headers, timeout=10)
+        assert first.status_code == 201 and again.json()["id"] == first.json()["id"]
+        assert server.post("/api/tasks", {"task": "two"}).status_code == 201
+        refused = server.post("/api/tasks", {"task": "three"})
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"] == "quota_exceeded"
+        assert "used 2 of 2 agent tasks this month (mine plan)" in refused.json()["detail"]
+        usage = server.get("/api/usage").json()
+        assert (usage["plan"], usage["quota"], usage["used"], usage["remaining"]) == (
+            "mine",
+            2,
+            2,
+            0,
+        )
+        assert usage["timezone"] == "Europe/Paris"
+        assert len(server.get("/api/tasks").json()["tasks"]) == 2
+    finally:
+        server.stop()
