@@ -220,7 +220,7 @@ def test_valet_serve_refuses_a_request_beyond_the_quota_with_429(
             2,
             0,
         )
-        assert usage["timezone"] == "Europe/Paris"
+        assert usage["timezone"] == "Europe/Paris" and usage["metered"] is True
         assert len(server.get("/api/tasks").json()["tasks"]) == 2
     finally:
         server.stop()

@@ -89,7 +89,7 @@ from valet.store import (
     reason_of,
     shown_url,
 )
-from valet.usage import Metering, QuotaExceeded, charge, refund, summary, utc_now
+from valet.usage import Metering, QuotaExceeded, charge, refund, summary, summary_of, utc_now
 from valet.vault import Vault
 
 log = logging.getLogger("valet.server")
@@ -303,8 +303,14 @@ class TaskManager:
     def usage(self) -> dict[str, Any]:
         """Where the installation stands this month: plan, quota, used, reset, overage."""
         metering, now = self.metering, self.clock()
-        if self._store is None:
-            raise StoreUnavailable("usage is counted by a durable server (valet serve)")
+        if self._store is None:  # in-process, nothing stored: nothing charged either
+            period = metering.period(now)
+            ran = sum(
+                1
+                for t in self._tasks.values()
+                if metering.period(datetime.fromisoformat(t.created_at)) == period
+            )
+            return summary_of(metering, now, ran, 0, metered=False)
         return self._store.read(lambda db: summary(db, metering, now))
 
     def pending_messages(self, task_id: str) -> list[Message]:

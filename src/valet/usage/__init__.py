@@ -9,6 +9,7 @@ from valet.usage._ledger import (
     charge,
     refund,
     summary,
+    summary_of,
 )
 from valet.usage._ledger import meta as ledger_tables
 from valet.usage._plans import PLANS, Metering, Plan, utc_now
@@ -25,5 +26,6 @@ __all__ = [
     "ledger_tables",
     "refund",
     "summary",
+    "summary_of",
     "utc_now",
 ]

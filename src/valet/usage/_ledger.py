@@ -92,7 +92,7 @@ def charge(
         .values(account=account, period=period, tasks=0, overage_credits=0)
         .on_conflict_do_nothing()
     )
-    row = (usage.c.account == account) & (usage.c.period == period)
+    row = (usage.c.account == account) & (usage.c.period == metering.period(now))
     quota = metering.quota
     kind, credits = "unmetered" if metering.plan is None else "quota", 0
     if quota is None:
@@ -188,18 +188,26 @@ def summary(
     db: sa.Connection, metering: Metering, now: datetime, account: str = ACCOUNT
 ) -> dict[str, Any]:
     """Where the account stands this month (what `GET /api/usage` and `valet usage` show)."""
-    period = metering.period(now)
     found = db.execute(
         sa.select(usage.c.tasks, usage.c.overage_credits).where(
-            (usage.c.account == account) & (usage.c.period == period)
+            (usage.c.account == account) & (usage.c.period == metering.period(now))
         )
     ).first()
     used, credits = (int(found[0]), int(found[1])) if found is not None else (0, 0)
-    quota = metering.quota
+    return summary_of(metering, now, used, credits)
+
+
+def summary_of(
+    metering: Metering, now: datetime, used: int, credits: int, metered: bool = True
+) -> dict[str, Any]:
+    """The usage summary's shape, from what was counted (`metered` False: nothing is charged
+    here, an in-process server without a task database; `used` is then what it ran)."""
+    quota = metering.quota if metered else None
     plan = metering.plan
     return {
+        "metered": metered,
         "plan": None if plan is None else plan.name,
-        "period": period,
+        "period": metering.period(now),
         "timezone": metering.zone.key,
         "quota": quota,
         "used": used,
