@@ -22,6 +22,7 @@ from rich.text import Text
 
 from valet._cli_browser import browser_app
 from valet._cli_connectors import connectors_app
+from valet._cli_people import org_app, users_app
 from valet._cli_rules import rules_app
 from valet._cli_schedules import schedules_app
 from valet._cli_sessions import link, sessions_app
@@ -69,6 +70,8 @@ app.add_typer(browser_app, name="browser")
 app.add_typer(connectors_app, name="connectors")
 app.add_typer(sessions_app, name="sessions")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(users_app, name="users")
+app.add_typer(org_app, name="org")
 app.command("link")(link)
 
 out = Console(highlight=False)

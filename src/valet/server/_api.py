@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from valet.errors import RunNotFound
 from valet.record import RunStore
+from valet.server._principal import principal_of
 from valet.server._schemas import (
     ErrorBody,
     Message,
@@ -66,7 +67,7 @@ async def create_task(
     against the plan's monthly quota. 400 when the model cannot be used; 429
     (`quota_exceeded`) beyond the quota, saying how many were used, when it resets and how
     to go on."""
-    task = tasks_of(request).create(body, key=idempotency_key)
+    task = tasks_of(request).create(body, key=idempotency_key, who=principal_of(request))
     return task_detail(task, runs_of(request))
 
 
@@ -74,7 +75,7 @@ async def create_task(
 async def get_usage(request: Request) -> dict[str, Any]:
     """This month's task requests against the plan: `plan`, `quota`, `used`, `remaining`,
     `resets_at` (in the plan's time zone), `overage` (enabled, credits used, cap)."""
-    return tasks_of(request).usage()
+    return tasks_of(request).usage(principal_of(request))
 
 
 @router.get("/tasks", tags=["tasks"])
@@ -83,10 +84,10 @@ async def list_tasks(
     status: Annotated[TaskStatus | None, Query(description="Only tasks in this status.")] = None,
 ) -> TaskList:
     """Tasks, newest first, with counts per status and per inbox group."""
-    manager = tasks_of(request)
+    manager, who = tasks_of(request), principal_of(request)
     return TaskList(
-        tasks=[task_summary(t) for t in manager.tasks(status)],
-        counts=counts(manager),
+        tasks=[task_summary(t) for t in manager.tasks(status, who)],
+        counts=counts(manager, who),
     )
 
 
@@ -137,7 +138,11 @@ async def list_runs(
     request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[RunSummary]:
     """Stored run records, newest first."""
-    return [run_summary(h) for h in runs_of(request).list(limit=limit)]
+    who, manager = principal_of(request), tasks_of(request)
+    if who.install:
+        return [run_summary(h) for h in runs_of(request).list(limit=limit)]
+    mine = {t.id for t in manager.tasks(who=who)}  # a person's runs are their tasks'
+    return [run_summary(h) for h in runs_of(request).list(limit=limit) if h.get("id") in mine]
 
 
 @router.get("/runs/{run_id}", responses=_NOT_FOUND, tags=["runs"])

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from valet.errors import RunNotFound, StoreUnavailable
+from valet.people import People
 from valet.server import (
     _api,
     _audit,
@@ -25,11 +26,13 @@ from valet.server import (
     _schedules_api,
     _schedules_web,
     _sessions_api,
+    _signin,
     _sources_api,
     _sources_web,
     _web,
     _ws,
 )
+from valet.server._access import NotForPeople, check_access
 from valet.server._error_pages import error_page, wants_page
 from valet.server._live import LeaseConflict, NoBrowser, UnknownViewer
 from valet.server._person import InvalidEdit, RequestClosed, RequestNotFound
@@ -40,6 +43,7 @@ from valet.server._settings import (
     load_or_create_token,
     shared_browsers,
 )
+from valet.server._signin import NotSignedInAsAPerson, TokenNotFound
 from valet.server._signins import CALLBACK_PATH, SignIns
 from valet.server._sources import SourceError
 from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
@@ -95,6 +99,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
         await manager.shutdown()
         sessions.close()
         signins.close()
+        if people is not None:
+            people.close()
 
     app = FastAPI(
         title="valet",
@@ -105,16 +111,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
         redoc_url=None,
         openapi_url="/api/openapi.json",
         lifespan=lifespan,
+        dependencies=[Depends(check_access)],
     )
     app.state.tasks = manager
     app.state.settings = settings
     app.state.signins = signins = SignIns(database_url(settings.home))
     app.state.sessions = sessions = SessionStore(database_url(settings.home))
+    people = People(database_url(settings.home)) if settings.people else None
     app.state.guard = Guard(
         token,
         frozenset(o.rstrip("/") for o in settings.allowed_origins),
         sessions,
         redirects={CALLBACK_PATH: signins.expects},
+        people=people,
     )
     app.add_middleware(SecurityMiddleware, guard=app.state.guard)
     _add_error_handlers(app)
@@ -132,6 +141,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_sources_web.web)
     app.include_router(_schedules_web.web)
     app.include_router(_web.router)
+    if people is not None:
+        app.include_router(_signin.web)
+        app.include_router(_signin.api)
     static = Path(str(resources.files("valet.server").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
 
@@ -231,6 +243,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, QuotaExceeded)
         return _error(request, 429, str(exc), "quota_exceeded")
 
+    async def not_for_people(request: Request, exc: Exception) -> Response:
+        return _error(request, 403, str(exc))
+
+    async def not_a_person(request: Request, exc: Exception) -> Response:
+        return _error(request, 400, str(exc))
+
     async def crash(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return _error(request, 500, "internal error; see the server log", "internal")
@@ -250,4 +268,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SourceError, source_error)
     app.add_exception_handler(StoreUnavailable, unsaved)
     app.add_exception_handler(QuotaExceeded, over_quota)
+    app.add_exception_handler(NotForPeople, not_for_people)
+    app.add_exception_handler(NotSignedInAsAPerson, not_a_person)
+    app.add_exception_handler(TokenNotFound, not_found)
     app.add_exception_handler(Exception, crash)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, WebSocket
 
 from valet.server._live import NoBrowser
 from valet.server._person import PersonDesk
+from valet.server._principal import principal_of
 from valet.server._remote import bridge, forward
 from valet.server._schemas import (
     EditedArgs,
@@ -33,6 +34,14 @@ _REQUEST: dict[int | str, dict[str, Any]] = {
 }
 
 router = APIRouter(prefix="/api", responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}})
+
+
+def _owner(manager: TaskManager, task_id: str) -> str | None:
+    """Whose task it is; a task that is gone is nobody's (the install's only)."""
+    try:
+        return manager.get(task_id).owner
+    except TaskNotFound:
+        return None
 
 
 def _manager(request: Request) -> TaskManager:
@@ -102,7 +111,12 @@ async def person_requests(
 ) -> list[PersonRequest]:
     """What tasks wait for the person to do now (approvals, takeovers, questions), oldest
     first."""
-    return _desk(request).book.pending(task_id)
+    who, manager = principal_of(request), _manager(request)
+    return [
+        r
+        for r in _desk(request).book.pending(task_id)
+        if who.install or who.owns(_owner(manager, r.task_id))
+    ]
 
 
 @router.get("/requests/{request_id}", responses={404: {"model": ErrorBody}}, tags=["requests"])

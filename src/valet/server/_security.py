@@ -30,7 +30,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from valet.errors import StoreUnavailable
-from valet.store import SessionStore, install_of
+from valet.people import TOKEN_PREFIX, People
+from valet.server._principal import INSTALL, Principal, person_principal
+from valet.store import SessionStore, SignedIn, install_of
 
 log = logging.getLogger("valet.server")
 
@@ -38,6 +40,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/static/",)
 PROBES = frozenset({"/healthz", "/readyz"})
 """Health and readiness probes: answered without the token (they say nothing else)."""
+SIGN_IN_PATHS = frozenset({"/signin", "/join"})
+"""Multi-person mode: the sign-in and invitation pages, reached before anyone is signed in."""
 SIGNED_OUT_PATH = "/signed-out"
 """Where the web app goes after signing out: a page anyone may see (it says only that)."""
 PAGE_CSP = (
@@ -94,6 +98,8 @@ class Guard:
     check of its `state`. That cross-site navigation carries no SameSite=Strict cookie, so a GET
     there is let in without the token when its state belongs to a sign-in the person started
     (with the token): a one-time, unguessable pass for that one request."""
+    people: People | None = None
+    """Multi-person mode: the accounts people sign in with (None: single-person mode)."""
 
     @property
     def cookie_name(self) -> str:
@@ -126,6 +132,21 @@ class Guard:
         return headers.get("host", "") in {urlsplit(o).netloc for o in self.origins}
 
 
+def _principal(guard: Guard, bearer: str | None, session: SignedIn | None) -> Principal | None:
+    """Who the request acts for, or None when its credentials no longer hold."""
+    if guard.token_ok(bearer):
+        return INSTALL
+    people = guard.people
+    if bearer is not None and people is not None and bearer.startswith(TOKEN_PREFIX):
+        token = people.check_token(bearer)
+        return None if token is None else person_principal(people, token.person, token)
+    if session is None:
+        return None
+    if session.person is None:
+        return INSTALL
+    return None if people is None else person_principal(people, session.person, None)
+
+
 def _http_scheme(scheme: str) -> str:
     return {"ws": "http", "wss": "https"}.get(scheme, scheme)
 
@@ -151,6 +172,16 @@ class SecurityMiddleware:
         if path == SIGNED_OUT_PATH and not is_ws:
             await gate_page(SIGNED_OUT, 200)(scope, receive, _with_headers(send, path))
             return
+        if guard.people is not None and path in SIGN_IN_PATHS and not is_ws:
+            # Before anyone is signed in: a form, and its post from this server's own page.
+            if scope["method"] not in SAFE_METHODS and not guard.origin_ok(
+                headers, scope["scheme"]
+            ):
+                refusal = _refuse(403, "forbidden_origin", "requests from other origins", path)
+                await refusal(scope, receive, _with_headers(send, path))
+                return
+            await self.app(scope, receive, _with_headers(send, path))
+            return
         query = QueryParams(scope.get("query_string", b""))
         bearer = headers.get("authorization", "")
         from_header = bearer[7:].strip() if bearer.lower().startswith("bearer ") else None
@@ -169,16 +200,19 @@ class SecurityMiddleware:
                 signed_in = await asyncio.to_thread(
                     guard.sessions.redeem, guard.install, link, agent
                 )
+            principal = (
+                None
+                if from_header is None and session is None
+                else await asyncio.to_thread(_principal, guard, from_header, session)
+            )
         except (SQLAlchemyError, StoreUnavailable) as exc:
             log.error("cannot read the sessions: %s", exc)
             refusal = _refuse(503, "store_unavailable", "the session database cannot be read", path)
             await refusal(scope, receive, _with_headers(send, path))
             return
-        authorized = (
-            guard.token_ok(from_header)
-            or session is not None
-            or _expected_redirect(guard, scope, query)
-        )
+        if principal is None and _expected_redirect(guard, scope, query):
+            principal = INSTALL
+        authorized = principal is not None
         if not guard.host_ok(headers):
             refusal = _refuse(400, "bad_host", "this server does not answer to that Host", path)
         elif link is not None and is_page and (signed_in is not None or session is not None):
@@ -187,13 +221,22 @@ class SecurityMiddleware:
             rest = urlencode([(k, v) for k, v in query.multi_items() if k != "token"])
             response = RedirectResponse(path + (f"?{rest}" if rest else ""), status_code=303)
             if signed_in is not None:
-                _set_cookie(response, guard, signed_in)
+                set_session_cookie(response, guard, signed_in)
             await response(scope, receive, _with_headers(send, path))
             return
         elif link is not None and is_page:
             refusal = gate_page(LINK_SPENT, 401)
+        elif not authorized and is_page and guard.people is not None:
+            refusal = RedirectResponse("/signin?" + urlencode({"next": path}), status_code=303)
         elif not authorized:
             refusal = _refuse(401, "unauthorized", "a valid token is required", path)
+        elif (
+            (is_ws or scope["method"] not in SAFE_METHODS)
+            and path != "/ui/stream"
+            and not path.endswith("/events")
+            and not principal.allows("write")
+        ):
+            refusal = _refuse(403, "insufficient_scope", "this token may only read", path)
         elif (is_ws or scope["method"] not in SAFE_METHODS) and not guard.origin_ok(
             headers, scope["scheme"]
         ):
@@ -209,7 +252,9 @@ class SecurityMiddleware:
             else:
                 await refusal(scope, receive, _with_headers(send, path))
             return
-        scope.setdefault("state", {})["session"] = session
+        state = scope.setdefault("state", {})
+        state["session"] = None if session is None else session.id
+        state["principal"] = principal
         await self.app(scope, receive, _with_headers(send, path) if not is_ws else send)
 
 
@@ -226,7 +271,7 @@ def _refuse(status: int, code: str, detail: str, path: str) -> Response:
     return gate_page(NEEDS_LINK, status)
 
 
-def _set_cookie(response: Response, guard: Guard, session: str) -> None:
+def set_session_cookie(response: Response, guard: Guard, session: str) -> None:
     response.set_cookie(
         guard.cookie_name,
         session,

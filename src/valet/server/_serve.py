@@ -25,6 +25,7 @@ from valet.server._app import create_app
 from valet.server._settings import (
     ServerSettings,
     load_or_create_token,
+    people_mode,
     rotate_token,
     takeover_grace,
 )
@@ -54,21 +55,27 @@ def own_origins(host: str, port: int) -> tuple[str, ...]:
     return tuple(origins)
 
 
+def server_address(home: Path, base_url: str | None = None) -> str:
+    """`base_url`, else the address the server of `home` last started at; raises
+    `LookupError` when neither is known."""
+    if base_url is not None:
+        return base_url.rstrip("/")
+    path = home / URL_FILE
+    if not path.is_file():
+        raise LookupError("no valet server has started on this home yet")
+    return path.read_text(encoding="utf-8").strip().rstrip("/")
+
+
 def new_link(home: Path, base_url: str | None = None) -> str:
     """A one-time sign-in link for the server of `home` (its address as the running server
     wrote it, or `base_url`); raises `LookupError` when neither is known."""
-    url = base_url
-    if url is None:
-        path = home / URL_FILE
-        if not path.is_file():
-            raise LookupError("no valet server has started on this home yet")
-        url = path.read_text(encoding="utf-8").strip()
+    url = server_address(home, base_url)
     sessions = SessionStore(database_url(home))
     try:
         secret = sessions.new_link(install_of(load_or_create_token(home)))
     finally:
         sessions.close()
-    return url.rstrip("/") + f"/?token={secret}"
+    return url + f"/?token={secret}"
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -147,6 +154,7 @@ def serve(
         config, tracing = read_config(home)
         try:
             grace = takeover_grace(config)
+            people = people_mode(config)
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         settings = ServerSettings(
@@ -160,6 +168,7 @@ def serve(
             runs_tasks=not web_only,
             durable=True,
             takeover_grace_s=grace,
+            people=people,
         )
         app = create_app(settings)
         say: Callable[[str], object] = announce or _to_stderr
@@ -187,6 +196,12 @@ def serve(
                 f"open this link to sign in (once, within a day):  {server_url(host, port, secret)}"
             )
             say("another sign-in link: valet link")
+            if people:
+                say(
+                    f"people sign in at {server_url(host, port).rstrip('/')}/signin "
+                    "(add them with `valet users add`); the link signs in the installation's "
+                    "operator, who sees everyone's tasks"
+                )
             if host not in _LOOPBACK:
                 say(
                     "warning: not bound to loopback; anyone who can reach this port and has a "

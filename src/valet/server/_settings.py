@@ -78,11 +78,26 @@ class ServerSettings(BaseModel):
     durable: bool = False
     """Run tasks as durable workflows (DBOS) that survive restarts; `valet serve` turns it on.
     One durable server per process (DBOS is process-wide)."""
+    people: bool = False
+    """Multi-person mode (`[people] enabled = true`): people sign in with a password and
+    each sees only their own tasks; the install's token and links stay the operator's."""
     takeover_grace_s: float = Field(default=30.0, ge=0)
     """How long a takeover outlives its holder's live view (a reload, a closed tab, a dropped
     connection): the lease stays theirs and the reopened task page takes it up again; after
     this many seconds without them it ends as if they handed back. `valet serve` reads it from
     `config.toml` (`[server] takeover_grace_s`)."""
+
+
+def people_mode(config: dict[str, Any]) -> bool:
+    """`[people] enabled` of `config.toml` (false by default). Raises `ConfigError` when it
+    is not true or false."""
+    section: object = config.get("people", {})
+    if not isinstance(section, dict):
+        raise ConfigError("config.toml: [people] must be a table (enabled = true)")
+    value = cast(dict[str, object], section).get("enabled", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"config.toml: [people] enabled must be true or false, not {value!r}")
+    return value
 
 
 def takeover_grace(config: dict[str, Any]) -> float:

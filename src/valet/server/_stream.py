@@ -21,9 +21,10 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet.errors import StoreUnavailable
+from valet.server._principal import Principal, principal_of
 from valet.server._schemas import StreamMessage, TaskEvent
 from valet.server._security import Guard
-from valet.server._tasks import TaskManager
+from valet.server._tasks import TaskManager, TaskNotFound
 from valet.server._views import counts
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +50,7 @@ async def stream(websocket: WebSocket) -> None:
     code = 1000
     with manager.hub.subscribe(session) as queue:
         await websocket.accept()
-        send = _sender(websocket, manager)
+        send = _sender(websocket, manager, principal_of(websocket))
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await send(None)
             async with _until_gone(websocket, queue.put_nowait):
@@ -70,13 +71,23 @@ async def stream(websocket: WebSocket) -> None:
 
 
 def _sender(
-    websocket: WebSocket, manager: TaskManager
+    websocket: WebSocket, manager: TaskManager, who: Principal
 ) -> Callable[[TaskEvent | None], Awaitable[None]]:
     async def send(event: TaskEvent | None) -> None:
-        message = StreamMessage(event=event, counts=counts(manager))
+        if event is not None and not who.install and not _theirs(manager, event.task_id, who):
+            return  # another person's task: not even that something happened
+        message = StreamMessage(event=event, counts=counts(manager, who))
         await websocket.send_text(message.model_dump_json())
 
     return send
+
+
+def _theirs(manager: TaskManager, task_id: str, who: Principal) -> bool:
+    try:
+        manager.visible(task_id, who)
+    except TaskNotFound:
+        return False
+    return True
 
 
 @contextlib.asynccontextmanager

@@ -68,6 +68,8 @@ class TaskState:
     model_name: str | None
     max_steps: int
     status: TaskStatus = "queued"
+    owner: str | None = None
+    """The person who asked for it (multi-person mode); None: the install's."""
     created_at: str = field(default_factory=now)
     started_at: str | None = None
     finished_at: str | None = None

@@ -50,6 +50,7 @@ from valet.server._events import EventHub
 from valet.server._metrics import ServerMetrics
 from valet.server._notify import Notifier
 from valet.server._person import PersonDesk
+from valet.server._principal import INSTALL, Principal
 from valet.server._replay import choose
 from valet.server._schemas import (
     Message,
@@ -247,6 +248,7 @@ class TaskManager:
             model_name=stored.model_name,
             max_steps=stored.max_steps,
             status=cast(TaskStatus, stored.status),
+            owner=stored.owner,
             created_at=stored.created_at,
             started_at=stored.started_at,
             finished_at=stored.finished_at,
@@ -289,19 +291,28 @@ class TaskManager:
         except KeyError:
             raise TaskNotFound(f"no task {task_id!r}") from None
 
-    def tasks(self, status: TaskStatus | None = None) -> list[TaskState]:
-        """Tasks, newest first."""
-        tasks = reversed(self._tasks.values())
-        return [t for t in tasks if status is None or t.status == status]
+    def visible(self, task_id: str, who: Principal) -> TaskState:
+        """The task if `who` may see it; `TaskNotFound` as for no task at all otherwise."""
+        task = self.get(task_id)
+        if not who.owns(task.owner):
+            raise TaskNotFound(f"no task {task_id!r}")
+        return task
 
-    def counts(self) -> dict[str, int]:
+    def tasks(self, status: TaskStatus | None = None, who: Principal = INSTALL) -> list[TaskState]:
+        """Tasks `who` may see, newest first."""
+        tasks = reversed(self._tasks.values())
+        return [t for t in tasks if (status is None or t.status == status) and who.owns(t.owner)]
+
+    def counts(self, who: Principal = INSTALL) -> dict[str, int]:
         counts: dict[str, int] = {}
         for task in self._tasks.values():
-            counts[task.status] = counts.get(task.status, 0) + 1
+            if who.owns(task.owner):
+                counts[task.status] = counts.get(task.status, 0) + 1
         return counts
 
-    def usage(self) -> dict[str, Any]:
-        """Where the installation stands this month: plan, quota, used, reset, overage."""
+    def usage(self, who: Principal = INSTALL) -> dict[str, Any]:
+        """Where `who`'s account (their organization's, the install's) stands this month:
+        plan, quota, used, reset, overage."""
         metering, now = self.metering, self.clock()
         if self._store is None:  # in-process, nothing stored: nothing charged either
             period = metering.period(now)
@@ -309,9 +320,10 @@ class TaskManager:
                 1
                 for t in self._tasks.values()
                 if metering.period(datetime.fromisoformat(t.created_at)) == period
+                and who.owns(t.owner)
             )
             return summary_of(metering, now, ran, 0, metered=False)
-        return self._store.read(lambda db: summary(db, metering, now))
+        return self._store.read(lambda db: summary(db, metering, now, who.account))
 
     def pending_messages(self, task_id: str) -> list[Message]:
         """Messages the person added that the agent has not taken into account yet."""
@@ -320,7 +332,11 @@ class TaskManager:
     # changing --------------------------------------------------------------------------------
 
     def create(
-        self, request: NewTask, task_id: str | None = None, key: str | None = None
+        self,
+        request: NewTask,
+        task_id: str | None = None,
+        key: str | None = None,
+        who: Principal = INSTALL,
     ) -> TaskState:
         """Queue a task; it starts as soon as a slot is free. Raises `BadModel`, and
         `QuotaExceeded` beyond the plan's monthly quota (each task request is charged once,
@@ -338,6 +354,7 @@ class TaskManager:
             request=request,
             model_name=str(choice.info.get("model") or request.model or ""),
             max_steps=request.max_steps or choice.max_steps or self._default_max_steps,
+            owner=who.id,
         )
         if self._store is not None:  # saved first: a failed save leaves no half-made task
             metering, now = self.metering, self.clock()
@@ -348,10 +365,11 @@ class TaskManager:
                 task.max_steps,
                 "queued",
                 task.created_at,
-                admit=lambda db: charge(db, metering, task.id, now, key),
+                admit=lambda db: charge(db, metering, task.id, now, key, who.account),
+                owner=task.owner,
             )
             if charged is not None and charged.again:
-                return self.get(charged.task_id)
+                return self.visible(charged.task_id, who)
         self._tasks[task.id] = task
         self._set_status(task, "queued")
         if self._runtime is not None:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from valet.agent import Stopped
 from valet.errors import RunNotFound
 from valet.record import RunStore
+from valet.server._principal import INSTALL, Principal
 from valet.server._schemas import (
     ALL_STATUSES,
     Message,
@@ -74,8 +75,8 @@ def _timeline(task: TaskState, runs: RunStore) -> list[Step]:
     return list(task.steps)
 
 
-def counts(manager: TaskManager) -> TaskCounts:
-    by_status = dict.fromkeys(ALL_STATUSES, 0) | manager.counts()
+def counts(manager: TaskManager, who: Principal = INSTALL) -> TaskCounts:
+    by_status = dict.fromkeys(ALL_STATUSES, 0) | manager.counts(who)
     return TaskCounts(
         by_status=by_status,
         running=by_status["queued"] + by_status["running"],

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from valet.server._api import runs_of, tasks_of
+from valet.server._principal import principal_of
 from valet.server._schemas import MAX_TASK_CHARS, NewMessage, NewTask, TaskSummary
 from valet.server._stream import router as stream_router
 from valet.server._tasks import BadModel, TaskFinished
@@ -52,12 +53,12 @@ cast(dict[str, Any], templates.env.globals)["max_task_chars"] = MAX_TASK_CHARS
 
 
 def _inbox(request: Request) -> dict[str, Any]:
-    manager = tasks_of(request)
-    tasks = [task_summary(t) for t in manager.tasks()]
+    manager, who = tasks_of(request), principal_of(request)
+    tasks = [task_summary(t) for t in manager.tasks(who=who)]
     groups: dict[str, list[TaskSummary]] = {
         name: [t for t in tasks if t.status in statuses] for name, statuses in _GROUPS.items()
     }
-    return {"groups": groups, "counts": counts(manager)}
+    return {"groups": groups, "counts": counts(manager, who)}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -80,7 +81,7 @@ async def compose(
     form = {"task": task, "start_url": start_url, "agent_mode": agent_mode is not None}
     try:
         new = NewTask(task=task, start_url=start_url or None, agent_mode=agent_mode is not None)
-        created = tasks_of(request).create(new)
+        created = tasks_of(request).create(new, who=principal_of(request))
     except ValidationError as exc:
         return _composer(request, form, problems=[_problem(e) for e in exc.errors()])
     except (BadModel, QuotaExceeded) as exc:
@@ -140,7 +141,7 @@ def _task(request: Request, task_id: str) -> dict[str, Any]:
     task = task_detail(manager.get(task_id), runs_of(request))
     return {
         "task": task,
-        "counts": counts(manager),
+        "counts": counts(manager, principal_of(request)),
         "message_error": None,
         "requests": manager.desk.book.pending(task_id),
         "entries": timeline(

@@ -11,9 +11,10 @@ tells the processes sharing a Postgres which of them are alive, `Bus` what they 
 
 from valet.store._bus import Bus, BusMessage
 from valet.store._checks import DATABASE_FILES, DatabaseFile, check_files
+from valet.store._columns import create_tables
 from valet.store._liveness import Liveness
 from valet.store._lock import ServerLock, engine_url, reason_of, shown_url, sqlite_file
-from valet.store._sessions import Session, SessionPolicy, SessionStore, install_of
+from valet.store._sessions import Session, SessionPolicy, SessionStore, SignedIn, install_of
 from valet.store._signins import SignInStore
 from valet.store._tasks import StoredMessage, StoredRequest, StoredTask, TaskStore, database_url
 
@@ -28,11 +29,13 @@ __all__ = [
     "SessionPolicy",
     "SessionStore",
     "SignInStore",
+    "SignedIn",
     "StoredMessage",
     "StoredRequest",
     "StoredTask",
     "TaskStore",
     "check_files",
+    "create_tables",
     "database_url",
     "engine_url",
     "install_of",

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet.errors import StoreUnavailable
+from valet.store._columns import create_tables
 from valet.store._lock import engine_url, reason_of, shown_url
 
 _meta = sa.MetaData()
@@ -43,6 +44,7 @@ sessions = sa.Table(
     sa.Column("last_used_at", sa.String(40), nullable=False),
     sa.Column("expires_at", sa.String(40), nullable=False),
     sa.Column("agent", sa.String(200), nullable=False, default=""),
+    sa.Column("person", sa.String(16)),
 )
 
 
@@ -68,6 +70,17 @@ class Session:
     expires_at: str
     agent: str
     """The browser's User-Agent when it signed in (shortened)."""
+    person: str | None = None
+    """Who signed in with a password or single sign-on (multi-person mode); None: the
+    install's own link."""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A live session as a request meets it."""
+
+    id: str
+    person: str | None
 
 
 def install_of(token: str) -> str:
@@ -103,7 +116,7 @@ class SessionStore:
     def engine(self) -> sa.Engine:
         if self._engine is None:
             engine = sa.create_engine(engine_url(self.url))
-            _meta.create_all(engine)
+            create_tables(engine, _meta)
             self._engine = engine
         return self._engine
 
@@ -152,29 +165,40 @@ class SessionStore:
             )
             if spent.rowcount != 1:
                 return None
-            secret = secrets.token_urlsafe(32)
-            digest = _digest(secret)
-            db.execute(
-                sessions.insert().values(
-                    digest=digest,
-                    id=digest[:16],
-                    install=install,
-                    created_at=_stamp(now),
-                    last_used_at=_stamp(now),
-                    expires_at=_stamp(now + self.policy.session_lifetime),
-                    agent=agent[:200],
-                )
+            return self._open(db, install, agent, None)
+
+    def sign_in(self, install: str, person: str, agent: str = "") -> str:
+        """A session for a person who proved who they are (password, single sign-on): its
+        secret, for the cookie."""
+        with self._writing("the new session") as db:
+            return self._open(db, install, agent, person)
+
+    def _open(self, db: sa.Connection, install: str, agent: str, person: str | None) -> str:
+        now = self._clock()
+        secret = secrets.token_urlsafe(32)
+        digest = _digest(secret)
+        db.execute(
+            sessions.insert().values(
+                digest=digest,
+                id=digest[:16],
+                install=install,
+                created_at=_stamp(now),
+                last_used_at=_stamp(now),
+                expires_at=_stamp(now + self.policy.session_lifetime),
+                agent=agent[:200],
+                person=person,
             )
+        )
         return secret
 
-    def check(self, install: str, secret: str) -> str | None:
-        """The id of the live session with this secret (its expiry pushed on), else None."""
+    def check(self, install: str, secret: str) -> SignedIn | None:
+        """The live session with this secret (its expiry pushed on), else None."""
         now = self._clock()
         digest = _digest(secret)
         with self.engine.connect() as db:
             row = (
                 db.execute(
-                    sa.select(sessions.c.id, sessions.c.last_used_at).where(
+                    sa.select(sessions.c.id, sessions.c.last_used_at, sessions.c.person).where(
                         sessions.c.digest == digest,
                         sessions.c.install == install,
                         sessions.c.expires_at >= _stamp(now),
@@ -196,10 +220,11 @@ class SessionStore:
                         expires_at=_stamp(now + self.policy.session_lifetime),
                     )
                 )
-        return str(row["id"])
+        return SignedIn(str(row["id"]), row["person"])
 
-    def sessions(self, install: str) -> list[Session]:
-        """Live sessions of this install, most recently used first."""
+    def sessions(self, install: str, person: str | None = None) -> list[Session]:
+        """Live sessions of this install (of one person, if given), most recently used
+        first."""
         now = _stamp(self._clock())
         query = (
             sa.select(
@@ -208,8 +233,13 @@ class SessionStore:
                 sessions.c.last_used_at,
                 sessions.c.expires_at,
                 sessions.c.agent,
+                sessions.c.person,
             )
-            .where(sessions.c.install == install, sessions.c.expires_at >= now)
+            .where(
+                sessions.c.install == install,
+                sessions.c.expires_at >= now,
+                *([] if person is None else [sessions.c.person == person]),
+            )
             .order_by(sessions.c.last_used_at.desc())
         )
         with self.engine.connect() as db:
@@ -229,6 +259,12 @@ class SessionStore:
         with self._writing(f"the end of session {session_id}") as db:
             gone = db.execute(sessions.delete().where(sessions.c.id == session_id))
         return gone.rowcount == 1
+
+    def revoke_person(self, person: str) -> int:
+        """End every session of one person (disabled, password changed); how many ended."""
+        with self._writing("the end of their sessions") as db:
+            gone = db.execute(sessions.delete().where(sessions.c.person == person))
+        return gone.rowcount
 
     def revoke_all(self) -> int:
         """End every session and unused link (of any install); how many sessions ended."""

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from valet._home import private_file
 from valet.errors import StoreUnavailable
+from valet.store._columns import create_tables
 from valet.store._lock import engine_url, reason_of, shown_url, sqlite_file
 from valet.usage import Charged, DuplicateRequest, ledger_tables
 
@@ -40,7 +41,9 @@ tasks = sa.Table(
     sa.Column("answer", sa.Text),
     sa.Column("detail", sa.Text),
     sa.Column("error", sa.Text),
+    sa.Column("owner", sa.String(16)),
 )
+"""`owner`: the person who asked (multi-person mode), None: the install's."""
 
 messages = sa.Table(
     "valet_messages",
@@ -85,6 +88,7 @@ class StoredTask:
     answer: str | None
     detail: str | None
     error: str | None
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,7 @@ class TaskStore:
         if file := sqlite_file(url):  # private from the start, as valet's home
             private_file(file)
         self.engine = sa.create_engine(engine_url(url))
-        _meta.create_all(self.engine)
+        create_tables(self.engine, _meta)
         ledger_tables.create_all(self.engine)
 
     def close(self) -> None:
@@ -147,6 +151,7 @@ class TaskStore:
         status: str,
         created_at: str,
         admit: Callable[[sa.Connection], Charged] | None = None,
+        owner: str | None = None,
     ) -> Charged | None:
         """Add a task; with `admit`, the task request is charged in the same transaction
         (`valet.usage.charge`): refused (`QuotaExceeded`), nothing is added; charged before
@@ -165,6 +170,7 @@ class TaskStore:
                             max_steps=max_steps,
                             status=status,
                             created_at=created_at,
+                            owner=owner,
                         )
                     )
                     return charged

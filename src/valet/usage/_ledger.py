@@ -147,18 +147,15 @@ def _charge_of(db: sa.Connection, account: str, key: str) -> str | None:
     return None if found is None else str(found[0])
 
 
-def refund(db: sa.Connection, task_id: str, now: datetime, account: str = ACCOUNT) -> bool:
-    """Give back the charge of `task_id` (a request cancelled before it started); False when
-    it was not charged or was refunded already."""
+def refund(db: sa.Connection, task_id: str, now: datetime) -> bool:
+    """Give back the charge of `task_id` to the account it was charged to (a request
+    cancelled before it started); False when it was not charged or was refunded already."""
     charged = db.execute(
-        sa.select(ledger).where(
-            (ledger.c.account == account)
-            & (ledger.c.task_id == task_id)
-            & (ledger.c.kind != "refund")
-        )
+        sa.select(ledger).where((ledger.c.task_id == task_id) & (ledger.c.kind != "refund"))
     ).first()
     if charged is None:
         return False
+    account = str(charged.account)
     try:
         with db.begin_nested():
             db.execute(
