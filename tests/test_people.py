@@ -25,10 +25,9 @@ from tests.test_durable import Server, _wait
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from valet.people import People, PeopleError
 from valet.server import ServerSettings, create_app
 from valet.server._principal import PERSON_ROUTES
-from valet.store import TaskStore
+from valet.store import People, PeopleError, TaskStore
 
 ALICE = ("alice@example.com", "alice's long password")
 BOB = ("bob@example.com", "bob's long password")
@@ -295,6 +294,15 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         assert bob.delete(f"/api/tokens/{token.json()['id']}").status_code == 404
         assert alice.delete(f"/api/tokens/{token.json()['id']}").status_code == 204
         assert httpx.get(f"{base}/api/tasks", headers=as_token, timeout=10).status_code == 401
+        # Her answer lets her task finish; the audit log says the agent acted for her.
+        answered = alice.post(f"/api/requests/{request['id']}/answer", json={"text": "red"})
+        assert answered.status_code == 200, answered.text
+        _wait(lambda: alice.get(f"/api/tasks/{task_id}").json()["status"] == "succeeded", "end")
+        records = multi.get(f"/api/audit?task={task_id}").json()["records"]
+        assert [(r["actor"], r["on_behalf_of"], r["tool"]) for r in records] == [
+            ("person", ALICE[0], "answer")
+        ]
+        assert bob.get(f"/api/audit?task={task_id}").status_code == 403
         # Signing out ends the session.
         assert alice.post("/ui/sign-out").status_code == 200
         assert alice.get("/api/tasks").status_code == 401

@@ -1,4 +1,4 @@
-"""Plans, the monthly quota and the ledger (`valet.usage`): each task request charged once in
+"""Plans, the monthly quota and the ledger (`valet.billing`): each task request charged once in
 the transaction that admits it, exact under concurrency on SQLite and on a real PostgreSQL;
 overage with a cap; idempotency keys; refunds; the month in the plan's time zone; and the
 429 a person gets from `valet serve`."""
@@ -18,9 +18,9 @@ import sqlalchemy as sa
 from tests._postgres import fresh_database, running_postgres
 from tests.test_durable import Server
 
+from valet.billing import Metering, QuotaExceeded, charge, refund, summary
 from valet.errors import ConfigError
 from valet.store import TaskStore
-from valet.usage import Metering, QuotaExceeded, charge, refund, summary
 
 NOW = datetime(2026, 12, 15, 12, 0, tzinfo=UTC)
 

@@ -15,8 +15,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from valet.errors import StoreUnavailable
-from valet.people import MIN_PASSWORD, ROLES, People, PeopleError, Role
 from valet.settings import valet_home
+from valet.store import MIN_PASSWORD, ROLES, People, PeopleError, Role
 
 users_app = typer.Typer(
     help="People who sign in to valet (multi-person mode): add, list, passwords.",

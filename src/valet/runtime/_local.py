@@ -79,6 +79,9 @@ class TaskSpec(BaseModel):
     """What to do and within which limits."""
 
     task: str = Field(min_length=1)
+    on_behalf_of: str = "person"
+    """Whom the agent acts for, as the audit log names them ("person": the installation's
+    person; else the id of the person who asked, in multi-person mode)."""
     start_url: str | None = None
     """Opened before the first step."""
     limits: Limits = Field(default_factory=Limits)
@@ -266,7 +269,7 @@ async def _run(
         audit=audit,
         approver=approver or DenyAllApprover(),
         scope=spec.scope(),
-        task=TaskContext(task_id=run_id, request=spec.task),
+        task=TaskContext(task_id=run_id, on_behalf_of=spec.on_behalf_of, request=spec.task),
     )
     browser = TaskBrowser(spec, home, record, gateway, secrets, toolsets, vision, durable, journal)
     browser.on_session = on_session

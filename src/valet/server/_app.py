@@ -15,8 +15,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from valet.billing import QuotaExceeded
 from valet.errors import RunNotFound, StoreUnavailable
-from valet.people import People
 from valet.server import (
     _api,
     _audit,
@@ -48,8 +48,7 @@ from valet.server._signins import CALLBACK_PATH, SignIns
 from valet.server._sources import SourceError
 from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
 from valet.server._wording import problem_text
-from valet.store import SessionStore, database_url
-from valet.usage import QuotaExceeded
+from valet.store import People, SessionStore, database_url
 
 log = logging.getLogger("valet.server")
 
@@ -118,6 +117,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.signins = signins = SignIns(database_url(settings.home))
     app.state.sessions = sessions = SessionStore(database_url(settings.home))
     people = People(database_url(settings.home)) if settings.people else None
+    manager.people = people
     app.state.guard = Guard(
         token,
         frozenset(o.rstrip("/") for o in settings.allowed_origins),

@@ -389,6 +389,8 @@ class PersonDesk:
         self._waiting = waiting
         self._views: dict[str, LiveView] = {}
         self._audit: AuditLog | None = None
+        self.on_behalf: Callable[[str], str] = lambda _task_id: "person"
+        """Whom a task acts for, as the audit log names them (the task's owner)."""
 
     def view(self, task_id: str) -> LiveView:
         view = self._views.get(task_id)
@@ -520,7 +522,7 @@ class PersonDesk:
         self._audit.append(
             AuditEntry(
                 actor="person",
-                on_behalf_of="person",
+                on_behalf_of=self.on_behalf(task_id),
                 task_id=self._run_id(task_id) or task_id,
                 tool=what,
                 effect="",

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from valet.people import ApiToken, Membership, People, Person, Scope
-from valet.usage import ACCOUNT
+from valet.billing import ACCOUNT
+from valet.store import ApiToken, Membership, People, Person, Scope
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def principal_of(connection: HTTPConnection) -> Principal:
 
 def person_principal(people: People, person_id: str, token: ApiToken | None) -> Principal | None:
     """The principal for a signed-in person, or None when they no longer may sign in."""
-    from valet.people import PeopleError
+    from valet.store import PeopleError
 
     try:
         person = people.person(person_id)

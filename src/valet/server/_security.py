@@ -30,9 +30,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from valet.errors import StoreUnavailable
-from valet.people import TOKEN_PREFIX, People
 from valet.server._principal import INSTALL, Principal, person_principal
-from valet.store import SessionStore, SignedIn, install_of
+from valet.store import TOKEN_PREFIX, People, SessionStore, SignedIn, install_of
 
 log = logging.getLogger("valet.server")
 

@@ -19,10 +19,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from valet.errors import ValetError
-from valet.people import SCOPES, ApiToken, People, PeopleError, Scope
 from valet.server._principal import Principal, principal_of
 from valet.server._schemas import ErrorBody
 from valet.server._security import Guard, gate_page, set_session_cookie
+from valet.store import SCOPES, ApiToken, People, PeopleError, Scope
 
 web = APIRouter(include_in_schema=False)
 api = APIRouter(prefix="/api", tags=["people"], responses={401: {"model": ErrorBody}})

@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet.agent import Finished, Limits, RunEnd, StepRecord, Stopped
+from valet.billing import Metering, QuotaExceeded, charge, refund, summary, summary_of, utc_now
 from valet.browser import BrowserPool, BrowserSettings
 from valet.connectors._errors import ConnectorError
 from valet.errors import (
@@ -82,6 +83,8 @@ from valet.settings import load_config
 from valet.store import (
     Bus,
     BusMessage,
+    People,
+    PeopleError,
     StoredMessage,
     StoredTask,
     TaskStore,
@@ -90,7 +93,6 @@ from valet.store import (
     reason_of,
     shown_url,
 )
-from valet.usage import Metering, QuotaExceeded, charge, refund, summary, summary_of, utc_now
 from valet.vault import Vault
 
 log = logging.getLogger("valet.server")
@@ -152,6 +154,9 @@ class TaskManager:
         self.desk = PersonDesk(home, self._waiting, takeover_grace_s)
         """The person's side: live views, takeovers, approvals."""
         self.desk.book.changed = self._request_changed
+        self.desk.on_behalf = self.on_behalf
+        self.people: People | None = None
+        """Multi-person mode: the accounts tasks' owners are found in (for the audit log)."""
 
     async def start(self, *, forget_lost_tasks: bool = False) -> None:
         """Durable mode: check and open the databases, load the stored tasks, start DBOS and let
@@ -290,6 +295,18 @@ class TaskManager:
             return self._tasks[task_id]
         except KeyError:
             raise TaskNotFound(f"no task {task_id!r}") from None
+
+    def on_behalf(self, task_id: str) -> str:
+        """Whom the task acts for, as the audit log names them: "person" (the installation's
+        person), else the e-mail address of the person who asked (their id if gone)."""
+        task = self._tasks.get(task_id)
+        owner = None if task is None else task.owner
+        if owner is None:
+            return "person"
+        try:
+            return owner if self.people is None else self.people.person(owner).email
+        except PeopleError:
+            return owner
 
     def visible(self, task_id: str, who: Principal) -> TaskState:
         """The task if `who` may see it; `TaskNotFound` as for no task at all otherwise."""
@@ -518,7 +535,12 @@ class TaskManager:
         except ConfigError as exc:
             self._fail(task, f"valet's configuration is invalid: {exc}")
             return
+        if task.owner is not None:
+            # A person's task: the installation's rules bind it (they are the organization's),
+            # but its connector accounts, standing grants and vault are not this person's.
+            setup |= {"toolsets": (), "grants": ()}
         spec = TaskSpec(
+            on_behalf_of=await asyncio.to_thread(self.on_behalf, task.id),
             task=request.task,
             start_url=request.start_url or choice.start_url,
             limits=Limits(max_steps=task.max_steps),
@@ -526,8 +548,8 @@ class TaskManager:
             read_only=not request.agent_mode,
             **setup,
         )
-        try:  # the vault fills logins on bound sites, as in `valet run`
-            vault = await asyncio.to_thread(Vault.load, self.home)
+        try:  # the vault fills logins on bound sites, as in `valet run` (the install's only)
+            vault = None if task.owner else await asyncio.to_thread(Vault.load, self.home)
         except ValetError as exc:
             self._fail(task, f"the vault cannot be opened: {exc}")
             return

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from valet.billing import QuotaExceeded
 from valet.server._api import runs_of, tasks_of
 from valet.server._principal import principal_of
 from valet.server._schemas import MAX_TASK_CHARS, NewMessage, NewTask, TaskSummary
@@ -22,7 +23,6 @@ from valet.server._stream import router as stream_router
 from valet.server._tasks import BadModel, TaskFinished
 from valet.server._views import counts, task_detail, task_summary, timeline
 from valet.server._wording import problem_text
-from valet.usage import QuotaExceeded
 
 router = APIRouter(include_in_schema=False)
 router.include_router(stream_router)  # every page's live updates

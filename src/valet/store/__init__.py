@@ -6,7 +6,8 @@ default or on Postgres, and what guards them at the server's start.
 one-time sign-in links and browser sessions, `SignInStore` the connector sign-ins waiting for
 their provider; `ServerLock` keeps a second server off the same home on SQLite; `Liveness`
 tells the processes sharing a Postgres which of them are alive, `Bus` what they did;
-`check_files` finds damaged SQLite files before use.
+`check_files` finds damaged SQLite files before use; `People` keeps the accounts,
+organizations, roles, API tokens and invitations of multi-person mode.
 """
 
 from valet.store._bus import Bus, BusMessage
@@ -14,16 +15,44 @@ from valet.store._checks import DATABASE_FILES, DatabaseFile, check_files
 from valet.store._columns import create_tables
 from valet.store._liveness import Liveness
 from valet.store._lock import ServerLock, engine_url, reason_of, shown_url, sqlite_file
+from valet.store._people import (
+    MIN_PASSWORD,
+    ROLES,
+    SCOPES,
+    TOKEN_PREFIX,
+    ApiToken,
+    Membership,
+    Org,
+    People,
+    PeopleError,
+    Person,
+    Role,
+    Scope,
+    normal_email,
+    parse_scopes,
+)
 from valet.store._sessions import Session, SessionPolicy, SessionStore, SignedIn, install_of
 from valet.store._signins import SignInStore
 from valet.store._tasks import StoredMessage, StoredRequest, StoredTask, TaskStore, database_url
 
 __all__ = [
     "DATABASE_FILES",
+    "MIN_PASSWORD",
+    "ROLES",
+    "SCOPES",
+    "TOKEN_PREFIX",
+    "ApiToken",
     "Bus",
     "BusMessage",
     "DatabaseFile",
     "Liveness",
+    "Membership",
+    "Org",
+    "People",
+    "PeopleError",
+    "Person",
+    "Role",
+    "Scope",
     "ServerLock",
     "Session",
     "SessionPolicy",
@@ -39,6 +68,8 @@ __all__ = [
     "database_url",
     "engine_url",
     "install_of",
+    "normal_email",
+    "parse_scopes",
     "reason_of",
     "shown_url",
     "sqlite_file",

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet._home import private_file
+from valet.billing import Charged, DuplicateRequest, ledger_tables
 from valet.errors import StoreUnavailable
 from valet.store._columns import create_tables
 from valet.store._lock import engine_url, reason_of, shown_url, sqlite_file
-from valet.usage import Charged, DuplicateRequest, ledger_tables
 
 DATABASE_ENV = "VALET_DATABASE_URL"
 
@@ -154,7 +154,7 @@ class TaskStore:
         owner: str | None = None,
     ) -> Charged | None:
         """Add a task; with `admit`, the task request is charged in the same transaction
-        (`valet.usage.charge`): refused (`QuotaExceeded`), nothing is added; charged before
+        (`valet.billing.charge`): refused (`QuotaExceeded`), nothing is added; charged before
         under the same idempotency key (`Charged.again`), the earlier task stands instead."""
         for attempt in (1, 2):
             try:
@@ -184,7 +184,7 @@ class TaskStore:
             return give_back(db)
 
     def read(self, reader: Callable[[sa.Connection], T]) -> T:
-        """`reader` run on a connection of the store (e.g. `valet.usage.summary`)."""
+        """`reader` run on a connection of the store (e.g. `valet.billing.summary`)."""
         with self.engine.connect() as db:
             return reader(db)
 

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
+from valet.billing._plans import Metering
 from valet.errors import ValetError
-from valet.usage._plans import Metering
 
 ACCOUNT = "install"
 """The account charged in single-person mode (organizations will each have their own)."""

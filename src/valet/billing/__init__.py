@@ -1,7 +1,7 @@
 """Metering: plans, the monthly quota of task requests, overage, and the ledger that charges
 each task request once."""
 
-from valet.usage._ledger import (
+from valet.billing._ledger import (
     ACCOUNT,
     Charged,
     DuplicateRequest,
@@ -11,8 +11,8 @@ from valet.usage._ledger import (
     summary,
     summary_of,
 )
-from valet.usage._ledger import meta as ledger_tables
-from valet.usage._plans import PLANS, Metering, Plan, utc_now
+from valet.billing._ledger import meta as ledger_tables
+from valet.billing._plans import PLANS, Metering, Plan, utc_now
 
 __all__ = [
     "ACCOUNT",

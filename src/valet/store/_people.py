@@ -22,7 +22,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from valet.errors import StoreUnavailable
-from valet.store import create_tables, engine_url, reason_of, shown_url
+from valet.store._columns import create_tables
+from valet.store._lock import engine_url, reason_of, shown_url
 
 Role = Literal["owner", "admin", "member"]
 ROLES: tuple[Role, ...] = get_args(Role)
