@@ -5,6 +5,9 @@ overage with a cap; idempotency keys; refunds; the month in the plan's time zone
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -222,5 +225,18 @@ def test_valet_serve_refuses_a_request_beyond_the_quota_with_429(
         )
         assert usage["timezone"] == "Europe/Paris" and usage["metered"] is True
         assert len(server.get("/api/tasks").json()["tasks"]) == 2
+        # The composer says it, with the details on hover; so does `valet usage`.
+        page = server.get("/").text
+        assert '<p class="hint tasks-left" id="tasks-left" title="mine plan: 2 of 2 used' in page
+        assert ">0 of 2 tasks left this month<" in page
+        told = subprocess.run(
+            [sys.executable, "-m", "valet", "usage"],
+            env={**os.environ, "VALET_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert told.startswith("0 of 2 tasks left this month\nmine plan: 2 of 2 used"), told
+        assert " at 00:00 (Europe/Paris)" in told  # the first of next month, there
     finally:
         server.stop()

@@ -26,6 +26,7 @@ from valet._cli_people import org_app, users_app
 from valet._cli_rules import rules_app
 from valet._cli_schedules import schedules_app
 from valet._cli_sessions import link, sessions_app
+from valet._cli_usage import usage
 from valet._cli_vault import vault_app
 from valet._home import make_private
 from valet._progress import ProgressView
@@ -73,6 +74,7 @@ app.add_typer(schedules_app, name="schedules")
 app.add_typer(users_app, name="users")
 app.add_typer(org_app, name="org")
 app.command("link")(link)
+app.command("usage")(usage)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)

@@ -10,6 +10,7 @@ from valet.billing._ledger import (
     refund,
     summary,
     summary_of,
+    tasks_left,
 )
 from valet.billing._ledger import meta as ledger_tables
 from valet.billing._plans import PLANS, Metering, Plan, utc_now
@@ -27,5 +28,6 @@ __all__ = [
     "refund",
     "summary",
     "summary_of",
+    "tasks_left",
     "utc_now",
 ]

@@ -232,3 +232,26 @@ def refusal(metering: Metering, shown: dict[str, Any], now: datetime) -> str:
     else:
         how = "enable overage (`[usage] overage = true` in config.toml) or change the plan"
     return f"{text}. The quota resets on {when}. To go on before then, {how}."
+
+
+def tasks_left(shown: dict[str, Any]) -> dict[str, str] | None:
+    """A usage summary in words: `text` (how many task requests are left this month) and
+    `detail` (plan, used, reset, overage); None when no plan limits them."""
+    quota, used = shown.get("quota"), int(shown.get("used") or 0)
+    if quota is None:
+        return None
+    resets = datetime.fromisoformat(str(shown["resets_at"]))
+    overage = shown["overage"]
+    detail = (
+        f"{shown['plan']} plan: {used} of {quota} used this month; "
+        f"resets {resets:%-d %B %Y} at 00:00 ({shown['timezone']})"
+    )
+    if overage["enabled"]:
+        cap = "no cap" if overage["cap"] is None else f"a cap of {overage['cap']}"
+        detail += (
+            f"; beyond it, {overage['credits_per_task']} credit(s) a task "
+            f"({overage['credits_used']} used, {cap})"
+        )
+    left = max(int(quota) - used, 0)
+    noun = "task" if left == 1 else "tasks"
+    return {"text": f"{left} of {quota} {noun} left this month", "detail": detail}

@@ -14,8 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
+from sqlalchemy.exc import SQLAlchemyError
 
-from valet.billing import QuotaExceeded
+from valet.billing import QuotaExceeded, tasks_left
+from valet.errors import StoreUnavailable
 from valet.server._api import runs_of, tasks_of
 from valet.server._principal import principal_of
 from valet.server._schemas import MAX_TASK_CHARS, NewMessage, NewTask, TaskSummary
@@ -63,7 +65,8 @@ def _inbox(request: Request) -> dict[str, Any]:
 
 @router.get("/", response_class=HTMLResponse)
 async def index(request: Request) -> Response:
-    return templates.TemplateResponse(request, "index.html", _inbox(request) | {"form": {}})
+    context = _inbox(request) | {"form": {}, "left": _tasks_left(request)}
+    return templates.TemplateResponse(request, "index.html", context)
 
 
 @router.get("/ui/inbox", response_class=HTMLResponse)
@@ -102,8 +105,22 @@ def _composer(
     request: Request, form: dict[str, Any], error: str = "", problems: list[str] | None = None
 ) -> Response:
     """The composer again, with what went wrong: one line per field (`problems`)."""
-    context = {"form": form, "error": error, "problems": problems or []}
+    context = {
+        "form": form,
+        "error": error,
+        "problems": problems or [],
+        "left": _tasks_left(request),
+    }
     return templates.TemplateResponse(request, "_composer.html", context, status_code=200)
+
+
+def _tasks_left(request: Request) -> dict[str, str] | None:
+    """What the composer says of the month's quota (None: no plan limits task requests)."""
+    try:
+        usage = tasks_of(request).usage(principal_of(request))
+    except (StoreUnavailable, SQLAlchemyError):
+        return None  # the composer still works; the request itself will say what is wrong
+    return tasks_left(usage)
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
