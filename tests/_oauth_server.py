@@ -6,8 +6,12 @@ app, served by Werkzeug on 127.0.0.1.
     with OAuthServer.start() as server:
         server.url("/authorize")        # auto-consents for the user "octocat"
 
+It is also an OpenID Connect provider for valet's single sign-on: discovery at
+`/.well-known/openid-configuration` (its issuer is its base URL), id_tokens signed RS256 with a
+key published at `/jwks`, the sign-in's nonce echoed, and `state.user` the person who signs in.
+
 Only a loopback redirect URI (`http://127.0.0.1:<any port>/callback`, RFC 8252, or the valet
-server's `/sources/oauth/callback`) is accepted.
+server's `/sources/oauth/callback` and `/signin/sso/callback`) is accepted.
 The server keeps everything in memory and tells what it holds (`live_tokens`, `refreshes`).
 """
 
@@ -31,14 +35,14 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, jsonify
-from joserfc.jwk import OctKey
+from joserfc.jwk import KeySet, RSAKey
 from werkzeug.serving import make_server
 
 CLIENT_ID = "valet-test"
 USER = "octocat"
 EMAIL = "octocat@example.test"
-SCOPES = ("read", "write", "openid")
-REDIRECT_PATHS = ("/callback", "/sources/oauth/callback")
+SCOPES = ("read", "write", "openid", "email", "profile")
+REDIRECT_PATHS = ("/callback", "/sources/oauth/callback", "/signin/sso/callback")
 """The CLI's loopback listener and the valet server's own callback route."""
 
 
@@ -84,6 +88,9 @@ class Code:
     scope: str
     code_challenge: str
     code_challenge_method: str
+    nonce: str | None = None
+    user: dict[str, Any] = field(default_factory=dict[str, Any])
+    """Who signed in (the provider's `state.user` then)."""
 
     def get_redirect_uri(self) -> str:
         return self.redirect_uri
@@ -92,7 +99,7 @@ class Code:
         return self.scope
 
     def get_nonce(self) -> str | None:
-        return None
+        return self.nonce
 
     def get_auth_time(self) -> int | None:
         return None
@@ -104,28 +111,31 @@ class Code:
         return None
 
 
+SIGNING_KEY = RSAKey.generate_key(2048, parameters={"kid": "test-1", "use": "sig"})
+"""The provider's id_token key (RS256); its public half is at `/jwks`."""
+
+
 class IdTokens(OpenIDCode):
-    """OpenID Connect: an id_token (HS256, the server's own key) naming the user by email."""
+    """OpenID Connect: an id_token (RS256) naming `state.user`, with the sign-in's nonce."""
 
-    def __init__(self, issuer: str) -> None:
+    def __init__(self, state: State) -> None:
         super().__init__(require_nonce=False)
-        self.issuer = issuer
-        self.key = OctKey.generate_key(256)
+        self.state = state
 
-    def resolve_client_private_key(self, client: Any) -> OctKey:
-        return self.key
+    def resolve_client_private_key(self, client: Any) -> RSAKey:
+        return SIGNING_KEY
 
     def get_client_algorithm(self, client: Any) -> str:
-        return "HS256"
+        return "RS256"
 
     def get_client_claims(self, client: Any) -> dict[str, Any]:
-        return {"iss": self.issuer, "aud": [CLIENT_ID]}
+        return {"iss": self.state.issuer, "aud": [CLIENT_ID]}
 
     def exists_nonce(self, nonce: str, request: Any) -> bool:
-        return False
+        return any(c.nonce == nonce for c in self.state.codes.values())
 
     def generate_user_info(self, user: Any, scope: str) -> UserInfo:
-        return UserInfo(sub="u-1", preferred_username=EMAIL, email=EMAIL)
+        return UserInfo(**(user if isinstance(user, dict) else self.state.user))
 
 
 @dataclass
@@ -168,6 +178,17 @@ class State:
     refreshes: int = 0
     consent: bool = True
     """Whether the person says yes on the consent page."""
+    issuer: str = ""
+    user: dict[str, Any] = field(
+        default_factory=lambda: {
+            "sub": "u-1",
+            "preferred_username": EMAIL,
+            "email": EMAIL,
+            "email_verified": True,
+            "name": "The Octocat",
+        }
+    )
+    """Who signs in next (the id_token's claims)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def find(self, value: str, hint: str | None = None) -> Token | None:
@@ -228,6 +249,8 @@ def build(state: State) -> Flask:
                 request.payload.scope or "",
                 data.get("code_challenge", ""),
                 data.get("code_challenge_method", ""),
+                data.get("nonce"),
+                dict(state.user),
             )
 
         def query_authorization_code(self, code: str, client: Any) -> Code | None:
@@ -236,8 +259,8 @@ def build(state: State) -> Flask:
         def delete_authorization_code(self, authorization_code: Code) -> None:
             state.codes.pop(authorization_code.code, None)
 
-        def authenticate_user(self, authorization_code: Code) -> str:
-            return USER
+        def authenticate_user(self, authorization_code: Code) -> Any:
+            return authorization_code.user or USER
 
     class RefreshGrant(grants.RefreshTokenGrant):
         TOKEN_ENDPOINT_AUTH_METHODS = ["none"]  # noqa: RUF012
@@ -267,7 +290,7 @@ def build(state: State) -> Flask:
         def authenticate_token(self, token_string: str) -> Token | None:
             return state.find(token_string, "access_token")
 
-    server.register_grant(CodeGrant, [CodeChallenge(required=True), IdTokens("valet-tests")])
+    server.register_grant(CodeGrant, [CodeChallenge(required=True), IdTokens(state)])
     server.register_grant(RefreshGrant)
     server.register_endpoint(Revocation)
     protect = ResourceProtector()
@@ -289,6 +312,26 @@ def build(state: State) -> Flask:
     @app.post("/revoke")
     def revoke() -> Any:
         return server.create_endpoint_response("revocation")
+
+    @app.get("/.well-known/openid-configuration")
+    def discovery() -> Any:
+        base = state.issuer
+        return jsonify(
+            issuer=base,
+            authorization_endpoint=base + "/authorize",
+            token_endpoint=base + "/token",
+            jwks_uri=base + "/jwks",
+            userinfo_endpoint=base + "/userinfo",
+            response_types_supported=["code"],
+            subject_types_supported=["public"],
+            id_token_signing_alg_values_supported=["RS256"],
+            code_challenge_methods_supported=["S256"],
+            scopes_supported=list(SCOPES),
+        )
+
+    @app.get("/jwks")
+    def jwks() -> Any:
+        return jsonify(KeySet([SIGNING_KEY]).as_dict(private=False))
 
     @app.get("/userinfo")
     @protect()
@@ -324,8 +367,9 @@ class OAuthServer:
         httpd = make_server("127.0.0.1", 0, build(state), threaded=True)
         thread = threading.Thread(target=httpd.serve_forever, daemon=True)
         thread.start()
+        state.issuer = f"http://127.0.0.1:{httpd.server_port}"
         try:
-            yield cls(f"http://127.0.0.1:{httpd.server_port}", state)
+            yield cls(state.issuer, state)
         finally:
             httpd.shutdown()
             thread.join(timeout=10)

@@ -29,6 +29,7 @@ from valet.server import (
     _signin,
     _sources_api,
     _sources_web,
+    _sso,
     _web,
     _ws,
 )
@@ -46,6 +47,7 @@ from valet.server._settings import (
 from valet.server._signin import NotSignedInAsAPerson, TokenNotFound
 from valet.server._signins import CALLBACK_PATH, SignIns
 from valet.server._sources import SourceError
+from valet.server._sso import Provider
 from valet.server._tasks import BadModel, TaskFinished, TaskManager, TaskNotFound
 from valet.server._wording import problem_text
 from valet.store import People, SessionStore, database_url
@@ -144,6 +146,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
     if people is not None:
         app.include_router(_signin.web)
         app.include_router(_signin.api)
+        if settings.oidc is not None:
+            app.state.sso = Provider(settings.oidc)
+            app.include_router(_sso.web)
     static = Path(str(resources.files("valet.server").joinpath("static")))
     app.mount("/static", StaticFiles(directory=static), name="static")
 

@@ -39,7 +39,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/static/",)
 PROBES = frozenset({"/healthz", "/readyz"})
 """Health and readiness probes: answered without the token (they say nothing else)."""
-SIGN_IN_PATHS = frozenset({"/signin", "/join"})
+SIGN_IN_PATHS = frozenset({"/signin", "/join", "/signin/sso", "/signin/sso/callback"})
 """Multi-person mode: the sign-in and invitation pages, reached before anyone is signed in."""
 SIGNED_OUT_PATH = "/signed-out"
 """Where the web app goes after signing out: a page anyone may see (it says only that)."""

@@ -25,6 +25,7 @@ from valet.server._app import create_app
 from valet.server._settings import (
     ServerSettings,
     load_or_create_token,
+    oidc_settings,
     people_mode,
     rotate_token,
     takeover_grace,
@@ -155,6 +156,11 @@ def serve(
         try:
             grace = takeover_grace(config)
             people = people_mode(config)
+            oidc = oidc_settings(config)
+            if oidc is not None and not people:
+                raise ConfigError(
+                    "config.toml: [people.oidc] signs people in: it needs [people] enabled = true"
+                )
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         settings = ServerSettings(
@@ -169,6 +175,7 @@ def serve(
             durable=True,
             takeover_grace_s=grace,
             people=people,
+            oidc=oidc,
         )
         app = create_app(settings)
         say: Callable[[str], object] = announce or _to_stderr

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_ai.models import Model
 
 from valet._home import write_private
@@ -41,6 +41,23 @@ class ModelChoice:
 ModelFactory = Callable[[str | None], ModelChoice]
 """Builds a fresh model for one task from the spec the person asked for (None: the default).
 Raises `valet.errors.ConfigError` when the spec is unusable."""
+
+
+class OidcSettings(BaseModel):
+    """`[people.oidc]` of config.toml."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    issuer: str = Field(pattern=r"^https?://")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = None
+    """Only for a confidential client (PKCE is used either way)."""
+    label: str = "single sign-on"
+    """The sign-in button says "Sign in with <label>"."""
+    scopes: str = "openid email profile"
+    join: str | None = None
+    """Anyone the provider vouches for may sign in, joining this organization as a member;
+    without it, only people with an account (or linked before) may."""
 
 
 class ServerSettings(BaseModel):
@@ -81,11 +98,32 @@ class ServerSettings(BaseModel):
     people: bool = False
     """Multi-person mode (`[people] enabled = true`): people sign in with a password and
     each sees only their own tasks; the install's token and links stay the operator's."""
+    oidc: OidcSettings | None = None
+    """Single sign-on for multi-person mode (`[people.oidc]`)."""
     takeover_grace_s: float = Field(default=30.0, ge=0)
     """How long a takeover outlives its holder's live view (a reload, a closed tab, a dropped
     connection): the lease stays theirs and the reopened task page takes it up again; after
     this many seconds without them it ends as if they handed back. `valet serve` reads it from
     `config.toml` (`[server] takeover_grace_s`)."""
+
+
+def oidc_settings(config: dict[str, Any]) -> OidcSettings | None:
+    """`[people.oidc]`, or None; `ConfigError` saying what is wrong."""
+    from pydantic import ValidationError
+
+    section: object = config.get("people", {})
+    table: object = (
+        cast(dict[str, object], section).get("oidc") if isinstance(section, dict) else None
+    )
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError("config.toml: [people.oidc] must be a table (issuer, client_id…)")
+    try:
+        return OidcSettings.model_validate(table)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"config.toml: [people.oidc]: {problems}") from exc
 
 
 def people_mode(config: dict[str, Any]) -> bool:

@@ -13,6 +13,7 @@ import asyncio
 from datetime import timedelta
 from html import escape
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -50,7 +51,7 @@ def _people(request: Request) -> People:
     return people
 
 
-def _next(value: str | None) -> str:
+def next_path(value: str | None) -> str:
     """Where to go after signing in: a path on this server, never another site."""
     if value and value.startswith("/") and not value.startswith(("//", "/\\")):
         return value
@@ -63,7 +64,9 @@ _FIELD = (
 )
 
 
-def _sign_in_page(next_path: str, problem: str = "", status_code: int = 200) -> HTMLResponse:
+def _sign_in_page(
+    request: Request, going: str, problem: str = "", status_code: int = 200
+) -> HTMLResponse:
     fields = _FIELD.format(
         label="E-mail", name="email", kind="email", auto="username", extra=" autofocus"
     ) + _FIELD.format(
@@ -72,31 +75,35 @@ def _sign_in_page(next_path: str, problem: str = "", status_code: int = 200) -> 
     body = (
         (f'<p class="form-error" role="alert">{escape(problem)}</p>' if problem else "")
         + f'<form method="post" action="/signin" class="stack">{fields}'
-        + f'<input type="hidden" name="next" value="{escape(next_path)}">'
+        + f'<input type="hidden" name="next" value="{escape(going)}">'
         + '<button type="submit">Sign in</button></form>'
     )
+    if (sso := getattr(request.app.state, "sso", None)) is not None:
+        start = "/signin/sso?" + urlencode({"next": going})
+        label = escape(sso.settings.label)
+        body += f'<p><a class="button" href="{escape(start)}">Sign in with {label}</a></p>'
     return gate_page(("Sign in to valet", body), status_code)
 
 
 @web.get("/signin")
 async def sign_in_form(request: Request) -> Response:
-    return _sign_in_page(_next(request.query_params.get("next")))
+    return _sign_in_page(request, next_path(request.query_params.get("next")))
 
 
 @web.post("/signin")
 async def sign_in(request: Request) -> Response:
     form = await request.form()
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
-    next_path = _next(str(form.get("next") or ""))
+    going = next_path(str(form.get("next") or ""))
     guard, people = _guard(request), _people(request)
     person = await asyncio.to_thread(people.authenticate, email, password)
     if person is None:
         return _sign_in_page(
-            next_path, "That e-mail address and password do not match an account.", 401
+            request, going, "That e-mail address and password do not match an account.", 401
         )
     agent = request.headers.get("user-agent", "")
     secret = await asyncio.to_thread(guard.sessions.sign_in, guard.install, person.id, agent)
-    response = RedirectResponse(next_path, status_code=303)
+    response = RedirectResponse(going, status_code=303)
     set_session_cookie(response, guard, secret)
     return response
 

@@ -103,6 +103,20 @@ invitations = sa.Table(
 )
 
 
+sso_pending = sa.Table(
+    "valet_sso_pending",
+    _meta,
+    sa.Column("digest", sa.String(64), primary_key=True),
+    sa.Column("nonce", sa.String(64), nullable=False),
+    sa.Column("verifier", sa.String(128), nullable=False),
+    sa.Column("next", sa.String(2000), nullable=False),
+    sa.Column("expires_at", sa.String(40), nullable=False),
+)
+"""Single sign-ons started and not yet back: any server sharing the database can finish one."""
+
+SSO_LIFETIME = timedelta(minutes=10)
+
+
 class PeopleError(ValueError):
     """A request about people that cannot be done as asked (the message says why)."""
 
@@ -499,6 +513,83 @@ class People:
             )
         return gone.rowcount == 1
 
+    # single sign-on --------------------------------------------------------------------------
+
+    def begin_sso(self, next_path: str) -> tuple[str, PendingSso]:
+        """A new sign-on: its `state` (sent to the provider) and what its return must match."""
+        state = secrets.token_urlsafe(32)
+        pending = PendingSso(secrets.token_urlsafe(24), secrets.token_urlsafe(48), next_path)
+        now = self._clock()
+        with self._writing("the sign-on") as db:
+            db.execute(sso_pending.delete().where(sso_pending.c.expires_at < now.isoformat()))
+            db.execute(
+                sso_pending.insert().values(
+                    digest=_digest(state),
+                    nonce=pending.nonce,
+                    verifier=pending.verifier,
+                    next=next_path,
+                    expires_at=(now + SSO_LIFETIME).isoformat(),
+                )
+            )
+        return state, pending
+
+    def take_sso(self, state: str) -> PendingSso | None:
+        """The pending sign-on with this `state`, once (None: unknown, used or expired)."""
+        where = (sso_pending.c.digest == _digest(state)) & (sso_pending.c.expires_at >= self._now())
+        with self._writing("the sign-on's return") as db:
+            row = db.execute(sa.select(sso_pending).where(where)).mappings().first()
+            if row is None or db.execute(sso_pending.delete().where(where)).rowcount != 1:
+                return None
+        return PendingSso(str(row["nonce"]), str(row["verifier"]), str(row["next"]))
+
+    def sso_person(
+        self,
+        issuer: str,
+        subject: str,
+        email: str | None,
+        verified: bool,
+        name: str = "",
+        join: str | None = None,
+    ) -> Person:
+        """The person a provider vouched for: the account already linked to (issuer,
+        subject); else the account with that address, if the provider verified it (the link is
+        kept); else, with `join`, a new account in that organization (a member). PeopleError
+        when none of these holds."""
+        linked = (people.c.issuer == issuer) & (people.c.subject == subject)
+        with self.engine.connect() as db:
+            found = db.execute(sa.select(people.c.id).where(linked)).first()
+        if found is not None:
+            return self.person(str(found[0]))
+        if not email or not verified:
+            raise PeopleError(
+                "the identity provider did not vouch for an e-mail address (email_verified): "
+                "ask an admin to add you"
+            )
+        address = normal_email(email)
+        try:
+            person = self.find(address)
+        except PeopleError:
+            if join is None:
+                raise PeopleError(
+                    f"{address} has no account on this valet: ask an admin to invite you"
+                ) from None
+            person = self.add_person(address, name)
+            self.add_member(self.org(join).id, person.id, "member")
+        with self._writing("the sign-on's link") as db:
+            before = db.execute(
+                sa.select(people.c.issuer, people.c.subject).where(people.c.id == person.id)
+            ).first()
+            if before is not None and before[0] == issuer and before[1] not in (None, subject):
+                raise PeopleError(
+                    f"{address} is linked to another identity at this provider: ask an admin"
+                )
+            db.execute(
+                people.update()
+                .where(people.c.id == person.id)
+                .values(issuer=issuer, subject=subject)
+            )
+        return person
+
     # invitations -----------------------------------------------------------------------------
 
     def invite(self, org_id: str, email: str, role: Role, invited_by: str) -> str:
@@ -548,6 +639,16 @@ class People:
         except PeopleError:
             person = self.add_person(address, name, password)
         return self.add_member(org.id, person.id, role)
+
+
+@dataclass(frozen=True)
+class PendingSso:
+    """What a single sign-on's return must match (its nonce, its PKCE verifier), and where
+    the person was going."""
+
+    nonce: str
+    verifier: str
+    next: str
 
 
 def _token(row: dict[str, Any]) -> ApiToken:
