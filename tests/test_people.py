@@ -201,6 +201,7 @@ def multi(home: Path, tmp_path: Path) -> Iterator[Server]:
     (home / "config.toml").write_text("[people]\nenabled = true\n")
     script = tmp_path / "script.yaml"
     script.write_text(
+        "- goto: https://casino.example/\n"  # blocked by the organization: refused at once
         '- ask_person: {question: "Which colour do you want?"}\n'
         "- done: {answer: ok, success: true}\n"
     )
@@ -208,6 +209,10 @@ def multi(home: Path, tmp_path: Path) -> Iterator[Server]:
     _valet(home, "org", "create", "Acme", "--owner", ALICE[0], "--timezone", "Europe/Paris")
     _valet(home, "users", "add", BOB[0], "--org", "Acme", "--password-stdin", stdin=BOB[1] + "\n")
     assert "alice@example.com" in _valet(home, "users", "list")
+    people = People(f"sqlite:///{home / 'valet.db'}")  # what an admin set earlier
+    acme = people.org("Acme")
+    people.set_rules(acme.id, {"rules": [{"kind": "deny_sites", "sites": ["casino.example"]}]}, "x")
+    people.close()
     server = Server(home, script)
     try:
         server.start()
@@ -275,9 +280,27 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
             == 404
         )
         assert bob.get("/api/sources").status_code == 403  # not a person's route (yet)
-        assert bob.get("/api/audit").status_code == 403
+        # The organization: its rules shown to members, changed by admins only (audited).
+        rules = bob.get("/api/org/rules").json()["rules"]
+        assert rules == [{"kind": "deny_sites", "sites": ["casino.example"]}]
+        stricter = {"rules": [*rules, {"kind": "forbid_effect", "effect": "purchase"}]}
+        assert bob.put("/api/org/rules", json=stricter).status_code == 403
+        assert bob.get("/api/org").json()["members"] is None
+        assert bob.get("/api/org/usage").status_code == 403
+        assert alice.put("/api/org/rules", json={"rules": [{"kind": "nope"}]}).status_code == 422
+        assert alice.put("/api/org/rules", json=stricter).status_code == 200
+        assert len(bob.get("/api/org/rules").json()["rules"]) == 2
+        assert {m["email"] for m in alice.get("/api/org").json()["members"]} == {ALICE[0], BOB[0]}
+        changed = multi.get("/api/audit").json()["records"][0]
+        assert (changed["tool"], changed["on_behalf_of"], changed["args"]["admin"]) == (
+            "org.rules",
+            ALICE[0],
+            True,
+        )
         # The organization's quota is pooled: both see its two task requests.
         assert bob.get("/api/usage").json()["used"] == alice.get("/api/usage").json()["used"] == 2
+        by_person = alice.get("/api/org/usage").json()["by_person"]
+        assert {p["email"]: p["tasks"] for p in by_person} == {ALICE[0]: 1, BOB[0]: 1}
         # The installation's operator (its token) sees everyone's.
         assert {task_id, own} <= {t["id"] for t in multi.get("/api/tasks").json()["tasks"]}
 
@@ -298,11 +321,22 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         answered = alice.post(f"/api/requests/{request['id']}/answer", json={"text": "red"})
         assert answered.status_code == 200, answered.text
         _wait(lambda: alice.get(f"/api/tasks/{task_id}").json()["status"] == "succeeded", "end")
-        records = multi.get(f"/api/audit?task={task_id}").json()["records"]
-        assert [(r["actor"], r["on_behalf_of"], r["tool"]) for r in records] == [
-            ("person", ALICE[0], "answer")
+        steps = alice.get(f"/api/tasks/{task_id}").json()["timeline"]
+        assert "casino.example (set by your organization)" in steps[0]["result"], steps[0]
+        records = multi.get(f"/api/audit?task={task_id}").json()["records"][::-1]
+        assert [(r["actor"], r["on_behalf_of"], r["tool"], r["verdict"]) for r in records] == [
+            ("agent", ALICE[0], "goto", "deny"),
+            ("person", ALICE[0], "answer", "allow"),
         ]
-        assert bob.get(f"/api/audit?task={task_id}").status_code == 403
+        assert records[0]["rule_id"] == "org.deny_sites#1"
+        assert records[0]["reason"] == "you blocked casino.example (set by your organization)"
+        # Bob reads his own records only; Alice, the owner, her organization's.
+        assert bob.get(f"/api/audit?task={task_id}").json()["records"] == []
+        assert {r["on_behalf_of"] for r in bob.get("/api/audit").json()["records"]} == {BOB[0]}
+        assert {r["on_behalf_of"] for r in alice.get("/api/audit").json()["records"]} == {
+            ALICE[0],
+            BOB[0],
+        }
         # Signing out ends the session.
         assert alice.post("/ui/sign-out").status_code == 200
         assert alice.get("/api/tasks").status_code == 401

@@ -147,6 +147,16 @@ def _charge_of(db: sa.Connection, account: str, key: str) -> str | None:
     return None if found is None else str(found[0])
 
 
+def charged_by_task(db: sa.Connection, account: str, period: str) -> dict[str, int]:
+    """Task requests charged to `account` in `period`, net of refunds, per task id."""
+    rows = db.execute(
+        sa.select(ledger.c.task_id, sa.func.sum(ledger.c.tasks))
+        .where((ledger.c.account == account) & (ledger.c.period == period))
+        .group_by(ledger.c.task_id)
+    ).all()
+    return {str(task): int(count) for task, count in rows if int(count) > 0}
+
+
 def refund(db: sa.Connection, task_id: str, now: datetime) -> bool:
     """Give back the charge of `task_id` to the account it was charged to (a request
     cancelled before it started); False when it was not charged or was refunded already."""

@@ -27,6 +27,7 @@ they are edited as data). A rule's `id` defaults to `person.<kind>#<position>`.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -46,6 +47,9 @@ class _Rule(BaseModel):
     """Stable name for the audit log; defaults to `person.<kind>#<position>`."""
     note: str = ""
     """The person's own words this rule was compiled from."""
+    set_by: Literal["", "organization"] = ""
+    """Who set it when not the person: their organization's admins (each refusal says so;
+    its id defaults to `org.<kind>#<position>`)."""
 
 
 class MaxAmount(_Rule):
@@ -201,7 +205,11 @@ class RuleSet(BaseModel):
     def check(self, request: ActionRequest) -> list[Decision]:
         found: list[Decision] = []
         for position, rule in enumerate(self.rules, start=1):
-            decision = rule.check(request, rule.id or f"person.{rule.kind}#{position}")
+            owner = "org" if rule.set_by else "person"
+            decision = rule.check(request, rule.id or f"{owner}.{rule.kind}#{position}")
+            if decision is not None and rule.set_by:
+                reason = f"{decision.reason} (set by your {rule.set_by})"
+                decision = replace(decision, reason=reason)
             if decision is not None:
                 found.append(decision)
         return found

@@ -21,6 +21,7 @@ from valet.server import (
     _api,
     _audit,
     _metrics,
+    _org,
     _person_api,
     _replay,
     _schedules_api,
@@ -36,6 +37,7 @@ from valet.server import (
 from valet.server._access import NotForPeople, check_access
 from valet.server._error_pages import error_page, wants_page
 from valet.server._live import LeaseConflict, NoBrowser, UnknownViewer
+from valet.server._org import AdminsOnly, BadRules, NotInAnOrganization
 from valet.server._person import InvalidEdit, RequestClosed, RequestNotFound
 from valet.server._security import Guard, SecurityMiddleware
 from valet.server._settings import (
@@ -146,6 +148,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     if people is not None:
         app.include_router(_signin.web)
         app.include_router(_signin.api)
+        app.include_router(_org.api)
         if settings.oidc is not None:
             app.state.sso = Provider(settings.oidc)
             app.include_router(_sso.web)
@@ -251,6 +254,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def not_for_people(request: Request, exc: Exception) -> Response:
         return _error(request, 403, str(exc))
 
+    async def bad_rules(request: Request, exc: Exception) -> Response:
+        return _error(request, 422, str(exc))
+
     async def not_a_person(request: Request, exc: Exception) -> Response:
         return _error(request, 400, str(exc))
 
@@ -276,4 +282,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotForPeople, not_for_people)
     app.add_exception_handler(NotSignedInAsAPerson, not_a_person)
     app.add_exception_handler(TokenNotFound, not_found)
+    app.add_exception_handler(NotInAnOrganization, not_found)
+    app.add_exception_handler(AdminsOnly, not_for_people)
+    app.add_exception_handler(BadRules, bad_rules)
     app.add_exception_handler(Exception, crash)

@@ -14,9 +14,11 @@ from pydantic import BaseModel
 
 from valet.audit import AuditLog, read_pin
 from valet.server._api import tasks_of
+from valet.server._principal import principal_of
 from valet.server._tasks import TaskManager, TaskNotFound
 from valet.server._views import counts
 from valet.server._web import templates
+from valet.store import People
 
 api = APIRouter(prefix="/api", tags=["audit"])
 web = APIRouter(include_in_schema=False)
@@ -41,17 +43,28 @@ class AuditView(BaseModel):
 
 
 def read_audit(
-    home: Path, *, run_id: str | None, actor: str | None, limit: int, offset: int = 0
+    home: Path,
+    *,
+    run_id: str | None,
+    actor: str | None,
+    limit: int,
+    offset: int = 0,
+    for_whom: frozenset[str] | None = None,
 ) -> AuditView:
     """Read the log (a reader: no checkpoint is written) and check it with the `[audit]` pin
-    (when its file can be read) and witnesses."""
+    (when its file can be read) and witnesses. `for_whom`: only records done on behalf of
+    these (a person's own; an admin's organization's members')."""
     if not (home / "audit.db").is_file():
         return AuditView(intact=None, summary="no audit records yet", records=[])
     log = AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
     try:
         pin = log.settings.pin
         report = log.verify(read_pin(pin) if pin is not None and pin.is_file() else None)
-        records = list(log.records(task_id=run_id, actor=actor))
+        records = [
+            r
+            for r in log.records(task_id=run_id, actor=actor)
+            if for_whom is None or r.on_behalf_of in for_whom
+        ]
     finally:
         log.close(checkpoint=False)
     newest = records[::-1][offset : offset + limit]
@@ -80,9 +93,23 @@ async def audit_records(
     decision, its rule and who approved."""
     manager = tasks_of(request)
     run_id = _run_id(manager, task)
+    for_whom = await asyncio.to_thread(_whose, request)
     return await asyncio.to_thread(
-        read_audit, manager.home, run_id=run_id, actor=actor, limit=limit
+        read_audit, manager.home, run_id=run_id, actor=actor, limit=limit, for_whom=for_whom
     )
+
+
+def _whose(request: Request) -> frozenset[str] | None:
+    """Whose records the request may read: everyone's (the installation), an organization's
+    members' (its admins), or the person's own."""
+    who = principal_of(request)
+    if who.person is None:
+        return None
+    member = who.membership
+    if member is None or not member.admin:
+        return frozenset({who.person.email})
+    people: People = request.app.state.guard.people
+    return frozenset(m.person.email for m in people.members(member.org.id))
 
 
 @web.get("/audit", response_class=HTMLResponse)
@@ -107,6 +134,7 @@ async def audit_page(
         actor=actor or None,
         limit=size,
         offset=(page - 1) * size,
+        for_whom=await asyncio.to_thread(_whose, request),
     )
     pages = max(1, -(-view.total // size))
     if page > pages:
@@ -127,6 +155,6 @@ async def audit_page(
         "last": (page - 1) * size + len(view.records),
         "newer": link(page - 1) if page > 1 else None,
         "older": link(page + 1) if page < pages else None,
-        "counts": counts(manager),
+        "counts": counts(manager, principal_of(request)),
     }
     return templates.TemplateResponse(request, "audit.html", context)

@@ -20,11 +20,20 @@ from pathlib import Path
 from typing import Any, assert_never, cast
 from zoneinfo import ZoneInfo
 
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet.agent import Finished, Limits, RunEnd, StepRecord, Stopped
-from valet.billing import Metering, QuotaExceeded, charge, refund, summary, summary_of, utc_now
+from valet.billing import (
+    Metering,
+    QuotaExceeded,
+    charge,
+    charged_by_task,
+    refund,
+    summary,
+    summary_of,
+    utc_now,
+)
 from valet.browser import BrowserPool, BrowserSettings
 from valet.connectors._errors import ConnectorError
 from valet.errors import (
@@ -35,6 +44,7 @@ from valet.errors import (
     StoreUnavailable,
     ValetError,
 )
+from valet.policy import Rule, RuleSet
 from valet.record import new_run_id
 from valet.runtime import (
     BrowserUnavailable,
@@ -308,6 +318,21 @@ class TaskManager:
         except PeopleError:
             return owner
 
+    def _org_rules(self, owner: str) -> tuple[Rule, ...]:
+        """The rules of the organization `owner` is in (none outside one)."""
+        member = None if self.people is None else self.people.membership(owner)
+        if member is None or self.people is None:
+            return ()
+        found = RuleSet.model_validate(self.people.rules_of(member.org.id))
+        return tuple(r.model_copy(update={"set_by": "organization"}) for r in found.rules)
+
+    def charged(self, who: Principal) -> dict[str, int]:
+        """Task requests charged to `who`'s account this month, per task (none in-process)."""
+        if self._store is None:
+            return {}
+        account, period = who.account, self.metering.period(self.clock())
+        return self._store.read(lambda db: charged_by_task(db, account, period))
+
     def visible(self, task_id: str, who: Principal) -> TaskState:
         """The task if `who` may see it; `TaskNotFound` as for no task at all otherwise."""
         task = self.get(task_id)
@@ -539,6 +564,12 @@ class TaskManager:
             # A person's task: the installation's rules bind it (they are the organization's),
             # but its connector accounts, standing grants and vault are not this person's.
             setup |= {"toolsets": (), "grants": ()}
+            try:  # and their organization's rules, refusing "set by your organization"
+                ruled = await asyncio.to_thread(self._org_rules, task.owner)
+            except (ValidationError, PeopleError, StoreUnavailable) as exc:
+                self._fail(task, f"your organization's rules cannot be read: {exc}")
+                return
+            setup["rules"] = RuleSet(rules=(*setup["rules"].rules, *ruled))
         spec = TaskSpec(
             on_behalf_of=await asyncio.to_thread(self.on_behalf, task.id),
             task=request.task,

@@ -8,6 +8,7 @@ Every check of a secret takes the same path whether or not its holder exists.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import Callable, Generator
@@ -115,6 +116,16 @@ sso_pending = sa.Table(
 """Single sign-ons started and not yet back: any server sharing the database can finish one."""
 
 SSO_LIFETIME = timedelta(minutes=10)
+
+org_rules = sa.Table(
+    "valet_org_rules",
+    _meta,
+    sa.Column("org", sa.String(16), sa.ForeignKey("valet_orgs.id"), primary_key=True),
+    sa.Column("rules", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Column("updated_by", sa.String(16), nullable=False),
+)
+"""An organization's rules (valet's rule language, as JSON): they bind every member's task."""
 
 
 class PeopleError(ValueError):
@@ -512,6 +523,25 @@ class People:
                 tokens.delete().where((tokens.c.id == token_id) & (tokens.c.person == person_id))
             )
         return gone.rowcount == 1
+
+    # the organization's rules -----------------------------------------------------------------
+
+    def rules_of(self, org_id: str) -> dict[str, Any]:
+        """The organization's rules as data (`{"rules": [...]}`; none set: no rules)."""
+        query = sa.select(org_rules.c.rules).where(org_rules.c.org == org_id)
+        with self.engine.connect() as db:
+            row = db.execute(query).first()
+        return {"rules": []} if row is None else json.loads(str(row[0]))
+
+    def set_rules(self, org_id: str, rules: dict[str, Any], by: str) -> None:
+        org = self.org(org_id)
+        values = {"rules": json.dumps(rules), "updated_at": self._now(), "updated_by": by}
+        with self._writing("the organization's rules") as db:
+            changed = db.execute(
+                org_rules.update().where(org_rules.c.org == org.id).values(**values)
+            )
+            if changed.rowcount == 0:
+                db.execute(org_rules.insert().values(org=org.id, **values))
 
     # single sign-on --------------------------------------------------------------------------
 

@@ -1,0 +1,153 @@
+"""The organization, seen by its people (multi-person mode): who is in it, its rules, its usage.
+
+Every member reads the organization's rules (they bind their tasks: each refusal says "set by
+your organization"); admins and owners change them (each change is in the audit log as that
+admin's, marked `admin`) and read the month's usage by person. No route here shows a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ValidationError
+
+from valet._rules_file import record_change
+from valet.errors import ValetError
+from valet.policy import RuleSet
+from valet.server._principal import Principal, principal_of
+from valet.server._schemas import ErrorBody
+from valet.server._tasks import TaskManager, TaskNotFound
+from valet.store import Membership, People
+
+api = APIRouter(prefix="/api", tags=["organization"], responses={401: {"model": ErrorBody}})
+
+
+class NotInAnOrganization(ValetError):
+    """The person belongs to no organization (404)."""
+
+
+class AdminsOnly(ValetError):
+    """Only the organization's owners and admins may do this (403)."""
+
+
+class BadRules(ValetError):
+    """Rules that are not valet's rule language (422)."""
+
+
+def _membership(request: Request) -> tuple[Principal, Membership]:
+    who = principal_of(request)
+    if who.membership is None:
+        raise NotInAnOrganization("you are not in an organization")
+    return who, who.membership
+
+
+def _admin(request: Request) -> tuple[Principal, Membership]:
+    who, member = _membership(request)
+    if not member.admin or not who.allows("admin"):
+        raise AdminsOnly(
+            "only your organization's owners and admins may do this"
+            + ("" if who.allows("admin") else " (and with a token, only one with scope admin)")
+        )
+    return who, member
+
+
+def _people(request: Request) -> People:
+    people: People = request.app.state.guard.people
+    return people
+
+
+class OrgMember(BaseModel):
+    email: str
+    name: str
+    role: str
+
+
+class OrgView(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    role: str
+    members: list[OrgMember] | None = None
+    """Admins only."""
+
+
+@api.get("/org")
+async def my_org(request: Request) -> OrgView:
+    """Your organization; its members if you are an admin."""
+    _, member = _membership(request)
+    view = OrgView(
+        id=member.org.id, name=member.org.name, timezone=member.org.timezone, role=member.role
+    )
+    if member.admin:
+        found = await asyncio.to_thread(_people(request).members, member.org.id)
+        view.members = [
+            OrgMember(email=m.person.email, name=m.person.name, role=m.role) for m in found
+        ]
+    return view
+
+
+@api.get("/org/rules")
+async def org_rules(request: Request) -> dict[str, Any]:
+    """The organization's rules: they bind every member's task, with the installation's and
+    strictest first (a rule only ever refuses)."""
+    _, member = _membership(request)
+    return await asyncio.to_thread(_people(request).rules_of, member.org.id)
+
+
+@api.put("/org/rules")
+async def set_org_rules(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """Replace the organization's rules (admins): `{"rules": [{"kind": "deny_sites", "sites":
+    ["casino.example"]}, …]}` in valet's rule language. Recorded in the audit log."""
+    who, member = _admin(request)
+    try:
+        rules = RuleSet.model_validate(body)
+    except ValidationError as exc:
+        raise BadRules(f"these are not valet rules: {exc.errors()[0]['msg']}") from exc
+    data = rules.as_data()
+    assert who.person is not None
+    await asyncio.to_thread(_people(request).set_rules, member.org.id, data, who.person.id)
+    manager: TaskManager = request.app.state.tasks
+    await asyncio.to_thread(
+        record_change,
+        manager.home,
+        "org.rules",
+        {"admin": True, "organization": member.org.name, **data},
+        f"{who.person.email} (admin of {member.org.name}) set the organization's rules",
+        person=who.person.email,
+    )
+    return data
+
+
+class PersonUsage(BaseModel):
+    email: str
+    tasks: int
+
+
+class OrgUsage(BaseModel):
+    organization: str
+    usage: dict[str, Any]
+    by_person: list[PersonUsage]
+
+
+@api.get("/org/usage")
+async def org_usage(request: Request) -> OrgUsage:
+    """The organization's month (admins): the pooled quota and each member's task requests."""
+    who, member = _admin(request)
+    manager: TaskManager = request.app.state.tasks
+    found = await asyncio.to_thread(_people(request).members, member.org.id)
+    charged = await asyncio.to_thread(manager.charged, who)
+    counts: dict[str, int] = {}
+    for task_id, count in charged.items():
+        with contextlib.suppress(TaskNotFound):
+            owner = manager.get(task_id).owner or ""
+            counts[owner] = counts.get(owner, 0) + count
+    return OrgUsage(
+        organization=member.org.name,
+        usage=manager.usage(who),
+        by_person=[
+            PersonUsage(email=m.person.email, tasks=counts.get(m.person.id, 0)) for m in found
+        ],
+    )
