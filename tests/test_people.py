@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIWebSocketRoute, iter_route_contexts
+from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from tests.test_durable import Server, _wait
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -366,26 +366,37 @@ def test_every_route_and_websocket_keeps_one_persons_objects_from_another(
         ids = (task_id, request_id)
         hers = (secret["token"], ALICE[0], "alice's errand", "Which colour")
         document = multi.get("/api/openapi.json").json()
-        called: list[str] = []
-        for template, operations in document["paths"].items():
-            for method, operation in operations.items():
-                path = _filled(template, objects)
-                params = {p["name"] for p in operation.get("parameters", []) if p["in"] == "path"}
-                body = {} if "requestBody" in operation else None
-                answer = bob.request(method.upper(), path, json=body)
-                label = f"{method.upper()} {template}: {answer.status_code}"
-                called.append(label)
-                assert answer.status_code < 500, label
-                if params & objects.keys():
-                    assert answer.status_code in (403, 404), label
-                assert not any(h in answer.text for h in hers), label
-                if answer.status_code < 400:
-                    assert not any(i in answer.text for i in ids), label
-        assert len(called) > 30  # the whole document was walked, sources and schedules too
-        assert any(c.startswith("GET /api/sources") for c in called)
-        # Websockets are not in the OpenAPI document: take them from the app itself.
+        operations = [
+            (template, method.upper(), "requestBody" in operation)
+            for template, found in document["paths"].items()
+            for method, operation in found.items()
+        ]
+        # The web app's pages and forms are not in the document: take them from the app.
         app = create_app(ServerSettings(home=home, token="t" * 16, people=True))
         routes = list(iter_route_contexts(app.routes))
+        operations += [
+            (str(r.path), method, method == "POST")
+            for r in routes
+            if isinstance(r.original_route, APIRoute)
+            and r.path not in document["paths"]
+            and r.path != "/ui/sign-out"  # it would end Bob's session (it has no object)
+            for method in sorted(r.original_route.methods)
+        ]
+        called: list[str] = []
+        for template, method, has_body in operations:
+            answer = bob.request(method, _filled(template, objects), json={} if has_body else None)
+            label = f"{method} {template}: {answer.status_code}"
+            called.append(label)
+            assert answer.status_code < 500, label
+            if any("{" + name + "}" in template for name in objects):
+                assert answer.status_code in (403, 404), label
+            assert not any(h in answer.text for h in hers), label
+            if answer.status_code < 400:
+                assert not any(i in answer.text for i in ids), label
+        assert bob.get("/api/me").json()["email"] == BOB[0]  # signed in all along
+        assert len(called) > 60  # the document and the pages, sources and schedules too
+        assert any(c.startswith("GET /api/sources") for c in called)
+        assert any(c.startswith("GET /tasks/{task_id}: 404") for c in called)
         sockets = [str(r.path) for r in routes if isinstance(r.original_route, APIWebSocketRoute)]
         assert set(PERSON_ROUTES) <= {r.path for r in routes}  # no name there is a typo
         assert "/api/tasks/{task_id}/live" in sockets and "/ui/stream" in sockets

@@ -147,6 +147,24 @@ def _charge_of(db: sa.Connection, account: str, key: str) -> str | None:
     return None if found is None else str(found[0])
 
 
+def by_day(db: sa.Connection, metering: Metering, now: datetime, account: str) -> dict[int, int]:
+    """Task requests charged to `account` on each day of `now`'s month (day of the month in
+    the plan's time zone → net count; refunds count on the day of their charge's request)."""
+    rows = db.execute(
+        sa.select(ledger.c.task_id, ledger.c.tasks, ledger.c.at, ledger.c.kind).where(
+            (ledger.c.account == account) & (ledger.c.period == metering.period(now))
+        )
+    ).all()
+    day_of: dict[str, int] = {}
+    counts: dict[int, int] = {}
+    for task_id, tasks, at, _ in sorted(rows, key=lambda r: r[3] == "refund"):  # charges first
+        day = day_of.setdefault(
+            str(task_id), datetime.fromisoformat(str(at)).astimezone(metering.zone).day
+        )
+        counts[day] = counts.get(day, 0) + int(tasks)
+    return {day: count for day, count in counts.items() if count > 0}
+
+
 def charged_by_task(db: sa.Connection, account: str, period: str) -> dict[str, int]:
     """Task requests charged to `account` in `period`, net of refunds, per task id."""
     rows = db.execute(

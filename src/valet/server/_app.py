@@ -31,6 +31,7 @@ from valet.server import (
     _sources_api,
     _sources_web,
     _sso,
+    _usage_web,
     _web,
     _ws,
 )
@@ -144,11 +145,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_sources_api.api)
     app.include_router(_sources_web.web)
     app.include_router(_schedules_web.web)
+    app.include_router(_usage_web.web)
     app.include_router(_web.router)
     if people is not None:
         app.include_router(_signin.web)
         app.include_router(_signin.api)
         app.include_router(_org.api)
+        app.include_router(_usage_web.org_web)
         if settings.oidc is not None:
             app.state.sso = Provider(settings.oidc)
             app.include_router(_sso.web)

@@ -101,12 +101,17 @@ async def org_rules(request: Request) -> dict[str, Any]:
 async def set_org_rules(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     """Replace the organization's rules (admins): `{"rules": [{"kind": "deny_sites", "sites":
     ["casino.example"]}, …]}` in valet's rule language. Recorded in the audit log."""
-    who, member = _admin(request)
     try:
-        rules = RuleSet.model_validate(body)
+        return await save_org_rules(request, body)
     except ValidationError as exc:
         raise BadRules(f"these are not valet rules: {exc.errors()[0]['msg']}") from exc
-    data = rules.as_data()
+
+
+async def save_org_rules(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """Replace the organization's rules as the request's admin, and audit it. Raises
+    `AdminsOnly`, and pydantic's `ValidationError` for what is not valet rules."""
+    who, member = _admin(request)
+    data = RuleSet.model_validate(body).as_data()
     assert who.person is not None
     await asyncio.to_thread(_people(request).set_rules, member.org.id, data, who.person.id)
     manager: TaskManager = request.app.state.tasks

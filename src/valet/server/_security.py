@@ -116,8 +116,13 @@ class Guard:
 
     def origin_ok(self, headers: Headers, scheme: str) -> bool:
         """False when the request says it comes from a foreign origin or site."""
-        if headers.get("sec-fetch-site") == "cross-site":
+        site = headers.get("sec-fetch-site")
+        if site == "cross-site":
             return False
+        if site == "same-origin":
+            # The browser's own word (a header no page can set). A plain form's post sends
+            # `Origin: null` under this server's `Referrer-Policy: no-referrer`.
+            return True
         origin = headers.get("origin")
         if origin is None:  # not a browser (curl, httpx); the token still applies
             return True

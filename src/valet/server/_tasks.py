@@ -27,6 +27,7 @@ from valet.agent import Finished, Limits, RunEnd, StepRecord, Stopped
 from valet.billing import (
     Metering,
     QuotaExceeded,
+    by_day,
     charge,
     charged_by_task,
     refund,
@@ -325,6 +326,13 @@ class TaskManager:
             return ()
         found = RuleSet.model_validate(self.people.rules_of(member.org.id))
         return tuple(r.model_copy(update={"set_by": "organization"}) for r in found.rules)
+
+    def daily(self, who: Principal = INSTALL) -> dict[int, int]:
+        """Task requests charged to `who`'s account per day of this month (none in-process)."""
+        if self._store is None:
+            return {}
+        metering, now, account = self.metering, self.clock(), who.account
+        return self._store.read(lambda db: by_day(db, metering, now, account))
 
     def charged(self, who: Principal) -> dict[str, int]:
         """Task requests charged to `who`'s account this month, per task (none in-process)."""

@@ -52,6 +52,7 @@ def _seconds(ms: float) -> str:
 templates.env.filters["clock"] = _clock
 templates.env.filters["seconds"] = _seconds
 cast(dict[str, Any], templates.env.globals)["max_task_chars"] = MAX_TASK_CHARS
+cast(dict[str, Any], templates.env.globals)["principal"] = principal_of
 
 
 def _inbox(request: Request) -> dict[str, Any]:

@@ -1,0 +1,164 @@
+"""The usage page (where the month stands, a chart of it, per person for admins) and the
+organization page (its members and the rules its admins set), in the web app."""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from valet.billing import tasks_left
+from valet.policy import AllowSites, DenySites, RuleSet
+from valet.server._api import tasks_of
+from valet.server._org import AdminsOnly, NotInAnOrganization, save_org_rules
+from valet.server._principal import principal_of
+from valet.server._views import counts
+from valet.server._web import templates
+from valet.store import People
+
+web = APIRouter(include_in_schema=False)
+org_web = APIRouter(include_in_schema=False)
+"""Multi-person mode only."""
+
+CHART_HEIGHT = 120
+BAR = 14
+"""Width of one day in the chart's own units (the SVG scales to the page)."""
+
+
+def month_chart(per_day: dict[int, int], year: int, month: int) -> dict[str, Any]:
+    """A bar per day of the month, as shapes a template draws in an inline SVG."""
+    days = calendar.monthrange(year, month)[1]
+    top = max([1, *per_day.values()])
+    bars: list[dict[str, Any]] = []
+    for day in range(1, days + 1):
+        count = per_day.get(day, 0)
+        height = round(count / top * (CHART_HEIGHT - 20))
+        bars.append(
+            {
+                "x": (day - 1) * BAR + 2,
+                "y": CHART_HEIGHT - 14 - height,
+                "width": BAR - 4,
+                "height": height,
+                "day": day,
+                "count": count,
+                "label": day in (1, 8, 15, 22, 29),
+            }
+        )
+    name = f"{calendar.month_name[month]} {year}"
+    total = sum(per_day.values())
+    return {
+        "width": days * BAR,
+        "height": CHART_HEIGHT,
+        "bars": bars,
+        "top": top,
+        "title": f"Task requests per day, {name}: {total} in all",
+        "month": calendar.month_abbr[month],
+    }
+
+
+@web.get("/usage", response_class=HTMLResponse)
+async def usage_page(request: Request) -> Response:
+    manager, who = tasks_of(request), principal_of(request)
+    usage = await asyncio.to_thread(manager.usage, who)
+    per_day = await asyncio.to_thread(manager.daily, who)
+    local = manager.clock().astimezone(manager.metering.zone)
+    people: list[dict[str, Any]] | None = None
+    member = who.membership
+    if member is not None and member.admin:
+        store: People = request.app.state.guard.people
+        found = await asyncio.to_thread(store.members, member.org.id)
+        charged = await asyncio.to_thread(manager.charged, who)
+        mine: dict[str, int] = {}
+        for task in manager.tasks():
+            if task.id in charged and task.owner is not None:
+                mine[task.owner] = mine.get(task.owner, 0) + charged[task.id]
+        people = [{"email": m.person.email, "tasks": mine.get(m.person.id, 0)} for m in found]
+    context = {
+        "usage": usage,
+        "left": tasks_left(usage),
+        "chart": month_chart(per_day, local.year, local.month),
+        "resets": datetime.fromisoformat(usage["resets_at"]),
+        "people": people,
+        "organization": None if member is None else member.org.name,
+        "counts": counts(manager, who),
+    }
+    return templates.TemplateResponse(request, "usage.html", context)
+
+
+def _rules_in_words(data: dict[str, Any]) -> list[str]:
+    """The organization's rules as its members read them."""
+    words: list[str] = []
+    for rule in RuleSet.model_validate(data).rules:
+        if isinstance(rule, DenySites | AllowSites):
+            what = "Blocked" if isinstance(rule, DenySites) else "Only these sites"
+            words.append(f"{what}: {', '.join(rule.sites)}")
+        else:
+            given = rule.model_dump(mode="json", exclude_defaults=True).items()
+            words.append(
+                f"{rule.kind.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in given)
+            )
+    return words
+
+
+async def _org_page(request: Request, error: str = "", status: int = 200) -> Response:
+    who = principal_of(request)
+    member = who.membership
+    if member is None:
+        raise NotInAnOrganization("you are not in an organization")
+    store: People = request.app.state.guard.people
+    rules = await asyncio.to_thread(store.rules_of, member.org.id)
+    found = await asyncio.to_thread(store.members, member.org.id) if member.admin else []
+    blocked = [site for r in rules["rules"] if r.get("kind") == "deny_sites" for site in r["sites"]]
+    context = {
+        "org": member.org,
+        "role": member.role,
+        "admin": member.admin,
+        "members": found,
+        "rules": _rules_in_words(rules),
+        "blocked": blocked,
+        "error": error,
+        "counts": counts(tasks_of(request), who),
+    }
+    return templates.TemplateResponse(request, "org.html", context, status_code=status)
+
+
+@org_web.get("/org", response_class=HTMLResponse)
+async def org_page(request: Request) -> Response:
+    return await _org_page(request)
+
+
+@org_web.post("/ui/org/block", response_class=HTMLResponse)
+async def block_site(
+    request: Request,
+    site: Annotated[str, Form()] = "",
+    unblock: Annotated[str, Form()] = "",
+) -> Response:
+    """Add a site to the organization's blocked sites (or take one off): admins only."""
+    who = principal_of(request)
+    member = who.membership
+    if member is None:
+        raise NotInAnOrganization("you are not in an organization")
+    if not member.admin:
+        raise AdminsOnly("only your organization's owners and admins may do this")
+    store: People = request.app.state.guard.people
+    data = await asyncio.to_thread(store.rules_of, member.org.id)
+    kept = [r for r in data["rules"] if r.get("kind") != "deny_sites"]
+    sites = [s for r in data["rules"] if r.get("kind") == "deny_sites" for s in r["sites"]]
+    wanted = site.strip().lower().removeprefix("https://").removeprefix("http://").strip("/")
+    if unblock:
+        sites = [s for s in sites if s != unblock]
+    elif not wanted or " " in wanted or "/" in wanted:
+        return await _org_page(request, "Write a site's name, like casino.example.", 400)
+    elif wanted not in sites:
+        sites.append(wanted)
+    rules = kept + ([{"kind": "deny_sites", "sites": sites}] if sites else [])
+    try:
+        await save_org_rules(request, {"rules": rules})
+    except ValidationError as exc:
+        return await _org_page(request, f"That is not a site: {exc.errors()[0]['msg']}", 400)
+    return RedirectResponse("/org", status_code=303)
