@@ -19,10 +19,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from tests._postgres import fresh_database, running_postgres
-from tests.test_durable import Server
+from tests.test_durable import Server, _wait
 
 from valet.billing import Metering, QuotaExceeded, charge, refund, summary
 from valet.errors import ConfigError
+from valet.sites import SiteServer
 from valet.store import TaskStore
 
 NOW = datetime(2026, 12, 15, 12, 0, tzinfo=UTC)
@@ -238,5 +239,53 @@ def test_valet_serve_refuses_a_request_beyond_the_quota_with_429(
         ).stdout
         assert told.startswith("0 of 2 tasks left this month\nmine plan: 2 of 2 used"), told
         assert " at 00:00 (Europe/Paris)" in told  # the first of next month, there
+    finally:
+        server.stop()
+
+
+def test_a_task_stops_at_its_budget_with_its_record_intact(
+    home: Path, tmp_path: Path, sites: SiteServer
+) -> None:
+    (home / "config.toml").write_text(
+        "[usage]\ntask_budget_usd = 0.05\nperson_budget_usd = 0.12\n\n"
+        "[prices.scripted]\ninput = 100\noutput = 100\n"  # $0.0001 a token: ~$0.045 a step
+    )
+    script = tmp_path / "script.yaml"
+    script.write_text("- scroll: down\n- scroll: down\n- scroll: down\n- done: {answer: ok}\n")
+    server = Server(home, script)
+    try:
+        server.start()
+
+        def run_one() -> dict[str, Any]:
+            body = {"task": "look around", "start_url": sites.url_for("/shop")}
+            made = server.post("/api/tasks", body)
+            assert made.status_code == 201, made.text
+
+            def ended() -> dict[str, Any] | None:
+                task: dict[str, Any] = server.get(f"/api/tasks/{made.json()['id']}").json()
+                return task if task["status"] not in ("queued", "running") else None
+
+            found: dict[str, Any] = _wait(ended, "the task's end", 90)
+            return found
+
+        task = run_one()
+        task_id = task["id"]
+        assert task["status"] == "stopped", task
+        assert task["stop_reason"] == "budget"
+        assert task["detail"].startswith("reached the task's budget of $0.05"), task
+        assert len(task["timeline"]) == 2  # the second step went past the budget: no third
+        run = server.get(f"/api/runs/{task_id}").json()
+        assert run["end"]["reason"] == "budget" and run["steps"] == 2
+        assert run["totals"]["cost_usd"] > 0.05
+        usage = server.get("/api/usage").json()
+        assert usage["cost_usd"] == pytest.approx(run["totals"]["cost_usd"], rel=1e-3)
+        assert usage["budgets_usd"]["task"] == 0.05
+        # The month's budget: what the first task spent is gone from it.
+        second = run_one()
+        assert second["stop_reason"] == "budget" and len(second["timeline"]) == 1
+        assert second["detail"].startswith("reached your monthly budget of $0.12"), second
+        third = run_one()  # nothing left: it stops before its first step
+        assert (third["stop_reason"], third["timeline"]) == ("budget", [])
+        assert server.get("/api/usage").json()["cost_usd"] > 0.12
     finally:
         server.stop()

@@ -53,6 +53,9 @@ class Budget:
             return Stopped("max_tokens", f"used more than {lim.max_tokens} tokens")
         if lim.max_cost_usd is not None and self.cost_usd >= lim.max_cost_usd:
             return Stopped("max_cost", f"spent more than ${lim.max_cost_usd:g}")
+        if lim.budget_usd is not None and self.cost_usd >= lim.budget_usd:
+            spent = f"${self.cost_usd:.4f} spent on the model"
+            return Stopped("budget", f"reached {lim.budget_of or 'its budget'} ({spent})")
         return None
 
 

@@ -6,7 +6,7 @@ import pydantic-ai (slow to import)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -43,7 +43,11 @@ class ModelPlanner:
         instructions: str,
         output_mode: OutputMode = "act",
         settings: ModelSettings | None = None,
+        pricer: Callable[[int, int], float] | None = None,
     ) -> None:
+        """`pricer`: a step's cost in US dollars from its input and output tokens, over the
+        price pydantic-ai knows (a configured price table)."""
+        self._pricer = pricer
         output: Any
         own = [a for a in actions if ACTIONS_BY_KIND.get(a.kind) is a]
         others = [a for a in actions if a not in own]
@@ -88,7 +92,9 @@ class ModelPlanner:
 
     def _usage(self, usage: RunUsage, response: ModelResponse | None) -> Usage:
         cost: float | None = None
-        if response is not None:
+        if self._pricer is not None:
+            cost = self._pricer(usage.input_tokens, usage.output_tokens)
+        elif response is not None:
             try:
                 cost = float(response.cost().total_price)
             except (LookupError, ValueError, AssertionError):

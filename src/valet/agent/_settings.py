@@ -16,6 +16,11 @@ class Limits(BaseModel):
     """Input plus output tokens over the run before it stops with `max_tokens`."""
     max_cost_usd: float | None = Field(default=None, gt=0)
     """Model cost over the run before it stops with `max_cost` (None: no cap)."""
+    budget_usd: float | None = Field(default=None, ge=0)
+    """What the run may still spend on the model under the budgets that bind it (the task's,
+    the person's and the organization's month): reached, it stops with `budget`."""
+    budget_of: str = ""
+    """Which budget `budget_usd` comes from, as the stop says it ("the task's budget of $0.50")."""
     loop_repeats: int = Field(default=3, ge=2)
     """The same action on the same page this many times is refused with a warning; once more
     and the run stops with `loop`."""

@@ -10,6 +10,7 @@ StopReason = Literal[
     "max_time",
     "max_tokens",
     "max_cost",
+    "budget",
     "loop",
     "model_errors",
     "cancelled",

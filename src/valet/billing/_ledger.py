@@ -51,6 +51,20 @@ ledger = sa.Table(
 )
 
 
+costs = sa.Table(
+    "valet_costs",
+    meta,
+    sa.Column("task_id", sa.String(32), primary_key=True),
+    sa.Column("account", sa.String(64), nullable=False),
+    sa.Column("person", sa.String(16)),
+    sa.Column("period", sa.String(7), nullable=False),
+    sa.Column("cost_usd", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+    sa.Index("valet_costs_period", "period", "account"),
+)
+"""Each task's model cost so far, in US dollars, for the budgets and the usage page."""
+
+
 class QuotaExceeded(ValetError):
     """A task request beyond the month's quota (and overage off or at its cap)."""
 
@@ -165,6 +179,47 @@ def by_day(db: sa.Connection, metering: Metering, now: datetime, account: str) -
     return {day: count for day, count in counts.items() if count > 0}
 
 
+def record_cost(
+    db: sa.Connection,
+    task_id: str,
+    account: str,
+    person: str | None,
+    period: str,
+    cost_usd: float,
+    now: datetime,
+) -> None:
+    """The task's model cost so far (replaces what was recorded for it)."""
+    values = {"cost_usd": cost_usd, "updated_at": now.isoformat()}
+    changed = db.execute(costs.update().where(costs.c.task_id == task_id).values(**values))
+    if changed.rowcount == 0:
+        db.execute(
+            costs.insert().values(
+                task_id=task_id, account=account, person=person, period=period, **values
+            )
+        )
+
+
+def spent(
+    db: sa.Connection,
+    period: str,
+    *,
+    account: str | None = None,
+    person: str | None = None,
+    besides: str | None = None,
+) -> float:
+    """Model cost in `period` of an account's tasks or a person's (`besides`: without that
+    task's)."""
+    where = costs.c.period == period
+    if account is not None:
+        where &= costs.c.account == account
+    if person is not None:
+        where &= costs.c.person == person
+    if besides is not None:
+        where &= costs.c.task_id != besides
+    found = db.execute(sa.select(sa.func.sum(costs.c.cost_usd)).where(where)).scalar()
+    return float(found or 0.0)
+
+
 def charged_by_task(db: sa.Connection, account: str, period: str) -> dict[str, int]:
     """Task requests charged to `account` in `period`, net of refunds, per task id."""
     rows = db.execute(
@@ -219,7 +274,9 @@ def summary(
         )
     ).first()
     used, credits = (int(found[0]), int(found[1])) if found is not None else (0, 0)
-    return summary_of(metering, now, used, credits)
+    shown = summary_of(metering, now, used, credits)
+    shown["cost_usd"] = round(spent(db, metering.period(now), account=account), 6)
+    return shown
 
 
 def summary_of(
@@ -243,6 +300,12 @@ def summary_of(
             "credits_used": credits,
             "cap": metering.overage_cap,
             "credits_per_task": None if plan is None else plan.overage_credits,
+        },
+        "cost_usd": 0.0,
+        "budgets_usd": {
+            "task": metering.budgets.task,
+            "person": metering.budgets.person,
+            "org": metering.budgets.org,
         },
     }
 

@@ -21,7 +21,7 @@ Without `[usage] plan`, nothing is limited: usage is still counted (`valet usage
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -62,6 +62,28 @@ class _UsageConfig(BaseModel):
     seats: int = Field(default=1, ge=1)
     overage: bool = False
     overage_cap: int | None = Field(default=None, ge=0)
+    task_budget_usd: float | None = Field(default=None, ge=0)
+    person_budget_usd: float | None = Field(default=None, ge=0)
+    org_budget_usd: float | None = Field(default=None, ge=0)
+
+
+class Price(BaseModel):
+    """A model's price in US dollars per million tokens (`[prices."provider:model"]`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
+@dataclass(frozen=True)
+class Budgets:
+    """Model cost limits in US dollars (None: none): per task, per person and per
+    organization per month (`[usage] task_budget_usd`, `person_budget_usd`, `org_budget_usd`)."""
+
+    task: float | None = None
+    person: float | None = None
+    org: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,15 @@ class Metering:
     seats: int = 1
     overage: bool = False
     overage_cap: int | None = None
+    budgets: Budgets = field(default_factory=Budgets)
+    prices: dict[str, Price] = field(default_factory=dict[str, Price])
+    """`[prices]`: a model's price, over what pydantic-ai knows (or for a model it does not)."""
+
+    def price_of(self, model: str | None) -> Price | None:
+        """The configured price of `provider:model` (or of every model of `provider`)."""
+        if not model:
+            return None
+        return self.prices.get(model) or self.prices.get(model.partition(":")[0])
 
     @property
     def quota(self) -> int | None:
@@ -123,7 +154,23 @@ class Metering:
             if plan is None:
                 known = ", ".join(sorted(plans))
                 raise ConfigError(f"[usage] plan: no plan {usage.plan!r} (known: {known})")
-        return cls(plan, zone, usage.seats, usage.overage, usage.overage_cap)
+        budgets = Budgets(usage.task_budget_usd, usage.person_budget_usd, usage.org_budget_usd)
+        return cls(
+            plan, zone, usage.seats, usage.overage, usage.overage_cap, budgets, _prices(config)
+        )
+
+
+def _prices(config: dict[str, Any]) -> dict[str, Price]:
+    tables: object = config.get("prices") or {}
+    if not isinstance(tables, dict):
+        raise ConfigError('config.toml: [prices] must be a table of "provider:model" = prices')
+    found: dict[str, Price] = {}
+    for name, table in cast(dict[str, object], tables).items():
+        try:
+            found[name] = Price.model_validate(table)
+        except ValidationError as exc:
+            raise ConfigError(f'[prices."{name}"]: {_first(exc)}') from None
+    return found
 
 
 def _first(exc: ValidationError) -> str:

@@ -79,6 +79,9 @@ class TaskSpec(BaseModel):
     """What to do and within which limits."""
 
     task: str = Field(min_length=1)
+    price_per_mtok: tuple[float, float] | None = None
+    """The model's price in US dollars per million input and output tokens, when configured
+    (`[prices]`); else what pydantic-ai knows of it."""
     on_behalf_of: str = "person"
     """Whom the agent acts for, as the audit log names them ("person": the installation's
     person; else the id of the person who asked, in multi-person mode)."""
@@ -305,6 +308,7 @@ async def _run(
             load_prompt("system.md"),
             output_mode,
             ModelSettings(max_tokens=limits.max_output_tokens, timeout=limits.model_timeout_s),
+            _pricer(spec.price_per_mtok),
         ),
         actions,
         steps,
@@ -376,6 +380,15 @@ def _allowed_hosts(spec: TaskSpec) -> frozenset[str]:
         return spec.allow_hosts
     host = parts.hostname + (f":{parts.port}" if parts.port else "")
     return spec.allow_hosts | {host}
+
+
+def _pricer(price: tuple[float, float] | None) -> Callable[[int, int], float] | None:
+    if price is None:
+        return None
+    per_input, per_output = price
+    return lambda input_tokens, output_tokens: (
+        (input_tokens * per_input + output_tokens * per_output) / 1_000_000
+    )
 
 
 def person_setup(home: Path) -> dict[str, Any]:

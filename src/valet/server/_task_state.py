@@ -70,6 +70,8 @@ class TaskState:
     status: TaskStatus = "queued"
     owner: str | None = None
     """The person who asked for it (multi-person mode); None: the install's."""
+    cost_usd: float = 0.0
+    """Model cost of its steps so far (where the model's price is known)."""
     created_at: str = field(default_factory=now)
     started_at: str | None = None
     finished_at: str | None = None
@@ -109,6 +111,8 @@ class Progress:
 
     def finish(self, end: RunEnd, budget: Budget) -> None:
         self.task.end = end
+        if budget.cost_usd:
+            self.manager.record_cost(self.task, budget.cost_usd)
 
     def handover(self, reason: str, back: HandBack) -> None:
         """The takeover is shown by the status events; the run record keeps it."""

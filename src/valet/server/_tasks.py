@@ -25,12 +25,15 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from valet.agent import Finished, Limits, RunEnd, StepRecord, Stopped
 from valet.billing import (
+    ACCOUNT,
     Metering,
     QuotaExceeded,
     by_day,
     charge,
     charged_by_task,
+    record_cost,
     refund,
+    spent,
     summary,
     summary_of,
     utc_now,
@@ -578,11 +581,18 @@ class TaskManager:
                 self._fail(task, f"your organization's rules cannot be read: {exc}")
                 return
             setup["rules"] = RuleSet(rules=(*setup["rules"].rules, *ruled))
+        try:
+            budget, budget_of = await asyncio.to_thread(self.budget_for, task)
+        except (SQLAlchemyError, StoreUnavailable) as exc:  # unknown spending: no run
+            self._fail(task, f"the budgets cannot be checked: {exc}")
+            return
+        price = self.metering.price_of(task.model_name)
         spec = TaskSpec(
             on_behalf_of=await asyncio.to_thread(self.on_behalf, task.id),
+            price_per_mtok=None if price is None else (price.input, price.output),
             task=request.task,
             start_url=request.start_url or choice.start_url,
-            limits=Limits(max_steps=task.max_steps),
+            limits=Limits(max_steps=task.max_steps, budget_usd=budget, budget_of=budget_of),
             browser=self._browser,
             read_only=not request.agent_mode,
             **setup,
@@ -643,11 +653,58 @@ class TaskManager:
 
     def record_step(self, task: TaskState, record: StepRecord) -> None:
         self.metrics.step(record)
+        if record.cost_usd:
+            self.record_cost(task, task.cost_usd + record.cost_usd)
         step = Step.from_record(vars(record))
         task.steps.append(step)
         if task.run_id is None:
             task.run_id = self._find_run(task)
         self._publish(task, lambda seq: StepEvent(task_id=task.id, seq=seq, step=step))
+
+    def account_of(self, task: TaskState) -> str:
+        """The account the task is charged to: its owner's organization's, theirs, or the
+        installation's."""
+        if task.owner is None:
+            return ACCOUNT
+        member = None if self.people is None else self.people.membership(task.owner)
+        return f"person:{task.owner}" if member is None else f"org:{member.org.id}"
+
+    def record_cost(self, task: TaskState, cost_usd: float) -> None:
+        """The task's model cost so far, kept for the budgets (a failed write is logged: the
+        run's record keeps the cost either way)."""
+        task.cost_usd = cost_usd
+        if self._store is None:
+            return
+        now = self.clock()
+        period, account = self.metering.period(now), self.account_of(task)
+        try:
+            self._store.write(
+                f"the model cost of task {task.id}",
+                lambda db: record_cost(db, task.id, account, task.owner, period, cost_usd, now),
+            )
+        except (SQLAlchemyError, StoreUnavailable) as exc:
+            log.warning("cannot record the model cost of task %s: %s", task.id, exc)
+
+    def budget_for(self, task: TaskState) -> tuple[float | None, str]:
+        """What the task may still spend on the model under `[usage]`'s budgets, and which
+        budget that is (None: no budget binds it)."""
+        budgets, store = self.metering.budgets, self._store
+        found: list[tuple[float, str]] = []
+        if budgets.task is not None:
+            found.append((budgets.task, f"the task's budget of ${budgets.task:g}"))
+        if store is None or (budgets.person is None and budgets.org is None):
+            return min(found, default=(None, ""), key=lambda b: b[0] or 0.0)
+        period, account = self.metering.period(self.clock()), self.account_of(task)
+        if budgets.person is not None:
+            whose = {"person": task.owner} if task.owner else {"account": account}
+            used = store.read(lambda db: spent(db, period, besides=task.id, **whose))
+            left = max(budgets.person - used, 0.0) + task.cost_usd
+            found.append((left, f"your monthly budget of ${budgets.person:g}"))
+        if budgets.org is not None and account.startswith("org:"):
+            used = store.read(lambda db: spent(db, period, account=account, besides=task.id))
+            left = max(budgets.org - used, 0.0) + task.cost_usd
+            found.append((left, f"your organization's monthly budget of ${budgets.org:g}"))
+        return min(found, key=lambda b: b[0])
 
     def _end(self, task: TaskState, end: RunEnd) -> None:
         match end:

@@ -180,8 +180,12 @@ class TaskStore:
         return None
 
     def refund(self, task_id: str, give_back: Callable[[sa.Connection], bool]) -> bool:
-        with self._writing(f"the refund of task {task_id}") as db:
-            return give_back(db)
+        return self.write(f"the refund of task {task_id}", give_back)
+
+    def write(self, what: str, writer: Callable[[sa.Connection], T]) -> T:
+        """`writer` run in one committed transaction (`StoreUnavailable` naming `what`)."""
+        with self._writing(what) as db:
+            return writer(db)
 
     def read(self, reader: Callable[[sa.Connection], T]) -> T:
         """`reader` run on a connection of the store (e.g. `valet.billing.summary`)."""
