@@ -299,6 +299,8 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         )
         # The organization's quota is pooled: both see its two task requests.
         assert bob.get("/api/usage").json()["used"] == alice.get("/api/usage").json()["used"] == 2
+        assert bob.get("/api/usage").json()["timezone"] == "Europe/Paris"  # Acme's month
+        assert multi.get("/api/usage").json()["timezone"] == "UTC"  # the installation's
         by_person = alice.get("/api/org/usage").json()["by_person"]
         assert {p["email"]: p["tasks"] for p in by_person} == {ALICE[0]: 1, BOB[0]: 1}
         # The installation's operator (its token) sees everyone's.

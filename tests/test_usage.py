@@ -6,6 +6,7 @@ overage with a cap; idempotency keys; refunds; the month in the plan's time zone
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -289,3 +290,31 @@ def test_a_task_stops_at_its_budget_with_its_record_intact(
         assert server.get("/api/usage").json()["cost_usd"] > 0.12
     finally:
         server.stop()
+
+
+def test_a_plan_names_its_models_and_its_task_budget() -> None:
+    metering = Metering.from_config(
+        {
+            "usage": {"plan": "small", "task_budget_usd": 2.0, "person_budget_usd": 10},
+            "plans": {"small": {"tasks": 5, "models": ["ollama:*", "openai:gpt-4o-mini"]}},
+            "prices": {
+                "ollama": {"input": 0, "output": 0},
+                "openai:gpt-4o": {"input": 2.5, "output": 10},
+            },
+        }
+    )
+    plan = metering.plan
+    assert plan is not None and plan.allows("ollama:qwen3") and plan.allows("openai:gpt-4o-mini")
+    assert not plan.allows("openai:gpt-4o") and not plan.allows(None)
+    assert metering.budgets.task == 2.0 and metering.budgets.person == 10
+    assert metering.price_of("ollama:qwen3") == metering.prices["ollama"]  # the provider's
+    assert metering.price_of("openai:gpt-4o") is not None and metering.price_of("x:y") is None
+    tighter = Metering.from_config(
+        {
+            "usage": {"plan": "pro", "task_budget_usd": 2.0},
+            "plans": {"pro": {"task_budget_usd": 0.5}},
+        }
+    )
+    assert tighter.budgets.task == 0.5  # the smaller of the plan's and the installation's
+    with pytest.raises(ConfigError, match=re.escape('[prices."openai:gpt-4o"]')):
+        Metering.from_config({"prices": {"openai:gpt-4o": {"input": -1, "output": 1}}})

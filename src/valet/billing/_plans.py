@@ -21,6 +21,7 @@ Without `[usage] plan`, nothing is limited: usage is still counted (`valet usage
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -42,6 +43,17 @@ class Plan(BaseModel):
     """The quota is `tasks` per seat, pooled over the organization's seats."""
     overage_credits: int = Field(default=1, ge=0)
     """Credits one task request costs beyond the quota."""
+    models: tuple[str, ...] | None = None
+    """The models its tasks may use, as `provider:model` patterns (`openai:gpt-4o*`,
+    `ollama:*`); None: any."""
+    task_budget_usd: float | None = Field(default=None, ge=0)
+    """The most model cost one task may have (with `[usage] task_budget_usd`, the smaller)."""
+
+    def allows(self, model: str | None) -> bool:
+        """Whether a task may use `model` (`provider:model`) under this plan."""
+        if self.models is None:
+            return True
+        return model is not None and any(fnmatch.fnmatchcase(model, p) for p in self.models)
 
 
 PLANS: dict[str, Plan] = {
@@ -154,7 +166,9 @@ class Metering:
             if plan is None:
                 known = ", ".join(sorted(plans))
                 raise ConfigError(f"[usage] plan: no plan {usage.plan!r} (known: {known})")
-        budgets = Budgets(usage.task_budget_usd, usage.person_budget_usd, usage.org_budget_usd)
+        candidates = (usage.task_budget_usd, None if plan is None else plan.task_budget_usd)
+        task_budget = min((b for b in candidates if b is not None), default=None)
+        budgets = Budgets(task_budget, usage.person_budget_usd, usage.org_budget_usd)
         return cls(
             plan, zone, usage.seats, usage.overage, usage.overage_cap, budgets, _prices(config)
         )

@@ -15,6 +15,7 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from contextvars import Context
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, assert_never, cast
@@ -334,14 +335,14 @@ class TaskManager:
         """Task requests charged to `who`'s account per day of this month (none in-process)."""
         if self._store is None:
             return {}
-        metering, now, account = self.metering, self.clock(), who.account
+        metering, now, account = self.metering_for(who.timezone), self.clock(), who.account
         return self._store.read(lambda db: by_day(db, metering, now, account))
 
     def charged(self, who: Principal) -> dict[str, int]:
         """Task requests charged to `who`'s account this month, per task (none in-process)."""
         if self._store is None:
             return {}
-        account, period = who.account, self.metering.period(self.clock())
+        account, period = who.account, self.metering_for(who.timezone).period(self.clock())
         return self._store.read(lambda db: charged_by_task(db, account, period))
 
     def visible(self, task_id: str, who: Principal) -> TaskState:
@@ -366,7 +367,7 @@ class TaskManager:
     def usage(self, who: Principal = INSTALL) -> dict[str, Any]:
         """Where `who`'s account (their organization's, the install's) stands this month:
         plan, quota, used, reset, overage."""
-        metering, now = self.metering, self.clock()
+        metering, now = self.metering_for(who.timezone), self.clock()
         if self._store is None:  # in-process, nothing stored: nothing charged either
             period = metering.period(now)
             ran = sum(
@@ -409,8 +410,15 @@ class TaskManager:
             max_steps=request.max_steps or choice.max_steps or self._default_max_steps,
             owner=who.id,
         )
+        plan = self.metering.plan
+        if plan is not None and not plan.allows(task.model_name):
+            allowed = ", ".join(plan.models or ())
+            raise BadModel(
+                f"the {plan.name} plan does not allow the model {task.model_name or '(none)'}: "
+                f"choose one of {allowed}"
+            )
         if self._store is not None:  # saved first: a failed save leaves no half-made task
-            metering, now = self.metering, self.clock()
+            metering, now = self.metering_for(who.timezone), self.clock()
             charged = self._store.add_task(
                 task.id,
                 request.model_dump(mode="json"),
@@ -661,13 +669,21 @@ class TaskManager:
             task.run_id = self._find_run(task)
         self._publish(task, lambda seq: StepEvent(task_id=task.id, seq=seq, step=step))
 
-    def account_of(self, task: TaskState) -> str:
-        """The account the task is charged to: its owner's organization's, theirs, or the
-        installation's."""
+    def metering_for(self, timezone: str | None) -> Metering:
+        """The plan's metering with the month counted in `timezone` (an organization's)."""
+        if timezone is None or timezone == self.metering.zone.key:
+            return self.metering
+        return replace(self.metering, zone=ZoneInfo(timezone))
+
+    def account_of(self, task: TaskState) -> tuple[str, Metering]:
+        """The account the task is charged to (its owner's organization's, theirs, or the
+        installation's) and its metering (the organization's month)."""
         if task.owner is None:
-            return ACCOUNT
+            return ACCOUNT, self.metering
         member = None if self.people is None else self.people.membership(task.owner)
-        return f"person:{task.owner}" if member is None else f"org:{member.org.id}"
+        if member is None:
+            return f"person:{task.owner}", self.metering
+        return f"org:{member.org.id}", self.metering_for(member.org.timezone)
 
     def record_cost(self, task: TaskState, cost_usd: float) -> None:
         """The task's model cost so far, kept for the budgets (a failed write is logged: the
@@ -676,7 +692,8 @@ class TaskManager:
         if self._store is None:
             return
         now = self.clock()
-        period, account = self.metering.period(now), self.account_of(task)
+        account, metering = self.account_of(task)
+        period = metering.period(now)
         try:
             self._store.write(
                 f"the model cost of task {task.id}",
@@ -694,7 +711,8 @@ class TaskManager:
             found.append((budgets.task, f"the task's budget of ${budgets.task:g}"))
         if store is None or (budgets.person is None and budgets.org is None):
             return min(found, default=(None, ""), key=lambda b: b[0] or 0.0)
-        period, account = self.metering.period(self.clock()), self.account_of(task)
+        account, metering = self.account_of(task)
+        period = metering.period(self.clock())
         if budgets.person is not None:
             whose = {"person": task.owner} if task.owner else {"account": account}
             used = store.read(lambda db: spent(db, period, besides=task.id, **whose))

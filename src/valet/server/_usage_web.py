@@ -66,7 +66,7 @@ async def usage_page(request: Request) -> Response:
     manager, who = tasks_of(request), principal_of(request)
     usage = await asyncio.to_thread(manager.usage, who)
     per_day = await asyncio.to_thread(manager.daily, who)
-    local = manager.clock().astimezone(manager.metering.zone)
+    local = manager.clock().astimezone(manager.metering_for(who.timezone).zone)
     people: list[dict[str, Any]] | None = None
     member = who.membership
     if member is not None and member.admin:
