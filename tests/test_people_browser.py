@@ -75,7 +75,7 @@ async def test_two_people_an_admin_rule_and_the_usage_chart_in_chromium(team: Se
         await alice.get_by_role("link", name="Acme").click()
         await alice.get_by_label("Block a site for everyone").fill("casino.example")
         await alice.get_by_role("button", name="Block", exact=True).click()
-        await expect(alice.locator(".org-rules")).to_contain_text("Blocked: casino.example")
+        await expect(alice.locator(".org-rules")).to_contain_text("deny acting on casino.example")
 
         await alice.goto(base + "/")
         await _start(alice, "alice's private errand")
@@ -95,7 +95,7 @@ async def test_two_people_an_admin_rule_and_the_usage_chart_in_chromium(team: Se
             "you blocked casino.example (set by your organization)", timeout=60_000
         )
         await bob.goto(base + "/org")
-        await expect(bob.locator(".org-rules")).to_contain_text("Blocked: casino.example")
+        await expect(bob.locator(".org-rules")).to_contain_text("deny acting on casino.example")
         assert await bob.locator("#block-site").count() == 0  # a member cannot change them
 
         # The usage page: today's bar holds the organization's two task requests.

@@ -21,6 +21,7 @@ from valet.policy import (
     Money,
     Policy,
     Provenance,
+    RequireApproval,
     Rule,
     RuleSet,
     Scope,
@@ -156,6 +157,34 @@ TABLE: list[tuple[str, ActionRequest, tuple[Rule, ...], Scope, str, str]] = [
         Scope(),
         "deny",
         "person.forbid_effect#1",
+    ),
+    # require_approval: asks even where the task's scope would let it through
+    (
+        "approval required on this site",
+        req(E.SUBMIT, site="forms.gov.example"),
+        (RequireApproval(effect=E.SUBMIT, sites=("gov.example",)),),
+        Scope(preapproved=frozenset({E.SUBMIT})),
+        "ask",
+        "person.require_approval#1",
+    ),
+    (
+        "approval required by the organization",
+        req(E.SUBMIT, site="shop.example"),
+        (RequireApproval(effect=E.SUBMIT, set_by="organization"),),
+        Scope(preapproved=frozenset({E.SUBMIT})),
+        "ask",
+        "org.require_approval#1",
+    ),
+    (
+        "a denial is stricter than a required approval",
+        req(E.SUBMIT, site="shop.example"),
+        (
+            RequireApproval(effect=E.SUBMIT),
+            ForbidEffect(effect=E.SUBMIT, set_by="organization"),
+        ),
+        Scope(),
+        "deny",
+        "org.forbid_effect#2",
     ),
     # site lists
     (

@@ -33,17 +33,12 @@ from valet._rules_file import (
 )
 from valet.errors import ConfigError
 from valet.policy import (
-    AllowedRecipientDomains,
-    AllowSites,
     Compiled,
-    DenySites,
-    ForbidEffect,
-    MaxAmount,
-    MaxDownload,
     Rule,
     RuleSet,
     compile_instruction,
     compile_with_model,
+    explain,
 )
 from valet.settings import load_config, valet_home
 
@@ -59,30 +54,6 @@ err = Console(stderr=True, highlight=False)
 def _fail(message: str, code: int = 2) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
-
-
-def explain(rule: Rule) -> str:
-    """What a rule does, in one sentence."""
-    match rule:
-        case MaxAmount(per="task"):
-            return f"deny spending more than {rule.limit:f} {rule.currency} in one task"
-        case MaxAmount():
-            return f"deny spending more than {rule.limit:f} {rule.currency} in one purchase"
-        case ForbidEffect():
-            places = [*rule.sites, *(f"the {c} connector" for c in rule.connectors)]
-            where = f" on {', '.join(places)}" if places else " anywhere"
-            return f"deny {rule.effect.value}{where}"
-        case AllowSites():
-            return f"deny acting on any site other than {', '.join(rule.sites)}"
-        case DenySites():
-            return f"deny acting on {', '.join(rule.sites)}"
-        case AllowedRecipientDomains():
-            return (
-                "deny sending or sharing to addresses outside "
-                f"{', '.join(rule.domains)} (subdomains included)"
-            )
-        case MaxDownload():
-            return f"deny downloading a file larger than {rule.bytes:,} bytes"
 
 
 def _table(rules: tuple[Rule, ...], *, sources: bool = True) -> Table:

@@ -35,8 +35,8 @@ def rules_to_toml(rules: RuleSet) -> str:
     """TOML a person can read and edit: `id`, `kind` and `note` first, defaults left out."""
     lines = [
         "# valet's rules: your limits, enforced by code on every action.",
-        "# Edit with `valet rules edit`; kinds: max_amount, forbid_effect, allow_sites,",
-        "# deny_sites, allowed_recipient_domains, max_download.",
+        "# Edit with `valet rules edit`; kinds: max_amount, forbid_effect, require_approval,",
+        "# allow_sites, deny_sites, allowed_recipient_domains, max_download.",
     ]
     for rule in rules.rules:
         data = rule.model_dump(mode="json", exclude_defaults=True)

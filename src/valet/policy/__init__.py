@@ -2,7 +2,8 @@
 
 - `Decision` (`allow | ask | deny`, rule id, reason) and `strictest` (deny > ask > allow).
 - `Policy` = `BuiltinRules` + the person's `RuleSet` (the rule language: `MaxAmount`,
-  `ForbidEffect`, `AllowSites`, `DenySites`, `AllowedRecipientDomains`, `MaxDownload`) +
+  `ForbidEffect`, `RequireApproval`, `AllowSites`, `DenySites`, `AllowedRecipientDomains`,
+  `MaxDownload`) +
   `NavigationSettings`.
 - `Scope`: the sites, connectors and operations of one task, fixed before it reads anything;
   `derive_scope` derives it from the task's words and settings.
@@ -64,8 +65,10 @@ from valet.policy._rules import (
     ForbidEffect,
     MaxAmount,
     MaxDownload,
+    RequireApproval,
     Rule,
     RuleSet,
+    explain,
 )
 from valet.policy._scope import Scope, derive_scope
 from valet.policy._sites import site_matches, site_of
@@ -125,6 +128,7 @@ __all__ = [
     "Origin",
     "Policy",
     "Provenance",
+    "RequireApproval",
     "Risk",
     "Rule",
     "RuleSet",
@@ -150,6 +154,7 @@ __all__ = [
     "derive_scope",
     "detect_stop",
     "detect_stops",
+    "explain",
     "field_kind",
     "find_element",
     "has_payment_fields",

@@ -11,6 +11,9 @@ rules themselves are enforced by code only). They round-trip as JSON or YAML::
     - kind: forbid_effect        # never delete anything in my drive
       effect: delete
       connectors: [drive]        # and/or sites: [drive.example.com]; none = everywhere
+    - kind: require_approval     # always ask me before submitting a form on gov.example
+      effect: submit
+      sites: [gov.example]
     - kind: allow_sites          # only use fnac.com and amazon.fr
       sites: [fnac.com, amazon.fr]
     - kind: deny_sites
@@ -107,6 +110,27 @@ class ForbidEffect(_Rule):
         return None
 
 
+class RequireApproval(_Rule):
+    """Ask the person before an effect, everywhere or only on some sites and/or connectors,
+    even where a standing grant or the request's own words would let it through."""
+
+    kind: Literal["require_approval"] = "require_approval"
+    effect: Effect
+    sites: tuple[str, ...] = ()
+    connectors: tuple[str, ...] = ()
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        if request.effect != self.effect:
+            return None
+        everywhere = not self.sites and not self.connectors
+        on_site = request.site is not None and matches_any(request.site, self.sites)
+        on_connector = request.connector is not None and request.connector in self.connectors
+        if everywhere or on_site or on_connector:
+            where = "" if everywhere else f" on {request.site or request.connector}"
+            return Decision.ask(rule_id, f"{self.effect.value}{where} needs your approval")
+        return None
+
+
 class AllowSites(_Rule):
     """Deny acting on any site outside `sites`."""
 
@@ -189,10 +213,44 @@ class MaxDownload(_Rule):
 
 
 Rule = Annotated[
-    MaxAmount | ForbidEffect | AllowSites | DenySites | AllowedRecipientDomains | MaxDownload,
+    MaxAmount
+    | ForbidEffect
+    | RequireApproval
+    | AllowSites
+    | DenySites
+    | AllowedRecipientDomains
+    | MaxDownload,
     Field(discriminator="kind"),
 ]
 """One person rule; `kind` says which."""
+
+
+def explain(rule: Rule) -> str:
+    """What a rule does, in one sentence."""
+    match rule:
+        case MaxAmount(per="task"):
+            return f"deny spending more than {rule.limit:f} {rule.currency} in one task"
+        case MaxAmount():
+            return f"deny spending more than {rule.limit:f} {rule.currency} in one purchase"
+        case ForbidEffect():
+            places = [*rule.sites, *(f"the {c} connector" for c in rule.connectors)]
+            where = f" on {', '.join(places)}" if places else " anywhere"
+            return f"deny {rule.effect.value}{where}"
+        case RequireApproval():
+            places = [*rule.sites, *(f"the {c} connector" for c in rule.connectors)]
+            where = f" on {', '.join(places)}" if places else " anywhere"
+            return f"ask before {rule.effect.value}{where}, whatever else allows it"
+        case AllowSites():
+            return f"deny acting on any site other than {', '.join(rule.sites)}"
+        case DenySites():
+            return f"deny acting on {', '.join(rule.sites)}"
+        case AllowedRecipientDomains():
+            return (
+                "deny sending or sharing to addresses outside "
+                f"{', '.join(rule.domains)} (subdomains included)"
+            )
+        case MaxDownload():
+            return f"deny downloading a file larger than {rule.bytes:,} bytes"
 
 
 class RuleSet(BaseModel):

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from valet.billing import tasks_left
-from valet.policy import AllowSites, DenySites, RuleSet
+from valet.policy import RuleSet, explain
 from valet.server._api import tasks_of
 from valet.server._org import AdminsOnly, NotInAnOrganization, save_org_rules
 from valet.server._principal import principal_of
@@ -92,17 +92,7 @@ async def usage_page(request: Request) -> Response:
 
 def _rules_in_words(data: dict[str, Any]) -> list[str]:
     """The organization's rules as its members read them."""
-    words: list[str] = []
-    for rule in RuleSet.model_validate(data).rules:
-        if isinstance(rule, DenySites | AllowSites):
-            what = "Blocked" if isinstance(rule, DenySites) else "Only these sites"
-            words.append(f"{what}: {', '.join(rule.sites)}")
-        else:
-            given = rule.model_dump(mode="json", exclude_defaults=True).items()
-            words.append(
-                f"{rule.kind.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in given)
-            )
-    return words
+    return [explain(rule) for rule in RuleSet.model_validate(data).rules]
 
 
 async def _org_page(request: Request, error: str = "", status: int = 200) -> Response:
