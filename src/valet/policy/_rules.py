@@ -90,45 +90,47 @@ class MaxAmount(_Rule):
         return None
 
 
-class ForbidEffect(_Rule):
-    """Deny an effect everywhere, or only on some sites and/or connectors."""
+class _EffectRule(_Rule):
+    """A rule about one effect, everywhere or only on some sites and/or connectors."""
 
-    kind: Literal["forbid_effect"] = "forbid_effect"
     effect: Effect
     sites: tuple[str, ...] = ()
     connectors: tuple[str, ...] = ()
 
-    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+    def where(self, request: ActionRequest) -> str | None:
+        """Where the request falls under this rule ("" everywhere, " on x.com"), else None."""
         if request.effect != self.effect:
             return None
-        everywhere = not self.sites and not self.connectors
+        if not self.sites and not self.connectors:
+            return ""
         on_site = request.site is not None and matches_any(request.site, self.sites)
         on_connector = request.connector is not None and request.connector in self.connectors
-        if everywhere or on_site or on_connector:
-            where = "" if everywhere else f" on {request.site or request.connector}"
-            return Decision.deny(rule_id, f"you forbade {self.effect.value}{where}")
-        return None
+        return f" on {request.site or request.connector}" if on_site or on_connector else None
 
 
-class RequireApproval(_Rule):
+class ForbidEffect(_EffectRule):
+    """Deny an effect everywhere, or only on some sites and/or connectors."""
+
+    kind: Literal["forbid_effect"] = "forbid_effect"
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        where = self.where(request)
+        if where is None:
+            return None
+        return Decision.deny(rule_id, f"you forbade {self.effect.value}{where}")
+
+
+class RequireApproval(_EffectRule):
     """Ask the person before an effect, everywhere or only on some sites and/or connectors,
     even where a standing grant or the request's own words would let it through."""
 
     kind: Literal["require_approval"] = "require_approval"
-    effect: Effect
-    sites: tuple[str, ...] = ()
-    connectors: tuple[str, ...] = ()
 
     def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
-        if request.effect != self.effect:
+        where = self.where(request)
+        if where is None:
             return None
-        everywhere = not self.sites and not self.connectors
-        on_site = request.site is not None and matches_any(request.site, self.sites)
-        on_connector = request.connector is not None and request.connector in self.connectors
-        if everywhere or on_site or on_connector:
-            where = "" if everywhere else f" on {request.site or request.connector}"
-            return Decision.ask(rule_id, f"{self.effect.value}{where} needs your approval")
-        return None
+        return Decision.ask(rule_id, f"{self.effect.value}{where} needs your approval")
 
 
 class AllowSites(_Rule):

@@ -7,8 +7,17 @@ here with `ALTER TABLE … ADD COLUMN`, which SQLite and Postgres both do in pla
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import ClassVar
+
 import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.schema import CreateColumn
+
+from valet.errors import StoreUnavailable
+from valet.store._lock import engine_url, reason_of, shown_url
 
 
 def create_tables(engine: sa.Engine, meta: sa.MetaData) -> None:
@@ -28,3 +37,43 @@ def create_tables(engine: sa.Engine, meta: sa.MetaData) -> None:
                     )
                 spec = CreateColumn(column).compile(dialect=db.dialect)
                 db.execute(sa.text(f'ALTER TABLE "{table.name}" ADD COLUMN {spec}'))
+
+
+class Tables:
+    """Some of valet's tables in the database at `url`, created (or given their new columns)
+    on first use, so making the store touches no file. A write that fails raises
+    `StoreUnavailable` naming what could not be saved."""
+
+    meta: ClassVar[sa.MetaData]
+    passes: ClassVar[tuple[type[Exception], ...]] = ()
+    """Errors a write lets through as they are (the store's own refusals)."""
+
+    def __init__(self, url: str, clock: Callable[[], datetime] | None = None) -> None:
+        self.url = url
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._engine: sa.Engine | None = None
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            engine = sa.create_engine(engine_url(self.url))
+            create_tables(engine, self.meta)
+            self._engine = engine
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    @contextmanager
+    def _writing(self, what: str) -> Generator[sa.Connection]:
+        try:
+            with self.engine.begin() as db:
+                yield db
+        except self.passes:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(
+                f"could not save {what} in {shown_url(self.url)}: {reason_of(exc)}"
+            ) from exc

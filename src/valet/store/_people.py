@@ -11,20 +11,16 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
-from valet.errors import StoreUnavailable
-from valet.store._columns import create_tables
-from valet.store._lock import engine_url, reason_of, shown_url
+from valet.store._columns import Tables
 
 Role = Literal["owner", "admin", "member"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -215,43 +211,16 @@ def parse_scopes(scopes: str | list[str] | tuple[str, ...]) -> tuple[Scope, ...]
     return tuple(dict.fromkeys(s for s in SCOPES if s in given))
 
 
-class People:
+class People(Tables):
     """The people of one valet install in `url` (the server's own database). Tables are
     created on first use. A write that fails raises `StoreUnavailable`; a request that
     cannot be done (an address taken, the last owner removed…) raises `PeopleError`."""
 
-    def __init__(self, url: str, clock: Callable[[], datetime] | None = None) -> None:
-        self.url = url
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._engine: sa.Engine | None = None
-
-    @property
-    def engine(self) -> sa.Engine:
-        if self._engine is None:
-            engine = sa.create_engine(engine_url(self.url))
-            create_tables(engine, _meta)
-            self._engine = engine
-        return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+    meta = _meta
+    passes = (PeopleError, IntegrityError)
 
     def _now(self) -> str:
         return self._clock().isoformat()
-
-    @contextmanager
-    def _writing(self, what: str) -> Generator[sa.Connection]:
-        try:
-            with self.engine.begin() as db:
-                yield db
-        except (PeopleError, IntegrityError):
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(
-                f"could not save {what} in {shown_url(self.url)}: {reason_of(exc)}"
-            ) from exc
 
     # organizations ---------------------------------------------------------------------------
 

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
-from valet.errors import StoreUnavailable
-from valet.store._columns import create_tables
-from valet.store._lock import engine_url, reason_of, shown_url
+from valet.store._columns import Tables
 
 _meta = sa.MetaData()
 
@@ -96,10 +92,12 @@ def _stamp(moment: datetime) -> str:
     return moment.isoformat()
 
 
-class SessionStore:
+class SessionStore(Tables):
     """Links and sessions of one install in `url` (the server's own database). Tables are
     created on first use, so opening the store touches no file. A write that fails raises
     `StoreUnavailable`."""
+
+    meta = _meta
 
     def __init__(
         self,
@@ -107,33 +105,8 @@ class SessionStore:
         policy: SessionPolicy | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        self.url = url
+        super().__init__(url, clock)
         self.policy = policy or SessionPolicy()
-        self._clock = clock or (lambda: datetime.now(UTC))
-        self._engine: sa.Engine | None = None
-
-    @property
-    def engine(self) -> sa.Engine:
-        if self._engine is None:
-            engine = sa.create_engine(engine_url(self.url))
-            create_tables(engine, _meta)
-            self._engine = engine
-        return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-    @contextmanager
-    def _writing(self, what: str) -> Generator[sa.Connection]:
-        try:
-            with self.engine.begin() as db:
-                yield db
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(
-                f"could not save {what} in {shown_url(self.url)}: {reason_of(exc)}"
-            ) from exc
 
     def new_link(self, install: str) -> str:
         """A fresh one-time sign-in secret (to put in a link as `?token=`)."""
