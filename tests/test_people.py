@@ -306,13 +306,34 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         # The installation's operator (its token) sees everyone's.
         assert {task_id, own} <= {t["id"] for t in multi.get("/api/tasks").json()["tasks"]}
 
+        # Schedules are each person's; a firing is a task request of its person's.
+        daily = {"when": "every day at 7:30", "task": {"task": "alice's daily errand"}}
+        schedule = alice.post("/api/schedules", json=daily)
+        assert schedule.status_code == 201, schedule.text
+        schedule_id = schedule.json()["id"]
+        assert bob.get("/api/schedules").json() == []
+        assert bob.get(f"/api/schedules/{schedule_id}").status_code == 404
+        assert bob.post(f"/api/schedules/{schedule_id}/run").status_code == 404
+        assert "alice&#39;s daily errand" not in bob.get("/schedules").text
+        assert alice.post(f"/api/schedules/{schedule_id}/run").status_code == 202
+
+        def fired() -> list[str]:
+            mine = alice.get("/api/tasks").json()["tasks"]
+            return [t["id"] for t in mine if t["task"] == "alice's daily errand"]
+
+        (fired_id,) = _wait(fired, "the schedule's task", 30)
+        assert bob.get(f"/api/tasks/{fired_id}").status_code == 404
+        assert alice.get("/api/usage").json()["used"] == 3  # the firing counts, for Acme
+        # A saved workflow is the installation's: a person cannot replay one.
+        replay = bob.post("/api/tasks", json={"task": "x", "workflow": "anything"})
+        assert replay.status_code == 400 and "installation's" in replay.text
         # A personal API token: read-only, then revoked.
         token = alice.post("/api/tokens", json={"name": "ci", "scopes": ["read"], "days": 30})
         assert token.status_code == 201, token.text
         secret = token.json()["token"]
         as_token = {"Authorization": f"Bearer {secret}"}
         listed = httpx.get(f"{base}/api/tasks", headers=as_token, timeout=10).json()["tasks"]
-        assert [t["id"] for t in listed] == [task_id]
+        assert {t["id"] for t in listed} == {task_id, fired_id}
         refused = httpx.post(f"{base}/api/tasks", json={"task": "x"}, headers=as_token, timeout=10)
         assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
         assert "token" not in json.dumps(alice.get("/api/tokens").json()[0]).replace('"', " ")
@@ -357,7 +378,10 @@ def test_every_route_and_websocket_keeps_one_persons_objects_from_another(
         task_id = alice.post("/api/tasks", json={"task": "alice's errand"}).json()["id"]
         request_id = _pending_request(alice, task_id)["id"]
         secret = alice.post("/api/tokens", json={"name": "ci", "scopes": ["write"]}).json()
+        daily = {"when": "every day at 7:30", "task": {"task": "alice's errand"}}
+        schedule_id = alice.post("/api/schedules", json=daily).json()["id"]
         objects = {
+            "schedule_id": schedule_id,
             "task_id": task_id,
             "run_id": task_id,
             "request_id": request_id,
@@ -365,7 +389,7 @@ def test_every_route_and_websocket_keeps_one_persons_objects_from_another(
         }
         # What Bob must never read: her ids (a refusal may repeat the id he sent), her
         # task's words, her question, her token, her address.
-        ids = (task_id, request_id)
+        ids = (task_id, request_id, schedule_id)
         hers = (secret["token"], ALICE[0], "alice's errand", "Which colour")
         document = multi.get("/api/openapi.json").json()
         operations = [

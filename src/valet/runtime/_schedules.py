@@ -30,9 +30,9 @@ from valet.runtime._when import BadSchedule, When, check_timezone, parse_when
 Missed = Literal["once", "skip"]
 PREFIX = "valet-"
 
-Fire = Callable[[str, datetime, dict[str, Any], str], Awaitable[str]]
+Fire = Callable[[str, datetime, dict[str, Any], str, str | None], Awaitable[str]]
 """Creates the task of one firing: (schedule id, scheduled time, the task request, the task's
-id) → the task's id."""
+id, the person whose schedule it is) → the task's id."""
 
 
 class ScheduleNotFound(LookupError):
@@ -54,6 +54,8 @@ class Schedule:
     created_at: str
     last_run_at: str | None
     next_run_at: str | None
+    owner: str | None = None
+    """The person whose schedule it is (multi-person mode); None: the installation's."""
 
 
 @DBOS.dbos_class()
@@ -72,7 +74,8 @@ class _Scheduled:
         task_id = "sch-" + hashlib.sha256(workflow_id.encode()).hexdigest()[:20]
 
         async def create() -> str:
-            return await fire(str(found["id"]), scheduled_at, dict(found["request"]), task_id)
+            request, owner = dict(found["request"]), found.get("owner")
+            return await fire(str(found["id"]), scheduled_at, request, task_id, owner)
 
         await DBOS.run_step_async({"name": "create-task"}, create)
 
@@ -95,6 +98,7 @@ class Schedules:
         *,
         timezone: str = "UTC",
         missed: Missed = "once",
+        owner: str | None = None,
     ) -> Schedule:
         """A new schedule; raises `BadSchedule` for a timing or timezone it cannot read."""
         parsed = parse_when(when)
@@ -108,6 +112,7 @@ class Schedules:
             "missed": missed,
             "request": request,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "owner": owner,
         }
         await DBOS.create_schedule_async(
             schedule_name=PREFIX + schedule_id,
@@ -191,6 +196,7 @@ def _schedule(found: dict[str, Any]) -> Schedule:
         created_at=str(context.get("created_at", "")),
         last_run_at=found.get("last_fired_at"),
         next_run_at=None if upcoming is None else upcoming.isoformat(timespec="seconds"),
+        owner=context.get("owner"),
     )
 
 

@@ -7,7 +7,7 @@ answered as if it did not exist (404), so its id tells nothing.
 
 from __future__ import annotations
 
-from fastapi import WebSocketException
+from fastapi import HTTPException, WebSocketException
 from starlette.requests import HTTPConnection
 
 from valet.server._person import RequestNotFound
@@ -38,6 +38,15 @@ async def check_access(connection: HTTPConnection) -> None:
         for name in ("task_id", "run_id"):
             if name in params:
                 manager.visible(params[name], who)
+        if "schedule_id" in params and manager.schedules is not None:
+            from valet.runtime import ScheduleNotFound
+
+            try:
+                found = await manager.schedules.get(params["schedule_id"])
+            except ScheduleNotFound:
+                found = None  # the route says so itself
+            if found is not None and not who.owns(found.owner):
+                raise HTTPException(404, f"there is no schedule {params['schedule_id']}")
         if "request_id" in params:
             found = manager.desk.book.records.get(params["request_id"])
             if found is None or not who.owns(manager.get(found.task_id).owner):

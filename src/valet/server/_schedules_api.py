@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from valet.errors import ConfigError
 from valet.runtime._when import BadSchedule
+from valet.server._principal import principal_of
 from valet.server._replay import check_workflow
 from valet.server._schemas import NewTask
 from valet.server._tasks import TaskManager
@@ -83,8 +84,9 @@ def _info(schedule: Schedule) -> ScheduleInfo:
 
 @api.get("/schedules")
 async def list_schedules(request: Request) -> list[ScheduleInfo]:
-    """Every schedule, oldest first."""
-    return [_info(s) for s in await _schedules(request).list()]
+    """Your schedules (the installation's token: every schedule), oldest first."""
+    who = principal_of(request)
+    return [_info(s) for s in await _schedules(request).list() if who.owns(s.owner)]
 
 
 @api.post("/schedules", status_code=201)
@@ -98,7 +100,11 @@ async def add_schedule(body: NewSchedule, request: Request) -> ScheduleInfo:
         raise HTTPException(400, str(exc)) from None
     try:
         made = await _schedules(request).add(
-            body.when, request_fields, timezone=body.timezone, missed=body.missed
+            body.when,
+            request_fields,
+            timezone=body.timezone,
+            missed=body.missed,
+            owner=principal_of(request).id,
         )
     except BadSchedule as exc:
         raise HTTPException(400, str(exc)) from None

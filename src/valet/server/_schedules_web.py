@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from valet.runtime._when import BadSchedule
 from valet.server._api import tasks_of
+from valet.server._principal import principal_of
 from valet.server._schedules_api import NewSchedule
 from valet.server._schemas import NewTask
 from valet.server._sources_web import go
@@ -35,14 +36,16 @@ async def _page(
     request: Request, *, notice: str = "", error: str = "", form: dict[str, str] | None = None
 ) -> Response:
     manager: TaskManager = request.app.state.tasks
+    who = principal_of(request)
     found = [] if manager.schedules is None else await manager.schedules.list()
+    found = [s for s in found if who.owns(s.owner)]
     context: dict[str, Any] = {
         "schedules": found,
         "durable": manager.schedules is not None,
         "notice": notice,
         "error": error,
         "form": form or {"when": "", "task": "", "start_url": "", "timezone": ""},
-        "counts": counts(tasks_of(request)),
+        "counts": counts(tasks_of(request), who),
     }
     # HTMX swaps only successful answers: a refused form comes back as a page it can show.
     status = 400 if error and not request.headers.get("hx-request") else 200
@@ -72,7 +75,10 @@ async def add_form(
             when=when, timezone=timezone.strip() or "UTC", task=NewTask.model_validate(fields)
         )
         await manager.schedules.add(
-            body.when, body.task.model_dump(mode="json"), timezone=body.timezone
+            body.when,
+            body.task.model_dump(mode="json"),
+            timezone=body.timezone,
+            owner=principal_of(request).id,
         )
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]

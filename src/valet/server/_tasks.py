@@ -66,7 +66,7 @@ from valet.server._events import EventHub
 from valet.server._metrics import ServerMetrics
 from valet.server._notify import Notifier
 from valet.server._person import PersonDesk
-from valet.server._principal import INSTALL, Principal
+from valet.server._principal import INSTALL, Principal, person_principal
 from valet.server._replay import choose
 from valet.server._schemas import (
     Message,
@@ -399,6 +399,8 @@ class TaskManager:
         task however often run)."""
         if task_id is not None and (made := self._tasks.get(task_id)) is not None:
             return made
+        if who.person is not None and request.workflow:
+            raise BadModel("saved workflows are the installation's: a person cannot replay one")
         try:
             choice = choose(self.home, request, self._models)
         except ConfigError as exc:
@@ -484,16 +486,35 @@ class TaskManager:
         return pending
 
     async def _fire(
-        self, schedule_id: str, at: datetime, request: dict[str, Any], task_id: str
+        self,
+        schedule_id: str,
+        at: datetime,
+        request: dict[str, Any],
+        task_id: str,
+        owner: str | None = None,
     ) -> str:
-        """A schedule's firing: its task, created once (a firing run again finds it)."""
+        """A schedule's firing: its task, created once (a firing run again finds it), as its
+        person's (skipped when they can no longer sign in)."""
         if task_id in self._tasks or await asyncio.to_thread(self._load, task_id) is not None:
             return task_id
+        who: Principal | None = INSTALL
+        if owner is not None:
+            people = self.people
+            who = (
+                None
+                if people is None
+                else await asyncio.to_thread(person_principal, people, owner, None)
+            )
+        if who is None:
+            log.warning("schedule %s did not run: its person can no longer sign in", schedule_id)
+            return ""
         log.info("schedule %s fired for %s: task %s", schedule_id, at.isoformat(), task_id)
+        asking = who
 
         async def create() -> str:
             try:
-                return self.create(NewTask.model_validate(request), task_id=task_id).id
+                task = NewTask.model_validate(request)
+                return self.create(task, task_id=task_id, who=asking).id
             except QuotaExceeded as exc:  # the firing is skipped, saying why (in the log)
                 log.warning("schedule %s did not run its task: %s", schedule_id, exc)
                 return ""
