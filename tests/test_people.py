@@ -211,7 +211,8 @@ def multi(home: Path, tmp_path: Path) -> Iterator[Server]:
     assert "alice@example.com" in _valet(home, "users", "list")
     people = People(f"sqlite:///{home / 'valet.db'}")  # what an admin set earlier
     acme = people.org("Acme")
-    people.set_rules(acme.id, {"rules": [{"kind": "deny_sites", "sites": ["casino.example"]}]}, "x")
+    denied = {"rules": [{"kind": "deny_sites", "sites": ["casino.example"]}]}
+    people.set_rules("org:" + acme.id, denied, "x")
     people.close()
     server = Server(home, script)
     try:
@@ -327,6 +328,13 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         # A saved workflow is the installation's: a person cannot replay one.
         replay = bob.post("/api/tasks", json={"task": "x", "workflow": "anything"})
         assert replay.status_code == 400 and "installation's" in replay.text
+        # Each person's own rules: theirs alone, audited as theirs.
+        mine = {"rules": [{"kind": "max_amount", "limit": "50", "currency": "EUR"}]}
+        assert bob.put("/api/me/rules", json=mine).status_code == 200
+        assert bob.get("/api/me/rules").json()["rules"][0]["limit"] == "50"
+        assert alice.get("/api/me/rules").json() == {"rules": []}
+        assert multi.get("/api/me/rules").status_code == 404  # the installation: rules.toml
+        assert {r["tool"] for r in bob.get("/api/audit").json()["records"]} >= {"rules"}
         # A personal API token: read-only, then revoked.
         token = alice.post("/api/tokens", json={"name": "ci", "scopes": ["read"], "days": 30})
         assert token.status_code == 201, token.text

@@ -94,7 +94,7 @@ async def org_rules(request: Request) -> dict[str, Any]:
     """The organization's rules: they bind every member's task, with the installation's and
     strictest first (a rule only ever refuses)."""
     _, member = _membership(request)
-    return await asyncio.to_thread(_people(request).rules_of, member.org.id)
+    return await asyncio.to_thread(_people(request).rules_of, "org:" + member.org.id)
 
 
 @api.put("/org/rules")
@@ -113,7 +113,7 @@ async def save_org_rules(request: Request, body: dict[str, Any]) -> dict[str, An
     who, member = _admin(request)
     data = RuleSet.model_validate(body).as_data()
     assert who.person is not None
-    await asyncio.to_thread(_people(request).set_rules, member.org.id, data, who.person.id)
+    await asyncio.to_thread(_people(request).set_rules, "org:" + member.org.id, data, who.person.id)
     manager: TaskManager = request.app.state.tasks
     await asyncio.to_thread(
         record_change,
@@ -121,6 +121,47 @@ async def save_org_rules(request: Request, body: dict[str, Any]) -> dict[str, An
         "org.rules",
         {"admin": True, "organization": member.org.name, **data},
         f"{who.person.email} (admin of {member.org.name}) set the organization's rules",
+        person=who.person.email,
+    )
+    return data
+
+
+def _own(request: Request) -> Principal:
+    who = principal_of(request)
+    if who.person is None:
+        raise NotInAnOrganization(
+            "the installation's rules are rules.toml (`valet rules`); sign in as a person"
+        )
+    return who
+
+
+@api.get("/me/rules")
+async def my_rules(request: Request) -> dict[str, Any]:
+    """Your own rules (multi-person mode): they bind your tasks, with your organization's."""
+    who = _own(request)
+    assert who.person is not None
+    return await asyncio.to_thread(_people(request).rules_of, "person:" + who.person.id)
+
+
+@api.put("/me/rules")
+async def set_my_rules(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """Replace your own rules (valet's rule language, as `PUT /api/org/rules`); audited."""
+    who = _own(request)
+    assert who.person is not None
+    try:
+        data = RuleSet.model_validate(body).as_data()
+    except ValidationError as exc:
+        raise BadRules(f"these are not valet rules: {exc.errors()[0]['msg']}") from exc
+    await asyncio.to_thread(
+        _people(request).set_rules, "person:" + who.person.id, data, who.person.id
+    )
+    manager: TaskManager = request.app.state.tasks
+    await asyncio.to_thread(
+        record_change,
+        manager.home,
+        "rules",
+        data,
+        f"{who.person.email} set their rules",
         person=who.person.email,
     )
     return data

@@ -80,6 +80,7 @@ def person_principal(people: People, person_id: str, token: ApiToken | None) -> 
 PERSON_ROUTES: tuple[str, ...] = (
     "/",
     "/api/me",
+    "/api/me/rules",
     "/api/tokens",
     "/api/tokens/{token_id}",
     "/api/usage",

@@ -323,13 +323,17 @@ class TaskManager:
         except PeopleError:
             return owner
 
-    def _org_rules(self, owner: str) -> tuple[Rule, ...]:
-        """The rules of the organization `owner` is in (none outside one)."""
-        member = None if self.people is None else self.people.membership(owner)
-        if member is None or self.people is None:
+    def _owned_rules(self, owner: str) -> tuple[Rule, ...]:
+        """A person's own rules, then their organization's (marked as set by it)."""
+        people = self.people
+        if people is None:
             return ()
-        found = RuleSet.model_validate(self.people.rules_of(member.org.id))
-        return tuple(r.model_copy(update={"set_by": "organization"}) for r in found.rules)
+        own = RuleSet.model_validate(people.rules_of("person:" + owner)).rules
+        member = people.membership(owner)
+        if member is None:
+            return own
+        found = RuleSet.model_validate(people.rules_of("org:" + member.org.id))
+        return (*own, *(r.model_copy(update={"set_by": "organization"}) for r in found.rules))
 
     def daily(self, who: Principal = INSTALL) -> dict[int, int]:
         """Task requests charged to `who`'s account per day of this month (none in-process)."""
@@ -604,10 +608,10 @@ class TaskManager:
             # A person's task: the installation's rules bind it (they are the organization's),
             # but its connector accounts, standing grants and vault are not this person's.
             setup |= {"toolsets": (), "grants": ()}
-            try:  # and their organization's rules, refusing "set by your organization"
-                ruled = await asyncio.to_thread(self._org_rules, task.owner)
+            try:  # their own rules, and their organization's ("set by your organization")
+                ruled = await asyncio.to_thread(self._owned_rules, task.owner)
             except (ValidationError, PeopleError, StoreUnavailable) as exc:
-                self._fail(task, f"your organization's rules cannot be read: {exc}")
+                self._fail(task, f"your rules cannot be read: {exc}")
                 return
             setup["rules"] = RuleSet(rules=(*setup["rules"].rules, *ruled))
         try:
@@ -622,7 +626,11 @@ class TaskManager:
             task=request.task,
             start_url=request.start_url or choice.start_url,
             limits=Limits(max_steps=task.max_steps, budget_usd=budget, budget_of=budget_of),
-            browser=self._browser,
+            # A persistent profile holds the installation's sign-ins: a person's task gets a
+            # fresh, isolated one.
+            browser=self._browser
+            if task.owner is None
+            else self._browser.model_copy(update={"profile": None}),
             read_only=not request.agent_mode,
             **setup,
         )

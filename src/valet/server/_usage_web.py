@@ -101,7 +101,7 @@ async def _org_page(request: Request, error: str = "", status: int = 200) -> Res
     if member is None:
         raise NotInAnOrganization("you are not in an organization")
     store: People = request.app.state.guard.people
-    rules = await asyncio.to_thread(store.rules_of, member.org.id)
+    rules = await asyncio.to_thread(store.rules_of, "org:" + member.org.id)
     found = await asyncio.to_thread(store.members, member.org.id) if member.admin else []
     blocked = [site for r in rules["rules"] if r.get("kind") == "deny_sites" for site in r["sites"]]
     context = {
@@ -136,7 +136,7 @@ async def block_site(
     if not member.admin:
         raise AdminsOnly("only your organization's owners and admins may do this")
     store: People = request.app.state.guard.people
-    data = await asyncio.to_thread(store.rules_of, member.org.id)
+    data = await asyncio.to_thread(store.rules_of, "org:" + member.org.id)
     kept = [r for r in data["rules"] if r.get("kind") != "deny_sites"]
     sites = [s for r in data["rules"] if r.get("kind") == "deny_sites" for s in r["sites"]]
     wanted = site.strip().lower().removeprefix("https://").removeprefix("http://").strip("/")

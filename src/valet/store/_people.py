@@ -113,15 +113,16 @@ sso_pending = sa.Table(
 
 SSO_LIFETIME = timedelta(minutes=10)
 
-org_rules = sa.Table(
-    "valet_org_rules",
+owned_rules = sa.Table(
+    "valet_owned_rules",
     _meta,
-    sa.Column("org", sa.String(16), sa.ForeignKey("valet_orgs.id"), primary_key=True),
+    sa.Column("owner", sa.String(24), primary_key=True),
     sa.Column("rules", sa.Text, nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
     sa.Column("updated_by", sa.String(16), nullable=False),
 )
-"""An organization's rules (valet's rule language, as JSON): they bind every member's task."""
+"""Rules in valet's rule language (as JSON) of `org:<id>` (they bind every member's task) or
+of `person:<id>` (their own limits, on their own tasks)."""
 
 
 class PeopleError(ValueError):
@@ -493,24 +494,31 @@ class People(Tables):
             )
         return gone.rowcount == 1
 
-    # the organization's rules -----------------------------------------------------------------
+    # rules of an organization, or of a person --------------------------------------------------
 
-    def rules_of(self, org_id: str) -> dict[str, Any]:
-        """The organization's rules as data (`{"rules": [...]}`; none set: no rules)."""
-        query = sa.select(org_rules.c.rules).where(org_rules.c.org == org_id)
+    def rules_of(self, owner: str) -> dict[str, Any]:
+        """The rules of `org:<id>` or `person:<id>` as data (`{"rules": [...]}`; none set: no
+        rules)."""
+        query = sa.select(owned_rules.c.rules).where(owned_rules.c.owner == owner)
         with self.engine.connect() as db:
             row = db.execute(query).first()
         return {"rules": []} if row is None else json.loads(str(row[0]))
 
-    def set_rules(self, org_id: str, rules: dict[str, Any], by: str) -> None:
-        org = self.org(org_id)
+    def set_rules(self, owner: str, rules: dict[str, Any], by: str) -> None:
+        """Replace the rules of `org:<id>` or `person:<id>` (`by`: who, a person's id)."""
+        kind, _, key = owner.partition(":")
+        if kind == "org":
+            self.org(key)
+        elif kind == "person":
+            self.person(key)
+        else:
+            raise PeopleError(f"rules belong to an org: or a person:, not {owner!r}")
         values = {"rules": json.dumps(rules), "updated_at": self._now(), "updated_by": by}
-        with self._writing("the organization's rules") as db:
-            changed = db.execute(
-                org_rules.update().where(org_rules.c.org == org.id).values(**values)
-            )
+        with self._writing("the rules") as db:
+            where = owned_rules.c.owner == owner
+            changed = db.execute(owned_rules.update().where(where).values(**values))
             if changed.rowcount == 0:
-                db.execute(org_rules.insert().values(org=org.id, **values))
+                db.execute(owned_rules.insert().values(owner=owner, **values))
 
     # single sign-on --------------------------------------------------------------------------
 
