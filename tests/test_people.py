@@ -253,6 +253,11 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         timeout=10,
     )
     assert forged.status_code == 403  # a login form posted from another site
+    guessed = {"email": "carol@example.com", "password": "a guess"}  # she has no account
+    for _ in range(10):  # after ten misses the address waits, account or not
+        httpx.post(f"{base}/signin", data=guessed, timeout=10)
+    held = httpx.post(f"{base}/signin", data=guessed, timeout=10)
+    assert held.status_code == 429 and "Too many failed sign-ins" in held.text
 
     with _browser(multi, *ALICE) as alice, _browser(multi, *BOB) as bob:
         assert alice.get("/api/me").json()["role"] == "owner"
@@ -460,3 +465,18 @@ async def _sockets_refuse(
         except InvalidStatus as exc:
             assert exc.response.status_code in (403, 404), template
         assert not any(h in m for m in received for h in hers), template
+
+
+def test_too_many_failed_sign_ins_make_the_address_wait(people: tuple[People, Clock]) -> None:
+    store, clock = people
+    store.add_person(*ALICE)
+    for _ in range(9):
+        store.failed(" Alice@Example.com")
+        clock.now += timedelta(seconds=30)
+    assert store.locked(ALICE[0]) is None
+    store.failed(ALICE[0])
+    wait = store.locked(ALICE[0])
+    assert wait is not None and timedelta(minutes=10) < wait <= timedelta(minutes=15)
+    assert store.locked("bob@example.com") is None  # another address is not held up
+    clock.now += timedelta(minutes=15)
+    assert store.locked(ALICE[0]) is None  # the oldest failures fell out of the window

@@ -113,6 +113,18 @@ sso_pending = sa.Table(
 
 SSO_LIFETIME = timedelta(minutes=10)
 
+failures = sa.Table(
+    "valet_sign_in_failures",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("email", sa.String(320), nullable=False, index=True),
+    sa.Column("at", sa.String(40), nullable=False),
+)
+"""Failed password sign-ins, per address: too many in a while and the address waits."""
+
+MAX_FAILURES = 10
+FAILURE_WINDOW = timedelta(minutes=15)
+
 owned_rules = sa.Table(
     "valet_owned_rules",
     _meta,
@@ -311,6 +323,31 @@ class People(Tables):
         with self._writing("the account") as db:
             db.execute(people.update().where(people.c.id == person.id).values(disabled=disabled))
         return self.person(person.id)
+
+    def locked(self, email: str) -> timedelta | None:
+        """How long until `email` may try a password again (None: now): `MAX_FAILURES`
+        failed sign-ins within `FAILURE_WINDOW` make it wait, whoever tried."""
+        address = email.strip().lower()
+        since = self._clock() - FAILURE_WINDOW
+        query = (
+            sa.select(failures.c.at)
+            .where((failures.c.email == address) & (failures.c.at >= since.isoformat()))
+            .order_by(failures.c.at)
+        )
+        with self.engine.connect() as db:
+            found = [str(row[0]) for row in db.execute(query).all()]
+        if len(found) < MAX_FAILURES:
+            return None
+        oldest = datetime.fromisoformat(found[-MAX_FAILURES])
+        return max(oldest + FAILURE_WINDOW - self._clock(), timedelta(seconds=1))
+
+    def failed(self, email: str) -> None:
+        """Count a failed password sign-in for `email`."""
+        now = self._clock()
+        with self._writing("the failed sign-in") as db:
+            old = (now - FAILURE_WINDOW).isoformat()
+            db.execute(failures.delete().where(failures.c.at < old))
+            db.execute(failures.insert().values(email=email.strip().lower(), at=now.isoformat()))
 
     def authenticate(self, email: str, password: str) -> Person | None:
         """The person with this address and password, else None (unknown address, wrong
