@@ -107,3 +107,12 @@ async def test_two_people_an_admin_rule_and_the_usage_chart_in_chromium(team: Se
         assert box is not None and box["height"] > 10  # drawn, not just present
         await expect(alice.locator(".usage-people")).to_contain_text(BOB[0])
         await expect(alice.locator("main")).to_contain_text("3 of 5 tasks left this month")
+
+        # The audit log names who acted: the admin's change, the agent acting for Bob.
+        await alice.goto(base + "/audit")
+        rows = alice.locator("tbody tr")
+        await expect(rows.filter(has_text="org.rules")).to_contain_text(f"{ALICE[0]} (admin)")
+        bobs = rows.filter(has_text=f"agent for {BOB[0]}").filter(has_text="goto")
+        await expect(bobs).to_contain_text(["set by your organization"])
+        await bob.goto(base + "/audit")
+        await expect(bob.locator("tbody")).not_to_contain_text(ALICE[0])
