@@ -374,7 +374,8 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
             BOB[0],
         }
         # Signing out ends the session.
-        assert alice.post("/ui/sign-out").status_code == 200
+        signed_out = alice.post("/ui/sign-out")
+        assert signed_out.status_code == 200 and 'href="/signin">Sign in' in signed_out.text
         assert alice.get("/api/tasks").status_code == 401
 
 

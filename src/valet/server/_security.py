@@ -73,6 +73,16 @@ SIGNED_OUT = (
     "<p>This browser's session has ended. To sign in again, run <code>valet link</code> on the "
     "machine valet runs on and open the link it prints.</p>",
 )
+SIGNED_OUT_PEOPLE = (
+    "You are signed out",
+    '<p>This browser\'s session has ended.</p><p><a class="button" href="/signin">Sign in '
+    "again</a></p>",
+)
+
+
+def signed_out(guard: Guard) -> tuple[str, str]:
+    """The signed-out page's words: multi-person mode sends people to its sign-in page."""
+    return SIGNED_OUT if guard.people is None else SIGNED_OUT_PEOPLE
 
 
 def gate_page(what: tuple[str, str], status: int) -> HTMLResponse:
@@ -174,7 +184,7 @@ class SecurityMiddleware:
             await self.app(scope, receive, _with_headers(send, path))
             return
         if path == SIGNED_OUT_PATH and not is_ws:
-            await gate_page(SIGNED_OUT, 200)(scope, receive, _with_headers(send, path))
+            await gate_page(signed_out(guard), 200)(scope, receive, _with_headers(send, path))
             return
         if guard.people is not None and path in SIGN_IN_PATHS and not is_ws:
             # Before anyone is signed in: a form, and its post from this server's own page.

@@ -9,7 +9,13 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from valet.server._security import SIGNED_OUT, SIGNED_OUT_PATH, Guard, clear_cookie, gate_page
+from valet.server._security import (
+    SIGNED_OUT_PATH,
+    Guard,
+    clear_cookie,
+    gate_page,
+    signed_out,
+)
 from valet.server._tasks import TaskManager
 
 api = APIRouter(prefix="/api", tags=["sessions"])
@@ -95,6 +101,6 @@ async def sign_out(request: Request) -> Response:
     if request.headers.get("hx-request"):
         page: Response = Response(status_code=204, headers={"HX-Redirect": SIGNED_OUT_PATH})
     else:
-        page = gate_page(SIGNED_OUT, 200)
+        page = gate_page(signed_out(_guard(request)), 200)
     clear_cookie(page, _guard(request))
     return page
