@@ -318,3 +318,42 @@ def test_a_plan_names_its_models_and_its_task_budget() -> None:
     assert tighter.budgets.task == 0.5  # the smaller of the plan's and the installation's
     with pytest.raises(ConfigError, match=re.escape('[prices."openai:gpt-4o"]')):
         Metering.from_config({"prices": {"openai:gpt-4o": {"input": -1, "output": 1}}})
+
+
+def test_at_its_budget_a_task_asks_the_person_to_extend_it_when_so_set(
+    home: Path, tmp_path: Path, sites: SiteServer
+) -> None:
+    (home / "config.toml").write_text(
+        '[usage]\ntask_budget_usd = 0.05\nbudget_reached = "ask"\n\n'
+        "[prices.scripted]\ninput = 100\noutput = 100\n"  # ~$0.045 a step
+    )
+    script = tmp_path / "script.yaml"
+    script.write_text("- scroll: down\n" * 6 + "- done: {answer: ok}\n")
+    server = Server(home, script)
+    try:
+        server.start()
+        body = {"task": "look around", "start_url": sites.url_for("/shop")}
+        task_id = server.post("/api/tasks", body).json()["id"]
+
+        def asked() -> dict[str, Any] | None:
+            found = server.get(f"/api/requests?task_id={task_id}").json()
+            return found[0] if found else None
+
+        first = _wait(asked, "the question about the budget", 60)
+        assert first["kind"] == "question" and "reached the task's budget of $0.05" in str(first)
+        said = server.post(f"/api/requests/{first['id']}/answer", {"text": "yes"})
+        assert said.status_code == 200, said.text
+        second = _wait(lambda: (r := asked()) and r["id"] != first["id"] and r, "again", 60)
+        assert (
+            server.post(f"/api/requests/{second['id']}/answer", {"text": "no"}).status_code == 200
+        )
+
+        def ended() -> dict[str, Any] | None:
+            task: dict[str, Any] = server.get(f"/api/tasks/{task_id}").json()
+            return task if task["status"] not in ("queued", "running", "waiting") else None
+
+        task = _wait(ended, "the task's end", 60)
+        assert (task["status"], task["stop_reason"]) == ("stopped", "budget"), task
+        assert len(task["timeline"]) == 3  # 2 steps to $0.09, one more past $0.10, then no
+    finally:
+        server.stop()

@@ -24,6 +24,8 @@ class Budget:
     output_tokens: int = 0
     cost_usd: float = 0.0
     cost_known: bool = True
+    extended_usd: float = 0.0
+    """What the person added to the budget when it was reached."""
 
     @property
     def deadline(self) -> float:
@@ -53,7 +55,7 @@ class Budget:
             return Stopped("max_tokens", f"used more than {lim.max_tokens} tokens")
         if lim.max_cost_usd is not None and self.cost_usd >= lim.max_cost_usd:
             return Stopped("max_cost", f"spent more than ${lim.max_cost_usd:g}")
-        if lim.budget_usd is not None and self.cost_usd >= lim.budget_usd:
+        if lim.budget_usd is not None and self.cost_usd >= lim.budget_usd + self.extended_usd:
             spent = f"${self.cost_usd:.4f} spent on the model"
             return Stopped("budget", f"reached {lim.budget_of or 'its budget'} ({spent})")
         return None

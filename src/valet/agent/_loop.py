@@ -109,7 +109,7 @@ async def run_loop(
     try:
         async with asyncio.timeout(limits.max_seconds) as run.deadline:
             while isinstance(end, Continue):
-                end = run.budget.exhausted() or await _step(run, planner, toolbox, recorder)
+                end = await _within_budget(run) or await _step(run, planner, toolbox, recorder)
     except TimeoutError:
         end = Stopped("max_time", f"ran for more than {limits.max_seconds:g} s")
     except asyncio.CancelledError:
@@ -197,6 +197,31 @@ def _finished(run: _Run, answer: str, success: bool) -> Finished:
     unsure = "; ".join(run.unconfirmed)
     note = f"valet could not confirm whether this took effect (it was interrupted): {unsure}"
     return Finished(f"{answer}\n\nCheck this: {note}.", success=False)
+
+
+YES = frozenset({"yes", "y", "ok", "okay", "extend", "go on", "oui", "continue"})
+
+
+async def _within_budget(run: _Run) -> Stopped | None:
+    """The stop a limit calls for, if any. At the budget, with `budget_asks`, the person is
+    asked first whether the task may spend as much again."""
+    stop = run.budget.exhausted()
+    limits = run.budget.limits
+    if stop is None or stop.reason != "budget" or not limits.budget_asks:
+        return stop
+    if run.questions is None or not limits.budget_usd:
+        return stop
+    question = (
+        f"This task {stop.detail}. May it spend ${limits.budget_usd:g} more on the model? "
+        "Answer yes to go on; anything else stops it."
+    )
+    with run.with_person():
+        answer = await run.questions.ask(question)
+    if answer is None or answer.strip().lower().rstrip(".!") not in YES:
+        return stop
+    run.budget.extended_usd += limits.budget_usd
+    run.history.note(f"The person gave the task ${limits.budget_usd:g} more to spend.")
+    return None
 
 
 async def _ask(run: _Run, question: str) -> ActionOutcome:

@@ -21,6 +21,9 @@ class Limits(BaseModel):
     the person's and the organization's month): reached, it stops with `budget`."""
     budget_of: str = ""
     """Which budget `budget_usd` comes from, as the stop says it ("the task's budget of $0.50")."""
+    budget_asks: bool = False
+    """Reaching `budget_usd`, ask the person whether to give the task as much again (yes: it
+    goes on; anything else, or nobody to ask: it stops with `budget`)."""
     loop_repeats: int = Field(default=3, ge=2)
     """The same action on the same page this many times is refused with a warning; once more
     and the run stops with `loop`."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -77,6 +77,7 @@ class _UsageConfig(BaseModel):
     task_budget_usd: float | None = Field(default=None, ge=0)
     person_budget_usd: float | None = Field(default=None, ge=0)
     org_budget_usd: float | None = Field(default=None, ge=0)
+    budget_reached: Literal["stop", "ask"] = "stop"
 
 
 class Price(BaseModel):
@@ -96,6 +97,8 @@ class Budgets:
     task: float | None = None
     person: float | None = None
     org: float | None = None
+    ask: bool = False
+    """A task at its own budget asks the person to give it as much again (else it stops)."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,12 @@ class Metering:
                 raise ConfigError(f"[usage] plan: no plan {usage.plan!r} (known: {known})")
         candidates = (usage.task_budget_usd, None if plan is None else plan.task_budget_usd)
         task_budget = min((b for b in candidates if b is not None), default=None)
-        budgets = Budgets(task_budget, usage.person_budget_usd, usage.org_budget_usd)
+        budgets = Budgets(
+            task_budget,
+            usage.person_budget_usd,
+            usage.org_budget_usd,
+            ask=usage.budget_reached == "ask",
+        )
         return cls(
             plan, zone, usage.seats, usage.overage, usage.overage_cap, budgets, _prices(config)
         )

@@ -625,7 +625,13 @@ class TaskManager:
             price_per_mtok=None if price is None else (price.input, price.output),
             task=request.task,
             start_url=request.start_url or choice.start_url,
-            limits=Limits(max_steps=task.max_steps, budget_usd=budget, budget_of=budget_of),
+            limits=Limits(
+                max_steps=task.max_steps,
+                budget_usd=budget,
+                budget_of=budget_of,
+                # only a task's own budget is extended: a month's is the month's
+                budget_asks=self.metering.budgets.ask and budget_of.startswith("the task's"),
+            ),
             # A persistent profile holds the installation's sign-ins: a person's task gets a
             # fresh, isolated one.
             browser=self._browser
