@@ -122,7 +122,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.signins = signins = SignIns(database_url(settings.home))
     app.state.sessions = sessions = SessionStore(database_url(settings.home))
     people = People(database_url(settings.home)) if settings.people else None
-    manager.people = people
+    manager.accounts.people = people
     app.state.guard = Guard(
         token,
         frozenset(o.rstrip("/") for o in settings.allowed_origins),

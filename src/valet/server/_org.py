@@ -184,7 +184,7 @@ async def org_usage(request: Request) -> OrgUsage:
     who, member = _admin(request)
     manager: TaskManager = request.app.state.tasks
     found = await asyncio.to_thread(_people(request).members, member.org.id)
-    charged = await asyncio.to_thread(manager.charged, who)
+    charged = await asyncio.to_thread(manager.accounts.charged, who)
     counts: dict[str, int] = {}
     for task_id, count in charged.items():
         with contextlib.suppress(TaskNotFound):

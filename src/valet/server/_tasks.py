@@ -13,31 +13,22 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from contextvars import Context
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, assert_never, cast
-from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet.agent import Finished, Limits, RunEnd, StepRecord, Stopped
 from valet.billing import (
-    ACCOUNT,
     Metering,
     QuotaExceeded,
-    by_day,
     charge,
-    charged_by_task,
-    record_cost,
     refund,
-    spent,
-    summary,
     summary_of,
-    utc_now,
 )
 from valet.browser import BrowserPool, BrowserSettings
 from valet.connectors._errors import ConnectorError
@@ -49,7 +40,7 @@ from valet.errors import (
     StoreUnavailable,
     ValetError,
 )
-from valet.policy import Rule, RuleSet
+from valet.policy import RuleSet
 from valet.record import new_run_id
 from valet.runtime import (
     BrowserUnavailable,
@@ -62,6 +53,7 @@ from valet.runtime import (
     person_setup,
     run_task,
 )
+from valet.server._accounts import Accounts
 from valet.server._events import EventHub
 from valet.server._metrics import ServerMetrics
 from valet.server._notify import Notifier
@@ -98,7 +90,6 @@ from valet.settings import load_config
 from valet.store import (
     Bus,
     BusMessage,
-    People,
     PeopleError,
     StoredMessage,
     StoredTask,
@@ -148,10 +139,8 @@ class TaskManager:
         self.schedules: Schedules | None = None
         """The schedules (durable servers only, once started)."""
         self._store: TaskStore | None = None
-        self.metering = Metering(None, ZoneInfo("UTC"))
-        """The plan task requests are charged against (`[usage]`, read at start)."""
-        self.clock: Callable[[], datetime] = utc_now
-        """Now, for the month a request is charged in (tests move it)."""
+        self.accounts = Accounts()
+        """Who tasks act and pay for: the plan, the ledger, costs and budgets, people."""
         self._started = False
         self._closing = False
         self.hub = EventHub()
@@ -170,8 +159,6 @@ class TaskManager:
         """The person's side: live views, takeovers, approvals."""
         self.desk.book.changed = self._request_changed
         self.desk.on_behalf = self.on_behalf
-        self.people: People | None = None
-        """Multi-person mode: the accounts tasks' owners are found in (for the audit log)."""
 
     async def start(self, *, forget_lost_tasks: bool = False) -> None:
         """Durable mode: check and open the databases, load the stored tasks, start DBOS and let
@@ -183,10 +170,10 @@ class TaskManager:
             return
         self._started = True
         try:
-            self.metering = Metering.from_config(load_config(self.home))
+            self.accounts.metering = Metering.from_config(load_config(self.home))
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
-        store = self._store = await asyncio.to_thread(self._open)
+        store = self._store = self.accounts.store = await asyncio.to_thread(self._open)
         await asyncio.to_thread(self._settle_lost, store, forget_lost_tasks)
         self.desk.book.persist = store.save_request
         try:
@@ -312,42 +299,14 @@ class TaskManager:
             raise TaskNotFound(f"no task {task_id!r}") from None
 
     def on_behalf(self, task_id: str) -> str:
-        """Whom the task acts for, as the audit log names them: "person" (the installation's
-        person), else the e-mail address of the person who asked (their id if gone)."""
+        """Whom the task acts for, as the audit log names them."""
         task = self._tasks.get(task_id)
-        owner = None if task is None else task.owner
-        if owner is None:
-            return "person"
-        try:
-            return owner if self.people is None else self.people.person(owner).email
-        except PeopleError:
-            return owner
+        return self.accounts.on_behalf(None if task is None else task.owner)
 
-    def _owned_rules(self, owner: str) -> tuple[Rule, ...]:
-        """A person's own rules, then their organization's (marked as set by it)."""
-        people = self.people
-        if people is None:
-            return ()
-        own = RuleSet.model_validate(people.rules_of("person:" + owner)).rules
-        member = people.membership(owner)
-        if member is None:
-            return own
-        found = RuleSet.model_validate(people.rules_of("org:" + member.org.id))
-        return (*own, *(r.model_copy(update={"set_by": "organization"}) for r in found.rules))
-
-    def daily(self, who: Principal = INSTALL) -> dict[int, int]:
-        """Task requests charged to `who`'s account per day of this month (none in-process)."""
-        if self._store is None:
-            return {}
-        metering, now, account = self.metering_for(who.timezone), self.clock(), who.account
-        return self._store.read(lambda db: by_day(db, metering, now, account))
-
-    def charged(self, who: Principal) -> dict[str, int]:
-        """Task requests charged to `who`'s account this month, per task (none in-process)."""
-        if self._store is None:
-            return {}
-        account, period = who.account, self.metering_for(who.timezone).period(self.clock())
-        return self._store.read(lambda db: charged_by_task(db, account, period))
+    def record_cost(self, task: TaskState, cost_usd: float) -> None:
+        """The task's model cost so far (kept for the budgets)."""
+        task.cost_usd = cost_usd
+        self.accounts.record_cost(task.id, task.owner, cost_usd)
 
     def visible(self, task_id: str, who: Principal) -> TaskState:
         """The task if `who` may see it; `TaskNotFound` as for no task at all otherwise."""
@@ -370,18 +329,19 @@ class TaskManager:
 
     def usage(self, who: Principal = INSTALL) -> dict[str, Any]:
         """Where `who`'s account (their organization's, the install's) stands this month:
-        plan, quota, used, reset, overage."""
-        metering, now = self.metering_for(who.timezone), self.clock()
-        if self._store is None:  # in-process, nothing stored: nothing charged either
-            period = metering.period(now)
-            ran = sum(
-                1
-                for t in self._tasks.values()
-                if metering.period(datetime.fromisoformat(t.created_at)) == period
-                and who.owns(t.owner)
-            )
-            return summary_of(metering, now, ran, 0, metered=False)
-        return self._store.read(lambda db: summary(db, metering, now, who.account))
+        plan, quota, used, reset, overage, model cost."""
+        counted = self.accounts.usage(who)
+        if counted is not None:
+            return counted
+        # In-process, nothing stored: nothing charged either; what it ran is said.
+        metering, now = self.accounts.metering_for(who.timezone), self.accounts.clock()
+        period = metering.period(now)
+        ran = sum(
+            1
+            for t in self._tasks.values()
+            if metering.period(datetime.fromisoformat(t.created_at)) == period and who.owns(t.owner)
+        )
+        return summary_of(metering, now, ran, 0, metered=False)
 
     def pending_messages(self, task_id: str) -> list[Message]:
         """Messages the person added that the agent has not taken into account yet."""
@@ -416,7 +376,7 @@ class TaskManager:
             max_steps=request.max_steps or choice.max_steps or self._default_max_steps,
             owner=who.id,
         )
-        plan = self.metering.plan
+        plan = self.accounts.metering.plan
         if plan is not None and not plan.allows(task.model_name):
             allowed = ", ".join(plan.models or ())
             raise BadModel(
@@ -424,7 +384,7 @@ class TaskManager:
                 f"choose one of {allowed}"
             )
         if self._store is not None:  # saved first: a failed save leaves no half-made task
-            metering, now = self.metering_for(who.timezone), self.clock()
+            metering, now = self.accounts.metering_for(who.timezone), self.accounts.clock()
             charged = self._store.add_task(
                 task.id,
                 request.model_dump(mode="json"),
@@ -458,7 +418,7 @@ class TaskManager:
             if task.handle is None and task.status == "queued":  # it will never start
                 self._set_status(task, "cancelled", detail="cancelled by the person")
                 if self._store is not None:  # a request cancelled before it started is free
-                    now = self.clock()
+                    now = self.accounts.clock()
                     self._store.refund(task.id, lambda db: refund(db, task.id, now))
         if task.handle is not None:
             task.handle.cancel()
@@ -503,7 +463,7 @@ class TaskManager:
             return task_id
         who: Principal | None = INSTALL
         if owner is not None:
-            people = self.people
+            people = self.accounts.people
             who = (
                 None
                 if people is None
@@ -609,17 +569,19 @@ class TaskManager:
             # but its connector accounts, standing grants and vault are not this person's.
             setup |= {"toolsets": (), "grants": ()}
             try:  # their own rules, and their organization's ("set by your organization")
-                ruled = await asyncio.to_thread(self._owned_rules, task.owner)
+                ruled = await asyncio.to_thread(self.accounts.owned_rules, task.owner)
             except (ValidationError, PeopleError, StoreUnavailable) as exc:
                 self._fail(task, f"your rules cannot be read: {exc}")
                 return
             setup["rules"] = RuleSet(rules=(*setup["rules"].rules, *ruled))
         try:
-            budget, budget_of = await asyncio.to_thread(self.budget_for, task)
+            budget, budget_of = await asyncio.to_thread(
+                self.accounts.budget_for, task.id, task.owner, task.cost_usd
+            )
         except (SQLAlchemyError, StoreUnavailable) as exc:  # unknown spending: no run
             self._fail(task, f"the budgets cannot be checked: {exc}")
             return
-        price = self.metering.price_of(task.model_name)
+        price = self.accounts.metering.price_of(task.model_name)
         spec = TaskSpec(
             on_behalf_of=await asyncio.to_thread(self.on_behalf, task.id),
             price_per_mtok=None if price is None else (price.input, price.output),
@@ -630,7 +592,8 @@ class TaskManager:
                 budget_usd=budget,
                 budget_of=budget_of,
                 # only a task's own budget is extended: a month's is the month's
-                budget_asks=self.metering.budgets.ask and budget_of.startswith("the task's"),
+                budget_asks=self.accounts.metering.budgets.ask
+                and budget_of.startswith("the task's"),
             ),
             # A persistent profile holds the installation's sign-ins: a person's task gets a
             # fresh, isolated one.
@@ -703,61 +666,6 @@ class TaskManager:
         if task.run_id is None:
             task.run_id = self._find_run(task)
         self._publish(task, lambda seq: StepEvent(task_id=task.id, seq=seq, step=step))
-
-    def metering_for(self, timezone: str | None) -> Metering:
-        """The plan's metering with the month counted in `timezone` (an organization's)."""
-        if timezone is None or timezone == self.metering.zone.key:
-            return self.metering
-        return replace(self.metering, zone=ZoneInfo(timezone))
-
-    def account_of(self, task: TaskState) -> tuple[str, Metering]:
-        """The account the task is charged to (its owner's organization's, theirs, or the
-        installation's) and its metering (the organization's month)."""
-        if task.owner is None:
-            return ACCOUNT, self.metering
-        member = None if self.people is None else self.people.membership(task.owner)
-        if member is None:
-            return f"person:{task.owner}", self.metering
-        return f"org:{member.org.id}", self.metering_for(member.org.timezone)
-
-    def record_cost(self, task: TaskState, cost_usd: float) -> None:
-        """The task's model cost so far, kept for the budgets (a failed write is logged: the
-        run's record keeps the cost either way)."""
-        task.cost_usd = cost_usd
-        if self._store is None:
-            return
-        now = self.clock()
-        account, metering = self.account_of(task)
-        period = metering.period(now)
-        try:
-            self._store.write(
-                f"the model cost of task {task.id}",
-                lambda db: record_cost(db, task.id, account, task.owner, period, cost_usd, now),
-            )
-        except (SQLAlchemyError, StoreUnavailable) as exc:
-            log.warning("cannot record the model cost of task %s: %s", task.id, exc)
-
-    def budget_for(self, task: TaskState) -> tuple[float | None, str]:
-        """What the task may still spend on the model under `[usage]`'s budgets, and which
-        budget that is (None: no budget binds it)."""
-        budgets, store = self.metering.budgets, self._store
-        found: list[tuple[float, str]] = []
-        if budgets.task is not None:
-            found.append((budgets.task, f"the task's budget of ${budgets.task:g}"))
-        if store is None or (budgets.person is None and budgets.org is None):
-            return min(found, default=(None, ""), key=lambda b: b[0] or 0.0)
-        account, metering = self.account_of(task)
-        period = metering.period(self.clock())
-        if budgets.person is not None:
-            whose = {"person": task.owner} if task.owner else {"account": account}
-            used = store.read(lambda db: spent(db, period, besides=task.id, **whose))
-            left = max(budgets.person - used, 0.0) + task.cost_usd
-            found.append((left, f"your monthly budget of ${budgets.person:g}"))
-        if budgets.org is not None and account.startswith("org:"):
-            used = store.read(lambda db: spent(db, period, account=account, besides=task.id))
-            left = max(budgets.org - used, 0.0) + task.cost_usd
-            found.append((left, f"your organization's monthly budget of ${budgets.org:g}"))
-        return min(found, key=lambda b: b[0])
 
     def _end(self, task: TaskState, end: RunEnd) -> None:
         match end:

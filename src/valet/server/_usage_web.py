@@ -65,14 +65,15 @@ def month_chart(per_day: dict[int, int], year: int, month: int) -> dict[str, Any
 async def usage_page(request: Request) -> Response:
     manager, who = tasks_of(request), principal_of(request)
     usage = await asyncio.to_thread(manager.usage, who)
-    per_day = await asyncio.to_thread(manager.daily, who)
-    local = manager.clock().astimezone(manager.metering_for(who.timezone).zone)
+    per_day = await asyncio.to_thread(manager.accounts.daily, who)
+    accounts = manager.accounts
+    local = accounts.clock().astimezone(accounts.metering_for(who.timezone).zone)
     people: list[dict[str, Any]] | None = None
     member = who.membership
     if member is not None and member.admin:
         store: People = request.app.state.guard.people
         found = await asyncio.to_thread(store.members, member.org.id)
-        charged = await asyncio.to_thread(manager.charged, who)
+        charged = await asyncio.to_thread(manager.accounts.charged, who)
         mine: dict[str, int] = {}
         for task in manager.tasks():
             if task.id in charged and task.owner is not None:
