@@ -333,6 +333,24 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         # A saved workflow is the installation's: a person cannot replay one.
         replay = bob.post("/api/tasks", json={"task": "x", "workflow": "anything"})
         assert replay.status_code == 400 and "installation's" in replay.text
+        # An admin invites from the web app; the link works once.
+        invited = alice.post("/api/org/invitations", json={"email": "dan@example.com"})
+        assert invited.status_code == 201, invited.text
+        refused = bob.post("/api/org/invitations", json={"email": "eve@example.com"})
+        assert refused.status_code == 403
+        link = invited.json()["link"]
+        assert link.startswith(f"http://127.0.0.1:{multi.port}/join?invite=")
+        with httpx.Client(base_url=link.split("/join")[0], timeout=15) as dan:
+            assert "You are invited to <strong>Acme</strong>" in dan.get(link).text
+            form = {
+                "invite": link.split("invite=")[1],
+                "name": "Dan",
+                "password": "dan's password!",
+            }
+            joined = dan.post("/join", data=form)
+            assert joined.status_code == 303, joined.text
+            assert dan.get("/api/me").json()["role"] == "member"
+            assert dan.post("/join", data=form).status_code == 404  # spent
         # Each person's own rules: theirs alone, audited as theirs.
         mine = {"rules": [{"kind": "max_amount", "limit": "50", "currency": "EUR"}]}
         assert bob.put("/api/me/rules", json=mine).status_code == 200

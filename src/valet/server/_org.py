@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from valet._rules_file import record_change
 from valet.errors import ValetError
@@ -20,7 +20,7 @@ from valet.policy import RuleSet
 from valet.server._principal import Principal, principal_of
 from valet.server._schemas import ErrorBody
 from valet.server._tasks import TaskManager, TaskNotFound
-from valet.store import Membership, People
+from valet.store import Membership, People, PeopleError
 
 api = APIRouter(prefix="/api", tags=["organization"], responses={401: {"model": ErrorBody}})
 
@@ -165,6 +165,50 @@ async def set_my_rules(request: Request, body: dict[str, Any]) -> dict[str, Any]
         person=who.person.email,
     )
     return data
+
+
+class NewInvitation(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    role: Literal["member", "admin", "owner"] = "member"
+
+
+class Invitation(BaseModel):
+    link: str = Field(description="Works once, for 7 days: whoever opens it joins.")
+    email: str
+    role: str
+
+
+async def invite(request: Request, body: NewInvitation) -> Invitation:
+    """An invitation to the request's admin's organization (an admin invites members and
+    admins; only an owner invites an owner). Audited."""
+    who, member = _admin(request)
+    assert who.person is not None
+    if body.role == "owner" and member.role != "owner":
+        raise AdminsOnly("only an owner may invite an owner")
+    try:
+        secret = await asyncio.to_thread(
+            _people(request).invite, member.org.id, body.email, body.role, who.person.id
+        )
+    except PeopleError as exc:
+        raise BadRules(str(exc)) from exc
+    manager: TaskManager = request.app.state.tasks
+    await asyncio.to_thread(
+        record_change,
+        manager.home,
+        "org.invite",
+        {"admin": True, "organization": member.org.name, "email": body.email, "role": body.role},
+        f"{who.person.email} invited {body.email} to {member.org.name} as {body.role}",
+        person=who.person.email,
+    )
+    base = str(request.base_url).rstrip("/")
+    return Invitation(link=f"{base}/join?invite={secret}", email=body.email, role=body.role)
+
+
+@api.post("/org/invitations", status_code=201)
+async def make_invitation(request: Request, body: NewInvitation) -> Invitation:
+    """Invite someone to your organization (admins): the answer's link lets them choose a
+    password and join, once, within 7 days."""
+    return await invite(request, body)
 
 
 class PersonUsage(BaseModel):

@@ -89,6 +89,8 @@ PERSON_ROUTES: tuple[str, ...] = (
     "/api/org",
     "/api/org/rules",
     "/api/org/usage",
+    "/api/org/invitations",
+    "/ui/org/invite",
     "/usage",
     "/schedules",
     "/ui/schedules",

@@ -15,7 +15,14 @@ from pydantic import ValidationError
 from valet.billing import tasks_left
 from valet.policy import RuleSet, explain
 from valet.server._api import tasks_of
-from valet.server._org import AdminsOnly, NotInAnOrganization, save_org_rules
+from valet.server._org import (
+    AdminsOnly,
+    BadRules,
+    NewInvitation,
+    NotInAnOrganization,
+    invite,
+    save_org_rules,
+)
 from valet.server._principal import principal_of
 from valet.server._views import counts
 from valet.server._web import templates
@@ -96,7 +103,12 @@ def _rules_in_words(data: dict[str, Any]) -> list[str]:
     return [explain(rule) for rule in RuleSet.model_validate(data).rules]
 
 
-async def _org_page(request: Request, error: str = "", status: int = 200) -> Response:
+async def _org_page(
+    request: Request,
+    error: str = "",
+    status: int = 200,
+    invited: dict[str, str] | None = None,
+) -> Response:
     who = principal_of(request)
     member = who.membership
     if member is None:
@@ -113,6 +125,7 @@ async def _org_page(request: Request, error: str = "", status: int = 200) -> Res
         "rules": _rules_in_words(rules),
         "blocked": blocked,
         "error": error,
+        "invited": invited,
         "counts": counts(tasks_of(request), who),
     }
     return templates.TemplateResponse(request, "org.html", context, status_code=status)
@@ -121,6 +134,23 @@ async def _org_page(request: Request, error: str = "", status: int = 200) -> Res
 @org_web.get("/org", response_class=HTMLResponse)
 async def org_page(request: Request) -> Response:
     return await _org_page(request)
+
+
+@org_web.post("/ui/org/invite", response_class=HTMLResponse)
+async def invite_form(
+    request: Request,
+    email: Annotated[str, Form()] = "",
+    role: Annotated[str, Form()] = "member",
+) -> Response:
+    """Make an invitation link (admins) and show it on the organization's page."""
+    try:
+        body = NewInvitation.model_validate({"email": email.strip(), "role": role})
+        made = await invite(request, body)
+    except ValidationError as exc:
+        return await _org_page(request, f"Invitation: {exc.errors()[0]['msg']}", 400)
+    except BadRules as exc:
+        return await _org_page(request, str(exc), 400)
+    return await _org_page(request, invited=made.model_dump())
 
 
 @org_web.post("/ui/org/block", response_class=HTMLResponse)
