@@ -137,6 +137,8 @@ async def test_the_audit_log_pages_newest_first_keeping_its_filters(home: Path) 
             await expect(page.locator("#audit-filter select")).to_have_value("agent")
             await page.get_by_role("link", name="← Newer").click()
             await expect(page.locator("#audit-pager")).to_contain_text("11–20 of 25")
-            assert {t for t in await rows.locator("td:nth-child(3)").all_inner_texts()} == {"agent"}
+            assert {t for t in await rows.locator("td:nth-child(3)").all_inner_texts()} == {
+                "agent for tester"
+            }
         finally:
             await browser.close()
