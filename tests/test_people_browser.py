@@ -76,6 +76,7 @@ async def test_two_people_an_admin_rule_and_the_usage_chart_in_chromium(team: Se
         await alice.get_by_label("Block a site for everyone").fill("casino.example")
         await alice.get_by_role("button", name="Block", exact=True).click()
         await expect(alice.locator(".org-rules")).to_contain_text("deny acting on casino.example")
+        await expect(alice.locator("#org-plan")).to_contain_text("team5")
 
         await alice.goto(base + "/")
         await _start(alice, "alice's private errand")
@@ -97,6 +98,7 @@ async def test_two_people_an_admin_rule_and_the_usage_chart_in_chromium(team: Se
         await bob.goto(base + "/org")
         await expect(bob.locator(".org-rules")).to_contain_text("deny acting on casino.example")
         assert await bob.locator("#block-site").count() == 0  # a member cannot change them
+        assert await bob.locator("#org-plan").count() == 0
 
         # The usage page: today's bar holds the organization's two task requests.
         await alice.goto(base + "/usage")

@@ -126,6 +126,7 @@ async def _org_page(
         "blocked": blocked,
         "error": error,
         "invited": invited,
+        "usage": await asyncio.to_thread(tasks_of(request).usage, who) if member.admin else None,
         "counts": counts(tasks_of(request), who),
     }
     return templates.TemplateResponse(request, "org.html", context, status_code=status)
