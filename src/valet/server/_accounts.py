@@ -107,14 +107,16 @@ class Accounts:
         account, period = who.account, self.metering_for(who.timezone).period(self.clock())
         return self.store.read(lambda db: charged_by_task(db, account, period))
 
-    def record_cost(self, task_id: str, owner: str | None, cost_usd: float) -> None:
-        """A task's model cost so far, kept for the budgets (a failed write is logged: the
-        run's record keeps the cost either way)."""
+    def record_cost(
+        self, task_id: str, owner: str | None, cost_usd: float, billed: tuple[str, Metering]
+    ) -> None:
+        """A task's model cost so far, kept for the budgets; `billed`: its `account_of`
+        (a failed write is logged: the run's record keeps the cost either way)."""
         store = self.store
         if store is None:
             return
         now = self.clock()
-        account, metering = self.account_of(owner)
+        account, metering = billed
         period = metering.period(now)
         try:
             store.write(
@@ -125,17 +127,17 @@ class Accounts:
             log.warning("cannot record the model cost of task %s: %s", task_id, exc)
 
     def budget_for(
-        self, task_id: str, owner: str | None, cost_usd: float
+        self, task_id: str, owner: str | None, cost_usd: float, billed: tuple[str, Metering]
     ) -> tuple[float | None, str]:
-        """What a task (which spent `cost_usd` so far) may still spend on the model under
-        `[usage]`'s budgets, and which budget that is (None: no budget binds it)."""
+        """What a task (which spent `cost_usd` so far, billed as `billed`) may still spend on
+        the model under `[usage]`'s budgets, and which budget that is (None: none binds it)."""
         budgets, store = self.metering.budgets, self.store
         found: list[tuple[float, str]] = []
         if budgets.task is not None:
             found.append((budgets.task, f"the task's budget of ${budgets.task:g}"))
         if store is None or (budgets.person is None and budgets.org is None):
             return min(found, default=(None, ""), key=lambda b: b[0] or 0.0)
-        account, metering = self.account_of(owner)
+        account, metering = billed
         period = metering.period(self.clock())
         if budgets.person is not None:
             whose = {"person": owner} if owner else {"account": account}

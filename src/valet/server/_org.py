@@ -20,7 +20,7 @@ from valet.policy import RuleSet
 from valet.server._principal import Principal, principal_of
 from valet.server._schemas import ErrorBody
 from valet.server._tasks import TaskManager, TaskNotFound
-from valet.store import Membership, People, PeopleError
+from valet.store import Membership, People, PeopleError, Person
 
 api = APIRouter(prefix="/api", tags=["organization"], responses={401: {"model": ErrorBody}})
 
@@ -37,15 +37,15 @@ class BadRules(ValetError):
     """Rules that are not valet's rule language (422)."""
 
 
-def _membership(request: Request) -> tuple[Principal, Membership]:
+def membership_of(request: Request) -> tuple[Principal, Membership]:
     who = principal_of(request)
     if who.membership is None:
         raise NotInAnOrganization("you are not in an organization")
     return who, who.membership
 
 
-def _admin(request: Request) -> tuple[Principal, Membership]:
-    who, member = _membership(request)
+def admin_of(request: Request) -> tuple[Principal, Membership]:
+    who, member = membership_of(request)
     if not member.admin or not who.allows("admin"):
         raise AdminsOnly(
             "only your organization's owners and admins may do this"
@@ -77,7 +77,7 @@ class OrgView(BaseModel):
 @api.get("/org")
 async def my_org(request: Request) -> OrgView:
     """Your organization; its members if you are an admin."""
-    _, member = _membership(request)
+    _, member = membership_of(request)
     view = OrgView(
         id=member.org.id, name=member.org.name, timezone=member.org.timezone, role=member.role
     )
@@ -93,7 +93,7 @@ async def my_org(request: Request) -> OrgView:
 async def org_rules(request: Request) -> dict[str, Any]:
     """The organization's rules: they bind every member's task, with the installation's and
     strictest first (a rule only ever refuses)."""
-    _, member = _membership(request)
+    _, member = membership_of(request)
     return await asyncio.to_thread(_people(request).rules_of, "org:" + member.org.id)
 
 
@@ -110,18 +110,35 @@ async def set_org_rules(request: Request, body: dict[str, Any]) -> dict[str, Any
 async def save_org_rules(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     """Replace the organization's rules as the request's admin, and audit it. Raises
     `AdminsOnly`, and pydantic's `ValidationError` for what is not valet rules."""
-    who, member = _admin(request)
-    data = RuleSet.model_validate(body).as_data()
+    who, member = admin_of(request)
     assert who.person is not None
-    await asyncio.to_thread(_people(request).set_rules, "org:" + member.org.id, data, who.person.id)
+    return await _replace_rules(
+        request,
+        "org:" + member.org.id,
+        body,
+        who.person,
+        "org.rules",
+        {"admin": True, "organization": member.org.name},
+        f"{who.person.email} (admin of {member.org.name}) set the organization's rules",
+    )
+
+
+async def _replace_rules(
+    request: Request,
+    owner: str,
+    body: dict[str, Any],
+    by: Person,
+    tool: str,
+    details: dict[str, Any],
+    reason: str,
+) -> dict[str, Any]:
+    """Replace the rules of `owner` (`org:<id>`, `person:<id>`) with `body`, as `by`, and
+    record it in the audit log. Raises pydantic's `ValidationError` for what is not rules."""
+    data = RuleSet.model_validate(body).as_data()
+    await asyncio.to_thread(_people(request).set_rules, owner, data, by.id)
     manager: TaskManager = request.app.state.tasks
     await asyncio.to_thread(
-        record_change,
-        manager.home,
-        "org.rules",
-        {"admin": True, "organization": member.org.name, **data},
-        f"{who.person.email} (admin of {member.org.name}) set the organization's rules",
-        person=who.person.email,
+        record_change, manager.home, tool, details | data, reason, person=by.email
     )
     return data
 
@@ -146,25 +163,15 @@ async def my_rules(request: Request) -> dict[str, Any]:
 @api.put("/me/rules")
 async def set_my_rules(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     """Replace your own rules (valet's rule language, as `PUT /api/org/rules`); audited."""
-    who = _own(request)
-    assert who.person is not None
+    person = _own(request).person
+    assert person is not None
+    reason = f"{person.email} set their rules"
     try:
-        data = RuleSet.model_validate(body).as_data()
+        return await _replace_rules(
+            request, "person:" + person.id, body, person, "rules", {}, reason
+        )
     except ValidationError as exc:
         raise BadRules(f"these are not valet rules: {exc.errors()[0]['msg']}") from exc
-    await asyncio.to_thread(
-        _people(request).set_rules, "person:" + who.person.id, data, who.person.id
-    )
-    manager: TaskManager = request.app.state.tasks
-    await asyncio.to_thread(
-        record_change,
-        manager.home,
-        "rules",
-        data,
-        f"{who.person.email} set their rules",
-        person=who.person.email,
-    )
-    return data
 
 
 class NewInvitation(BaseModel):
@@ -181,7 +188,7 @@ class Invitation(BaseModel):
 async def invite(request: Request, body: NewInvitation) -> Invitation:
     """An invitation to the request's admin's organization (an admin invites members and
     admins; only an owner invites an owner). Audited."""
-    who, member = _admin(request)
+    who, member = admin_of(request)
     assert who.person is not None
     if body.role == "owner" and member.role != "owner":
         raise AdminsOnly("only an owner may invite an owner")
@@ -225,7 +232,17 @@ class OrgUsage(BaseModel):
 @api.get("/org/usage")
 async def org_usage(request: Request) -> OrgUsage:
     """The organization's month (admins): the pooled quota and each member's task requests."""
-    who, member = _admin(request)
+    who, member = admin_of(request)
+    manager: TaskManager = request.app.state.tasks
+    return OrgUsage(
+        organization=member.org.name,
+        usage=manager.usage(who),
+        by_person=await by_person(request, who, member),
+    )
+
+
+async def by_person(request: Request, who: Principal, member: Membership) -> list[PersonUsage]:
+    """Each member's task requests this month, from the ledger of their organization."""
     manager: TaskManager = request.app.state.tasks
     found = await asyncio.to_thread(_people(request).members, member.org.id)
     charged = await asyncio.to_thread(manager.accounts.charged, who)
@@ -234,10 +251,4 @@ async def org_usage(request: Request) -> OrgUsage:
         with contextlib.suppress(TaskNotFound):
             owner = manager.get(task_id).owner or ""
             counts[owner] = counts.get(owner, 0) + count
-    return OrgUsage(
-        organization=member.org.name,
-        usage=manager.usage(who),
-        by_person=[
-            PersonUsage(email=m.person.email, tasks=counts.get(m.person.id, 0)) for m in found
-        ],
-    )
+    return [PersonUsage(email=m.person.email, tasks=counts.get(m.person.id, 0)) for m in found]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from valet.billing import ACCOUNT
-from valet.store import ApiToken, Membership, People, Person, Scope
+from valet.store import ApiToken, Membership, People, PeopleError, Person, Scope
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,6 @@ def principal_of(connection: HTTPConnection) -> Principal:
 
 def person_principal(people: People, person_id: str, token: ApiToken | None) -> Principal | None:
     """The principal for a signed-in person, or None when they no longer may sign in."""
-    from valet.store import PeopleError
-
     try:
         person = people.person(person_id)
     except PeopleError:

@@ -95,7 +95,7 @@ async def sign_in(request: Request) -> Response:
     form = await request.form()
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
     going = next_path(str(form.get("next") or ""))
-    guard, people = _guard(request), _people(request)
+    people = _people(request)
     if (wait := await asyncio.to_thread(people.locked, email)) is not None:
         minutes = max(1, round(wait.total_seconds() / 60))
         problem = f"Too many failed sign-ins for this address: try again in {minutes} minute(s)" + (
@@ -108,9 +108,15 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(
             request, going, "That e-mail address and password do not match an account.", 401
         )
+    return await signed_in(request, person.id, RedirectResponse(going, status_code=303))
+
+
+async def signed_in(request: Request, person_id: str, response: Response) -> Response:
+    """`response`, carrying the cookie of a new session for the person who proved who they
+    are (a password, an invitation, single sign-on)."""
+    guard = _guard(request)
     agent = request.headers.get("user-agent", "")
-    secret = await asyncio.to_thread(guard.sessions.sign_in, guard.install, person.id, agent)
-    response = RedirectResponse(going, status_code=303)
+    secret = await asyncio.to_thread(guard.sessions.sign_in, guard.install, person_id, agent)
     set_session_cookie(response, guard, secret)
     return response
 
@@ -157,7 +163,7 @@ async def join(request: Request) -> Response:
     form = await request.form()
     invite, name = str(form.get("invite") or ""), str(form.get("name") or "")
     password = str(form.get("password") or "")
-    guard, people = _guard(request), _people(request)
+    people = _people(request)
     found = await asyncio.to_thread(people.invitation, invite) if invite else None
     if found is None:
         return gate_page(_SPENT, 404)
@@ -165,11 +171,7 @@ async def join(request: Request) -> Response:
         joined = await asyncio.to_thread(people.accept, invite, name, password)
     except PeopleError as exc:
         return _join_page(invite, found[0].name, found[1], str(exc), 400)
-    agent = request.headers.get("user-agent", "")
-    secret = await asyncio.to_thread(guard.sessions.sign_in, guard.install, joined.person.id, agent)
-    response = RedirectResponse("/", status_code=303)
-    set_session_cookie(response, guard, secret)
-    return response
+    return await signed_in(request, joined.person.id, RedirectResponse("/", status_code=303))
 
 
 # the API ---------------------------------------------------------------------------------------

@@ -29,8 +29,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from valet.errors import StoreUnavailable
-from valet.server._security import Guard, gate_page, set_session_cookie
+from valet.server._security import Guard, gate_page
 from valet.server._settings import OidcSettings
+from valet.server._signin import next_path, signed_in
 from valet.store import People, PeopleError
 
 log = logging.getLogger("valet.server")
@@ -155,8 +156,6 @@ def _refused(problem: str, code: int) -> Response:
 
 @web.get(START_PATH)
 async def start(request: Request) -> Response:
-    from valet.server._signin import next_path
-
     people: People = request.app.state.guard.people
     provider = _provider(request)
     try:
@@ -214,8 +213,6 @@ async def callback(request: Request) -> Response:
         return _refused(str(exc), 503)
     if person.disabled:
         return _refused("This account is disabled: ask an admin.", 403)
-    agent = request.headers.get("user-agent", "")
-    secret = await asyncio.to_thread(guard.sessions.sign_in, guard.install, person.id, agent)
     # The provider's redirect is a cross-site navigation: a SameSite=Strict cookie set now is
     # sent from the next same-site navigation on, so this page makes one.
     target = escape(pending.next)
@@ -224,8 +221,7 @@ async def callback(request: Request) -> Response:
         f'<meta http-equiv="refresh" content="0;url={target}"><title>Signed in · valet</title>'
         f'</head><body><p>Signed in. <a href="{target}">Continue</a></p></body></html>'
     )
-    set_session_cookie(page, guard, secret)
-    return page
+    return await signed_in(request, person.id, page)
 
 
 async def _exchange(request: Request, provider: Provider, code: str, verifier: str) -> str:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from valet.agent import Budget, Finished, HandBack, RunEnd, StepRecord
+from valet.billing import Metering
 from valet.errors import ConfigError, ValetError
 from valet.server._schemas import (
     FINAL_STATUSES,
@@ -72,6 +73,8 @@ class TaskState:
     """The person who asked for it (multi-person mode); None: the install's."""
     cost_usd: float = 0.0
     """Model cost of its steps so far (where the model's price is known)."""
+    billed: tuple[str, Metering] | None = None
+    """The account it is charged to and that account's month (found when first needed)."""
     created_at: str = field(default_factory=now)
     started_at: str | None = None
     finished_at: str | None = None

@@ -306,7 +306,13 @@ class TaskManager:
     def record_cost(self, task: TaskState, cost_usd: float) -> None:
         """The task's model cost so far (kept for the budgets)."""
         task.cost_usd = cost_usd
-        self.accounts.record_cost(task.id, task.owner, cost_usd)
+        self.accounts.record_cost(task.id, task.owner, cost_usd, self._billed(task))
+
+    def _billed(self, task: TaskState) -> tuple[str, Metering]:
+        """The task's account and its month, looked up once (not at every priced step)."""
+        if task.billed is None:
+            task.billed = self.accounts.account_of(task.owner)
+        return task.billed
 
     def visible(self, task_id: str, who: Principal) -> TaskState:
         """The task if `who` may see it; `TaskNotFound` as for no task at all otherwise."""
@@ -575,8 +581,9 @@ class TaskManager:
                 return
             setup["rules"] = RuleSet(rules=(*setup["rules"].rules, *ruled))
         try:
+            billed = await asyncio.to_thread(self._billed, task)
             budget, budget_of = await asyncio.to_thread(
-                self.accounts.budget_for, task.id, task.owner, task.cost_usd
+                self.accounts.budget_for, task.id, task.owner, task.cost_usd, billed
             )
         except (SQLAlchemyError, StoreUnavailable) as exc:  # unknown spending: no run
             self._fail(task, f"the budgets cannot be checked: {exc}")

@@ -16,11 +16,12 @@ from valet.billing import tasks_left
 from valet.policy import RuleSet, explain
 from valet.server._api import tasks_of
 from valet.server._org import (
-    AdminsOnly,
     BadRules,
     NewInvitation,
-    NotInAnOrganization,
+    admin_of,
+    by_person,
     invite,
+    membership_of,
     save_org_rules,
 )
 from valet.server._principal import principal_of
@@ -75,17 +76,8 @@ async def usage_page(request: Request) -> Response:
     per_day = await asyncio.to_thread(manager.accounts.daily, who)
     accounts = manager.accounts
     local = accounts.clock().astimezone(accounts.metering_for(who.timezone).zone)
-    people: list[dict[str, Any]] | None = None
     member = who.membership
-    if member is not None and member.admin:
-        store: People = request.app.state.guard.people
-        found = await asyncio.to_thread(store.members, member.org.id)
-        charged = await asyncio.to_thread(manager.accounts.charged, who)
-        mine: dict[str, int] = {}
-        for task in manager.tasks():
-            if task.id in charged and task.owner is not None:
-                mine[task.owner] = mine.get(task.owner, 0) + charged[task.id]
-        people = [{"email": m.person.email, "tasks": mine.get(m.person.id, 0)} for m in found]
+    people = await by_person(request, who, member) if member is not None and member.admin else None
     context = {
         "usage": usage,
         "left": tasks_left(usage),
@@ -109,10 +101,7 @@ async def _org_page(
     status: int = 200,
     invited: dict[str, str] | None = None,
 ) -> Response:
-    who = principal_of(request)
-    member = who.membership
-    if member is None:
-        raise NotInAnOrganization("you are not in an organization")
+    who, member = membership_of(request)
     store: People = request.app.state.guard.people
     rules = await asyncio.to_thread(store.rules_of, "org:" + member.org.id)
     found = await asyncio.to_thread(store.members, member.org.id) if member.admin else []
@@ -161,12 +150,7 @@ async def block_site(
     unblock: Annotated[str, Form()] = "",
 ) -> Response:
     """Add a site to the organization's blocked sites (or take one off): admins only."""
-    who = principal_of(request)
-    member = who.membership
-    if member is None:
-        raise NotInAnOrganization("you are not in an organization")
-    if not member.admin:
-        raise AdminsOnly("only your organization's owners and admins may do this")
+    _, member = admin_of(request)
     store: People = request.app.state.guard.people
     data = await asyncio.to_thread(store.rules_of, "org:" + member.org.id)
     kept = [r for r in data["rules"] if r.get("kind") != "deny_sites"]
