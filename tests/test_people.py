@@ -285,7 +285,7 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
             bob.post(f"/api/requests/{request['id']}/answer", json={"text": "red"}).status_code
             == 404
         )
-        assert bob.get("/api/sources").status_code == 403  # not a person's route (yet)
+        assert bob.get("/api/sources").json()["accounts"] == []  # his own (none yet)
         # The organization: its rules shown to members, changed by admins only (audited).
         rules = bob.get("/api/org/rules").json()["rules"]
         assert rules == [{"kind": "deny_sites", "sites": ["casino.example"]}]
@@ -298,9 +298,9 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         assert len(bob.get("/api/org/rules").json()["rules"]) == 2
         assert {m["email"] for m in alice.get("/api/org").json()["members"]} == {ALICE[0], BOB[0]}
         changed = multi.get("/api/audit").json()["records"][0]
-        assert (changed["tool"], changed["on_behalf_of"], changed["args"]["admin"]) == (
+        assert (changed["tool"], changed["who"], changed["args"]["admin"]) == (
             "org.rules",
-            ALICE[0],
+            f"{ALICE[0]} (admin)",
             True,
         )
         # The organization's quota is pooled: both see its two task requests.
@@ -378,9 +378,9 @@ def test_people_sign_in_and_each_sees_only_their_own(multi: Server) -> None:
         steps = alice.get(f"/api/tasks/{task_id}").json()["timeline"]
         assert "casino.example (set by your organization)" in steps[0]["result"], steps[0]
         records = multi.get(f"/api/audit?task={task_id}").json()["records"][::-1]
-        assert [(r["actor"], r["on_behalf_of"], r["tool"], r["verdict"]) for r in records] == [
-            ("agent", ALICE[0], "goto", "deny"),
-            ("person", ALICE[0], "answer", "allow"),
+        assert [(r["who"], r["on_behalf_of"], r["tool"], r["verdict"]) for r in records] == [
+            (f"agent for {ALICE[0]}", ALICE[0], "goto", "deny"),
+            (ALICE[0], ALICE[0], "answer", "allow"),
         ]
         assert records[0]["rule_id"] == "org.deny_sites#1"
         assert records[0]["reason"] == "you blocked casino.example (set by your organization)"
@@ -410,6 +410,15 @@ def test_every_route_and_websocket_keeps_one_persons_objects_from_another(
         task_id = alice.post("/api/tasks", json={"task": "alice's errand"}).json()["id"]
         request_id = _pending_request(alice, task_id)["id"]
         secret = alice.post("/api/tokens", json={"name": "ci", "scopes": ["write"]}).json()
+        account = {
+            "auth": "password",
+            "name": "work",
+            "connector": "calendar",
+            "secret": "alice's app password",
+            "username": "alice-login@cal.example",
+            "domains": ["cal.example"],
+        }
+        assert alice.post("/api/sources", json=account).status_code == 201
         daily = {"when": "every day at 7:30", "task": {"task": "alice's errand"}}
         schedule_id = alice.post("/api/schedules", json=daily).json()["id"]
         objects = {
@@ -418,11 +427,13 @@ def test_every_route_and_websocket_keeps_one_persons_objects_from_another(
             "run_id": task_id,
             "request_id": request_id,
             "token_id": secret["id"],
+            "name": "work",
         }
         # What Bob must never read: her ids (a refusal may repeat the id he sent), her
         # task's words, her question, her token, her address.
         ids = (task_id, request_id, schedule_id)
         hers = (secret["token"], ALICE[0], "alice's errand", "Which colour")
+        hers += ("alice's app password", "alice-login@cal.example")  # her account
         document = multi.get("/api/openapi.json").json()
         operations = [
             (template, method.upper(), "requestBody" in operation)
@@ -446,7 +457,9 @@ def test_every_route_and_websocket_keeps_one_persons_objects_from_another(
             label = f"{method} {template}: {answer.status_code}"
             called.append(label)
             assert answer.status_code < 500, label
-            if any("{" + name + "}" in template for name in objects):
+            if template.startswith("/ui/sources/{name}"):  # his own list, saying it is not his
+                assert "no connector account named" in answer.text, label
+            elif any("{" + name + "}" in template for name in objects):
                 assert answer.status_code in (403, 404), label
             assert not any(h in answer.text for h in hers), label
             if answer.status_code < 400:

@@ -10,6 +10,7 @@ from valet.policy import (
     PERSON,
     TRUSTED,
     ActionRequest,
+    AllowConnectors,
     AllowedRecipientDomains,
     AllowSites,
     Decision,
@@ -185,6 +186,39 @@ TABLE: list[tuple[str, ActionRequest, tuple[Rule, ...], Scope, str, str]] = [
         Scope(),
         "deny",
         "org.forbid_effect#2",
+    ),
+    # allow_connectors: toolsets and single operations
+    (
+        "connector outside those allowed",
+        ActionRequest(tool="drive_delete", effect=E.DELETE, connector="drive"),
+        (AllowConnectors(connectors=("mail",), set_by="organization"),),
+        Scope(),
+        "deny",
+        "org.allow_connectors#1",
+    ),
+    (
+        "an allowed operation of a connector",
+        ActionRequest(tool="drive_search", effect=E.READ, connector="drive"),
+        (AllowConnectors(connectors=("mail", "drive.search")),),
+        Scope(),
+        "allow",
+        "builtin.allow.read",
+    ),
+    (
+        "another operation of that connector",
+        ActionRequest(tool="drive_read", effect=E.READ, connector="drive"),
+        (AllowConnectors(connectors=("drive_search",)),),
+        Scope(),
+        "deny",
+        "person.allow_connectors#1",
+    ),
+    (
+        "the browser is ruled by sites, not connectors",
+        req(E.NAVIGATE, site="shop.example", connector="browser"),
+        (AllowConnectors(connectors=("mail",)),),
+        Scope(),
+        "allow",
+        "builtin.allow.navigate",
     ),
     # site lists
     (

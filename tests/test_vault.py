@@ -3,6 +3,7 @@ gateway filling placeholders only on bound sites (real Chromium on the local sho
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -10,9 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 
+from valet._home import install_of, person_space
 from valet.audit import AuditLog
 from valet.browser import BrowserSession, BrowserSettings, ByRole
 from valet.gateway import GatedToolbox, Gateway, TaskContext, TaskSecrets
@@ -27,6 +29,7 @@ from valet.vault import (
     VaultKeyError,
     binding_matches,
     key_file,
+    load_vault_key,
     vault_path,
 )
 
@@ -262,3 +265,29 @@ def test_removing_an_unknown_name_is_an_error(home: Path, key: str) -> None:
     vault = Vault.open(home, create=True)
     with pytest.raises(VaultError, match="no credential named"):
         vault.remove("nope")
+
+
+def test_each_persons_vault_has_its_own_key_derived_from_the_installations(
+    home: Path, key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob = person_space(home, "a1"), person_space(home, "b2")
+    assert install_of(alice) == home and install_of(home) is None
+    assert stat.S_IMODE(alice.stat().st_mode) == 0o700
+    for space in (alice, bob):
+        vault = Vault.open(space, create=True)
+        vault.add(shop_credential("shop.example"))
+        vault.save()
+    keys = {load_vault_key(where).key for where in (home, alice, bob)}
+    assert len(keys) == 3  # one each; the installation's opens neither person's vault
+    sealed = json.loads(vault_path(alice).read_text())["data"].encode()
+    for other in keys - {load_vault_key(alice).key}:
+        with pytest.raises(InvalidToken):
+            Fernet(other).decrypt(sealed)
+    assert "derived for person a1" in load_vault_key(alice).where
+    monkeypatch.setenv(KEY_ENV, Fernet.generate_key().decode())  # another installation key
+    with pytest.raises(VaultKeyError, match="wrong key"):
+        Vault.open(alice)
+    monkeypatch.setenv(KEY_ENV, key)
+    assert Vault.open(bob).get("shop") is not None
+    with pytest.raises(ValueError, match="not a person's id"):
+        person_space(home, "../b2")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -95,3 +96,27 @@ def _restrict(path: Path, mode: int) -> None:
         os.chmod(path, mode)
     except OSError as exc:
         log.warning("cannot make %s private: %s", path, exc)
+
+
+SPACE_MARK = "space.txt"
+"""The file that makes a folder a person's space (it holds the person's id)."""
+_PERSON_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def person_space(home: Path, person: str) -> Path:
+    """A person's own space in valet's home, `people/<id>/` (made 0700 on first use): their
+    connector accounts (`connectors.toml`) and their vault, under a key derived from the
+    installation's (see `valet.vault.load_vault_key`). Nothing in it is the installation's or
+    another person's; its configuration is the installation's (`valet.settings.load_config`)."""
+    if not _PERSON_ID.fullmatch(person):
+        raise ValueError(f"not a person's id: {person!r}")
+    space = private_dir(home / "people" / person)
+    mark = space / SPACE_MARK
+    if not mark.is_file():
+        write_private(mark, person + "\n")
+    return space
+
+
+def install_of(path: Path) -> Path | None:
+    """The installation's home when `path` is a person's space, else None."""
+    return path.parent.parent if (path / SPACE_MARK).is_file() else None

@@ -20,6 +20,7 @@ from typing import cast
 
 from pydantic import ValidationError
 
+from valet._home import install_of
 from valet.audit import AuditEntry, AuditLog
 from valet.errors import ConfigError
 from valet.policy import Rule, RuleSet
@@ -145,8 +146,9 @@ def record_change(
     home: Path, what: str, details: Mapping[str, object], reason: str, *, person: str = "person"
 ) -> None:
     """Append the person's change (a rule; a connector account connected or revoked) to the
-    audit log (actor `person`)."""
-    log = AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
+    audit log (actor `person`). A change in a person's space goes to its installation's log."""
+    where = install_of(home) or home
+    log = AuditLog.open(where / "audit.db", where / "keys" / "audit.key")
     try:
         log.append(
             AuditEntry(

@@ -7,7 +7,8 @@
 - `Connector` (protocol) and `registered_connectors()` (`connector_names()`: without loading
   them): the `valet.connectors` entry point,
   which valet's own connectors use the same way a third-party package would (`files`, `mcp`).
-- `ToolsetConfig` / `configured_toolsets(config)` / `open_toolsets(...)`: which toolsets a task
+- `ToolsetConfig` / `configured_toolsets(config)` / `open_toolsets(...)` / `people_toolsets`
+  (those a person's task may open): which toolsets a task
   attaches (`[[mcp]]` and `[[connectors]]` in `config.toml`, or `TaskSpec.toolsets`);
   `inspect_toolsets(...)` opens each to report its operations (or why it failed).
 - `McpSettings` / `effect_of`: an MCP server (stdio command or streamable-HTTP URL) and how each
@@ -52,6 +53,7 @@ from valet.connectors._registry import (
     connector_names,
     inspect_toolsets,
     open_toolsets,
+    people_toolsets,
     registered_connectors,
 )
 from valet.connectors._schema import model_from_schema
@@ -124,6 +126,7 @@ __all__ = [
     "oauth_provider",
     "open_toolsets",
     "outcome_of",
+    "people_toolsets",
     "record_connect",
     "record_removal",
     "refresh",

@@ -39,7 +39,7 @@ from valet.connectors._oauth import oauth_provider
 from valet.connectors._signin import AccountToken
 from valet.errors import ConfigError
 from valet.gateway import ToolFailure
-from valet.settings import load_config, valet_home
+from valet.settings import load_config, secrets_home
 
 
 class TokenSource(Protocol):
@@ -116,7 +116,7 @@ def account_credentials(toolset: str, name: str, home: Path | None = None) -> Ac
 
     Reads `connectors.toml` and `config.toml` of `home` (default: `VALET_HOME`), not the vault:
     a toolset opens, and lists its operations, without it. Raises `ConnectorError`."""
-    where = home or valet_home()
+    where = home or secrets_home()
     try:
         account = Accounts.load(where).get(name)
         config = load_config(where)

@@ -23,18 +23,21 @@ def _facts(account: Account) -> dict[str, object]:
     }
 
 
-def record_connect(home: Path, account: Account) -> None:
-    """The person connected `account`."""
+def record_connect(home: Path, account: Account, *, person: str = "person") -> None:
+    """The person (`person`: who, in multi-person mode) connected `account`."""
     how = f"signed in at {account.provider}" if account.auth == "oauth2" else "with a secret"
     record_change(
         home,
         "connectors.add",
         _facts(account),
-        f"the person connected {account.name} ({account.connector}, {how})",
+        f"{_who(person)} connected {account.name} ({account.connector}, {how})",
+        person=person,
     )
 
 
-def record_removal(home: Path, account: Account, *, local_only: bool) -> None:
+def record_removal(
+    home: Path, account: Account, *, local_only: bool, person: str = "person"
+) -> None:
     """The person revoked `account`: tokens revoked at the provider unless `local_only`, vault
     entries deleted, account forgotten."""
     revoked = account.auth == "oauth2" and not local_only
@@ -50,5 +53,10 @@ def record_removal(home: Path, account: Account, *, local_only: bool) -> None:
         home,
         "connectors.remove",
         _facts(account) | {"revoked_at_provider": revoked},
-        f"the person revoked valet's access to {account.name}: {what}",
+        f"{_who(person)} revoked valet's access to {account.name}: {what}",
+        person=person,
     )
+
+
+def _who(person: str) -> str:
+    return "the person" if person == "person" else person

@@ -22,7 +22,7 @@ from valet.connectors._account_credentials import (
     sign_in_again,
 )
 from valet.connectors._errors import ConnectorError
-from valet.settings import valet_home
+from valet.settings import secrets_home
 from valet.vault import Vault, VaultError
 
 
@@ -46,7 +46,7 @@ def vault_login(
     if credential is None:
         return None
     try:
-        vault = Vault.open(home or valet_home())
+        vault = Vault.open(home or secrets_home())
     except VaultError as exc:
         raise ConnectorError(f"toolset {toolset!r}: cannot open the vault: {exc}") from exc
     found = vault.get(credential)

@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from valet.connectors._account_credentials import BearerAuth, TokenSource
 from valet.gateway import ToolFailure
-from valet.settings import valet_home
+from valet.settings import secrets_home
 from valet.vault import Vault, VaultError
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ class VaultToken:
         return f"the vault credential {self.credential!r}"
 
     async def token(self, *, renew: bool = False) -> str:
-        home = self.home or valet_home()
+        home = self.home or secrets_home()
         try:
             vault = Vault.open(home)
         except VaultError as exc:

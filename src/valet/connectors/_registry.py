@@ -30,6 +30,7 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from valet.connectors._accounts import Accounts
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Toolset
 from valet.errors import ConfigError
@@ -75,6 +76,11 @@ class ToolsetConfig(BaseModel):
     connector: str
     settings: dict[str, Any] = Field(default_factory=dict[str, Any])
     """The connector's settings (checked by its `settings` model when opened)."""
+    shared: bool = False
+    """In multi-person mode, whether every person's tasks may use it as it is configured
+    (`shared = true`: a team's tracker, a read-only wiki). A toolset that signs in with an
+    `account` is each person's own (with their account of that name) without it; any other is
+    the installation's only."""
 
     @classmethod
     def mcp(cls, name: str, **settings: Any) -> ToolsetConfig:
@@ -152,8 +158,11 @@ def configured_toolsets(config: Mapping[str, Any]) -> list[ToolsetConfig]:
             table = {str(k): v for k, v in cast(dict[object, Any], entry).items()}
             name = table.pop("name", None)
             connector = default or table.pop("connector", None)
+            shared = table.pop("shared", False)
             try:
-                found.append(ToolsetConfig(name=name, connector=connector, settings=table))
+                found.append(
+                    ToolsetConfig(name=name, connector=connector, settings=table, shared=shared)
+                )
             except ValidationError as exc:
                 first = exc.errors(include_url=False)[0]
                 where = ".".join(str(p) for p in first["loc"])
@@ -161,6 +170,22 @@ def configured_toolsets(config: Mapping[str, Any]) -> list[ToolsetConfig]:
                     f"config.toml: [[{key}]] #{number}: {where}: {first['msg']}"
                 ) from exc
     return found
+
+
+def people_toolsets(configs: Sequence[ToolsetConfig], accounts: Accounts) -> list[ToolsetConfig]:
+    """The toolsets a person's task may open: each that signs in with an `account` the person
+    connected under that name (in their own space, `accounts`), and each the installation
+    shares (`shared = true`). The installation's other toolsets (its folders, its servers, its
+    credentials) are not a person's."""
+    return [
+        config
+        for config in configs
+        if config.shared
+        or (
+            isinstance(account := config.settings.get("account"), str)
+            and accounts.get(account) is not None
+        )
+    ]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 - `Decision` (`allow | ask | deny`, rule id, reason) and `strictest` (deny > ask > allow).
 - `Policy` = `BuiltinRules` + the person's `RuleSet` (the rule language: `MaxAmount`,
-  `ForbidEffect`, `RequireApproval`, `AllowSites`, `DenySites`, `AllowedRecipientDomains`,
+  `ForbidEffect`, `RequireApproval`, `AllowSites`, `DenySites`, `AllowConnectors`,
+  `AllowModels`, `AllowedRecipientDomains`,
   `MaxDownload`) +
   `NavigationSettings`.
 - `Scope`: the sites, connectors and operations of one task, fixed before it reads anything;
@@ -58,7 +59,9 @@ from valet.policy._request import ActionRequest, Money, TaintedArg
 from valet.policy._risk import GRANTABLE, RISK, Grant, Risk, risk_of
 from valet.policy._rules import (
     CONSEQUENTIAL,
+    AllowConnectors,
     AllowedRecipientDomains,
+    AllowModels,
     AllowSites,
     BuiltinRules,
     DenySites,
@@ -106,6 +109,8 @@ __all__ = [
     "TRUSTED",
     "UNTRUSTED_ORIGINS",
     "ActionRequest",
+    "AllowConnectors",
+    "AllowModels",
     "AllowSites",
     "AllowedRecipientDomains",
     "BuiltinRules",

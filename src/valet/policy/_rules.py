@@ -22,6 +22,10 @@ rules themselves are enforced by code only). They round-trip as JSON or YAML::
       domains: [example.com]
     - kind: max_download         # never download a file over 20 MB
       bytes: 20000000
+    - kind: allow_connectors     # only the mail toolset, and only search and read on drive
+      connectors: [mail, drive.search, drive.read]
+    - kind: allow_models         # only these models (checked when a task is requested)
+      models: ["ollama:*", "openai:gpt-4o-mini"]
 
 Every person rule denies what it forbids (the person's limits are not negotiable in the moment;
 they are edited as data). A rule's `id` defaults to `person.<kind>#<position>`.
@@ -29,6 +33,7 @@ they are edited as data). A rule's `id` defaults to `person.<kind>#<position>`.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from dataclasses import replace
 from decimal import Decimal
@@ -159,6 +164,48 @@ class DenySites(_Rule):
         return None
 
 
+class AllowConnectors(_Rule):
+    """Deny every toolset operation (a connector's, an MCP server's) outside `connectors`: each
+    entry is a toolset's name (`mail`: all its operations) or one operation of it
+    (`drive.search`, or its tool name `drive_search`). The browser is not a toolset here: sites
+    are ruled by `allow_sites` and `deny_sites`. A person's task does not even open a toolset
+    such a rule leaves out entirely."""
+
+    kind: Literal["allow_connectors"] = "allow_connectors"
+    connectors: tuple[str, ...] = Field(min_length=1)
+
+    def allows_toolset(self, toolset: str) -> bool:
+        """Whether any operation of `toolset` may be used."""
+        return any(entry.split(".", 1)[0] == toolset for entry in self.connectors)
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        toolset = request.connector
+        if toolset is None or toolset == "browser":
+            return None
+        operation = request.tool.removeprefix(f"{toolset}_")
+        allowed = {toolset, f"{toolset}.{operation}", request.tool}
+        if allowed & set(self.connectors):
+            return None
+        return Decision.deny(
+            rule_id,
+            f"{request.tool} is not among the connectors you allow ({', '.join(self.connectors)})",
+        )
+
+
+class AllowModels(_Rule):
+    """Refuse a task whose model is not one of `models` (`provider:model` patterns with `*`:
+    `ollama:*`, `openai:gpt-4o*`). Checked when the task is requested, not per action."""
+
+    kind: Literal["allow_models"] = "allow_models"
+    models: tuple[str, ...] = Field(min_length=1)
+
+    def allows(self, model: str) -> bool:
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.models)
+
+    def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
+        return None  # a task's model, not an action: see `RuleSet.refuses_model`
+
+
 class AllowedRecipientDomains(_Rule):
     """Deny sending or sharing to an e-mail address outside `domains` (subdomains included)."""
 
@@ -220,6 +267,8 @@ Rule = Annotated[
     | RequireApproval
     | AllowSites
     | DenySites
+    | AllowConnectors
+    | AllowModels
     | AllowedRecipientDomains
     | MaxDownload,
     Field(discriminator="kind"),
@@ -246,6 +295,10 @@ def explain(rule: Rule) -> str:
             return f"deny acting on any site other than {', '.join(rule.sites)}"
         case DenySites():
             return f"deny acting on {', '.join(rule.sites)}"
+        case AllowConnectors():
+            return f"deny any connector or operation other than {', '.join(rule.connectors)}"
+        case AllowModels():
+            return f"refuse tasks on any model other than {', '.join(rule.models)}"
         case AllowedRecipientDomains():
             return (
                 "deny sending or sharing to addresses outside "
@@ -273,6 +326,18 @@ class RuleSet(BaseModel):
             if decision is not None:
                 found.append(decision)
         return found
+
+    def refuses_model(self, model: str) -> str | None:
+        """Why a task on `model` (`provider:model`) is refused by an `allow_models` rule (the
+        first that leaves it out), or None."""
+        for rule in self.rules:
+            if isinstance(rule, AllowModels) and not rule.allows(model):
+                whose = f" (set by your {rule.set_by})" if rule.set_by else ""
+                return (
+                    f"the model {model or '(none)'} is not allowed{whose}: choose one of "
+                    f"{', '.join(rule.models)}"
+                )
+        return None
 
     def download_cap(self) -> tuple[MaxDownload, str] | None:
         """The person's smallest `max_download` rule and its id, if they set one."""

@@ -2,7 +2,8 @@
 
 The plan's metering (each account's month in its own time zone), the ledger's counts, the
 model cost each task has run up and the budgets over it, the rules a person and their
-organization set, and the name the audit log gives whom a task acts for. One object the task
+organization set, what a person's task runs with, and the name the audit log gives whom a task
+acts for. One object the task
 manager keeps; the database holds every number (so servers sharing it agree).
 """
 
@@ -12,11 +13,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
+from valet._home import person_space
+from valet._rules_file import load_rules
 from valet.billing import (
     ACCOUNT,
     Metering,
@@ -27,8 +32,10 @@ from valet.billing import (
     summary,
     utc_now,
 )
-from valet.errors import StoreUnavailable
-from valet.policy import Rule, RuleSet
+from valet.connectors import Accounts as ConnectorAccounts
+from valet.connectors import people_toolsets
+from valet.errors import ConfigError, StoreUnavailable
+from valet.policy import AllowConnectors, Rule, RuleSet
 from valet.server._principal import INSTALL, Principal
 from valet.store import People, PeopleError, TaskStore
 
@@ -73,6 +80,39 @@ class Accounts:
             return owner if self.people is None else self.people.person(owner).email
         except PeopleError:
             return owner
+
+    def person_setup(
+        self, home: Path, owner: str, setup: dict[str, Any]
+    ) -> tuple[dict[str, Any], Path]:
+        """What a task of `owner`'s runs with, from the installation's `setup` (`person_setup`
+        of `valet.runtime`), and the person's space its connectors sign in from.
+
+        Rules: the installation's (its operator's bind everyone), the person's own and their
+        organization's. Toolsets: those that sign in with an account the person connected in
+        their space (or that the installation shares), under the installation's standing
+        grants, less those an `allow_connectors` rule leaves out. Never the installation's
+        accounts, vault, grants on other toolsets, or another person's anything. Raises
+        `ConfigError` (their accounts file), `PeopleError` and `ValidationError` (their rules)."""
+        space = person_space(home, owner)
+        rules = RuleSet(rules=(*setup["rules"].rules, *self.owned_rules(owner)))
+        toolsets = people_toolsets(setup["toolsets"], ConnectorAccounts.load(space))
+        limits = [r for r in rules.rules if isinstance(r, AllowConnectors)]
+        toolsets = [t for t in toolsets if all(r.allows_toolset(t.name) for r in limits)]
+        names = {t.name for t in toolsets}
+        grants = tuple(g for g in setup["grants"] if g.connector in names)
+        return setup | {"rules": rules, "toolsets": tuple(toolsets), "grants": grants}, space
+
+    def refuses_model(self, home: Path, owner: str | None, model: str) -> str | None:
+        """Why a task of `owner`'s may not use `model`: an `allow_models` rule of the
+        installation's, the person's or their organization's (None: it may). Rules that
+        cannot be read refuse (a limit never fails open)."""
+        try:
+            rules = load_rules(home).rules
+            if owner is not None:
+                rules = (*rules, *self.owned_rules(owner))
+        except (ConfigError, ValidationError, PeopleError, StoreUnavailable) as exc:
+            return f"the rules that say which models are allowed cannot be read: {exc}"
+        return RuleSet(rules=rules).refuses_model(model)
 
     def owned_rules(self, owner: str) -> tuple[Rule, ...]:
         """A person's own rules, then their organization's (marked as set by it)."""

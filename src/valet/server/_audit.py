@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
-from valet.audit import AuditLog, read_pin
+from valet.audit import AuditLog, AuditRecord, read_pin
 from valet.server._api import tasks_of
 from valet.server._principal import principal_of
 from valet.server._tasks import TaskManager, TaskNotFound
@@ -37,7 +37,8 @@ class AuditView(BaseModel):
     """Whether `valet audit verify` finds the log untouched (None: no log yet)."""
     summary: str
     records: list[dict[str, Any]]
-    """Newest first, at most `limit`, after skipping `offset` newer ones."""
+    """Newest first, at most `limit`, after skipping `offset` newer ones; each with `who` did
+    it by name (`who_did`)."""
     total: int = 0
     """Records that match the filter, on every page."""
 
@@ -68,8 +69,19 @@ def read_audit(
     finally:
         log.close(checkpoint=False)
     newest = records[::-1][offset : offset + limit]
-    shown = [r.model_dump(mode="json") for r in newest]
+    shown = [r.model_dump(mode="json") | {"who": who_did(r)} for r in newest]
     return AuditView(intact=report.ok, summary=report.summary(), records=shown, total=len(records))
+
+
+def who_did(record: AuditRecord) -> str:
+    """Who did it, by name: "agent for alice@example.com", "alice@example.com",
+    "alice@example.com (admin)" for an admin's change; the actor alone in single-person mode."""
+    whom = record.on_behalf_of
+    if not whom or whom == "person":
+        return record.actor
+    if record.actor != "person":
+        return f"{record.actor} for {whom}"
+    return f"{whom} (admin)" if record.args.get("admin") is True else whom
 
 
 def _run_id(manager: TaskManager, task: str | None) -> str | None:

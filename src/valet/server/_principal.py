@@ -127,6 +127,15 @@ PERSON_ROUTES: tuple[str, ...] = (
     "/ui/tasks/{task_id}/messages",
     "/signin",
     "/join",
+    "/sources",
+    "/sources/oauth/callback",
+    "/ui/sources",
+    "/ui/sources/toolsets",
+    "/ui/sources/{name}/test",
+    "/ui/sources/{name}/revoke",
+    "/api/sources",
+    "/api/sources/{name}",
+    "/api/sources/{name}/test",
 )
 """The routes a person may reach in multi-person mode: each keeps people apart (a list shows
 only their own, an object of someone else's is not found). Everything else is the install's."""

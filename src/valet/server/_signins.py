@@ -43,6 +43,8 @@ class PendingSignIn:
     provider: OAuthProvider
     start: AuthorizationRequest = field(repr=False)
     replace: bool
+    owner: str | None = None
+    """The person who started it (their space gets the account); None: the installation."""
 
 
 class SignIns:
@@ -61,16 +63,18 @@ class SignIns:
         redirect_uri: str,
         scopes: tuple[str, ...] = (),
         replace: bool = False,
+        owner: str | None = None,
     ) -> PendingSignIn:
         """A new sign-in: its authorization URL (PKCE S256 and state) is `.start.url`."""
         start = authorization_request(provider, redirect_uri, scopes)
-        pending = PendingSignIn(name, connector, provider, start, replace)
+        pending = PendingSignIn(name, connector, provider, start, replace, owner)
         record = {
             "name": name,
             "connector": connector,
             "provider": provider.model_dump(mode="json"),
             "start": asdict(start),
             "replace": replace,
+            "owner": owner,
         }
         self._store.put(start.state, record)
         return pending
@@ -97,6 +101,7 @@ class SignIns:
             provider=OAuthProvider.model_validate(record["provider"]),
             start=AuthorizationRequest(**start),
             replace=bool(record["replace"]),
+            owner=record.get("owner"),
         )
 
     def close(self) -> None:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from valet._home import install_of
 from valet.connectors import (
     PRESETS,
     Account,
@@ -45,7 +47,7 @@ from valet.effects import Effect
 from valet.errors import ConfigError, ValetError
 from valet.policy import BuiltinRules, ConnectorGrant, standing_grants
 from valet.server._signins import PendingSignIn, SignIns
-from valet.settings import load_config
+from valet.settings import load_config, signing_in_as
 from valet.vault import normalize_domain
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,63}$"
@@ -172,11 +174,14 @@ async def read_sources(home: Path, *, operations: bool = False) -> SourcesView:
         days = unused_after_days(config)
         accounts = Accounts.load(home).accounts
         configs = configured_toolsets(config)
+        if install_of(home) is not None:  # a person's: those they may use (connecting them)
+            configs = [c for c in configs if c.shared or "account" in c.settings]
         grants = {g.connector: g for g in standing_grants(config)}
         registry = await asyncio.to_thread(registered_connectors) if operations else None
     except (ConfigError, ConnectorError) as exc:
         raise SourceConflict(str(exc)) from exc
-    reports = None if registry is None else await inspect_toolsets(configs, registry)
+    with _signing(home):
+        reports = None if registry is None else await inspect_toolsets(configs, registry)
     now = datetime.now(UTC)
     return SourcesView(
         unused_after_days=days,
@@ -188,6 +193,11 @@ async def read_sources(home: Path, *, operations: bool = False) -> SourcesView:
         connectors=connector_names(),
         providers=sorted(set(PRESETS) | set(_oauth_tables(config))),
     )
+
+
+def _signing(home: Path) -> AbstractContextManager[None]:
+    """Toolsets opened here sign in with `home`'s accounts when it is a person's space."""
+    return signing_in_as(home) if install_of(home) is not None else nullcontext()
 
 
 def _oauth_tables(config: Mapping[str, Any]) -> list[str]:
@@ -351,8 +361,11 @@ def _free(home: Path, name: str, replace: bool) -> None:
         raise SourceConflict(str(exc)) from exc
 
 
-async def connect_with_secret(home: Path, body: NewSecretSource) -> SourceAccount:
-    """Store the secret in the vault and the account, then audit the person's act."""
+async def connect_with_secret(
+    home: Path, body: NewSecretSource, person: str = "person"
+) -> SourceAccount:
+    """Store the secret in the vault and the account, then audit the person's act (`person`:
+    who, in multi-person mode; `home` is then their space)."""
     _known_connector(body.connector)
     _free(home, body.name, body.replace)
     try:
@@ -369,7 +382,7 @@ async def connect_with_secret(home: Path, body: NewSecretSource) -> SourceAccoun
         )
     except ConfigError as exc:
         raise SourceConflict(str(exc)) from exc
-    await _audited(record_connect, home, account)
+    await _audited(record_connect, home, account, person=person)
     return _account(account, configs, days, datetime.now(UTC))
 
 
@@ -383,9 +396,14 @@ async def _audited(record: Callable[..., None], *args: Any, **kwargs: Any) -> No
 
 
 def start_sign_in(
-    home: Path, body: NewOAuthSource, signins: SignIns, redirect_uri: str
+    home: Path,
+    body: NewOAuthSource,
+    signins: SignIns,
+    redirect_uri: str,
+    owner: str | None = None,
 ) -> SignInStarted:
-    """The provider's authorization URL for a new account; the sign-in waits in `signins`."""
+    """The provider's authorization URL for a new account; the sign-in waits in `signins`
+    (for `owner`, the person whose space `home` is; None: the installation's)."""
     _known_connector(body.connector)
     _free(home, body.name, body.replace)
     try:
@@ -399,6 +417,7 @@ def start_sign_in(
         redirect_uri=redirect_uri,
         scopes=tuple(body.scopes),
         replace=body.replace,
+        owner=owner,
     )
     return SignInStarted(
         name=body.name,
@@ -408,7 +427,9 @@ def start_sign_in(
     )
 
 
-async def finish_sign_in(home: Path, pending: PendingSignIn, answer: Mapping[str, str]) -> Account:
+async def finish_sign_in(
+    home: Path, pending: PendingSignIn, answer: Mapping[str, str], person: str = "person"
+) -> Account:
     """Complete a sign-in with the provider's answer (code + PKCE), then audit it."""
     try:
         account = await finish_oauth_account(
@@ -424,7 +445,7 @@ async def finish_sign_in(home: Path, pending: PendingSignIn, answer: Mapping[str
         raise ProviderFailed(str(exc)) from exc
     except ConfigError as exc:
         raise SourceConflict(str(exc)) from exc
-    await _audited(record_connect, home, account)
+    await _audited(record_connect, home, account, person=person)
     return account
 
 
@@ -442,7 +463,8 @@ async def check_source(home: Path, name: str) -> SourceCheck:
     """`valet connectors test`: a failing account is an answer (`ok` false), not an error."""
     account_named(home, name)
     try:
-        report = await check_account(home, name, load_config(home))
+        with _signing(home):
+            report = await check_account(home, name, load_config(home))
     except (ConnectorError, ConfigError) as exc:
         return SourceCheck(name=name, ok=False, error=str(exc))
     return SourceCheck(
@@ -454,7 +476,9 @@ async def check_source(home: Path, name: str) -> SourceCheck:
     )
 
 
-async def revoke_source(home: Path, name: str, *, local_only: bool = False) -> RevokedSource:
+async def revoke_source(
+    home: Path, name: str, *, local_only: bool = False, person: str = "person"
+) -> RevokedSource:
     """`valet connectors remove`: revoke at the provider (OAuth, unless `local_only`), delete
     the vault entries and the account, and audit it as the person's. A failed revocation
     changes nothing."""
@@ -467,7 +491,7 @@ async def revoke_source(home: Path, name: str, *, local_only: bool = False) -> R
         raise ProviderFailed(str(exc)) from exc
     except (ConnectorError, ConfigError) as exc:
         raise SourceConflict(str(exc)) from exc
-    await _audited(record_removal, home, account, local_only=local_only)
+    await _audited(record_removal, home, account, local_only=local_only, person=person)
     return RevokedSource(
         name=name,
         revoked_at_provider=account.auth == "oauth2" and not local_only,

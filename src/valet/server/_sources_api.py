@@ -9,7 +9,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi import Path as PathParam
 
+from valet._home import person_space
 from valet.server._api import tasks_of
+from valet.server._principal import principal_of
 from valet.server._schemas import ErrorBody
 from valet.server._signins import CALLBACK_PATH, SignIns
 from valet.server._sources import (
@@ -37,7 +39,20 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def home_of(request: Request) -> Path:
-    return tasks_of(request).home
+    """Whose sources the request reads and changes: the installation's, or (multi-person
+    mode) the person's own space: their accounts and their vault, never anyone else's."""
+    return space_of(tasks_of(request).home, principal_of(request).id)
+
+
+def space_of(home: Path, owner: str | None) -> Path:
+    """The installation's home for the install (`owner` None), else the person's space."""
+    return home if owner is None else person_space(home, owner)
+
+
+def person_of(request: Request) -> str:
+    """Who acts, as the audit log names them: "person" (the install), else their address."""
+    who = principal_of(request).person
+    return "person" if who is None else who.email
 
 
 def signins_of(request: Request) -> SignIns:
@@ -78,8 +93,10 @@ async def connect_source(
     home = home_of(request)
     if isinstance(body, NewOAuthSource):
         response.status_code = status.HTTP_202_ACCEPTED
-        return start_sign_in(home, body, signins_of(request), callback_uri(request))
-    return await connect_with_secret(home, body)
+        return start_sign_in(
+            home, body, signins_of(request), callback_uri(request), principal_of(request).id
+        )
+    return await connect_with_secret(home, body, person_of(request))
 
 
 @api.post("/sources/{name}/test", responses=_ERRORS)
@@ -102,4 +119,6 @@ async def revoke(
     its vault entries and the account. Recorded in the audit log as the person's. 409 when the
     provider has no revocation endpoint (revoke there, then use `local_only`); 502 when the
     provider refused or is down (nothing changed)."""
-    return await revoke_source(home_of(request), name, local_only=local_only)
+    return await revoke_source(
+        home_of(request), name, local_only=local_only, person=person_of(request)
+    )

@@ -4,6 +4,7 @@ standing grants, a connect form, and the route the OAuth provider sends the brow
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from valet.server._api import tasks_of
+from valet.server._principal import principal_of
 from valet.server._signins import CALLBACK_PATH
 from valet.server._sources import (
     NAME,
@@ -21,6 +23,7 @@ from valet.server._sources import (
     NewSecretSource,
     SourceCheck,
     SourceError,
+    SourceNotFound,
     SourcesView,
     check_source,
     connect_with_secret,
@@ -29,7 +32,7 @@ from valet.server._sources import (
     revoke_source,
     start_sign_in,
 )
-from valet.server._sources_api import callback_uri, home_of, signins_of
+from valet.server._sources_api import callback_uri, home_of, person_of, signins_of, space_of
 from valet.server._views import counts
 from valet.server._web import templates
 
@@ -134,12 +137,16 @@ async def revoke_button(
     request: Request, name: str, local_only: Annotated[str, Form()] = ""
 ) -> Response:
     try:
-        done = await revoke_source(home_of(request), name, local_only=bool(local_only))
+        done = await revoke_source(
+            home_of(request), name, local_only=bool(local_only), person=person_of(request)
+        )
     except CannotRevoke as exc:
         hint = " Revoke valet's access there, then remove it here."
         return await _accounts(
             request, problems={name: str(exc) + hint}, local_only=frozenset({name})
         )
+    except SourceNotFound as exc:  # no row to show it by
+        return await _accounts(request, error=str(exc))
     except SourceError as exc:
         return await _accounts(request, problems={name: str(exc)})
     how = " at the provider" if done.revoked_at_provider else ""
@@ -175,11 +182,12 @@ async def connect_form(
         if auth == "password":
             fields = {"secret": secret, "username": username.strip(), "domains": _words(domains)}
             body = NewSecretSource.model_validate(common | fields | {"auth": "password"})
-            await connect_with_secret(home, body)
+            await connect_with_secret(home, body, person_of(request))
             return go(request, f"/sources?connected={body.name}")
         fields = {"provider": provider.strip() or None, "scopes": _words(scopes)}
         oauth = NewOAuthSource.model_validate(common | fields | {"auth": "oauth2"})
-        started = start_sign_in(home, oauth, signins_of(request), callback_uri(request))
+        owner = principal_of(request).id
+        started = start_sign_in(home, oauth, signins_of(request), callback_uri(request), owner)
         return go(request, started.authorization_url)
     except ValidationError as exc:  # field and rule only: never the value (it may be the secret)
         error = "; ".join(
@@ -216,7 +224,10 @@ async def oauth_callback(request: Request) -> Response:
         return templates.TemplateResponse(request, "source_signin.html", context, 400)
     context["name"] = pending.name
     try:
-        context["account"] = await finish_sign_in(home_of(request), pending, answer)
+        tasks = tasks_of(request)  # the sign-in's person (the redirect comes without a session)
+        space = space_of(tasks.home, pending.owner)
+        by = await asyncio.to_thread(tasks.accounts.on_behalf, pending.owner)
+        context["account"] = await finish_sign_in(space, pending, answer, by)
     except SourceError as exc:
         context["error"] = str(exc)
         return templates.TemplateResponse(request, "source_signin.html", context, 400)

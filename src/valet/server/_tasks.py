@@ -40,7 +40,6 @@ from valet.errors import (
     StoreUnavailable,
     ValetError,
 )
-from valet.policy import RuleSet
 from valet.record import new_run_id
 from valet.runtime import (
     BrowserUnavailable,
@@ -86,7 +85,7 @@ from valet.server._task_state import (
     now,
     read_event,
 )
-from valet.settings import load_config
+from valet.settings import load_config, signing_in_as
 from valet.store import (
     Bus,
     BusMessage,
@@ -389,6 +388,9 @@ class TaskManager:
                 f"the {plan.name} plan does not allow the model {task.model_name or '(none)'}: "
                 f"choose one of {allowed}"
             )
+        refused = self.accounts.refuses_model(self.home, who.id, task.model_name or "")
+        if refused is not None:
+            raise BadModel(refused)
         if self._store is not None:  # saved first: a failed save leaves no half-made task
             metering, now = self.accounts.metering_for(who.timezone), self.accounts.clock()
             charged = self._store.add_task(
@@ -570,16 +572,15 @@ class TaskManager:
         except ConfigError as exc:
             self._fail(task, f"valet's configuration is invalid: {exc}")
             return
+        space = None  # a person's task signs in with their own accounts and vault only
         if task.owner is not None:
-            # A person's task: the installation's rules bind it (they are the organization's),
-            # but its connector accounts, standing grants and vault are not this person's.
-            setup |= {"toolsets": (), "grants": ()}
-            try:  # their own rules, and their organization's ("set by your organization")
-                ruled = await asyncio.to_thread(self.accounts.owned_rules, task.owner)
-            except (ValidationError, PeopleError, StoreUnavailable) as exc:
-                self._fail(task, f"your rules cannot be read: {exc}")
+            try:
+                setup, space = await asyncio.to_thread(
+                    self.accounts.person_setup, self.home, task.owner, setup
+                )
+            except (ConfigError, ValidationError, PeopleError, StoreUnavailable) as exc:
+                self._fail(task, f"your rules or accounts cannot be read: {exc}")
                 return
-            setup["rules"] = RuleSet(rules=(*setup["rules"].rules, *ruled))
         try:
             billed = await asyncio.to_thread(self._billed, task)
             budget, budget_of = await asyncio.to_thread(
@@ -610,8 +611,8 @@ class TaskManager:
             read_only=not request.agent_mode,
             **setup,
         )
-        try:  # the vault fills logins on bound sites, as in `valet run` (the install's only)
-            vault = None if task.owner else await asyncio.to_thread(Vault.load, self.home)
+        try:  # the vault fills logins on bound sites, as in `valet run` (the person's own)
+            vault = await asyncio.to_thread(Vault.load, space or self.home)
         except ValetError as exc:
             self._fail(task, f"the vault cannot be opened: {exc}")
             return
@@ -621,25 +622,26 @@ class TaskManager:
             self.metrics.started(task.created_at, task.started_at)
         self._waiting(task.id, self._owed(task.id))  # running, unless asked before a restart
         try:
-            result = await run_task(
-                spec,
-                choice.model,
-                home=self.home,
-                model_info=choice.info | {"server_task": task.id},
-                output_mode=choice.output_mode,
-                vision=choice.vision,
-                progress=Progress(self, task),
-                inbox=TaskInbox(self, task.id),
-                approver=person.approver,
-                handover=person.handover,
-                questions=person.questions,
-                on_session=person.attach,
-                watch=person,
-                checkpoints=checkpoints,
-                vault=vault,
-                run_id=task.id,
-                browsers=self.browsers,
-            )
+            with signing_in_as(space) if space is not None else contextlib.nullcontext():
+                result = await run_task(
+                    spec,
+                    choice.model,
+                    home=self.home,
+                    model_info=choice.info | {"server_task": task.id},
+                    output_mode=choice.output_mode,
+                    vision=choice.vision,
+                    progress=Progress(self, task),
+                    inbox=TaskInbox(self, task.id),
+                    approver=person.approver,
+                    handover=person.handover,
+                    questions=person.questions,
+                    on_session=person.attach,
+                    watch=person,
+                    checkpoints=checkpoints,
+                    vault=vault,
+                    run_id=task.id,
+                    browsers=self.browsers,
+                )
         except asyncio.CancelledError:
             # Ended while holding the slot, so the next task starts after this one ended.
             # A durable task interrupted by the server stopping resumes at the next start.

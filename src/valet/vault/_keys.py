@@ -8,6 +8,7 @@ server): then `VaultKey.note` says so, and whoever can read that file can open t
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,10 @@ from typing import Literal
 import keyring
 import keyring.errors
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from valet._home import private_dir
+from valet._home import install_of, private_dir
 from valet.vault._errors import VaultKeyError
 
 KEY_ENV = "VALET_VAULT_KEY"
@@ -47,7 +50,14 @@ def key_file(home: Path) -> Path:
 
 def load_vault_key(home: Path, *, create: bool = False) -> VaultKey:
     """The vault key for `home` (see the module's order); with `create`, make one if none
-    exists. Raises `VaultKeyError` when there is none (or `$VALET_VAULT_KEY` is malformed)."""
+    exists. Raises `VaultKeyError` when there is none (or `$VALET_VAULT_KEY` is malformed).
+
+    A person's space (`valet._home.person_space`) has no key of its own: its key is derived
+    from the installation's (HKDF-SHA256, the person's id as context), so each person's vault
+    opens only with their own key, and the installation's key is the one secret to keep."""
+    install = install_of(home)
+    if install is not None:
+        return _derived(load_vault_key(install, create=create), home.name)
     raw = os.environ.get(KEY_ENV, "").strip()
     if raw:
         return VaultKey(
@@ -78,6 +88,14 @@ def load_vault_key(home: Path, *, create: bool = False) -> VaultKey:
         f"anyone who can read that file can open the vault. Set ${KEY_ENV} to keep it elsewhere."
     )
     return VaultKey(key, "file", str(path), note)
+
+
+def _derived(base: VaultKey, person: str) -> VaultKey:
+    raw = base64.urlsafe_b64decode(base.key)
+    info = f"valet person vault {person}".encode()
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(raw)
+    where = f"derived for person {person} from {base.where}"
+    return VaultKey(base64.urlsafe_b64encode(derived), base.source, where)
 
 
 def _checked(key: bytes, where: str) -> bytes:

@@ -32,7 +32,7 @@ from valet.connectors._toolset import AuthMethod, Operation, Toolset
 from valet.effects import Effect
 from valet.errors import ValetError
 from valet.gateway import ToolFailure
-from valet.settings import valet_home
+from valet.settings import secrets_home
 from valet.vault import Vault
 
 READ, SEND, JOIN = "matrix.read", "matrix.send", "matrix.join"
@@ -66,7 +66,7 @@ class MatrixConnector:
         wanted = settings.credential
         host = httpx.URL(settings.homeserver).netloc.decode()
         try:
-            vault = Vault.load(self.home or valet_home())
+            vault = Vault.load(self.home or secrets_home())
         except ValetError as exc:
             raise ToolFailure(f"the vault cannot be opened: {exc}") from exc
         credential = vault.get(wanted) if vault is not None else None

@@ -44,7 +44,7 @@ from valet.connectors.mail._settings import MailSettings
 from valet.effects import Effect
 from valet.errors import ValetError
 from valet.gateway import ToolFailure
-from valet.settings import valet_home
+from valet.settings import secrets_home
 from valet.vault import Vault
 
 TokenSource = Callable[[str], Awaitable[str]]
@@ -155,7 +155,7 @@ class MailConnector:
     def _password_login(self, settings: MailSettings, wanted: str) -> Login:
         """The vault's login for this mailbox, read when an operation needs it (so a toolset
         opens, and lists its operations, without the vault)."""
-        home = self.home or valet_home()
+        home = self.home or secrets_home()
         try:
             vault = Vault.load(home)
         except ValetError as exc:
