@@ -3,6 +3,7 @@ from the checkout page by code, so a cart over the limit cannot be bought."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,14 @@ from tests._person import PlaysPerson, type_card
 
 from valet.agent import Finished
 from valet.audit import KEY_ENV
-from valet.gateway import Approval, ScriptedApprover
+from valet.gateway import Approval, ScriptedApprover, Spending
 from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.policy import MaxAmount, RuleSet
 from valet.record import RunStore
 from valet.runtime import TaskSpec, run_task
+from valet.server._accounts import Accounts
 from valet.sites import SiteServer, SiteState
+from valet.store import TaskStore
 
 LIMIT = RuleSet(rules=(MaxAmount(id="max-100-usd", limit=Decimal(100), currency="USD"),))
 
@@ -60,9 +63,14 @@ def _no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def buy(
-    home: Path, sites: SiteServer, script: list[Any], approver: ScriptedApprover
+    home: Path,
+    sites: SiteServer,
+    script: list[Any],
+    approver: ScriptedApprover,
+    rules: RuleSet = LIMIT,
+    spending: Spending | None = None,
 ) -> tuple[Finished, list[dict[str, Any]]]:
-    spec = TaskSpec(task="Buy some cables", start_url=sites.url_for("/shop"), rules=LIMIT)
+    spec = TaskSpec(task="Buy some cables", start_url=sites.url_for("/shop"), rules=rules)
     player = ScriptPlayer(parse_steps([*script, {"done": "finished"}]))
     person = PlaysPerson(type_card)
     result = await run_task(
@@ -73,6 +81,7 @@ async def buy(
         approver=approver,
         handover=person,
         on_session=person.attach,
+        spending=spending,
     )
     assert person.reasons == [
         "the page asks for payment details (card number, expiry date and security code)"
@@ -138,3 +147,35 @@ async def test_a_cart_under_the_limit_is_asked_and_bought(home: Path, sites: Sit
     new = orders(sites) - before
     assert len(new) == 1
     assert steps[-1]["url"].endswith(f"/shop/order/{new.pop()}")
+
+
+async def test_a_months_limit_counts_what_the_persons_earlier_tasks_paid(
+    home: Path, sites: SiteServer
+) -> None:
+    """Payments are kept in the task database as they happen; the next task's review reads
+    the month's sum (in the person's calendar month) before anything more is bought."""
+    store = TaskStore(f"sqlite:///{home / 'valet.db'}")
+    now = [datetime(2026, 12, 30, 12, tzinfo=UTC)]
+    accounts = Accounts(store=store, clock=lambda: now[0])
+    monthly = RuleSet(
+        rules=(MaxAmount(id="month-30", limit=Decimal(30), currency="USD", per="month"),)
+    )
+
+    async def task(task_id: str) -> list[dict[str, Any]]:
+        approver = ScriptedApprover.of([Approval.approved("alice")] * 2)
+        spending = accounts.spending_for(task_id, "alice", accounts.account_of("alice"))
+        script = [*CHEAP, *CHECKOUT, *PLACE_ORDER]
+        return (await buy(home, sites, script, approver, monthly, spending))[1]
+
+    before = orders(sites)
+    assert step(await task("t1"), "Place order")["ok"]  # $16.97 this month
+    assert len(orders(sites) - before) == 1
+    review = step(await task("t2"), "Review order")  # $33.94 with the first
+    assert review["result"].startswith(
+        "denied by rule month-30: 33.94 USD is over your limit of 30 USD this month"
+    )
+    assert len(orders(sites) - before) == 1
+    now[0] = datetime(2027, 1, 1, 9, tzinfo=UTC)  # a new month
+    assert step(await task("t3"), "Place order")["ok"]
+    assert len(orders(sites) - before) == 2
+    store.close()

@@ -52,6 +52,8 @@ COMPILES: list[tuple[str, tuple[Rule, ...]]] = [
     ("pas plus de 300 € au total", (eur("300", "task"),)),
     ("never spend more than 250 EUR in total for the task", (eur("250", "task"),)),
     ("budget 200 € pour la tâche", (eur("200", "task"),)),
+    ("never spend more than 500 € a month", (eur("500", "month"),)),
+    ("pas plus de 300 € par mois au total", (eur("300", "month"),)),
     ("no purchases over 50 CHF", (MaxAmount(limit=Decimal(50), currency="CHF"),)),
     # forbidden effects, everywhere, on a connector, on a site
     ("never delete anything", (ForbidEffect(effect=Effect.DELETE),)),
@@ -126,7 +128,7 @@ def test_instructions_compile_to_rules(instruction: str, rules: tuple[Rule, ...]
 NOT_COMPILED: list[tuple[str, str]] = [
     ("be nice to people", "not a limit valet can enforce"),
     ("never spend more than 100", "no currency"),
-    ("never spend more than 100 € per month", "not per day, week or month"),
+    ("never spend more than 100 € per week", "not per day, week or year"),
     ("never spend more than 100 € or 200 € in total", "several amounts"),
     ("spend at least 10 €", "minimum"),
     ("never spend more than 100 € on amazon.fr", "one site only"),

@@ -1,5 +1,5 @@
-"""Metering: plans, the monthly quota of task requests, overage, and the ledger that charges
-each task request once."""
+"""Metering: plans, the monthly quota of task requests, overage, the ledger that charges
+each task request once, and the money tasks moved each month (`record_payment`, `paid_in`)."""
 
 from valet.billing._ledger import (
     ACCOUNT,
@@ -18,6 +18,7 @@ from valet.billing._ledger import (
 )
 from valet.billing._ledger import meta as ledger_tables
 from valet.billing._plans import PLANS, Budgets, Metering, Plan, Price, utc_now
+from valet.billing._spending import paid_in, record_payment
 
 __all__ = [
     "ACCOUNT",
@@ -33,7 +34,9 @@ __all__ = [
     "charge",
     "charged_by_task",
     "ledger_tables",
+    "paid_in",
     "record_cost",
+    "record_payment",
     "refund",
     "spent",
     "summary",

@@ -17,6 +17,7 @@
   (`stop.sensitive_field`); `VaultCanFill` is the vault's say on whether it fills the form.
 - Watch mode: `GatedToolbox(watch=Watch, sensitive_sites=...)` holds actions on sensitive
   sites (mail, banking, admin consoles) until the person watches the live view.
+- `Spending`: where a person's payments are kept across tasks (per-month limits).
 - `current_task()`: inside a tool, the `TaskContext` its call runs for; `running_action()`: the
   journaled action it performs (a stable id, the point of no return), set by the runtime.
 - `page_state(observation, element)`: the digest an approval of an action on a page is bound
@@ -34,7 +35,7 @@ from valet.gateway._approval import (
 )
 from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_host
 from valet.gateway._errors import GatewayError, ToolFailure
-from valet.gateway._gate import Gate, Ruling, TaskContext
+from valet.gateway._gate import Gate, Ruling, Spending, TaskContext
 from valet.gateway._gateway import Gateway, ToolResult, current_task
 from valet.gateway._page_state import learn_page, page_state
 from valet.gateway._secrets import TaskSecrets
@@ -59,6 +60,7 @@ __all__ = [
     "Ruling",
     "RunningAction",
     "ScriptedApprover",
+    "Spending",
     "StopGuard",
     "TaskContext",
     "TaskSecrets",

@@ -3,11 +3,12 @@ provenance, policy, the approver and the audit write, per task."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import cast
+from typing import Protocol, cast
 
 from pydantic_core import to_jsonable_python
 
@@ -37,6 +38,8 @@ from valet.policy import (
     strictest,
 )
 
+log = logging.getLogger("valet.gateway")
+
 
 @dataclass(frozen=True)
 class TaskContext:
@@ -48,6 +51,19 @@ class TaskContext:
     """The person's own words: values found here are never tainted."""
     trusted: tuple[object, ...] = ()
     """Trusted data (settings, the person's address book…), JSON-like."""
+
+
+class Spending(Protocol):
+    """Where the money a person's tasks move is kept across tasks (the server's database), for
+    `max_amount` rules `per: month`."""
+
+    def month(self) -> tuple[Money, ...]:
+        """What the person's tasks paid this month, per currency (this task's included)."""
+        ...
+
+    def paid(self, money: Money) -> None:
+        """Keep a payment this task just made."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +152,11 @@ class Gate:
         audit: AuditLog | None,
         task: TaskContext,
         detector: InjectionDetector,
+        spending: Spending | None = None,
     ) -> None:
         self._policy = policy
+        self._spending = spending
+        """None: no month is kept here (`valet run`), so a per-month limit asks."""
         self._scope = scope
         self.approver = approver
         self.audit = audit
@@ -166,6 +185,7 @@ class Gate:
         audit: AuditLog | None = None,
         task: TaskContext | None = None,
         detector: InjectionDetector | None = None,
+        spending: Spending | None = None,
     ) -> Gate:
         return cls(
             policy=rules or Policy(),
@@ -174,6 +194,7 @@ class Gate:
             audit=audit,
             task=task or TaskContext(),
             detector=detector or HeuristicDetector(),
+            spending=spending,
         )
 
     @property
@@ -275,12 +296,31 @@ class Gate:
     def spent(self) -> tuple[Money, ...]:
         return tuple(Money(amount, currency) for currency, amount in self._spent.items())
 
+    def spent_month(self) -> tuple[Money, ...] | None:
+        """What the person's tasks paid this month (this one's included), or None when that
+        cannot be known here (no record of the month, or it cannot be read: a per-month limit
+        then asks)."""
+        if self._spending is None:
+            return None
+        try:
+            return self._spending.month()
+        except Exception:  # the database is down: the limit cannot be checked
+            log.warning("cannot read this month's payments", exc_info=True)
+            return None
+
     def spend(self, money: Money, *, payment: bool = False) -> None:
         """`money` left the person's account; `payment`: by a transfer or a purchase (counted
         against the payments their request asks for), not a change to a standing order."""
         currency = money.currency.upper()
         self._spent[currency] = self._spent.get(currency, Decimal(0)) + money.amount
         self._payments += payment
+        if self._spending is None:
+            return
+        try:
+            self._spending.paid(money)
+        except Exception:  # paid already: the month's sum is unknown from now on
+            log.warning("cannot keep a payment of %s for the month's limit", money, exc_info=True)
+            self._spending = None
 
     def beyond(self) -> str | None:
         """Why one more payment is more than the person's words ask for; None if it is not."""

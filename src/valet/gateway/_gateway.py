@@ -27,7 +27,7 @@ from valet.audit import Actor, AuditLog
 from valet.effects import Effect
 from valet.gateway._approval import Approver
 from valet.gateway._errors import GatewayError, ToolFailure
-from valet.gateway._gate import Gate, Ruling, Taint, TaskContext
+from valet.gateway._gate import Gate, Ruling, Spending, Taint, TaskContext
 from valet.gateway._tool import Tool
 from valet.gateway._urls import url_denials
 from valet.policy import (
@@ -89,11 +89,18 @@ class Gateway:
         scope: Scope | None = None,
         task: TaskContext | None = None,
         detector: InjectionDetector | None = None,
+        spending: Spending | None = None,
     ) -> None:
         """`approver` defaults to declining every ask (fail closed); `audit=None` keeps no log
         (for experiments only: valet's runtime always passes one)."""
         self.gate = Gate.build(
-            rules=rules, scope=scope, approver=approver, audit=audit, task=task, detector=detector
+            rules=rules,
+            scope=scope,
+            approver=approver,
+            audit=audit,
+            task=task,
+            detector=detector,
+            spending=spending,
         )
         self._tools: dict[str, AnyTool] = {}
         self._calls = count(1)
@@ -253,6 +260,7 @@ class Gateway:
             connector=e.connector,
             amount=money,
             spent=self.gate.spent(),
+            spent_month=None if money is None else self.gate.spent_month(),
             recipients=tuple(recipients),
             tainted=taint.tainted,
             findings=taint.findings,

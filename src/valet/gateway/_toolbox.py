@@ -423,6 +423,7 @@ class GatedToolbox:
             connector="browser",
             amount=amount,
             spent=self.gate.spent(),
+            spent_month=None if amount is None else await asyncio.to_thread(self.gate.spent_month),
             tainted=taint.tainted,
             origins=taint.origins,
             findings=taint.findings,

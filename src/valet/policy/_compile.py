@@ -8,7 +8,8 @@ and enforcement only ever runs the rules, never a model.
 
 - `max_amount` (per purchase): never spend more than 100 € · max $50 per purchase ·
   pas plus de 1 000,50 € par achat; (`per: task`): no more than 300 EUR in total ·
-  budget 200 € pour la tâche
+  budget 200 € pour la tâche; (`per: month`): never spend more than 500 € a month ·
+  pas plus de 300 € par mois
 - `forbid_effect`: never delete anything · never delete anything in my drive (a connector) ·
   ne publie jamais sur x.com (a site)
 - `allow_sites`: only use fnac.com and amazon.fr · n'utilise que fnac.com
@@ -125,6 +126,10 @@ _PER_TASK = _rx(
     r"(?<![\w'])(?:(?:per|a|each|every|by|for\s+(?:the|this|a)(?:\s+whole)?)\s+task|in\s+total|"
     r"total|overall|altogether|all\s+together|in\s+all|combined|au\s+total|en\s+tout|"
     r"par\s+t[âa]che|pour\s+(?:la|cette|une)\s+t[âa]che|cumul\w*)(?![\w'])"
+)
+_PER_MONTH = _rx(
+    r"(?<![\w'])(?:(?:per|a|each|every|in\s+a|this)\s+month|monthly|par\s+mois|"
+    r"(?:chaque|ce)\s+mois|mensuel\w*)(?![\w'])"
 )
 _PER_PERIOD = _rx(
     r"(?<![\w'])(?:(?:per|a|each|every)\s+(?:day|week|month|year)|daily|weekly|monthly|yearly|"
@@ -249,14 +254,15 @@ def _amount(clause: str, money: Money) -> tuple[Rule, ...] | str:
         return "a minimum amount is not a limit valet enforces; write a maximum"
     if not _LIMIT.search(clause) and not _NEGATION.search(clause):
         return "it names an amount but no limit: write e.g. 'never spend more than 100 €'"
-    if _PER_PERIOD.search(clause):
-        return "valet limits amounts per purchase or per task, not per day, week or month"
+    month = _PER_MONTH.search(clause) is not None
+    if _PER_PERIOD.search(clause) and not month:
+        return "valet limits amounts per purchase, per task or per month, not per day, week or year"
     if sites_in(clause):
         return (
             "a spending limit on one site only is not in the rule language: write the limit "
             "without the site to apply it everywhere"
         )
-    per = "task" if _PER_TASK.search(clause) else "purchase"
+    per = "month" if month else "task" if _PER_TASK.search(clause) else "purchase"
     return (MaxAmount(limit=money.amount, currency=money.currency, per=per),)
 
 

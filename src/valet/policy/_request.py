@@ -69,6 +69,9 @@ class ActionRequest:
     """Money the action moves (a purchase total, a transfer)."""
     spent: tuple[Money, ...] = ()
     """Money already moved in this task, per currency (for per-task limits)."""
+    spent_month: tuple[Money, ...] | None = None
+    """Money the person's tasks moved this calendar month, this one's included, per currency
+    (for per-month limits; read only for an action that moves money). None: not known here."""
     recipients: tuple[str, ...] = ()
     """Who receives what the action sends or shares (e-mail addresses, accounts)."""
     tainted: tuple[TaintedArg, ...] = ()

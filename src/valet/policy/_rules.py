@@ -7,7 +7,7 @@ rules themselves are enforced by code only). They round-trip as JSON or YAML::
     - kind: max_amount           # never spend more than 100 € per purchase
       limit: "100"
       currency: EUR
-      per: purchase              # or: task (the sum over the whole task)
+      per: purchase              # or: task (the whole task), month (the calendar month)
     - kind: forbid_effect        # never delete anything in my drive
       effect: delete
       connectors: [drive]        # and/or sites: [drive.example.com]; none = everywhere
@@ -61,7 +61,9 @@ class _Rule(BaseModel):
 
 
 class MaxAmount(_Rule):
-    """Deny moving more than `limit` in one action (`per: purchase`) or in one task (`per: task`).
+    """Deny moving more than `limit` in one action (`per: purchase`), in one task (`per: task`)
+    or in a calendar month (`per: month`: everything the person's tasks paid this month, in
+    their organization's time zone, this task included).
 
     Applies to every action that carries an amount (purchases, transfers). An amount in another
     currency cannot be compared and is asked about.
@@ -70,7 +72,7 @@ class MaxAmount(_Rule):
     kind: Literal["max_amount"] = "max_amount"
     limit: Decimal = Field(gt=0)
     currency: str = Field(min_length=3, max_length=3)
-    per: Literal["purchase", "task"] = "purchase"
+    per: Literal["purchase", "task", "month"] = "purchase"
 
     def check(self, request: ActionRequest, rule_id: str) -> Decision | None:
         amount = request.amount
@@ -81,18 +83,24 @@ class MaxAmount(_Rule):
             return Decision.ask(
                 rule_id, f"the amount {amount} cannot be compared with your {currency} limit"
             )
-        total = amount.amount
-        if self.per == "task":
-            total += sum(
-                (m.amount for m in request.spent if m.currency.upper() == currency), Decimal(0)
+        before = {"purchase": (), "task": request.spent, "month": request.spent_month}[self.per]
+        if before is None:
+            return Decision.ask(
+                rule_id,
+                f"valet cannot tell what was spent this month against your {currency} limit",
             )
+        total = amount.amount
+        total += sum((m.amount for m in before if m.currency.upper() == currency), Decimal(0))
         if total > self.limit:
-            where = "in one purchase" if self.per == "purchase" else "in this task"
+            where = _PER[self.per]
             return Decision.deny(
                 rule_id,
                 f"{total:f} {currency} is over your limit of {self.limit:f} {currency} {where}",
             )
         return None
+
+
+_PER = {"purchase": "in one purchase", "task": "in this task", "month": "this month"}
 
 
 class _EffectRule(_Rule):
@@ -281,6 +289,8 @@ def explain(rule: Rule) -> str:
     match rule:
         case MaxAmount(per="task"):
             return f"deny spending more than {rule.limit:f} {rule.currency} in one task"
+        case MaxAmount(per="month"):
+            return f"deny spending more than {rule.limit:f} {rule.currency} in a calendar month"
         case MaxAmount():
             return f"deny spending more than {rule.limit:f} {rule.currency} in one purchase"
         case ForbidEffect():

@@ -38,6 +38,7 @@ from valet.gateway import (
     Approver,
     DenyAllApprover,
     Gateway,
+    Spending,
     TaskContext,
     TaskSecrets,
     Watch,
@@ -172,6 +173,7 @@ async def run_task(
     watch: Watch | None = None,
     run_id: str | None = None,
     browsers: BrowserPool | None = None,
+    spending: Spending | None = None,
 ) -> TaskResult:
     """Run `spec` to its end with `model`; the run record lands in `home/runs/<id>/`.
 
@@ -192,7 +194,8 @@ async def run_task(
     actions on sensitive sites wait until the person watches (`BrowserSettings.watch_sensitive`
     turns that off). With `browsers` (a worker's shared browsers), the task's browser is a
     context in one of them; if that browser dies, a durable run reopens the task's browser
-    where it was."""
+    where it was. With `spending` (the server's record of the person's payments), `max_amount`
+    rules `per: month` count what the person's other tasks paid this month."""
     steps = checkpoints or Immediate()
     settings = {
         **model_info,
@@ -235,6 +238,7 @@ async def run_task(
             on_session=on_session,
             watch=watch,
             browsers=browsers,
+            spending=spending,
         )
 
 
@@ -258,6 +262,7 @@ async def _run(
     on_session: Callable[[BrowserSession], None] | None,
     watch: Watch | None,
     browsers: BrowserPool | None,
+    spending: Spending | None,
 ) -> TaskResult:
     run_id = record.run_id
     audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key", redactor=secrets.redactor)
@@ -273,6 +278,7 @@ async def _run(
         approver=approver or DenyAllApprover(),
         scope=spec.scope(),
         task=TaskContext(task_id=run_id, on_behalf_of=spec.on_behalf_of, request=spec.task),
+        spending=spending,
     )
     browser = TaskBrowser(spec, home, record, gateway, secrets, toolsets, vision, durable, journal)
     browser.on_session = on_session

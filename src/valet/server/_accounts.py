@@ -27,7 +27,9 @@ from valet.billing import (
     Metering,
     by_day,
     charged_by_task,
+    paid_in,
     record_cost,
+    record_payment,
     spent,
     summary,
     utc_now,
@@ -35,7 +37,7 @@ from valet.billing import (
 from valet.connectors import Accounts as ConnectorAccounts
 from valet.connectors import people_toolsets
 from valet.errors import ConfigError, StoreUnavailable
-from valet.policy import AllowConnectors, Rule, RuleSet
+from valet.policy import AllowConnectors, Money, Rule, RuleSet
 from valet.server._principal import INSTALL, Principal
 from valet.store import People, PeopleError, TaskStore
 
@@ -166,6 +168,15 @@ class Accounts:
         except (SQLAlchemyError, StoreUnavailable) as exc:
             log.warning("cannot record the model cost of task %s: %s", task_id, exc)
 
+    def spending_for(
+        self, task_id: str, owner: str | None, billed: tuple[str, Metering]
+    ) -> TaskSpending | None:
+        """Where task `task_id` keeps its payments and reads its person's month (None: no
+        database here, so a per-month limit asks)."""
+        if self.store is None:
+            return None
+        return TaskSpending(self.store, task_id, owner, billed[1], self.clock)
+
     def budget_for(
         self, task_id: str, owner: str | None, cost_usd: float, billed: tuple[str, Metering]
     ) -> tuple[float | None, str]:
@@ -189,3 +200,30 @@ class Accounts:
             left = max(budgets.org - used, 0.0) + cost_usd
             found.append((left, f"your organization's monthly budget of ${budgets.org:g}"))
         return min(found, key=lambda b: b[0])
+
+
+@dataclass(frozen=True)
+class TaskSpending:
+    """One task's payments, kept in the task database with its person's (the gateway's
+    `Spending`): the month is the person's organization's calendar month."""
+
+    store: TaskStore
+    task_id: str
+    owner: str | None
+    metering: Metering
+    clock: Callable[[], datetime]
+
+    def month(self) -> tuple[Money, ...]:
+        period = self.metering.period(self.clock())
+        totals = self.store.read(lambda db: paid_in(db, self.owner, period))
+        return tuple(Money(amount, currency) for currency, amount in sorted(totals.items()))
+
+    def paid(self, money: Money) -> None:
+        now = self.clock()
+        period = self.metering.period(now)
+        self.store.write(
+            f"a payment of task {self.task_id}",
+            lambda db: record_payment(
+                db, self.task_id, self.owner, period, money.amount, money.currency, now.isoformat()
+            ),
+        )

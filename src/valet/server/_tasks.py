@@ -641,6 +641,7 @@ class TaskManager:
                     vault=vault,
                     run_id=task.id,
                     browsers=self.browsers,
+                    spending=self.accounts.spending_for(task.id, task.owner, billed),
                 )
         except asyncio.CancelledError:
             # Ended while holding the slot, so the next task starts after this one ended.
