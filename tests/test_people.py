@@ -499,7 +499,9 @@ async def _sockets_refuse(
         assert not any(h in m for m in received for h in hers), template
 
 
-def test_too_many_failed_sign_ins_make_the_address_wait(people: tuple[People, Clock]) -> None:
+def test_too_many_failed_sign_ins_make_that_client_wait_and_then_everyone(
+    people: tuple[People, Clock],
+) -> None:
     store, clock = people
     store.add_person(*ALICE)
     for _ in range(9):
@@ -510,5 +512,12 @@ def test_too_many_failed_sign_ins_make_the_address_wait(people: tuple[People, Cl
     wait = store.locked(ALICE[0])
     assert wait is not None and timedelta(minutes=10) < wait <= timedelta(minutes=15)
     assert store.locked("bob@example.com") is None  # another address is not held up
+    assert store.locked(ALICE[0], "203.0.113.9") is None  # Alice herself, from elsewhere
     clock.now += timedelta(minutes=15)
     assert store.locked(ALICE[0]) is None  # the oldest failures fell out of the window
+    clock.now += timedelta(minutes=15)  # all of them
+    for number in range(99):  # guessing spread over many clients holds the address for all
+        store.failed(ALICE[0], f"198.51.100.{number}")
+    assert store.locked(ALICE[0], "203.0.113.9") is None
+    store.failed(ALICE[0], "198.51.100.200")
+    assert store.locked(ALICE[0], "203.0.113.9") is not None

@@ -96,7 +96,8 @@ async def sign_in(request: Request) -> Response:
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
     going = next_path(str(form.get("next") or ""))
     people = _people(request)
-    if (wait := await asyncio.to_thread(people.locked, email)) is not None:
+    client = request.client.host if request.client is not None else ""
+    if (wait := await asyncio.to_thread(people.locked, email, client)) is not None:
         minutes = max(1, round(wait.total_seconds() / 60))
         problem = f"Too many failed sign-ins for this address: try again in {minutes} minute(s)" + (
             ", or use single sign-on." if hasattr(request.app.state, "sso") else "."
@@ -104,7 +105,7 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(request, going, problem, 429)
     person = await asyncio.to_thread(people.authenticate, email, password)
     if person is None:
-        await asyncio.to_thread(people.failed, email)
+        await asyncio.to_thread(people.failed, email, client)
         return _sign_in_page(
             request, going, "That e-mail address and password do not match an account.", 401
         )

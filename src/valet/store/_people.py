@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from valet.store._columns import Tables
 from valet.store._people_tables import (
     FAILURE_WINDOW,
+    MAX_ADDRESS_FAILURES,
     MAX_FAILURES,
     SSO_LIFETIME,
     failures,
@@ -243,30 +244,39 @@ class People(Tables):
             db.execute(people.update().where(people.c.id == person.id).values(disabled=disabled))
         return self.person(person.id)
 
-    def locked(self, email: str) -> timedelta | None:
-        """How long until `email` may try a password again (None: now): `MAX_FAILURES`
-        failed sign-ins within `FAILURE_WINDOW` make it wait, whoever tried."""
+    def locked(self, email: str, client: str = "") -> timedelta | None:
+        """How long until `email` may try a password again from `client` (its IP address;
+        None: now). `MAX_FAILURES` failed sign-ins from that client within `FAILURE_WINDOW`
+        make it wait; `MAX_ADDRESS_FAILURES` from anywhere make everyone wait."""
         address = email.strip().lower()
         since = self._clock() - FAILURE_WINDOW
         query = (
-            sa.select(failures.c.at)
+            sa.select(failures.c.at, failures.c.client)
             .where((failures.c.email == address) & (failures.c.at >= since.isoformat()))
             .order_by(failures.c.at)
         )
         with self.engine.connect() as db:
-            found = [str(row[0]) for row in db.execute(query).all()]
-        if len(found) < MAX_FAILURES:
+            found = [(str(at), str(who)) for at, who in db.execute(query).all()]
+        waits = [
+            self._wait([at for at, who in found if who == client], MAX_FAILURES),
+            self._wait([at for at, _ in found], MAX_ADDRESS_FAILURES),
+        ]
+        return max((w for w in waits if w is not None), default=None)
+
+    def _wait(self, times: list[str], most: int) -> timedelta | None:
+        if len(times) < most:
             return None
-        oldest = datetime.fromisoformat(found[-MAX_FAILURES])
+        oldest = datetime.fromisoformat(times[-most])
         return max(oldest + FAILURE_WINDOW - self._clock(), timedelta(seconds=1))
 
-    def failed(self, email: str) -> None:
-        """Count a failed password sign-in for `email`."""
+    def failed(self, email: str, client: str = "") -> None:
+        """Count a failed password sign-in for `email` from `client`."""
         now = self._clock()
         with self._writing("the failed sign-in") as db:
             old = (now - FAILURE_WINDOW).isoformat()
             db.execute(failures.delete().where(failures.c.at < old))
-            db.execute(failures.insert().values(email=email.strip().lower(), at=now.isoformat()))
+            row = {"email": email.strip().lower(), "at": now.isoformat(), "client": client[:64]}
+            db.execute(failures.insert().values(**row))
 
     def authenticate(self, email: str, password: str) -> Person | None:
         """The person with this address and password, else None (unknown address, wrong

@@ -86,10 +86,16 @@ failures = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("email", sa.String(320), nullable=False, index=True),
     sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("client", sa.String(64), nullable=False, server_default=""),
 )
-"""Failed password sign-ins, per address: too many in a while and the address waits."""
+"""Failed password sign-ins, per address and client: too many in a while and they wait."""
 
 MAX_FAILURES = 10
+"""Failed sign-ins for one address from one client (its IP address) before that client waits
+for the address: someone guessing cannot lock the person out from elsewhere."""
+MAX_ADDRESS_FAILURES = 100
+"""Failed sign-ins for one address from every client before the address waits for anyone:
+guessing spread over many clients is stopped too."""
 FAILURE_WINDOW = timedelta(minutes=15)
 
 owned_rules = sa.Table(
