@@ -35,7 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from dbos import DBOS, DBOSClient, DBOSConfiguredInstance, Queue, SetWorkflowID, WorkflowHandleAsync
+from dbos import (
+    DBOS,
+    DBOSClient,
+    DBOSConfiguredInstance,
+    Queue,
+    SetEnqueueOptions,
+    SetWorkflowID,
+    WorkflowHandleAsync,
+)
 from sqlalchemy import event
 
 from valet._home import private_dir, private_file
@@ -123,7 +131,13 @@ class DurableTasks:
 
     @classmethod
     async def launch(
-        cls, home: Path, execute: Execute, concurrency: int | None, *, listen: bool = True
+        cls,
+        home: Path,
+        execute: Execute,
+        concurrency: int | None,
+        *,
+        listen: bool = True,
+        per_account: int | None = None,
     ) -> DurableTasks:
         """Start DBOS on `home`'s database (or `VALET_DATABASE_URL`) and recover unfinished
         tasks. Call from the event loop the tasks should run on.
@@ -131,7 +145,10 @@ class DurableTasks:
         `concurrency`: how many tasks one process runs at once. DBOS keeps it with the queue,
         in the database, for every process on it: the server sets it; a worker passes None
         and takes what is there (`DEFAULT_CONCURRENCY` on a database no server set yet).
-        `listen=False`: this process queues tasks but runs none (a web-only server)."""
+        `listen=False`: this process queues tasks but runs none (a web-only server).
+        `per_account`: how many tasks of one account (`submit`'s) run at once over every
+        process (DBOS queue partitions, one per account); kept with the queue like
+        `concurrency`, and set by the process that sets it."""
         await asyncio.to_thread(private_dir, home)
         if file := sqlite_file(url := _system_database(home)):
             await asyncio.to_thread(private_file, file)
@@ -158,6 +175,7 @@ class DurableTasks:
             queue = await DBOS.register_queue_async(
                 QUEUE,
                 worker_concurrency=concurrency or DEFAULT_CONCURRENCY,
+                partition_concurrency=per_account,
                 polling_interval_sec=0.2,
                 on_conflict="always_update" if concurrency else "never_update",
             )
@@ -218,8 +236,9 @@ class DurableTasks:
             found = client.list_workflows(status=UNFINISHED, load_input=False, load_output=False)
         return {w.workflow_id for w in found}
 
-    async def submit(self, task_id: str) -> None:
-        with SetWorkflowID(task_id):
+    async def submit(self, task_id: str, account: str = "install") -> None:
+        """Queue a task of `account` (its partition: `per_account` of them run at once)."""
+        with SetWorkflowID(task_id), SetEnqueueOptions(queue_partition_key=account):
             await self._queue.enqueue_async(self._workflows.task, task_id)
 
     async def result(self, task_id: str) -> str:

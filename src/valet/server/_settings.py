@@ -138,6 +138,23 @@ def people_mode(config: dict[str, Any]) -> bool:
     return value
 
 
+def tasks_per_account(config: dict[str, Any]) -> int | None:
+    """`[people] tasks_at_once` of `config.toml`: how many tasks one organization (or one
+    person outside any, or the installation) runs at once across every process; None: no
+    limit beyond each process's `--max-tasks`. Raises `ConfigError` unless a whole number ≥ 1."""
+    section: object = config.get("people", {})
+    if not isinstance(section, dict):
+        raise ConfigError("config.toml: [people] must be a table (enabled = true)")
+    value = cast(dict[str, object], section).get("tasks_at_once")
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(
+            f"config.toml: [people] tasks_at_once must be a whole number ≥ 1, not {value!r}"
+        )
+    return value
+
+
 def takeover_grace(config: dict[str, Any]) -> float:
     """`[server] takeover_grace_s` of `config.toml`, else the default (30 s). Raises
     `ConfigError` when it is not a number of seconds, zero or more."""

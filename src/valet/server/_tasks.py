@@ -71,7 +71,7 @@ from valet.server._schemas import (
     TaskEvent,
     TaskStatus,
 )
-from valet.server._settings import ModelChoice, ModelFactory
+from valet.server._settings import ModelChoice, ModelFactory, tasks_per_account
 from valet.server._task_state import (
     ASKS,
     BadModel,
@@ -147,6 +147,8 @@ class TaskManager:
         self._browser = browser
         self._slots = asyncio.Semaphore(max_concurrent)
         self._max_concurrent = max_concurrent
+        self._per_account: int | None = None
+        """`[people] tasks_at_once`, read at start."""
         self._chores: set[asyncio.Task[None]] = set()
         self._default_max_steps = default_max_steps
         self._tasks: dict[str, TaskState] = {}
@@ -169,7 +171,9 @@ class TaskManager:
             return
         self._started = True
         try:
-            self.accounts.metering = Metering.from_config(load_config(self.home))
+            config = load_config(self.home)
+            self.accounts.metering = Metering.from_config(config)
+            self._per_account = tasks_per_account(config)
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         store = self._store = self.accounts.store = await asyncio.to_thread(self._open)
@@ -181,6 +185,7 @@ class TaskManager:
                 self._execute_durable,
                 None if self.worker else self._max_concurrent,
                 listen=self.runs_tasks,
+                per_account=None if self.worker else self._per_account,
             )
         except Exception as exc:
             log.debug("DBOS did not start", exc_info=exc)
@@ -408,7 +413,8 @@ class TaskManager:
         self._tasks[task.id] = task
         self._set_status(task, "queued")
         if self._runtime is not None:
-            self._background(self._runtime.submit(task.id), f"valet-submit-{task.id}")
+            submitted = self._runtime.submit(task.id, who.account)
+            self._background(submitted, f"valet-submit-{task.id}")
             return task
         task.handle = asyncio.create_task(self._run(task, choice), name=f"valet-task-{task.id}")
         task.handle.add_done_callback(lambda _: self._settle(task))
