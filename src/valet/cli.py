@@ -23,6 +23,7 @@ from rich.text import Text
 from valet._cli_browser import browser_app
 from valet._cli_connectors import connectors_app
 from valet._cli_people import org_app, users_app
+from valet._cli_research import index_app, research
 from valet._cli_rules import rules_app
 from valet._cli_schedules import schedules_app
 from valet._cli_sessions import link, sessions_app
@@ -75,6 +76,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(org_app, name="org")
 app.command("link")(link)
 app.command("usage")(usage)
+app.command("research")(research)
+app.add_typer(index_app, name="research-index")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -105,7 +108,7 @@ def main() -> None:
     app()
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(message)}")  # messages may hold [brackets]
     raise typer.Exit(code)
 
@@ -127,10 +130,10 @@ def _check_url(url: str | None, what: str) -> None:
         return
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        _fail(f"{what} {url!r} is not an http(s) URL, e.g. https://example.com/")
+        fail(f"{what} {url!r} is not an http(s) URL, e.g. https://example.com/")
 
 
-def _spec(
+def task_spec(
     task: str,
     start_url: str | None,
     max_steps: int | None,
@@ -141,19 +144,21 @@ def _spec(
     _check_url(start_url, "--start-url")
     _check_url(cdp_url, "--cdp-url")
     if profile is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}", profile):
-        _fail(f"invalid profile name {profile!r}: use letters, digits, '-', '_' and '.'")
+        fail(f"invalid profile name {profile!r}: use letters, digits, '-', '_' and '.'")
     limits = Limits() if max_steps is None else Limits(max_steps=max_steps)
     browser = BrowserSettings(headless=not headed, cdp_url=cdp_url, profile=profile)
     try:
         setup = person_setup(valet_home())
     except RulesError as exc:
-        _fail(f"{exc}\nfix it with `valet rules edit`")
+        fail(f"{exc}\nfix it with `valet rules edit`")
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return TaskSpec(task=task, start_url=start_url, limits=limits, browser=browser, **setup)
 
 
-def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: bool) -> TaskResult:
+def execute_task(
+    spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: bool
+) -> TaskResult:
     info: dict[str, Any] = config.public() if config else {"model": "replay"}
     mode = config.output_mode if config and config.provider != "scripted" else "tools"
     vision = bool(config and config.vision)
@@ -164,7 +169,7 @@ def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: b
     try:
         vault = Vault.load(valet_home())
     except VaultError as exc:
-        _fail(f"cannot open the vault: {exc}")
+        fail(f"cannot open the vault: {exc}")
     try:
         with ProgressView(console) as progress:
             approver: Approver = DenyAllApprover()
@@ -196,13 +201,13 @@ def _execute(spec: TaskSpec, model: Any, config: ModelConfig | None, json_out: b
                     )
                 )
     except BrowserUnavailable as exc:
-        _fail(f"cannot start or reach the browser: {exc}")
+        fail(f"cannot start or reach the browser: {exc}")
     except ConnectorError as exc:
-        _fail(f"cannot open a toolset: {exc}")
+        fail(f"cannot open a toolset: {exc}")
     except StartPageUnreachable as exc:
-        _fail(f"the start page could not be opened: {exc}")
+        fail(f"the start page could not be opened: {exc}")
     except KeyboardInterrupt:
-        _fail("cancelled", EXIT_NOT_DONE)
+        fail("cancelled", EXIT_NOT_DONE)
 
 
 def _handover(spec: TaskSpec, console: Console, progress: ProgressView) -> TerminalHandover | None:
@@ -217,7 +222,7 @@ def _handover(spec: TaskSpec, console: Console, progress: ProgressView) -> Termi
     return TerminalHandover(console, progress)
 
 
-def _report(result: TaskResult, json_out: bool) -> NoReturn:
+def report_outcome(result: TaskResult, json_out: bool) -> NoReturn:
     if isinstance(result.end, Stopped) and result.end.reason == "needs_person":
         err.print(
             f"valet stopped for you: {result.end.detail}. To take over in the browser window, "
@@ -248,14 +253,14 @@ def run(
     from valet.models import build_model, resolve_model_config
 
     if not task.strip():
-        _fail("the task is empty")
+        fail("the task is empty")
     try:
         config = resolve_model_config(model, config=load_config())
         llm = build_model(config)
     except ConfigError as exc:
-        _fail(str(exc))
-    spec = _spec(task, start_url, max_steps, headed, cdp_url, profile)
-    _report(_execute(spec, llm, config, json_out), json_out)
+        fail(str(exc))
+    spec = task_spec(task, start_url, max_steps, headed, cdp_url, profile)
+    report_outcome(execute_task(spec, llm, config, json_out), json_out)
 
 
 @runs_app.command("list")
@@ -294,7 +299,7 @@ def runs_show(
     try:
         header, steps = RunStore(valet_home() / "runs").load(run_id)
     except RunNotFound as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if json_out:
         out.print_json(json.dumps({**header, "steps": steps}))
         return
@@ -331,7 +336,7 @@ def workflow_save(
     try:
         path = save_workflow(RunStore(home / "runs"), run_id, home / "workflows", name)
     except (RunNotFound, WorkflowError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(f"saved workflow [bold]{name}[/] to {path}")
 
 
@@ -348,7 +353,7 @@ def _params(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            _fail(f"--param takes key=value, got {pair!r}")
+            fail(f"--param takes key=value, got {pair!r}")
         params[key.strip()] = value
     return params
 
@@ -379,9 +384,7 @@ def workflow_run(
         unknown = set(params) - set(document.get("params") or {})
         if unknown:
             known = ", ".join(document.get("params") or {}) or "none"
-            _fail(
-                f"unknown parameter(s) {', '.join(sorted(unknown))}; this workflow takes: {known}"
-            )
+            fail(f"unknown parameter(s) {', '.join(sorted(unknown))}; this workflow takes: {known}")
         steps = load_script(path, params)
         fallback = None
         config = None
@@ -389,13 +392,13 @@ def workflow_run(
             config = resolve_model_config(model, config=load_config())
             fallback = build_model(config)
     except (ConfigError, WorkflowError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     player = ScriptPlayer(steps, replay=True, fallback=fallback)
     url = start_url or document.get("start_url")
     task = str(document.get("task") or f"replay workflow {name}")
-    spec = _spec(task, url, len(steps) + (40 if fallback else 5), headed, cdp_url, profile)
-    result = _execute(spec, scripted_model(player), config, json_out)
-    _report(result, json_out)
+    spec = task_spec(task, url, len(steps) + (40 if fallback else 5), headed, cdp_url, profile)
+    result = execute_task(spec, scripted_model(player), config, json_out)
+    report_outcome(result, json_out)
 
 
 @app.command()
@@ -418,7 +421,7 @@ def demo(
         try:
             validate_live_model(valet_home(), model)
         except ConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     person = not sys.stdout.isatty()
     final = asyncio.run(
         run_demo(
@@ -445,7 +448,7 @@ def demo(
 def _audit_log(settings: AuditSettings | None = None, *, signing: bool = True) -> AuditLog:
     home = valet_home()
     if not (home / "audit.db").is_file():
-        _fail(f"no audit log yet in {home}")
+        fail(f"no audit log yet in {home}")
     if not signing:
         return AuditLog.read(home / "audit.db", settings=settings)
     return AuditLog.open(home / "audit.db", home / "keys" / "audit.key", settings=settings)
@@ -480,7 +483,7 @@ def audit_verify(
             chosen = tuple(witness_from(spec, log=settings.name) for spec in witness)
             settings = dataclasses.replace(settings, witnesses=chosen)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     log = _audit_log(settings, signing=pinned is None)
     try:
         report = log.verify(pinned)
@@ -505,7 +508,7 @@ def audit_pin(
         if path is not None:
             write_pin(path, public, home)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     out.print(fingerprint(public), markup=False, soft_wrap=True)
     if path is not None:
         hint = f"written to {path}; verify with: valet audit verify --key {fingerprint(public)}"

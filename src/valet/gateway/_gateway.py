@@ -28,7 +28,7 @@ from valet.effects import Effect
 from valet.gateway._approval import Approver
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, Spending, Taint, TaskContext
-from valet.gateway._tool import Tool
+from valet.gateway._tool import Tool, ToolEffects
 from valet.gateway._urls import url_denials
 from valet.policy import (
     TRUSTED,
@@ -37,6 +37,7 @@ from valet.policy import (
     Finding,
     InjectionDetector,
     Money,
+    NavigationSettings,
     Policy,
     Scope,
     Source,
@@ -68,12 +69,27 @@ _PAYMENTS = frozenset({Effect.SEND, Effect.PURCHASE})
 the person's request counts; an update (a standing order's amount) is not one."""
 
 _RUNNING_FOR: ContextVar[TaskContext | None] = ContextVar("valet_gateway_task", default=None)
+_NAVIGATION: ContextVar[NavigationSettings | None] = ContextVar("valet_navigation", default=None)
 
 
 def current_task() -> TaskContext | None:
     """The task a gated call is running for, inside the tool's body (None outside
     `Gateway.call`): what a connector marks on mail, events and commits it writes."""
     return _RUNNING_FOR.get()
+
+
+async def may_reach(url: str) -> str | None:
+    """Inside a tool's body: why the running task may not reach `url` (the navigation rules,
+    as for a URL argument: for the addresses a tool finds on its own, such as a redirect);
+    None when it may. Outside `Gateway.call` every address is refused: nothing says which
+    rules apply."""
+    navigation = _NAVIGATION.get()
+    if navigation is None:
+        return "no task is running, so no navigation rules say where it may go"
+    denied = await url_denials(
+        ToolEffects(Effect.READ, url_args=("url",)), {"url": url}, navigation
+    )
+    return None if not denied else denied[0].reason
 
 
 class Gateway:
@@ -186,6 +202,7 @@ class Gateway:
         gate = self.gate
         effect = tool_.effects.effect.value
         running = _RUNNING_FOR.set(gate.task)
+        navigating = _NAVIGATION.set(gate.policy.navigation)
         try:
             value: object = tool_.fn(**ruling.args)
             if tool_.is_async:
@@ -213,6 +230,7 @@ class Gateway:
             raise
         finally:
             _RUNNING_FOR.reset(running)
+            _NAVIGATION.reset(navigating)
         money = self._money(tool_, ruling.args)
         if money is not None:
             gate.spend(money, payment=tool_.effects.effect in _PAYMENTS)

@@ -107,24 +107,24 @@ class Reader:
         fetched = await self._fetch(url)
         if isinstance(fetched, ReadFailure):
             return fetched
-        final, kind, body = fetched.url, fetched.kind, fetched.body
-        if kind == "application/pdf" or body[:5] == b"%PDF-":
-            document = _pdf(final, body)
-            links: tuple[str, ...] = ()
-        elif kind in ("text/plain", "text/markdown"):
-            text = body.decode(fetched.encoding, "replace")
-            document = _document(final, _first_line(text), text, "text", "", None)
-            links = ()
-        else:
-            html = body.decode(fetched.encoding, "replace")
-            document, links = _html(final, html)
-            if len(document.text) < 200 and self.render is not None and "<script" in html:
-                document, links = _html(final, await self.render(final))  # needs JavaScript
+        final, body = fetched.url, fetched.body
+        document, links = await asyncio.to_thread(
+            parse, final, fetched.kind, body, fetched.encoding
+        )
+        if (
+            isinstance(document, Document)
+            and document.kind == "html"
+            and len(document.text) < 200
+            and self.render is not None
+            and b"<script" in body
+        ):
+            rendered = await self.render(final)  # the page needs JavaScript
+            document, links = await asyncio.to_thread(_html, final, rendered)
         if isinstance(document, ReadFailure):
             return document
         if not document.text.strip():
             return ReadFailure(url, "no readable text")
-        findings = tuple(self._detector.scan(document.text))
+        findings = tuple(await asyncio.to_thread(self._detector.scan, document.text))
         return Read(document, links, findings)
 
     async def _fetch(self, url: str) -> _Fetched | ReadFailure:
@@ -183,6 +183,19 @@ class Reader:
         rules = RobotFileParser()
         rules.parse(got.text.splitlines())
         return rules
+
+
+def parse(
+    url: str, kind: str, body: bytes, encoding: str = "utf-8"
+) -> tuple[Document | ReadFailure, tuple[str, ...]]:
+    """A fetched or stored source's document (and links): a PDF, plain text or Markdown, or
+    an HTML page (`kind`: its media type, or a file's suffix: `pdf`, `txt`, `md`, `html`)."""
+    if kind in ("application/pdf", "pdf") or body[:5] == b"%PDF-":
+        return _pdf(url, body), ()
+    if kind in ("text/plain", "text/markdown", "txt", "md"):
+        text = body.decode(encoding, "replace")
+        return _document(url, _first_line(text), text, "text", "", None), ()
+    return _html(url, body.decode(encoding, "replace"))
 
 
 def _html(url: str, html: str) -> tuple[Document, tuple[str, ...]]:

@@ -71,6 +71,11 @@ class Document:
         start, end = max(0, start), min(len(self.text), end)
         return Passage(self.url, start, end, self.text[start:end])
 
+    def around(self, span: Passage) -> str:
+        """The paragraph(s) of the text that `span` lies in (the span itself if none)."""
+        inside = [p.text for p in self.passages if p.start < span.end and span.start < p.end]
+        return "\n".join(inside) or span.text
+
     def find(self, quote: str) -> Passage | None:
         """Where `quote` is in the text (spaces and case aside), or None."""
         pattern = r"\s+".join(re.escape(word) for word in quote.split())
