@@ -24,6 +24,7 @@ from valet.server import (
     _org,
     _person_api,
     _replay,
+    _research_web,
     _schedules_api,
     _schedules_web,
     _sessions_api,
@@ -140,6 +141,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_sessions_api.api)
     app.include_router(_schedules_api.api)
     app.include_router(_replay.api)
+    app.include_router(_research_web.api)
+    app.include_router(_research_web.web)
     app.include_router(_sessions_api.web)
     app.include_router(_audit.web)
     app.include_router(_sources_api.api)

@@ -109,6 +109,8 @@ PERSON_ROUTES: tuple[str, ...] = (
     "/api/tasks/{task_id}/handback",
     "/api/tasks/{task_id}/lease",
     "/api/tasks/{task_id}/live",
+    "/api/tasks/{task_id}/report",
+    "/tasks/{task_id}/report",
     "/api/runs",
     "/api/runs/{run_id}",
     "/api/requests",

@@ -48,6 +48,13 @@ class NewTask(_Input):
         max_length=500,
         description="`provider:name`, e.g. `openai:gpt-4.1`; default: the server's model.",
     )
+    research: bool = Field(
+        default=False,
+        description="Deep research: `task` is a question; valet searches, reads sources in "
+        "parallel, notes exact quotes and writes a report whose every cited sentence is "
+        "checked against its passage (`GET /api/tasks/{task_id}/report`). Sources are read "
+        "only where the navigation rules allow (the start page's host is allowed).",
+    )
     agent_mode: bool = Field(
         default=True,
         description="The agent acts on its own (asking before consequential actions). "
@@ -157,6 +164,8 @@ class TaskDetail(TaskSummary):
     model: str | None
     max_steps: int
     agent_mode: bool
+    research: bool = False
+    """A deep-research task: its report at `GET /api/tasks/{task_id}/report` once written."""
     success: bool | None
     stop_reason: str | None
     """Why the run stopped before finishing (max_steps, loop, ...); set with status `stopped`."""

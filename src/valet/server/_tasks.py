@@ -41,6 +41,7 @@ from valet.errors import (
     ValetError,
 )
 from valet.record import new_run_id
+from valet.research._task import RESEARCH_TOOLSET, research_brief, research_toolset
 from valet.runtime import (
     BrowserUnavailable,
     Checkpoints,
@@ -578,6 +579,7 @@ class TaskManager:
         except ConfigError as exc:
             self._fail(task, f"valet's configuration is invalid: {exc}")
             return
+        researching = [t for t in setup["toolsets"] if t.connector == RESEARCH_TOOLSET]
         space = None  # a person's task signs in with their own accounts and vault only
         if task.owner is not None:
             try:
@@ -587,6 +589,9 @@ class TaskManager:
             except (ConfigError, ValidationError, PeopleError, StoreUnavailable) as exc:
                 self._fail(task, f"your rules or accounts cannot be read: {exc}")
                 return
+        if request.research:  # the installation's research toolset (its index, its search)
+            others = [t for t in setup["toolsets"] if t.connector != RESEARCH_TOOLSET]
+            setup["toolsets"] = research_toolset([*others, *researching[:1]])
         try:
             billed = await asyncio.to_thread(self._billed, task)
             budget, budget_of = await asyncio.to_thread(
@@ -599,7 +604,7 @@ class TaskManager:
         spec = TaskSpec(
             on_behalf_of=await asyncio.to_thread(self.on_behalf, task.id),
             price_per_mtok=None if price is None else (price.input, price.output),
-            task=request.task,
+            task=research_brief(request.task) if request.research else request.task,
             start_url=request.start_url or choice.start_url,
             limits=Limits(
                 max_steps=task.max_steps,

@@ -50,6 +50,7 @@ def task_detail(task: TaskState, runs: RunStore) -> TaskDetail:
         model=task.model_name,
         max_steps=task.max_steps,
         agent_mode=task.request.agent_mode,
+        research=task.request.research,
         success=getattr(end, "success", None),
         stop_reason=end.reason if isinstance(end, Stopped) else None,
         detail=end.detail if isinstance(end, Stopped) else None,

@@ -81,10 +81,21 @@ async def compose(
     task: Annotated[str, Form()] = "",
     start_url: Annotated[str, Form()] = "",
     agent_mode: Annotated[str | None, Form()] = None,
+    research: Annotated[str | None, Form()] = None,
 ) -> Response:
-    form = {"task": task, "start_url": start_url, "agent_mode": agent_mode is not None}
+    form = {
+        "task": task,
+        "start_url": start_url,
+        "agent_mode": agent_mode is not None,
+        "research": research is not None,
+    }
     try:
-        new = NewTask(task=task, start_url=start_url or None, agent_mode=agent_mode is not None)
+        new = NewTask(
+            task=task,
+            start_url=start_url or None,
+            agent_mode=agent_mode is not None,
+            research=research is not None,
+        )
         created = tasks_of(request).create(new, who=principal_of(request))
     except ValidationError as exc:
         return _composer(request, form, problems=[_problem(e) for e in exc.errors()])
