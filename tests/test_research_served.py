@@ -83,8 +83,14 @@ def test_a_research_task_survives_a_kill_and_serves_its_report(
         assert final["research"] is True
         report = server.get(f"/api/tasks/{task_id}/report")
         page = server.get(f"/tasks/{task_id}/report")
+        link = _valet(home, "link").stdout.strip().split()[-1]
+        shown = asyncio.run(_in_chromium(link, f"http://127.0.0.1:{server.port}", task_id))
     finally:
         server.stop()
+    assert shown["progress"] == ["8", "3", "2"]  # found (eight hits), read, noted
+    assert shown["target"] == "note-1"
+    assert "42,000 vehicles cross it each day" in shown["cited"]
+    assert shown["sources"] >= 2
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/markdown")
     text = report.text
     assert "About 42,000 vehicles cross the bridge each day [1, 2]." in text.split("\n## ")[0]
@@ -92,7 +98,25 @@ def test_a_research_task_survives_a_kill_and_serves_its_report(
     book = json.loads((home / "runs" / task_id / "research" / "research.json").read_text())
     assert [n["number"] for n in book["notes"]] == [1, 2]  # the same note again: no new number
     assert set(book["documents"]) == {official, news, pdf}
-    assert page.status_code == 200 and 'href="#note-1"' in page.text
+    assert page.status_code == 200 and 'href="#note-1"' in page.text, page.text[-2000:]
+
+
+async def _in_chromium(link: str, base: str, task_id: str) -> dict[str, Any]:
+    """The research view in real Chromium: its progress, and what a click on [1] shows."""
+    from tests._chromium import chromium
+
+    async with chromium() as browser:
+        page = await (await browser.new_context()).new_page()
+        await page.goto(link)
+        await page.goto(f"{base}/tasks/{task_id}/report")
+        progress = [await page.locator(f"#research-{n}").inner_text() for n in ("found", "read")]
+        progress.append(await page.locator("#research-noted").inner_text())
+        await page.locator(".report-body a.cite", has_text="[1]").first.click()
+        await page.wait_for_url("**#note-1")
+        target = await page.evaluate("document.querySelector(':target')?.id")
+        cited = await page.locator("#note-1 .passage").inner_text()
+        sources = await page.locator("table tbody tr").count()
+        return {"progress": progress, "target": target, "cited": cited, "sources": sources}
 
 
 def _question(server: Server, task_id: str) -> dict[str, Any] | None:

@@ -1,29 +1,38 @@
-"""A research task's report, in the API (Markdown) and the web app (the report page, whose
-citations show the passage they cite)."""
+"""A research task's report, in the API (Markdown) and the web app: a page with the research's
+progress (sources found, read, noted; instructions flagged) while it runs, then the checked
+report, whose every citation shows the passage it cites."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from valet.research import DomainLists
+from valet.research._report import Report, build_report
+from valet.research._task import question_of
+from valet.research._toolset import Notebook
 from valet.server._api import tasks_of
 from valet.server._principal import principal_of
-from valet.server._schemas import ErrorBody
+from valet.server._schemas import FINAL_STATUSES, ErrorBody
+from valet.server._task_state import TaskState
+from valet.server._views import counts
+from valet.server._web import templates
 
 api = APIRouter(prefix="/api", tags=["tasks"])
 web = APIRouter(include_in_schema=False)
 
 
-def _report(request: Request, task_id: str, suffix: str) -> Path:
-    manager = tasks_of(request)
-    task = manager.visible(task_id, principal_of(request))
-    path = manager.home / "runs" / (task.run_id or task.id) / "research" / f"report.{suffix}"
-    if not path.is_file():
-        raise HTTPException(404, f"task {task_id} has no research report (yet)")
-    return path
+def _task(request: Request, task_id: str) -> TaskState:
+    return tasks_of(request).visible(task_id, principal_of(request))
+
+
+def _folder(request: Request, task: TaskState) -> Path:
+    return tasks_of(request).home / "runs" / (task.run_id or task.id) / "research"
 
 
 @api.get(
@@ -35,12 +44,72 @@ async def report_markdown(task_id: str, request: Request) -> Response:
     """A research task's report as Markdown: the checked text, where sources disagree, every
     citation (URL, quote, character offsets), the sources with their credibility, the
     instructions found in sources, and what was removed as unsupported. 404 until written."""
-    text = await asyncio.to_thread(_report(request, task_id, "md").read_text, "utf-8")
+    path = _folder(request, _task(request, task_id)) / "report.md"
+    if not path.is_file():
+        raise HTTPException(404, f"task {task_id} has no research report (yet)")
+    text = await asyncio.to_thread(path.read_text, "utf-8")
     return PlainTextResponse(text, media_type="text/markdown; charset=utf-8")
 
 
 @web.get("/tasks/{task_id}/report", response_class=HTMLResponse)
 async def report_page(task_id: str, request: Request) -> Response:
-    """The report as a page of its own (every source's text in it is escaped)."""
-    page = await asyncio.to_thread(_report(request, task_id, "html").read_text, "utf-8")
-    return HTMLResponse(page)
+    """The research view: progress, then the report (every source's text in it escaped)."""
+    context = await _view(request, task_id)
+    return templates.TemplateResponse(request, "research.html", context)
+
+
+@web.get("/ui/tasks/{task_id}/research", response_class=HTMLResponse)
+async def report_fragment(task_id: str, request: Request) -> Response:
+    context = await _view(request, task_id)
+    return templates.TemplateResponse(request, "_research.html", context)
+
+
+async def _view(request: Request, task_id: str) -> dict[str, Any]:
+    task = _task(request, task_id)
+    book = await asyncio.to_thread(Notebook, _folder(request, task) / "research.json")
+    report: Report | None = None
+    if book.report is not None:
+        report = build_report(
+            question_of(task.request.task),
+            str(book.report["title"]),
+            str(book.report["draft"]),
+            book.notes,
+            book.sources(DomainLists()),
+        )
+    return {
+        "counts": counts(tasks_of(request)),
+        "task": task,
+        "question": question_of(task.request.task),
+        "final": task.status in FINAL_STATUSES,
+        "found": len(book.found),
+        "read": len(book.documents),
+        "noted": len(book.notes),
+        "flagged": sorted(book.flags),
+        "report": report,
+        "body": [] if report is None else _body(report),
+        "markdown": (_folder(request, task) / "report.md").is_file(),
+    }
+
+
+def _body(report: Report) -> list[dict[str, Any]]:
+    """The kept sentences, each cut into text and citation numbers (links to their notes)."""
+    shown: list[dict[str, Any]] = []
+    for sentence in report.sentences:
+        if not sentence.kept:
+            continue
+        parts: list[tuple[str, str | int]] = []
+        at = 0
+        for match in _MARKER.finditer(sentence.text):
+            parts.append(("text", sentence.text[at : match.start()]))
+            parts += [("cite", int(n)) for n in match.group(1).split(",")]
+            at = match.end()
+        parts.append(("text", sentence.text[at:]))
+        support = sentence.support
+        partial = support is not None and support.verdict == "partial"
+        shown.append(
+            {"parts": parts, "partial": "; ".join(support.problems) if partial and support else ""}
+        )
+    return shown
+
+
+_MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
