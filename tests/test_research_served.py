@@ -7,6 +7,7 @@ read (multi-person isolation is the same dependency as every task route)."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from pypdf import PdfReader
 from tests._research_corpus import Corpus, make_pdfs, serve
 from tests.test_durable import Server, _final, _wait
 from tests.test_research_run import _note, _valet
@@ -83,6 +85,7 @@ def test_a_research_task_survives_a_kill_and_serves_its_report(
         assert final["research"] is True
         report = server.get(f"/api/tasks/{task_id}/report")
         page = server.get(f"/tasks/{task_id}/report")
+        printed = server.get(f"/tasks/{task_id}/report.pdf")
         link = _valet(home, "link").stdout.strip().split()[-1]
         shown = asyncio.run(_in_chromium(link, f"http://127.0.0.1:{server.port}", task_id))
     finally:
@@ -98,6 +101,9 @@ def test_a_research_task_survives_a_kill_and_serves_its_report(
     book = json.loads((home / "runs" / task_id / "research" / "research.json").read_text())
     assert [n["number"] for n in book["notes"]] == [1, 2]  # the same note again: no new number
     assert set(book["documents"]) == {official, news, pdf}
+    assert printed.status_code == 200 and printed.content.startswith(b"%PDF-")
+    pdf_text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(printed.content)).pages)
+    assert "About 42,000 vehicles cross the bridge each day" in " ".join(pdf_text.split())
     assert page.status_code == 200 and 'href="#note-1"' in page.text, page.text[-2000:]
 
 

@@ -4,6 +4,7 @@ from valet.browser._egress import Connection, EgressCheck, EgressProxy
 from valet.browser._interception import DocumentCheck, DocumentKind, DocumentRequest
 from valet.browser._masking import SENSITIVE_FIELDS
 from valet.browser._pool import BrowserPool
+from valet.browser._printing import print_pdf
 from valet.browser._privacy import (
     Forgotten,
     forget_all,
@@ -58,6 +59,7 @@ __all__ = [
     "forget_all",
     "forget_site",
     "is_sensitive",
+    "print_pdf",
     "render_observation",
     "wipe_profile",
 ]

@@ -111,6 +111,7 @@ PERSON_ROUTES: tuple[str, ...] = (
     "/api/tasks/{task_id}/live",
     "/api/tasks/{task_id}/report",
     "/tasks/{task_id}/report",
+    "/tasks/{task_id}/report.pdf",
     "/ui/tasks/{task_id}/research",
     "/api/runs",
     "/api/runs/{run_id}",

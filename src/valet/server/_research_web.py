@@ -12,6 +12,8 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from valet._home import private_file
+from valet.browser import print_pdf
 from valet.research import DomainLists
 from valet.research._report import Report, build_report
 from valet.research._task import question_of
@@ -56,6 +58,23 @@ async def report_page(task_id: str, request: Request) -> Response:
     """The research view: progress, then the report (every source's text in it escaped)."""
     context = await _view(request, task_id)
     return templates.TemplateResponse(request, "research.html", context)
+
+
+@web.get("/tasks/{task_id}/report.pdf")
+async def report_pdf(task_id: str, request: Request) -> Response:
+    """The report printed to PDF by valet's own Chromium (offline: nothing is fetched)."""
+    folder = _folder(request, _task(request, task_id))
+    page, printed = folder / "report.html", folder / "report.pdf"
+    if not page.is_file():
+        raise HTTPException(404, f"task {task_id} has no research report (yet)")
+    if not printed.is_file() or printed.stat().st_mtime < page.stat().st_mtime:
+        html = await asyncio.to_thread(page.read_text, "utf-8")
+        await asyncio.to_thread(write_private_bytes, printed, await print_pdf(html))
+    body = await asyncio.to_thread(printed.read_bytes)
+    disposition = f'attachment; filename="report-{task_id}.pdf"'
+    return Response(
+        body, media_type="application/pdf", headers={"Content-Disposition": disposition}
+    )
 
 
 @web.get("/ui/tasks/{task_id}/research", response_class=HTMLResponse)
@@ -113,3 +132,7 @@ def _body(report: Report) -> list[dict[str, Any]]:
 
 
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
+
+
+def write_private_bytes(path: Path, body: bytes) -> None:
+    private_file(path).write_bytes(body)
