@@ -19,10 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, assert_never, cast
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
-from valet.agent import Finished, Limits, RunEnd, StepRecord, Stopped
+from valet.agent import Finished, RunEnd, StepRecord, Stopped
 from valet.billing import (
     Metering,
     QuotaExceeded,
@@ -38,19 +38,15 @@ from valet.errors import (
     StartPageUnreachable,
     StartupError,
     StoreUnavailable,
-    ValetError,
 )
 from valet.record import new_run_id
-from valet.research._task import RESEARCH_TOOLSET, research_brief, research_toolset
 from valet.runtime import (
     BrowserUnavailable,
     Checkpoints,
     DbosCheckpoints,
     DurableTasks,
     Schedules,
-    TaskSpec,
     forget_state,
-    person_setup,
     run_task,
 )
 from valet.server._accounts import Accounts
@@ -73,6 +69,7 @@ from valet.server._schemas import (
     TaskStatus,
 )
 from valet.server._settings import ModelChoice, ModelFactory, tasks_per_account
+from valet.server._task_spec import CannotRun, prepare
 from valet.server._task_state import (
     ASKS,
     BadModel,
@@ -90,7 +87,6 @@ from valet.settings import load_config, signing_in_as
 from valet.store import (
     Bus,
     BusMessage,
-    PeopleError,
     StoredMessage,
     StoredTask,
     TaskStore,
@@ -99,7 +95,6 @@ from valet.store import (
     reason_of,
     shown_url,
 )
-from valet.vault import Vault
 
 log = logging.getLogger("valet.server")
 
@@ -573,60 +568,24 @@ class TaskManager:
     async def _execute(
         self, task: TaskState, choice: ModelChoice, checkpoints: Checkpoints | None = None
     ) -> None:
-        request = task.request
-        try:  # the person's rules, toolsets and grants, read afresh for every task
-            setup = await asyncio.to_thread(person_setup, self.home)
-        except ConfigError as exc:
-            self._fail(task, f"valet's configuration is invalid: {exc}")
-            return
-        researching = [t for t in setup["toolsets"] if t.connector == RESEARCH_TOOLSET]
-        space = None  # a person's task signs in with their own accounts and vault only
-        if task.owner is not None:
-            try:
-                setup, space = await asyncio.to_thread(
-                    self.accounts.person_setup, self.home, task.owner, setup
-                )
-            except (ConfigError, ValidationError, PeopleError, StoreUnavailable) as exc:
-                self._fail(task, f"your rules or accounts cannot be read: {exc}")
-                return
-        if request.research:  # the installation's research toolset (its index, its search)
-            others = [t for t in setup["toolsets"] if t.connector != RESEARCH_TOOLSET]
-            setup["toolsets"] = research_toolset([*others, *researching[:1]])
         try:
             billed = await asyncio.to_thread(self._billed, task)
-            budget, budget_of = await asyncio.to_thread(
-                self.accounts.budget_for, task.id, task.owner, task.cost_usd, billed
+            ready = await prepare(
+                task,
+                choice,
+                home=self.home,
+                accounts=self.accounts,
+                browser=self._browser,
+                billed=billed,
+                on_behalf=await asyncio.to_thread(self.on_behalf, task.id),
             )
         except (SQLAlchemyError, StoreUnavailable) as exc:  # unknown spending: no run
             self._fail(task, f"the budgets cannot be checked: {exc}")
             return
-        price = self.accounts.metering.price_of(task.model_name)
-        spec = TaskSpec(
-            on_behalf_of=await asyncio.to_thread(self.on_behalf, task.id),
-            price_per_mtok=None if price is None else (price.input, price.output),
-            task=research_brief(request.task) if request.research else request.task,
-            start_url=request.start_url or choice.start_url,
-            limits=Limits(
-                max_steps=task.max_steps,
-                budget_usd=budget,
-                budget_of=budget_of,
-                # only a task's own budget is extended: a month's is the month's
-                budget_asks=self.accounts.metering.budgets.ask
-                and budget_of.startswith("the task's"),
-            ),
-            # A persistent profile holds the installation's sign-ins: a person's task gets a
-            # fresh, isolated one.
-            browser=self._browser
-            if task.owner is None
-            else self._browser.model_copy(update={"profile": None}),
-            read_only=not request.agent_mode,
-            **setup,
-        )
-        try:  # the vault fills logins on bound sites, as in `valet run` (the person's own)
-            vault = await asyncio.to_thread(Vault.load, space or self.home)
-        except ValetError as exc:
-            self._fail(task, f"the vault cannot be opened: {exc}")
+        except CannotRun as exc:
+            self._fail(task, str(exc))
             return
+        spec, space, vault = ready.spec, ready.space, ready.vault
         person = self.desk.task(task.id)
         if task.started_at is None:
             task.started_at = now()
