@@ -304,6 +304,13 @@ OPENERS: dict[str, ToolsetsFor] = {
             },
         )
     ],
+    "research": lambda files, repo: [
+        ToolsetConfig(
+            name="research",
+            connector="research",
+            settings={"provider": "searxng", "searxng_url": "http://127.0.0.1:9"},
+        )
+    ],
     "matrix": lambda files, repo: [
         ToolsetConfig(
             name="chat",
