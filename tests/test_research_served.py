@@ -44,7 +44,9 @@ def test_a_research_task_survives_a_kill_and_serves_its_report(
     url = corpus.url
     official, news = f"{url}/official/bridge-facts", f"{url}/news/traffic-growth"
     pdf = f"{url}/files/annual-report-2025.pdf"
+    plan = ["How many vehicles a day?", "Do sources agree?"]
     script: list[Any] = [
+        {"raw": {"tool": "research_plan", "args": {"questions": plan}}},
         {"raw": {"tool": "research_search", "args": {"query": "bridge vehicles each day"}}},
         {"raw": {"tool": "research_read", "args": {"urls": [official, news]}}},
         _note(news, "42,000 vehicles cross it each day", "About 42,000 vehicles a day."),
@@ -92,6 +94,7 @@ def test_a_research_task_survives_a_kill_and_serves_its_report(
         server.stop()
     assert shown["progress"] == ["8", "3", "2"]  # found (eight hits), read, noted
     assert shown["target"] == "note-1"
+    assert shown["plan"] == plan
     assert "42,000 vehicles cross it each day" in shown["cited"]
     assert shown["sources"] >= 2
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/markdown")
@@ -122,7 +125,14 @@ async def _in_chromium(link: str, base: str, task_id: str) -> dict[str, Any]:
         target = await page.evaluate("document.querySelector(':target')?.id")
         cited = await page.locator("#note-1 .passage").inner_text()
         sources = await page.locator("table tbody tr").count()
-        return {"progress": progress, "target": target, "cited": cited, "sources": sources}
+        planned = await page.locator("#research-plan li").all_inner_texts()
+        return {
+            "progress": progress,
+            "target": target,
+            "cited": cited,
+            "sources": sources,
+            "plan": planned,
+        }
 
 
 def _question(server: Server, task_id: str) -> dict[str, Any] | None:

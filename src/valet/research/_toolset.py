@@ -11,7 +11,8 @@
     trusted = ["who.int"]                   # your lists: the credibility score follows them
     distrusted = ["content-farm.example"]
 
-The model plans, then `research_search`es, `research_read`s sources (several at once; each is
+The model plans (`research_plan`: its sub-questions, shown to the person), then
+`research_search`es, `research_read`s sources (several at once; each is
 fetched only where the task's navigation rules allow, robots.txt respected), `research_note`s
 quotes (found in the source's text, so every note has exact offsets), and
 `research_write`s the report citing notes as [n]: every cited sentence is checked against its
@@ -67,6 +68,12 @@ class ResearchSettings(BaseModel):
     trusted: tuple[str, ...] = ()
     distrusted: tuple[str, ...] = ()
     news: tuple[str, ...] = ()
+
+
+class Plan(BaseModel):
+    questions: list[str] = Field(
+        min_length=1, max_length=12, description="The sub-questions that answer the question."
+    )
 
 
 class Search(BaseModel):
@@ -128,6 +135,7 @@ class Notebook:
         self.flags: dict[str, list[str]] = {}
         self.notes: dict[int, Note] = {}
         self.report: dict[str, Any] | None = None
+        self.plan: list[str] = []
         if path.is_file():
             self._load(json.loads(path.read_text(encoding="utf-8")))
 
@@ -152,6 +160,7 @@ class Notebook:
             context = n.get("context", "")
             self.notes[number] = Note(number, passage, n["claim"], n.get("title", ""), context)
         self.report = data.get("report")
+        self.plan = list(data.get("plan", []))
 
     def save(self) -> None:
         documents = {
@@ -172,6 +181,7 @@ class Notebook:
             for n in self.notes.values()
         ]
         data = {
+            "plan": self.plan,
             "found": self.found,
             "documents": documents,
             "flags": self.flags,
@@ -217,6 +227,12 @@ async def _open(name: str, settings: ResearchSettings) -> AsyncGenerator[Toolset
                 folder = valet_home() / "runs" / task_id / "research"  # kept with the run
                 books[task_id] = Notebook(folder / "research.json")
             return books[task_id]
+
+        async def plan(args: Plan) -> str:
+            notebook = book()
+            notebook.plan = [q.strip() for q in args.questions if q.strip()]
+            await asyncio.to_thread(notebook.save)
+            return f"planned {len(notebook.plan)} sub-question(s)"
 
         async def search(args: Search) -> str:
             try:
@@ -305,6 +321,14 @@ async def _open(name: str, settings: ResearchSettings) -> AsyncGenerator[Toolset
 
         read_only = ("research.read",)
         operations = (
+            Operation(
+                "plan",
+                "Say the sub-questions you will research (shown to the person).",
+                Plan,
+                Effect.READ,
+                plan,
+                read_only,
+            ),
             Operation(
                 "search",
                 "Search the web (or the local index).",

@@ -100,6 +100,7 @@ async def _view(request: Request, task_id: str) -> dict[str, Any]:
         "task": task,
         "question": question_of(task.request.task),
         "final": task.status in FINAL_STATUSES,
+        "plan": book.plan,
         "found": len(book.found),
         "read": len(book.documents),
         "noted": len(book.notes),
