@@ -19,6 +19,7 @@ import httpx
 import pytest
 from tests._research_corpus import FORUM, OFFICIAL, PDF_REPORT, Corpus, make_pdfs, serve
 
+from valet.browser import Renderer
 from valet.research import (
     Brave,
     Document,
@@ -296,3 +297,41 @@ def test_credibility_follows_kind_lists_date_author_and_agreement() -> None:
     assert assess(scholarly, today=today).kind == "peer_reviewed"
     lists = DomainLists(distrusted=("example.gov",))
     assert assess(official, lists, today=today).score < first.score - 0.3
+
+
+# ---------------------------------------------------------------- pages that need JavaScript
+
+
+def _js_page(beacon: str) -> bytes:
+    parts = ["The live counter shows", "41,870 vehicles", "so far today on the Kestrel Bay bridge."]
+    more = "The counter is reset at midnight and its figures are published each morning. " * 3
+    return (
+        "<!doctype html><html><head><title>Live traffic</title></head><body><div id='app'>"
+        "</div><script>document.getElementById('app').innerHTML = '<article><h1>Live traffic"
+        f"</h1><p>' + {parts!r}.join(' ') + '</p><p>{more}</p></article>';"
+        f"fetch('{beacon}').catch(() => null);</script></body></html>"
+    ).encode()
+
+
+async def test_a_page_that_needs_javascript_is_rendered_within_the_rules(corpus: Corpus) -> None:
+    other = _Stand({"tracked": True})  # another host the page calls: not allowed
+    corpus.files["/app/live"] = ("text/html", _js_page(other.url + "/beacon"))
+    allowed = urlsplit(corpus.url).netloc
+
+    async def allow(url: str) -> str | None:
+        return None if urlsplit(url).netloc == allowed else "not an allowed host"
+
+    renderer = Renderer()
+    try:
+        async with httpx.AsyncClient() as client:
+            plain = await Reader(client).read(corpus.url + "/app/live")
+            reader = Reader(client, render=lambda url: renderer.render(url, allow))
+            rendered = await reader.read(corpus.url + "/app/live")
+    finally:
+        await renderer.close()
+        other.close()
+    assert isinstance(plain, ReadFailure) and plain.reason == "no readable text"
+    assert isinstance(rendered, Read), rendered
+    assert "The live counter shows 41,870 vehicles" in rendered.document.text
+    assert other.seen == []  # the page's call to another host never left the browser
+    assert renderer.refused == [other.url + "/beacon"]

@@ -13,6 +13,7 @@ from valet.browser._privacy import (
     wipe_profile,
 )
 from valet.browser._render import render_observation
+from valet.browser._rendering import Renderer
 from valet.browser._screencast import Screencast, ScreencastSettings
 from valet.browser._session import BrowserSession
 from valet.browser._settings import DEFAULT_SENSITIVE_SITES, BrowserSettings
@@ -50,6 +51,7 @@ __all__ = [
     "FormFacts",
     "FormTarget",
     "Observation",
+    "Renderer",
     "Screencast",
     "ScreencastSettings",
     "Tab",

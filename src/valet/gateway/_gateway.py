@@ -16,7 +16,7 @@ values the model can read. Only valet's own bugs and a tool's unexpected excepti
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -83,13 +83,22 @@ async def may_reach(url: str) -> str | None:
     as for a URL argument: for the addresses a tool finds on its own, such as a redirect);
     None when it may. Outside `Gateway.call` every address is refused: nothing says which
     rules apply."""
+    return await reach_check()(url)
+
+
+def reach_check() -> Callable[[str], Awaitable[str | None]]:
+    """`may_reach` bound to the running task's navigation rules now, for code that runs
+    outside the tool's own context later (a browser's request handler)."""
     navigation = _NAVIGATION.get()
-    if navigation is None:
-        return "no task is running, so no navigation rules say where it may go"
-    denied = await url_denials(
-        ToolEffects(Effect.READ, url_args=("url",)), {"url": url}, navigation
-    )
-    return None if not denied else denied[0].reason
+
+    async def check(url: str) -> str | None:
+        if navigation is None:
+            return "no task is running, so no navigation rules say where it may go"
+        effects = ToolEffects(Effect.READ, url_args=("url",))
+        denied = await url_denials(effects, {"url": url}, navigation)
+        return None if not denied else denied[0].reason
+
+    return check
 
 
 class Gateway:

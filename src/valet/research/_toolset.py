@@ -38,10 +38,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from valet._home import write_private
+from valet.browser import Renderer
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Toolset
 from valet.effects import Effect
-from valet.gateway import ToolFailure, current_task, may_reach
+from valet.gateway import ToolFailure, current_task, may_reach, reach_check
 from valet.research._credibility import DomainLists, assess
 from valet.research._reader import Read, Reader
 from valet.research._report import Note, SourceEntry, agreement, build_report
@@ -211,9 +212,15 @@ async def _open(name: str, settings: ResearchSettings) -> AsyncGenerator[Toolset
     lists = DomainLists(settings.trusted, settings.distrusted, settings.news)
     async with httpx.AsyncClient(follow_redirects=False) as client:
         provider = _provider(settings, client)
+        renderer = Renderer()
+
+        async def render(url: str) -> str:  # a page that needs JavaScript
+            return await renderer.render(url, reach_check())
+
         reader = Reader(
             client,
             allow=may_reach,
+            render=render,
             concurrency=settings.readers,
             per_domain=settings.per_domain,
             robots=settings.robots,
