@@ -17,6 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
 from tests._research_corpus import FORUM, OFFICIAL, PDF_REPORT, Corpus, make_pdfs, serve
 
 from valet.browser import Renderer
@@ -32,8 +34,10 @@ from valet.research import (
     Searxng,
     assess,
     check,
+    check_with_model,
     sentences,
 )
+from valet.research._checker import model_entails
 
 # ---------------------------------------------------------------- the checker
 
@@ -335,3 +339,30 @@ async def test_a_page_that_needs_javascript_is_rendered_within_the_rules(corpus:
     assert "The live counter shows 41,870 vehicles" in rendered.document.text
     assert other.seen == []  # the page's call to another host never left the browser
     assert renderer.refused == [other.url + "/beacon"]
+
+
+# ---------------------------------------------------------------- a model's entailment check
+
+
+def _answering(entailed: bool | None) -> FunctionModel:
+    """A model that answers the entailment question (None: it fails)."""
+
+    def reply(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        if entailed is None:
+            raise ConnectionError("the model server went away")
+        tool = info.output_tools[0].name
+        return ModelResponse(parts=[ToolCallPart(tool, {"entailed": entailed})])
+
+    return FunctionModel(reply)
+
+
+async def test_a_models_no_makes_a_supported_sentence_partial_never_the_reverse() -> None:
+    sentence = "The bridge opened to traffic on 14 June 2019."
+    agreed = await check_with_model(sentence, OFFICIAL, model_entails(_answering(True)))
+    assert agreed.ok
+    doubted = await check_with_model(sentence, OFFICIAL, model_entails(_answering(False)))
+    assert doubted.verdict == "partial" and "the model" in doubted.problems[0]
+    silent = await check_with_model(sentence, OFFICIAL, model_entails(_answering(None)))
+    assert silent.ok  # a failing model says nothing: the code's verdict stands
+    wrong = "The bridge opened to traffic on 14 June 2017."
+    assert not (await check_with_model(wrong, OFFICIAL, model_entails(_answering(True)))).ok

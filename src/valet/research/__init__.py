@@ -9,10 +9,10 @@ every citation is checked against the passage it cites.
   `Read` (document, links, injection findings) or `ReadFailure`.
 - `assess` / `Credibility` / `DomainLists` / `kind_of`: a documented score per source.
 - `check` / `Support` / `sentences`: does a passage support a sentence (numbers, dates, names,
-  negation, overlap); `check_with_model` adds a model's entailment.
+  negation, overlap); `check_with_model` adds a model's entailment (`model_entails(model)`).
 """
 
-from valet.research._checker import Support, check, check_with_model, sentences
+from valet.research._checker import Support, check, check_with_model, model_entails, sentences
 from valet.research._credibility import Credibility, DomainLists, assess, kind_of
 from valet.research._reader import Read, Reader, ReadFailure
 from valet.research._search import Brave, LocalIndex, SearchError, SearchProvider, Searxng
@@ -37,6 +37,7 @@ __all__ = [
     "check",
     "check_with_model",
     "kind_of",
+    "model_entails",
     "sentences",
     "split_passages",
 ]

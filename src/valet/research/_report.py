@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
-from valet.research._checker import Support, check, sentences
+from valet.research._checker import Entails, Support, check, check_with_model, sentences
 from valet.research._credibility import Credibility
 from valet.research._sources import Passage
 
@@ -204,6 +204,20 @@ def build_report(
         best = max([*supports, joined], key=lambda s: (_RANK[s.verdict], s.overlap))
         checked.append(CheckedSentence(sentence, cites, best))
     return Report(question, title, tuple(checked), notes, sources, contradictions(notes))
+
+
+async def confirm(report: Report, entails: Entails) -> Report:
+    """`report` with every sentence the code found supported put to a model too: one the model
+    finds unsaid by its passages becomes partly supported (never the other way round)."""
+    checked: list[CheckedSentence] = []
+    for sentence in report.sentences:
+        if sentence.support is not None and sentence.support.ok:
+            claim = _MARKER.sub("", sentence.text).strip()
+            passage = " ".join(report.notes[n].support for n in sentence.cites)
+            confirmed = await check_with_model(claim, passage, entails)
+            sentence = replace(sentence, support=confirmed)
+        checked.append(sentence)
+    return replace(report, sentences=tuple(checked))
 
 
 def contradictions(notes: dict[int, Note]) -> tuple[Contradiction, ...]:

@@ -10,6 +10,7 @@
     readers = 8                             # sources read at once; per_domain = 2 per site
     trusted = ["who.int"]                   # your lists: the credibility score follows them
     distrusted = ["content-farm.example"]
+    # check_model = "ollama:qwen3:8b"       # a model also checks each supported sentence
 
 The model plans (`research_plan`: its sub-questions, shown to the person), then
 `research_search`es, `research_read`s sources (several at once; each is
@@ -42,14 +43,16 @@ from valet.browser import Renderer
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Toolset
 from valet.effects import Effect
+from valet.errors import ConfigError
 from valet.gateway import ToolFailure, current_task, may_reach, reach_check
+from valet.research._checker import Entails, model_entails
 from valet.research._credibility import DomainLists, assess
 from valet.research._reader import Read, Reader
-from valet.research._report import Note, SourceEntry, agreement, build_report
+from valet.research._report import Note, SourceEntry, agreement, build_report, confirm
 from valet.research._search import Brave, LocalIndex, SearchError, SearchProvider, Searxng
 from valet.research._sources import Document, Passage, split_passages
 from valet.research._task import question_of
-from valet.settings import secrets_home, valet_home
+from valet.settings import load_config, secrets_home, valet_home
 
 _SHOWN_PASSAGES = 12
 _SHOWN_CHARS = 6000
@@ -69,6 +72,9 @@ class ResearchSettings(BaseModel):
     trusted: tuple[str, ...] = ()
     distrusted: tuple[str, ...] = ()
     news: tuple[str, ...] = ()
+    check_model: str | None = None
+    """A model (`provider:name`) that also checks each sentence the code finds supported
+    (an entailment check); None: the code's check alone."""
 
 
 class Plan(BaseModel):
@@ -210,6 +216,7 @@ class Notebook:
 @asynccontextmanager
 async def _open(name: str, settings: ResearchSettings) -> AsyncGenerator[Toolset]:
     lists = DomainLists(settings.trusted, settings.distrusted, settings.news)
+    entails = None if settings.check_model is None else _entails(settings.check_model)
     async with httpx.AsyncClient(follow_redirects=False) as client:
         provider = _provider(settings, client)
         renderer = Renderer()
@@ -300,6 +307,8 @@ async def _open(name: str, settings: ResearchSettings) -> AsyncGenerator[Toolset
             report = build_report(
                 question, args.title, args.text, notebook.notes, notebook.sources(lists)
             )
+            if entails is not None:
+                report = await confirm(report, entails)
             folder = notebook.path.parent
             await asyncio.to_thread(write_private, folder / "report.md", report.to_markdown())
             await asyncio.to_thread(write_private, folder / "report.html", report.to_html())
@@ -373,6 +382,15 @@ async def _open(name: str, settings: ResearchSettings) -> AsyncGenerator[Toolset
         yield Toolset(
             name, f"research with {provider.name}", "none", operations, connector="research"
         )
+
+
+def _entails(name: str) -> Entails:
+    from valet.models import build_model, resolve_model_config
+
+    try:
+        return model_entails(build_model(resolve_model_config(name, config=load_config())))
+    except ConfigError as exc:
+        raise ConnectorError(f"research: check_model {name!r}: {exc}") from exc
 
 
 def _provider(settings: ResearchSettings, client: httpx.AsyncClient) -> SearchProvider:
