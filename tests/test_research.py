@@ -13,7 +13,7 @@ from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import pytest
@@ -24,6 +24,7 @@ from tests._research_corpus import FORUM, OFFICIAL, PDF_REPORT, Corpus, make_pdf
 from valet.browser import Renderer
 from valet.research import (
     Brave,
+    BrowserSearch,
     Document,
     DomainLists,
     LocalIndex,
@@ -366,3 +367,57 @@ async def test_a_models_no_makes_a_supported_sentence_partial_never_the_reverse(
     assert silent.ok  # a failing model says nothing: the code's verdict stands
     wrong = "The bridge opened to traffic on 14 June 2017."
     assert not (await check_with_model(wrong, OFFICIAL, model_entails(_answering(True)))).ok
+
+
+class _Engine:
+    """A local search engine's results page (HTML): direct links, redirect links, its own."""
+
+    def __init__(self, corpus: Corpus) -> None:
+        official = corpus.url + "/official/bridge-facts"
+        wrapped = "/l/?uddg=" + quote(corpus.url + "/news/traffic-growth", safe="")
+        self.asked: list[str] = []
+        engine = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                engine.asked.append(self.path)
+                body = (
+                    "<html><body><nav><a href='/settings'>Settings page</a></nav><ol>"
+                    f"<li><a href='{official}'>Kestrel Bay bridge: key facts</a></li>"
+                    f"<li><a href='{wrapped}'>Bridge traffic keeps growing</a></li>"
+                    "</ol></body></html>"
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+
+async def test_a_search_engines_page_in_the_browser_gives_its_results(corpus: Corpus) -> None:
+    engine = _Engine(corpus)
+
+    async def allow(url: str) -> str | None:
+        return None
+
+    renderer = Renderer()
+    try:
+        search = BrowserSearch(
+            engine.url + "/html/?q={query}", lambda url: renderer.render(url, allow)
+        )
+        hits = await search.search("kestrel bay bridge traffic")
+    finally:
+        await renderer.close()
+        engine.server.shutdown()
+        engine.server.server_close()
+    assert engine.asked == ["/html/?q=kestrel+bay+bridge+traffic"]
+    assert [(urlsplit(h.url).path, h.title, h.provider) for h in hits] == [
+        ("/official/bridge-facts", "Kestrel Bay bridge: key facts", "browser"),
+        ("/news/traffic-growth", "Bridge traffic keeps growing", "browser"),
+    ]

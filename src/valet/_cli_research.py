@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +22,6 @@ from valet.settings import load_config, valet_home
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
-Provider = Literal["local", "searxng", "brave"]
 _SUFFIXES = {".pdf": "pdf", ".txt": "txt", ".md": "md", ".html": "html", ".htm": "html"}
 
 
@@ -30,7 +29,7 @@ def research(
     question: Annotated[str, typer.Argument(help="What to find out, in plain language.")],
     provider: Annotated[
         str | None,
-        typer.Option("--provider", help="local (default), searxng or brave."),
+        typer.Option("--provider", help="local (default), searxng, brave or browser."),
     ] = None,
     searxng_url: Annotated[str | None, typer.Option("--searxng-url")] = None,
     index: Annotated[
@@ -52,8 +51,8 @@ def research(
 
     if not question.strip():
         fail("the question is empty")
-    if provider not in (None, "local", "searxng", "brave"):
-        fail(f"--provider must be local, searxng or brave, not {provider!r}")
+    if provider not in (None, "local", "searxng", "brave", "browser"):
+        fail(f"--provider must be local, searxng, brave or browser, not {provider!r}")
     try:
         config = resolve_model_config(model, config=load_config())
         llm = build_model(config)

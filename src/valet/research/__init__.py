@@ -3,6 +3,7 @@ every citation is checked against the passage it cites.
 
 - `SearchHit`, `Document`, `Passage` (`split_passages`): what is found and read, with offsets.
 - `SearchProvider`: `Searxng` (a SearXNG instance's JSON API), `Brave` (the Brave Search API),
+  `BrowserSearch` (a search engine's own page, rendered in valet's browser),
   `LocalIndex` (SQLite FTS5 over documents: air-gapped use, tests); `SearchError`.
 - `Reader`: HTTP first (a browser `render` for pages that need JavaScript), trafilatura for
   pages, pypdf for PDFs; global and per-domain limits, robots.txt, an `allow` check per URL;
@@ -15,11 +16,19 @@ every citation is checked against the passage it cites.
 from valet.research._checker import Support, check, check_with_model, model_entails, sentences
 from valet.research._credibility import Credibility, DomainLists, assess, kind_of
 from valet.research._reader import Read, Reader, ReadFailure
-from valet.research._search import Brave, LocalIndex, SearchError, SearchProvider, Searxng
+from valet.research._search import (
+    Brave,
+    BrowserSearch,
+    LocalIndex,
+    SearchError,
+    SearchProvider,
+    Searxng,
+)
 from valet.research._sources import Document, Passage, SearchHit, split_passages
 
 __all__ = [
     "Brave",
+    "BrowserSearch",
     "Credibility",
     "Document",
     "DomainLists",

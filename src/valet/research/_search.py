@@ -1,6 +1,6 @@
 """Search behind one interface: a SearXNG instance (what self-hosters run), the Brave Search
-API, and a local index (SQLite FTS5) over a folder of documents or a crawl of given sites, for
-air-gapped use and for tests.
+API, a search engine's own page in valet's browser, and a local index (SQLite FTS5) over a
+folder of documents or a crawl of given sites, for air-gapped use and for tests.
 
 Every provider answers `await provider.search(query, limit)` with `SearchHit`s, or raises
 `SearchError` saying what failed (never an empty list for a provider that is down).
@@ -9,13 +9,15 @@ Every provider answers `await provider.search(query, limit)` with `SearchHit`s, 
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
+from urllib.parse import parse_qs, quote_plus, urljoin, urlsplit
 
 import httpx
 
@@ -78,6 +80,50 @@ class Brave:
             raise SearchError(f"{self.name}: the answer has no web results")
         hits = _hits(cast(list[object], results), self.name, "description", "page_age")
         return _unique(hits)[:limit]
+
+
+@dataclass
+class BrowserSearch:
+    """A search engine's own results page, read in valet's headless Chromium (`render`: the
+    page's HTML once its scripts ran, each request passing the task's navigation rules):
+    the results are the page's links that lead off the engine's site (its redirect links
+    unwrapped), titled with their text."""
+
+    search_url: str
+    """The results page, with `{query}` where the words go (e.g.
+    `https://html.duckduckgo.com/html/?q={query}`)."""
+    render: Callable[[str], Awaitable[str]]
+    name: str = "browser"
+
+    async def search(self, query: str, limit: int = 10) -> list[SearchHit]:
+        url = self.search_url.replace("{query}", quote_plus(query))
+        try:
+            page = await self.render(url)
+        except Exception as exc:  # the browser could not load it: say so, not "nothing found"
+            raise SearchError(f"the search page {url} could not be read: {exc}") from exc
+        engine = urlsplit(url).netloc.lower()
+        hits: list[SearchHit] = []
+        for href, inner in re.findall(
+            r"<a\b[^>]*?href=[\"']([^\"']+)[\"'][^>]*>(.*?)</a>", page, re.S | re.I
+        ):
+            target = _unwrapped(urljoin(url, html.unescape(href)), engine)
+            title = " ".join(_plain(html.unescape(inner)).split())
+            site = urlsplit(target).netloc.lower()
+            if target.startswith(("http://", "https://")) and site != engine and len(title) > 3:
+                hits.append(SearchHit(target, title, "", self.name))
+        return _unique(hits)[:limit]
+
+
+def _unwrapped(url: str, engine: str) -> str:
+    """An engine's redirect link (`/l/?uddg=https%3A…`, `/url?q=https…`) as its target."""
+    parts = urlsplit(url)
+    if parts.netloc.lower() != engine:
+        return url
+    for values in parse_qs(parts.query).values():
+        for value in values:
+            if value.startswith(("http://", "https://")):
+                return value
+    return url
 
 
 class LocalIndex:

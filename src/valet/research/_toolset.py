@@ -3,7 +3,7 @@
     [[connectors]]
     name = "research"
     connector = "research"
-    provider = "searxng"                    # or "brave", or "local" (the default)
+    provider = "searxng"                    # or "brave", "browser", or "local" (the default)
     searxng_url = "https://searx.example"   # provider = "searxng"
     # brave_credential = "brave"            # provider = "brave": a vault credential (its password)
     # index = "~/.valet/research/index.db"  # provider = "local": its FTS5 index
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from datetime import date
@@ -49,7 +49,14 @@ from valet.research._checker import Entails, model_entails
 from valet.research._credibility import DomainLists, assess
 from valet.research._reader import Read, Reader
 from valet.research._report import Note, SourceEntry, agreement, build_report, confirm
-from valet.research._search import Brave, LocalIndex, SearchError, SearchProvider, Searxng
+from valet.research._search import (
+    Brave,
+    BrowserSearch,
+    LocalIndex,
+    SearchError,
+    SearchProvider,
+    Searxng,
+)
 from valet.research._sources import Document, Passage, split_passages
 from valet.research._task import question_of
 from valet.settings import load_config, secrets_home, valet_home
@@ -61,8 +68,10 @@ _SHOWN_CHARS = 6000
 class ResearchSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    provider: Literal["local", "searxng", "brave"] = "local"
+    provider: Literal["local", "searxng", "brave", "browser"] = "local"
     searxng_url: str | None = None
+    search_url: str = "https://html.duckduckgo.com/html/?q={query}"
+    """provider = "browser": the search engine's results page, `{query}` where the words go."""
     brave_credential: str | None = None
     index: Path | None = None
     """The local index (default: `research/index.db` in valet's home)."""
@@ -218,12 +227,12 @@ async def _open(name: str, settings: ResearchSettings) -> AsyncGenerator[Toolset
     lists = DomainLists(settings.trusted, settings.distrusted, settings.news)
     entails = None if settings.check_model is None else _entails(settings.check_model)
     async with httpx.AsyncClient(follow_redirects=False) as client:
-        provider = _provider(settings, client)
         renderer = Renderer()
 
         async def render(url: str) -> str:  # a page that needs JavaScript
             return await renderer.render(url, reach_check())
 
+        provider = _provider(settings, client, render)
         reader = Reader(
             client,
             allow=may_reach,
@@ -393,7 +402,11 @@ def _entails(name: str) -> Entails:
         raise ConnectorError(f"research: check_model {name!r}: {exc}") from exc
 
 
-def _provider(settings: ResearchSettings, client: httpx.AsyncClient) -> SearchProvider:
+def _provider(
+    settings: ResearchSettings, client: httpx.AsyncClient, render: Callable[[str], Awaitable[str]]
+) -> SearchProvider:
+    if settings.provider == "browser":
+        return BrowserSearch(settings.search_url, render)
     if settings.provider == "searxng":
         return Searxng(settings.searxng_url or "", client)
     if settings.provider == "brave":
