@@ -1,9 +1,9 @@
 """`valet research` end to end on the local corpus, driven by a scripted model: the corpus is
-indexed (`valet research-index add`), searched, read (pages and a PDF at once), noted and
-written up; every citation of the report resolves to the exact passage that supports it, the
-two sources that disagree are reported side by side, the page with instructions aimed at the
-agent is flagged and nothing it asks is done, and a sentence its note does not support is
-removed from the report."""
+crawled into the local index (`valet research-index add URL --crawl N`), searched, read (pages
+and a PDF at once), noted and written up; every citation of the report resolves to the exact
+passage that supports it, the two sources that disagree are reported side by side, the page
+with instructions aimed at the agent is flagged and nothing it asks is done, and a sentence its
+note does not support is removed from the report."""
 
 from __future__ import annotations
 
@@ -49,9 +49,10 @@ def test_a_research_run_writes_a_report_whose_citations_hold(
     corpus: Corpus, home: Path, tmp_path: Path
 ) -> None:
     index = tmp_path / "index.db"
-    indexed = _valet(home, "research-index", "add", *corpus.urls(), "--index", str(index))
+    start = corpus.url + "/"  # a crawl of the site from its home page
+    indexed = _valet(home, "research-index", "add", start, "--crawl", "60", "--index", str(index))
     assert indexed.returncode == 0, indexed.stderr
-    assert f"indexed {len(corpus.urls()) - 1} document(s)" in indexed.stdout  # robots.txt
+    assert f"indexed {len(corpus.urls())} document(s)" in indexed.stdout  # home, less robots
     assert "/private/draft: is disallowed by the site's robots.txt" in indexed.stderr
 
     url = corpus.url

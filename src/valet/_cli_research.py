@@ -85,13 +85,18 @@ index_app = typer.Typer(no_args_is_help=True, help="The local research index (SQ
 def index_add(
     sources: Annotated[list[str], typer.Argument(help="Files, folders or http(s) URLs.")],
     index: Annotated[Path | None, typer.Option("--index")] = None,
+    crawl: Annotated[
+        int,
+        typer.Option("--crawl", min=0, help="Follow links on the URLs' sites, up to N pages."),
+    ] = 0,
 ) -> None:
     """Index documents for offline research: files (PDF, HTML, Markdown, text), folders (all
-    such files in them), or pages read over HTTP (robots.txt respected)."""
+    such files in them), pages read over HTTP (robots.txt respected), and with `--crawl N`
+    the pages their sites link to, up to N in all."""
     where = (index or valet_home() / "research" / "index.db").expanduser()
     store = LocalIndex(where)
     try:
-        added, failed = asyncio.run(_index(store, sources))
+        added, failed = asyncio.run(_index(store, sources, crawl))
     finally:
         store.close()
     for source, why in failed:
@@ -101,10 +106,13 @@ def index_add(
         raise typer.Exit(1)
 
 
-async def _index(store: LocalIndex, sources: list[str]) -> tuple[int, list[tuple[str, str]]]:
+async def _index(
+    store: LocalIndex, sources: list[str], most: int
+) -> tuple[int, list[tuple[str, str]]]:
     import httpx
 
     from valet.research import Reader, ReadFailure
+    from valet.research._crawl import crawl
 
     urls = [s for s in sources if s.startswith(("http://", "https://"))]
     added, failed = await asyncio.to_thread(
@@ -112,7 +120,9 @@ async def _index(store: LocalIndex, sources: list[str]) -> tuple[int, list[tuple
     )
     if urls:
         async with httpx.AsyncClient() as client:
-            for result in await Reader(client).read_all(urls):
+            reader = Reader(client)
+            found = await (crawl(reader, urls, most) if most else reader.read_all(urls))
+            for result in found:
                 if isinstance(result, ReadFailure):
                     failed.append((result.url, result.reason))
                 else:
