@@ -171,9 +171,9 @@ async def test_the_local_index_finds_what_the_corpus_says(corpus: Corpus, tmp_pa
 
 
 class _Stand:
-    """A local server answering one search API's documented JSON format."""
+    """A local server answering every GET with `answer` (JSON, or bytes of `kind`)."""
 
-    def __init__(self, answer: Any, status: int = 200) -> None:
+    def __init__(self, answer: Any, status: int = 200, kind: str = "application/json") -> None:
         self.seen: list[dict[str, Any]] = []
         stand = self
 
@@ -181,11 +181,16 @@ class _Stand:
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 stand.seen.append(
-                    {"path": parts.path, "query": parse_qs(parts.query), "headers": self.headers}
+                    {
+                        "path": parts.path,
+                        "raw": self.path,
+                        "query": parse_qs(parts.query),
+                        "headers": self.headers,
+                    }
                 )
                 body = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", kind)
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -369,39 +374,21 @@ async def test_a_models_no_makes_a_supported_sentence_partial_never_the_reverse(
     assert not (await check_with_model(wrong, OFFICIAL, model_entails(_answering(True)))).ok
 
 
-class _Engine:
-    """A local search engine's results page (HTML): direct links, redirect links, its own."""
-
-    def __init__(self, corpus: Corpus) -> None:
-        official = corpus.url + "/official/bridge-facts"
-        wrapped = "/l/?uddg=" + quote(corpus.url + "/news/traffic-growth", safe="")
-        self.asked: list[str] = []
-        engine = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                engine.asked.append(self.path)
-                body = (
-                    "<html><body><nav><a href='/settings'>Settings page</a></nav><ol>"
-                    f"<li><a href='{official}'>Kestrel Bay bridge: key facts</a></li>"
-                    f"<li><a href='{wrapped}'>Bridge traffic keeps growing</a></li>"
-                    "</ol></body></html>"
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+def _engine(corpus: Corpus) -> _Stand:
+    """A local search engine's results page (HTML): a direct link, a redirect link, its own."""
+    official = corpus.url + "/official/bridge-facts"
+    wrapped = "/l/?uddg=" + quote(corpus.url + "/news/traffic-growth", safe="")
+    page = (
+        "<html><body><nav><a href='/settings'>Settings page</a></nav><ol>"
+        f"<li><a href='{official}'>Kestrel Bay bridge: key facts</a></li>"
+        f"<li><a href='{wrapped}'>Bridge traffic keeps growing</a></li>"
+        "</ol></body></html>"
+    )
+    return _Stand(page.encode(), kind="text/html")
 
 
 async def test_a_search_engines_page_in_the_browser_gives_its_results(corpus: Corpus) -> None:
-    engine = _Engine(corpus)
+    engine = _engine(corpus)
 
     async def allow(url: str) -> str | None:
         return None
@@ -414,9 +401,8 @@ async def test_a_search_engines_page_in_the_browser_gives_its_results(corpus: Co
         hits = await search.search("kestrel bay bridge traffic")
     finally:
         await renderer.close()
-        engine.server.shutdown()
-        engine.server.server_close()
-    assert engine.asked == ["/html/?q=kestrel+bay+bridge+traffic"]
+        engine.close()
+    assert [seen["raw"] for seen in engine.seen] == ["/html/?q=kestrel+bay+bridge+traffic"]
     assert [(urlsplit(h.url).path, h.title, h.provider) for h in hits] == [
         ("/official/bridge-facts", "Kestrel Bay bridge: key facts", "browser"),
         ("/news/traffic-growth", "Bridge traffic keeps growing", "browser"),
