@@ -9,14 +9,14 @@ PYTHON3 ?= python3
 TASK    ?=
 TEST_WORKERS ?= 2
 
-.PHONY: demo test check lint typecheck bench kill-sweep deps chromium miniwob github-spec dovecot postgres git synapse mcp-filesystem axe-core clean
+.PHONY: demo test check lint typecheck bench kill-sweep deps chromium miniwob github-spec dovecot postgres git synapse mcp-filesystem axe-core bubblewrap clean
 
 demo: deps chromium
 	$(VENV)/bin/valet demo $(if $(TASK),--task "$(TASK)")
 
 # Test files are spread over TEST_WORKERS processes (each file in one); most tests wait on a
 # browser or a server, so two workers gain even on two cores.
-test: deps chromium github-spec mcp-filesystem axe-core dovecot postgres git synapse
+test: deps chromium github-spec mcp-filesystem axe-core dovecot postgres git synapse bubblewrap
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 check: deps chromium lint typecheck test
@@ -73,6 +73,13 @@ postgres:
 		echo "installing PostgreSQL (Debian package)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
+
+# bubblewrap for the workspace's sandboxed shell (and its tests).
+bubblewrap:
+	@command -v bwrap >/dev/null && command -v setpriv >/dev/null || { \
+		echo "installing bubblewrap (Debian package)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq bubblewrap util-linux; }
 
 # git (with `git daemon` and `git http-backend`) for the git connector's tests.
 git:

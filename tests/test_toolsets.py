@@ -311,6 +311,9 @@ OPENERS: dict[str, ToolsetsFor] = {
             settings={"provider": "searxng", "searxng_url": "http://127.0.0.1:9"},
         )
     ],
+    "workspace": lambda files, repo: [
+        ToolsetConfig(name="workspace", connector="workspace", settings={"wall_s": 5})
+    ],
     "matrix": lambda files, repo: [
         ToolsetConfig(
             name="chat",

@@ -1,0 +1,234 @@
+"""The sandboxed shell: a command run with bubblewrap, seeing only the system's programs (read
+only) and the task's workspace (its only writable folder), with no network and hard limits.
+
+Inside: `/usr` (and the `/bin`, `/lib` links to it) read-only, a fresh `/proc`, `/dev` and
+`/tmp`, the workspace at `/workspace` (the working folder and `$HOME`); nothing else of the
+machine: not valet's home (its databases, the vault), not the person's home, not another task's
+workspace, not `/etc`. Every namespace is new (no network at all: not the internet, not
+127.0.0.1), and the command runs without any capability as an unprivileged user: valet's
+sandbox user (`SANDBOX_UID`) when valet runs as root, else a user of its own user namespace.
+Limits, per command: CPU seconds, address space, the number of processes (a fork bomb stops
+there), the size of any file written, and wall time (the whole sandbox is killed). What the
+command printed is kept whole in the workspace's `.valet/shell.log` and given back truncated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from valet._home import private_dir
+from valet.errors import ValetError
+
+SANDBOX_UID = 64123
+"""The user commands run as when valet runs as root (no account needs to exist); otherwise
+the user id they see in their own user namespace."""
+
+
+class SandboxUnavailable(ValetError):
+    """bubblewrap is missing or cannot make a sandbox here (the message says what to do)."""
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    cpu_s: int = 120
+    memory_mb: int = 2048
+    processes: int = 64
+    file_mb: int = 1024
+    wall_s: float = 300.0
+    shown_chars: int = 8000
+    """How much of the output the model reads (all of it is kept in the log)."""
+
+
+@dataclass(frozen=True)
+class ShellResult:
+    command: str
+    exit_code: int | None
+    """None when the sandbox was killed (wall time)."""
+    stdout: str
+    stderr: str
+    seconds: float
+    stopped: str = ""
+    """Why it stopped early: `wall time`, a signal (`cpu time`, `file size`…), else ""."""
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.stopped
+
+    def shown(self) -> str:
+        """What the model reads."""
+        head = f"exit code {self.exit_code}" if self.exit_code is not None else "killed"
+        if self.stopped:
+            head += f" ({self.stopped} limit reached)"
+        parts = [head]
+        if self.stdout:
+            parts.append("stdout:\n" + self.stdout)
+        if self.stderr:
+            parts.append("stderr:\n" + self.stderr)
+        if self.truncated:
+            parts.append("(output truncated; the whole of it is in .valet/shell.log)")
+        return "\n".join(parts)
+
+
+_SIGNALS = {
+    signal.SIGXCPU: "cpu time",
+    signal.SIGXFSZ: "file size",
+    signal.SIGKILL: "killed",
+    signal.SIGSEGV: "memory",
+}
+
+
+class Sandbox:
+    """Runs commands in `workspace` (made if missing) under `limits`."""
+
+    def __init__(self, workspace: Path, limits: SandboxLimits | None = None) -> None:
+        self.workspace = workspace
+        self.limits = limits or SandboxLimits()
+        self._bwrap = shutil.which("bwrap")
+
+    def check(self) -> None:
+        """Raise `SandboxUnavailable` unless commands can run here."""
+        if self._bwrap is None:
+            raise SandboxUnavailable(
+                "bubblewrap is not installed: install it (Debian: apt install bubblewrap)"
+            )
+
+    def prepare(self) -> None:
+        """Make the workspace (private, as everything in valet's home); when valet runs as
+        root, the sandbox user owns what is in it (and nothing else)."""
+        private_dir(self.workspace / ".valet")
+        if os.geteuid() == 0:
+            for path in (self.workspace, *self.workspace.rglob("*")):
+                with contextlib.suppress(OSError):
+                    os.lchown(path, SANDBOX_UID, SANDBOX_UID)
+
+    def argv(self, command: str) -> list[str]:
+        """The whole command line: bwrap, then (as root: setpriv to the sandbox user) the
+        shell."""
+        self.check()
+        assert self._bwrap is not None
+        root = os.geteuid() == 0
+        if root:  # a real user of its own: the process limit is then the sandbox's alone
+            who = ["--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts"]
+            who += ["--unshare-cgroup-try"]  # setpriv gets just what it needs to drop to it
+            who += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+            who += ["--cap-add", "CAP_SETPCAP"]
+            shell = [
+                "setpriv",
+                f"--reuid={SANDBOX_UID}",
+                f"--regid={SANDBOX_UID}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--",
+                "/bin/sh",
+            ]
+        else:  # its own user namespace, without capabilities
+            who = ["--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID)]
+            who += ["--gid", str(SANDBOX_UID), "--cap-drop", "ALL"]
+            shell = ["/bin/sh"]
+        return [
+            self._bwrap,
+            *who,
+            *("--die-with-parent", "--new-session"),
+            *("--ro-bind", "/usr", "/usr"),
+            *("--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"),
+            *("--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"),
+            *("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"),
+            *("--bind", str(self.workspace), "/workspace"),
+            *("--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"),
+            *("--setenv", "HOME", "/workspace", "--setenv", "LANG", "C.UTF-8"),
+            *("--setenv", "TMPDIR", "/tmp", "--setenv", "MPLBACKEND", "Agg"),
+            "--",
+            *shell,
+            "-c",
+            'cd /workspace && exec /bin/sh -c "$1"',  # entered as the sandbox user
+            "sh",
+            command,
+        ]
+
+    async def run(self, command: str) -> ShellResult:
+        """Run `command` with `/bin/sh -c` in the sandbox, to its end or a limit."""
+        await asyncio.to_thread(self.prepare)
+        argv = self.argv(command)
+        limits = self.limits
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_limiter(limits),
+        )
+        stopped = ""
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), timeout=limits.wall_s)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            out, err = await process.communicate()
+            stopped = "wall time"
+        seconds = time.monotonic() - started
+        code = process.returncode
+        if code is not None and code < 0 and not stopped:
+            stopped = _SIGNALS.get(signal.Signals(-code), f"signal {-code}")
+        elif code is not None and code >= 128 and not stopped:  # the shell reports a signal
+            with contextlib.suppress(ValueError):
+                found = _SIGNALS.get(signal.Signals(code - 128))
+                stopped = found if found and found != "killed" else ""
+        stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        await asyncio.to_thread(self._log, command, code, stdout, stderr)
+        shown = limits.shown_chars
+        truncated = len(stdout) > shown or len(stderr) > shown
+        return ShellResult(
+            command,
+            None if stopped == "wall time" else code,
+            _cut(stdout, shown),
+            _cut(stderr, shown),
+            round(seconds, 3),
+            stopped,
+            truncated,
+        )
+
+    def _log(self, command: str, code: int | None, stdout: str, stderr: str) -> None:
+        log = self.workspace / ".valet" / "shell.log"
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write(f"$ {command}\n[exit {code}]\n{stdout}")
+            if stderr:
+                handle.write(f"[stderr]\n{stderr}")
+            handle.write("\n")
+
+
+def _limiter(limits: SandboxLimits) -> Callable[[], None]:
+    """The child's limits, set before it becomes bwrap and the shell (inherited). The process
+    limit counts the processes of the sandbox's real user: valet's sandbox user when valet
+    runs as root (only sandboxes), else valet's own user (those running now are left room)."""
+    others = 0 if os.geteuid() == 0 else sum(1 for e in os.listdir("/proc") if e.isdigit())
+
+    def apply() -> None:
+        mb = 1024 * 1024
+        # SIGXCPU at the soft limit (said as "cpu time"), SIGKILL a second later
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * mb, limits.memory_mb * mb))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * mb, limits.file_mb * mb))
+        count = limits.processes + others
+        resource.setrlimit(resource.RLIMIT_NPROC, (count, count))
+
+    return apply
+
+
+def _cut(text: str, most: int) -> str:
+    if len(text) <= most:
+        return text
+    half = most // 2
+    return f"{text[:half]}\n… ({len(text) - most:,} characters left out) …\n{text[-half:]}"

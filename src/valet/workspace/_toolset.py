@@ -1,0 +1,183 @@
+"""The `workspace` connector: the task's own folder and a sandboxed shell in it, as a toolset.
+
+    [[connectors]]
+    name = "workspace"
+    connector = "workspace"
+    cpu_s = 120          # per command: CPU seconds, memory, processes, file size, wall time
+    memory_mb = 2048
+    processes = 64
+    file_mb = 1024
+    wall_s = 300
+
+Each task has its own workspace, kept with its run record (`runs/<id>/workspace/`): what the
+shell makes there (a CSV summary, a chart) stays with the run. `workspace_shell` runs a
+command in the sandbox (see `_sandbox.py`): its effect is `execute`, so valet asks before
+each command unless a grant or the request allows it, and the audit log keeps each command.
+Listing and reading the workspace are reads; writing a file is an update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from valet.connectors._errors import ConnectorError
+from valet.connectors._toolset import AuthMethod, Operation, Toolset
+from valet.effects import Effect
+from valet.gateway import ToolFailure, current_task
+from valet.settings import valet_home
+from valet.workspace._sandbox import Sandbox, SandboxLimits, SandboxUnavailable
+
+_MAX_READ = 100_000
+
+
+class WorkspaceSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpu_s: int = Field(default=120, ge=1, le=3600)
+    memory_mb: int = Field(default=2048, ge=64, le=65536)
+    processes: int = Field(default=64, ge=4, le=4096)
+    file_mb: int = Field(default=1024, ge=1, le=102400)
+    wall_s: float = Field(default=300, gt=0, le=7200)
+
+
+class Shell(BaseModel):
+    command: str = Field(
+        min_length=1,
+        max_length=20_000,
+        description="A shell command (sh -c) run in the task's workspace folder (/workspace), "
+        "with the system's programs (python3, coreutils…), no network.",
+    )
+
+
+class ListFiles(BaseModel):
+    pass
+
+
+class ReadFile(BaseModel):
+    path: str = Field(description="A file in the workspace, relative to it.")
+
+
+class WriteFile(BaseModel):
+    path: str = Field(description="A file in the workspace, relative to it (made if missing).")
+    text: str = Field(description="Its whole new content.")
+
+
+class WorkspaceConnector:
+    name: ClassVar[str] = "workspace"
+    description: ClassVar[str] = (
+        "The task's own folder and a sandboxed shell in it (no network, limits)."
+    )
+    auth: ClassVar[AuthMethod] = "none"
+    scopes: ClassVar[tuple[str, ...]] = ("workspace.read", "workspace.execute")
+    settings: ClassVar[type[BaseModel]] = WorkspaceSettings
+
+    def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
+        if not isinstance(settings, WorkspaceSettings):
+            raise ConnectorError(f"toolset {name!r}: expected workspace settings")
+        limits = SandboxLimits(
+            cpu_s=settings.cpu_s,
+            memory_mb=settings.memory_mb,
+            processes=settings.processes,
+            file_mb=settings.file_mb,
+            wall_s=settings.wall_s,
+        )
+        try:
+            Sandbox(Path("/nonexistent"), limits).check()
+        except SandboxUnavailable as exc:
+            raise ConnectorError(f"toolset {name!r}: {exc}") from exc
+        return _open(name, limits)
+
+
+WORKSPACE = WorkspaceConnector()
+
+
+def workspace_of(task_id: str) -> Path:
+    """Where a task's workspace is: kept with its run record."""
+    return valet_home() / "runs" / task_id / "workspace"
+
+
+@asynccontextmanager
+async def _open(name: str, limits: SandboxLimits) -> AsyncGenerator[Toolset]:
+    def folder() -> Path:
+        task = current_task()
+        task_id = task.task_id if task is not None and task.task_id else "untitled"
+        return workspace_of(task_id)
+
+    def inside(relative: str) -> Path:
+        root = folder().resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root) or path.is_relative_to(root / ".valet"):
+            raise ToolFailure(f"{relative!r} is outside the workspace")
+        return path
+
+    async def shell(args: Shell) -> str:
+        result = await Sandbox(folder(), limits).run(args.command)
+        return result.shown()
+
+    async def list_files(args: ListFiles) -> str:
+        def listing() -> str:
+            root = folder()
+            if not root.is_dir():
+                return "the workspace is empty"
+            found = [
+                f"{p.relative_to(root)} ({p.stat().st_size:,} bytes)"
+                for p in sorted(root.rglob("*"))
+                if p.is_file() and ".valet" not in p.relative_to(root).parts
+            ]
+            return "\n".join(found) or "the workspace is empty"
+
+        return await asyncio.to_thread(listing)
+
+    async def read_file(args: ReadFile) -> str:
+        path = inside(args.path)
+        if not path.is_file():
+            raise ToolFailure(f"no file {args.path!r} in the workspace")
+        return (await asyncio.to_thread(path.read_bytes))[:_MAX_READ].decode("utf-8", "replace")
+
+    async def write_file(args: WriteFile) -> str:
+        path = inside(args.path)
+
+        def write() -> None:
+            Sandbox(folder(), limits).prepare()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(args.text, encoding="utf-8")
+
+        await asyncio.to_thread(write)
+        return f"wrote {len(args.text)} characters to {args.path}"
+
+    read, execute = ("workspace.read",), ("workspace.execute",)
+    operations = (
+        Operation(
+            "shell",
+            "Run a shell command in the workspace's sandbox.",
+            Shell,
+            Effect.EXECUTE,
+            shell,
+            execute,
+            consequential_args=("command",),
+        ),
+        Operation(
+            "list_files", "List the workspace's files.", ListFiles, Effect.READ, list_files, read
+        ),
+        Operation(
+            "read_file", "Read a file of the workspace.", ReadFile, Effect.READ, read_file, read
+        ),
+        Operation(
+            "write_file",
+            "Write a text file in the workspace.",
+            WriteFile,
+            Effect.UPDATE,
+            write_file,
+            execute,
+            idempotent=True,
+        ),
+    )
+    yield Toolset(
+        name, "the task's workspace and sandboxed shell", "none", operations, connector="workspace"
+    )

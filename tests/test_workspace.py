@@ -1,0 +1,138 @@
+"""The workspace's sandboxed shell (bubblewrap): what a command can and cannot do.
+
+A task's command works in its own folder with the system's programs. Every escape attempt
+fails cleanly, and is recorded: reading /etc/shadow, valet's databases and vault, the
+person's home, another task's workspace; a socket to the internet and to 127.0.0.1; a fork
+bomb; a file larger than the limit; a loop that never ends (CPU time) and a command that never
+returns (wall time). Through the gateway, each command is an `execute` action: asked, audited.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from valet.audit import AuditLog
+from valet.connectors import ToolsetConfig, open_toolsets
+from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
+from valet.workspace import Sandbox, SandboxLimits
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="make test installs it")
+
+TIGHT = SandboxLimits(cpu_s=2, memory_mb=512, processes=32, file_mb=5, wall_s=4)
+
+
+@pytest.fixture
+def valet_home(home: Path) -> Path:
+    """valet's home, with what a command must never reach: databases, a vault, another
+    task's workspace (a secret in each)."""
+    (home / "valet.db").write_text("SECRET-DB")
+    (home / "vault.json").write_text("SECRET-VAULT")
+    other = home / "runs" / "other-task" / "workspace"
+    other.mkdir(parents=True)
+    (other / "notes.txt").write_text("SECRET-OTHER")
+    return home
+
+
+async def test_a_command_works_in_its_own_folder(valet_home: Path) -> None:
+    box = Sandbox(valet_home / "runs" / "t1" / "workspace", TIGHT)
+    made = await box.run(
+        "printf 'city,sales\\nLyon,3\\nNice,4\\n' > sales.csv && "
+        "python3 -c \"import csv; rows = list(csv.DictReader(open('sales.csv'))); "
+        "print(sum(int(r['sales']) for r in rows))\""
+    )
+    assert made.ok and made.stdout.strip() == "7", made
+    assert (box.workspace / "sales.csv").read_text().startswith("city,sales")
+    assert "$ printf" in (box.workspace / ".valet" / "shell.log").read_text()
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        "cat /etc/shadow",
+        "cat {home}/valet.db",
+        "cat {home}/vault.json",
+        "ls {user_home}",
+        "cat {home}/runs/other-task/workspace/notes.txt",
+        "cat /workspace/../runs/other-task/workspace/notes.txt",
+        "find / -name notes.txt 2>/dev/null | xargs -r cat",
+    ],
+)
+async def test_files_outside_the_workspace_cannot_be_read(valet_home: Path, attempt: str) -> None:
+    box = Sandbox(valet_home / "runs" / "t1" / "workspace", TIGHT)
+    command = attempt.format(home=valet_home, user_home=Path.home())
+    result = await box.run(command)
+    assert "SECRET" not in result.stdout + result.stderr
+    if not command.startswith("find"):
+        assert not result.ok
+        assert "No such file or directory" in result.stderr
+    assert command in (box.workspace / ".valet" / "shell.log").read_text()  # recorded
+
+
+@pytest.mark.parametrize("target", ["('127.0.0.1', 22)", "('1.1.1.1', 80)", "('example.com', 443)"])
+async def test_there_is_no_network(valet_home: Path, target: str) -> None:
+    box = Sandbox(valet_home / "runs" / "t1" / "workspace", TIGHT)
+    result = await box.run(
+        f'python3 -c "import socket; socket.create_connection({target}, timeout=2)"'
+    )
+    assert not result.ok
+    assert any(
+        why in result.stderr
+        for why in (
+            "Connection refused",
+            "Network is unreachable",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+        )
+    ), result.stderr
+
+
+async def test_the_limits_stop_what_would_take_the_machine(valet_home: Path) -> None:
+    box = Sandbox(valet_home / "runs" / "t1" / "workspace", TIGHT)
+    bomb = await box.run("python3 -c 'import os\nwhile True: os.fork()'")
+    assert "Resource temporarily unavailable" in bomb.stderr and bomb.seconds < TIGHT.wall_s
+    huge = await box.run("head -c 10000000000 /dev/zero > huge.bin")
+    assert "File size limit exceeded" in huge.stderr or huge.stopped == "file size"
+    assert (box.workspace / "huge.bin").stat().st_size <= TIGHT.file_mb * 1024 * 1024
+    spin = await box.run("while :; do :; done")
+    assert spin.stopped == "cpu time" and not spin.ok, spin
+    wait = await box.run("sleep 600")
+    assert wait.stopped == "wall time" and wait.exit_code is None and wait.seconds < 10
+    after = await box.run("echo still here")
+    assert after.ok and after.stdout.strip() == "still here"  # the next command runs
+    log = (box.workspace / ".valet" / "shell.log").read_text()
+    assert "while :; do :; done" in log and "sleep 600" in log
+
+
+async def test_each_command_is_an_execute_action_asked_and_audited(
+    valet_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VALET_HOME", str(valet_home))
+    config = ToolsetConfig(name="workspace", connector="workspace", settings={"wall_s": 5})
+    person = ScriptedApprover.of([Approval.approved("alice"), Approval.declined("alice")])
+    from contextlib import AsyncExitStack
+
+    with AuditLog.open(tmp_path / "audit.db", tmp_path / "audit.key") as log:
+        async with AsyncExitStack() as stack:
+            (toolset,) = await open_toolsets([config], stack)
+            gateway = Gateway(
+                toolset.tools(), audit=log, approver=person, task=TaskContext(task_id="t9")
+            )
+            ran = await gateway.call("workspace_shell", {"command": "echo made > out.txt"})
+            refused = await gateway.call("workspace_shell", {"command": "rm -rf /workspace/*"})
+            listed = await gateway.call("workspace_list_files", {})
+        records = [(r.tool, r.verdict, r.outcome) for r in log.records(task_id="t9")]
+    assert ran.ok and "exit code 0" in str(ran.value)
+    assert not refused.ok and "declined" in refused.message
+    assert "out.txt" in str(listed.value)
+    assert [r.decision.rule_id for r in person.requests] == ["builtin.ask.execute"] * 2
+    assert records == [
+        ("workspace_shell", "ask", "executed"),
+        ("workspace_shell", "ask", "declined"),
+        ("workspace_list_files", "allow", "executed"),
+    ]
+    assert (valet_home / "runs" / "t9" / "workspace" / "out.txt").read_text() == "made\n"
+    assert os.listdir(valet_home / "runs" / "other-task" / "workspace") == ["notes.txt"]
