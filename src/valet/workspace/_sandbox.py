@@ -1,15 +1,16 @@
 """The sandboxed shell: a command run with bubblewrap, seeing only the system's programs (read
 only) and the task's workspace (its only writable folder), with no network and hard limits.
 
-Inside: `/usr` (and the `/bin`, `/lib` links to it) read-only, a fresh `/proc`, `/dev` and
-`/tmp`, the workspace at `/workspace` (the working folder and `$HOME`); nothing else of the
-machine: not valet's home (its databases, the vault), not the person's home, not another task's
-workspace, not `/etc`. Every namespace is new (no network at all: not the internet, not
-127.0.0.1), and the command runs without any capability as an unprivileged user: valet's
-sandbox user (`SANDBOX_UID`) when valet runs as root, else a user of its own user namespace.
-Limits, per command: CPU seconds, address space, the number of processes (a fork bomb stops
-there), the size of any file written, and wall time (the whole sandbox is killed). What the
-command printed is kept whole in the workspace's `.valet/shell.log` and given back truncated.
+Inside: `/usr` (and the `/bin`, `/lib` links to it) and valet's Python read-only, a fresh
+`/proc`, `/dev` and `/tmp`, the workspace at `/workspace` (the working folder and `$HOME`);
+nothing else of the machine: not valet's home (its databases, the vault), not the person's
+home, not another task's workspace, not `/etc`. Every namespace is new (no network at all: not
+the internet, not 127.0.0.1), and the command runs without any capability as an unprivileged
+user: valet's sandbox user (`SANDBOX_UID`) when valet runs as root, else a user of its own user
+namespace. Limits, per command: CPU seconds, address space, the number of processes (a fork
+bomb stops there), the size of any file written, and wall time (the whole sandbox is killed).
+What the command printed is kept whole in the workspace's `.valet/shell.log` and given back
+truncated.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import resource
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,11 +143,12 @@ class Sandbox:
             *who,
             *("--die-with-parent", "--new-session"),
             *("--ro-bind", "/usr", "/usr"),
+            *_python_binds(),
             *("--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"),
             *("--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"),
             *("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"),
             *("--bind", str(self.workspace), "/workspace"),
-            *("--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin"),
+            *("--clearenv", "--setenv", "PATH", f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"),
             *("--setenv", "HOME", "/workspace", "--setenv", "LANG", "C.UTF-8"),
             *("--setenv", "TMPDIR", "/tmp", "--setenv", "MPLBACKEND", "Agg"),
             "--",
@@ -207,6 +210,23 @@ class Sandbox:
             if stderr:
                 handle.write(f"[stderr]\n{stderr}")
             handle.write("\n")
+
+
+def _python_binds() -> list[str]:
+    """valet's Python (read only, at the same paths), so that `python3` in the sandbox has its
+    data libraries (pandas, openpyxl, matplotlib, python-pptx: `pip install valet[workspace]`)
+    but nothing of valet's (its source and home are not there)."""
+    binds: list[str] = []
+    made: set[Path] = set()
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        if Path(prefix).is_relative_to("/usr"):
+            continue
+        for parent in reversed(Path(prefix).parents):  # enterable by the sandbox user
+            if parent != Path("/") and parent not in made:
+                made.add(parent)
+                binds += ["--perms", "0755", "--dir", str(parent)]
+        binds += ["--ro-bind", prefix, prefix]
+    return binds
 
 
 def _limiter(limits: SandboxLimits) -> Callable[[], None]:
