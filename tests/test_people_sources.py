@@ -215,3 +215,24 @@ def test_each_person_acts_with_their_own_accounts_only(
         (BOB[0], "connectors.add"),
         (BOB[0], "connectors.remove"),
     ]
+
+
+def test_a_persons_task_gets_their_accounts_toolsets_the_shared_and_the_per_task_ones(
+    tmp_path: Path,
+) -> None:
+    from datetime import UTC, datetime
+
+    from valet.connectors import Account, ToolsetConfig, people_toolsets
+
+    configs = [
+        ToolsetConfig(name="cal", connector="calendar", settings={"account": "cal"}),
+        ToolsetConfig(name="mail", connector="mail", settings={"account": "mail"}),
+        ToolsetConfig(name="notes", connector="files", settings={"root": "/srv/notes"}),
+        ToolsetConfig(name="wiki", connector="mcp", settings={"url": "http://w/"}, shared=True),
+        ToolsetConfig(name="workspace", connector="workspace"),
+    ]
+    mine = Accounts(tmp_path / "connectors.toml")
+    mine.add(Account(name="cal", connector="calendar", auth="password", credential="cal",
+                     created=datetime.now(UTC)))  # fmt: skip
+    given = [c.name for c in people_toolsets(configs, mine)]
+    assert given == ["cal", "wiki", "workspace"]  # never the operator's folder, nor a mail

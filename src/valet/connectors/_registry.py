@@ -172,15 +172,22 @@ def configured_toolsets(config: Mapping[str, Any]) -> list[ToolsetConfig]:
     return found
 
 
+PER_TASK = frozenset({"workspace"})
+"""Connectors whose toolsets hold nothing of the installation's (each task gets its own
+folder): a person's tasks get them as configured."""
+
+
 def people_toolsets(configs: Sequence[ToolsetConfig], accounts: Accounts) -> list[ToolsetConfig]:
     """The toolsets a person's task may open: each that signs in with an `account` the person
     connected under that name (in their own space, `accounts`), and each the installation
-    shares (`shared = true`). The installation's other toolsets (its folders, its servers, its
+    shares (`shared = true`), and those that are each task's own (`PER_TASK`: the
+    workspace). The installation's other toolsets (its folders, its servers, its
     credentials) are not a person's."""
     return [
         config
         for config in configs
         if config.shared
+        or config.connector in PER_TASK
         or (
             isinstance(account := config.settings.get("account"), str)
             and accounts.get(account) is not None
