@@ -12,12 +12,18 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from valet.agent import Finished
 from valet.audit import AuditLog
 from valet.connectors import ToolsetConfig, open_toolsets
 from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
+from valet.models import ScriptPlayer, parse_steps, scripted_model
+from valet.policy import ConnectorGrant
+from valet.runtime import TaskSpec, run_task
+from valet.sites import SiteServer
 from valet.workspace import Sandbox, SandboxLimits
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="make test installs it")
@@ -194,3 +200,67 @@ async def test_the_sandbox_makes_a_spreadsheet_a_chart_and_slides(valet_home: Pa
     deck = Presentation(str(box.workspace / "sales.pptx"))
     titles = [slide.shapes.title.text for slide in deck.slides]  # pyright: ignore[reportOptionalMemberAccess]
     assert titles == ["Sales by city", "The chart", "Total"]
+
+
+REPORT = """
+import pandas as pd
+from openpyxl import Workbook
+from pptx import Presentation
+
+orders = pd.read_csv("/downloads/voltline-orders.csv")
+book = Workbook()
+sheet = book.active
+sheet.append(["item", "total"])
+for row in orders.itertuples(index=False):
+    sheet.append([row.item, float(row.total)])
+sheet.append(["sum", f"=SUM(B2:B{sheet.max_row})"])
+book.save("orders.xlsx")
+deck = Presentation()
+for title in ("Orders", "Items", "Total"):
+    deck.slides.add_slide(deck.slide_layouts[5]).shapes.title.text = title
+deck.save("orders.pptx")
+print(round(float(orders["total"].sum()), 2))
+"""
+
+
+async def test_a_task_downloads_a_csv_and_makes_files_of_it_in_the_shell(
+    valet_home: Path, sites: SiteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The browser saves the CSV; the shell reads it in /downloads and writes the files."""
+    from openpyxl import load_workbook
+
+    monkeypatch.setenv("VALET_HOME", str(valet_home))
+    script: list[Any] = [
+        {"download": {"url": sites.url_for("/edge/file.csv")}},
+        {"raw": {"tool": "workspace_write_file", "args": {"path": "report.py", "text": REPORT}}},
+        {"raw": {"tool": "workspace_shell", "args": {"command": "python3 report.py"}}},
+        {"done": "made orders.xlsx and orders.pptx"},
+    ]
+    spec = TaskSpec(
+        task="Download my orders, compute their total, and make a spreadsheet and slides",
+        start_url=sites.url_for("/edge/download"),
+        toolsets=(ToolsetConfig(name="workspace", connector="workspace"),),
+        grants=(ConnectorGrant.of("workspace", "update", "execute"),),
+    )
+    person = ScriptedApprover.of([Approval.approved("alice")] * 2)
+    result = await run_task(
+        spec,
+        scripted_model(ScriptPlayer(parse_steps(script))),
+        home=valet_home,
+        model_info={"model": "scripted:test"},
+        approver=person,
+    )
+    assert isinstance(result.end, Finished), result.end
+    folder = valet_home / "runs" / result.run_id / "workspace"
+    sheet = load_workbook(folder / "orders.xlsx").active
+    assert sheet is not None and sheet["B5"].value == "=SUM(B2:B4)"
+    assert [row[0].value for row in sheet.iter_rows(min_row=2, max_row=4)] == [
+        "65 W GaN USB-C Charger",
+        "Braided USB-C Cable 2 m",
+        "Slim Power Bank 10000 mAh",
+    ]
+    assert "100.96" in (folder / ".valet" / "shell.log").read_text()
+    assert [r.decision.rule_id for r in person.requests] == [
+        "builtin.ask.update",
+        "builtin.ask.execute",
+    ]

@@ -190,7 +190,25 @@ _VERBS: dict[Effect, re.Pattern[str]] = {
         r"rempli\w*",
         r"inscri\w*",
     ),
-    Effect.EXECUTE: _words(r"execut(?:e|es|ed|ing)", r"run(?:s|ning)?", r"ex[ée]cut\w*"),
+    Effect.EXECUTE: _words(
+        r"execut(?:e|es|ed|ing)",
+        r"run(?:s|ning)?",
+        r"ex[ée]cut\w*",
+        # computing in the workspace's sandbox: what the person asks it to work out or make
+        r"comput\w*",
+        r"calcul\w*",
+        r"analy[sz]\w*",
+        r"plot\w*",
+        r"charts?",
+        r"graphs?",
+        r"spreadsheets?",
+        r"slides?",
+        r"slide\s*decks?",
+        r"xlsx",
+        r"pptx",
+        r"tableurs?",
+        r"graphiques?",
+    ),
 }
 """The verbs that state each effect (English and French)."""
 

@@ -92,9 +92,16 @@ _SIGNALS = {
 class Sandbox:
     """Runs commands in `workspace` (made if missing) under `limits`."""
 
-    def __init__(self, workspace: Path, limits: SandboxLimits | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Path,
+        limits: SandboxLimits | None = None,
+        downloads: Path | None = None,
+    ) -> None:
         self.workspace = workspace
         self.limits = limits or SandboxLimits()
+        self.downloads = downloads
+        """The task's browser downloads, seen read-only at `/downloads` (when there are any)."""
         self._bwrap = shutil.which("bwrap")
 
     def check(self) -> None:
@@ -148,6 +155,7 @@ class Sandbox:
             *("--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"),
             *("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"),
             *("--bind", str(self.workspace), "/workspace"),
+            *self._downloads(),
             *("--clearenv", "--setenv", "PATH", f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"),
             *("--setenv", "HOME", "/workspace", "--setenv", "LANG", "C.UTF-8"),
             *("--setenv", "TMPDIR", "/tmp", "--setenv", "MPLBACKEND", "Agg"),
@@ -158,6 +166,11 @@ class Sandbox:
             "sh",
             command,
         ]
+
+    def _downloads(self) -> list[str]:
+        if self.downloads is None or not self.downloads.is_dir():
+            return []
+        return ["--ro-bind", str(self.downloads), "/downloads"]
 
     async def run(self, command: str) -> ShellResult:
         """Run `command` with `/bin/sh -c` in the sandbox, to its end or a limit."""

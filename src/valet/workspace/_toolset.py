@@ -51,7 +51,8 @@ class Shell(BaseModel):
         min_length=1,
         max_length=20_000,
         description="A shell command (sh -c) run in the task's workspace folder (/workspace), "
-        "with the system's programs (python3, coreutils…), no network.",
+        "with the system's programs and python3 (pandas, openpyxl, matplotlib, python-pptx), "
+        "no network; the files the task's browser downloaded are in /downloads (read only).",
     )
 
 
@@ -117,7 +118,9 @@ async def _open(name: str, limits: SandboxLimits) -> AsyncGenerator[Toolset]:
         return path
 
     async def shell(args: Shell) -> str:
-        result = await Sandbox(folder(), limits).run(args.command)
+        here = folder()
+        downloads = here.parent / "artifacts" / "downloads"  # what the task's browser saved
+        result = await Sandbox(here, limits, downloads).run(args.command)
         return result.shown()
 
     async def list_files(args: ListFiles) -> str:
