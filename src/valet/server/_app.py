@@ -34,6 +34,7 @@ from valet.server import (
     _sso,
     _usage_web,
     _web,
+    _workspace_web,
     _ws,
 )
 from valet.server._access import NotForPeople, check_access
@@ -143,6 +144,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.include_router(_replay.api)
     app.include_router(_research_web.api)
     app.include_router(_research_web.web)
+    app.include_router(_workspace_web.web)
     app.include_router(_sessions_api.web)
     app.include_router(_audit.web)
     app.include_router(_sources_api.api)

@@ -113,6 +113,8 @@ PERSON_ROUTES: tuple[str, ...] = (
     "/tasks/{task_id}/report",
     "/tasks/{task_id}/report.pdf",
     "/ui/tasks/{task_id}/research",
+    "/tasks/{task_id}/files",
+    "/tasks/{task_id}/files/{path:path}",
     "/api/runs",
     "/api/runs/{run_id}",
     "/api/requests",
