@@ -150,10 +150,10 @@ class Sandbox:
             *who,
             *("--die-with-parent", "--new-session"),
             *("--ro-bind", "/usr", "/usr"),
-            *_python_binds(),
             *("--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"),
             *("--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"),
             *("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"),
+            *_python_binds(),  # after /tmp: a Python under /tmp is not hidden by its tmpfs
             *("--bind", str(self.workspace), "/workspace"),
             *self._downloads(),
             *("--clearenv", "--setenv", "PATH", f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"),
