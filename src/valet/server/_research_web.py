@@ -14,9 +14,11 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from valet._home import private_file
 from valet.browser import print_pdf
+from valet.connectors import ConnectorError, configured_toolsets
+from valet.errors import ConfigError
 from valet.research import DomainLists
 from valet.research._report import Report, build_report
-from valet.research._task import question_of
+from valet.research._task import RESEARCH_TOOLSET, question_of
 from valet.research._toolset import Notebook
 from valet.server._api import tasks_of
 from valet.server._principal import principal_of
@@ -24,6 +26,7 @@ from valet.server._schemas import FINAL_STATUSES, ErrorBody
 from valet.server._task_state import TaskState
 from valet.server._views import counts
 from valet.server._web import templates
+from valet.settings import load_config
 
 api = APIRouter(prefix="/api", tags=["tasks"])
 web = APIRouter(include_in_schema=False)
@@ -93,7 +96,7 @@ async def _view(request: Request, task_id: str) -> dict[str, Any]:
             str(book.report["title"]),
             str(book.report["draft"]),
             book.notes,
-            book.sources(DomainLists()),
+            book.sources(await asyncio.to_thread(_lists, tasks_of(request).home)),
         )
     return {
         "counts": counts(tasks_of(request)),
@@ -109,6 +112,23 @@ async def _view(request: Request, task_id: str) -> dict[str, Any]:
         "body": [] if report is None else _body(report),
         "markdown": (_folder(request, task) / "report.md").is_file(),
     }
+
+
+def _lists(home: Path) -> DomainLists:
+    """The domain lists of the installation's research toolset (as its report used them)."""
+    try:
+        configs = configured_toolsets(load_config(home))
+    except (ConfigError, ConnectorError):
+        return DomainLists()
+    for config in configs:
+        if config.connector == RESEARCH_TOOLSET:
+            given = config.settings
+            return DomainLists(
+                tuple(given.get("trusted", ())),
+                tuple(given.get("distrusted", ())),
+                tuple(given.get("news", ())),
+            )
+    return DomainLists()
 
 
 def _body(report: Report) -> list[dict[str, Any]]:
