@@ -10,7 +10,7 @@ from pathlib import Path
 from openpyxl import Workbook
 from pptx import Presentation
 from tests._chromium import chromium
-from tests.test_server_harness import FINAL, running_server
+from tests.test_server_harness import running_server
 
 from valet.sites import SiteServer
 
@@ -46,15 +46,9 @@ async def test_the_files_page_previews_and_serves_the_workspace(
     home: Path, sites: SiteServer
 ) -> None:
     async with running_server(home) as srv:
-        made = await srv.client.post(
-            "/api/tasks", json={"task": "open the cart", "start_url": sites.url_for("/shop")}
-        )
-        task_id = made.json()["id"]
-        for _ in range(600):
-            task = (await srv.client.get(f"/api/tasks/{task_id}")).json()
-            if task["status"] in FINAL:
-                break
-            await asyncio.sleep(0.1)
+        task_id = (await srv.create("quick", sites))["id"]
+        await srv.final_events(task_id)  # the task ended: its run record exists
+        task = (await srv.client.get(f"/api/tasks/{task_id}")).json()
         folder = home / "runs" / task["run_id"] / "workspace"
         await asyncio.to_thread(_make_files, folder)
         evil = await srv.client.get(f"/tasks/{task_id}/files/evil.html")
