@@ -23,7 +23,7 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from valet.policy import Finding, HeuristicDetector
-from valet.research._sources import Document, split_passages
+from valet.research._sources import Document, iso_date, split_passages
 
 USER_AGENT = "valet-research/1.0 (+https://github.com/valet; reads on a person's behalf)"
 MAX_BYTES = 15_000_000
@@ -208,7 +208,7 @@ def _html(url: str, html: str) -> tuple[Document, tuple[str, ...]]:
     text = str(found.get("text") or "")
     title = str(found.get("title") or "") or _title(html) or url
     author = str(found.get("author") or "")
-    published = _date(found.get("date"))
+    published = iso_date(found.get("date"))
     links = tuple(
         dict.fromkeys(
             urljoin(url, href).split("#", 1)[0]
@@ -266,12 +266,3 @@ def _title(html: str) -> str:
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")[:200]
-
-
-def _date(value: object) -> date | None:
-    if isinstance(value, str) and value:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None

@@ -14,7 +14,6 @@ import re
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, cast
 from urllib.parse import parse_qs, quote_plus, urljoin, urlsplit
@@ -24,7 +23,7 @@ import httpx
 from valet._home import private_file
 from valet.errors import ValetError
 from valet.research._checker import STOP_WORDS
-from valet.research._sources import Document, SearchHit
+from valet.research._sources import Document, SearchHit, iso_date
 
 BRAVE_URL = "https://api.search.brave.com/res/v1/web/search"
 
@@ -169,7 +168,7 @@ class LocalIndex:
         async with self._lock:
             rows = await asyncio.to_thread(self._rows, match, limit)
         return [
-            SearchHit(url, title, snippet, self.name, _date(published))
+            SearchHit(url, title, snippet, self.name, iso_date(published))
             for url, title, snippet, published in rows
         ]
 
@@ -233,7 +232,7 @@ def _hits(results: list[object], provider: str, snippet: str, when: str) -> list
             continue
         title = str(item.get("title") or url)
         text = _plain(str(item.get(snippet) or ""))
-        found.append(SearchHit(url, title, text, provider, _date(item.get(when))))
+        found.append(SearchHit(url, title, text, provider, iso_date(item.get(when))))
     return found
 
 
@@ -250,16 +249,3 @@ def _unique(hits: Iterable[SearchHit]) -> list[SearchHit]:
 
 def _plain(text: str) -> str:
     return re.sub(r"<[^>]+>", "", text)
-
-
-def _date(value: object) -> date | None:
-    """A date from an ISO string (`2026-11-03`, `2026-11-03T10:00:00Z`), else None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
-    except ValueError:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None

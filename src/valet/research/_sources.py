@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -105,6 +105,20 @@ def split_passages(url: str, text: str, longest: int = 1200) -> tuple[Passage, .
                 found.append(Passage(url, begin, begin + len(stripped), stripped))
             start, body = start + cut, body[cut:]
     return tuple(found)
+
+
+def iso_date(value: object) -> date | None:
+    """A date from an ISO string (`2026-11-03`, `2026-11-03T10:00:00Z`, or one that starts
+    with a date), else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
 
 
 def _fragment(words: str) -> str:
