@@ -45,6 +45,14 @@ def runs_of(request: Request) -> RunStore:
     return RunStore(tasks_of(request).home / "runs")
 
 
+def run_folder(request: Request, task_id: str) -> Path:
+    """Where the run record of a task the request's principal may see is kept (its research
+    notebook, its workspace); `TaskNotFound` for anyone else's."""
+    manager = tasks_of(request)
+    task = manager.visible(task_id, principal_of(request))
+    return manager.home / "runs" / (task.run_id or task.id)
+
+
 @router.post(
     "/tasks",
     status_code=status.HTTP_201_CREATED,

@@ -20,7 +20,7 @@ from valet.research import DomainLists
 from valet.research._report import Report, build_report
 from valet.research._task import RESEARCH_TOOLSET, question_of
 from valet.research._toolset import Notebook
-from valet.server._api import tasks_of
+from valet.server._api import run_folder, tasks_of
 from valet.server._principal import principal_of
 from valet.server._schemas import FINAL_STATUSES, ErrorBody
 from valet.server._task_state import TaskState
@@ -36,8 +36,8 @@ def _task(request: Request, task_id: str) -> TaskState:
     return tasks_of(request).visible(task_id, principal_of(request))
 
 
-def _folder(request: Request, task: TaskState) -> Path:
-    return tasks_of(request).home / "runs" / (task.run_id or task.id) / "research"
+def _folder(request: Request, task_id: str) -> Path:
+    return run_folder(request, task_id) / "research"
 
 
 @api.get(
@@ -49,7 +49,7 @@ async def report_markdown(task_id: str, request: Request) -> Response:
     """A research task's report as Markdown: the checked text, where sources disagree, every
     citation (URL, quote, character offsets), the sources with their credibility, the
     instructions found in sources, and what was removed as unsupported. 404 until written."""
-    path = _folder(request, _task(request, task_id)) / "report.md"
+    path = _folder(request, task_id) / "report.md"
     if not path.is_file():
         raise HTTPException(404, f"task {task_id} has no research report (yet)")
     text = await asyncio.to_thread(path.read_text, "utf-8")
@@ -66,7 +66,7 @@ async def report_page(task_id: str, request: Request) -> Response:
 @web.get("/tasks/{task_id}/report.pdf")
 async def report_pdf(task_id: str, request: Request) -> Response:
     """The report printed to PDF by valet's own Chromium (offline: nothing is fetched)."""
-    folder = _folder(request, _task(request, task_id))
+    folder = _folder(request, task_id)
     page, printed = folder / "report.html", folder / "report.pdf"
     if not page.is_file():
         raise HTTPException(404, f"task {task_id} has no research report (yet)")
@@ -88,7 +88,8 @@ async def report_fragment(task_id: str, request: Request) -> Response:
 
 async def _view(request: Request, task_id: str) -> dict[str, Any]:
     task = _task(request, task_id)
-    book = await asyncio.to_thread(Notebook, _folder(request, task) / "research.json")
+    folder = _folder(request, task_id)
+    book = await asyncio.to_thread(Notebook, folder / "research.json")
     report: Report | None = None
     if book.report is not None:
         report = build_report(
@@ -110,7 +111,7 @@ async def _view(request: Request, task_id: str) -> dict[str, Any]:
         "flagged": sorted(book.flags),
         "report": report,
         "body": [] if report is None else _body(report),
-        "markdown": (_folder(request, task) / "report.md").is_file(),
+        "markdown": (folder / "report.md").is_file(),
     }
 
 

@@ -16,8 +16,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from valet.server._api import tasks_of
-from valet.server._principal import principal_of
+from valet.server._api import run_folder, tasks_of
 from valet.server._views import counts
 from valet.server._web import templates
 
@@ -36,9 +35,7 @@ _TEXT = {".txt", ".md", ".py", ".json", ".log", ".html", ".xml", ".yaml", ".yml"
 
 
 def _folder(request: Request, task_id: str) -> Path:
-    manager = tasks_of(request)
-    task = manager.visible(task_id, principal_of(request))
-    return manager.home / "runs" / (task.run_id or task.id) / "workspace"
+    return run_folder(request, task_id) / "workspace"
 
 
 @web.get("/tasks/{task_id}/files", response_class=HTMLResponse)
