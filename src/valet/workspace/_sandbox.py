@@ -113,12 +113,21 @@ class Sandbox:
 
     def prepare(self) -> None:
         """Make the workspace (private, as everything in valet's home); when valet runs as
-        root, the sandbox user owns what is in it (and nothing else)."""
+        root, the sandbox user owns it (what commands write there is theirs already)."""
         private_dir(self.workspace / ".valet")
-        if os.geteuid() == 0:
-            for path in (self.workspace, *self.workspace.rglob("*")):
-                with contextlib.suppress(OSError):
-                    os.lchown(path, SANDBOX_UID, SANDBOX_UID)
+        self.own(self.workspace)
+
+    def own(self, path: Path) -> None:
+        """Give `path` in the workspace, and the folders above it there, to the sandbox user
+        (valet running as root wrote it: commands may change it too)."""
+        if os.geteuid() != 0:
+            return
+        root = self.workspace.resolve()
+        for here in (path.resolve(), *path.resolve().parents):
+            if not here.is_relative_to(root):
+                break
+            with contextlib.suppress(OSError):
+                os.lchown(here, SANDBOX_UID, SANDBOX_UID)
 
     def argv(self, command: str) -> list[str]:
         """The whole command line: bwrap, then (as root: setpriv to the sandbox user) the

@@ -147,9 +147,11 @@ async def _open(name: str, limits: SandboxLimits) -> AsyncGenerator[Toolset]:
         path = inside(args.path)
 
         def write() -> None:
-            Sandbox(folder(), limits).prepare()
+            sandbox = Sandbox(folder(), limits)
+            sandbox.prepare()
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(args.text, encoding="utf-8")
+            sandbox.own(path)
 
         await asyncio.to_thread(write)
         return f"wrote {len(args.text)} characters to {args.path}"
