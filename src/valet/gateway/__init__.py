@@ -18,7 +18,8 @@
 - Watch mode: `GatedToolbox(watch=Watch, sensitive_sites=...)` holds actions on sensitive
   sites (mail, banking, admin consoles) until the person watches the live view.
 - `Spending`: where a person's payments are kept across tasks (per-month limits).
-- `current_task()`: inside a tool, the `TaskContext` its call runs for; `may_reach(url)`:
+- `current_task()`: inside a tool, the `TaskContext` its call runs for (`current_run_folder()`:
+  its run record's folder); `may_reach(url)`:
   whether the running task's navigation rules let a tool reach an address it found itself
   (`reach_check()`: the same, bound now, for a callback that runs later);
   `running_action()`: the journaled action it performs (a stable id, the point of no
@@ -39,7 +40,14 @@ from valet.gateway._approval import (
 from valet.gateway._documents import DocumentGuard, Refusal, Resolver, resolve_host
 from valet.gateway._errors import GatewayError, ToolFailure
 from valet.gateway._gate import Gate, Ruling, Spending, TaskContext
-from valet.gateway._gateway import Gateway, ToolResult, current_task, may_reach, reach_check
+from valet.gateway._gateway import (
+    Gateway,
+    ToolResult,
+    current_run_folder,
+    current_task,
+    may_reach,
+    reach_check,
+)
 from valet.gateway._page_state import learn_page, page_state
 from valet.gateway._secrets import TaskSecrets
 from valet.gateway._stop_guard import SENSITIVE_RULE, StopGuard, VaultCanFill, no_vault
@@ -74,6 +82,7 @@ __all__ = [
     "VaultCanFill",
     "Watch",
     "WatchGuard",
+    "current_run_folder",
     "current_task",
     "learn_page",
     "make_tool",

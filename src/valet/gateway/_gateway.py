@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from itertools import count
+from pathlib import Path
 from typing import Any, cast
 
 from valet.audit import Actor, AuditLog
@@ -76,6 +77,18 @@ def current_task() -> TaskContext | None:
     """The task a gated call is running for, inside the tool's body (None outside
     `Gateway.call`): what a connector marks on mail, events and commits it writes."""
     return _RUNNING_FOR.get()
+
+
+def current_run_folder() -> Path:
+    """Inside a tool's body: the running task's run record folder (`runs/<task id>/`), where
+    a connector keeps what belongs with the run (a research notebook, the workspace);
+    `runs/untitled/` outside a task."""
+    from valet.settings import valet_home
+
+    task = _RUNNING_FOR.get()
+    return (
+        valet_home() / "runs" / (task.task_id if task is not None and task.task_id else "untitled")
+    )
 
 
 async def may_reach(url: str) -> str | None:

@@ -44,7 +44,7 @@ from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Toolset
 from valet.effects import Effect
 from valet.errors import ConfigError
-from valet.gateway import ToolFailure, current_task, may_reach, reach_check
+from valet.gateway import ToolFailure, current_run_folder, current_task, may_reach, reach_check
 from valet.research._checker import Entails, model_entails
 from valet.research._credibility import DomainLists, assess
 from valet.research._reader import Read, Reader
@@ -241,15 +241,13 @@ async def _open(name: str, settings: ResearchSettings) -> AsyncGenerator[Toolset
             per_domain=settings.per_domain,
             robots=settings.robots,
         )
-        books: dict[str, Notebook] = {}
+        books: dict[Path, Notebook] = {}
 
         def book() -> Notebook:
-            task = current_task()
-            task_id = task.task_id if task is not None and task.task_id else "untitled"
-            if task_id not in books:
-                folder = valet_home() / "runs" / task_id / "research"  # kept with the run
-                books[task_id] = Notebook(folder / "research.json")
-            return books[task_id]
+            folder = current_run_folder() / "research"  # kept with the run
+            if folder not in books:
+                books[folder] = Notebook(folder / "research.json")
+            return books[folder]
 
         async def plan(args: Plan) -> str:
             notebook = book()

@@ -29,8 +29,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Toolset
 from valet.effects import Effect
-from valet.gateway import ToolFailure, current_task
-from valet.settings import valet_home
+from valet.workspace._folder import (
+    HIDDEN,
+    current_workspace,
+    put_in_workspace,
+    workspace_file,
+)
 from valet.workspace._sandbox import Sandbox, SandboxLimits, SandboxUnavailable
 
 _MAX_READ = 100_000
@@ -98,62 +102,35 @@ class WorkspaceConnector:
 WORKSPACE = WorkspaceConnector()
 
 
-def workspace_of(task_id: str) -> Path:
-    """Where a task's workspace is: kept with its run record."""
-    return valet_home() / "runs" / task_id / "workspace"
-
-
 @asynccontextmanager
 async def _open(name: str, limits: SandboxLimits) -> AsyncGenerator[Toolset]:
-    def folder() -> Path:
-        task = current_task()
-        task_id = task.task_id if task is not None and task.task_id else "untitled"
-        return workspace_of(task_id)
-
-    def inside(relative: str) -> Path:
-        root = folder().resolve()
-        path = (root / relative).resolve()
-        if not path.is_relative_to(root) or path.is_relative_to(root / ".valet"):
-            raise ToolFailure(f"{relative!r} is outside the workspace")
-        return path
-
     async def shell(args: Shell) -> str:
-        here = folder()
+        here = current_workspace()
         downloads = here.parent / "artifacts" / "downloads"  # what the task's browser saved
         result = await Sandbox(here, limits, downloads).run(args.command)
         return result.shown()
 
     async def list_files(args: ListFiles) -> str:
         def listing() -> str:
-            root = folder()
+            root = current_workspace()
             if not root.is_dir():
                 return "the workspace is empty"
             found = [
                 f"{p.relative_to(root)} ({p.stat().st_size:,} bytes)"
                 for p in sorted(root.rglob("*"))
-                if p.is_file() and ".valet" not in p.relative_to(root).parts
+                if p.is_file() and HIDDEN not in p.relative_to(root).parts
             ]
             return "\n".join(found) or "the workspace is empty"
 
         return await asyncio.to_thread(listing)
 
     async def read_file(args: ReadFile) -> str:
-        path = inside(args.path)
-        if not path.is_file():
-            raise ToolFailure(f"no file {args.path!r} in the workspace")
+        path = workspace_file(args.path)
         return (await asyncio.to_thread(path.read_bytes))[:_MAX_READ].decode("utf-8", "replace")
 
     async def write_file(args: WriteFile) -> str:
-        path = inside(args.path)
-
-        def write() -> None:
-            sandbox = Sandbox(folder(), limits)
-            sandbox.prepare()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(args.text, encoding="utf-8")
-            sandbox.own(path)
-
-        await asyncio.to_thread(write)
+        content = args.text.encode("utf-8")
+        await asyncio.to_thread(put_in_workspace, args.path, content, overwrite=True)
         return f"wrote {len(args.text)} characters to {args.path}"
 
     read, execute = ("workspace.read",), ("workspace.execute",)
