@@ -9,6 +9,7 @@ returns (wall time). Through the gateway, each command is an `execute` action: a
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -23,12 +24,15 @@ from valet.gateway import Approval, Gateway, ScriptedApprover, TaskContext
 from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.policy import ConnectorGrant
 from valet.runtime import TaskSpec, run_task
+from valet.server._schemas import Step
 from valet.sites import SiteServer
 from valet.workspace import Sandbox, SandboxLimits
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="make test installs it")
 
-TIGHT = SandboxLimits(cpu_s=2, memory_mb=512, processes=32, file_mb=5, wall_s=4)
+TIGHT = SandboxLimits(
+    cpu_s=2, memory_mb=512, processes=32, file_mb=5, wall_s=4, kept_bytes=1_000_000
+)
 
 
 @pytest.fixture
@@ -105,6 +109,12 @@ async def test_the_limits_stop_what_would_take_the_machine(valet_home: Path) -> 
     assert (box.workspace / "huge.bin").stat().st_size <= TIGHT.file_mb * 1024 * 1024
     spin = await box.run("while :; do :; done")
     assert spin.stopped == "cpu time" and not spin.ok, spin
+    log = box.workspace / ".valet" / "shell.log"
+    before = log.stat().st_size
+    flood = await box.run("head -c 50000000 /dev/zero | tr '\\0' x; sleep 600")
+    assert flood.stopped == "wall time" and flood.truncated
+    assert "(49,000,000 more bytes of output not kept)" in flood.stdout  # kept: the first MB
+    assert log.stat().st_size - before < 1_100_000
     wait = await box.run("sleep 600")
     assert wait.stopped == "wall time" and wait.exit_code is None and wait.seconds < 10
     after = await box.run("echo still here")
@@ -260,6 +270,11 @@ async def test_a_task_downloads_a_csv_and_makes_files_of_it_in_the_shell(
         "Slim Power Bank 10000 mAh",
     ]
     assert "100.96" in (folder / ".valet" / "shell.log").read_text()
+    steps = [json.loads(line) for line in (folder.parent / "steps.jsonl").read_text().splitlines()]
+    ran = [s for s in steps if (s["action"] or {}).get("kind") == "workspace_shell"]
+    assert len(ran) == 1 and "exit code 0" in ran[0]["output"] and "100.96" in ran[0]["output"]
+    shown = Step.from_record(ran[0])  # the timeline shows the command and its output
+    assert shown.command == "python3 report.py" and "100.96" in shown.output
     assert [r.decision.rule_id for r in person.requests] == [
         "builtin.ask.update",
         "builtin.ask.execute",

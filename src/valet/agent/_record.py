@@ -57,6 +57,9 @@ class StepRecord:
     """What the step's model request carried: system prompt, tool schemas and messages."""
     screenshot: bytes | None = field(default=None, repr=False)
     """The marked screenshot the model saw (vision models); stored as a file, not inline."""
+    output: str = ""
+    """What a tool gave back (a command's output, a file's text), as the model read it, up to
+    `RECORDED_OUTPUT` characters: the timeline shows it under the action."""
 
     @classmethod
     def of(
@@ -95,7 +98,18 @@ class StepRecord:
             cost_usd=reply.usage.cost_usd,
             request_chars=reply.usage.request_chars,
             screenshot=observation.screenshot,
+            output=_recorded(outcome.content),
         )
+
+
+RECORDED_OUTPUT = 20_000
+
+
+def _recorded(content: str | None) -> str:
+    if not content or len(content) <= RECORDED_OUTPUT:
+        return content or ""
+    left = len(content) - RECORDED_OUTPUT
+    return f"{content[:RECORDED_OUTPUT]}\n… ({left:,} more characters not kept in the record)"
 
 
 class Recorder(Protocol):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -133,6 +133,10 @@ class Step(BaseModel):
     model_message: str = ""
     model_error: str | None = None
     timings_ms: dict[str, float] = Field(default_factory=lambda: dict[str, float]())
+    output: str = ""
+    """What a tool gave back (a command's output), as the agent read it."""
+    command: str = ""
+    """The whole command, for an action that runs one (the workspace's shell)."""
 
     @property
     def duration_ms(self) -> float:
@@ -141,7 +145,12 @@ class Step(BaseModel):
     @classmethod
     def from_record(cls, data: dict[str, Any]) -> Step:
         """From one line of a run record's `steps.jsonl` (or a `StepRecord` as a dict)."""
-        return cls.model_validate({k: v for k, v in data.items() if k in cls.model_fields})
+        fields = {k: v for k, v in data.items() if k in cls.model_fields}
+        action = data.get("action")
+        ran = cast(dict[str, Any], action).get("command") if isinstance(action, dict) else None
+        if isinstance(ran, str):
+            fields["command"] = ran
+        return cls.model_validate(fields)
 
 
 class TaskSummary(BaseModel):

@@ -47,7 +47,10 @@ class SandboxLimits:
     file_mb: int = 1024
     wall_s: float = 300.0
     shown_chars: int = 8000
-    """How much of the output the model reads (all of it is kept in the log)."""
+    """How much of the output the model reads (the log keeps up to `kept_bytes`)."""
+    kept_bytes: int = 4 * 1024 * 1024
+    """How much of each of stdout and stderr valet keeps (the log says how much more there
+    was): a command printing without end cannot fill valet's memory."""
 
 
 @dataclass(frozen=True)
@@ -195,13 +198,20 @@ class Sandbox:
             start_new_session=True,
             preexec_fn=_limiter(limits),
         )
+        assert process.stdout is not None and process.stderr is not None
+        keep = limits.kept_bytes
+        reading = asyncio.gather(
+            _drain(process.stdout, keep), _drain(process.stderr, keep), process.wait()
+        )
         stopped = ""
         try:
-            out, err = await asyncio.wait_for(process.communicate(), timeout=limits.wall_s)
+            (out, more_out), (err, more_err), _ = await asyncio.wait_for(
+                asyncio.shield(reading), timeout=limits.wall_s
+            )
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            out, err = await process.communicate()
+            (out, more_out), (err, more_err), _ = await reading
             stopped = "wall time"
         seconds = time.monotonic() - started
         code = process.returncode
@@ -211,7 +221,8 @@ class Sandbox:
             with contextlib.suppress(ValueError):
                 found = _SIGNALS.get(signal.Signals(code - 128))
                 stopped = found if found and found != "killed" else ""
-        stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        stdout = out.decode("utf-8", "replace") + _left_out(more_out)
+        stderr = err.decode("utf-8", "replace") + _left_out(more_err)
         await asyncio.to_thread(self._log, command, code, stdout, stderr)
         shown = limits.shown_chars
         truncated = len(stdout) > shown or len(stderr) > shown
@@ -267,6 +278,21 @@ def _limiter(limits: SandboxLimits) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_NPROC, (count, count))
 
     return apply
+
+
+async def _drain(stream: asyncio.StreamReader, most: int) -> tuple[bytes, int]:
+    """Read `stream` to its end, keeping its first `most` bytes; how many more there were."""
+    kept = bytearray()
+    more = 0
+    while chunk := await stream.read(1 << 16):
+        room = most - len(kept)
+        kept += chunk[: max(room, 0)]
+        more += max(len(chunk) - max(room, 0), 0)
+    return bytes(kept), more
+
+
+def _left_out(more: int) -> str:
+    return f"\n… ({more:,} more bytes of output not kept)\n" if more else ""
 
 
 def _cut(text: str, most: int) -> str:

@@ -47,6 +47,17 @@ function stepItem(step) {
   } else {
     main.append(element("div", "step-result", result));
   }
+  if (step.command) main.append(element("pre", "step-command", `$ ${step.command}`));
+  const output = step.output || "";
+  if (output) {
+    const block = element("details", "step-output");
+    block.open = Boolean(step.command) && output.split("\n").length <= 12;
+    block.append(
+      element("summary", "", `Output (${output.length.toLocaleString("en-US")} characters)`),
+      element("pre", "", output),
+    );
+    main.append(block);
+  }
   if (step.url) main.append(element("div", "step-url", step.url));
   const total = Object.values(step.timings_ms || {}).reduce((a, b) => a + b, 0);
   item.append(element("span", "step-index", String(step.index)), main, element("span", "step-time", seconds(total)));
