@@ -13,25 +13,45 @@ Each task has its own workspace, kept with its run record (`runs/<id>/workspace/
 shell makes there (a CSV summary, a chart) stays with the run. `workspace_shell` runs a
 command in the sandbox (see `_sandbox.py`): its effect is `execute`, so valet asks before
 each command unless a grant or the request allows it, and the audit log keeps each command.
-Listing and reading the workspace are reads; writing a file is an update.
+Listing and reading the workspace are reads; writing a file is an update, and so is making a
+result file with a typed helper (`workspace_make_table` for xlsx with formulas and a native
+chart or csv, `workspace_make_chart` for png/svg, `workspace_make_slides` for pptx,
+`workspace_make_report` for a PDF from Markdown): no program runs for those.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from valet.browser import print_pdf
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Toolset
 from valet.effects import Effect
+from valet.gateway import ToolFailure
+from valet.workspace._artifacts import (
+    PAGE_PICTURES,
+    SLIDE_PICTURES,
+    Chart,
+    Report,
+    Slides,
+    Table,
+    pictures_of,
+    report_html,
+    report_pictures,
+    write_chart,
+    write_slides,
+    write_table,
+)
 from valet.workspace._folder import (
     HIDDEN,
     current_workspace,
+    in_workspace,
     put_in_workspace,
     workspace_file,
 )
@@ -128,6 +148,40 @@ async def _open(name: str, limits: SandboxLimits) -> AsyncGenerator[Toolset]:
         path = workspace_file(args.path)
         return (await asyncio.to_thread(path.read_bytes))[:_MAX_READ].decode("utf-8", "replace")
 
+    async def made(relative: str, write: Callable[[Path], str]) -> str:
+        def work() -> str:
+            sandbox = Sandbox(current_workspace(), limits)
+            path = in_workspace(relative, sandbox.workspace)
+            if path.is_dir():
+                raise ToolFailure(f"{relative!r} is a folder of the workspace")
+            sandbox.prepare()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            what = write(path)
+            sandbox.own(path)
+            return f"made {relative} ({what}; {path.stat().st_size:,} bytes)"
+
+        return await asyncio.to_thread(work)
+
+    async def make_table(args: Table) -> str:
+        return await made(args.path, lambda path: write_table(args, path))
+
+    async def make_chart(args: Chart) -> str:
+        return await made(args.path, lambda path: write_chart(args, path))
+
+    async def make_slides(args: Slides) -> str:
+        names = [slide.image for slide in args.slides if slide.image]
+        pictures = pictures_of(names, in_workspace, SLIDE_PICTURES)
+        return await made(args.path, lambda path: write_slides(args, path, pictures))
+
+    async def make_report(args: Report) -> str:
+        if in_workspace(args.path).suffix.lower() != ".pdf":
+            raise ToolFailure(f"{args.path!r} must end in .pdf")
+        pictures = pictures_of(report_pictures(args.markdown), in_workspace, PAGE_PICTURES)
+        page = await asyncio.to_thread(report_html, args, pictures)
+        pdf = await print_pdf(page)
+        await asyncio.to_thread(put_in_workspace, args.path, pdf, overwrite=True)
+        return f"made {args.path} (a PDF report; {len(pdf):,} bytes)"
+
     async def write_file(args: WriteFile) -> str:
         content = args.text.encode("utf-8")
         await asyncio.to_thread(put_in_workspace, args.path, content, overwrite=True)
@@ -156,6 +210,45 @@ async def _open(name: str, limits: SandboxLimits) -> AsyncGenerator[Toolset]:
             WriteFile,
             Effect.UPDATE,
             write_file,
+            execute,
+            idempotent=True,
+        ),
+    )
+    made_by = "Make {} in the workspace (written by valet, no program needed)."
+    operations += (
+        Operation(
+            "make_table",
+            made_by.format("a table: .xlsx (formulas kept, an optional chart) or .csv"),
+            Table,
+            Effect.UPDATE,
+            make_table,
+            execute,
+            idempotent=True,
+        ),
+        Operation(
+            "make_chart",
+            made_by.format("a chart picture (.png or .svg)"),
+            Chart,
+            Effect.UPDATE,
+            make_chart,
+            execute,
+            idempotent=True,
+        ),
+        Operation(
+            "make_slides",
+            made_by.format("a slide deck (.pptx)"),
+            Slides,
+            Effect.UPDATE,
+            make_slides,
+            execute,
+            idempotent=True,
+        ),
+        Operation(
+            "make_report",
+            made_by.format("a PDF report from Markdown"),
+            Report,
+            Effect.UPDATE,
+            make_report,
             execute,
             idempotent=True,
         ),
