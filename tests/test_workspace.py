@@ -279,3 +279,45 @@ async def test_a_task_downloads_a_csv_and_makes_files_of_it_in_the_shell(
         "builtin.ask.update",
         "builtin.ask.execute",
     ]
+
+
+@pytest.mark.parametrize(
+    ("keep", "success", "kept"),
+    [
+        ("always", True, True),
+        ("failed", True, False),
+        ("failed", False, True),
+        ("never", False, False),
+    ],
+)
+async def test_the_workspace_is_kept_or_removed_at_the_end_as_set(
+    valet_home: Path,
+    sites: SiteServer,
+    monkeypatch: pytest.MonkeyPatch,
+    keep: str,
+    success: bool,
+    kept: bool,
+) -> None:
+    monkeypatch.setenv("VALET_HOME", str(valet_home))
+    script: list[Any] = [
+        {"raw": {"tool": "workspace_write_file", "args": {"path": "notes.txt", "text": "n"}}},
+        {"done": {"answer": "wrote notes", "success": success}},
+    ]
+    spec = TaskSpec(
+        task="Write notes in a file",
+        start_url=sites.url_for("/"),
+        toolsets=(ToolsetConfig(name="workspace", connector="workspace", settings={"keep": keep}),),
+        grants=(ConnectorGrant.of("workspace", "update"),),
+    )
+    result = await run_task(
+        spec,
+        scripted_model(ScriptPlayer(parse_steps(script))),
+        home=valet_home,
+        model_info={"model": "scripted:test"},
+        approver=ScriptedApprover.of([Approval.approved("alice")]),
+    )
+    assert isinstance(result.end, Finished) and result.end.success is success
+    folder = valet_home / "runs" / result.run_id / "workspace"
+    assert (folder / "notes.txt").is_file() is kept
+    assert (valet_home / "runs" / result.run_id / "steps.jsonl").is_file()  # the record stays
+    assert (valet_home / "runs" / "other-task" / "workspace" / "notes.txt").is_file()

@@ -130,6 +130,9 @@ class Toolset:
     operations: tuple[Operation, ...]
     connector: str = ""
     """The registered connector it was opened from (`files`, `mcp`…)."""
+    at_end: Callable[[str, bool], None] | None = None
+    """Called (in a thread) when a task that had this toolset ends for good, with the task's
+    id and whether it succeeded: e.g. the workspace removes the task's folder if so set."""
 
     @property
     def scopes(self) -> tuple[str, ...]:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from valet.agent import (
     Budget,
+    Finished,
     HandBack,
     Handover,
     Inbox,
@@ -336,6 +337,10 @@ async def _run(
             else _HeardAnswers(CheckpointedQuestions(questions, steps, toolbox.opened), gateway),
         )
         await browser.forget_state()
+        succeeded = isinstance(end, Finished) and end.success
+        for toolset in toolsets:
+            if toolset.at_end is not None:
+                await asyncio.to_thread(toolset.at_end, run_id, succeeded)
     except BrowserUnavailable:
         if browser.session is None and not record.steps_written:
             record.discard()

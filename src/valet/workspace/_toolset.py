@@ -8,6 +8,7 @@
     processes = 64
     file_mb = 1024
     wall_s = 300
+    keep = "always"      # at the end of a task: "always", "failed" (if it failed), "never"
 
 Each task has its own workspace, kept with its run record (`runs/<id>/workspace/`): what the
 shell makes there (a CSV summary, a chart) stays with the run. `workspace_shell` runs a
@@ -22,10 +23,11 @@ chart or csv, `workspace_make_chart` for png/svg, `workspace_make_slides` for pp
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncGenerator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,6 +56,7 @@ from valet.workspace._folder import (
     in_workspace,
     put_in_workspace,
     workspace_file,
+    workspace_of,
 )
 from valet.workspace._sandbox import Sandbox, SandboxLimits, SandboxUnavailable
 
@@ -68,6 +71,9 @@ class WorkspaceSettings(BaseModel):
     processes: int = Field(default=64, ge=4, le=4096)
     file_mb: int = Field(default=1024, ge=1, le=102400)
     wall_s: float = Field(default=300, gt=0, le=7200)
+    keep: Literal["always", "failed", "never"] = "always"
+    """When the task ends: keep its workspace with the run record, keep it only when the task
+    did not succeed (to see what went wrong), or remove it."""
 
 
 class Shell(BaseModel):
@@ -116,14 +122,14 @@ class WorkspaceConnector:
             Sandbox(Path("/nonexistent"), limits).check()
         except SandboxUnavailable as exc:
             raise ConnectorError(f"toolset {name!r}: {exc}") from exc
-        return _open(name, limits)
+        return _open(name, limits, settings.keep)
 
 
 WORKSPACE = WorkspaceConnector()
 
 
 @asynccontextmanager
-async def _open(name: str, limits: SandboxLimits) -> AsyncGenerator[Toolset]:
+async def _open(name: str, limits: SandboxLimits, keep: str) -> AsyncGenerator[Toolset]:
     async def shell(args: Shell) -> str:
         here = current_workspace()
         downloads = here.parent / "artifacts" / "downloads"  # what the task's browser saved
@@ -253,6 +259,16 @@ async def _open(name: str, limits: SandboxLimits) -> AsyncGenerator[Toolset]:
             idempotent=True,
         ),
     )
+
+    def at_end(task_id: str, succeeded: bool) -> None:
+        if keep == "never" or (keep == "failed" and succeeded):
+            shutil.rmtree(workspace_of(task_id), ignore_errors=True)
+
     yield Toolset(
-        name, "the task's workspace and sandboxed shell", "none", operations, connector="workspace"
+        name,
+        "the task's workspace and sandboxed shell",
+        "none",
+        operations,
+        connector="workspace",
+        at_end=at_end,
     )
