@@ -1,17 +1,22 @@
 """The `files` connector: a folder on this machine as a toolset (list, search, read, write, move,
-import, delete).
+import, delete; save a file from the task's workspace, copy one into it).
 
     [[connectors]]
     name = "notes"
     connector = "files"
     root = "~/notes"
     import_from = ["~/valet-attachments"]   # optional: where `import_file` may copy from
+    # max_transfer = 100_000_000            # bytes a workspace copy moves at most
 
 Paths are relative to `root`; nothing outside it can be reached (`..` and symlinks out of it
 are refused), except that `import_file` copies a file in from the folders `import_from` names
 (e.g. the mail toolset's `attachments_dir`, so an e-mail attachment can be saved, byte for
-byte). Reading and searching are allowed, writing, moving and importing ask (`update`),
-deleting asks (`delete`). A move or an import never replaces an existing file unless asked.
+byte). `save_from_workspace` copies a file the task made in its workspace (a spreadsheet, a
+chart, slides) into the folder, byte for byte; `copy_to_workspace` copies a file of the folder
+into the workspace, for the sandboxed shell to work on. Reading, searching and copying into the
+workspace (which changes nothing of the person's) are allowed; writing, moving, importing and
+saving from the workspace ask (`update`), deleting asks (`delete`). A move, an import or a copy
+never replaces an existing file unless asked.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Operation, Run, Toolset
 from valet.effects import Effect
 from valet.gateway import ToolFailure
+from valet.workspace import put_in_workspace, workspace_file
 
 _MAX_READ = 200_000
 _MAX_FOUND = 500
@@ -44,6 +50,8 @@ class FilesSettings(BaseModel):
     import_from: tuple[Path, ...] = ()
     """Folders outside `root` that `import_file` may copy files from (e.g. the mail toolset's
     `attachments_dir`); nothing else outside `root` is ever read."""
+    max_transfer: int = Field(default=100_000_000, gt=0)
+    """Bytes one file copied between the folder and the task's workspace may have, at most."""
 
 
 class ListFiles(BaseModel):
@@ -85,10 +93,39 @@ class DeleteFile(BaseModel):
     path: str = Field(description="File path relative to the root.")
 
 
+class SaveFromWorkspace(BaseModel):
+    source: str = Field(
+        description="A file in the task's workspace, relative to it (what the shell sees as "
+        "/workspace/<source>)."
+    )
+    destination: str = Field(description="New file path relative to the root.")
+    overwrite: bool = Field(default=False, description="Replace what is at the destination.")
+
+
+class CopyToWorkspace(BaseModel):
+    source: str = Field(description="File path relative to the root.")
+    destination: str = Field(
+        default="",
+        description="Where to put it in the task's workspace, relative to it ('' = the "
+        "source's file name, at the top of the workspace).",
+    )
+    overwrite: bool = Field(default=False, description="Replace what is in the workspace.")
+
+
+def too_big(what: str, cap: int, size: int | None = None) -> ToolFailure:
+    """The failure for a file over the transfer cap (`max_transfer`); `size` when known."""
+    measured = f" is {size:,} bytes," if size is not None else " is"
+    return ToolFailure(
+        f"{what!r}{measured} more than the {cap:,} bytes valet copies between a folder and the "
+        "workspace (max_transfer); nothing was copied"
+    )
+
+
 class FilesConnector:
     name: ClassVar[str] = "files"
     description: ClassVar[str] = (
-        "A folder on this machine: list, search, read, write, move and delete files."
+        "A folder on this machine: list, search, read, write, move and delete files; copy "
+        "files to and from the task's workspace."
     )
     auth: ClassVar[AuthMethod] = "none"
     scopes: ClassVar[tuple[str, ...]] = ("files.read", "files.write")
@@ -101,14 +138,16 @@ class FilesConnector:
         if not root.is_dir():
             raise ConnectorError(f"toolset {name!r}: {root} is not a folder")
         sources = tuple(folder.expanduser().resolve() for folder in settings.import_from)
-        return _open(name, root.resolve(), sources)
+        return _open(name, root.resolve(), sources, settings.max_transfer)
 
 
 FILES = FilesConnector()
 
 
 @asynccontextmanager
-async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGenerator[Toolset]:
+async def _open(
+    name: str, folder: Path, sources: tuple[Path, ...], cap: int
+) -> AsyncGenerator[Toolset]:
     def inside(relative: str) -> Path:
         path = (folder / relative).resolve()
         if not path.is_relative_to(folder):
@@ -179,6 +218,35 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
         shutil.copyfile(source, target)
         return f"copied {source.name} ({target.stat().st_size} bytes) to {args.destination}"
 
+    def save_from_workspace(args: SaveFromWorkspace) -> str:
+        source, target = workspace_file(args.source), inside(args.destination)
+        size = source.stat().st_size
+        if size > cap:
+            raise too_big(args.source, cap, size)
+        if target == folder or target.is_dir():
+            raise ToolFailure(f"{args.destination!r} is a folder; give a file path; nothing saved")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:  # "x": made only if missing, even if a file appeared since the check above
+            with source.open("rb") as src, target.open("wb" if args.overwrite else "xb") as dst:
+                shutil.copyfileobj(src, dst)
+        except FileExistsError:
+            raise ToolFailure(
+                f"{args.destination!r} already exists (ask with overwrite=true to replace it); "
+                "nothing was saved"
+            ) from None
+        return f"saved {args.source} ({size:,} bytes) from the workspace to {args.destination}"
+
+    def copy_to_workspace(args: CopyToWorkspace) -> str:
+        source = inside(args.source)
+        if not source.is_file():
+            raise ToolFailure(f"no file {args.source!r} in the {name} folder")
+        size = source.stat().st_size
+        if size > cap:
+            raise too_big(args.source, cap, size)
+        destination = args.destination or source.name
+        put_in_workspace(destination, source.read_bytes(), overwrite=args.overwrite)
+        return f"copied {args.source} ({size:,} bytes) to the workspace as {destination}"
+
     def delete_file(args: DeleteFile) -> str:
         path = inside(args.path)
         if not path.is_file():
@@ -226,6 +294,24 @@ async def _open(name: str, folder: Path, sources: tuple[Path, ...]) -> AsyncGene
             Effect.UPDATE,
             _thread(import_file),
             write,
+        ),
+        Operation(
+            "save_from_workspace",
+            "Copy a file the task made in its workspace into the folder (any file: a "
+            "spreadsheet, slides, an image).",
+            SaveFromWorkspace,
+            Effect.UPDATE,
+            _thread(save_from_workspace),
+            write,
+            consequential_args=("destination",),
+        ),
+        Operation(
+            "copy_to_workspace",
+            "Copy a file of the folder into the task's workspace, for the shell to work on.",
+            CopyToWorkspace,
+            Effect.READ,  # changes nothing of the person's: writes only the task's own folder
+            _thread(copy_to_workspace),
+            read,
         ),
         Operation(
             "delete_file",

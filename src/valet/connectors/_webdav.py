@@ -10,9 +10,16 @@
 With `account`, an app-password account signs in with its vault credential, an OAuth account
 sends its access token as a bearer (refreshed when it expires).
 
-Paths are relative to `url`; nothing above it can be reached. Listing, searching and reading
-are allowed; writing and moving ask (`update`), deleting asks (`delete`), a share link asks
-(`share`). A move never replaces an existing file unless asked, and is checked afterwards.
+Paths are relative to `url`; nothing above it can be reached. Operations: `list`, `search`,
+`read`, `write`, `move`, `delete`, `share_link`, and between the folder and the task's
+workspace, byte for byte (any file: a spreadsheet, slides, an image; `_webdav_transfer.py`):
+`save_from_workspace` (a file the task made, into the folder) and `copy_to_workspace` (a file
+of the folder, for the sandboxed shell to work on), each up to `max_transfer` bytes.
+
+Listing, searching, reading and copying into the workspace (which changes nothing of the
+person's) are allowed; writing, moving and saving from the workspace ask (`update`), deleting
+asks (`delete`), a share link asks (`share`). A move or a save never replaces an existing file
+unless asked; a move is checked afterwards.
 Share links need a server that has them (Nextcloud and ownCloud); elsewhere the model is told
 the server does not support them.
 """
@@ -35,8 +42,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from valet.connectors._account_credentials import BearerAuth
 from valet.connectors._dav_login import DavSignIn, dav_sign_in
 from valet.connectors._errors import ConnectorError
-from valet.connectors._files import MoveFile, ReadFile, WriteFile
+from valet.connectors._files import (
+    CopyToWorkspace,
+    MoveFile,
+    ReadFile,
+    SaveFromWorkspace,
+    WriteFile,
+)
 from valet.connectors._toolset import AuthMethod, Operation, Run, Toolset
+from valet.connectors._webdav_transfer import WorkspaceTransfer
 from valet.effects import Effect
 from valet.gateway import ToolFailure
 
@@ -63,6 +77,8 @@ class WebDavSettings(BaseModel):
     """Bytes `read` returns at most (the rest is cut off, and the model is told)."""
     max_search: int = Field(default=2_000, gt=0)
     """Folders and files a search looks at, at most."""
+    max_transfer: int = Field(default=100_000_000, gt=0)
+    """Bytes one file copied between the folder and the task's workspace may have, at most."""
     timeout: float = Field(default=30.0, gt=0)
     """Seconds one request to the server may take."""
 
@@ -115,8 +131,8 @@ class Entry:
 class WebDavConnector:
     name: ClassVar[str] = "webdav"
     description: ClassVar[str] = (
-        "A WebDAV folder: list, search, read, write, move and delete files; share links where "
-        "the server has them."
+        "A WebDAV folder: list, search, read, write, move and delete files; copy files to and "
+        "from the task's workspace; share links where the server has them."
     )
     auth: ClassVar[AuthMethod] = "basic"
     scopes: ClassVar[tuple[str, ...]] = ("files.read", "files.write", "files.share")
@@ -142,6 +158,7 @@ async def _open(name: str, settings: WebDavSettings, sign_in: DavSignIn) -> Asyn
         auth = httpx.BasicAuth(login.username, login.password)
     async with httpx.AsyncClient(auth=auth, timeout=settings.timeout) as http:
         folder = WebDavFolder(settings, sign_in, http)
+        transfer = WorkspaceTransfer(folder)
         read, write, share = ("files.read",), ("files.write",), ("files.share",)
         run = folder.run
         operations = (
@@ -159,6 +176,18 @@ async def _open(name: str, settings: WebDavSettings, sign_in: DavSignIn) -> Asyn
                 "move", "Move or rename a file or folder.", MoveFile, Effect.UPDATE,
                 run(folder.move), write,
             ),
+            Operation(
+                "save_from_workspace",
+                "Copy a file the task made in its workspace into the folder (any file: a "
+                "spreadsheet, slides, an image).",
+                SaveFromWorkspace, Effect.UPDATE, run(transfer.save_from_workspace), write,
+                consequential_args=("destination",),
+            ),
+            Operation(
+                "copy_to_workspace",
+                "Copy a file of the folder into the task's workspace, for the shell to work on.",
+                CopyToWorkspace, Effect.READ, run(transfer.copy_to_workspace), read,
+            ),  # READ: it changes nothing of the person's, only the task's own folder
             Operation(
                 "delete", "Delete a file or folder.", DeleteFile, Effect.DELETE,
                 run(folder.delete), write, consequential_args=("path",),
@@ -223,7 +252,7 @@ class WebDavFolder:
 
     # -- requests --------------------------------------------------------------------------
 
-    def _fail(self, response: httpx.Response, what: str) -> ToolFailure:
+    def failure(self, response: httpx.Response, what: str) -> ToolFailure:
         status = response.status_code
         if status == 401:
             who = f" for {self.sign_in.username!r}" if self.sign_in.username else ""
@@ -246,7 +275,7 @@ class WebDavFolder:
             content=_PROPFIND,
         )
         if response.status_code != 207:
-            raise self._fail(response, what)
+            raise self.failure(response, what)
         root = _listing(response)
         entries: list[Entry] = []
         for item in root.iter(f"{_DAV}response"):
@@ -287,7 +316,7 @@ class WebDavFolder:
         if response.status_code == 404:
             return None
         if response.status_code != 207:
-            raise self._fail(response, f"look at {relative!r}")
+            raise self.failure(response, f"look at {relative!r}")
         item = _listing(response).find(f"{_DAV}response")
         return None if item is None else self._entry(item)
 
@@ -338,7 +367,7 @@ class WebDavFolder:
         async with self.http.stream("GET", self.url(relative)) as response:
             if response.status_code != 200:
                 await response.aread()
-                raise self._fail(response, f"read {args.path!r}")
+                raise self.failure(response, f"read {args.path!r}")
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
@@ -370,7 +399,7 @@ class WebDavFolder:
             await self.make_folders(posixpath.dirname(relative))
             response = await self.http.put(self.url(relative), content=body, headers=headers)
         if response.status_code not in (200, 201, 204):
-            raise self._fail(response, f"write {args.path!r}")
+            raise self.failure(response, f"write {args.path!r}")
         return f"wrote {len(body)} bytes to {relative}"
 
     async def make_folders(self, relative: str) -> None:
@@ -379,7 +408,7 @@ class WebDavFolder:
             path = posixpath.join(path, part)
             response = await self.http.request("MKCOL", self.url(path, folder=True))
             if response.status_code not in (201, 405):  # 405: it exists
-                raise self._fail(response, f"make the folder {path!r}")
+                raise self.failure(response, f"make the folder {path!r}")
 
     async def move(self, args: MoveFile) -> str:
         source, target = self.relative(args.source), self.relative(args.destination)
@@ -407,7 +436,7 @@ class WebDavFolder:
                 f"cannot move to {args.destination!r}: its folder does not exist; nothing moved"
             )
         if response.status_code not in (201, 204):
-            raise self._fail(response, f"move {args.source!r}")
+            raise self.failure(response, f"move {args.source!r}")
         moved, left = await self.stat(target), await self.stat(source)
         if moved is None or left is not None:
             raise ToolFailure(
@@ -425,7 +454,7 @@ class WebDavFolder:
             raise ToolFailure(f"cannot delete {args.path!r}: it does not exist")
         response = await self.http.delete(self.url(relative, folder=found.folder))
         if response.status_code not in (200, 204):
-            raise self._fail(response, f"delete {args.path!r}")
+            raise self.failure(response, f"delete {args.path!r}")
         return f"deleted {relative}" + ("/ and everything in it" if found.folder else "")
 
     async def share_link(self, args: ShareLink) -> dict[str, object]:
@@ -446,7 +475,7 @@ class WebDavFolder:
             headers={"OCS-APIRequest": "true", "Accept": "application/json"},
         )
         if response.status_code not in (200, 201):
-            raise self._fail(response, f"share {args.path!r}")
+            raise self.failure(response, f"share {args.path!r}")
         try:
             link = str(response.json()["ocs"]["data"]["url"])
         except (ValueError, KeyError, TypeError) as exc:
