@@ -1,37 +1,43 @@
-"""A task's workspace in the web app: its files, each downloadable, with a preview: a table for
-CSV and spreadsheets (formulas shown as written), the image for charts, the slides' titles and
-text for decks, the text for text files.
+"""A task's workspace in the web app: its files, each downloadable, with a preview (see
+`_previews`), thumbnails of decks' slides and PDFs' first pages, and the log of the commands the
+task ran.
 
-Files are served as attachments (or as images, for pictures) with a sandboxing CSP: something a
-command wrote can never run as this site's page."""
+    GET /tasks/{id}/files                    the page
+    GET /tasks/{id}/files/{path}             the file (an attachment; pictures inline)
+    GET /tasks/{id}/files/{path}?slide=N     a deck's slide N as SVG
+    GET /tasks/{id}/files/{path}?page=N      a PDF's page N as PNG
+    GET /tasks/{id}/commands.log             the shell's log, as text
+
+Everything is served with a sandboxing CSP: something a command wrote can never run as this
+site's page. Thumbnails are drawn on each request, off the event loop, and kept nowhere."""
 
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from valet.server._api import run_folder, tasks_of
+from valet.server._previews import (
+    IMAGES,
+    commands_log,
+    inside,
+    page_thumbnail,
+    previews,
+    slide_thumbnail,
+)
 from valet.server._views import counts
 from valet.server._web import templates
 
 web = APIRouter(include_in_schema=False)
+T = TypeVar("T", str, bytes)
 
-_ROWS = 30
-_IMAGES = {
-    ".png": "image/png",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".gif": "image/gif",
-    ".webp": "image/webp",
-    ".svg": "image/svg+xml",
-}
-_TEXT = {".txt", ".md", ".py", ".json", ".log", ".html", ".xml", ".yaml", ".yml"}
+_SANDBOX = "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+_THUMBNAIL_SANDBOX = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
 def _folder(request: Request, task_id: str) -> Path:
@@ -41,83 +47,68 @@ def _folder(request: Request, task_id: str) -> Path:
 @web.get("/tasks/{task_id}/files", response_class=HTMLResponse)
 async def files_page(task_id: str, request: Request) -> Response:
     folder = _folder(request, task_id)
-    files = await asyncio.to_thread(_previews, folder)
+    files = await asyncio.to_thread(previews, folder)
     context: dict[str, Any] = {
         "counts": counts(tasks_of(request)),
         "task_id": task_id,
         "files": files,
+        "log_size": await asyncio.to_thread(_log_size, folder),
     }
     return templates.TemplateResponse(request, "files.html", context)
 
 
 @web.get("/tasks/{task_id}/files/{path:path}")
-async def file_download(task_id: str, path: str, request: Request) -> Response:
-    folder = _folder(request, task_id).resolve()
-    target = (folder / path).resolve()
-    if (
-        not target.is_relative_to(folder)
-        or ".valet" in target.relative_to(folder).parts
-        or not target.is_file()
-    ):
+async def file_download(
+    task_id: str, path: str, request: Request, slide: int | None = None, page: int | None = None
+) -> Response:
+    root = _folder(request, task_id)
+    target = await asyncio.to_thread(lambda: inside(root.resolve(), path))
+    if target is None:
         raise HTTPException(404, f"no file {path!r} in this task's workspace")
-    kind = _IMAGES.get(target.suffix.lower())
-    headers = {"Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'"}
+    suffix = target.suffix.lower()
+    if slide is not None and suffix == ".pptx":
+        svg = await _thumbnail(slide_thumbnail, target, slide)
+        return Response(svg, media_type="image/svg+xml", headers=_thumbnail_headers())
+    if page is not None and suffix == ".pdf":
+        png = await _thumbnail(page_thumbnail, target, page)
+        return Response(png, media_type="image/png", headers=_thumbnail_headers())
+    kind = IMAGES.get(suffix)
     return FileResponse(
         target,
         media_type=kind or "application/octet-stream",
         filename=target.name,
         content_disposition_type="inline" if kind and kind != "image/svg+xml" else "attachment",
-        headers=headers,
+        headers={"Content-Security-Policy": _SANDBOX},
     )
 
 
-def _previews(folder: Path) -> list[dict[str, Any]]:
-    if not folder.is_dir():
-        return []
-    found: list[dict[str, Any]] = []
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if not path.is_file() or ".valet" in relative.parts:
-            continue
-        entry: dict[str, Any] = {"path": str(relative), "size": path.stat().st_size}
-        try:
-            entry |= _preview(path)
-        except Exception as exc:  # a file a command wrote may be anything: say it, go on
-            entry["problem"] = f"no preview: {type(exc).__name__}"
-        found.append(entry)
-    return found
+@web.get("/tasks/{task_id}/commands.log")
+async def commands_download(task_id: str, request: Request) -> Response:
+    log = await asyncio.to_thread(commands_log, _folder(request, task_id))
+    if log is None:
+        raise HTTPException(404, "this task's workspace ran no command")
+    return FileResponse(
+        log,
+        media_type="text/plain; charset=utf-8",
+        filename="commands.log",
+        headers={"Content-Security-Policy": _SANDBOX, "X-Content-Type-Options": "nosniff"},
+    )
 
 
-def _preview(path: Path) -> dict[str, Any]:
-    suffix = path.suffix.lower()
-    if suffix in _IMAGES:
-        return {"image": True}
-    if suffix in (".csv", ".tsv"):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        rows = list(csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
-        return {"table": rows[:_ROWS], "more": max(0, len(rows) - _ROWS)}
-    if suffix in (".xlsx", ".xlsm"):
-        import openpyxl
+async def _thumbnail(draw: Callable[[Path, int], T | None], path: Path, number: int) -> T:
+    try:
+        drawn = await asyncio.to_thread(draw, path, number)
+    except Exception as exc:  # a file a command wrote may be anything
+        raise HTTPException(404, f"no preview: {type(exc).__name__}") from exc
+    if drawn is None:
+        raise HTTPException(404, f"no thumbnail {number} of {path.name!r}")
+    return drawn
 
-        book: Any = openpyxl.load_workbook(path, read_only=True)  # formulas as written
-        sheet: Any = book.worksheets[0]
-        rows = [
-            ["" if v is None else str(v) for v in row]
-            for row in sheet.iter_rows(max_row=_ROWS, values_only=True)
-        ]
-        book.close()
-        return {"table": rows, "sheet": str(sheet.title)}
-    if suffix == ".pptx":
-        import pptx
 
-        deck: Any = pptx.Presentation(str(path))
-        slides: list[list[str]] = []
-        for slide in deck.slides:
-            shapes: list[Any] = list(slide.shapes)
-            slides.append(
-                [str(s.text_frame.text) for s in shapes if s.has_text_frame and s.text_frame.text]
-            )
-        return {"slides": slides}
-    if suffix in _TEXT:
-        return {"text": path.read_text(encoding="utf-8", errors="replace")[:4000]}
-    return {}
+def _log_size(folder: Path) -> int | None:
+    log = commands_log(folder)
+    return log.stat().st_size if log else None
+
+
+def _thumbnail_headers() -> dict[str, str]:
+    return {"Content-Security-Policy": _THUMBNAIL_SANDBOX, "Cache-Control": "private, no-cache"}
