@@ -34,6 +34,7 @@ from valet.connectors._accounts import Accounts
 from valet.connectors._errors import ConnectorError
 from valet.connectors._toolset import AuthMethod, Toolset
 from valet.errors import ConfigError
+from valet.policy import ConnectorGrant
 
 ENTRY_POINT_GROUP = "valet.connectors"
 
@@ -106,6 +107,15 @@ def registered_connectors() -> dict[str, Connector]:
             )
         found[point.name] = loaded
     return found
+
+
+def default_grant(config: ToolsetConfig) -> ConnectorGrant:
+    """What a task may do on a toolset that `[grants]` does not name: read only, unless its
+    connector only ever touches the task's own things and says which effects it needs (the
+    workspace: its files and commands, each command still asked; `granted` on the class)."""
+    connector = registered_connectors().get(config.connector)
+    effects: tuple[str, ...] = getattr(connector, "granted", ())
+    return ConnectorGrant.of(config.name, *effects)
 
 
 def connector_names() -> list[str]:

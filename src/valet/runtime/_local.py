@@ -32,6 +32,7 @@ from valet.browser import BrowserPool, BrowserSession, BrowserSettings
 from valet.connectors import (
     Toolset,
     ToolsetConfig,
+    default_grant,
     open_toolsets,
     toolset_actions,
 )
@@ -123,7 +124,7 @@ class TaskSpec(BaseModel):
         outside its connector grants, is denied)."""
         grants = None
         if self.toolsets or self.grants:
-            grants = (*(ConnectorGrant(connector=t.name) for t in self.toolsets), *self.grants)
+            grants = (*(default_grant(t) for t in self.toolsets), *self.grants)
         return derive_scope(
             self.task, start_url=self.start_url, grants=grants, read_only=self.read_only
         )

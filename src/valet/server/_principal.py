@@ -115,6 +115,7 @@ PERSON_ROUTES: tuple[str, ...] = (
     "/ui/tasks/{task_id}/research",
     "/tasks/{task_id}/files",
     "/tasks/{task_id}/files/{path:path}",
+    "/tasks/{task_id}/commands.log",
     "/api/runs",
     "/api/runs/{run_id}",
     "/api/requests",

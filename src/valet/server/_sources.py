@@ -32,6 +32,7 @@ from valet.connectors import (
     check_account,
     configured_toolsets,
     connector_names,
+    default_grant,
     finish_oauth_account,
     inspect_toolsets,
     name_is_free,
@@ -230,7 +231,7 @@ def _toolset(
     standing: ConnectorGrant | None,
     report: ToolsetReport | None,
 ) -> ToolsetSource:
-    grant = standing or ConnectorGrant(connector=config.name)
+    grant = standing or default_grant(config)
     source = ToolsetSource(
         name=config.name,
         connector=config.connector,

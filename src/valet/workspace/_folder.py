@@ -23,10 +23,12 @@ def current_workspace() -> Path:
 
 
 def in_workspace(relative: str, root: Path | None = None) -> Path:
-    """`relative` in the running task's workspace (or `root`); a `ToolFailure` for a path
-    that leaves it or reaches valet's own records."""
+    """`relative` in the running task's workspace (or `root`), also when named as the shell
+    sees it (`/workspace/x.csv`); a `ToolFailure` for a path that leaves it or reaches
+    valet's own records."""
     base = (root or current_workspace()).resolve()
-    path = (base / relative.lstrip("/")).resolve()
+    inside = relative.removeprefix("/workspace/").lstrip("/")  # the shell's name for it too
+    path = (base / inside).resolve()
     if path == base or not path.is_relative_to(base) or HIDDEN in path.relative_to(base).parts:
         raise ToolFailure(f"{relative!r} is not a file path inside the workspace")
     return path

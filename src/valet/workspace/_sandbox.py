@@ -1,10 +1,11 @@
 """The sandboxed shell: a command run with bubblewrap, seeing only the system's programs (read
 only) and the task's workspace (its only writable folder), with no network and hard limits.
 
-Inside: `/usr` (and the `/bin`, `/lib` links to it) and valet's Python read-only, a fresh
-`/proc`, `/dev` and `/tmp`, the workspace at `/workspace` (the working folder and `$HOME`);
-nothing else of the machine: not valet's home (its databases, the vault), not the person's
-home, not another task's workspace, not `/etc`. Every namespace is new (no network at all: not
+Inside: `/usr` (and the `/bin`, `/lib` links to it), `/etc/fonts` and valet's Python
+read-only, a fresh `/proc`, `/dev` and `/tmp` (where caches go), the workspace at
+`/workspace` (the working folder and `$HOME`); nothing else of the machine: not valet's home
+(its databases, the vault), not the person's home, not another task's workspace, nothing else
+of `/etc`. Every namespace is new (no network at all: not
 the internet, not 127.0.0.1), and the command runs without any capability as an unprivileged
 user: valet's sandbox user (`SANDBOX_UID`) when valet runs as root, else a user of its own user
 namespace. Limits, per command: CPU seconds, address space, the number of processes (a fork
@@ -165,12 +166,16 @@ class Sandbox:
             *("--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin"),
             *("--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64"),
             *("--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"),
+            *("--perms", "0755", "--dir", "/etc"),  # of /etc, only the fonts' settings:
+            *("--ro-bind-try", "/etc/fonts", "/etc/fonts"),  # charts find the fonts
             *_python_binds(),  # after /tmp: a Python under /tmp is not hidden by its tmpfs
             *("--bind", str(self.workspace), "/workspace"),
             *self._downloads(),
             *("--clearenv", "--setenv", "PATH", f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"),
             *("--setenv", "HOME", "/workspace", "--setenv", "LANG", "C.UTF-8"),
             *("--setenv", "TMPDIR", "/tmp", "--setenv", "MPLBACKEND", "Agg"),
+            *("--setenv", "XDG_CACHE_HOME", "/tmp/.cache"),  # caches stay out of the results
+            *("--setenv", "XDG_CONFIG_HOME", "/tmp/.config", "--setenv", "MPLCONFIGDIR", "/tmp"),
             "--",
             *shell,
             "-c",

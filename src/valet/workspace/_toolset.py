@@ -107,6 +107,9 @@ class WorkspaceConnector:
     auth: ClassVar[AuthMethod] = "none"
     scopes: ClassVar[tuple[str, ...]] = ("workspace.read", "workspace.execute")
     settings: ClassVar[type[BaseModel]] = WorkspaceSettings
+    granted: ClassVar[tuple[str, ...]] = ("update", "execute")
+    """Without `[grants]`, tasks may make files and run commands here (the task's own folder);
+    every command is still asked unless the person's request or a grant allows it."""
 
     def open(self, name: str, settings: BaseModel) -> AbstractAsyncContextManager[Toolset]:
         if not isinstance(settings, WorkspaceSettings):
