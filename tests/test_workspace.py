@@ -321,3 +321,24 @@ async def test_the_workspace_is_kept_or_removed_at_the_end_as_set(
     assert (folder / "notes.txt").is_file() is kept
     assert (valet_home / "runs" / result.run_id / "steps.jsonl").is_file()  # the record stays
     assert (valet_home / "runs" / "other-task" / "workspace" / "notes.txt").is_file()
+
+
+def test_the_workspace_may_make_and_run_unless_a_grant_says_less() -> None:
+    """Without `[grants]` a task may make files and run commands in its own workspace (each
+    still asked); a grant that names the workspace is what it may do there."""
+    workspace = ToolsetConfig(name="workspace", connector="workspace")
+    notes = ToolsetConfig(name="notes", connector="files", settings={"root": "/tmp"})
+    plain = TaskSpec(task="Compute a total", toolsets=(workspace, notes)).scope()
+    narrowed = TaskSpec(
+        task="Compute a total",
+        toolsets=(workspace, notes),
+        grants=(ConnectorGrant.of("workspace"),),
+    ).scope()
+    assert {g.connector: sorted(e.value for e in g.effects) for g in plain.grants or ()} == {
+        "notes": ["read"],  # any other toolset: read only
+        "workspace": ["execute", "read", "update"],
+    }
+    assert {g.connector: g.read_only for g in narrowed.grants or ()} == {
+        "notes": True,
+        "workspace": True,
+    }

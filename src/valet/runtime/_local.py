@@ -124,7 +124,9 @@ class TaskSpec(BaseModel):
         outside its connector grants, is denied)."""
         grants = None
         if self.toolsets or self.grants:
-            grants = (*(default_grant(t) for t in self.toolsets), *self.grants)
+            named = {grant.connector for grant in self.grants}  # a grant given replaces
+            defaults = (default_grant(t) for t in self.toolsets if t.name not in named)
+            grants = (*defaults, *self.grants)
         return derive_scope(
             self.task, start_url=self.start_url, grants=grants, read_only=self.read_only
         )
