@@ -255,19 +255,42 @@ async def test_reads_run_without_asking_and_do_not_mark_mail_seen(
     assert {r.verdict for r in audit.records()} == {"allow"}
 
 
-async def test_without_an_attachments_folder_text_attachments_are_shown(
-    account: Account, dovecot: Dovecot, audit: AuditLog
+async def test_without_an_attachments_folder_attachments_land_in_the_tasks_workspace(
+    account: Account, dovecot: Dovecot, audit: AuditLog, home: Path
 ) -> None:
+    """Text attachments are shown; every attachment is also a file of the task's workspace,
+    for its shell and its files page (read twice: the same file)."""
+    pdf = b"%PDF-1.4 binary \x00\xff"
     dovecot.append(
         account.user,
         "INBOX",
         letter("Data", "two files", attachment=("list.csv", b"name,qty\ntea,2\n", "text/csv")),
     )
+    dovecot.append(
+        account.user,
+        "INBOX",
+        letter("Scan", "a scan", attachment=("scan.pdf", pdf, "application/pdf")),
+    )
     async with opened(account, audit, attachments_dir=None) as mail:
         read = await mail.call("read_message", uid=1)
+        scan = await mail.call("read_message", uid=2)
+        again = await mail.call("read_message", uid=2)
     assert read["attachments"] == [
-        {"name": "list.csv", "type": "text/csv", "size": 15, "text": "name,qty\ntea,2\n"}
+        {
+            "name": "list.csv",
+            "type": "text/csv",
+            "size": 15,
+            "in_workspace": "attachments/mail/INBOX-1/list.csv",
+            "text": "name,qty\ntea,2\n",
+        }
     ]
+    workspace = home / "runs" / TASK / "workspace"
+    assert (workspace / "attachments/mail/INBOX-1/list.csv").read_bytes() == b"name,qty\ntea,2\n"
+    (attachment,) = scan["attachments"]
+    assert attachment["in_workspace"] == "attachments/mail/INBOX-2/scan.pdf"
+    assert "note" not in attachment and "text" not in attachment
+    assert (workspace / attachment["in_workspace"]).read_bytes() == pdf
+    assert again["attachments"] == scan["attachments"]  # no second copy
 
 
 MALFORMED = (

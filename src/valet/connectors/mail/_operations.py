@@ -24,6 +24,7 @@ from valet.connectors.mail._mime import Part, attachment_text, compose, parse, s
 from valet.connectors.mail._settings import MailSettings
 from valet.connectors.mail._smtp import send
 from valet.gateway import ToolFailure, current_task, running_action
+from valet.workspace import current_workspace, put_in_workspace
 
 T = TypeVar("T")
 _HEADER_ITEMS = "BODY.PEEK[HEADER.FIELDS (FROM TO CC SUBJECT DATE MESSAGE-ID)]"
@@ -206,7 +207,7 @@ class Mailbox:
             )
         folder = self._attachment_folder(args)
         result["attachments"] = [
-            await asyncio.to_thread(self._attachment, part, folder, partial)
+            await asyncio.to_thread(self._attachment, part, folder, partial, _where(args))
             for part in parsed.attachments
         ]
         if parsed.problems:
@@ -216,10 +217,11 @@ class Mailbox:
     def _attachment_folder(self, args: MessageRef) -> Path | None:
         if self.settings.attachments_dir is None:
             return None
-        where = _safe_name(f"{args.folder}-{args.uid}")
-        return self.settings.attachments_dir.expanduser() / self.name / where
+        return self.settings.attachments_dir.expanduser() / self.name / _where(args)
 
-    def _attachment(self, part: Part, folder: Path | None, partial: bool) -> dict[str, object]:
+    def _attachment(
+        self, part: Part, folder: Path | None, partial: bool, where: str
+    ) -> dict[str, object]:
         entry: dict[str, object] = {"name": part.name, "type": part.content_type}
         if partial:
             entry["note"] = "not fetched: the message is over the size cap"
@@ -233,13 +235,26 @@ class Mailbox:
             path = _free_path(folder / _safe_name(part.name), part.data)
             path.write_bytes(part.data)
             entry["saved_to"] = str(path)
-        elif (text := attachment_text(part)) is not None:
-            entry["text"], cut = _cap(text, self.settings.max_text_chars)
-            if cut:
-                entry["note"] = f"only the first {self.settings.max_text_chars} characters"
         else:
-            entry["note"] = "not saved: the mail toolset has no attachments_dir"
+            if current_task() is not None:  # in the task's workspace, for its shell and files
+                entry["in_workspace"] = self._into_workspace(part, where)
+            if (text := attachment_text(part)) is not None:
+                entry["text"], cut = _cap(text, self.settings.max_text_chars)
+                if cut:
+                    entry["note"] = f"only the first {self.settings.max_text_chars} characters"
+            elif "in_workspace" not in entry:
+                entry["note"] = "not saved: the mail toolset has no attachments_dir"
         return entry
+
+    def _into_workspace(self, part: Part, where: str) -> str:
+        """The attachment as a file of the running task's workspace (`attachments/<toolset>/
+        <folder>-<uid>/<name>`): its path there."""
+        workspace = current_workspace()
+        folder = workspace / "attachments" / self.name / where
+        path = _free_path(folder / _safe_name(part.name), part.data)
+        relative = str(path.relative_to(workspace))
+        put_in_workspace(relative, part.data, overwrite=True)
+        return relative
 
     # Changing
 
@@ -399,6 +414,11 @@ def _safe_name(name: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE_NAME.sub("_", base).strip(". ") or "attachment"
     return cleaned[:120]
+
+
+def _where(args: MessageRef) -> str:
+    """The folder of one message's attachments: `<folder>-<uid>`."""
+    return _safe_name(f"{args.folder}-{args.uid}")
 
 
 def _free_path(path: Path, data: bytes) -> Path:
