@@ -8,9 +8,13 @@
    (proportional memory of this process and every browser process at the busiest moment, minus
    the same before the tasks started, divided by the number of tasks).
 2. The same task run `--repeat` times one after another without checkpoints, then as a DBOS
-   workflow (`DbosCheckpoints`, SQLite): the difference of the median step time is the
-   checkpoint overhead per loop step (five checkpoints: messages, observe, takeover check,
-   model turn, action). A workflow of 200 no-op DBOS steps gives the cost of one checkpoint.
+   workflow (`DbosCheckpoints`, SQLite), wired as `valet serve` wires it (an inbox for the
+   person's messages and a takeover check, here always empty): the difference of the median
+   step time is the checkpoint overhead per loop step (observe + act, with the state a durable
+   task saves after each action). Measured twice in the same run: with each step's checkpoints
+   as runs began before layout 2 (five: messages, observe, takeover check, model turn, action)
+   as the baseline, then as now (three: the look, the model's turn, the action). A workflow of
+   200 no-op DBOS steps gives the cost of one checkpoint.
 
 Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 3]
 The last line is machine-readable: step_p50_ms= step_p95_ms= mb_per_task= checkpoint_ms= ...
@@ -30,10 +34,11 @@ from typing import Any
 
 from dbos import DBOS
 
-from valet.agent import Limits
+from valet.agent import HandBack, Limits
 from valet.browser import BrowserPool, BrowserSettings
 from valet.models import ScriptPlayer, parse_steps, scripted_model
-from valet.runtime import DbosCheckpoints, DurableTasks, TaskSpec, run_task
+from valet.runtime import DbosCheckpoints, DurableTasks, TaskSpec, _local, run_task
+from valet.runtime._checkpoints import LAYOUT
 from valet.sites import SiteServer
 
 SCRIPT: list[Any] = [
@@ -150,26 +155,51 @@ async def concurrent(
     return [t for steps in results for t in steps], (peak - baseline) / tasks
 
 
-async def durability(home: Path, sites: SiteServer, repeat: int) -> tuple[float, float, float]:
-    plain = [t for _ in range(repeat) for t in await one_task(home, sites)]
-    durable: list[float] = []
+class Quiet:
+    """The person's side of a served task when they say nothing: no message, no takeover."""
+
+    async def take(self) -> list[str]:
+        return []
+
+    async def requested(self) -> str | None:
+        return None
+
+    async def hand_over(self, reason: str, url: str) -> HandBack | None:
+        return None
+
+
+async def durability(
+    home: Path, sites: SiteServer, repeat: int
+) -> tuple[float, dict[int, float], float]:
+    """The median step without checkpoints; with them, per layout; one no-op checkpoint."""
+    served: dict[str, Any] = {"inbox": Quiet(), "handover": Quiet()}
+    plain = [t for _ in range(repeat) for t in await one_task(home, sites, **served)]
+    durable: dict[int, list[float]] = {1: [], 2: []}
 
     async def execute(task_id: str) -> str:
-        durable.extend(await one_task(home, sites, checkpoints=DbosCheckpoints()))
+        layout = int(task_id.split("-")[1])
+        _local.LAYOUT = layout  # the baseline: the layout runs had before
+        try:
+            steps = await one_task(home, sites, checkpoints=DbosCheckpoints(), **served)
+        finally:
+            _local.LAYOUT = LAYOUT
+        durable[layout].extend(steps)
         return "done"
 
     runtime = await DurableTasks.launch(home / "durable", execute, 1)
     try:
         for i in range(repeat):
-            await runtime.submit(f"bench-{i}")
-            await runtime.result(f"bench-{i}")
+            for layout in (1, 2):
+                await runtime.submit(f"bench-{layout}-{i}")
+                await runtime.result(f"bench-{layout}-{i}")
         started = time.perf_counter()
         handle = await DBOS.start_workflow_async(noop_checkpoints, 200)
         await handle.get_result()
         per_checkpoint = (time.perf_counter() - started) * 1000 / 200
     finally:
         runtime.close()
-    return statistics.median(plain), statistics.median(durable), per_checkpoint
+    medians = {layout: statistics.median(steps) for layout, steps in durable.items()}
+    return statistics.median(plain), medians, per_checkpoint
 
 
 async def main() -> None:
@@ -197,17 +227,20 @@ async def main() -> None:
                     flush=True,
                 )
             own_steps, own_mb = measured[False]
-            plain, durable, per_checkpoint = await durability(home, sites, args.repeat)
+            plain, layouts, per_checkpoint = await durability(home, sites, args.repeat)
+            durable, before = layouts[2], layouts[1]
             print(
-                f"one task at a time: median step {plain:.1f} ms without checkpoints, "
-                f"{durable:.1f} ms as a DBOS workflow; one checkpoint {per_checkpoint:.2f} ms"
+                f"one task at a time, wired as served: median step {plain:.1f} ms without "
+                f"checkpoints, {durable:.1f} ms as a DBOS workflow (three checkpoints a step), "
+                f"{before:.1f} ms with five; one checkpoint {per_checkpoint:.2f} ms"
             )
     finally:
         sites.stop()
     print(
         f"tasks={args.tasks} step_p50_ms={pct(steps, 0.5):.1f} step_p95_ms={pct(steps, 0.95):.1f} "
         f"mb_per_task={mb_per_task:.0f} step_plain_ms={plain:.1f} step_durable_ms={durable:.1f} "
-        f"checkpoint_ms={durable - plain:.1f} checkpoint_op_ms={per_checkpoint:.2f} "
+        f"checkpoint_ms={durable - plain:.1f} checkpoint_five_ms={before - plain:.1f} "
+        f"checkpoint_op_ms={per_checkpoint:.2f} "
         f"own_browser_step_p95_ms={pct(own_steps, 0.95):.1f} own_browser_mb_per_task={own_mb:.0f} "
         f"p95_ratio={pct(own_steps, 0.95) / max(pct(steps, 0.95), 1e-9):.2f} "
         f"memory_ratio={own_mb / max(mb_per_task, 1e-9):.2f}"

@@ -106,6 +106,83 @@ def _reply(stored: _Chosen | ModelFailure, actions: Sequence[type[Action]]) -> R
         return ModelFailure(f"the action chosen before valet restarted is invalid now: {exc}")
 
 
+LAYOUT = 2
+"""How a run's steps are checkpointed, stored with its first checkpoint (`begin`) so that a run
+resumes with the layout it began with. 1: the person's new messages, the observation and the
+takeover check are a checkpoint each; 2: the three are one (`look-N`, see `CheckpointedLook`)."""
+
+
+@dataclass(frozen=True)
+class _Looked:
+    messages: list[str]
+    observation: Observation
+    asked: str | None
+
+
+@dataclass
+class CheckpointedLook:
+    """The start of a step as one checkpoint (layout 2): the person's new messages, the page,
+    and whether the person asked to take over, read live in the loop's order. The loop asks for
+    each in turn (`messages`, then `observation`, then `asked`): the first asks for the look,
+    the others are given what it found."""
+
+    checkpoints: Checkpoints
+    observe: Callable[[], Awaitable[Observation]]
+    """Observes live (the toolbox's own, which reopens a browser that died)."""
+    replayed: Callable[[Observation], None]
+    """Told each observation a replay gives back (as the toolbox's own replays are)."""
+    inbox: Inbox | None = None
+    handover: Handover | None = None
+    _calls: int = field(default=0, init=False)
+    _observation: Observation | None = field(default=None, init=False)
+    _asked: tuple[str | None] | None = field(default=None, init=False)
+
+    async def _look(self) -> list[str]:
+        self._calls += 1
+        ran = False
+
+        async def live() -> _Looked:
+            nonlocal ran
+            ran = True
+            messages = await self.inbox.take() if self.inbox is not None else []
+            observation = await self.observe()
+            asked = await self.handover.requested() if self.handover is not None else None
+            return _Looked(messages, observation, asked)
+
+        looked = await self.checkpoints.step(f"look-{self._calls}", live)
+        if not ran:
+            self.replayed(looked.observation)
+        self._observation, self._asked = looked.observation, (looked.asked,)
+        return looked.messages
+
+    async def messages(self) -> list[str]:
+        return await self._look()
+
+    async def observation(self) -> Observation:
+        if self._observation is None:  # no inbox: the observation starts the step
+            await self._look()
+        assert self._observation is not None
+        observation, self._observation = self._observation, None
+        return observation
+
+    async def asked(self) -> str | None:
+        if self._asked is None:
+            await self._look()
+        assert self._asked is not None
+        (asked,), self._asked = self._asked, None
+        return asked
+
+
+@dataclass
+class _LookedInbox:
+    """The person's messages, from the step's look."""
+
+    look: CheckpointedLook
+
+    async def take(self) -> list[str]:
+        return await self.look.messages()
+
+
 @dataclass
 class CheckpointedPlanner:
     """A `Planner` whose every model turn is a checkpoint."""
@@ -157,6 +234,8 @@ class CheckpointedToolbox:
     the model is told with the restart."""
     reopens: int = 3
     """How many times a browser that died under the task is reopened before the task fails."""
+    look: CheckpointedLook | None = None
+    """Layout 2: observations come from the step's look (set once the look is made)."""
     _live: Toolbox | None = field(default=None, init=False)
     _calls: int = field(default=0, init=False)
     _reopened: int = field(default=0, init=False)
@@ -182,22 +261,32 @@ class CheckpointedToolbox:
 
     async def observe(self) -> Observation:
         self._calls += 1
+        if self.look is not None:
+            return await self.look.observation()
         ran = False
 
         async def live() -> Observation:
             nonlocal ran
             ran = True
-            try:
-                return await (await self.opened()).observe()
-            except BrowserCrashed as crash:
-                return await (await self._reopen(crash)).observe()
+            return await self.observe_live()
 
         observation = await self.checkpoints.step(f"observe-{self._calls}", live)
         if not ran:
-            self.recovery.last_seen = observation
-            if self.seen is not None:
-                self.seen(observation)
+            self.replayed(observation)
         return observation
+
+    async def observe_live(self) -> Observation:
+        """The page now, not checkpointed (a look checkpoints it with the step's messages)."""
+        try:
+            return await (await self.opened()).observe()
+        except BrowserCrashed as crash:
+            return await (await self._reopen(crash)).observe()
+
+    def replayed(self, observation: Observation) -> None:
+        """An observation a replay gave back: the gateway learns again what the page said."""
+        self.recovery.last_seen = observation
+        if self.seen is not None:
+            self.seen(observation)
 
     async def execute(self, action: Action) -> ActionOutcome:
         self._calls += 1
@@ -265,8 +354,13 @@ class CheckpointedHandover:
     """Opens the browser if a restart left it closed: the person takes over a live page."""
     _calls: int = 0
 
+    look: CheckpointedLook | None = None
+    """Layout 2: whether the person asked is part of the step's look."""
+
     async def requested(self) -> str | None:
         self._calls += 1
+        if self.look is not None:
+            return await self.look.asked()
         return await self.checkpoints.step(f"takeover-asked-{self._calls}", self.inner.requested)
 
     async def hand_over(self, reason: str, url: str) -> HandBack | None:
@@ -297,6 +391,27 @@ class CheckpointedQuestions:
             return await self.inner.ask(question)
 
         return await self.checkpoints.step(f"question-{self._calls}", live)
+
+
+def checkpointed_person(
+    layout: int,
+    checkpoints: Checkpoints,
+    toolbox: CheckpointedToolbox,
+    inbox: Inbox | None,
+    handover: Handover | None,
+) -> tuple[Inbox | None, CheckpointedHandover | None]:
+    """The person's messages and takeovers, checkpointed as the run's `layout` says: from
+    layout 2, the messages, the observation and the takeover check of a step are one look."""
+    handing = (
+        None if handover is None else CheckpointedHandover(handover, checkpoints, toolbox.opened)
+    )
+    if layout < 2:
+        return (None if inbox is None else CheckpointedInbox(inbox, checkpoints)), handing
+    look = CheckpointedLook(checkpoints, toolbox.observe_live, toolbox.replayed, inbox, handover)
+    toolbox.look = look
+    if handing is not None:
+        handing.look = look
+    return (None if inbox is None else _LookedInbox(look)), handing
 
 
 RESTARTED_LOST = (

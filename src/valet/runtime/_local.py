@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field
@@ -58,14 +58,14 @@ from valet.policy import (
 )
 from valet.record import RunRecorder
 from valet.runtime._checkpoints import (
-    CheckpointedHandover,
-    CheckpointedInbox,
+    LAYOUT,
     CheckpointedPlanner,
     CheckpointedQuestions,
     CheckpointedToolbox,
     Checkpoints,
     Immediate,
     Resumption,
+    checkpointed_person,
 )
 from valet.runtime._journal import Journal, journaled_tool
 from valet.runtime._recovery import Recovery
@@ -212,14 +212,14 @@ async def run_task(
     secrets = TaskSecrets(vault)
     opened: list[RunRecorder] = []
 
-    async def begin() -> str:
+    async def begin() -> tuple[str, int]:
         opened.append(RunRecorder(home / "runs", spec.task, settings, secrets.redactor, run_id))
-        return opened[0].run_id
+        return opened[0].run_id, LAYOUT
 
     async with AsyncExitStack() as stack:
         stack.enter_context(task_span(run_id or "", str(model_info.get("model") or "")))
         toolsets = await open_toolsets(spec.toolsets, stack)  # before the record: may fail
-        run_id = await steps.step("begin", begin)
+        run_id, layout = _begun(await steps.step("begin", begin))
         record = (
             opened[0] if opened else RunRecorder.resume(home / "runs", run_id, secrets.redactor)
         )
@@ -231,6 +231,7 @@ async def run_task(
             secrets=secrets,
             toolsets=toolsets,
             steps=steps,
+            layout=layout,
             durable=checkpoints is not None,
             output_mode=output_mode,
             vision=vision,
@@ -255,6 +256,7 @@ async def _run(
     secrets: TaskSecrets,
     toolsets: Sequence[Toolset],
     steps: Checkpoints,
+    layout: int,
     durable: bool,
     output_mode: OutputMode,
     vision: bool,
@@ -326,6 +328,7 @@ async def _run(
         on_resume=lambda turns: resume_script(model, turns),
     )
     recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
+    messages, handing = checkpointed_person(layout, steps, toolbox, inbox, handover)
     try:
         end: RunEnd = await run_loop(
             spec.task,
@@ -333,8 +336,8 @@ async def _run(
             toolbox,
             Tee(recorders),
             limits,
-            None if inbox is None else _HeardInbox(CheckpointedInbox(inbox, steps), gateway),
-            None if handover is None else CheckpointedHandover(handover, steps, toolbox.opened),
+            None if messages is None else _HeardInbox(messages, gateway),
+            handing,
             None
             if questions is None
             else _HeardAnswers(CheckpointedQuestions(questions, steps, toolbox.opened), gateway),
@@ -384,6 +387,15 @@ class _HeardAnswers:
         if answer is not None:
             self.gateway.gate.heard(answer)
         return answer
+
+
+def _begun(stored: object) -> tuple[str, int]:
+    """The run's id and checkpoint layout, from its first checkpoint (a run begun before
+    layouts stored its id alone: layout 1)."""
+    if isinstance(stored, str):
+        return stored, 1
+    run_id, layout = cast(tuple[str, int], stored)
+    return run_id, layout
 
 
 def _allowed_hosts(spec: TaskSpec) -> frozenset[str]:

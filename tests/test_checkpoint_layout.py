@@ -1,0 +1,126 @@
+"""How a run's steps are checkpointed: from layout 2, the start of a step (the person's
+messages, the page, the takeover check) is one checkpoint, `look-N`; a run that began under
+layout 1 (its first checkpoint holds its id alone) resumes with its own layout, step for step.
+
+`Recorded` keeps checkpoints as a durable runtime does, in order, and replays them like DBOS:
+the stored result while the steps are the same ones at the same places (a different step there
+is an error), then live."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from valet.agent import Finished, HandBack, Limits
+from valet.models import ScriptPlayer, parse_steps, scripted_model
+from valet.runtime import TaskSpec, _local, run_task
+from valet.sites import SiteServer
+
+T = TypeVar("T")
+
+SCRIPT: list[Any] = [
+    {"click": {"role": "link", "name": "Cart"}},
+    {"goto": "/shop"},
+    {"done": {"answer": "looked around", "success": True}},
+]
+
+
+class Recorded:
+    def __init__(self, stored: list[tuple[str, Any]] | None = None) -> None:
+        self.stored = list(stored or [])
+        self.names: list[str] = []
+        self.replayed = 0
+
+    async def step(self, name: str, run: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        index = len(self.names)
+        self.names.append(name)
+        if index < len(self.stored):
+            recorded, value = self.stored[index]
+            assert recorded == name, f"checkpoint {index} was {recorded!r}, replayed as {name!r}"
+            self.replayed += 1
+            return value
+        value = await run()
+        self.stored.append((name, value))
+        return value
+
+
+class Quiet:
+    """The person says nothing and never takes over."""
+
+    def __init__(self) -> None:
+        self.looked = 0
+
+    async def take(self) -> list[str]:
+        self.looked += 1
+        return []
+
+    async def requested(self) -> str | None:
+        return None
+
+    async def hand_over(self, reason: str, url: str) -> HandBack | None:
+        return None
+
+
+async def _run(home: Path, sites: SiteServer, steps: Recorded, run_id: str) -> Quiet:
+    person = Quiet()
+    result = await run_task(
+        TaskSpec(task="Look around", start_url=sites.url_for("/shop"), limits=Limits(max_steps=8)),
+        scripted_model(ScriptPlayer(parse_steps(SCRIPT))),
+        home=home,
+        model_info={"model": "scripted:test"},
+        inbox=person,
+        handover=person,
+        checkpoints=steps,
+        run_id=run_id,
+    )
+    assert isinstance(result.end, Finished) and result.end.success, result.end
+    return person
+
+
+async def test_a_step_starts_with_one_look_and_replays_step_for_step(
+    home: Path, sites: SiteServer
+) -> None:
+    first = Recorded()
+    await _run(home, sites, first, "run-2")
+    assert first.names == [
+        "begin",
+        "look-1",
+        "model-0",
+        "act-2",
+        "look-2",
+        "model-1",
+        "act-4",
+        "look-3",
+        "model-2",
+    ]
+    assert first.stored[0][1] == ("run-2", 2)  # the layout is kept with the run's id
+    again = Recorded(first.stored[:5])  # interrupted after the second step's look
+    person = await _run(home, sites, again, "run-2")
+    assert again.names[:5] == first.names[:5] and again.replayed == 5
+    live = again.names[5:]  # the action chosen before the restart is chosen again
+    assert {name.split("-")[0] for name in live} == {"look", "model", "act"}
+    assert person.looked == sum(name.startswith("look-") for name in live)  # replays: none
+
+
+async def test_a_run_begun_under_layout_1_resumes_with_it(
+    home: Path, sites: SiteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_local, "LAYOUT", 1)
+    old = Recorded()
+    await _run(home, sites, old, "run-1")
+    monkeypatch.undo()
+    assert old.names[:5] == ["begin", "inbox-1", "observe-1", "takeover-asked-1", "model-0"]
+    stored = [("begin", "run-1"), *old.stored[1:7]]  # as stored before layouts: the id alone
+    resumed = Recorded(stored)
+    await _run(home, sites, resumed, "run-1")
+    assert resumed.names[:7] == old.names[:7] and resumed.replayed == 7
+    assert {name.split("-")[0] for name in resumed.names[7:]} == {
+        "inbox",
+        "observe",
+        "takeover",
+        "model",
+        "act",
+    }  # it goes on in its own layout
