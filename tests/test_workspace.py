@@ -82,6 +82,23 @@ async def test_files_outside_the_workspace_cannot_be_read(valet_home: Path, atte
     assert command in (box.workspace / ".valet" / "shell.log").read_text()  # recorded
 
 
+async def test_a_command_cannot_make_valet_write_its_log_elsewhere(valet_home: Path) -> None:
+    """valet (root, maybe) appends each command's output to `.valet/shell.log`: a command that
+    swapped that folder or file for a link would have it appended to any file of the machine."""
+    box = Sandbox(valet_home / "runs" / "t1" / "workspace", TIGHT)
+    victim = valet_home / "vault.json"
+    swap = f"mv .valet old; mkdir -p .valet; ln -s {victim} .valet/shell.log; echo PWNED"
+    swapped = await box.run(f"{swap}; ls -a .valet")
+    assert victim.read_text() == "SECRET-VAULT"
+    assert swapped.stdout.split() == ["PWNED", ".", ".."]  # it sees an empty folder, no log
+    assert "PWNED" in (box.workspace / ".valet" / "shell.log").read_text()
+    (box.workspace / ".valet" / "shell.log").unlink()  # a link left there some other way:
+    (box.workspace / ".valet" / "shell.log").symlink_to(victim)
+    with pytest.raises(OSError):  # not followed
+        await box.run("echo PWNED")
+    assert victim.read_text() == "SECRET-VAULT"
+
+
 @pytest.mark.parametrize("target", ["('127.0.0.1', 22)", "('1.1.1.1', 80)", "('example.com', 443)"])
 async def test_there_is_no_network(valet_home: Path, target: str) -> None:
     box = Sandbox(valet_home / "runs" / "t1" / "workspace", TIGHT)

@@ -11,7 +11,8 @@ user: valet's sandbox user (`SANDBOX_UID`) when valet runs as root, else a user 
 namespace. Limits, per command: CPU seconds, address space, the number of processes (a fork
 bomb stops there), the size of any file written, and wall time (the whole sandbox is killed).
 What the command printed is kept whole in the workspace's `.valet/shell.log` and given back
-truncated.
+truncated. Commands never see that folder (an empty one is mounted over it): they cannot read
+the log, change it, or plant a link there that valet would then write through.
 """
 
 from __future__ import annotations
@@ -170,6 +171,7 @@ class Sandbox:
             *("--ro-bind-try", "/etc/fonts", "/etc/fonts"),  # charts find the fonts
             *_python_binds(),  # after /tmp: a Python under /tmp is not hidden by its tmpfs
             *("--bind", str(self.workspace), "/workspace"),
+            *("--perms", "0555", "--tmpfs", "/workspace/.valet"),  # valet's records: hidden
             *self._downloads(),
             *("--clearenv", "--setenv", "PATH", f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin"),
             *("--setenv", "HOME", "/workspace", "--setenv", "LANG", "C.UTF-8"),
@@ -242,8 +244,15 @@ class Sandbox:
         )
 
     def _log(self, command: str, code: int | None, stdout: str, stderr: str) -> None:
-        log = self.workspace / ".valet" / "shell.log"
-        with log.open("a", encoding="utf-8") as handle:
+        """Append to `.valet/shell.log`, never through a symbolic link (`OSError` if one is
+        there): valet writes it, so a link would let a command's output land anywhere."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        folder = os.open(self.workspace / ".valet", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            log = os.open("shell.log", flags, 0o600, dir_fd=folder)
+        finally:
+            os.close(folder)
+        with open(log, "a", encoding="utf-8") as handle:
             handle.write(f"$ {command}\n[exit {code}]\n{stdout}")
             if stderr:
                 handle.write(f"[stderr]\n{stderr}")
