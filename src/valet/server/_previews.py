@@ -8,16 +8,23 @@ A table for CSV and spreadsheets (formulas shown as written), the image for pict
 titles, text and thumbnails for decks, the first pages of a PDF, the text for text files. The
 files are untrusted (a command wrote them): nothing outside the workspace is read (a symbolic
 link out of it is left out), its `.valet/` neither, and a file that cannot be read is said to
-have no preview rather than failing the page. Nothing is kept between calls."""
+have no preview rather than failing the page. Nothing is kept between calls, so each page view
+reads a bounded part of each file: a text's or CSV's first megabyte, a table's first rows and
+columns, and a spreadsheet or deck only when it unpacks to a bounded size (a zip bomb would
+otherwise take the server's memory and minutes on every view)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
+import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 IMAGES = {
     ".png": "image/png",
@@ -33,7 +40,22 @@ PDF_PAGES = 3
 SLIDES = 40
 """A deck's first this many slides get a thumbnail (all of them keep their text)."""
 
+DECK_BYTES = 64_000_000
+"""A deck is previewed (text, thumbnails) only when its parts unpack to at most this many bytes:
+python-pptx reads them all, for the page and again for each slide's thumbnail."""
+BOOK_BYTES = 2_000_000
+"""A spreadsheet is previewed only when its parts other than its sheets (shared strings, styles:
+parsed whole, slowly) unpack to at most this many bytes…"""
+SHEETS_BYTES = 8_000_000
+"""…and its sheets to at most this many (openpyxl reads a sheet whole when it does not say its
+size first, or numbers its rows oddly, though only the first rows are shown)."""
+
 _ROWS = 30
+_COLUMNS = 40  # a table's first this many columns…
+_CELL = 300  # …each cell's first this many characters
+_HEAD = 1_000_000  # a text's or CSV's first this many bytes are read
+_SHEET = re.compile(r"xl/worksheets/[^/]+\.xml")
+_DIRECTORY_BYTES = 1_000_000  # a zip's list of parts (some 10,000 of them) is read up to this
 _TEXT = {".txt", ".md", ".py", ".json", ".log", ".html", ".xml", ".yaml", ".yml"}
 _PAGE_WIDTH = 480  # a PDF page's thumbnail is at most this many pixels wide…
 _PAGE_HEIGHT = 960  # …and this many high
@@ -57,7 +79,9 @@ class Preview:
     table: list[list[str]] = field(default_factory=list[list[str]])
     """A CSV's or spreadsheet's first rows, each cell as text (formulas as written)."""
     more: int = 0
-    """How many rows of a CSV are not in `table`."""
+    """How many rows of a CSV are not in `table`…"""
+    more_unknown: bool = False
+    """…at least: the CSV goes on past what was read."""
     sheet: str = ""
     """The name of the spreadsheet's sheet shown."""
     slides: list[list[str]] = field(default_factory=list[list[str]])
@@ -86,6 +110,8 @@ def previews(folder: Path) -> list[Preview]:
         size = target.stat().st_size
         try:
             found.append(_preview(target, str(relative), size))
+        except TooLarge as exc:
+            found.append(Preview(str(relative), size, problem=f"no preview: {exc}"))
         except ImportError as exc:  # an optional library is not installed
             found.append(Preview(str(relative), size, problem=f"no preview: {exc.name} missing"))
         except Exception as exc:  # a file a command wrote may be anything: say it, go on
@@ -114,7 +140,10 @@ def slide_thumbnail(path: Path, number: int) -> str | None:
     """Slide `number` (from 1) of the deck at `path` as SVG; None past the thumbnailed slides."""
     from valet.server._slide_svg import slide_svg
 
-    return slide_svg(path, number) if 1 <= number <= SLIDES else None
+    if not 1 <= number <= SLIDES:
+        return None
+    _check_unpacked(path)
+    return slide_svg(path, number)
 
 
 def page_thumbnail(path: Path, number: int) -> bytes | None:
@@ -145,23 +174,31 @@ def _preview(path: Path, relative: str, size: int) -> Preview:
     if suffix in IMAGES:
         return Preview(relative, size, image=True)
     if suffix in (".csv", ".tsv"):
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text, cut = _head(path)
         rows = list(csv.reader(io.StringIO(text), delimiter="\t" if suffix == ".tsv" else ","))
-        return Preview(relative, size, table=rows[:_ROWS], more=max(0, len(rows) - _ROWS))
+        if cut:  # its last row may be cut short: left out, and the rows after it not counted
+            rows = rows[:-1]
+        table = [_cells(row) for row in rows[:_ROWS]]
+        more = max(0, len(rows) - _ROWS)
+        return Preview(relative, size, table=table, more=more, more_unknown=cut)
     if suffix in (".xlsx", ".xlsm"):
         import openpyxl
 
+        _check_unpacked(path)
         book: Any = openpyxl.load_workbook(path, read_only=True)  # formulas as written
-        sheet: Any = book.worksheets[0]
-        rows = [
-            ["" if v is None else str(v) for v in row]
-            for row in sheet.iter_rows(max_row=_ROWS, values_only=True)
-        ]
-        book.close()
+        try:
+            sheet: Any = book.worksheets[0]
+            columns: int | None = sheet.max_column  # None: the sheet does not say
+            width = min(columns, _COLUMNS) if columns else None  # rows padded to it
+            found = sheet.iter_rows(max_row=_ROWS, max_col=width, values_only=True)
+            rows = [_cells(row) for row in found]
+        finally:
+            book.close()
         return Preview(relative, size, table=rows, sheet=str(sheet.title))
     if suffix == ".pptx":
         import pptx
 
+        _check_unpacked(path)
         deck: Any = pptx.Presentation(str(path))
         slides: list[list[str]] = []
         for slide in deck.slides:
@@ -179,7 +216,53 @@ def _preview(path: Path, relative: str, size: int) -> Preview:
             document.close()
         return Preview(relative, size, pages=pages, page_thumbnails=min(pages, PDF_PAGES))
     if suffix in _TEXT:
-        return Preview(
-            relative, size, text=path.read_text(encoding="utf-8", errors="replace")[:4000]
-        )
+        return Preview(relative, size, text=_head(path)[0][:4000])
     return Preview(relative, size)
+
+
+class TooLarge(Exception):
+    """A spreadsheet or deck that unpacks to more than a preview reads (the message says)."""
+
+
+def _check_unpacked(path: Path) -> None:
+    """Raise `TooLarge` unless the xlsx or pptx at `path` unpacks within the preview's bounds
+    (zipfile never inflates a part past the size its entry declares): its list of parts, then
+    a deck's parts, a spreadsheet's sheets and its other parts."""
+    if _directory_size(path) > _DIRECTORY_BYTES:  # ZipFile would read it all, at once
+        raise TooLarge("it has too many parts to be read for a preview (download it to see it)")
+    with zipfile.ZipFile(path) as package:
+        entries = package.infolist()
+    if path.suffix.lower() == ".pptx":
+        bounds = [("it", sum(e.file_size for e in entries), DECK_BYTES)]
+    else:
+        sheets = sum(e.file_size for e in entries if _SHEET.match(e.filename))
+        rest = sum(e.file_size for e in entries) - sheets
+        bounds = [("its sheets", sheets, SHEETS_BYTES), ("the rest of it", rest, BOOK_BYTES)]
+    for what, unpacked, most in bounds:
+        if unpacked > most:
+            raise TooLarge(
+                f"{what} would unpack to {unpacked / 1e6:,.1f} MB, over the "
+                f"{most / 1e6:,.0f} MB read for a preview (download it to see it)"
+            )
+
+
+def _directory_size(path: Path) -> int:
+    """The size of the zip's list of parts, from the end record ZipFile reads it by."""
+    find_end: Callable[[BinaryIO], list[Any] | None] = vars(zipfile)["_EndRecData"]  # untyped
+    with path.open("rb") as file:
+        end: list[Any] | None = find_end(file)
+    if end is None:
+        raise zipfile.BadZipFile("File is not a zip file")
+    return int(end[5])  # zipfile._ECD_SIZE: the size of the list
+
+
+def _head(path: Path) -> tuple[str, bool]:
+    """The file's first `_HEAD` bytes as text; whether there is more."""
+    with path.open("rb") as file:
+        data = file.read(_HEAD + 1)
+    return data[:_HEAD].decode("utf-8", errors="replace"), len(data) > _HEAD
+
+
+def _cells(row: Iterable[object]) -> list[str]:
+    """A table row's first `_COLUMNS` cells, each as its first `_CELL` characters."""
+    return ["" if v is None else str(v)[:_CELL] for v in islice(row, _COLUMNS)]

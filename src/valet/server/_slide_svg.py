@@ -17,6 +17,7 @@ import re
 import textwrap
 from collections.abc import Iterable, Iterator
 from html import escape
+from itertools import islice
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,6 +44,7 @@ _WEB_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _GLYPH_WIDTH = 0.5  # an average glyph is about half as wide as the font size
 _LINES = 60  # at most this many lines of one shape's text
+_TABLE = (40, 20)  # at most this many rows and columns of a table
 _INK = "#222222"
 _STYLE_FILL = "#4F81BD"  # an auto shape without a fill of its own: the theme's accent 1
 _THEME = {
@@ -161,16 +163,19 @@ def _picture(picture: Picture, box: Box) -> str:
 
 
 def _frame(frame: GraphicFrame, box: Box) -> str:
-    """A table as its grid and its cells' first lines; anything else (a chart) as a frame."""
+    """A table as its grid and its cells' first lines (of its first rows and columns: a deck
+    may hold a table of a million cells); anything else (a chart) as a frame."""
     if not frame.has_table:
         return _placeholder(box)
     table: Any = frame.table  # python-pptx's table is half typed
     x, top, _, _ = box
-    widths = [column.width / _EMU_PER_POINT for column in table.columns]
+    most_rows, most_columns = _TABLE
+    widths = [column.width / _EMU_PER_POINT for column in islice(table.columns, most_columns)]
+    rows: Iterable[Any] = table.rows
+    heights: list[float] = [row.height / _EMU_PER_POINT for row in islice(rows, most_rows)]
     parts: list[str] = []
     y = top
-    for row_index, row in enumerate(table.rows):
-        height = row.height / _EMU_PER_POINT
+    for row_index, height in enumerate(heights):
         size = max(4.0, min(12.0, height * 0.5))
         left = x
         for column_index, width in enumerate(widths):
