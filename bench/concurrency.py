@@ -7,8 +7,8 @@
    step (observe + act, the model is scripted so its time is ~0), and the memory per task
    (proportional memory of this process and every browser process at the busiest moment, minus
    the same before the tasks started, divided by the number of tasks).
-2. The same task run `--repeat` times one after another without checkpoints, then as a DBOS
-   workflow (`DbosCheckpoints`, SQLite), wired as `valet serve` wires it (an inbox for the
+2. The same task run `--repeat` times each way, one at a time and interleaved: without
+   checkpoints, then as a DBOS workflow (`DbosCheckpoints`, SQLite), wired as `valet serve` wires it (an inbox for the
    person's messages and a takeover check, here always empty): the difference of the median
    step time is the checkpoint overhead per loop step (observe + act, with the state a durable
    task saves after each action). Measured twice in the same run: with each step's checkpoints
@@ -16,7 +16,7 @@
    as the baseline, then as now (three: the look, the model's turn, the action). A workflow of
    200 no-op DBOS steps gives the cost of one checkpoint.
 
-Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 3]
+Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 10]
 The last line is machine-readable: step_p50_ms= step_p95_ms= mb_per_task= checkpoint_ms= ...
 """
 
@@ -173,7 +173,7 @@ async def durability(
 ) -> tuple[float, dict[int, float], float]:
     """The median step without checkpoints; with them, per layout; one no-op checkpoint."""
     served: dict[str, Any] = {"inbox": Quiet(), "handover": Quiet()}
-    plain = [t for _ in range(repeat) for t in await one_task(home, sites, **served)]
+    plain: list[float] = []
     durable: dict[int, list[float]] = {1: [], 2: []}
 
     async def execute(task_id: str) -> str:
@@ -188,7 +188,8 @@ async def durability(
 
     runtime = await DurableTasks.launch(home / "durable", execute, 1)
     try:
-        for i in range(repeat):
+        for i in range(repeat):  # interleaved: a slower moment of the machine hits all three
+            plain.extend(await one_task(home, sites, **served))
             for layout in (1, 2):
                 await runtime.submit(f"bench-{layout}-{i}")
                 await runtime.result(f"bench-{layout}-{i}")
@@ -205,7 +206,9 @@ async def durability(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--repeat", type=int, default=10, help="runs of each way, one task at a time"
+    )
     args = parser.parse_args()
     sites = SiteServer().start()
     try:

@@ -18,7 +18,7 @@ from playwright.async_api import Error as PlaywrightError
 from valet._home import private_dir
 from valet.agent import Toolbox
 from valet.browser import ActionOutcome, BrowserPool, BrowserSession, Observation
-from valet.connectors import Toolset, ToolsetToolbox
+from valet.connectors import Toolset, ToolsetAction, ToolsetToolbox
 from valet.errors import StartPageUnreachable, ValetError
 from valet.gateway import DocumentGuard, GatedToolbox, Gateway, TaskSecrets, Watch
 from valet.record import RunRecorder
@@ -201,7 +201,7 @@ def forget_state(home: Path, run_id: str) -> None:
 
 @dataclass
 class _SavesState:
-    """Saves the browser's state after every action (durable runs resume from it)."""
+    """Saves the browser's state after every browser action (durable runs resume from it)."""
 
     inner: Toolbox
     browser: TaskBrowser
@@ -232,7 +232,8 @@ class _SavesState:
             self.browser.check_alive()
             raise
         self.browser.check_alive()
-        await self.browser.save()
+        if not isinstance(action, ToolsetAction):  # a connector's tool leaves the browser be
+            await self.browser.save()
         return outcome
 
 
