@@ -8,7 +8,10 @@ and nothing is written outside the workspace.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import logging
+import tracemalloc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -186,3 +189,35 @@ def _outside_workspaces(home: Path) -> set[Path]:
         for p in home.rglob("*")
         if p.is_file() and "workspace" not in p.parts and not p.name.startswith("audit.")
     }
+
+
+async def test_a_huge_file_is_read_from_its_beginning_only(gateway: Gateway, home: Path) -> None:
+    _folder(home).mkdir(parents=True)
+    (_folder(home) / "out.txt").write_bytes(b"x" * 50_000_000)  # as a command may print
+    tracemalloc.start()
+    try:
+        read = await gateway.call("workspace_read_file", {"path": "out.txt"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert read.ok and len(str(read.value)) == 100_000, read.message
+    assert peak < 10_000_000
+
+
+async def test_a_long_report_is_parsed_off_the_event_loop(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Other tasks and the web app go on while 500,000 characters of Markdown are parsed."""
+    loop = asyncio.get_running_loop()
+    markdown = "[" * 490_000 + "![chart](missing.png)"  # seconds of parsing
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        loop.set_debug(True)  # asyncio logs each step that holds the loop longer than this:
+        loop.slow_callback_duration = 0.5
+        await asyncio.sleep(0)  # from the next step on…
+        made = await gateway.call(
+            "workspace_make_report", {"path": "r.pdf", "title": "t", "markdown": markdown}
+        )
+        await asyncio.sleep(0)  # …to the end of this one
+        loop.set_debug(False)
+    assert not made.ok and "no picture 'missing.png'" in made.message, made.message
+    assert not [r.getMessage() for r in caplog.records if r.name == "asyncio"]

@@ -154,8 +154,11 @@ async def _open(name: str, limits: SandboxLimits, keep: str) -> AsyncGenerator[T
         return await asyncio.to_thread(listing)
 
     async def read_file(args: ReadFile) -> str:
-        path = workspace_file(args.path)
-        return (await asyncio.to_thread(path.read_bytes))[:_MAX_READ].decode("utf-8", "replace")
+        def head() -> bytes:  # not all of a file a command made, maybe a gigabyte
+            with workspace_file(args.path).open("rb") as file:
+                return file.read(_MAX_READ)
+
+        return (await asyncio.to_thread(head)).decode("utf-8", "replace")
 
     async def made(relative: str, write: Callable[[Path], str]) -> str:
         def work() -> str:
@@ -179,15 +182,17 @@ async def _open(name: str, limits: SandboxLimits, keep: str) -> AsyncGenerator[T
 
     async def make_slides(args: Slides) -> str:
         names = [slide.image for slide in args.slides if slide.image]
-        pictures = pictures_of(names, in_workspace, SLIDE_PICTURES)
+        pictures = await asyncio.to_thread(pictures_of, names, in_workspace, SLIDE_PICTURES)
         return await made(args.path, lambda path: write_slides(args, path, pictures))
 
     async def make_report(args: Report) -> str:
-        if in_workspace(args.path).suffix.lower() != ".pdf":
-            raise ToolFailure(f"{args.path!r} must end in .pdf")
-        pictures = pictures_of(report_pictures(args.markdown), in_workspace, PAGE_PICTURES)
-        page = await asyncio.to_thread(report_html, args, pictures)
-        pdf = await print_pdf(page)
+        def page() -> str:  # in a thread: Markdown of 500,000 characters takes seconds to parse
+            if in_workspace(args.path).suffix.lower() != ".pdf":
+                raise ToolFailure(f"{args.path!r} must end in .pdf")
+            names = report_pictures(args.markdown)
+            return report_html(args, pictures_of(names, in_workspace, PAGE_PICTURES))
+
+        pdf = await print_pdf(await asyncio.to_thread(page))
         await asyncio.to_thread(put_in_workspace, args.path, pdf, overwrite=True)
         return f"made {args.path} (a PDF report; {len(pdf):,} bytes)"
 
