@@ -47,7 +47,12 @@ def put_in_workspace(relative: str, content: bytes, *, overwrite: bool = False) 
     if path.is_dir():
         raise ToolFailure(f"{relative!r} is a folder of the workspace")
     sandbox.prepare()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):  # a file where a folder of the path goes
+        raise ToolFailure(
+            f"{relative!r} cannot be made: a file of the workspace is in its way"
+        ) from None
     path.write_bytes(content)
     sandbox.own(path)
     return path

@@ -236,14 +236,20 @@ class Mailbox:
             path.write_bytes(part.data)
             entry["saved_to"] = str(path)
         else:
+            notes: list[str] = []
             if current_task() is not None:  # in the task's workspace, for its shell and files
-                entry["in_workspace"] = self._into_workspace(part, where)
+                try:
+                    entry["in_workspace"] = self._into_workspace(part, where)
+                except ToolFailure as exc:  # a file a command made is in the way: say so
+                    notes.append(f"not put in the workspace: {exc}")
             if (text := attachment_text(part)) is not None:
                 entry["text"], cut = _cap(text, self.settings.max_text_chars)
                 if cut:
-                    entry["note"] = f"only the first {self.settings.max_text_chars} characters"
-            elif "in_workspace" not in entry:
-                entry["note"] = "not saved: the mail toolset has no attachments_dir"
+                    notes.append(f"only the first {self.settings.max_text_chars} characters")
+            elif "in_workspace" not in entry and not notes:
+                notes.append("not saved: the mail toolset has no attachments_dir")
+            if notes:
+                entry["note"] = "; ".join(notes)
         return entry
 
     def _into_workspace(self, part: Part, where: str) -> str:
@@ -416,6 +422,14 @@ def _safe_name(name: str) -> str:
     return cleaned[:120]
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` is a plain file holding `data`: not a link, a folder or a named pipe (one a
+    workspace's command made would block the read for ever)."""
+    if path.is_symlink() or not path.is_file() or path.stat().st_size != len(data):
+        return False
+    return path.read_bytes() == data
+
+
 def _where(args: MessageRef) -> str:
     """The folder of one message's attachments: `<folder>-<uid>`."""
     return _safe_name(f"{args.folder}-{args.uid}")
@@ -426,6 +440,8 @@ def _free_path(path: Path, data: bytes) -> Path:
     writes its attachments over themselves)."""
     for number in range(1, 1000):
         candidate = path if number == 1 else path.with_name(f"{path.stem}-{number}{path.suffix}")
-        if not candidate.exists() or candidate.read_bytes() == data:
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+        if _holds(candidate, data):
             return candidate
     raise ToolFailure(f"too many attachments named {path.name!r} in {path.parent}")
