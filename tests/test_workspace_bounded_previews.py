@@ -4,14 +4,23 @@ unpack to gigabytes (a zip bomb), hold a million parts, or draw a million table 
 
 from __future__ import annotations
 
+import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
 from pptx import Presentation
 from pptx.util import Inches
 
-from valet.server._previews import Preview, TooLarge, previews, slide_thumbnail
+from valet.server import _previews
+from valet.server._previews import (
+    Preview,
+    TooLarge,
+    page_thumbnail,
+    previews,
+    slide_thumbnail,
+)
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 RELS = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -110,3 +119,37 @@ def test_a_deck_is_read_within_bounds(tmp_path: Path) -> None:
     assert _only(tmp_path).problem == (
         "no preview: it has too many parts to be read for a preview (download it to see it)"
     )
+
+
+def _slow_pdf(fills: int) -> bytes:
+    """A PDF of one page of a few kB that PDFium takes about `fills` / 3,000 seconds to draw."""
+    data = zlib.compress(b"0 0 m 600 800 l 0 800 l 600 0 l f\n" * fills, 9)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 600 800] /Contents 4 0 R >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(data), data),
+    ]
+    out, offsets = b"%PDF-1.4\n", list[int]()
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    table = b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    end = b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % len(out)
+    return out + b"xref\n0 5\n0000000000 65535 f \n" + table + end
+
+
+def test_a_pdf_page_that_takes_too_long_to_draw_is_given_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Drawn in a child process, stopped in time: valet is not held (nor its other PDFs)."""
+    (tmp_path / "slow.pdf").write_bytes(_slow_pdf(100_000))  # half a minute of drawing
+    monkeypatch.setattr(_previews, "PDF_SECONDS", 1)
+    assert (_only(tmp_path).pages, _only(tmp_path).page_thumbnails) == (1, 1)
+    started = time.monotonic()
+    with pytest.raises(TooLarge, match="its page 1 takes over 1 s to draw"):
+        page_thumbnail(tmp_path / "slow.pdf", 1)
+    assert time.monotonic() - started < 10
+    (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.4 and nothing else")
+    with pytest.raises(RuntimeError, match=r"was not drawn: .*Failed to load document"):
+        page_thumbnail(tmp_path / "broken.pdf", 1)

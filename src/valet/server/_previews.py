@@ -18,6 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import resource
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Callable, Iterable
@@ -37,6 +40,10 @@ IMAGES = {
 """Pictures, by suffix: shown as themselves."""
 PDF_PAGES = 3
 """A PDF's first this many pages get a thumbnail."""
+PDF_SECONDS = 20
+"""A PDF's page is drawn within this many seconds, or not at all…"""
+PDF_MEMORY = 2 << 30
+"""…and within this many bytes of memory."""
 SLIDES = 40
 """A deck's first this many slides get a thumbnail (all of them keep their text)."""
 
@@ -61,7 +68,8 @@ _PAGE_WIDTH = 480  # a PDF page's thumbnail is at most this many pixels wide…
 _PAGE_HEIGHT = 960  # …and this many high
 _PDFIUM = threading.Lock()
 """PDFium is not thread-safe, not even across documents: one call into it at a time, for the
-whole process (the library is loaded once per process, so the lock is too)."""
+whole process (the library is loaded once per process, so the lock is too). Only counting a PDF's
+pages (quick) takes it: pages are drawn in child processes."""
 
 
 @dataclass
@@ -147,26 +155,47 @@ def slide_thumbnail(path: Path, number: int) -> str | None:
 
 
 def page_thumbnail(path: Path, number: int) -> bytes | None:
-    """Page `number` (from 1) of the PDF at `path` as PNG; None past the thumbnailed pages."""
-    import pypdfium2  # pyright: ignore[reportMissingTypeStubs]
-
+    """Page `number` (from 1) of the PDF at `path` as PNG; None past the thumbnailed pages.
+    Drawn by a child process, stopped after `PDF_SECONDS` (a page of a few kB may take PDFium
+    hours: `TooLarge` then) or past `PDF_MEMORY` (`RuntimeError`, as for a broken PDF)."""
     if not 1 <= number <= PDF_PAGES:
         return None
+    size = str(_PAGE_WIDTH), str(_PAGE_HEIGHT)
+    try:
+        drawn = subprocess.run(
+            [sys.executable, "-I", "-c", _DRAW_PAGE, str(path), str(number), *size],
+            capture_output=True,
+            timeout=PDF_SECONDS,
+            preexec_fn=_memory_limit,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise TooLarge(f"its page {number} takes over {PDF_SECONDS} s to draw") from None
+    if drawn.returncode != 0:
+        why = drawn.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["killed"]
+        raise RuntimeError(f"page {number} of {path.name!r} was not drawn: {why[0]}")
+    return drawn.stdout or None
+
+
+_DRAW_PAGE = """
+import io, sys
+import pypdfium2
+path, number, width, height = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:5])
+document = pypdfium2.PdfDocument(path)
+if number <= len(document):
+    page = document[number - 1]
+    wide, high = page.get_size()
+    scale = min(2.0, width / max(wide, 1.0), height / max(high, 1.0))
     out = io.BytesIO()
-    with _PDFIUM:
-        document: Any = pypdfium2.PdfDocument(path)
-        try:
-            if number > len(document):
-                return None
-            page = document[number - 1]
-            width, height = page.get_size()
-            scale = min(2.0, _PAGE_WIDTH / max(width, 1.0), _PAGE_HEIGHT / max(height, 1.0))
-            bitmap = page.render(scale=scale)
-            picture = bitmap.to_pil()  # shares the bitmap's memory: saved while it lives
-            picture.save(out, format="PNG")
-        finally:
-            document.close()
-    return out.getvalue()
+    page.render(scale=scale).to_pil().save(out, format="PNG")
+    sys.stdout.buffer.write(out.getvalue())
+"""
+"""Draws page `number` of the PDF at `path`, at most `width` × `height` pixels, as PNG on its
+standard output (nothing past the last page)."""
+
+
+def _memory_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (PDF_MEMORY, PDF_MEMORY))
 
 
 def _preview(path: Path, relative: str, size: int) -> Preview:
@@ -221,7 +250,8 @@ def _preview(path: Path, relative: str, size: int) -> Preview:
 
 
 class TooLarge(Exception):
-    """A spreadsheet or deck that unpacks to more than a preview reads (the message says)."""
+    """A file too large or too slow to preview: a spreadsheet or deck that unpacks to more than
+    a preview reads, a PDF page that takes too long to draw (the message says)."""
 
 
 def _check_unpacked(path: Path) -> None:
