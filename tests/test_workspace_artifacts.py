@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import tracemalloc
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
@@ -221,3 +222,18 @@ async def test_a_long_report_is_parsed_off_the_event_loop(
         loop.set_debug(False)
     assert not made.ok and "no picture 'missing.png'" in made.message, made.message
     assert not [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+
+
+async def test_a_pipe_a_command_made_is_refused_not_written(gateway: Gateway, home: Path) -> None:
+    """Writing to a named pipe would block valet until something reads it: never."""
+    _folder(home).mkdir(parents=True)
+    for name in ("out.txt", "sales.xlsx"):
+        os.mkfifo(_folder(home) / name)  # as `mkfifo` in the sandbox would
+    async with asyncio.timeout(30):
+        written = await gateway.call("workspace_write_file", {"path": "out.txt", "text": "hi"})
+        made = await gateway.call("workspace_make_table", SALES)
+    for result, name in ((written, "out.txt"), (made, "sales.xlsx")):
+        assert not result.ok
+        assert result.message.endswith(
+            f"{name!r} is not a plain file (a command made it a pipe or device)"
+        )

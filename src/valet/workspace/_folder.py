@@ -44,8 +44,7 @@ def put_in_workspace(relative: str, content: bytes, *, overwrite: bool = False) 
     path = in_workspace(relative, sandbox.workspace)
     if path.exists() and not overwrite:
         raise ToolFailure(f"{relative!r} is already in the workspace (overwrite to replace it)")
-    if path.is_dir():
-        raise ToolFailure(f"{relative!r} is a folder of the workspace")
+    check_writable(relative, path)
     sandbox.prepare()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,6 +55,15 @@ def put_in_workspace(relative: str, content: bytes, *, overwrite: bool = False) 
     path.write_bytes(content)
     sandbox.own(path)
     return path
+
+
+def check_writable(relative: str, path: Path) -> None:
+    """A `ToolFailure` unless `path` (`relative` in the workspace) is missing or a plain file:
+    not a folder, nor a named pipe or device a command made (writing to it would block)."""
+    if path.is_dir():
+        raise ToolFailure(f"{relative!r} is a folder of the workspace")
+    if path.exists() and not path.is_file():
+        raise ToolFailure(f"{relative!r} is not a plain file (a command made it a pipe or device)")
 
 
 def workspace_file(relative: str) -> Path:

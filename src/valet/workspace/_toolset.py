@@ -52,6 +52,7 @@ from valet.workspace._artifacts import (
 )
 from valet.workspace._folder import (
     HIDDEN,
+    check_writable,
     current_workspace,
     in_workspace,
     put_in_workspace,
@@ -164,8 +165,7 @@ async def _open(name: str, limits: SandboxLimits, keep: str) -> AsyncGenerator[T
         def work() -> str:
             sandbox = Sandbox(current_workspace(), limits)
             path = in_workspace(relative, sandbox.workspace)
-            if path.is_dir():
-                raise ToolFailure(f"{relative!r} is a folder of the workspace")
+            check_writable(relative, path)
             sandbox.prepare()
             path.parent.mkdir(parents=True, exist_ok=True)
             what = write(path)
