@@ -8,13 +8,15 @@
    (proportional memory of this process and every browser process at the busiest moment, minus
    the same before the tasks started, divided by the number of tasks).
 2. The same task run `--repeat` times each way, one at a time and interleaved: without
-   checkpoints, then as a DBOS workflow (`DbosCheckpoints`, SQLite), wired as `valet serve` wires it (an inbox for the
-   person's messages and a takeover check, here always empty): the difference of the median
-   step time is the checkpoint overhead per loop step (observe + act, with the state a durable
-   task saves after each action). Measured twice in the same run: with each step's checkpoints
-   as runs began before layout 2 (five: messages, observe, takeover check, model turn, action)
-   as the baseline, then as now (three: the look, the model's turn, the action). A workflow of
-   200 no-op DBOS steps gives the cost of one checkpoint.
+   checkpoints, then as a DBOS workflow (`DbosCheckpoints`, SQLite), wired as `valet serve`
+   wires it (an inbox for the person's messages and a takeover check, here always empty).
+   The checkpoint overhead per loop step (observe + act, with the state a durable task saves
+   after each action) is taken step by step (the same action in every run: the median durable
+   time less the median plain time) and averaged over the task's steps. Measured twice in the
+   same run: with each step's checkpoints as runs began before layout 2 (five: messages,
+   observe, takeover check, model turn, action) as the baseline, then as now (three: the look,
+   the model's turn, the action). A workflow of 200 no-op DBOS steps gives the cost of one
+   checkpoint.
 
 Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 10]
 The last line is machine-readable: step_p50_ms= step_p95_ms= mb_per_task= checkpoint_ms= ...
@@ -29,6 +31,7 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -168,13 +171,33 @@ class Quiet:
         return None
 
 
-async def durability(
-    home: Path, sites: SiteServer, repeat: int
-) -> tuple[float, dict[int, float], float]:
-    """The median step without checkpoints; with them, per layout; one no-op checkpoint."""
+@dataclass
+class Durability:
+    """One task at a time: each step's harness time, per run, without checkpoints and per
+    layout; and the cost of one no-op checkpoint."""
+
+    plain: list[list[float]]
+    layouts: dict[int, list[list[float]]]
+    checkpoint_op_ms: float
+
+    def median(self, runs: list[list[float]]) -> float:
+        return statistics.median(t for steps in runs for t in steps)
+
+    def overhead(self, layout: int) -> float:
+        """What checkpoints add to a step: step by step (the same action in every run), the
+        median durable time less the median plain time, averaged over the task's steps."""
+        runs = self.layouts[layout]
+        count = min(len(steps) for steps in [*self.plain, *runs])
+        return statistics.mean(
+            statistics.median(steps[i] for steps in runs)
+            - statistics.median(steps[i] for steps in self.plain)
+            for i in range(count)
+        )
+
+
+async def durability(home: Path, sites: SiteServer, repeat: int) -> Durability:
     served: dict[str, Any] = {"inbox": Quiet(), "handover": Quiet()}
-    plain: list[float] = []
-    durable: dict[int, list[float]] = {1: [], 2: []}
+    measured = Durability([], {1: [], 2: []}, 0.0)
 
     async def execute(task_id: str) -> str:
         layout = int(task_id.split("-")[1])
@@ -183,24 +206,23 @@ async def durability(
             steps = await one_task(home, sites, checkpoints=DbosCheckpoints(), **served)
         finally:
             _local.LAYOUT = LAYOUT
-        durable[layout].extend(steps)
+        measured.layouts[layout].append(steps)
         return "done"
 
     runtime = await DurableTasks.launch(home / "durable", execute, 1)
     try:
         for i in range(repeat):  # interleaved: a slower moment of the machine hits all three
-            plain.extend(await one_task(home, sites, **served))
+            measured.plain.append(await one_task(home, sites, **served))
             for layout in (1, 2):
                 await runtime.submit(f"bench-{layout}-{i}")
                 await runtime.result(f"bench-{layout}-{i}")
         started = time.perf_counter()
         handle = await DBOS.start_workflow_async(noop_checkpoints, 200)
         await handle.get_result()
-        per_checkpoint = (time.perf_counter() - started) * 1000 / 200
+        measured.checkpoint_op_ms = (time.perf_counter() - started) * 1000 / 200
     finally:
         runtime.close()
-    medians = {layout: statistics.median(steps) for layout, steps in durable.items()}
-    return statistics.median(plain), medians, per_checkpoint
+    return measured
 
 
 async def main() -> None:
@@ -230,19 +252,23 @@ async def main() -> None:
                     flush=True,
                 )
             own_steps, own_mb = measured[False]
-            plain, layouts, per_checkpoint = await durability(home, sites, args.repeat)
-            durable, before = layouts[2], layouts[1]
+            measured = await durability(home, sites, args.repeat)
+            plain = measured.median(measured.plain)
+            durable = measured.median(measured.layouts[2])
+            overhead, before = measured.overhead(2), measured.overhead(1)
+            per_checkpoint = measured.checkpoint_op_ms
             print(
                 f"one task at a time, wired as served: median step {plain:.1f} ms without "
-                f"checkpoints, {durable:.1f} ms as a DBOS workflow (three checkpoints a step), "
-                f"{before:.1f} ms with five; one checkpoint {per_checkpoint:.2f} ms"
+                f"checkpoints, {durable:.1f} ms as a DBOS workflow; checkpoints add {overhead:.1f}"
+                f" ms a step (three a step), {before:.1f} ms with five; one checkpoint "
+                f"{per_checkpoint:.2f} ms"
             )
     finally:
         sites.stop()
     print(
         f"tasks={args.tasks} step_p50_ms={pct(steps, 0.5):.1f} step_p95_ms={pct(steps, 0.95):.1f} "
         f"mb_per_task={mb_per_task:.0f} step_plain_ms={plain:.1f} step_durable_ms={durable:.1f} "
-        f"checkpoint_ms={durable - plain:.1f} checkpoint_five_ms={before - plain:.1f} "
+        f"checkpoint_ms={overhead:.1f} checkpoint_five_ms={before:.1f} "
         f"checkpoint_op_ms={per_checkpoint:.2f} "
         f"own_browser_step_p95_ms={pct(own_steps, 0.95):.1f} own_browser_mb_per_task={own_mb:.0f} "
         f"p95_ratio={pct(own_steps, 0.95) / max(pct(steps, 0.95), 1e-9):.2f} "
