@@ -16,6 +16,7 @@ from pptx import Presentation
 from pptx.util import Inches
 from tests._chromium import chromium
 from tests.test_server_harness import running_server
+from tests.test_workspace_web import ended_task
 
 from valet.browser import print_pdf
 from valet.server._previews import page_thumbnail, previews
@@ -55,12 +56,10 @@ async def test_the_files_page_shows_thumbnails_and_the_commands_run(
     home: Path, sites: SiteServer
 ) -> None:
     async with running_server(home) as srv:
-        task_id = (await srv.create("quick", sites))["id"]
-        await srv.final_events(task_id)  # the task ended: its run record exists
-        task = (await srv.client.get(f"/api/tasks/{task_id}")).json()
+        task_id, folder = await ended_task(srv, sites, home)
         no_log = await srv.client.get(f"/tasks/{task_id}/commands.log")
         pdf = await print_pdf(TWO_PAGES)
-        await asyncio.to_thread(_workspace, home / "runs" / task["run_id"] / "workspace", pdf)
+        await asyncio.to_thread(_workspace, folder, pdf)
         files = f"/tasks/{task_id}/files"
         slide = await srv.client.get(f"{files}/deck.pptx?slide=1")
         page = await srv.client.get(f"{files}/report.pdf?page=2")
@@ -113,10 +112,7 @@ async def test_a_link_out_of_the_workspace_is_neither_shown_nor_served(
     secret = tmp_path / "secret.txt"
     secret.write_text("the install's secret")
     async with running_server(home) as srv:
-        task_id = (await srv.create("quick", sites))["id"]
-        await srv.final_events(task_id)
-        task = (await srv.client.get(f"/api/tasks/{task_id}")).json()
-        folder = home / "runs" / task["run_id"] / "workspace"
+        task_id, folder = await ended_task(srv, sites, home)
         (folder / ".valet").mkdir(parents=True)
         (folder / "notes.txt").symlink_to(secret)
         (folder / ".valet" / "shell.log").symlink_to(secret)

@@ -10,7 +10,7 @@ from pathlib import Path
 from openpyxl import Workbook
 from pptx import Presentation
 from tests._chromium import chromium
-from tests.test_server_harness import running_server
+from tests.test_server_harness import Harness, running_server
 
 from valet.sites import SiteServer
 
@@ -42,14 +42,19 @@ def _make_files(folder: Path) -> None:
     (folder / ".valet" / "shell.log").write_text("$ secret command\n")
 
 
+async def ended_task(srv: Harness, sites: SiteServer, home: Path) -> tuple[str, Path]:
+    """A task that ended (its run record exists), and where its workspace is."""
+    task_id = (await srv.create("quick", sites))["id"]
+    await srv.final_events(task_id)
+    task = (await srv.client.get(f"/api/tasks/{task_id}")).json()
+    return task_id, home / "runs" / task["run_id"] / "workspace"
+
+
 async def test_the_files_page_previews_and_serves_the_workspace(
     home: Path, sites: SiteServer
 ) -> None:
     async with running_server(home) as srv:
-        task_id = (await srv.create("quick", sites))["id"]
-        await srv.final_events(task_id)  # the task ended: its run record exists
-        task = (await srv.client.get(f"/api/tasks/{task_id}")).json()
-        folder = home / "runs" / task["run_id"] / "workspace"
+        task_id, folder = await ended_task(srv, sites, home)
         await asyncio.to_thread(_make_files, folder)
         evil = await srv.client.get(f"/tasks/{task_id}/files/evil.html")
         hidden = await srv.client.get(f"/tasks/{task_id}/files/.valet/shell.log")
