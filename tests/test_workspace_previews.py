@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from tests.test_server_harness import running_server
 from tests.test_workspace_web import ended_task
 
 from valet.browser import print_pdf
-from valet.server._previews import page_thumbnail, previews
+from valet.server._previews import open_inside, page_thumbnail, previews
 from valet.sites import SiteServer
 
 TITLE = "<script>x</script> & co"
@@ -151,3 +152,27 @@ async def test_without_pypdfium2_a_pdf_has_no_preview(
 
     assert preview.path == "report.pdf" and preview.pages == 0
     assert preview.problem == "no preview: pypdfium2 missing"
+
+
+def test_a_file_is_served_only_as_reached_without_a_link(tmp_path: Path) -> None:
+    """What the download sends is opened one folder at a time, following no link: a folder a
+    command swapped for a link to elsewhere (after any check) gives nothing."""
+    root = tmp_path / "workspace"
+    (root / "out").mkdir(parents=True)
+    (root / "out" / "sum.csv").write_text("a,b\n")
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "sum.csv").write_text("SECRET")
+    os.mkfifo(root / "pipe")
+    (root / ".valet").mkdir()
+    (root / ".valet" / "shell.log").write_text("log")
+    (root / "link.csv").symlink_to(root / "out" / "sum.csv")
+
+    opened = open_inside(root, "out/sum.csv")
+    assert opened is not None
+    with os.fdopen(opened, "rb") as file:
+        assert file.read() == b"a,b\n"
+    (root / "out").rename(root / "gone")
+    (root / "out").symlink_to(secret)  # the swap
+    refused = ["out/sum.csv", "link.csv", "pipe", ".valet/shell.log", "../secret/sum.csv", "gone"]
+    assert [open_inside(root, path) for path in refused] == [None] * len(refused)

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import resource
+import stat
 import subprocess
 import sys
 import threading
@@ -134,6 +136,34 @@ def inside(root: Path, relative: str) -> Path | None:
     if not target.is_relative_to(root) or not target.is_file():
         return None
     return None if ".valet" in target.relative_to(root).parts else target
+
+
+def open_inside(root: Path, relative: str) -> int | None:
+    """A file descriptor of the regular file at `relative` in `root`, opened one folder at a
+    time without following any link (a command cannot swap a folder for a link to elsewhere
+    between a check and the read); None for anything else, or for `.valet/`."""
+    parts = [part for part in relative.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts or parts[0] == ".valet":
+        return None
+    nofollow = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        folder = os.open(root, nofollow | os.O_DIRECTORY)
+    except OSError:
+        return None
+    try:
+        for part in parts[:-1]:
+            inner = os.open(part, nofollow | os.O_DIRECTORY, dir_fd=folder)
+            os.close(folder)
+            folder = inner
+        found = os.open(parts[-1], nofollow | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(found).st_mode):
+        os.close(found)
+        return None
+    return found
 
 
 def commands_log(folder: Path) -> Path | None:

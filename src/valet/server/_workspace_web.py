@@ -14,18 +14,21 @@ site's page. Thumbnails are drawn on each request, off the event loop, and kept 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
+from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
 from valet.server._api import run_folder, tasks_of
 from valet.server._previews import (
     IMAGES,
     commands_log,
     inside,
+    open_inside,
     page_thumbnail,
     previews,
     slide_thumbnail,
@@ -73,12 +76,18 @@ async def file_download(
         png = await _thumbnail(page_thumbnail, target, page)
         return Response(png, media_type="image/png", headers=_thumbnail_headers())
     kind = IMAGES.get(suffix)
-    return FileResponse(
-        target,
-        media_type=kind or "application/octet-stream",
-        filename=target.name,
-        content_disposition_type="inline" if kind and kind != "image/svg+xml" else "attachment",
-        headers={"Content-Security-Policy": _SANDBOX},
+    opened = await asyncio.to_thread(lambda: open_inside(root.resolve(), path))
+    if opened is None:  # the file sent is the one checked: opened without following a link
+        raise HTTPException(404, f"no file {path!r} in this task's workspace")
+    file = os.fdopen(opened, "rb")  # closed when read out, or when the response is dropped
+    how = "inline" if kind and kind != "image/svg+xml" else "attachment"
+    headers = {
+        "Content-Security-Policy": _SANDBOX,
+        "Content-Length": str(os.fstat(opened).st_size),
+        "Content-Disposition": f"{how}; filename*=utf-8''{quote(target.name)}",
+    }
+    return StreamingResponse(
+        _read(file), media_type=kind or "application/octet-stream", headers=headers
     )
 
 
@@ -103,6 +112,12 @@ async def _thumbnail(draw: Callable[[Path, int], T | None], path: Path, number: 
     if drawn is None:
         raise HTTPException(404, f"no thumbnail {number} of {path.name!r}")
     return drawn
+
+
+def _read(file: BinaryIO) -> Iterator[bytes]:
+    with file:
+        while chunk := file.read(1 << 16):
+            yield chunk
 
 
 def _log_size(folder: Path) -> int | None:
