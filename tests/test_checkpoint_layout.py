@@ -124,3 +124,18 @@ async def test_a_run_begun_under_layout_1_resumes_with_it(
         "model",
         "act",
     }  # it goes on in its own layout
+
+
+def test_a_replayed_step_is_shown_once() -> None:
+    """A restart replays the steps a task had done: the timeline shows each index once, the
+    replayed one in place of the one shown (its cost and metrics are not counted again)."""
+    from valet.server._schemas import Step
+    from valet.server._tasks import _put_step  # pyright: ignore[reportPrivateUsage]
+
+    steps: list[Step] = []
+    first = Step(index=1, action_text="mail_send", ok=True, result="sent")
+    again = Step(index=1, action_text="mail_send", ok=True, result="found in Sent")
+    assert _put_step(steps, first) is True
+    assert _put_step(steps, Step(index=2, action_text="done", ok=True, result="done")) is True
+    assert _put_step(steps, again) is False
+    assert [(s.index, s.result) for s in steps] == [(1, "found in Sent"), (2, "done")]

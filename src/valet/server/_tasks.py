@@ -638,11 +638,11 @@ class TaskManager:
         self._end(task, result.end)
 
     def record_step(self, task: TaskState, record: StepRecord) -> None:
-        self.metrics.step(record)
-        if record.cost_usd:
-            self.record_cost(task, task.cost_usd + record.cost_usd)
         step = Step.from_record(vars(record))
-        task.steps.append(step)
+        if _put_step(task.steps, step):  # not a step a restart replayed
+            self.metrics.step(record)
+            if record.cost_usd:
+                self.record_cost(task, task.cost_usd + record.cost_usd)
         if task.run_id is None:
             task.run_id = self._find_run(task)
         self._publish(task, lambda seq: StepEvent(task_id=task.id, seq=seq, step=step))
@@ -789,7 +789,7 @@ class TaskManager:
             case StatusEvent() if not mine:
                 self._refresh(task)
             case StepEvent(step=step) if not mine:
-                task.steps.append(step)
+                _put_step(task.steps, step)
             case _:
                 pass
         if not mine:  # shown here as its own process showed it
@@ -820,3 +820,14 @@ class TaskManager:
             if header.get("settings", {}).get("server_task") == task.id:
                 return str(header["id"])
         return None
+
+
+def _put_step(steps: list[Step], step: Step) -> bool:
+    """Add `step` to a task's timeline; a step a restart replayed (its index is there already)
+    replaces the one shown rather than showing twice. True when it is new."""
+    for at, shown in enumerate(steps):
+        if shown.index == step.index:
+            steps[at] = step
+            return False
+    steps.append(step)
+    return True
