@@ -86,9 +86,8 @@ def current_run_folder() -> Path:
     from valet.settings import valet_home
 
     task = _RUNNING_FOR.get()
-    return (
-        valet_home() / "runs" / (task.task_id if task is not None and task.task_id else "untitled")
-    )
+    task_id = task.task_id if task is not None and task.task_id else "untitled"
+    return valet_home() / "runs" / task_id
 
 
 async def may_reach(url: str) -> str | None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
@@ -65,26 +65,24 @@ async def file_download(
     task_id: str, path: str, request: Request, slide: int | None = None, page: int | None = None
 ) -> Response:
     root = _folder(request, task_id)
-    target = await asyncio.to_thread(lambda: inside(root.resolve(), path))
-    if target is None:
-        raise HTTPException(404, f"no file {path!r} in this task's workspace")
-    suffix = target.suffix.lower()
+    name = PurePosixPath(path).name
+    suffix = PurePosixPath(name).suffix.lower()
     if slide is not None and suffix == ".pptx":
-        svg = await _thumbnail(slide_thumbnail, target, slide)
+        svg = await _thumbnail(slide_thumbnail, await _checked(root, path), slide)
         return Response(svg, media_type="image/svg+xml", headers=_thumbnail_headers())
     if page is not None and suffix == ".pdf":
-        png = await _thumbnail(page_thumbnail, target, page)
+        png = await _thumbnail(page_thumbnail, await _checked(root, path), page)
         return Response(png, media_type="image/png", headers=_thumbnail_headers())
     kind = IMAGES.get(suffix)
     opened = await asyncio.to_thread(lambda: open_inside(root.resolve(), path))
-    if opened is None:  # the file sent is the one checked: opened without following a link
+    if opened is None:  # opened one folder at a time, following no link: checked as sent
         raise HTTPException(404, f"no file {path!r} in this task's workspace")
     file = os.fdopen(opened, "rb")  # closed when read out, or when the response is dropped
     how = "inline" if kind and kind != "image/svg+xml" else "attachment"
     headers = {
         "Content-Security-Policy": _SANDBOX,
         "Content-Length": str(os.fstat(opened).st_size),
-        "Content-Disposition": f"{how}; filename*=utf-8''{quote(target.name)}",
+        "Content-Disposition": f"{how}; filename*=utf-8''{quote(name)}",
     }
     return StreamingResponse(
         _read(file), media_type=kind or "application/octet-stream", headers=headers
@@ -102,6 +100,14 @@ async def commands_download(task_id: str, request: Request) -> Response:
         filename="commands.log",
         headers={"Content-Security-Policy": _SANDBOX, "X-Content-Type-Options": "nosniff"},
     )
+
+
+async def _checked(root: Path, path: str) -> Path:
+    """The file at `path` in the workspace `root`, checked (404 for anything else)."""
+    target = await asyncio.to_thread(lambda: inside(root.resolve(), path))
+    if target is None:
+        raise HTTPException(404, f"no file {path!r} in this task's workspace")
+    return target
 
 
 async def _thumbnail(draw: Callable[[Path, int], T | None], path: Path, number: int) -> T:

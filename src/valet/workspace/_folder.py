@@ -3,10 +3,14 @@ connectors that move files in and out of it (a files folder, WebDAV)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from valet.gateway import ToolFailure, current_run_folder
 from valet.settings import valet_home
+
+T = TypeVar("T")
 
 HIDDEN = ".valet"
 """valet's own records in a workspace (the commands' log): never listed, read or served."""
@@ -38,6 +42,17 @@ def put_in_workspace(relative: str, content: bytes, *, overwrite: bool = False) 
     """Write `content` as file `relative` of the running task's workspace (made if missing);
     commands may then use it as their own. Refused (`ToolFailure`) if the file exists and
     `overwrite` is false. Blocking: call it in a thread."""
+    path, _ = write_in_workspace(relative, lambda at: at.write_bytes(content), overwrite=overwrite)
+    return path
+
+
+def write_in_workspace(
+    relative: str, write: Callable[[Path], T], *, overwrite: bool = True
+) -> tuple[Path, T]:
+    """Have `write` make file `relative` of the running task's workspace (the workspace and
+    the file's folders made if missing; the file then the sandbox user's): the path and what
+    `write` returned. Refused (`ToolFailure`) outside the workspace, onto a folder, pipe or
+    device, or onto an existing file unless `overwrite`. Blocking: call it in a thread."""
     from valet.workspace._sandbox import Sandbox
 
     sandbox = Sandbox(current_workspace())
@@ -52,9 +67,9 @@ def put_in_workspace(relative: str, content: bytes, *, overwrite: bool = False) 
         raise ToolFailure(
             f"{relative!r} cannot be made: a file of the workspace is in its way"
         ) from None
-    path.write_bytes(content)
+    made = write(path)
     sandbox.own(path)
-    return path
+    return path, made
 
 
 def check_writable(relative: str, path: Path) -> None:

@@ -52,12 +52,12 @@ from valet.workspace._artifacts import (
 )
 from valet.workspace._folder import (
     HIDDEN,
-    check_writable,
     current_workspace,
     in_workspace,
     put_in_workspace,
     workspace_file,
     workspace_of,
+    write_in_workspace,
 )
 from valet.workspace._sandbox import Sandbox, SandboxLimits, SandboxUnavailable
 
@@ -163,13 +163,7 @@ async def _open(name: str, limits: SandboxLimits, keep: str) -> AsyncGenerator[T
 
     async def made(relative: str, write: Callable[[Path], str]) -> str:
         def work() -> str:
-            sandbox = Sandbox(current_workspace(), limits)
-            path = in_workspace(relative, sandbox.workspace)
-            check_writable(relative, path)
-            sandbox.prepare()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            what = write(path)
-            sandbox.own(path)
+            path, what = write_in_workspace(relative, write)
             return f"made {relative} ({what}; {path.stat().st_size:,} bytes)"
 
         return await asyncio.to_thread(work)
