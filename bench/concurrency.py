@@ -12,11 +12,12 @@
    wires it (an inbox for the person's messages and a takeover check, here always empty).
    The checkpoint overhead per loop step (observe + act, with the state a durable task saves
    after each action) is taken step by step (the same action in every run: the median durable
-   time less the median plain time) and averaged over the task's steps. Measured twice in the
-   same run: with each step's checkpoints as runs began before layout 2 (five: messages,
-   observe, takeover check, model turn, action) as the baseline, then as now (three: the look,
-   the model's turn, the action). A workflow of 200 no-op DBOS steps gives the cost of one
-   checkpoint.
+   time less the median plain time) and averaged over the task's steps. Measured for each
+   layout in the same run: layout 1 (five checkpoints a step: messages, observe, takeover
+   check, model turn, action), layout 2 (three: the look, the model's turn, the action) as the
+   baselines, then as now, layout 3 (two: the model's turn, then the action with the next
+   step's look, the browser's state saved while the page is looked at). A workflow of 200
+   no-op DBOS steps gives the cost of one checkpoint.
 
 Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 10]
 The last line is machine-readable: step_p50_ms= step_p95_ms= mb_per_task= checkpoint_ms= ...
@@ -197,11 +198,11 @@ class Durability:
 
 async def durability(home: Path, sites: SiteServer, repeat: int) -> Durability:
     served: dict[str, Any] = {"inbox": Quiet(), "handover": Quiet()}
-    measured = Durability([], {1: [], 2: []}, 0.0)
+    measured = Durability([], {n: [] for n in range(1, LAYOUT + 1)}, 0.0)
 
     async def execute(task_id: str) -> str:
         layout = int(task_id.split("-")[1])
-        _local.LAYOUT = layout  # the baseline: the layout runs had before
+        _local.LAYOUT = layout  # the baselines: the layouts runs had before
         try:
             steps = await one_task(home, sites, checkpoints=DbosCheckpoints(), **served)
         finally:
@@ -211,9 +212,9 @@ async def durability(home: Path, sites: SiteServer, repeat: int) -> Durability:
 
     runtime = await DurableTasks.launch(home / "durable", execute, 1)
     try:
-        for i in range(repeat):  # interleaved: a slower moment of the machine hits all three
+        for i in range(repeat):  # interleaved: a slower moment of the machine hits all four
             measured.plain.append(await one_task(home, sites, **served))
-            for layout in (1, 2):
+            for layout in measured.layouts:
                 await runtime.submit(f"bench-{layout}-{i}")
                 await runtime.result(f"bench-{layout}-{i}")
         started = time.perf_counter()
@@ -254,21 +255,22 @@ async def main() -> None:
             own_steps, own_mb = measured[False]
             measured = await durability(home, sites, args.repeat)
             plain = measured.median(measured.plain)
-            durable = measured.median(measured.layouts[2])
-            overhead, before = measured.overhead(2), measured.overhead(1)
+            durable = measured.median(measured.layouts[LAYOUT])
+            overhead, three, five = (measured.overhead(n) for n in (LAYOUT, 2, 1))
             per_checkpoint = measured.checkpoint_op_ms
             print(
                 f"one task at a time, wired as served: median step {plain:.1f} ms without "
                 f"checkpoints, {durable:.1f} ms as a DBOS workflow; checkpoints add {overhead:.1f}"
-                f" ms a step (three a step), {before:.1f} ms with five; one checkpoint "
-                f"{per_checkpoint:.2f} ms"
+                f" ms a step (two a step), {three:.1f} ms with three, {five:.1f} ms with five; "
+                f"one checkpoint {per_checkpoint:.2f} ms"
             )
     finally:
         sites.stop()
     print(
         f"tasks={args.tasks} step_p50_ms={pct(steps, 0.5):.1f} step_p95_ms={pct(steps, 0.95):.1f} "
         f"mb_per_task={mb_per_task:.0f} step_plain_ms={plain:.1f} step_durable_ms={durable:.1f} "
-        f"checkpoint_ms={overhead:.1f} checkpoint_five_ms={before:.1f} "
+        f"checkpoint_ms={overhead:.1f} checkpoint_three_ms={three:.1f} "
+        f"checkpoint_five_ms={five:.1f} "
         f"checkpoint_op_ms={per_checkpoint:.2f} "
         f"own_browser_step_p95_ms={pct(own_steps, 0.95):.1f} own_browser_mb_per_task={own_mb:.0f} "
         f"p95_ratio={pct(own_steps, 0.95) / max(pct(steps, 0.95), 1e-9):.2f} "

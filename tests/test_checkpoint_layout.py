@@ -1,6 +1,8 @@
 """How a run's steps are checkpointed: from layout 2, the start of a step (the person's
-messages, the page, the takeover check) is one checkpoint, `look-N`; a run that began under
-layout 1 (its first checkpoint holds its id alone) resumes with its own layout, step for step.
+messages, the page, the takeover check) is one checkpoint, `look-N`; from layout 3, the look
+that follows an action is made in the action's checkpoint, `act-N`, after the browser's state
+is saved. A run that began under an earlier layout (layout 1: its first checkpoint holds its id
+alone) resumes with its own layout, step for step.
 
 `Recorded` keeps checkpoints as a durable runtime does, in order, and replays them like DBOS:
 the stored result while the steps are the same ones at the same places (a different step there
@@ -8,6 +10,7 @@ is an error), then live."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +20,7 @@ import pytest
 from valet.agent import Finished, HandBack, Limits
 from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.runtime import TaskSpec, _local, run_task
+from valet.runtime._task_browser import StateNotSaved
 from valet.sites import SiteServer
 
 T = TypeVar("T")
@@ -33,6 +37,10 @@ class Recorded:
         self.stored = list(stored or [])
         self.names: list[str] = []
         self.replayed = 0
+        self.before: dict[str, Callable[[], None]] = {}
+        """Called before the step of that name runs live."""
+        self.after: dict[str, Callable[[], None]] = {}
+        """Called when the step of that name ran live, before it is stored."""
 
     async def step(self, name: str, run: Callable[[], Coroutine[Any, Any, T]]) -> T:
         index = len(self.names)
@@ -42,7 +50,11 @@ class Recorded:
             assert recorded == name, f"checkpoint {index} was {recorded!r}, replayed as {name!r}"
             self.replayed += 1
             return value
+        if name in self.before:
+            self.before[name]()
         value = await run()
+        if name in self.after:
+            self.after[name]()
         self.stored.append((name, value))
         return value
 
@@ -80,11 +92,51 @@ async def _run(home: Path, sites: SiteServer, steps: Recorded, run_id: str) -> Q
     return person
 
 
-async def test_a_step_starts_with_one_look_and_replays_step_for_step(
+async def test_a_step_after_an_action_is_looked_at_in_the_actions_checkpoint(
     home: Path, sites: SiteServer
 ) -> None:
     first = Recorded()
+    saved: list[str] = []
+    page = home / "tasks" / "run-3" / "page.json"
+    first.after["act-2"] = lambda: saved.append(json.loads(page.read_text())["url"])
+    await _run(home, sites, first, "run-3")
+    assert first.names == ["begin", "look-1", "model-0", "act-2", "model-1", "act-4", "model-2"]
+    assert first.stored[0][1] == ("run-3", 3)  # the layout is kept with the run's id
+    acted = first.stored[3][1]
+    assert acted.outcome.ok and acted.looked is not None
+    assert acted.looked.observation.url.endswith("/shop/cart")  # the page after the click
+    assert saved == [acted.looked.observation.url]  # saved before the checkpoint is stored
+    again = Recorded(first.stored[:4])  # interrupted after the first action
+    person = await _run(home, sites, again, "run-3")
+    assert again.names[:4] == first.names[:4] and again.replayed == 4
+    live = again.names[4:]  # chosen on the page as replayed, the next action is chosen again
+    assert {name.split("-")[0] for name in live} == {"model", "act"}
+    assert person.looked == len([n for n in live if n.startswith("act-")])  # one with each
+
+
+async def test_a_failed_save_fails_the_action_rather_than_storing_it(
+    home: Path, sites: SiteServer
+) -> None:
+    steps = Recorded()
+    page = home / "tasks" / "run-x" / "page.json"
+
+    def unwritable() -> None:  # a folder where the page's state goes: the save cannot write it
+        page.unlink()
+        page.mkdir()
+
+    steps.before["act-2"] = unwritable
+    with pytest.raises(StateNotSaved, match="could not be saved"):
+        await _run(home, sites, steps, "run-x")
+    assert steps.names[-1] == "act-2" and [n for n, _ in steps.stored][-1] == "model-0"
+
+
+async def test_a_run_begun_under_layout_2_resumes_with_it(
+    home: Path, sites: SiteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_local, "LAYOUT", 2)
+    first = Recorded()
     await _run(home, sites, first, "run-2")
+    monkeypatch.undo()
     assert first.names == [
         "begin",
         "look-1",
@@ -96,7 +148,7 @@ async def test_a_step_starts_with_one_look_and_replays_step_for_step(
         "look-3",
         "model-2",
     ]
-    assert first.stored[0][1] == ("run-2", 2)  # the layout is kept with the run's id
+    assert first.stored[0][1] == ("run-2", 2)
     again = Recorded(first.stored[:5])  # interrupted after the second step's look
     person = await _run(home, sites, again, "run-2")
     assert again.names[:5] == first.names[:5] and again.replayed == 5

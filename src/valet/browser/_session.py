@@ -275,9 +275,8 @@ class BrowserSession:
         left = (self._open | self._driver.navigated_origins) - frames.keys()
         self._driver.navigated_origins = set()
         self._open = set(frames)
-        fields_read = _read_fields(active)
         if left:
-            whole, fields = await asyncio.gather(context.storage_state(), fields_read)
+            whole, fields = await asyncio.gather(context.storage_state(), _read_fields(active))
             self._local = {
                 origin["origin"]: [{"name": i["name"], "value": i["value"]} for i in items]
                 for origin in whole.get("origins", [])
@@ -285,10 +284,16 @@ class BrowserSession:
             }
             cookies: list[Any] = list(whole.get("cookies", []))
         else:
-            cookies, read, fields = await asyncio.gather(
-                context.cookies(), asyncio.gather(*map(_read_storage, frames.values())), fields_read
+            main = active.main_frame if active is not None else None
+            others = {origin: frame for origin, frame in frames.items() if frame is not main}
+            cookies, read, (own, fields) = await asyncio.gather(
+                context.cookies(),
+                asyncio.gather(*map(_read_storage, others.values())),
+                _read_page(active),  # its storage and its fields in one round trip
             )
-            for origin, local in zip(frames, read, strict=True):
+            found = list(zip(others, read, strict=True))
+            found += [(origin, own) for origin, frame in frames.items() if frame is main]
+            for origin, local in found:
                 if local is None:
                     continue  # not readable now (navigating, sandboxed): as last read
                 if local:
@@ -554,6 +559,10 @@ _READ_STORAGE = f"""() => {{
   }}
   return items;
 }}"""
+_READ_STORAGE_OR_NULL = (
+    f"() => {{ try {{ return ({_READ_STORAGE})(); }} catch {{ return null; }} }}"
+)
+"""A sandboxed document may not read its storage: None then, its fields still read."""
 
 
 def _origin(url: str) -> str | None:
@@ -580,6 +589,24 @@ async def _read_fields(page: Page | None) -> list[dict[str, object]]:
     except PlaywrightError:
         return []
     return cast(list[dict[str, object]], found) if isinstance(found, list) else []
+
+
+async def _read_page(
+    page: Page | None,
+) -> tuple[list[dict[str, str]] | None, list[dict[str, object]]]:
+    """`page`'s own local storage (None when it cannot be read) and what was typed into its
+    forms, in one round trip."""
+    if page is None:
+        return None, []
+    try:
+        found = await page.evaluate(f"() => [({_READ_STORAGE_OR_NULL})(), {_FORMS}.read()]")
+    except PlaywrightError:
+        return None, []
+    if not isinstance(found, list) or len(cast(list[object], found)) != 2:
+        return None, []
+    storage, fields = cast(list[object], found)
+    typed = cast(list[dict[str, object]], fields) if isinstance(fields, list) else []
+    return _storage_items(storage), typed
 
 
 def _storage_items(value: object) -> list[dict[str, str]] | None:

@@ -12,9 +12,10 @@ it expects.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
+from playwright.async_api import Error as PlaywrightError
 from pydantic import ValidationError
 
 from valet.agent import (
@@ -106,10 +107,12 @@ def _reply(stored: _Chosen | ModelFailure, actions: Sequence[type[Action]]) -> R
         return ModelFailure(f"the action chosen before valet restarted is invalid now: {exc}")
 
 
-LAYOUT = 2
+LAYOUT = 3
 """How a run's steps are checkpointed, stored with its first checkpoint (`begin`) so that a run
 resumes with the layout it began with. 1: the person's new messages, the observation and the
-takeover check are a checkpoint each; 2: the three are one (`look-N`, see `CheckpointedLook`)."""
+takeover check are a checkpoint each; 2: the three are one (`look-N`, see `CheckpointedLook`);
+3: the look that follows an action is made in the action's checkpoint (`act-N`), so that a step
+after an action has two checkpoints: the model's turn and the action."""
 
 
 @dataclass(frozen=True)
@@ -133,25 +136,53 @@ class CheckpointedLook:
     """Told each observation a replay gives back (as the toolbox's own replays are)."""
     inbox: Inbox | None = None
     handover: Handover | None = None
+    after_actions: bool = False
+    """Layout 3: an action's checkpoint ends with the next step's look (`ahead`)."""
     _calls: int = field(default=0, init=False)
+    _ahead: _Looked | None = field(default=None, init=False)
     _observation: Observation | None = field(default=None, init=False)
     _asked: tuple[str | None] | None = field(default=None, init=False)
 
+    async def _live(self) -> _Looked:
+        messages = await self.inbox.take() if self.inbox is not None else []
+        observation = await self.observe()
+        asked = await self.handover.requested() if self.handover is not None else None
+        return _Looked(messages, observation, asked)
+
+    async def ahead(self) -> _Looked | None:
+        """The next step's look, made live inside an action's checkpoint (layout 3); None when
+        the page cannot be read now (the next step then makes its look as a checkpoint of its
+        own, and fails there if the page still cannot be read). The page is read first: a look
+        that fails takes none of the person's messages."""
+        try:
+            observation = await self.observe()
+        except (PlaywrightError, BrowserCrashed):  # read again, as its own checkpoint
+            return None
+        messages = await self.inbox.take() if self.inbox is not None else []
+        asked = await self.handover.requested() if self.handover is not None else None
+        return _Looked(messages, observation, asked)
+
+    def given(self, looked: _Looked, replayed: bool) -> None:
+        """The look an action's checkpoint made (or gave back, replayed): the next step's."""
+        if replayed:
+            self.replayed(looked.observation)
+        self._ahead = looked
+
     async def _look(self) -> list[str]:
         self._calls += 1
-        ran = False
+        if self._ahead is not None:  # made with the action before
+            looked, self._ahead = self._ahead, None
+        else:
+            ran = False
 
-        async def live() -> _Looked:
-            nonlocal ran
-            ran = True
-            messages = await self.inbox.take() if self.inbox is not None else []
-            observation = await self.observe()
-            asked = await self.handover.requested() if self.handover is not None else None
-            return _Looked(messages, observation, asked)
+            async def live() -> _Looked:
+                nonlocal ran
+                ran = True
+                return await self._live()
 
-        looked = await self.checkpoints.step(f"look-{self._calls}", live)
-        if not ran:
-            self.replayed(looked.observation)
+            looked = await self.checkpoints.step(f"look-{self._calls}", live)
+            if not ran:
+                self.replayed(looked.observation)
         self._observation, self._asked = looked.observation, (looked.asked,)
         return looked.messages
 
@@ -291,40 +322,56 @@ class CheckpointedToolbox:
     async def execute(self, action: Action) -> ActionOutcome:
         self._calls += 1
         key = f"act-{self._calls}"
+        look = self.look if self.look is not None and self.look.after_actions else None
+        ran = False
 
         async def live() -> _Acted:
-            restarted = self._live is None and self._calls > 1
-            toolbox = await self.opened()
-            self.journal.key = key
-            if (entry := self.journal.found(key)) is not None:  # an earlier process started it
-                resumed = await self.recovery.resume(key, entry, action, toolbox)
-                return _Acted(resumed.outcome, chosen_again=resumed.choose_again)
-            if restarted:  # chosen on the page as it was before the restart: choose again
-                lost = self.lost()
-                message = RESTARTED if lost is None else RESTARTED_LOST.format(lost=lost)
-                return _Acted(ActionOutcome(ok=False, message=message), chosen_again=True)
-            try:
-                return _Acted(await toolbox.execute(action))
-            except BrowserCrashed as crash:
-                toolbox = await self._reopen(crash)
-            if (entry := self.journal.found(key)) is not None:  # it had started: reconcile
-                resumed = await self.recovery.resume(key, entry, action, toolbox)
-                return _Acted(resumed.outcome, chosen_again=resumed.choose_again)
-            return _Acted(ActionOutcome(ok=False, message=CRASHED), chosen_again=True)
+            nonlocal ran
+            ran = True
+            acted = await self._act(key, action)
+            if look is None:
+                return acted
+            return replace(acted, looked=await look.ahead())
 
         acted = await self.checkpoints.step(key, live)
         if acted.chosen_again:
             self.resumption.repeats += 1
+        if look is not None and acted.looked is not None:
+            look.given(acted.looked, replayed=not ran)
         return acted.outcome
+
+    async def _act(self, key: str, action: Action) -> _Acted:
+        """The action, live: reconciled if an earlier process had started it, not run when it
+        was chosen before a restart, run otherwise."""
+        restarted = self._live is None and self._calls > 1
+        toolbox = await self.opened()
+        self.journal.key = key
+        if (entry := self.journal.found(key)) is not None:  # an earlier process started it
+            resumed = await self.recovery.resume(key, entry, action, toolbox)
+            return _Acted(resumed.outcome, chosen_again=resumed.choose_again)
+        if restarted:  # chosen on the page as it was before the restart: choose again
+            lost = self.lost()
+            message = RESTARTED if lost is None else RESTARTED_LOST.format(lost=lost)
+            return _Acted(ActionOutcome(ok=False, message=message), chosen_again=True)
+        try:
+            return _Acted(await toolbox.execute(action))
+        except BrowserCrashed as crash:
+            toolbox = await self._reopen(crash)
+        if (entry := self.journal.found(key)) is not None:  # it had started: reconcile
+            resumed = await self.recovery.resume(key, entry, action, toolbox)
+            return _Acted(resumed.outcome, chosen_again=resumed.choose_again)
+        return _Acted(ActionOutcome(ok=False, message=CRASHED), chosen_again=True)
 
 
 @dataclass(frozen=True)
 class _Acted:
-    """An action step's checkpoint: its outcome, and whether a restart left it unrun so that
-    the model chooses again (replayed, this keeps a scripted model on the right turn)."""
+    """An action step's checkpoint: its outcome, whether a restart left it unrun so that the
+    model chooses again (replayed, this keeps a scripted model on the right turn), and from
+    layout 3 the next step's look."""
 
     outcome: ActionOutcome
     chosen_again: bool = False
+    looked: _Looked | None = None
 
 
 @dataclass
@@ -407,7 +454,9 @@ def checkpointed_person(
     )
     if layout < 2:
         return (None if inbox is None else CheckpointedInbox(inbox, checkpoints)), handing
-    look = CheckpointedLook(checkpoints, toolbox.observe_live, toolbox.replayed, inbox, handover)
+    look = CheckpointedLook(
+        checkpoints, toolbox.observe_live, toolbox.replayed, inbox, handover, layout >= 3
+    )
     toolbox.look = look
     if handing is not None:
         handing.look = look

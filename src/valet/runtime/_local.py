@@ -329,6 +329,7 @@ async def _run(
     )
     recorders: tuple[Recorder, ...] = (record,) if progress is None else (record, progress)
     messages, handing = checkpointed_person(layout, steps, toolbox, inbox, handover)
+    browser.save_with_look = toolbox.look is not None and toolbox.look.after_actions
     try:
         end: RunEnd = await run_loop(
             spec.task,

@@ -63,6 +63,8 @@ class TaskBrowser:
     lost: str | None = None
     """After a restart: what of the task's saved browser could not be restored (the model is
     told at its next observation)."""
+    save_with_look: bool = False
+    """Each action's save runs while the next look reads the page (see `_SavesState`)."""
     system: Toolbox | None = None
     """The open browser as valet itself uses it (putting the page back, looking up whether an
     interrupted click took effect): navigation rules apply, what the pages said does not."""
@@ -199,18 +201,45 @@ def forget_state(home: Path, run_id: str) -> None:
     shutil.rmtree(home / "tasks" / run_id, ignore_errors=True)
 
 
+class StateNotSaved(ValetError):
+    """The browser's state could not be saved after an action (a restart could not put the
+    task back where it is): the action's step fails rather than being stored without it."""
+
+
 @dataclass
 class _SavesState:
-    """Saves the browser's state after every browser action (durable runs resume from it)."""
+    """Saves the browser's state after every browser action (durable runs resume from it).
+
+    With `TaskBrowser.save_with_look` (checkpoint layout 3, where the look that follows an
+    action is made in the action's checkpoint), the save runs while the page is looked at: the
+    look waits for it, so that both are done before the checkpoint is stored."""
 
     inner: Toolbox
     browser: TaskBrowser
+    _saving: asyncio.Task[None] | None = field(default=None, init=False)
 
     @property
     def actions(self) -> tuple[type[Action], ...]:
         return self.inner.actions
 
+    async def saved(self) -> None:
+        """Wait for the save an action started; `StateNotSaved` if it failed."""
+        if self._saving is None:
+            return
+        saving, self._saving = self._saving, None
+        try:
+            await saving
+        except (PlaywrightError, OSError) as exc:
+            raise StateNotSaved(f"the browser's state could not be saved: {exc}") from exc
+
     async def observe(self) -> Observation:
+        try:
+            observation = await self._observe()
+        finally:
+            await self.saved()
+        return observation
+
+    async def _observe(self) -> Observation:
         try:
             observation = await self.inner.observe()
         except PlaywrightError:
@@ -226,13 +255,18 @@ class _SavesState:
         return observation
 
     async def execute(self, action: Action) -> ActionOutcome:
+        await self.saved()
         try:
             outcome = await self.inner.execute(action)
         except PlaywrightError:
             self.browser.check_alive()
             raise
         self.browser.check_alive()
-        if not isinstance(action, ToolsetAction):  # a connector's tool leaves the browser be
+        if isinstance(action, ToolsetAction):  # a connector's tool leaves the browser be
+            return outcome
+        if self.browser.save_with_look:  # the look that follows waits for it
+            self._saving = asyncio.ensure_future(self.browser.save())
+        else:
             await self.browser.save()
         return outcome
 
