@@ -6,7 +6,11 @@
    shared Chromium (`BrowserPool`). Reported for both: p50/p95 of the harness's own time per
    step (observe + act, the model is scripted so its time is ~0), and the memory per task
    (proportional memory of this process and every browser process at the busiest moment, minus
-   the same before the tasks started, divided by the number of tasks).
+   the same before the tasks started, divided by the number of tasks), and the CPU time per
+   step (this process and every process it started, ended ones included). Then the floor: the
+   same task in bare Playwright (no observation, no gateway, no record), as many runs at once
+   in contexts of one Chromium, its step times and CPU per step. With tasks that never wait
+   for a model, a step cannot take less than the tasks' CPU per step over the cores.
 2. The same task run `--repeat` times each way, one at a time and interleaved: without
    checkpoints, then as a DBOS workflow (`DbosCheckpoints`, SQLite), wired as `valet serve`
    wires it (an inbox for the person's messages and a takeover check, here always empty).
@@ -37,9 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from dbos import DBOS
+from playwright.async_api import BrowserContext, async_playwright
 
 from valet.agent import HandBack, Limits
 from valet.browser import BrowserPool, BrowserSettings
+from valet.browser._pool import CHROMIUM_ARGS
+from valet.browser._settings import chromium_executable
 from valet.models import ScriptPlayer, parse_steps, scripted_model
 from valet.runtime import DbosCheckpoints, DurableTasks, TaskSpec, _local, run_task
 from valet.runtime._checkpoints import LAYOUT
@@ -64,6 +71,51 @@ SCRIPT: list[Any] = [
 ]
 
 
+async def bare_playwright(context: BrowserContext, base: str) -> list[float]:
+    """The same task in bare Playwright, in a context of its own: each step's time (the action
+    and the wait for the page to load) in ms. What any agent on this machine pays at least."""
+    page = await context.new_page()
+    search = page.get_by_role("searchbox", name="Search products")
+    steps = [
+        lambda: page.goto(f"{base}/shop"),
+        lambda: search.fill("USB-C cable"),
+        lambda: search.press("Enter"),
+        lambda: page.get_by_role("combobox", name="Sort by").select_option(
+            label="Price: low to high"
+        ),
+        lambda: page.get_by_role("button", name="Apply filters").click(),
+        lambda: page.get_by_role("link", name="USB-C Cable 1 m (Basic)").click(),
+        lambda: page.get_by_role("spinbutton", name="Quantity").fill("2"),
+        lambda: page.get_by_role("button", name="Add to cart").click(),
+        lambda: page.goto(f"{base}/shop/cart"),
+    ]
+    times: list[float] = []
+    for step in steps:
+        started = time.perf_counter()
+        await step()
+        await page.wait_for_load_state()
+        times.append((time.perf_counter() - started) * 1000)
+    await context.close()
+    return times[1:]  # as valet's: the first page is opened before the first step
+
+
+async def bare(sites: SiteServer, tasks: int) -> tuple[list[float], float]:
+    """`tasks` bare Playwright runs at once in contexts of one Chromium: the step times, and
+    the CPU time of the whole machine's share (this process and its children) per step."""
+    base = sites.url_for("/shop").removesuffix("/shop")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium_executable(PATIENT), args=CHROMIUM_ARGS
+        )
+        contexts = [await browser.new_context() for _ in range(tasks)]
+        before = tree_cpu_s(os.getpid())
+        results = await asyncio.gather(*(bare_playwright(c, base) for c in contexts))
+        used = tree_cpu_s(os.getpid()) - before
+        await browser.close()
+    steps = [t for times in results for t in times]
+    return steps, used * 1000 / len(steps)
+
+
 PATIENT = BrowserSettings(navigation_timeout_s=120, action_timeout_s=120)
 """Both ways get the same generous timeouts: 20 Chromium processes starting at once on two
 cores take longer than the default 15 s to load a page, and a timed-out task measures nothing."""
@@ -86,9 +138,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def tree_pss_mb(root: int) -> float:
-    """Proportional memory (PSS: shared pages split between their users) of `root` and all
-    its descendants, from Linux /proc, in MB."""
+def _tree(root: int) -> list[int]:
+    """`root` and all its descendants' process ids."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -99,10 +150,19 @@ def tree_pss_mb(root: int) -> float:
         except (OSError, ValueError, IndexError):
             continue
         children.setdefault(ppid, []).append(int(entry))
-    total_kb, stack = 0, [root]
+    found, stack = [root], [root]
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))
+        found.extend(children.get(pid, []))
+    return found
+
+
+def tree_pss_mb(root: int) -> float:
+    """Proportional memory (PSS: shared pages split between their users) of `root` and all
+    its descendants, from Linux /proc, in MB."""
+    total_kb = 0
+    for pid in _tree(root):
         try:
             with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as rollup:
                 for line in rollup:
@@ -112,6 +172,21 @@ def tree_pss_mb(root: int) -> float:
         except OSError:
             continue
     return total_kb / 1000
+
+
+def tree_cpu_s(root: int) -> float:
+    """CPU time (user and system) of `root` and all its descendants, those that ended and were
+    waited for included (a closed context's renderer), from Linux /proc, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in _tree(root):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15]) / tick
+    return total
 
 
 async def one_task(home: Path, sites: SiteServer, **kwargs: Any) -> list[float]:
@@ -134,8 +209,10 @@ async def one_task(home: Path, sites: SiteServer, **kwargs: Any) -> list[float]:
 
 async def concurrent(
     home: Path, sites: SiteServer, tasks: int, shared: bool
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, float]:
+    """The steps' harness times, the memory per task, the CPU time per step (ms)."""
     baseline = tree_pss_mb(os.getpid())
+    cpu = tree_cpu_s(os.getpid())
     pool = BrowserPool() if shared else None
     peak = baseline
     running = True
@@ -156,7 +233,9 @@ async def concurrent(
         await sampler
         if pool is not None:
             await pool.close()
-    return [t for steps in results for t in steps], (peak - baseline) / tasks
+    steps = [t for steps in results for t in steps]
+    cpu_ms = (tree_cpu_s(os.getpid()) - cpu) * 1000 / len(steps)
+    return steps, (peak - baseline) / tasks, cpu_ms
 
 
 class Quiet:
@@ -237,10 +316,10 @@ async def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
-            measured: dict[bool, tuple[list[float], float]] = {}
+            measured: dict[bool, tuple[list[float], float, float]] = {}
             for shared in (False, True):
                 started = time.perf_counter()
-                steps, mb_per_task = measured[shared] = await concurrent(
+                steps, mb_per_task, cpu_ms = measured[shared] = await concurrent(
                     home, sites, args.tasks, shared
                 )
                 wall = time.perf_counter() - started
@@ -249,10 +328,21 @@ async def main() -> None:
                     f"{args.tasks} concurrent tasks, {how}: {len(steps)} steps in {wall:.1f} s; "
                     f"harness time per step p50 {pct(steps, 0.5):.0f} ms, "
                     f"p95 {pct(steps, 0.95):.0f} ms; "
-                    f"{mb_per_task:.0f} MB per task",
+                    f"{mb_per_task:.0f} MB per task; {cpu_ms:.0f} ms of CPU per step",
                     flush=True,
                 )
-            own_steps, own_mb = measured[False]
+            own_steps, own_mb, _ = measured[False]
+            bare_steps, bare_cpu_ms = await bare(sites, args.tasks)
+            cores = os.cpu_count() or 1
+            floor = args.tasks * bare_cpu_ms / cores
+            print(
+                f"{args.tasks} concurrent runs of the same task in bare Playwright, contexts of "
+                f"one Chromium: step p50 {pct(bare_steps, 0.5):.0f} ms, p95 "
+                f"{pct(bare_steps, 0.95):.0f} ms; {bare_cpu_ms:.0f} ms of CPU per step, so "
+                f"{args.tasks} tasks that never wait for a model need {floor:.0f} ms a step on "
+                f"{cores} cores at the least",
+                flush=True,
+            )
             measured = await durability(home, sites, args.repeat)
             plain = measured.median(measured.plain)
             durable = measured.median(measured.layouts[LAYOUT])
@@ -273,6 +363,8 @@ async def main() -> None:
         f"checkpoint_five_ms={five:.1f} "
         f"checkpoint_op_ms={per_checkpoint:.2f} "
         f"own_browser_step_p95_ms={pct(own_steps, 0.95):.1f} own_browser_mb_per_task={own_mb:.0f} "
+        f"cpu_ms_per_step={cpu_ms:.0f} bare_playwright_step_p95_ms={pct(bare_steps, 0.95):.1f} "
+        f"bare_playwright_cpu_ms_per_step={bare_cpu_ms:.0f} cpu_floor_step_ms={floor:.0f} "
         f"p95_ratio={pct(own_steps, 0.95) / max(pct(steps, 0.95), 1e-9):.2f} "
         f"memory_ratio={own_mb / max(mb_per_task, 1e-9):.2f}"
     )
