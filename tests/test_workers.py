@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,13 @@ class Worker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self.executor = _wait(self._executor, f"worker {number} to start", 60)
+        self.number = number
+        self.executor = ""
+
+    def started(self) -> Worker:
+        """Waits until it said it is up (workers started together start side by side)."""
+        self.executor = _wait(self._executor, f"worker {self.number} to start", 60)
+        return self
 
     def _executor(self) -> str | None:
         if self.process.poll() is not None:
@@ -107,6 +114,15 @@ def _approve_all(server: Server, mailbox: Mailbox) -> int:
     return approved
 
 
+def _make_tasks(server: Server) -> list[str]:
+    ids = []
+    for n in range(TASKS):
+        made = server.post("/api/tasks", {"task": f"mail the shop about order 1042 ({n})"})
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    return ids
+
+
 @pytest.mark.timeout(600)
 def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
     mailbox: Mailbox, postgres_url: str
@@ -125,26 +141,31 @@ def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
     try:
         server.start()
         workers = [Worker(mailbox.home, script, database, n) for n in range(3)]
-        ids = []
-        for n in range(TASKS):
-            made = server.post("/api/tasks", {"task": f"mail the shop about order 1042 ({n})"})
-            assert made.status_code == 201, made.text
-            ids.append(made.json()["id"])
+        for worker in workers:
+            worker.started()
         victim = workers[0]
         killed_holding = 0
         deadline = time.monotonic() + 480
         statuses: dict[str, str] = {}
-        while time.monotonic() < deadline:
-            _approve_all(server, mailbox)
-            if not killed_holding and mailbox.drop.received:
-                held = _running_on(database, victim.executor)
-                if held:  # mid-task: it holds tasks, mail is leaving
-                    victim.kill()
-                    killed_holding = held
-            statuses = {i: server.get(f"/api/tasks/{i}").json()["status"] for i in ids}
-            if all(s in FINAL for s in statuses.values()):
-                break
-            time.sleep(0.3)
+        ids: list[str] = []
+        # The tasks are made while the loop below approves: the first ones run meanwhile.
+        with ThreadPoolExecutor(1) as maker:
+            making = maker.submit(_make_tasks, server)
+            while time.monotonic() < deadline:
+                _approve_all(server, mailbox)
+                if not killed_holding and mailbox.drop.received:
+                    held = _running_on(database, victim.executor)
+                    if held:  # mid-task: it holds tasks, mail is leaving
+                        victim.kill()
+                        killed_holding = held
+                if making.done():
+                    ids = making.result()
+                    listed = server.get("/api/tasks").json()["tasks"]  # all tasks at once
+                    statuses = {t["id"]: t["status"] for t in listed if t["id"] in ids}
+                    assert len(statuses) == TASKS, set(ids) - set(statuses)
+                    if all(s in FINAL for s in statuses.values()):
+                        break
+                time.sleep(0.3)
         assert killed_holding, "the worker to kill never held a task"
         assert Counter(statuses.values()) == {"succeeded": TASKS}, statuses
         # Each task mailed exactly once, none lost, none twice (valet marks each mail).
@@ -201,7 +222,7 @@ def test_a_task_a_worker_runs_is_taken_over_through_the_web_server(
     worker: Worker | None = None
     try:
         server.start()
-        worker = Worker(home, script, database, 0)
+        worker = Worker(home, script, database, 0).started()
         probe = httpx.get(f"{worker.address}/readyz", timeout=10)  # for its supervisor
         assert probe.status_code == 200, probe.text
         metrics = httpx.get(f"{worker.address}/metrics", timeout=10)
