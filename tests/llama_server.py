@@ -29,7 +29,11 @@ def main(port: int) -> None:
     params: Any = xllamacpp.CommonParams()
     params.model.path = str(gguf_path())
     params.n_ctx = 8192
-    params.cpuparams.n_threads = 2
+    # One thread, for the prompt too: with two, each layer's work ends at a barrier where a
+    # thread spins until the other catches up, and with the other test worker busy on the
+    # second core a request took many times longer (tests run two at a time on two cores).
+    params.cpuparams.n_threads = 1
+    params.cpuparams_batch.n_threads = 1
     params.use_jinja = True
     params.hostnames = ["127.0.0.1"]
     params.port = port
