@@ -375,14 +375,10 @@ def _entry(
         designated = "\n".join(f for f in short_fields(record) if f in clear)
     else:
         designated = ""
-    return _Entry(
-        source,
-        text,
-        _Searchable.of(text),
-        _Searchable.of(clear),
-        _Searchable.of(designated),
-        _label(source, record),
-    )
+    whole = _Searchable.of(text)
+    cleared = whole if clear == text else _Searchable.of(clear)  # most records: nothing flagged
+    pointed = cleared if designated == clear else _Searchable.of(designated)
+    return _Entry(source, text, whole, cleared, pointed, _label(source, record))
 
 
 _LABEL_KEYS = ("sender", "from", "subject", "title", "filename", "file_name", "name", "url")
