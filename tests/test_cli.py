@@ -10,9 +10,8 @@ import sys
 from pathlib import Path
 
 import yaml
-from typer.testing import CliRunner, Result
+from tests._cli import valet_here
 
-from valet.cli import app
 from valet.sites import SiteServer
 
 
@@ -29,16 +28,6 @@ def valet(home: Path, *args: str, timeout: float = 120) -> subprocess.CompletedP
         timeout=timeout,
         check=False,
     )
-
-
-def valet_here(home: Path, *args: str) -> Result:
-    """`valet ARGS` run in this process (Typer's runner; same exit code, stdout and stderr):
-    for the commands that only read or write the home folder, which would otherwise pay a new
-    Python process's ~1.5 s of imports each. `valet run` is always a real process here."""
-    cleared: dict[str, str | None] = {
-        k: None for k in os.environ if k.startswith(("VALET_", "OPENAI_", "ANTHROPIC_"))
-    }
-    return CliRunner().invoke(app, list(args), env={**cleared, "VALET_HOME": str(home)})
 
 
 def script(tmp_path: Path, steps: list[object]) -> str:

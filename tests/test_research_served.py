@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import yaml
 from pypdf import PdfReader
+from tests._cli import valet_here
 from tests._research_corpus import Corpus, make_pdfs, serve
 from tests.test_durable import Server, _final, _wait
-from tests.test_research_run import _note, _valet
+from tests.test_research_run import _note
 
 QUESTION = "How many vehicles cross the Kestrel Bay bridge each day?"
 
@@ -34,9 +35,8 @@ def test_a_research_task_survives_a_kill_and_serves_its_report(
     corpus: Corpus, home: Path, tmp_path: Path
 ) -> None:
     index = tmp_path / "index.db"
-    assert (
-        _valet(home, "research-index", "add", *corpus.urls(), "--index", str(index)).returncode == 0
-    )
+    indexed = valet_here(home, "research-index", "add", *corpus.urls(), "--index", str(index))
+    assert indexed.exit_code == 0, indexed.output
     (home / "config.toml").write_text(
         '[[connectors]]\nname = "research"\nconnector = "research"\n'
         f'index = "{index}"\nper_domain = 4\n'
@@ -88,7 +88,7 @@ def test_a_research_task_survives_a_kill_and_serves_its_report(
         report = server.get(f"/api/tasks/{task_id}/report")
         page = server.get(f"/tasks/{task_id}/report")
         printed = server.get(f"/tasks/{task_id}/report.pdf")
-        link = _valet(home, "link").stdout.strip().split()[-1]
+        link = valet_here(home, "link").stdout.strip().split()[-1]
         shown = asyncio.run(_in_chromium(link, f"http://127.0.0.1:{server.port}", task_id))
     finally:
         server.stop()

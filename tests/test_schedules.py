@@ -19,13 +19,13 @@ import yaml
 from dbos import DBOSClient
 from standardwebhooks.webhooks import Webhook
 from tests._chromium import chromium
+from tests._cli import valet_here
 from tests._servers import MailDrop
 from tests.test_audit_mail_witness import mailbox, vault  # noqa: F401  (a fixture used below)
 from tests.test_durable import _wait, serving
 from tests.test_notifications import Receiver, receiver  # noqa: F401  (a fixture used below)
-from typer.testing import CliRunner, Result
+from typer.testing import Result
 
-from valet.cli import app
 from valet.runtime._schedules import Schedule, missed_firing
 from valet.runtime._when import BadSchedule, parse_when
 from valet.server._notify import webhook_secret
@@ -159,11 +159,9 @@ def test_a_schedule_fires_once_per_time_runs_now_pauses_and_is_deleted(
 
 
 def _valet(home: Path, *args: str) -> Result:
-    """`valet schedules ARGS`, run in this process: the same commands talking to the same
-    server over HTTP, without paying a new Python process's ~1.2 s of imports each time (the
-    `python -m valet` entry point itself is run once, in the test below)."""
-    env = {"VALET_HOME": str(home), "COLUMNS": "200"}
-    return CliRunner().invoke(app, ["schedules", *args], env=env)
+    """`valet schedules ARGS`, run in this process against the running server (the `python -m
+    valet` entry point itself is run once, in the test below)."""
+    return valet_here(home, "schedules", *args, columns=200)
 
 
 def _valet_process(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

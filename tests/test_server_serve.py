@@ -17,9 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from typer.testing import CliRunner, Result
-
-from valet.cli import app
+from tests._cli import valet_here
 
 VALET = [sys.executable, "-m", "valet"]
 LINK = re.compile(r"sign in \(once, within a day\):\s+(http://\S+\?token=\S+)")
@@ -55,15 +53,8 @@ def _serving(home: Path, *args: str) -> Iterator[str]:
         process.wait(30)
 
 
-def _valet_here(home: Path, *args: str) -> Result:
-    """`valet ARGS` run in this process (Typer's runner: same exit code and output) against
-    the running server's home, without a new Python process's ~2.5 s of imports each time."""
-    env = {"VALET_HOME": str(home), "VALET_DATABASE_URL": None}  # as `_env` has it
-    return CliRunner().invoke(app, list(args), env=env)
-
-
 def _link(home: Path) -> str:
-    done = _valet_here(home, "link")
+    done = valet_here(home, "link")
     assert done.exit_code == 0, done.output
     return done.stdout.strip()
 
@@ -86,7 +77,7 @@ def test_links_are_one_time_and_rotating_the_token_ends_everything(tmp_path: Pat
         fresh = _link(home)  # for a running home, from the command line
         assert fresh.startswith(base) and fresh != printed
         other = _signed_in(fresh)
-        listed = _valet_here(home, "sessions", "list")
+        listed = valet_here(home, "sessions", "list")
         assert listed.exit_code == 0, listed.output
         assert listed.stdout.count("python-httpx") == 2
         spare = _link(home)  # made, not used before the rotation
