@@ -13,13 +13,17 @@ from typer.testing import CliRunner, Result
 from valet.cli import app
 
 
-def valet_here(home: Path, *args: str, columns: int | None = None) -> Result:
-    """`valet ARGS` on `home`, with no other VALET_* (or provider key) variable set, as the
-    subprocess helpers had it. `columns`: the terminal width Rich lays tables out for."""
-    env: dict[str, str | None] = {
-        k: None for k in os.environ if k.startswith(("VALET_", "OPENAI_", "ANTHROPIC_"))
-    }
+def valet_here(
+    home: Path,
+    *args: str,
+    input: str | None = None,
+    columns: int | None = None,
+    clear: tuple[str, ...] = ("VALET_", "OPENAI_", "ANTHROPIC_"),
+) -> Result:
+    """`valet ARGS` on `home`. `input`: its stdin; `columns`: the terminal width Rich lays
+    tables out for; `clear`: prefixes of environment variables unset while it runs."""
+    env: dict[str, str | None] = {k: None for k in os.environ if clear and k.startswith(clear)}
     env["VALET_HOME"] = str(home)
     if columns is not None:
         env["COLUMNS"] = str(columns)
-    return CliRunner().invoke(app, list(args), env=env)
+    return CliRunner().invoke(app, list(args), input=input, env=env)

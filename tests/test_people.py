@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
+from tests._cli import valet_here
 from tests.test_durable import Server, _wait
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -173,16 +171,9 @@ def test_a_task_database_of_an_older_valet_gets_the_new_columns(tmp_path: Path) 
 
 
 def _valet(home: Path, *args: str, stdin: str = "") -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "valet", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "VALET_HOME": str(home)},
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    """`valet ARGS` run in this process, with this process's environment."""
+    done = valet_here(home, *args, input=stdin, clear=())
+    assert done.exit_code == 0, done.output
     return done.stdout
 
 
