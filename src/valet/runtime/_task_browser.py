@@ -235,8 +235,15 @@ class _SavesState:
     async def observe(self) -> Observation:
         try:
             observation = await self._observe()
-        finally:
-            await self.saved()
+        except asyncio.CancelledError:  # nothing of this step is stored: the save may stop
+            if self._saving is not None:
+                self._saving.cancel()
+                self._saving = None
+            raise
+        except BaseException:
+            await self.saved()  # a failed save is reported over the page's error
+            raise
+        await self.saved()
         return observation
 
     async def _observe(self) -> Observation:
