@@ -15,15 +15,15 @@
    checkpoints, then as a DBOS workflow (`DbosCheckpoints`, SQLite), wired as `valet serve`
    wires it (an inbox for the person's messages and a takeover check, here always empty).
    The checkpoint overhead per loop step (observe + act, with the state a durable task saves
-   after each action) is taken step by step (the same action in every run: the median durable
-   time less the median plain time) and averaged over the task's steps. Measured for each
-   layout in the same run: layout 1 (five checkpoints a step: messages, observe, takeover
-   check, model turn, action), layout 2 (three: the look, the model's turn, the action) as the
-   baselines, then as now, layout 3 (two: the model's turn, then the action with the next
-   step's look, the browser's state saved while the page is looked at). A workflow of 200
-   no-op DBOS steps gives the cost of one checkpoint.
+   after each action) is taken step by step (the same action in every run: the durable time
+   less the plain time of the same round, the median over the rounds) and averaged over the
+   task's steps. Measured for each layout in the same run: layout 1 (five checkpoints a
+   step: messages, observe, takeover check, model turn, action), layout 2 (three: the look,
+   the model's turn, the action) as the baselines, then as now, layout 3 (two: the model's
+   turn, then the action with the next step's look, the browser's state saved while the page
+   is looked at). A workflow of 200 no-op DBOS steps gives the cost of one checkpoint.
 
-Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 10]
+Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 20]
 The last line is machine-readable: step_p50_ms= step_p95_ms= mb_per_task= checkpoint_ms= ...
 """
 
@@ -36,12 +36,13 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dbos import DBOS
-from playwright.async_api import BrowserContext, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from valet.agent import HandBack, Limits
 from valet.browser import BrowserPool, BrowserSettings
@@ -71,45 +72,53 @@ SCRIPT: list[Any] = [
 ]
 
 
-async def bare_playwright(context: BrowserContext, base: str) -> list[float]:
+async def bare_playwright(browser: Browser, base: str) -> list[float]:
     """The same task in bare Playwright, in a context of its own: each step's time (the action
-    and the wait for the page to load) in ms. What any agent on this machine pays at least."""
-    page = await context.new_page()
-    search = page.get_by_role("searchbox", name="Search products")
-    steps = [
-        lambda: page.goto(f"{base}/shop"),
-        lambda: search.fill("USB-C cable"),
-        lambda: search.press("Enter"),
-        lambda: page.get_by_role("combobox", name="Sort by").select_option(
-            label="Price: low to high"
+    and the wait for the page to load) in ms; the first opens the context at the shop, as
+    valet's first step does. What any agent on this machine pays at least."""
+    page: Page | None = None
+
+    async def opening() -> None:
+        nonlocal page
+        page = await (await browser.new_context()).new_page()
+        await page.goto(f"{base}/shop")
+
+    def on() -> Page:
+        assert page is not None
+        return page
+
+    steps: list[Callable[[], Awaitable[object]]] = [
+        opening,
+        lambda: on().get_by_role("searchbox", name="Search products").fill("USB-C cable"),
+        lambda: on().get_by_role("searchbox", name="Search products").press("Enter"),
+        lambda: (
+            on().get_by_role("combobox", name="Sort by").select_option(label="Price: low to high")
         ),
-        lambda: page.get_by_role("button", name="Apply filters").click(),
-        lambda: page.get_by_role("link", name="USB-C Cable 1 m (Basic)").click(),
-        lambda: page.get_by_role("spinbutton", name="Quantity").fill("2"),
-        lambda: page.get_by_role("button", name="Add to cart").click(),
-        lambda: page.goto(f"{base}/shop/cart"),
+        lambda: on().get_by_role("button", name="Apply filters").click(),
+        lambda: on().get_by_role("link", name="USB-C Cable 1 m (Basic)").click(),
+        lambda: on().get_by_role("spinbutton", name="Quantity").fill("2"),
+        lambda: on().get_by_role("button", name="Add to cart").click(),
+        lambda: on().goto(f"{base}/shop/cart"),
     ]
     times: list[float] = []
     for step in steps:
         started = time.perf_counter()
         await step()
-        await page.wait_for_load_state()
+        await on().wait_for_load_state()
         times.append((time.perf_counter() - started) * 1000)
-    await context.close()
-    return times[1:]  # as valet's: the first page is opened before the first step
+    return times
 
 
 async def bare(sites: SiteServer, tasks: int) -> tuple[list[float], float]:
     """`tasks` bare Playwright runs at once in contexts of one Chromium: the step times, and
-    the CPU time of the whole machine's share (this process and its children) per step."""
+    the CPU time of this process and its children per step (read before the browser closes)."""
     base = sites.url_for("/shop").removesuffix("/shop")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium_executable(PATIENT), args=CHROMIUM_ARGS
         )
-        contexts = [await browser.new_context() for _ in range(tasks)]
         before = tree_cpu_s(os.getpid())
-        results = await asyncio.gather(*(bare_playwright(c, base) for c in contexts))
+        results = await asyncio.gather(*(bare_playwright(browser, base) for _ in range(tasks)))
         used = tree_cpu_s(os.getpid()) - before
         await browser.close()
     steps = [t for times in results for t in times]
@@ -228,14 +237,16 @@ async def concurrent(
         results = await asyncio.gather(
             *(one_task(home, sites, browsers=pool) for _ in range(tasks))
         )
+        # Before the browser closes: its renderers' time is lost with it. A task's own browser
+        # closes with the task, so with a browser each this undercounts (not reported then).
+        cpu = tree_cpu_s(os.getpid()) - cpu
     finally:
         running = False
         await sampler
         if pool is not None:
             await pool.close()
     steps = [t for steps in results for t in steps]
-    cpu_ms = (tree_cpu_s(os.getpid()) - cpu) * 1000 / len(steps)
-    return steps, (peak - baseline) / tasks, cpu_ms
+    return steps, (peak - baseline) / tasks, cpu * 1000 / len(steps)
 
 
 class Quiet:
@@ -265,12 +276,15 @@ class Durability:
 
     def overhead(self, layout: int) -> float:
         """What checkpoints add to a step: step by step (the same action in every run), the
-        median durable time less the median plain time, averaged over the task's steps."""
+        median over the rounds of the durable time less the plain time of the same round (run
+        next to each other: a slower moment of the machine weighs on both), averaged over the
+        task's steps."""
         runs = self.layouts[layout]
         count = min(len(steps) for steps in [*self.plain, *runs])
         return statistics.mean(
-            statistics.median(steps[i] for steps in runs)
-            - statistics.median(steps[i] for steps in self.plain)
+            statistics.median(
+                durable[i] - plain[i] for durable, plain in zip(runs, self.plain, strict=True)
+            )
             for i in range(count)
         )
 
@@ -309,7 +323,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument(
-        "--repeat", type=int, default=10, help="runs of each way, one task at a time"
+        "--repeat", type=int, default=20, help="runs of each way, one task at a time"
     )
     args = parser.parse_args()
     sites = SiteServer().start()
@@ -324,11 +338,11 @@ async def main() -> None:
                 )
                 wall = time.perf_counter() - started
                 how = "contexts of one shared Chromium" if shared else "a Chromium each"
+                used = f"; {cpu_ms:.0f} ms of CPU per step" if shared else ""
                 print(
                     f"{args.tasks} concurrent tasks, {how}: {len(steps)} steps in {wall:.1f} s; "
                     f"harness time per step p50 {pct(steps, 0.5):.0f} ms, "
-                    f"p95 {pct(steps, 0.95):.0f} ms; "
-                    f"{mb_per_task:.0f} MB per task; {cpu_ms:.0f} ms of CPU per step",
+                    f"p95 {pct(steps, 0.95):.0f} ms; {mb_per_task:.0f} MB per task{used}",
                     flush=True,
                 )
             own_steps, own_mb, _ = measured[False]

@@ -7,6 +7,7 @@ Every check of a secret takes the same path whether or not its holder exists.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -53,8 +54,14 @@ MIN_PASSWORD = 10
 INVITATION_LIFETIME = timedelta(days=7)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _hasher = PasswordHasher()
-_NOBODY = _hasher.hash(secrets.token_urlsafe(16))
-"""Verified against when no one has the address given, so a miss costs what a hit costs."""
+
+
+@functools.cache
+def _nobody() -> str:
+    """Verified against when no one has the address given, so a miss costs what a hit costs.
+    Made once per process, at the start of its first sign-in check, whoever signs in (not at
+    import: every valet command would pay a password hash)."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class PeopleError(ValueError):
@@ -281,6 +288,7 @@ class People(Tables):
     def authenticate(self, email: str, password: str) -> Person | None:
         """The person with this address and password, else None (unknown address, wrong
         password, no password set, disabled: the caller cannot tell which, nor by timing)."""
+        nobody = _nobody()
         try:
             address = normal_email(email)
         except PeopleError:
@@ -290,12 +298,12 @@ class People(Tables):
         )
         with self.engine.connect() as db:
             row = db.execute(query).mappings().first()
-        stored = str(row["password"]) if row is not None and row["password"] else _NOBODY
+        stored = str(row["password"]) if row is not None and row["password"] else nobody
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        if row is None or stored is _NOBODY or row["disabled"]:
+        if row is None or stored is nobody or row["disabled"]:
             return None
         if _hasher.check_needs_rehash(stored):
             with self._writing("the password") as db:
