@@ -14,14 +14,15 @@
 2. The same task run `--repeat` times each way, one at a time and interleaved: without
    checkpoints, then as a DBOS workflow (`DbosCheckpoints`, SQLite), wired as `valet serve`
    wires it (an inbox for the person's messages and a takeover check, here always empty).
-   The checkpoint overhead per loop step (observe + act, with the state a durable task saves
-   after each action) is taken step by step (the same action in every run: the durable time
-   less the plain time of the same round, the median over the rounds) and averaged over the
-   task's steps. Measured for each layout in the same run: layout 1 (five checkpoints a
-   step: messages, observe, takeover check, model turn, action), layout 2 (three: the look,
-   the model's turn, the action) as the baselines, then as now, layout 3 (two: the model's
-   turn, then the action with the next step's look, the browser's state saved while the page
-   is looked at). A workflow of 200 no-op DBOS steps gives the cost of one checkpoint.
+   The checkpoint overhead per loop step (observe + the model's turn + act, with the state a
+   durable task saves after each action) is taken step by step (the same action in every run:
+   the durable time less the plain time of the same round, the median over the rounds) and
+   averaged over the task's steps. Measured for each layout in the same run: layout 1 (five
+   checkpoints a step: messages, observe, takeover check, model turn, action), layout 2
+   (three: the look, the model's turn, the action) as the baselines, then as now, layout 3
+   (two: the model's turn, then the action with the next step's look, the browser's state
+   saved while the page is looked at). A workflow of 200 no-op DBOS steps gives the cost of
+   one checkpoint.
 
 Usage: .venv/bin/python bench/concurrency.py [--tasks 20] [--repeat 20]
 The last line is machine-readable: step_p50_ms= step_p95_ms= mb_per_task= checkpoint_ms= ...
@@ -198,8 +199,12 @@ def tree_cpu_s(root: int) -> float:
     return total
 
 
-async def one_task(home: Path, sites: SiteServer, **kwargs: Any) -> list[float]:
-    """Run the script once; the harness time (observe + act) of each step, in ms."""
+async def one_task(
+    home: Path, sites: SiteServer, phases: tuple[str, ...] = ("observe", "act"), **kwargs: Any
+) -> list[float]:
+    """Run the script once; the time of each step in `phases`, in ms: the harness's own time
+    (observe + act) by default, the model's turn too (`model`: the scripted model answers at
+    once) when it holds checkpoints."""
     player = ScriptPlayer(parse_steps(SCRIPT))
     spec = TaskSpec(
         task="bench",
@@ -213,7 +218,7 @@ async def one_task(home: Path, sites: SiteServer, **kwargs: Any) -> list[float]:
     steps_file = result.run_dir / "steps.jsonl"
     steps = [json.loads(line) for line in steps_file.read_text().splitlines() if line.strip()]
     assert result.end.__class__.__name__ == "Finished", result.end
-    return [s["timings_ms"]["observe"] + s["timings_ms"]["act"] for s in steps]
+    return [sum(s["timings_ms"][phase] for phase in phases) for s in steps]
 
 
 async def concurrent(
@@ -289,6 +294,10 @@ class Durability:
         )
 
 
+WHOLE_STEP = ("observe", "model", "act")
+"""A durable step's checkpoints are in all three: the model's turn is one."""
+
+
 async def durability(home: Path, sites: SiteServer, repeat: int) -> Durability:
     served: dict[str, Any] = {"inbox": Quiet(), "handover": Quiet()}
     measured = Durability([], {n: [] for n in range(1, LAYOUT + 1)}, 0.0)
@@ -297,7 +306,7 @@ async def durability(home: Path, sites: SiteServer, repeat: int) -> Durability:
         layout = int(task_id.split("-")[1])
         _local.LAYOUT = layout  # the baselines: the layouts runs had before
         try:
-            steps = await one_task(home, sites, checkpoints=DbosCheckpoints(), **served)
+            steps = await one_task(home, sites, WHOLE_STEP, checkpoints=DbosCheckpoints(), **served)
         finally:
             _local.LAYOUT = LAYOUT
         measured.layouts[layout].append(steps)
@@ -306,7 +315,7 @@ async def durability(home: Path, sites: SiteServer, repeat: int) -> Durability:
     runtime = await DurableTasks.launch(home / "durable", execute, 1)
     try:
         for i in range(repeat):  # interleaved: a slower moment of the machine hits all four
-            measured.plain.append(await one_task(home, sites, **served))
+            measured.plain.append(await one_task(home, sites, WHOLE_STEP, **served))
             for layout in measured.layouts:
                 await runtime.submit(f"bench-{layout}-{i}")
                 await runtime.result(f"bench-{layout}-{i}")
