@@ -46,6 +46,20 @@ class Checkpoints(Protocol):
         ...
 
 
+async def replaying(
+    checkpoints: Checkpoints, name: str, run: Callable[[], Coroutine[Any, Any, T]]
+) -> tuple[T, bool]:
+    """The step's result, and whether it was given back by a replay (`run` did not run)."""
+    ran = False
+
+    async def live() -> T:
+        nonlocal ran
+        ran = True
+        return await run()
+
+    return await checkpoints.step(name, live), not ran
+
+
 class Immediate:
     """No durability: every step simply runs."""
 
@@ -173,15 +187,8 @@ class CheckpointedLook:
         if self._ahead is not None:  # made with the action before
             looked, self._ahead = self._ahead, None
         else:
-            ran = False
-
-            async def live() -> _Looked:
-                nonlocal ran
-                ran = True
-                return await self._live()
-
-            looked = await self.checkpoints.step(f"look-{self._calls}", live)
-            if not ran:
+            looked, replayed = await replaying(self.checkpoints, f"look-{self._calls}", self._live)
+            if replayed:
                 self.replayed(looked.observation)
         self._observation, self._asked = looked.observation, (looked.asked,)
         return looked.messages
@@ -294,15 +301,9 @@ class CheckpointedToolbox:
         self._calls += 1
         if self.look is not None:
             return await self.look.observation()
-        ran = False
-
-        async def live() -> Observation:
-            nonlocal ran
-            ran = True
-            return await self.observe_live()
-
-        observation = await self.checkpoints.step(f"observe-{self._calls}", live)
-        if not ran:
+        name = f"observe-{self._calls}"
+        observation, replayed = await replaying(self.checkpoints, name, self.observe_live)
+        if replayed:
             self.replayed(observation)
         return observation
 
@@ -323,21 +324,18 @@ class CheckpointedToolbox:
         self._calls += 1
         key = f"act-{self._calls}"
         look = self.look if self.look is not None and self.look.after_actions else None
-        ran = False
 
         async def live() -> _Acted:
-            nonlocal ran
-            ran = True
             acted = await self._act(key, action)
             if look is None:
                 return acted
             return replace(acted, looked=await look.ahead())
 
-        acted = await self.checkpoints.step(key, live)
+        acted, replayed = await replaying(self.checkpoints, key, live)
         if acted.chosen_again:
             self.resumption.repeats += 1
         if look is not None and acted.looked is not None:
-            look.given(acted.looked, replayed=not ran)
+            look.given(acted.looked, replayed)
         return acted.outcome
 
     async def _act(self, key: str, action: Action) -> _Acted:
