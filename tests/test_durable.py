@@ -172,6 +172,25 @@ def serving(home: Path, script: list[Any]) -> Iterator[Server]:
         server.stop()
 
 
+def _turn(server: Server, task_id: str, turn: int, database_url: str | None = None) -> None:
+    """Wait until the task's workflow recorded model turn `turn` (see `_chose`); fail at once,
+    saying how the task ended, if it ended before that, and with its status on a timeout."""
+
+    def reached() -> bool:
+        if _chose(server.home, task_id, turn, database_url):
+            return True
+        task = server.get(f"/api/tasks/{task_id}").json()
+        if task["status"] in FINAL:
+            raise AssertionError(f"the task ended before the model's turn {turn}: {task}")
+        return False
+
+    try:
+        _wait(reached, f"the model's turn {turn}")
+    except AssertionError as failed:
+        status = server.get(f"/api/tasks/{task_id}").json().get("status")
+        raise AssertionError(f"{failed} (the task is {status})") from None
+
+
 def _final(server: Server, task_id: str, what: str) -> dict[str, Any]:
     """The task's state once it ended (waits up to two minutes)."""
 
@@ -266,7 +285,7 @@ def test_a_task_killed_mid_run_finishes_after_a_restart_without_repeating_a_step
         )
         assert created.status_code == 201, created.text
         task = created.json()
-        _wait(lambda: _chose(home, task["id"], after), f"the model's turn {after}")
+        _turn(server, task["id"], after)
         server.kill()  # while the slow action runs
         server.start()
         final = _final(server, task["id"], "the task to end after the restart")
@@ -472,7 +491,7 @@ def test_a_lost_browser_state_is_told_to_the_model_not_hidden(
             "/api/tasks", {"task": "wait a little", "start_url": sites.url_for("/shop")}
         )
         task_id = created.json()["id"]
-        _wait(lambda: _chose(home, task_id, 0), "the model's first turn")
+        _turn(server, task_id, 0)
         server.kill()
         state = home / "tasks" / task_id
         for name in ("page.json", "storage.json"):
@@ -508,7 +527,7 @@ def test_what_was_typed_into_a_form_is_put_back_after_a_restart(
             {"task": "ask about my parcel", "start_url": sites.url_for("/hostile/contact")},
         )
         task_id = created.json()["id"]
-        _wait(lambda: _chose(home, task_id, 2), "the model's turn 2 (the slow wait)")
+        _turn(server, task_id, 2)  # the slow wait
         server.kill()
         server.start()
         final = _final(server, task_id, "the task to end")
@@ -542,7 +561,7 @@ def test_a_vault_login_typed_before_a_restart_is_put_back_without_storing_the_se
             "/api/tasks", {"task": "sign in", "start_url": sites.url_for("/account/login")}
         )
         task_id = created.json()["id"]
-        _wait(lambda: _chose(home, task_id, 2), "the model's turn 2 (the slow wait)")
+        _turn(server, task_id, 2)  # the slow wait
         server.kill()
         saved = (home / "tasks" / task_id / "page.json").read_text(encoding="utf-8")
         assert "{{vault:shop.password}}" in saved and "{{vault:shop.username}}" in saved

@@ -13,12 +13,11 @@ import pytest
 from tests.test_durable import (
     CART_TASK,
     SLOW,
-    _chose,
     _final,
     _header,
     _sessions,
     _steps,
-    _wait,
+    _turn,
     serving,
 )
 
@@ -82,7 +81,7 @@ def test_a_task_goes_on_when_the_shared_browser_is_killed(
         )
         assert created.status_code == 201, created.text
         task = created.json()
-        _wait(lambda: _chose(home, task["id"], after), f"the model's turn {after}")
+        _turn(server, task["id"], after)
         assert server.process is not None
         browsers = _browsers(server.process.pid)
         assert len(browsers) == 1, browsers  # one Chromium, shared

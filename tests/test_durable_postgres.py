@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from tests._postgres import running_postgres
-from tests.test_durable import CART_TASK, SLOW, Server, _chose, _final, _steps, _wait
+from tests.test_durable import CART_TASK, SLOW, Server, _final, _steps, _turn, _wait
 
 from valet.sites import SiteServer
 
@@ -42,7 +42,7 @@ def test_a_task_killed_mid_run_resumes_on_postgres(
         )
         assert created.status_code == 201, created.text
         task = created.json()
-        _wait(lambda: _chose(home, task["id"], 3, postgres_url), "the model's turn 3")
+        _turn(server, task["id"], 3, postgres_url)
         server.kill()  # while the slow action runs
         server.start()
         final = _final(server, task["id"], "the task to end after the restart")

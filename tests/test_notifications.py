@@ -150,7 +150,9 @@ async def test_the_web_app_shows_a_notice_with_the_tasks_link(
     async with running_server(home) as srv, chromium() as browser:
         page = await browser.new_page()
         await page.goto(srv.sign_in_link("/"))
-        await page.wait_for_function("document.body.dataset.stream === 'open'")
+        # A selector wait: the app's CSP (script-src 'self') refuses the string a function
+        # wait would evaluate whenever its first check comes before the stream is open.
+        await page.locator("body[data-stream='open']").wait_for(state="attached")
         task = await srv.create("quick", sites)
         notice = page.locator(f'.toast[data-task-id="{task["id"]}"]')
         await notice.wait_for(timeout=30_000)
