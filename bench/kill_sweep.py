@@ -253,7 +253,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="valet-kill-sweep-") as scratch,
         SiteServer() as sites,
-        running_dovecot() as dovecot,
+        running_dovecot(users=3 * args.kills + 10) as dovecot,  # a mailbox per task
     ):
         drop = SlowDrop(dovecot)
         with smtp_server(drop, drop.authenticate) as port:

@@ -251,8 +251,9 @@ def start_dovecot(
 
 
 @contextmanager
-def running_dovecot() -> Iterator[Dovecot]:
-    """Dovecot (two instances: with and without IMAP MOVE) with 60 users, until the block ends."""
+def running_dovecot(users: int = 60) -> Iterator[Dovecot]:
+    """Dovecot (two instances: with and without IMAP MOVE) with `users` users, until the block
+    ends."""
     binary = shutil.which("dovecot") or (
         "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
     )
@@ -265,7 +266,7 @@ def running_dovecot() -> Iterator[Dovecot]:
         nobody = pwd.getpwnam("nobody")
         os.chown(root / "mail", nobody.pw_uid, nobody.pw_gid)
     server = Dovecot(root, free_port(), free_port())
-    server.create_users(60)
+    server.create_users(users)
     introspection = ThreadingHTTPServer(("127.0.0.1", 0), Introspection)
     threading.Thread(target=introspection.serve_forever, daemon=True).start()
     (root / "oauth2.conf.ext").write_text(OAUTH2_CONF.format(port=introspection.server_port))
