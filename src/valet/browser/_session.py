@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import json
 import re
-from importlib import resources
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, Self, cast
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from playwright.async_api import (
@@ -35,16 +33,19 @@ from valet.browser._driver import Driver
 from valet.browser._egress import EgressCheck, EgressProxy, Resolver, resolve_addresses
 from valet.browser._interception import DocumentCheck, DocumentInterceptor, DocumentRequest
 from valet.browser._observe import Observer
+from valet.browser._page_state import (
+    local_storage_in,
+    origin_of,
+    read_page,
+    read_storage,
+    write_fields,
+)
 from valet.browser._pool import CHROMIUM_ARGS, EGRESS_ARGS, BrowserPool, PooledContext
 from valet.browser._privacy import is_sensitive, wipe_profile
 from valet.browser._resolve import resolve
 from valet.browser._screencast import Screencast, ScreencastSettings
 from valet.browser._settings import BrowserSettings, chromium_executable
 from valet.browser._types import ActionOutcome, Element, Observation, Target
-
-_FORMS = resources.files("valet.browser").joinpath("js/forms.js").read_text("utf-8").strip()
-_MAX_LOCAL_ITEMS = 10_000
-"""A page cannot make valet save more of its local storage than this many items."""
 
 
 class BrowserSession:
@@ -107,7 +108,7 @@ class BrowserSession:
                 settings, artifacts_dir, profiles_dir, storage_state, guard, egress, resolve
             )
         if storage_state is not None:
-            session._local = await asyncio.to_thread(_local_storage_in, storage_state)
+            session._local = await asyncio.to_thread(local_storage_in, storage_state)
         return session
 
     @classmethod
@@ -270,13 +271,13 @@ class BrowserSession:
             if page.is_closed():
                 continue
             for frame in page.frames:  # main frames first: theirs are read, not an iframe's
-                if (origin := _origin(frame.url)) is not None and not frame.is_detached():
+                if (origin := origin_of(frame.url)) is not None and not frame.is_detached():
                     frames.setdefault(origin, frame)
         left = (self._open | self._driver.navigated_origins) - frames.keys()
         self._driver.navigated_origins = set()
         self._open = set(frames)
         if left:
-            whole, fields = await asyncio.gather(context.storage_state(), _read_fields(active))
+            whole, (_, fields) = await asyncio.gather(context.storage_state(), read_page(active))
             self._local = {
                 origin["origin"]: [{"name": i["name"], "value": i["value"]} for i in items]
                 for origin in whole.get("origins", [])
@@ -288,8 +289,8 @@ class BrowserSession:
             others = {origin: frame for origin, frame in frames.items() if frame is not main}
             cookies, read, (own, fields) = await asyncio.gather(
                 context.cookies(),
-                asyncio.gather(*map(_read_storage, others.values())),
-                _read_page(active),  # its storage and its fields in one round trip
+                asyncio.gather(*map(read_storage, others.values())),
+                read_page(active),  # its storage and its fields in one round trip
             )
             found = list(zip(others, read, strict=True))
             found += [(origin, own) for origin, frame in frames.items() if frame is main]
@@ -308,12 +309,10 @@ class BrowserSession:
         page = self._driver.page
         if page is None or not fields:
             return 0
-        try:
-            put = await page.evaluate(f"fields => {_FORMS}.write(fields)", fields)
-        except PlaywrightError:
-            return 0
-        self._driver.invalidate()  # the page changed since it was last looked at
-        return int(put) if isinstance(put, int) else 0
+        put = await write_fields(page, fields)
+        if put is not None:
+            self._driver.invalidate()  # the page changed since it was last looked at
+        return put or 0
 
     @property
     def settings(self) -> BrowserSettings:
@@ -549,91 +548,3 @@ def _on_this_machine(cdp_url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-_READ_STORAGE = f"""() => {{
-  const items = [];
-  for (let i = 0; i < localStorage.length && i < {_MAX_LOCAL_ITEMS}; i++) {{
-    const name = localStorage.key(i);
-    items.push({{ name, value: localStorage.getItem(name) }});
-  }}
-  return items;
-}}"""
-_READ_STORAGE_OR_NULL = (
-    f"() => {{ try {{ return ({_READ_STORAGE})(); }} catch {{ return null; }} }}"
-)
-"""A sandboxed document may not read its storage: None then, its fields still read."""
-
-
-def _origin(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme in ("http", "https") and parts.netloc:
-        return f"{parts.scheme}://{parts.netloc}"
-    return None
-
-
-async def _read_storage(frame: Frame) -> list[dict[str, str]] | None:
-    """A frame's local storage; None when it cannot be read now (navigating, sandboxed)."""
-    try:
-        return _storage_items(await frame.evaluate(_READ_STORAGE))
-    except PlaywrightError:
-        return None
-
-
-async def _read_fields(page: Page | None) -> list[dict[str, object]]:
-    """What was typed into `page`'s forms (see `forms.js`); nothing while it navigates."""
-    if page is None:
-        return []
-    try:
-        found = await page.evaluate(f"{_FORMS}.read()")
-    except PlaywrightError:
-        return []
-    return cast(list[dict[str, object]], found) if isinstance(found, list) else []
-
-
-async def _read_page(
-    page: Page | None,
-) -> tuple[list[dict[str, str]] | None, list[dict[str, object]]]:
-    """`page`'s own local storage (None when it cannot be read) and what was typed into its
-    forms, in one round trip."""
-    if page is None:
-        return None, []
-    try:
-        found = await page.evaluate(f"() => [({_READ_STORAGE_OR_NULL})(), {_FORMS}.read()]")
-    except PlaywrightError:
-        return None, []
-    if not isinstance(found, list) or len(cast(list[object], found)) != 2:
-        return None, []
-    storage, fields = cast(list[object], found)
-    typed = cast(list[dict[str, object]], fields) if isinstance(fields, list) else []
-    return _storage_items(storage), typed
-
-
-def _storage_items(value: object) -> list[dict[str, str]] | None:
-    """Local storage items (`{"name", "value"}`) from what a page or a saved file held."""
-    if not isinstance(value, list):
-        return None
-    items: list[dict[str, str]] = []
-    for item in cast(list[object], value):
-        if isinstance(item, dict):
-            entry = cast(dict[str, object], item)
-            items.append({"name": str(entry.get("name", "")), "value": str(entry.get("value", ""))})
-    return items
-
-
-def _local_storage_in(path: Path) -> dict[str, list[dict[str, str]]]:
-    """The local storage by origin in a saved storage state (nothing when it cannot be read)."""
-    try:
-        saved: object = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    origins = cast(dict[str, object], saved).get("origins") if isinstance(saved, dict) else None
-    found: dict[str, list[dict[str, str]]] = {}
-    for entry in cast(list[object], origins) if isinstance(origins, list) else []:
-        if not isinstance(entry, dict):
-            continue
-        origin = cast(dict[str, object], entry).get("origin")
-        items = _storage_items(cast(dict[str, object], entry).get("localStorage"))
-        if isinstance(origin, str) and items:
-            found[origin] = items
-    return found
