@@ -271,10 +271,9 @@ class _SavesState:
         self.browser.check_alive()
         if isinstance(action, ToolsetAction):  # a connector's tool leaves the browser be
             return outcome
-        if self.browser.save_with_look:  # the look that follows waits for it
-            self._saving = asyncio.ensure_future(self.browser.save())
-        else:
-            await self.browser.save()
+        self._saving = asyncio.ensure_future(self.browser.save())
+        if not self.browser.save_with_look:  # else the look that follows waits for it
+            await self.saved()
         return outcome
 
 
