@@ -139,9 +139,10 @@ class _Looked:
 @dataclass
 class CheckpointedLook:
     """The start of a step as one checkpoint (layout 2): the person's new messages, the page,
-    and whether the person asked to take over, read live in the loop's order. The loop asks for
-    each in turn (`messages`, then `observation`, then `asked`): the first asks for the look,
-    the others are given what it found."""
+    and whether the person asked to take over, read live (the page first: a look that fails
+    takes none of the person's messages). The loop asks for each in turn (`messages`, then
+    `observation`, then `asked`): the first asks for the look, the others are given what it
+    found."""
 
     checkpoints: Checkpoints
     observe: Callable[[], Awaitable[Observation]]
@@ -158,23 +159,19 @@ class CheckpointedLook:
     _asked: tuple[str | None] | None = field(default=None, init=False)
 
     async def _live(self) -> _Looked:
-        messages = await self.inbox.take() if self.inbox is not None else []
         observation = await self.observe()
+        messages = await self.inbox.take() if self.inbox is not None else []
         asked = await self.handover.requested() if self.handover is not None else None
         return _Looked(messages, observation, asked)
 
     async def ahead(self) -> _Looked | None:
         """The next step's look, made live inside an action's checkpoint (layout 3); None when
         the page cannot be read now (the next step then makes its look as a checkpoint of its
-        own, and fails there if the page still cannot be read). The page is read first: a look
-        that fails takes none of the person's messages."""
+        own, and fails there if the page still cannot be read)."""
         try:
-            observation = await self.observe()
+            return await self._live()
         except (PlaywrightError, BrowserCrashed):  # read again, as its own checkpoint
             return None
-        messages = await self.inbox.take() if self.inbox is not None else []
-        asked = await self.handover.requested() if self.handover is not None else None
-        return _Looked(messages, observation, asked)
 
     def given(self, looked: _Looked, replayed: bool) -> None:
         """The look an action's checkpoint made (or gave back, replayed): the next step's."""
