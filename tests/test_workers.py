@@ -93,6 +93,22 @@ def _running_on(database_url: str, executor: str) -> int:
         engine.dispose()
 
 
+def _places(database_url: str) -> dict[tuple[str, str], int]:
+    """How many tasks' places among their person's (admission workflows) are in which state."""
+    engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as db:
+            found = db.execute(
+                sa.text(
+                    "SELECT status, queue_name, count(*) FROM dbos.workflow_status "
+                    "WHERE workflow_uuid LIKE 'admit:%' GROUP BY 1, 2"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    return {(str(status), str(queue)): int(n) for status, queue, n in found}
+
+
 def _approve_all(server: Server, mailbox: Mailbox) -> int:
     approved = 0
     for request in server.get("/api/requests").json():
@@ -114,9 +130,9 @@ def _approve_all(server: Server, mailbox: Mailbox) -> int:
     return approved
 
 
-def _make_tasks(server: Server) -> list[str]:
+def _make_tasks(server: Server, count: int) -> list[str]:
     ids = []
-    for n in range(TASKS):
+    for n in range(count):
         made = server.post("/api/tasks", {"task": f"mail the shop about order 1042 ({n})"})
         assert made.status_code == 201, made.text
         ids.append(made.json()["id"])
@@ -124,10 +140,20 @@ def _make_tasks(server: Server) -> list[str]:
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    ("config", "count"),
+    [("", TASKS), ("[people]\ntasks_at_once_per_person = 8\n", TASKS // 2)],
+    ids=["queued", "admitted"],
+)
 def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
-    mailbox: Mailbox, postgres_url: str
+    mailbox: Mailbox, postgres_url: str, config: str, count: int
 ) -> None:
+    """`admitted`: with a limit per person (here one that holds nothing back), each task first
+    takes its place among its person's, in a workflow of its own that a kill may leave
+    unfinished too (and that is resumed on the queue it waited on)."""
     database = fresh_database(postgres_url)
+    with (mailbox.home / "config.toml").open("a") as written:
+        written.write(config)
     mailbox.drop.keep_sent = True  # the Sent copy lets a retried send check it had left
     mailbox.drop.hold_data = 0.3  # a mail takes a moment to leave: a kill can land mid-send
     script = mailbox.home / "script.yaml"
@@ -150,7 +176,7 @@ def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
         ids: list[str] = []
         # The tasks are made while the loop below approves: the first ones run meanwhile.
         with ThreadPoolExecutor(1) as maker:
-            making = maker.submit(_make_tasks, server)
+            making = maker.submit(_make_tasks, server, count)
             while time.monotonic() < deadline:
                 _approve_all(server, mailbox)
                 if not killed_holding and mailbox.drop.received:
@@ -162,12 +188,12 @@ def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
                     ids = making.result()
                     listed = server.get("/api/tasks").json()["tasks"]  # all tasks at once
                     statuses = {t["id"]: t["status"] for t in listed if t["id"] in ids}
-                    assert len(statuses) == TASKS, set(ids) - set(statuses)
+                    assert len(statuses) == count, set(ids) - set(statuses)
                     if all(s in FINAL for s in statuses.values()):
                         break
                 time.sleep(0.3)
         assert killed_holding, "the worker to kill never held a task"
-        assert Counter(statuses.values()) == {"succeeded": TASKS}, statuses
+        assert Counter(statuses.values()) == {"succeeded": count}, statuses
         # Each task mailed exactly once, none lost, none twice (valet marks each mail).
         sent = Counter(str(r.message["X-Valet-Task"]) for r in mailbox.drop.received)
         assert sent == dict.fromkeys(ids, 1), sent
@@ -187,6 +213,10 @@ def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
             ).all()
         engine.dispose()
         by_executor = {str(e): int(n) for e, n in ran}
+        # Each task took its place among its person's (and only then was queued), or did not;
+        # a place ends with its task (a moment later: it learns of the end by polling).
+        admitted = {("SUCCESS", "valet-admissions"): count} if config else {}
+        _wait(lambda: _places(database) == admitted, "the places to end with their tasks", 10)
         assert all(by_executor.get(e, 0) > 0 for e in survivors), by_executor
         # The server showed the workers' steps live (mirrored), not only their end.
         task = server.get(f"/api/tasks/{ids[-1]}").json()

@@ -18,6 +18,13 @@ Taking over what a dead process left running:
   stops at once: another may take its tasks over) and resumes on the queue the workflows of
   executors whose lock it could take, that is, of processes that have ended.
 
+How many run at once: `concurrency` per process and `per_account` per account (an
+organization, or a person outside any) are DBOS's, kept with the queue (partitions: one per
+account). With `per_person` as well, a task first waits on a second queue, `ADMISSIONS`,
+partitioned by person: its admission workflow (`ADMIT` + the task's id) holds one of its
+person's places there while the task itself runs on the first queue, then ends with it. A
+person's extra tasks thus wait for their own, and the account's limit still binds them all.
+
 DBOS keeps one instance per process; `close()` destroys it so a new one can be launched.
 """
 
@@ -43,7 +50,9 @@ from dbos import (
     SetEnqueueOptions,
     SetWorkflowID,
     WorkflowHandleAsync,
+    WorkflowStatus,
 )
+from dbos._error import DBOSAwaitedWorkflowCancelledError
 from sqlalchemy import event
 
 from valet._home import private_dir, private_file
@@ -54,6 +63,12 @@ __all__ = ["QUEUE", "DurableTasks", "Schedules"]
 """`Schedules` is imported here so that its workflow is registered before DBOS launches."""
 
 QUEUE = "valet-tasks"
+ADMISSIONS = "valet-admissions"
+"""Where a task waits for a place under its person's limit (when there is one)."""
+ADMITTED_POLL_S = 0.5
+"""How often a task's admission looks whether its task has ended (and frees its place)."""
+ADMIT = "admit:"
+"""Prefix of a task's admission workflow id (the task's own workflow id is the task's id)."""
 DEFAULT_CONCURRENCY = 2
 WATCH_EVERY_S = 2.0
 """Shared Postgres: how often a process proves itself alive and looks for ended ones."""
@@ -70,11 +85,45 @@ Execute = Callable[[str], Awaitable[str]]
 class _Workflows(DBOSConfiguredInstance):
     def __init__(self, execute: Execute) -> None:
         self._execute = execute
+        self.queue: Queue | None = None
+        """The tasks' queue, once registered."""
         super().__init__("valet")
 
     @DBOS.workflow()
     async def task(self, task_id: str) -> str:
         return await self._execute(task_id)
+
+    @DBOS.workflow()
+    async def admit(self, task_id: str, account: str) -> str:
+        """A task's place under its person's limit, from its turn there to its end: queue the
+        task (under its account's limit) and wait for it. Run again after a crash, it finds
+        the task it queued (DBOS records the child) and waits on."""
+        assert self.queue is not None, "the queue is registered before any workflow runs"
+        with SetWorkflowID(task_id), SetEnqueueOptions(queue_partition_key=account):
+            handle = await self.queue.enqueue_async(self.task, task_id)
+        try:  # polled: the person's next task waits up to this long after this one ends
+            return await handle.get_result(polling_interval_sec=ADMITTED_POLL_S)
+        except DBOSAwaitedWorkflowCancelledError:
+            return "cancelled"
+
+
+def _task_of(workflow_id: str) -> str:
+    """The task a workflow is for (its own, or its admission)."""
+    return workflow_id.removeprefix(ADMIT)
+
+
+def _both(task_ids: set[str] | frozenset[str] | list[str]) -> list[str]:
+    """The workflow ids a task may have: its admission's and its own."""
+    return [w for task_id in sorted(task_ids) for w in (ADMIT + task_id, task_id)]
+
+
+async def _resume(workflows: list[WorkflowStatus]) -> None:
+    """Resume workflows of ended processes, each on the queue it came from."""
+    by_queue: dict[str, list[str]] = {}
+    for workflow in workflows:
+        by_queue.setdefault(workflow.queue_name or QUEUE, []).append(workflow.workflow_id)
+    for queue, ids in sorted(by_queue.items()):
+        await DBOS.resume_workflows_async(ids, queue_name=queue)
 
 
 UNFINISHED = ["PENDING", "ENQUEUED"]
@@ -121,9 +170,11 @@ def _app_version() -> str:
 class DurableTasks:
     """Submits tasks as durable workflows and cancels them."""
 
-    def __init__(self, workflows: _Workflows, queue: Queue, liveness: Liveness | None) -> None:
+    def __init__(
+        self, workflows: _Workflows, queues: tuple[Queue, Queue], liveness: Liveness | None
+    ) -> None:
         self._workflows = workflows
-        self._queue = queue
+        self._queue, self._admissions = queues
         self._liveness = liveness
         self._watch: asyncio.Task[None] | None = None
         self.executor_id = None if liveness is None else liveness.executor_id
@@ -138,6 +189,7 @@ class DurableTasks:
         *,
         listen: bool = True,
         per_account: int | None = None,
+        per_person: int | None = None,
     ) -> DurableTasks:
         """Start DBOS on `home`'s database (or `VALET_DATABASE_URL`) and recover unfinished
         tasks. Call from the event loop the tasks should run on.
@@ -148,7 +200,8 @@ class DurableTasks:
         `listen=False`: this process queues tasks but runs none (a web-only server).
         `per_account`: how many tasks of one account (`submit`'s) run at once over every
         process (DBOS queue partitions, one per account); kept with the queue like
-        `concurrency`, and set by the process that sets it."""
+        `concurrency`, and set by the process that sets it. `per_person`: the same for one
+        person's tasks (the `ADMISSIONS` queue's partitions), used by `submit(..., person=)`."""
         await asyncio.to_thread(private_dir, home)
         if file := sqlite_file(url := _system_database(home)):
             await asyncio.to_thread(private_file, file)
@@ -172,13 +225,21 @@ class DurableTasks:
             DBOS.listen_queues([])
         try:
             DBOS.launch()
+            update = "always_update" if concurrency else "never_update"
             queue = await DBOS.register_queue_async(
                 QUEUE,
                 worker_concurrency=concurrency or DEFAULT_CONCURRENCY,
                 partition_concurrency=per_account,
                 polling_interval_sec=0.2,
-                on_conflict="always_update" if concurrency else "never_update",
+                on_conflict=update,
             )
+            admissions = await DBOS.register_queue_async(
+                ADMISSIONS,
+                partition_concurrency=per_person,
+                polling_interval_sec=0.2,
+                on_conflict=update,
+            )
+            workflows.queue = queue
             if liveness is None:
                 await _take_over_abandoned()
         except BaseException:
@@ -186,7 +247,7 @@ class DurableTasks:
             if liveness is not None:
                 liveness.close()
             raise
-        tasks = cls(workflows, queue, liveness)
+        tasks = cls(workflows, (queue, admissions), liveness)
         if liveness is not None:
             await tasks._take_over_dead(liveness)
             tasks._watch = asyncio.create_task(tasks._keep_watch(liveness), name="valet-liveness")
@@ -214,12 +275,14 @@ class DurableTasks:
         )
         owners = {w.executor_id for w in running if w.executor_id}
         dead = await asyncio.to_thread(liveness.dead, owners)
-        orphans = [w.workflow_id for w in running if w.executor_id in dead]
+        orphans = [w for w in running if w.executor_id in dead]
         if orphans:
             log.warning(
-                "resuming %d task(s) of ended process(es) %s", len(orphans), ", ".join(sorted(dead))
+                "resuming %d task(s) of ended process(es) %s",
+                len({_task_of(w.workflow_id) for w in orphans}),
+                ", ".join(sorted(dead)),
             )
-            await DBOS.resume_workflows_async(orphans, queue_name=QUEUE)
+            await _resume(orphans)
 
     @staticmethod
     def unfinished_before_launch(
@@ -231,13 +294,20 @@ class DurableTasks:
         with _client(home) as client:
             if client is None:
                 return set()
-            for workflow_id in sorted(cancel):
+            for workflow_id in _both(cancel):
                 client.cancel_workflow(workflow_id)
             found = client.list_workflows(status=UNFINISHED, load_input=False, load_output=False)
-        return {w.workflow_id for w in found}
+        return {_task_of(w.workflow_id) for w in found}
 
-    async def submit(self, task_id: str, account: str = "install") -> None:
-        """Queue a task of `account` (its partition: `per_account` of them run at once)."""
+    async def submit(
+        self, task_id: str, account: str = "install", person: str | None = None
+    ) -> None:
+        """Queue a task of `account` (its partition: `per_account` of them run at once). With
+        `person`, it first waits for a place among that person's (`per_person` at once)."""
+        if person is not None:
+            with SetWorkflowID(ADMIT + task_id), SetEnqueueOptions(queue_partition_key=person):
+                await self._admissions.enqueue_async(self._workflows.admit, task_id, account)
+            return
         with SetWorkflowID(task_id), SetEnqueueOptions(queue_partition_key=account):
             await self._queue.enqueue_async(self._workflows.task, task_id)
 
@@ -254,12 +324,14 @@ class DurableTasks:
         return status.executor_id
 
     async def cancel(self, task_id: str) -> None:
-        await DBOS.cancel_workflow_async(task_id)
+        """Cancel a task's workflow and its admission (first: it queues no task after this)."""
+        await DBOS.cancel_workflows_async(_both([task_id]))
 
     async def unfinished(self) -> set[str]:
-        """Ids of the tasks DBOS will still run (queued, running or recovering)."""
+        """Ids of the tasks DBOS will still run (waiting for admission, queued, running or
+        recovering)."""
         pending = await DBOS.list_workflows_async(status=UNFINISHED)
-        return {w.workflow_id for w in pending}
+        return {_task_of(w.workflow_id) for w in pending}
 
     def close(self) -> None:
         """Stop DBOS; running workflows stay pending and resume at the next launch (on a
@@ -301,7 +373,8 @@ async def _take_over_abandoned() -> None:
         status="PENDING", app_version=_app_version(), load_input=False, load_output=False
     )
     mine = DBOS.executor_id
-    abandoned = [w.workflow_id for w in running if w.executor_id != mine]
+    abandoned = [w for w in running if w.executor_id != mine]
     if abandoned:
-        log.info("resuming %d task(s) a previous process left unfinished", len(abandoned))
-        await DBOS.resume_workflows_async(abandoned, queue_name=QUEUE)
+        tasks = len({_task_of(w.workflow_id) for w in abandoned})
+        log.info("resuming %d task(s) a previous process left unfinished", tasks)
+        await _resume(abandoned)

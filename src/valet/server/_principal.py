@@ -46,6 +46,12 @@ class Principal:
         """Whose quota a task request is charged to: the person's organization, or theirs."""
         if self.membership is not None:
             return "org:" + self.membership.org.id
+        return self.own_account
+
+    @property
+    def own_account(self) -> str:
+        """The person's own, in an organization too (the install's for the install): whose
+        tasks `[people] tasks_at_once_per_person` counts."""
         return ACCOUNT if self.person is None else "person:" + self.person.id
 
     @property

@@ -142,16 +142,25 @@ def tasks_per_account(config: dict[str, Any]) -> int | None:
     """`[people] tasks_at_once` of `config.toml`: how many tasks one organization (or one
     person outside any, or the installation) runs at once across every process; None: no
     limit beyond each process's `--max-tasks`. Raises `ConfigError` unless a whole number ≥ 1."""
+    return _tasks_limit(config, "tasks_at_once")
+
+
+def tasks_per_person(config: dict[str, Any]) -> int | None:
+    """`[people] tasks_at_once_per_person` of `config.toml`: how many tasks one person (a
+    member of an organization too, or the installation) runs at once across every process;
+    None: no such limit. Raises `ConfigError` unless a whole number ≥ 1."""
+    return _tasks_limit(config, "tasks_at_once_per_person")
+
+
+def _tasks_limit(config: dict[str, Any], key: str) -> int | None:
     section: object = config.get("people", {})
     if not isinstance(section, dict):
         raise ConfigError("config.toml: [people] must be a table (enabled = true)")
-    value = cast(dict[str, object], section).get("tasks_at_once")
+    value = cast(dict[str, object], section).get(key)
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(
-            f"config.toml: [people] tasks_at_once must be a whole number ≥ 1, not {value!r}"
-        )
+        raise ConfigError(f"config.toml: [people] {key} must be a whole number ≥ 1, not {value!r}")
     return value
 
 

@@ -68,7 +68,12 @@ from valet.server._schemas import (
     TaskEvent,
     TaskStatus,
 )
-from valet.server._settings import ModelChoice, ModelFactory, tasks_per_account
+from valet.server._settings import (
+    ModelChoice,
+    ModelFactory,
+    tasks_per_account,
+    tasks_per_person,
+)
 from valet.server._task_spec import CannotRun, prepare
 from valet.server._task_state import (
     ASKS,
@@ -145,6 +150,8 @@ class TaskManager:
         self._max_concurrent = max_concurrent
         self._per_account: int | None = None
         """`[people] tasks_at_once`, read at start."""
+        self._per_person: int | None = None
+        """`[people] tasks_at_once_per_person`, read at start."""
         self._chores: set[asyncio.Task[None]] = set()
         self._default_max_steps = default_max_steps
         self._tasks: dict[str, TaskState] = {}
@@ -170,6 +177,7 @@ class TaskManager:
             config = load_config(self.home)
             self.accounts.metering = Metering.from_config(config)
             self._per_account = tasks_per_account(config)
+            self._per_person = tasks_per_person(config)
         except ConfigError as exc:
             raise StartupError(str(exc)) from exc
         store = self._store = self.accounts.store = await asyncio.to_thread(self._open)
@@ -182,6 +190,7 @@ class TaskManager:
                 None if self.worker else self._max_concurrent,
                 listen=self.runs_tasks,
                 per_account=None if self.worker else self._per_account,
+                per_person=None if self.worker else self._per_person,
             )
         except Exception as exc:
             log.debug("DBOS did not start", exc_info=exc)
@@ -409,7 +418,8 @@ class TaskManager:
         self._tasks[task.id] = task
         self._set_status(task, "queued")
         if self._runtime is not None:
-            submitted = self._runtime.submit(task.id, who.account)
+            person = None if self._per_person is None else who.own_account
+            submitted = self._runtime.submit(task.id, who.account, person)
             self._background(submitted, f"valet-submit-{task.id}")
             return task
         task.handle = asyncio.create_task(self._run(task, choice), name=f"valet-task-{task.id}")
