@@ -22,7 +22,7 @@ from valet.browser import (
 from valet.connectors import DidNotHappen, Unsure
 from valet.gateway import GatedToolbox, Gateway, ScriptedApprover, TaskContext
 from valet.policy import NavigationSettings, Policy
-from valet.runtime._journal import Entry, Journal
+from valet.runtime._journal import Entry, Journal, JournalFile
 from valet.runtime._recovery import Recovery
 from valet.sites import SiteServer
 from valet.tools import (
@@ -240,7 +240,9 @@ def test_after_a_restart_a_slider_drag_is_chosen_again_and_a_drop_is_asked_about
     )
     task = TaskContext(task_id="t", on_behalf_of="alice", request="Move card 7")
     gateway = Gateway(rules=Policy(), approver=ScriptedApprover(), task=task)
-    recovery = Recovery(Journal(tmp_path / "journal"), gateway, (), None, Redactor(), seen)
+    recovery = Recovery(
+        Journal(JournalFile(tmp_path / "journal")), gateway, (), None, Redactor(), seen
+    )
     entry = Entry(key="act-3", kind="drag", url=seen.url)
     slider = Drag(source=1, target=Point(x=300, y=10))
     assert isinstance(recovery._on_page(slider), DidNotHappen)  # pyright: ignore[reportPrivateUsage]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,6 +94,15 @@ def _running_on(database_url: str, executor: str) -> int:
         engine.dispose()
 
 
+def _machine(home: Path, number: int) -> Path:
+    """A valet home as on another machine: what the operator copies there from `home`."""
+    there = home.parent / f"machine-{number}"
+    there.mkdir()
+    for name in ("config.toml", "vault.json", "server-token"):
+        shutil.copy2(home / name, there / name)
+    return there
+
+
 def _places(database_url: str) -> dict[tuple[str, str], int]:
     """How many tasks' places among their person's (admission workflows) are in which state."""
     engine = sa.create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
@@ -141,16 +151,24 @@ def _make_tasks(server: Server, count: int) -> list[str]:
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize(
-    ("config", "count"),
-    [("", TASKS), ("[people]\ntasks_at_once_per_person = 8\n", TASKS // 2)],
-    ids=["queued", "admitted"],
+    ("config", "machines", "count"),
+    [
+        ("", False, TASKS),
+        ("[people]\ntasks_at_once_per_person = 8\n", False, TASKS // 2),
+        ("", True, TASKS // 2),
+    ],
+    ids=["queued", "admitted", "machines"],
 )
 def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
-    mailbox: Mailbox, postgres_url: str, config: str, count: int
+    mailbox: Mailbox, postgres_url: str, config: str, machines: bool, count: int
 ) -> None:
     """`admitted`: with a limit per person (here one that holds nothing back), each task first
     takes its place among its person's, in a workflow of its own that a kill may leave
-    unfinished too (and that is resumed on the queue it waited on)."""
+    unfinished too (and that is resumed on the queue it waited on). `machines`: each worker
+    has a valet home of its own, as on another machine (what the operator copies there:
+    config.toml, vault.json, server-token; the vault key in the environment), so a task it
+    takes over was begun elsewhere: its action journal is read from the database (a send
+    under way is reconciled, not sent again), and its run record is begun afresh there."""
     database = fresh_database(postgres_url)
     with (mailbox.home / "config.toml").open("a") as written:
         written.write(config)
@@ -166,7 +184,8 @@ def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
     workers: list[Worker] = []
     try:
         server.start()
-        workers = [Worker(mailbox.home, script, database, n) for n in range(3)]
+        homes = [_machine(mailbox.home, n) if machines else mailbox.home for n in range(3)]
+        workers = [Worker(homes[n], script, database, n) for n in range(3)]
         for worker in workers:
             worker.started()
         victim = workers[0]

@@ -69,9 +69,26 @@ class RunRecorder:
         return self._last_step is not None
 
     @classmethod
-    def resume(cls, runs_dir: Path, run_id: str, redactor: Redactor | None = None) -> RunRecorder:
+    def resume(
+        cls,
+        runs_dir: Path,
+        run_id: str,
+        redactor: Redactor | None = None,
+        *,
+        task: str = "",
+        settings: dict[str, Any] | None = None,
+    ) -> RunRecorder:
         """Go on writing a run that was interrupted (a durable task restarted after a crash):
-        the steps it replays are already in the record and are not written twice."""
+        the steps it replays are already in the record and are not written twice. A run
+        another machine began (a worker there died) has no record here: it is begun afresh
+        with `task` and `settings`, marked `continued`, and the steps replayed are written
+        to it."""
+        if not (runs_dir / run_id / "run.json").is_file():
+            fresh = cls(runs_dir, task, settings or {}, redactor, run_id)
+            fresh.header["continued"] = True
+            fresh.header["restarts"] = 1
+            fresh._write_header()
+            return fresh
         recorder = cls.__new__(cls)
         recorder.redactor = redactor or Redactor()
         recorder.run_id = run_id

@@ -12,8 +12,11 @@ found only for the step that was running when valet stopped:
 - started, not ended: the action was interrupted. It is *reconciled* (see `_recovery.py`),
   never run again blindly and never reported as not run when it might have.
 
-Reads are not journaled (running them again is harmless). The file lives in the task's state
-folder (`home/tasks/<run>/journal.jsonl`, private), removed when the run ends.
+Reads are not journaled (running them again is harmless). The lines live in the task's state
+folder (`home/tasks/<run>/journal.jsonl`, private: `JournalFile`), or, when valet's database is
+shared by processes on several machines (Postgres), in that database (`JournalTable`): the
+process that resumes a task may not be on the machine that started its action. Either way
+they are removed when the run ends.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal, Protocol, cast
 
 from valet._home import private_dir
 from valet.browser import ActionOutcome, ByRole, Observation
 from valet.effects import Effect
 from valet.gateway import RunningAction, Tool, ToolFailure, performing
+from valet.store import JournalTable, database_url
 from valet.tools import Action, BrowserToolbox
 
 _KEPT_CHARS = 4000
@@ -54,11 +58,53 @@ class Entry:
 Event = Literal["start", "commit", "end"]
 
 
+class JournalLines(Protocol):
+    """Where a journal's lines are kept."""
+
+    def append(self, line: str, sync: bool = True) -> None:
+        """Keep one line; with `sync`, durably before returning."""
+        ...
+
+    def read(self) -> list[str]:
+        """Every line kept so far, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class JournalFile:
+    """A journal's lines in a private file, each `sync` line forced to disk."""
+
+    path: Path
+
+    def append(self, line: str, sync: bool = True) -> None:
+        private_dir(self.path.parent)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as out:
+            out.write(line + "\n")
+            out.flush()
+            if sync:
+                os.fsync(out.fileno())
+
+    def read(self) -> list[str]:
+        if not self.path.is_file():
+            return []
+        return self.path.read_text(encoding="utf-8").splitlines()
+
+
+def journal_lines(home: Path, run_id: str) -> JournalLines:
+    """Where the journal of run `run_id` is kept: in the database when it is shared (Postgres),
+    else in the run's state folder."""
+    url = database_url(home)
+    if url.startswith("postgresql"):
+        return JournalTable(url, run_id)
+    return JournalFile(home / "tasks" / run_id / "journal.jsonl")
+
+
 @dataclass
 class Journal:
     """Write-ahead notes of one task's consequential actions."""
 
-    path: Path
+    lines: JournalLines
     task_id: str = ""
     key: str = ""
     """The checkpointed step running now (`act-7`): what the next action is journaled as."""
@@ -67,12 +113,12 @@ class Journal:
     process may act more than once, e.g. leaving a denied page: its own entries never count)."""
 
     def __post_init__(self) -> None:
-        self.earlier = _read(self.path)
+        self.earlier = _read(self.lines.read())
 
     def reread(self) -> None:
         """Count every entry written so far as an earlier one: the task's browser died and was
         reopened, so what this process started is looked at as after a restart."""
-        self.earlier = _read(self.path)
+        self.earlier = _read(self.lines.read())
 
     def found(self, key: str) -> Entry | None:
         """What an earlier process did at step `key`, if it acted there."""
@@ -109,22 +155,14 @@ class Journal:
         self.earlier.pop(key, None)
 
     def _write(self, line: dict[str, Any], sync: bool = True) -> None:
-        private_dir(self.path.parent)
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as out:
-            out.write(json.dumps(line) + "\n")
-            out.flush()
-            if sync:
-                os.fsync(out.fileno())
+        self.lines.append(json.dumps(line), sync)
 
 
-def _read(path: Path) -> dict[str, Entry]:
+def _read(lines: list[str]) -> dict[str, Entry]:
     """The entries in a journal by key, later lines completing earlier ones; a line cut short
     by a crash is skipped."""
-    if not path.is_file():
-        return {}
     found: dict[str, Entry] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in lines:
         try:
             data = json.loads(line)
             key = str(data["key"])

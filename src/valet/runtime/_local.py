@@ -67,7 +67,7 @@ from valet.runtime._checkpoints import (
     Resumption,
     checkpointed_person,
 )
-from valet.runtime._journal import Journal, journaled_tool
+from valet.runtime._journal import Journal, journal_lines, journaled_tool
 from valet.runtime._recovery import Recovery
 from valet.runtime._task_browser import BrowserUnavailable, TaskBrowser
 from valet.runtime._traces import task_span
@@ -221,7 +221,11 @@ async def run_task(
         toolsets = await open_toolsets(spec.toolsets, stack)  # before the record: may fail
         run_id, layout = _begun(await steps.step("begin", begin))
         record = (
-            opened[0] if opened else RunRecorder.resume(home / "runs", run_id, secrets.redactor)
+            opened[0]
+            if opened
+            else RunRecorder.resume(
+                home / "runs", run_id, secrets.redactor, task=spec.task, settings=settings
+            )
         )
         return await _run(
             spec,
@@ -273,7 +277,7 @@ async def _run(
     run_id = record.run_id
     audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key", redactor=secrets.redactor)
     logs = LogRedaction(secrets.redactor).install()
-    journal = Journal(home / "tasks" / run_id / "journal.jsonl", task_id=run_id)
+    journal = Journal(journal_lines(home, run_id), task_id=run_id)
     gateway = Gateway(
         tools=[journaled_tool(tool, journal) for toolset in toolsets for tool in toolset.tools()],
         rules=Policy(

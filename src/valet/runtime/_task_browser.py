@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 from collections.abc import Callable, Sequence
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from playwright.async_api import Error as PlaywrightError
+from sqlalchemy.exc import SQLAlchemyError
 
 from valet._home import private_dir
 from valet.agent import Toolbox
@@ -23,10 +25,13 @@ from valet.errors import StartPageUnreachable, ValetError
 from valet.gateway import DocumentGuard, GatedToolbox, Gateway, TaskSecrets, Watch
 from valet.record import RunRecorder
 from valet.runtime._journal import Journal, JournaledToolbox
+from valet.store import database_url, forget_journals, reason_of
 from valet.tools import Action, BrowserToolbox, Goto
 
 if TYPE_CHECKING:
     from valet.runtime._local import TaskSpec
+
+log = logging.getLogger("valet.runtime")
 
 
 class BrowserUnavailable(ValetError):
@@ -194,11 +199,22 @@ class TaskBrowser:
         await asyncio.to_thread(forget_state, self.home, self.record.run_id)
 
 
-def forget_state(home: Path, run_id: str) -> None:
-    """Delete what a run kept to resume after a restart (`tasks/<run>/`: the browser's cookies
-    and storage, the page and its typed fields, the action journal). Called whenever a run
-    ends, however it ends (done, failed, cancelled, stopped, given up after a restart)."""
-    shutil.rmtree(home / "tasks" / run_id, ignore_errors=True)
+def forget_state(home: Path, *run_ids: str) -> None:
+    """Delete what runs kept to resume after a restart (`tasks/<run>/`: the browser's cookies
+    and storage, the page and its typed fields, the action journal, which is in the database
+    when it is shared). Called whenever a run ends, however it ends (done, failed, cancelled,
+    stopped, given up after a restart). Lines the database could not delete now stay (they
+    are only read for a run that resumes, which an ended one never does)."""
+    for run_id in run_ids:
+        shutil.rmtree(home / "tasks" / run_id, ignore_errors=True)
+    url = database_url(home)
+    if not url.startswith("postgresql"):
+        return
+    try:
+        for start in range(0, len(run_ids), 500):
+            forget_journals(url, list(run_ids[start : start + 500]))
+    except SQLAlchemyError as exc:
+        log.warning("could not delete ended tasks' journal lines: %s", reason_of(exc))
 
 
 class StateNotSaved(ValetError):

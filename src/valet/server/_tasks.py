@@ -210,13 +210,15 @@ class TaskManager:
         alive = await self._runtime.unfinished()
         # Shared: another server may have stored a task it is about to queue (a moment).
         settled = datetime.now(UTC) - timedelta(seconds=0 if self._bus is None else 60)
+        ended: list[str] = []
         for task in self._tasks.values():
             made = datetime.fromisoformat(task.created_at)
             if not task.final and task.id not in alive and made < settled:
                 self._fail(task, "valet stopped while this task ran and could not resume it")
             if task.final:  # nothing will ask for its requests again, nor resume it
                 self.desk.end(task.id)
-                await asyncio.to_thread(forget_state, self.home, task.id)
+                ended.append(task.id)
+        await asyncio.to_thread(forget_state, self.home, *ended)
 
     def _open(self) -> TaskStore:
         """Check the database files, open the task store and load its tasks and requests."""

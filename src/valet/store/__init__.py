@@ -5,7 +5,8 @@ default or on Postgres, and what guards them at the server's start.
 `TaskStore` keeps what the server must still know after a restart; `SessionStore` keeps the
 one-time sign-in links and browser sessions, `SignInStore` the connector sign-ins waiting for
 their provider; `ServerLock` keeps a second server off the same home on SQLite; `Liveness`
-tells the processes sharing a Postgres which of them are alive, `Bus` what they did;
+tells the processes sharing a Postgres which of them are alive, `Bus` what they did,
+`JournalTable` which consequential actions a task had under way (for whichever resumes it);
 `check_files` finds damaged SQLite files before use; `People` keeps the accounts,
 organizations, roles, API tokens and invitations of multi-person mode.
 """
@@ -13,6 +14,7 @@ organizations, roles, API tokens and invitations of multi-person mode.
 from valet.store._bus import Bus, BusMessage
 from valet.store._checks import DATABASE_FILES, DatabaseFile, check_files
 from valet.store._columns import create_tables
+from valet.store._journal import JournalTable, forget_journals
 from valet.store._liveness import Liveness
 from valet.store._lock import ServerLock, engine_url, reason_of, shown_url, sqlite_file
 from valet.store._people import (
@@ -46,6 +48,7 @@ __all__ = [
     "Bus",
     "BusMessage",
     "DatabaseFile",
+    "JournalTable",
     "Liveness",
     "Membership",
     "Org",
@@ -69,6 +72,7 @@ __all__ = [
     "create_tables",
     "database_url",
     "engine_url",
+    "forget_journals",
     "install_of",
     "normal_email",
     "parse_scopes",
