@@ -16,7 +16,7 @@ from valet.gateway import ToolEffects as Effects
 from valet.gateway import ToolFailure, make_tool, running_action
 from valet.runtime._journal import Journal, JournalFile, journal_lines, journaled_tool
 from valet.runtime._recovery import _yes_or_no
-from valet.store import JournalTable, forget_journals
+from valet.store import JournalTable, forget_resume
 
 __all__ = ["postgres_url"]  # a fixture used here
 
@@ -96,7 +96,7 @@ def test_on_a_shared_database_the_journal_is_read_by_whichever_process_resumes(
     resumed.settle("act-4", True, "found in Sent")
     ended = Journal(JournalTable(url, "t1")).found("act-4")
     assert ended is not None and ended.ended and ended.ok
-    forget_journals(url, ["t1"])
+    forget_resume(url, ["t1"])
     assert JournalTable(url, "t1").read() == [] and len(JournalTable(url, "t2").read()) == 1
     monkeypatch.setenv("VALET_DATABASE_URL", "postgresql://valet@127.0.0.1:1/none")
     down = journal_lines(there, "t3")

@@ -24,14 +24,26 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
+from cryptography.fernet import Fernet
 from tests._postgres import fresh_database
-from tests.test_durable import FINAL, Server, _final, _header, _wait
+from tests.test_durable import (
+    CART_TASK,
+    FINAL,
+    SLOW,
+    Server,
+    _final,
+    _header,
+    _sessions,
+    _turn,
+    _wait,
+)
 from tests.test_durable_postgres import postgres_url
 from tests.test_durable_takeover import SCRIPT as TAKEOVER_SCRIPT
 from tests.test_durable_takeover import _take_over_and_sign_in
 from tests.test_durable_toolsets import ORDER_MAIL, Mailbox, drop, mailbox
 
 from valet.sites import SiteServer
+from valet.vault import KEY_ENV as VAULT_KEY_ENV
 
 __all__ = ["drop", "mailbox", "postgres_url"]  # fixtures used here
 
@@ -99,7 +111,8 @@ def _machine(home: Path, number: int) -> Path:
     there = home.parent / f"machine-{number}"
     there.mkdir()
     for name in ("config.toml", "vault.json", "server-token"):
-        shutil.copy2(home / name, there / name)
+        if (home / name).exists():
+            shutil.copy2(home / name, there / name)
     return there
 
 
@@ -301,3 +314,55 @@ def test_a_task_a_worker_runs_is_taken_over_through_the_web_server(
     header = _header(home, task_id)
     [handover] = header["handovers"]
     assert handover["by"] == "person:Ada" and handover["url_after"].endswith("/account"), header
+
+
+@pytest.mark.timeout(300)
+def test_a_browser_task_a_killed_worker_began_goes_on_where_it_was_on_another_machine(
+    tmp_path: Path, sites: SiteServer, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers, each in a home of its own (two machines, one vault key); the one running
+    the task is killed with two cables in its cart. The other resumes it with the cookies and
+    page the first had saved in the database (sealed): the cart is still there, and "Add to
+    cart" ran once."""
+    monkeypatch.setenv(VAULT_KEY_ENV, Fernet.generate_key().decode())  # each machine's
+    home = tmp_path / "home"
+    home.mkdir()
+    database = fresh_database(postgres_url)
+    script = home / "script.yaml"
+    script.write_text(yaml.safe_dump([*CART_TASK[:6], SLOW, *CART_TASK[6:]]), encoding="utf-8")
+    before = set(_sessions(sites))
+    server = Server(home, script, database, extra=["--web-only"])
+    workers: list[Worker] = []
+    try:
+        server.start()
+        workers = [Worker(_machine(home, n), script, database, n) for n in range(2)]
+        for worker in workers:
+            worker.started()
+        made = server.post(
+            "/api/tasks",
+            {
+                "task": "put two cheapest USB-C cables in the cart",
+                "start_url": sites.url_for("/shop"),
+            },
+        )
+        assert made.status_code == 201, made.text
+        task = made.json()
+        _turn(server, task["id"], 6, database)  # the cables are in the cart; the slow step runs
+        [victim] = [w for w in workers if _running_on(database, w.executor)]
+        victim.kill()
+        final = _final(server, task["id"], "the task to end on the other worker")
+    finally:
+        for worker in workers:
+            worker.stop()
+        server.stop()
+    assert final["status"] == "succeeded", final
+    [survivor] = [w for w in workers if w is not victim]
+    header = _header(survivor.log.parent, task["id"])
+    assert header["continued"] is True and header["status"] == "succeeded", header
+    carts = [cart for sid, cart in _sessions(sites).items() if sid not in before and cart]
+    assert [sum(cart.values()) for cart in carts] == [2], carts  # the same signed-in session
+    engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as db:
+        kept = db.execute(sa.text("SELECT count(*) FROM valet_task_state")).scalar_one()
+    engine.dispose()
+    assert kept == 0  # the task ended: what it kept to resume is gone

@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 from valet.runtime._checkpoints import Checkpoints, DbosCheckpoints, Immediate
 from valet.runtime._local import TaskResult, TaskSpec, Tee, person_setup, run_task
-from valet.runtime._task_browser import BrowserUnavailable, forget_state
+from valet.runtime._saved_state import forget_state
+from valet.runtime._task_browser import BrowserUnavailable
 
 if TYPE_CHECKING:
     from valet.runtime._durable import DurableTasks

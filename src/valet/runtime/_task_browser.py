@@ -7,25 +7,29 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from playwright.async_api import Error as PlaywrightError
-from sqlalchemy.exc import SQLAlchemyError
 
-from valet._home import private_dir
 from valet.agent import Toolbox
 from valet.browser import ActionOutcome, BrowserPool, BrowserSession, Observation
 from valet.connectors import Toolset, ToolsetAction, ToolsetToolbox
-from valet.errors import StartPageUnreachable, ValetError
+from valet.errors import StartPageUnreachable, StoreUnavailable, ValetError
 from valet.gateway import DocumentGuard, GatedToolbox, Gateway, TaskSecrets, Watch
 from valet.record import RunRecorder
 from valet.runtime._journal import Journal, JournaledToolbox
-from valet.store import database_url, forget_journals, reason_of
+from valet.runtime._saved_state import (
+    PAGE,
+    STORAGE,
+    SavedState,
+    forget_state,
+    lost_state,
+    read_json,
+    saved_state,
+)
 from valet.tools import Action, BrowserToolbox, Goto
 
 if TYPE_CHECKING:
@@ -65,6 +69,8 @@ class TaskBrowser:
     """Watch mode: the model's actions on sensitive sites wait until the person watches."""
     _stored: str | None = field(default=None, init=False)
     """The storage state last written (an unchanged one is not written again)."""
+    _kept: SavedState | None = field(default=None, init=False)
+    """Where the state is kept (chosen at the first start or save)."""
     lost: str | None = None
     """After a restart: what of the task's saved browser could not be restored (the model is
     told at its next observation)."""
@@ -81,10 +87,16 @@ class TaskBrowser:
     async def start(self, resumed: bool) -> Toolbox:
         if self.session is not None:  # its browser died: this one replaces it
             await self.close()
-        saved = _read_json(self.state_dir / "page.json") if resumed else {}
-        state = self.state_dir / "storage.json"
+        if self._kept is None:
+            self._kept = await asyncio.to_thread(saved_state, self.home, self.record.run_id)
         if resumed and self.durable:
-            self.lost = _lost_state(saved, state)
+            try:
+                await asyncio.to_thread(self._kept.restore)
+            except StoreUnavailable as exc:  # what was not put back is told to the model
+                log.warning("could not read the task's saved browser: %s", exc)
+            self.lost = lost_state(self.state_dir)
+        saved = read_json(self.state_dir / PAGE) if resumed else {}
+        state = self.state_dir / STORAGE
         documents = DocumentGuard(self.gateway.gate)
         try:
             cap, _ = self.gateway.gate.policy.download_cap()  # the person's rule, else valet's
@@ -143,15 +155,15 @@ class TaskBrowser:
         session = self.session
         url = session.page_url  # read with the state: the storage and the fields of one page
         storage, found = await session.state()
-        page = json.dumps({"url": url, "fields": self._kept(found)})
+        page = json.dumps({"url": url, "fields": self._fields(found)})
         stored = json.dumps(storage)
-        if stored == self._stored:  # most steps change no cookie: the file stands
-            await asyncio.to_thread(_replace, self.state_dir / "page.json", page)
-        else:
-            await asyncio.to_thread(_write_state, self.state_dir, stored, page)
-            self._stored = stored
+        if self._kept is None:
+            self._kept = await asyncio.to_thread(saved_state, self.home, self.record.run_id)
+        unchanged = stored == self._stored  # most steps change no cookie: what is kept stands
+        await asyncio.to_thread(self._kept.write, page, None if unchanged else stored)
+        self._stored = stored
 
-    def _kept(self, fields: list[dict[str, object]]) -> list[dict[str, object]]:
+    def _fields(self, fields: list[dict[str, object]]) -> list[dict[str, object]]:
         """The form fields worth saving: a vault value is kept as its placeholder, any other
         secret-looking value (a card number, a token) is not kept at all, nor a password that
         did not come from the vault."""
@@ -195,26 +207,9 @@ class TaskBrowser:
                 )
 
     async def forget_state(self) -> None:
-        """The run ended: nothing to resume, so the saved cookies and page go."""
+        """The run ended: nothing to resume, so the saved cookies and page go (and the
+        journal)."""
         await asyncio.to_thread(forget_state, self.home, self.record.run_id)
-
-
-def forget_state(home: Path, *run_ids: str) -> None:
-    """Delete what runs kept to resume after a restart (`tasks/<run>/`: the browser's cookies
-    and storage, the page and its typed fields, the action journal, which is in the database
-    when it is shared). Called whenever a run ends, however it ends (done, failed, cancelled,
-    stopped, given up after a restart). Lines the database could not delete now stay (they
-    are only read for a run that resumes, which an ended one never does)."""
-    for run_id in run_ids:
-        shutil.rmtree(home / "tasks" / run_id, ignore_errors=True)
-    url = database_url(home)
-    if not url.startswith("postgresql"):
-        return
-    try:
-        for start in range(0, len(run_ids), 500):
-            forget_journals(url, list(run_ids[start : start + 500]))
-    except SQLAlchemyError as exc:
-        log.warning("could not delete ended tasks' journal lines: %s", reason_of(exc))
 
 
 class StateNotSaved(ValetError):
@@ -245,7 +240,7 @@ class _SavesState:
         saving, self._saving = self._saving, None
         try:
             await saving
-        except (PlaywrightError, OSError) as exc:
+        except (PlaywrightError, OSError, StoreUnavailable) as exc:
             raise StateNotSaved(f"the browser's state could not be saved: {exc}") from exc
 
     async def observe(self) -> Observation:
@@ -291,43 +286,6 @@ class _SavesState:
         if not self.browser.save_with_look:  # else the look that follows waits for it
             await self.saved()
         return outcome
-
-
-def _lost_state(saved: dict[str, Any], storage: Path) -> str | None:
-    """What a restart could not restore of the task's browser, in words for the model."""
-    lost: list[str] = []
-    if not isinstance(saved.get("url"), str):
-        lost.append("where the task was (its saved page is missing)")
-    if not storage.is_file():
-        lost.append("its cookies and storage (sites it had signed in to will ask again)")
-    if not lost:
-        return None
-    return "; ".join(lost)
-
-
-def _write_state(folder: Path, storage: str, page: str) -> None:
-    """The storage first: a page saved without the cookies it needs would be reopened
-    signed out."""
-    private_dir(folder)
-    _replace(folder / "storage.json", storage)
-    _replace(folder / "page.json", page)
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write `path` whole or not at all (a crash mid-write leaves the previous one), private."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return cast(dict[str, Any], data) if isinstance(data, dict) else {}
 
 
 def _first_line(exc: BaseException) -> str:

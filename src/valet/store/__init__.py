@@ -6,7 +6,8 @@ default or on Postgres, and what guards them at the server's start.
 one-time sign-in links and browser sessions, `SignInStore` the connector sign-ins waiting for
 their provider; `ServerLock` keeps a second server off the same home on SQLite; `Liveness`
 tells the processes sharing a Postgres which of them are alive, `Bus` what they did,
-`JournalTable` which consequential actions a task had under way (for whichever resumes it);
+`JournalTable` which consequential actions a task had under way and `StateTable` where its
+browser was (for whichever process resumes it);
 `check_files` finds damaged SQLite files before use; `People` keeps the accounts,
 organizations, roles, API tokens and invitations of multi-person mode.
 """
@@ -14,7 +15,6 @@ organizations, roles, API tokens and invitations of multi-person mode.
 from valet.store._bus import Bus, BusMessage
 from valet.store._checks import DATABASE_FILES, DatabaseFile, check_files
 from valet.store._columns import create_tables
-from valet.store._journal import JournalTable, forget_journals
 from valet.store._liveness import Liveness
 from valet.store._lock import ServerLock, engine_url, reason_of, shown_url, sqlite_file
 from valet.store._people import (
@@ -34,6 +34,7 @@ from valet.store._people import (
     normal_email,
     parse_scopes,
 )
+from valet.store._resume import JournalTable, StateTable, forget_resume
 from valet.store._sessions import Session, SessionPolicy, SessionStore, SignedIn, install_of
 from valet.store._signins import SignInStore
 from valet.store._tasks import StoredMessage, StoredRequest, StoredTask, TaskStore, database_url
@@ -64,6 +65,7 @@ __all__ = [
     "SessionStore",
     "SignInStore",
     "SignedIn",
+    "StateTable",
     "StoredMessage",
     "StoredRequest",
     "StoredTask",
@@ -72,7 +74,7 @@ __all__ = [
     "create_tables",
     "database_url",
     "engine_url",
-    "forget_journals",
+    "forget_resume",
     "install_of",
     "normal_email",
     "parse_scopes",
