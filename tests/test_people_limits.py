@@ -165,3 +165,28 @@ def test_the_limits_are_whole_numbers_or_absent() -> None:
             tasks_per_person({"people": {"tasks_at_once_per_person": bad}})
     with pytest.raises(ConfigError, match="must be a table"):
         tasks_per_person({"people": "yes"})
+
+
+@pytest.mark.timeout(240)
+def test_a_task_cancelled_while_waiting_for_its_persons_place_never_runs(
+    home: Path, tmp_path: Path
+) -> None:
+    server = _serve(home, tmp_path, "tasks_at_once_per_person = 1\n")
+    try:
+        server.start()
+        with _browser(server, *ALICE) as alice:
+            first = alice.post("/api/tasks", json={"task": "alice's first errand"}).json()["id"]
+            asked = _pending_request(alice, first)
+            second = alice.post("/api/tasks", json={"task": "alice's second errand"}).json()["id"]
+            third = alice.post("/api/tasks", json={"task": "alice's third errand"}).json()["id"]
+            cancelled = alice.post(f"/api/tasks/{second}/cancel")
+            assert cancelled.status_code == 202, cancelled.text
+            assert _status(alice, second) == "cancelled"
+            answered = alice.post(f"/api/requests/{asked['id']}/answer", json={"text": "red"})
+            assert answered.status_code == 200, answered.text
+            _pending_request(alice, third)  # her place went to the third, not the cancelled one
+            _still(lambda: _status(alice, second) == "cancelled", 1.0)
+            steps = alice.get(f"/api/tasks/{second}").json()["timeline"]
+            assert steps == []  # it never ran
+    finally:
+        server.stop()

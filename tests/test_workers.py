@@ -34,6 +34,7 @@ from tests.test_durable import (
     _final,
     _header,
     _sessions,
+    _steps,
     _turn,
     _wait,
 )
@@ -351,6 +352,9 @@ def test_a_browser_task_a_killed_worker_began_goes_on_where_it_was_on_another_ma
         [victim] = [w for w in workers if _running_on(database, w.executor)]
         victim.kill()
         final = _final(server, task["id"], "the task to end on the other worker")
+        server.kill()  # the web server forgets what it was sent; it has no run record of it
+        server.start()
+        shown = server.get(f"/api/tasks/{task['id']}").json()["timeline"]
     finally:
         for worker in workers:
             worker.stop()
@@ -359,6 +363,13 @@ def test_a_browser_task_a_killed_worker_began_goes_on_where_it_was_on_another_ma
     [survivor] = [w for w in workers if w is not victim]
     header = _header(survivor.log.parent, task["id"])
     assert header["continued"] is True and header["status"] == "succeeded", header
+    recorded = _steps(survivor.log.parent, task)
+    assert (
+        [s["index"] for s in shown]
+        == [s["index"] for s in recorded]
+        == list(range(1, len(recorded) + 1))
+    )  # the database kept every step for the web server, each once
+    assert not (home / "runs").exists()
     carts = [cart for sid, cart in _sessions(sites).items() if sid not in before and cart]
     assert [sum(cart.values()) for cart in carts] == [2], carts  # the same signed-in session
     engine = sa.create_engine(database.replace("postgresql://", "postgresql+psycopg://"))

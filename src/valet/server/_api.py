@@ -102,7 +102,9 @@ async def list_tasks(
 @router.get("/tasks/{task_id}", responses=_NOT_FOUND, tags=["tasks"])
 async def get_task(task_id: str, request: Request) -> TaskDetail:
     """A task: status, its steps so far (from the run record), the final answer."""
-    return task_detail(tasks_of(request).get(task_id), runs_of(request))
+    manager = tasks_of(request)
+    task = manager.get(task_id)
+    return task_detail(task, runs_of(request), manager.stored_steps(task))
 
 
 @router.post(

@@ -651,6 +651,11 @@ class TaskManager:
 
     def record_step(self, task: TaskState, record: StepRecord) -> None:
         step = Step.from_record(vars(record))
+        if self._bus is not None and self._store is not None:  # for servers on other machines
+            try:
+                self._store.put_step(task.id, step.index, step.model_dump_json())
+            except StoreUnavailable as exc:  # the run record has it; the timeline may lack it
+                log.warning("task %s: %s", task.id, exc)
         if _put_step(task.steps, step):  # not a step a restart replayed
             self.metrics.step(record)
             if record.cost_usd:
@@ -658,6 +663,17 @@ class TaskManager:
         if task.run_id is None:
             task.run_id = self._find_run(task)
         self._publish(task, lambda seq: StepEvent(task_id=task.id, seq=seq, step=step))
+
+    def stored_steps(self, task: TaskState) -> list[Step]:
+        """The steps the database keeps of a task another process ran (on a shared database:
+        its run record may be on another machine), else none."""
+        if self._bus is None or self._store is None or task.handle is not None:
+            return []
+        try:
+            return [Step.model_validate_json(text) for text in self._store.steps(task.id)]
+        except (SQLAlchemyError, ValueError) as exc:
+            log.warning("task %s: its steps cannot be read: %s", task.id, exc)
+            return []
 
     def _end(self, task: TaskState, end: RunEnd) -> None:
         match end:

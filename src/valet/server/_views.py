@@ -42,7 +42,8 @@ def task_summary(task: TaskState) -> TaskSummary:
     )
 
 
-def task_detail(task: TaskState, runs: RunStore) -> TaskDetail:
+def task_detail(task: TaskState, runs: RunStore, stored: list[Step] | None = None) -> TaskDetail:
+    """`stored`: its steps as the database keeps them (a task run on another machine)."""
     end = task.end
     return TaskDetail(
         **task_summary(task).model_dump(),
@@ -56,24 +57,26 @@ def task_detail(task: TaskState, runs: RunStore) -> TaskDetail:
         detail=end.detail if isinstance(end, Stopped) else None,
         error=task.error,
         cancel_requested=task.cancel_requested,
-        timeline=_timeline(task, runs),
+        timeline=_timeline(task, runs, stored or []),
         messages=list(task.messages),
         pending_messages=sum(not m.delivered for m in task.messages),
         repaired=task.repaired,
     )
 
 
-def _timeline(task: TaskState, runs: RunStore) -> list[Step]:
-    """The steps from the run record when there is one, else as they were reported."""
+def _timeline(task: TaskState, runs: RunStore, stored: list[Step]) -> list[Step]:
+    """The steps from the run record when there is one here, else as the database keeps them
+    or as they were reported, whichever has the most."""
+    reported = stored if len(stored) > len(task.steps) else list(task.steps)
     if task.run_id is not None:
         try:
             _, steps = runs.load(task.run_id)
         except (RunNotFound, OSError, ValueError):
             pass
         else:
-            if len(steps) >= len(task.steps):
+            if len(steps) >= len(reported):
                 return [Step.from_record(s) for s in steps]
-    return list(task.steps)
+    return reported
 
 
 def counts(manager: TaskManager, who: Principal = INSTALL) -> TaskCounts:

@@ -167,7 +167,8 @@ async def message(request: Request, task_id: str, text: Annotated[str, Form()] =
 
 def _task(request: Request, task_id: str) -> dict[str, Any]:
     manager = tasks_of(request)
-    task = task_detail(manager.get(task_id), runs_of(request))
+    found = manager.get(task_id)
+    task = task_detail(found, runs_of(request), manager.stored_steps(found))
     return {
         "task": task,
         "counts": counts(manager, principal_of(request)),

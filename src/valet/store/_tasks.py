@@ -68,6 +68,17 @@ person_requests = sa.Table(
 """Approvals, takeovers and questions: `record` is the request as JSON; `claimed` once the
 waiting task has read the answer (an unclaimed answer is still owed to the task)."""
 
+task_steps = sa.Table(
+    "valet_steps",
+    _meta,
+    sa.Column("task_id", sa.String(32), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True),
+    sa.Column("step", sa.Text, nullable=False),
+)
+"""A task's steps as its timeline shows them (JSON), kept by the process that runs it when the
+database is shared: the web server shows the timeline of a task a worker on another machine
+ran (whose run record is on that machine)."""
+
 
 def database_url(home: Path) -> str:
     """`VALET_DATABASE_URL` (e.g. `postgresql://…`) or a SQLite file in the valet home."""
@@ -249,6 +260,20 @@ class TaskStore:
             if not updated.rowcount:
                 values.setdefault("fingerprint", "")
                 db.execute(person_requests.insert().values(id=request.id, **values))
+
+    def put_step(self, task_id: str, index: int, step: str) -> None:
+        """Keep one step of a task (a step a restart replayed replaces the one kept)."""
+        key = (task_steps.c.task_id == task_id) & (task_steps.c.idx == index)
+        with self._writing(f"step {index} of task {task_id}") as db:
+            db.execute(task_steps.delete().where(key))
+            db.execute(task_steps.insert().values(task_id=task_id, idx=index, step=step))
+
+    def steps(self, task_id: str) -> list[str]:
+        """A task's kept steps (JSON), in order."""
+        with self.engine.connect() as db:
+            query = sa.select(task_steps.c.step).where(task_steps.c.task_id == task_id)
+            rows = db.execute(query.order_by(task_steps.c.idx)).all()
+        return [str(row.step) for row in rows]
 
     def requests(self) -> list[StoredRequest]:
         with self.engine.connect() as db:
