@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests._postgres import fresh_database
 from tests.test_durable import (
     CART_TASK,
@@ -43,6 +44,7 @@ from tests.test_durable_takeover import SCRIPT as TAKEOVER_SCRIPT
 from tests.test_durable_takeover import _take_over_and_sign_in
 from tests.test_durable_toolsets import ORDER_MAIL, Mailbox, drop, mailbox
 
+from valet.audit import KEY_ENV as AUDIT_KEY_ENV
 from valet.sites import SiteServer
 from valet.vault import KEY_ENV as VAULT_KEY_ENV
 
@@ -168,22 +170,32 @@ def _make_tasks(server: Server, count: int) -> list[str]:
     ("config", "machines", "count"),
     [
         ("", False, TASKS),
-        ("[people]\ntasks_at_once_per_person = 8\n", False, TASKS // 2),
-        ("", True, TASKS // 2),
+        ('[people]\ntasks_at_once_per_person = 8\n[audit]\nstore = "database"\n', True, TASKS // 2),
     ],
-    ids=["queued", "admitted", "machines"],
+    ids=["one-home", "machines-admitted"],
 )
 def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
-    mailbox: Mailbox, postgres_url: str, config: str, machines: bool, count: int
+    mailbox: Mailbox,
+    postgres_url: str,
+    config: str,
+    machines: bool,
+    count: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`admitted`: with a limit per person (here one that holds nothing back), each task first
-    takes its place among its person's, in a workflow of its own that a kill may leave
-    unfinished too (and that is resumed on the queue it waited on). `machines`: each worker
-    has a valet home of its own, as on another machine (what the operator copies there:
-    config.toml, vault.json, server-token; the vault key in the environment), so a task it
-    takes over was begun elsewhere: its action journal is read from the database (a send
-    under way is reconciled, not sent again), and its run record is begun afresh there."""
+    """`machines-admitted`: each worker has a valet home of its own, as on another machine
+    (what the operator copies there: config.toml, vault.json, server-token; the vault key in
+    the environment), so a task it takes over was begun elsewhere: its action journal is read
+    from the database (a send under way is reconciled, not sent again), and its run record is
+    begun afresh there. And with a limit per person (here one that holds nothing back), each
+    task first takes its place among its person's, in a workflow of its own that a kill may
+    leave unfinished too (and that is resumed on the queue it waited on). The audit log is the
+    database's (`[audit] store = "database"`, one audit key on every machine): the web server
+    shows every worker's sends, in one chain that verifies."""
     database = fresh_database(postgres_url)
+    if machines:
+        key = Ed25519PrivateKey.generate().private_bytes_raw().hex()
+        monkeypatch.setenv(AUDIT_KEY_ENV, key)
+        monkeypatch.setenv("VALET_DATABASE_URL", database)  # config.toml's store names it
     with (mailbox.home / "config.toml").open("a") as written:
         written.write(config)
     mailbox.drop.keep_sent = True  # the Sent copy lets a retried send check it had left
@@ -258,6 +270,14 @@ def test_three_workers_share_the_queue_and_a_killed_one_is_taken_over(
         # confirmed by the person): a failed or unknown send is a step that is not ok. A kill
         # before the send began leaves a step that certainly did not run (the model chose
         # again): the only send step allowed not to be ok.
+        if machines:  # every machine's actions are in the one log the web server reads
+            shown = server.get("/api/audit?limit=500")
+            assert shown.status_code == 200, shown.text
+            audit = shown.json()
+            assert audit["intact"] is True, audit["summary"]
+            sends = Counter(r["task_id"] for r in audit["records"] if r["tool"] == "mail_send")
+            assert set(sends) == set(ids), sends
+            assert not any((w.log.parent / "audit.db").exists() for w in workers)
         for task_id in ids:
             timeline = server.get(f"/api/tasks/{task_id}").json()["timeline"]
             sends = [s for s in timeline if s["action_text"].startswith("mail_send")]

@@ -148,7 +148,7 @@ def record_change(
     """Append the person's change (a rule; a connector account connected or revoked) to the
     audit log (actor `person`). A change in a person's space goes to its installation's log."""
     where = install_of(home) or home
-    log = AuditLog.open(where / "audit.db", where / "keys" / "audit.key")
+    log = AuditLog.of_home(where)
     try:
         log.append(
             AuditEntry(

@@ -447,11 +447,10 @@ def demo(
 
 def _audit_log(settings: AuditSettings | None = None, *, signing: bool = True) -> AuditLog:
     home = valet_home()
-    if not (home / "audit.db").is_file():
+    settings = settings or AuditSettings.from_home(home)
+    if settings.database is None and not (home / "audit.db").is_file():
         fail(f"no audit log yet in {home}")
-    if not signing:
-        return AuditLog.read(home / "audit.db", settings=settings)
-    return AuditLog.open(home / "audit.db", home / "keys" / "audit.key", settings=settings)
+    return AuditLog.of_home(home, write=signing, settings=settings)
 
 
 @audit_app.command("verify")

@@ -6,6 +6,7 @@ key is pinned.
 witness = "file:/mnt/usb/valet-audit-heads.jsonl"  # or "https://…", "database", a list
 pin = "/mnt/usb/valet-audit.pub"                    # written by `valet audit pin PATH`
 name = "laptop"                                     # this log's name in a database witness
+store = "database"  # the log itself in $VALET_DATABASE_URL (Postgres), shared by every machine
 ```
 
 A witness is `file:PATH` (or an absolute path), an `http(s)://` webhook URL, a
@@ -48,6 +49,9 @@ class AuditSettings:
     """A file holding the pinned public key's fingerprint (outside valet's home)."""
     name: str = "valet"
     """This log's name in a database witness (several logs may share one database)."""
+    database: str | None = None
+    """`[audit] store = "database"`: the `postgresql://` URL the log itself is kept in (every
+    machine sharing that database appends to one chain); None: `audit.db` in valet's home."""
 
     @classmethod
     def from_home(cls, home: Path) -> AuditSettings:
@@ -62,7 +66,7 @@ class AuditSettings:
         if not isinstance(table, dict):
             raise AuditConfigError("[audit] must be a table")
         audit: dict[str, object] = {str(k): v for k, v in table.items()}  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-        unknown = set(audit) - {"witness", "pin", "name"}
+        unknown = set(audit) - {"witness", "pin", "name", "store"}
         if unknown:
             raise AuditConfigError(f"[audit] has unknown keys: {', '.join(sorted(unknown))}")
         name, pin, specs = audit.get("name", "valet"), audit.get("pin"), audit.get("witness", [])
@@ -78,7 +82,24 @@ class AuditSettings:
             witness_from(str(spec), log=name, config=config, home=home)  # pyright: ignore[reportUnknownArgumentType]
             for spec in specs  # pyright: ignore[reportUnknownVariableType]
         )
-        return cls(witnesses, Path(pin).expanduser() if pin else None, name)
+        return cls(witnesses, Path(pin).expanduser() if pin else None, name, _store(audit))
+
+
+def _store(audit: dict[str, object]) -> str | None:
+    """Where `[audit] store` keeps the log: None for the file (`"file"`, the default), else
+    the URL of the shared database (`"database"`)."""
+    store = audit.get("store", "file")
+    if store == "file":
+        return None
+    if store != "database":
+        raise AuditConfigError(f'[audit] store must be "file" or "database", not {store!r}')
+    url = os.environ.get(DATABASE_ENV, "")
+    if not url.startswith("postgresql://"):
+        raise AuditConfigError(
+            f'[audit] store = "database" needs ${DATABASE_ENV} to name a PostgreSQL database '
+            "(postgresql://…)"
+        )
+    return url
 
 
 def witness_from(

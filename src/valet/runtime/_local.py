@@ -275,7 +275,7 @@ async def _run(
     spending: Spending | None,
 ) -> TaskResult:
     run_id = record.run_id
-    audit = AuditLog.open(home / "audit.db", home / "keys" / "audit.key", redactor=secrets.redactor)
+    audit = AuditLog.of_home(home, redactor=secrets.redactor)
     logs = LogRedaction(secrets.redactor).install()
     journal = Journal(journal_lines(home, run_id), task_id=run_id)
     gateway = Gateway(

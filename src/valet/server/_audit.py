@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel
 
-from valet.audit import AuditLog, AuditRecord, read_pin
+from valet.audit import AuditLog, AuditRecord, AuditSettings, read_pin
 from valet.server._api import tasks_of
 from valet.server._principal import principal_of
 from valet.server._tasks import TaskManager, TaskNotFound
@@ -55,9 +55,10 @@ def read_audit(
     """Read the log (a reader: no checkpoint is written) and check it with the `[audit]` pin
     (when its file can be read) and witnesses. `for_whom`: only records done on behalf of
     these (a person's own; an admin's organization's members')."""
-    if not (home / "audit.db").is_file():
+    settings = AuditSettings.from_home(home)
+    if settings.database is None and not (home / "audit.db").is_file():
         return AuditView(intact=None, summary="no audit records yet", records=[])
-    log = AuditLog.open(home / "audit.db", home / "keys" / "audit.key")
+    log = AuditLog.of_home(home, settings=settings)
     try:
         pin = log.settings.pin
         report = log.verify(read_pin(pin) if pin is not None and pin.is_file() else None)

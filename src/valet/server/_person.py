@@ -518,7 +518,7 @@ class PersonDesk:
 
     def _note(self, task_id: str, what: str, details: dict[str, object], reason: str) -> None:
         if self._audit is None:
-            self._audit = AuditLog.open(self.home / "audit.db", self.home / "keys" / "audit.key")
+            self._audit = AuditLog.of_home(self.home)
         self._audit.append(
             AuditEntry(
                 actor="person",
