@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -128,10 +129,10 @@ def test_one_persons_tasks_wait_for_each_other_within_the_organizations_limit(
         assert _status(carol, hers) == "succeeded"
 
 
-@pytest.mark.timeout(240)
-def test_a_task_waiting_for_its_persons_place_keeps_waiting_across_a_kill(
-    home: Path, tmp_path: Path
-) -> None:
+@contextmanager
+def _hers_waiting(home: Path, tmp_path: Path) -> Iterator[tuple[Server, str, str]]:
+    """`valet serve` with one task at once per person, Alice's first task asking her, her
+    second waiting for its place: (the server, the first's id, the second's)."""
     server = _serve(home, tmp_path, "tasks_at_once_per_person = 1\n")
     try:
         server.start()
@@ -140,6 +141,16 @@ def test_a_task_waiting_for_its_persons_place_keeps_waiting_across_a_kill(
             _pending_request(alice, first)
             second = alice.post("/api/tasks", json={"task": "alice's second errand"}).json()["id"]
             _still(lambda: _status(alice, second) == "queued", 2.0)
+        yield server, first, second
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(240)
+def test_a_task_waiting_for_its_persons_place_keeps_waiting_across_a_kill(
+    home: Path, tmp_path: Path
+) -> None:
+    with _hers_waiting(home, tmp_path) as (server, first, second):
         server.kill()  # her first waits for her, her second for its place
         server.start()
         with _browser(server, *ALICE) as alice:
@@ -152,8 +163,6 @@ def test_a_task_waiting_for_its_persons_place_keeps_waiting_across_a_kill(
             answered = alice.post(f"/api/requests/{asked['id']}/answer", json={"text": "blue"})
             assert answered.status_code == 200, answered.text
             _wait(lambda: _status(alice, second) == "succeeded", "her second task to end", 60)
-    finally:
-        server.stop()
 
 
 def test_the_limits_are_whole_numbers_or_absent() -> None:
@@ -171,22 +180,17 @@ def test_the_limits_are_whole_numbers_or_absent() -> None:
 def test_a_task_cancelled_while_waiting_for_its_persons_place_never_runs(
     home: Path, tmp_path: Path
 ) -> None:
-    server = _serve(home, tmp_path, "tasks_at_once_per_person = 1\n")
-    try:
-        server.start()
-        with _browser(server, *ALICE) as alice:
-            first = alice.post("/api/tasks", json={"task": "alice's first errand"}).json()["id"]
-            asked = _pending_request(alice, first)
-            second = alice.post("/api/tasks", json={"task": "alice's second errand"}).json()["id"]
-            third = alice.post("/api/tasks", json={"task": "alice's third errand"}).json()["id"]
-            cancelled = alice.post(f"/api/tasks/{second}/cancel")
-            assert cancelled.status_code == 202, cancelled.text
-            assert _status(alice, second) == "cancelled"
-            answered = alice.post(f"/api/requests/{asked['id']}/answer", json={"text": "red"})
-            assert answered.status_code == 200, answered.text
-            _pending_request(alice, third)  # her place went to the third, not the cancelled one
-            _still(lambda: _status(alice, second) == "cancelled", 1.0)
-            steps = alice.get(f"/api/tasks/{second}").json()["timeline"]
-            assert steps == []  # it never ran
-    finally:
-        server.stop()
+    with (
+        _hers_waiting(home, tmp_path) as (server, first, second),
+        _browser(server, *ALICE) as alice,
+    ):
+        asked = _pending_request(alice, first)
+        third = alice.post("/api/tasks", json={"task": "alice's third errand"}).json()["id"]
+        cancelled = alice.post(f"/api/tasks/{second}/cancel")
+        assert cancelled.status_code == 202, cancelled.text
+        assert _status(alice, second) == "cancelled"
+        answered = alice.post(f"/api/requests/{asked['id']}/answer", json={"text": "red"})
+        assert answered.status_code == 200, answered.text
+        _pending_request(alice, third)  # her place went to the third, not the cancelled one
+        _still(lambda: _status(alice, second) == "cancelled", 1.0)
+        assert alice.get(f"/api/tasks/{second}").json()["timeline"] == []  # it never ran
