@@ -115,8 +115,9 @@ async def get_task(task_id: str, request: Request) -> TaskDetail:
 )
 async def cancel_task(task_id: str, request: Request) -> TaskDetail:
     """Ask a queued or running task to stop; its status becomes `cancelled` when it has."""
-    task = tasks_of(request).cancel(task_id)
-    return task_detail(task, runs_of(request))
+    manager = tasks_of(request)
+    task = manager.cancel(task_id)
+    return task_detail(task, runs_of(request), manager.stored_steps(task))
 
 
 @router.post(
