@@ -187,8 +187,13 @@ def _turn(server: Server, task_id: str, turn: int, database_url: str | None = No
     try:
         _wait(reached, f"the model's turn {turn}")
     except AssertionError as failed:
-        status = server.get(f"/api/tasks/{task_id}").json().get("status")
-        raise AssertionError(f"{failed} (the task is {status})") from None
+        task = server.get(f"/api/tasks/{task_id}").json()
+        asked = server.get(f"/api/requests?task_id={task_id}").json()
+        last = task.get("timeline", [])[-2:]
+        raise AssertionError(
+            f"{failed} (the task is {task.get('status')}, waiting for "
+            f"{task.get('waiting_for')!r}; asked: {asked}; last steps: {last})"
+        ) from None
 
 
 def _final(server: Server, task_id: str, what: str) -> dict[str, Any]:

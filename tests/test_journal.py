@@ -3,6 +3,8 @@ tested through `valet serve` in test_durable.py and test_durable_toolsets.py).""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,21 @@ def test_the_person_answers_yes_or_no_in_their_words() -> None:
     ] * 5
     assert [_yes_or_no(a) for a in ("no", "No!", "it did not", "no, nothing came")] == ["no"] * 4
     assert [_yes_or_no(a) for a in (None, "I don't know", "maybe", "")] == [None] * 4
+
+
+def test_processes_starting_their_first_tasks_at_once_create_the_tables_once(
+    postgres_url: str,
+) -> None:
+    """Two servers (or workers) on a fresh database start tasks at the same moment: each
+    process's first journal creates the tables, taking turns (one failed, a duplicate type)."""
+    url = fresh_database(postgres_url)
+    code = (
+        "import sys; from valet.store import JournalTable, StateTable; "
+        "JournalTable(sys.argv[1], 't').read(); StateTable(sys.argv[1], 't').read(); print('ok')"
+    )
+    started = [
+        subprocess.Popen([sys.executable, "-c", code, url], stdout=subprocess.PIPE, text=True)
+        for _ in range(6)
+    ]
+    outputs = [process.communicate(timeout=60)[0].strip() for process in started]
+    assert outputs == ["ok"] * 6 and all(p.returncode == 0 for p in started)

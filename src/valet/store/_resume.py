@@ -44,12 +44,23 @@ _opened: dict[str, sa.Engine] = {}
 _opening = threading.Lock()
 
 
+_DDL_LOCK = 0x76616C6574  # "valet": processes creating these tables take turns
+"""The Postgres advisory lock held while the tables are created: two processes starting
+their first tasks at once would otherwise both try, and one fail (a duplicate type)."""
+
+
 def _engine(url: str) -> sa.Engine:
     """One engine per database for the whole process (every task's journal shares it)."""
     with _opening:
         if (engine := _opened.get(url)) is None:
             engine = sa.create_engine(engine_url(url), pool_pre_ping=True)
-            _meta.create_all(engine)
+            try:
+                with engine.begin() as db:
+                    db.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+                    _meta.create_all(db)
+            except BaseException:
+                engine.dispose()
+                raise
             _opened[url] = engine
         return engine
 
