@@ -32,7 +32,7 @@ from valet._home import private_dir
 from valet.browser import ActionOutcome, ByRole, Observation
 from valet.effects import Effect
 from valet.gateway import RunningAction, Tool, ToolFailure, performing
-from valet.store import JournalTable, database_url
+from valet.store import JournalTable, shared_database
 from valet.tools import Action, BrowserToolbox
 
 _KEPT_CHARS = 4000
@@ -94,8 +94,7 @@ class JournalFile:
 def journal_lines(home: Path, run_id: str) -> JournalLines:
     """Where the journal of run `run_id` is kept: in the database when it is shared (Postgres),
     else in the run's state folder."""
-    url = database_url(home)
-    if url.startswith("postgresql"):
+    if (url := shared_database(home)) is not None:
         return JournalTable(url, run_id)
     return JournalFile(home / "tasks" / run_id / "journal.jsonl")
 

@@ -11,7 +11,6 @@ them in its own state folder. Either way they go when the run ends (`forget_stat
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -21,13 +20,11 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.exc import SQLAlchemyError
 
 from valet._home import private_dir
-from valet.store import StateTable, database_url, forget_resume, reason_of
-from valet.vault import VaultKeyError, load_vault_key
+from valet.store import StateTable, forget_resume, reason_of, shared_database
+from valet.vault import VaultKeyError, derive_key, load_vault_key
 
 log = logging.getLogger("valet.runtime")
 
@@ -101,21 +98,14 @@ def saved_state(home: Path, run_id: str) -> SavedState:
     and the vault key is here (a worker on another machine may resume the run), else its
     state folder."""
     folder = home / "tasks" / run_id
-    url = database_url(home)
-    if not url.startswith("postgresql"):
+    if (url := shared_database(home)) is None:
         return FileState(folder)
     try:
         key = load_vault_key(home)
     except VaultKeyError:
         return FileState(folder)
-    return DatabaseState(StateTable(url, run_id), _state_cipher(key.key), folder)
-
-
-def _state_cipher(vault_key: bytes) -> Fernet:
-    raw = base64.urlsafe_b64decode(vault_key)
-    info = b"valet task browser state"
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(raw)
-    return Fernet(base64.urlsafe_b64encode(derived))
+    cipher = Fernet(derive_key(key.key, "valet task browser state"))
+    return DatabaseState(StateTable(url, run_id), cipher, folder)
 
 
 def lost_state(folder: Path) -> str | None:
@@ -138,8 +128,7 @@ def forget_state(home: Path, *run_ids: str) -> None:
     are only read for a run that resumes, which an ended one never does)."""
     for run_id in run_ids:
         shutil.rmtree(home / "tasks" / run_id, ignore_errors=True)
-    url = database_url(home)
-    if not url.startswith("postgresql"):
+    if (url := shared_database(home)) is None:
         return
     try:
         for start in range(0, len(run_ids), 500):

@@ -32,7 +32,7 @@ from valet.server._settings import (
 )
 from valet.server._tasks import TaskManager
 from valet.settings import load_config, valet_home
-from valet.store import ServerLock, SessionStore, database_url, install_of
+from valet.store import ServerLock, SessionStore, database_url, install_of, shared_database
 
 _LOOPBACK = {"127.0.0.1": "localhost", "localhost": "127.0.0.1", "::1": None}
 URL_FILE = "server-url"
@@ -138,12 +138,12 @@ def serve(
     home = home or valet_home()
     if not 0 <= port <= 65535:
         raise CannotListen(f"--port {port} is not a port: use 1 to 65535 (0: any free port)")
-    if web_only and not database_url(home).startswith("postgresql"):
+    if web_only and shared_database(home) is None:
         raise StartupError(
             "--web-only needs the Postgres database workers share (VALET_DATABASE_URL); on "
             "SQLite the server runs the tasks itself"
         )
-    shared = database_url(home).startswith("postgresql")
+    shared = shared_database(home) is not None
     # On SQLite one server per home; servers sharing a Postgres know of each other (see
     # `valet.store._liveness`, `valet.store._bus`).
     lock = None if shared else ServerLock.acquire(home)

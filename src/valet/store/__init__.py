@@ -37,7 +37,14 @@ from valet.store._people import (
 from valet.store._resume import JournalTable, StateTable, forget_resume
 from valet.store._sessions import Session, SessionPolicy, SessionStore, SignedIn, install_of
 from valet.store._signins import SignInStore
-from valet.store._tasks import StoredMessage, StoredRequest, StoredTask, TaskStore, database_url
+from valet.store._tasks import (
+    StoredMessage,
+    StoredRequest,
+    StoredTask,
+    TaskStore,
+    database_url,
+    shared_database,
+)
 
 __all__ = [
     "DATABASE_FILES",
@@ -79,6 +86,7 @@ __all__ = [
     "normal_email",
     "parse_scopes",
     "reason_of",
+    "shared_database",
     "shown_url",
     "sqlite_file",
 ]

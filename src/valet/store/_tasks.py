@@ -85,6 +85,13 @@ def database_url(home: Path) -> str:
     return os.environ.get(DATABASE_ENV) or f"sqlite:///{(home / 'valet.db').resolve()}"
 
 
+def shared_database(home: Path) -> str | None:
+    """The URL of the Postgres valet shares with other processes and machines, or None (a
+    SQLite file of this machine's)."""
+    url = database_url(home)
+    return url if url.startswith("postgresql") else None
+
+
 @dataclass(frozen=True)
 class StoredTask:
     id: str

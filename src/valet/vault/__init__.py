@@ -12,7 +12,7 @@ gateway fills the value only on a page of a bound domain. Values never reach a s
 
 from valet.vault._credential import FIELDS, Credential, binding_matches, normalize_domain
 from valet.vault._errors import VaultError, VaultKeyError
-from valet.vault._keys import KEY_ENV, VaultKey, key_file, load_vault_key
+from valet.vault._keys import KEY_ENV, VaultKey, derive_key, key_file, load_vault_key
 from valet.vault._placeholders import (
     PLACEHOLDER,
     Filled,
@@ -43,6 +43,7 @@ __all__ = [
     "available",
     "binding_matches",
     "check",
+    "derive_key",
     "fill",
     "key_file",
     "load_vault_key",

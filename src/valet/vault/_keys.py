@@ -91,11 +91,18 @@ def load_vault_key(home: Path, *, create: bool = False) -> VaultKey:
 
 
 def _derived(base: VaultKey, person: str) -> VaultKey:
-    raw = base64.urlsafe_b64decode(base.key)
-    info = f"valet person vault {person}".encode()
-    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(raw)
+    derived = derive_key(base.key, f"valet person vault {person}")
     where = f"derived for person {person} from {base.where}"
-    return VaultKey(base64.urlsafe_b64encode(derived), base.source, where)
+    return VaultKey(derived, base.source, where)
+
+
+def derive_key(key: bytes, purpose: str) -> bytes:
+    """A Fernet key for `purpose` derived from the Fernet key `key` (HKDF-SHA256, `purpose` as
+    context): what opens with one never opens with another."""
+    raw = base64.urlsafe_b64decode(key)
+    info = purpose.encode()
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(raw)
+    return base64.urlsafe_b64encode(derived)
 
 
 def _checked(key: bytes, where: str) -> bytes:
